@@ -1,0 +1,150 @@
+//! Every MQTT topic Rabble uses, in one place: builders for publishers and one parser
+//! for subscribers. The table in README.md ("MQTT topics") documents the same set.
+//!
+//! | topic                                   | from  | retained | QoS | payload                 |
+//! |-----------------------------------------|-------|----------|-----|-------------------------|
+//! | `rabble/hub/status`                     | hub   | yes      | 1   | `online` / `offline`    |
+//! | `rabble/node/<node>/status`             | agent | yes      | 1   | `online` / `offline`    |
+//! | `rabble/node/<node>/facts`              | agent | yes      | 1   | [`crate::msg::NodeFacts`] |
+//! | `rabble/node/<node>/heartbeat`          | agent | no       | 0   | [`crate::msg::Heartbeat`] |
+//! | `rabble/node/<node>/manifest`           | agent | yes      | 1   | [`crate::msg::Manifest`]  |
+//! | `rabble/node/<node>/service/<service>`  | agent | yes      | 1   | [`crate::msg::ServiceRegistration`]; empty deregisters |
+//! | `rabble/node/<node>/check/<check>`      | agent | yes      | 1   | [`crate::msg::CheckState`]; empty removes |
+
+use crate::id::{NodeId, TopicId};
+
+/// The root every Rabble topic lives under.
+pub const ROOT: &str = "rabble";
+/// Subscribe here to see the whole cluster.
+pub const ALL: &str = "rabble/#";
+/// The hub's availability (its Last Will says `offline`).
+pub const HUB_STATUS: &str = "rabble/hub/status";
+/// Availability payloads, as Home Assistant and most MQTT tools expect them.
+pub const ONLINE: &str = "online";
+pub const OFFLINE: &str = "offline";
+
+pub fn node_status(node: &NodeId) -> String {
+    format!("rabble/node/{node}/status")
+}
+pub fn node_facts(node: &NodeId) -> String {
+    format!("rabble/node/{node}/facts")
+}
+pub fn node_heartbeat(node: &NodeId) -> String {
+    format!("rabble/node/{node}/heartbeat")
+}
+pub fn node_manifest(node: &NodeId) -> String {
+    format!("rabble/node/{node}/manifest")
+}
+pub fn service(node: &NodeId, service: &TopicId) -> String {
+    format!("rabble/node/{node}/service/{service}")
+}
+pub fn check(node: &NodeId, check: &TopicId) -> String {
+    format!("rabble/node/{node}/check/{check}")
+}
+
+/// A parsed Rabble topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Topic {
+    HubStatus,
+    NodeStatus(NodeId),
+    NodeFacts(NodeId),
+    NodeHeartbeat(NodeId),
+    NodeManifest(NodeId),
+    Service(NodeId, TopicId),
+    Check(NodeId, TopicId),
+}
+
+/// Why a topic is not one of Rabble's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("topic {topic:?} is not a Rabble topic: {reason}")]
+pub struct TopicError {
+    pub topic: String,
+    pub reason: &'static str,
+}
+
+impl Topic {
+    pub fn parse(topic: &str) -> Result<Topic, TopicError> {
+        let err = |reason| TopicError { topic: topic.to_owned(), reason };
+        let mut parts = topic.split('/');
+        if parts.next() != Some(ROOT) {
+            return Err(err("not under rabble/"));
+        }
+        let rest: Vec<&str> = parts.collect();
+        match rest.as_slice() {
+            ["hub", "status"] => Ok(Topic::HubStatus),
+            ["node", node, tail @ ..] => {
+                let node = NodeId::new(*node).map_err(|_| err("bad node id"))?;
+                match tail {
+                    ["status"] => Ok(Topic::NodeStatus(node)),
+                    ["facts"] => Ok(Topic::NodeFacts(node)),
+                    ["heartbeat"] => Ok(Topic::NodeHeartbeat(node)),
+                    ["manifest"] => Ok(Topic::NodeManifest(node)),
+                    ["service", id] => {
+                        let id = TopicId::new(*id).map_err(|_| err("bad service id"))?;
+                        Ok(Topic::Service(node, id))
+                    }
+                    ["check", id] => {
+                        let id = TopicId::new(*id).map_err(|_| err("bad check id"))?;
+                        Ok(Topic::Check(node, id))
+                    }
+                    _ => Err(err("unknown node topic")),
+                }
+            }
+            _ => Err(err("unknown topic")),
+        }
+    }
+
+    /// The node the topic belongs to, if any.
+    pub fn node(&self) -> Option<&NodeId> {
+        match self {
+            Topic::HubStatus => None,
+            Topic::NodeStatus(n)
+            | Topic::NodeFacts(n)
+            | Topic::NodeHeartbeat(n)
+            | Topic::NodeManifest(n)
+            | Topic::Service(n, _)
+            | Topic::Check(n, _) => Some(n),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builders_and_parser_agree() {
+        let n = NodeId::new("pi-3").unwrap();
+        let s = TopicId::new("web").unwrap();
+        let cases = [
+            (node_status(&n), Topic::NodeStatus(n.clone())),
+            (node_facts(&n), Topic::NodeFacts(n.clone())),
+            (node_heartbeat(&n), Topic::NodeHeartbeat(n.clone())),
+            (node_manifest(&n), Topic::NodeManifest(n.clone())),
+            (service(&n, &s), Topic::Service(n.clone(), s.clone())),
+            (check(&n, &s), Topic::Check(n.clone(), s.clone())),
+            (HUB_STATUS.to_owned(), Topic::HubStatus),
+        ];
+        for (t, want) in cases {
+            assert_eq!(Topic::parse(&t).unwrap(), want, "{t}");
+        }
+    }
+
+    #[test]
+    fn parser_rejects_foreign_and_malformed_topics() {
+        for t in [
+            "",
+            "rabble",
+            "homeassistant/status",
+            "rabble/node",
+            "rabble/node/Pi3/facts",
+            "rabble/node/pi3/facts/extra",
+            "rabble/node/pi3/service",
+            "rabble/node/pi3/service/a/b",
+            "rabble/node/pi3/check/UPPER",
+            "rabble/hub/other",
+        ] {
+            assert!(Topic::parse(t).is_err(), "{t} should be rejected");
+        }
+    }
+}

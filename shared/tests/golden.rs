@@ -1,0 +1,169 @@
+//! Golden tests: the exact encoded form of every wire message, pinned in tests/golden/.
+//!
+//! A failing test here means the wire changed. If that was intended, bump or extend
+//! the version rules in `msg.rs`, then regenerate with `RABBLE_UPDATE_GOLDEN=1`.
+
+use rabble_shared::control;
+use rabble_shared::msg::*;
+use rabble_shared::{Status, TopicId};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+fn golden(name: &str, encoded: &[u8]) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(name);
+    if std::env::var_os("RABBLE_UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, encoded).unwrap();
+    }
+    let want = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert_eq!(
+        String::from_utf8_lossy(encoded),
+        String::from_utf8_lossy(&want),
+        "encoding of {name} changed"
+    );
+}
+
+fn facts() -> NodeFacts {
+    NodeFacts {
+        name: "Pi3.lan".into(),
+        hostname: "pi3".into(),
+        arch: "aarch64".into(),
+        os: OsFacts { name: "Debian GNU/Linux".into(), version: "12".into(), kernel: "6.6.31".into() },
+        cpus: 4,
+        memory_bytes: 1_000_000_000,
+        disks: vec![DiskFacts { mount: "/".into(), fs: "ext4".into(), total_bytes: 32_000_000_000 }],
+        addresses: vec!["192.168.178.172".into(), "fe80::1".into()],
+        advertise: "192.168.178.172".into(),
+        agent_version: "0.1.0".into(),
+        node_class: "pi".into(),
+        datacenter: "home".into(),
+        meta: BTreeMap::from([("rack".to_owned(), "shelf".to_owned())]),
+    }
+}
+
+fn heartbeat() -> Heartbeat {
+    Heartbeat {
+        seq: 7,
+        uptime_s: 3600,
+        cpu_percent: 12.5,
+        load: [0.5, 0.25, 0.125],
+        memory_used_bytes: 400_000_000,
+        memory_total_bytes: 1_000_000_000,
+        disks: vec![DiskUse { mount: "/".into(), used_bytes: 8_000_000_000, total_bytes: 32_000_000_000 }],
+        temperature_c: Some(48.5),
+        throttled: Some(Throttled::from_raw(0x50005)),
+    }
+}
+
+fn service() -> ServiceRegistration {
+    ServiceRegistration {
+        id: "proxmox".into(),
+        name: "proxmox".into(),
+        tags: vec!["traefik.enable=true".into()],
+        address: None,
+        port: Some(8006),
+        meta: BTreeMap::new(),
+        source: "/etc/rabble/services.d/proxmox.hcl".into(),
+    }
+}
+
+fn check() -> CheckState {
+    CheckState {
+        id: "service:proxmox".into(),
+        name: "http ui".into(),
+        service_id: Some("proxmox".into()),
+        kind: CheckKind::Http,
+        status: Status::Critical,
+        output: "connection refused".into(),
+        since_ms: 1_700_000_000_000,
+    }
+}
+
+fn manifest() -> Manifest {
+    Manifest {
+        services: vec![TopicId::new("proxmox").unwrap()],
+        checks: vec![TopicId::new("service-proxmox").unwrap()],
+    }
+}
+
+#[test]
+fn node_facts_v1() {
+    golden("node_facts.v1.json", &encode(&facts()));
+    assert_eq!(decode::<NodeFacts>(&encode(&facts())).unwrap(), facts());
+}
+
+#[test]
+fn heartbeat_v1() {
+    golden("heartbeat.v1.json", &encode(&heartbeat()));
+    assert_eq!(decode::<Heartbeat>(&encode(&heartbeat())).unwrap(), heartbeat());
+    assert_eq!(
+        heartbeat().throttled.unwrap().flags,
+        ["under-voltage", "under-voltage-occurred", "throttled", "throttled-occurred"]
+    );
+}
+
+#[test]
+fn service_v1() {
+    golden("service.v1.json", &encode(&service()));
+    assert_eq!(decode::<ServiceRegistration>(&encode(&service())).unwrap(), service());
+}
+
+#[test]
+fn check_v1() {
+    golden("check.v1.json", &encode(&check()));
+    assert_eq!(decode::<CheckState>(&encode(&check())).unwrap(), check());
+}
+
+#[test]
+fn manifest_v1() {
+    golden("manifest.v1.json", &encode(&manifest()));
+    assert_eq!(decode::<Manifest>(&encode(&manifest())).unwrap(), manifest());
+}
+
+#[test]
+fn availability_is_plain_text() {
+    assert_eq!(Availability::Online.as_str(), "online");
+    assert_eq!(Availability::decode(b"offline").unwrap(), Availability::Offline);
+    let e = Availability::decode(b"ONLINE").unwrap_err();
+    assert!(e.to_string().contains("\"ONLINE\""), "{e}");
+}
+
+#[test]
+fn control_request() {
+    let r = control::Request::UpdateTtl { check: "web-ttl".into(), status: Status::Warning, note: "slow".into() };
+    golden("control_update_ttl.json", &serde_json::to_vec(&r).unwrap());
+    golden("control_reload.json", &serde_json::to_vec(&control::Request::Reload).unwrap());
+}
+
+#[test]
+fn decode_rejects_unknown_version_clearly() {
+    let mut v: serde_json::Value = serde_json::from_slice(&encode(&service())).unwrap();
+    v["v"] = 2.into();
+    let e = decode::<ServiceRegistration>(&serde_json::to_vec(&v).unwrap()).unwrap_err();
+    assert!(matches!(e, DecodeError::UnknownVersion { found: 2 }), "{e}");
+    assert_eq!(e.to_string(), "payload version 2 is not supported (this build reads v1)");
+}
+
+#[test]
+fn decode_rejects_garbage_with_a_reason() {
+    let cases: [(&[u8], &str); 6] = [
+        (b"", "empty"),
+        (b"{not json", "not valid JSON for service registration"),
+        (b"{\"name\":\"x\"}", "no numeric \"v\""),
+        (b"{\"v\":\"1\",\"name\":\"x\"}", "no numeric \"v\""),
+        (b"{\"v\":1,\"name\":\"x\"}", "missing field `id`"),
+        (b"{\"v\":1,\"id\":\"\",\"name\":\"\"}", "must not be empty"),
+    ];
+    for (bytes, want) in cases {
+        let e = decode::<ServiceRegistration>(bytes).unwrap_err().to_string();
+        assert!(e.contains(want), "{:?}: {e}", String::from_utf8_lossy(bytes));
+    }
+    let huge = vec![b' '; MAX_PAYLOAD + 1];
+    assert!(matches!(decode::<Heartbeat>(&huge), Err(DecodeError::TooLarge { .. })));
+}
+
+#[test]
+fn decode_ignores_fields_added_within_a_version() {
+    let mut v: serde_json::Value = serde_json::from_slice(&encode(&check())).unwrap();
+    v["added_later"] = "ok".into();
+    assert_eq!(decode::<CheckState>(&serde_json::to_vec(&v).unwrap()).unwrap(), check());
+}
