@@ -1,1 +1,4 @@
-//! placeholder
+//! rabble-agent: publishes a node's facts, heartbeats, services and checks to the hub over MQTT.
+
+pub mod duration;
+pub mod services;
