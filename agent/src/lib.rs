@@ -1,6 +1,15 @@
 //! rabble-agent: publishes a node's facts, heartbeats, services and checks to the hub over MQTT.
 
 pub mod checks;
+pub mod config;
+pub mod control;
 pub mod duration;
+mod engine;
+pub mod facts;
+pub mod link;
+pub mod mqtt;
 pub mod services;
 pub mod tls;
+
+pub use config::Config;
+pub use engine::{run, AgentError};

@@ -1,1 +1,89 @@
-fn main(){}
+//! The `rabble-agent` binary: runs the agent, or talks to a running one (`check`, `reload`).
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use rabble_agent::config::{Config, Flags, DEFAULT_SOCKET};
+use rabble_shared::control::Request;
+use rabble_shared::Status;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "rabble-agent", version, about = "Rabble's node agent: facts, heartbeats, services and checks over MQTT")]
+struct Cli {
+    #[command(flatten)]
+    flags: Flags,
+    #[command(subcommand)]
+    cmd: Option<Cmd>,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Update a TTL check on the running agent.
+    Check {
+        /// pass, warn or fail.
+        #[arg(value_parser = ["pass", "warn", "fail"])]
+        status: String,
+        /// The check's id (e.g. `service:web` or the id in its file).
+        id: String,
+        /// Text to record as the check's output.
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+    /// Re-read the service files (same as SIGHUP); prints any file problems.
+    Reload,
+}
+
+fn socket(flags: &Flags) -> PathBuf {
+    flags.socket.clone().unwrap_or_else(|| DEFAULT_SOCKET.into())
+}
+
+fn main() {
+    if let Err(e) = real_main() {
+        eprintln!("rabble-agent: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn real_main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let request = match &cli.cmd {
+        None => return run(cli.flags),
+        Some(Cmd::Check { status, id, note }) => {
+            let status = match status.as_str() {
+                "pass" => Status::Passing,
+                "warn" => Status::Warning,
+                _ => Status::Critical,
+            };
+            Request::UpdateTtl { check: id.clone(), status, note: note.clone() }
+        }
+        Some(Cmd::Reload) => Request::Reload,
+    };
+    let reply = rabble_agent::control::send(&socket(&cli.flags), &request).map_err(anyhow::Error::msg)?;
+    if !reply.ok {
+        anyhow::bail!("{}", reply.error);
+    }
+    Ok(())
+}
+
+fn run(flags: Flags) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("RABBLE_LOG").unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cfg = Config::resolve(flags).context("configuration")?;
+    // One thread: the agent does little, and every thread costs memory on a 1 GB Pi.
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().context("tokio runtime")?;
+    rt.block_on(async {
+        let shutdown = async {
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                Some(()) = async { match term.as_mut() { Some(t) => t.recv().await, None => std::future::pending().await } } => {}
+            }
+        };
+        rabble_agent::run(cfg, shutdown).await
+    })
+    .map_err(anyhow::Error::from)
+}

@@ -1,0 +1,192 @@
+//! The agent's configuration: `/etc/rabble/agent.toml`, every setting also a flag
+//! (flags win). `Config::resolve` is the one path from file + flags to a checked config.
+
+use crate::duration::GoDuration;
+use crate::facts::Identity;
+use crate::mqtt::BrokerAddr;
+use rabble_shared::NodeId;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub const DEFAULT_CONFIG: &str = "/etc/rabble/agent.toml";
+pub const DEFAULT_SERVICES_DIR: &str = "/etc/rabble/services.d";
+pub const DEFAULT_SOCKET: &str = "/run/rabble/agent.sock";
+
+/// A configuration problem, naming the file or flag.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: {message}")]
+    File { path: PathBuf, message: String },
+    #[error("{field}: {message}")]
+    Field { field: &'static str, message: String },
+}
+
+/// The agent's config file, as written. Unknown keys are an error (a typo in a key
+/// should not silently fall back to a default).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub hub: Option<String>,
+    pub name: Option<String>,
+    pub datacenter: Option<String>,
+    pub node_class: Option<String>,
+    pub advertise: Option<IpAddr>,
+    pub services_dir: Option<PathBuf>,
+    pub enable_script_checks: Option<bool>,
+    pub heartbeat_interval: Option<GoDuration>,
+    pub keepalive: Option<GoDuration>,
+    pub socket: Option<PathBuf>,
+    #[serde(default)]
+    pub meta: BTreeMap<String, String>,
+}
+
+/// Settings given as flags; `None` means "not given".
+#[derive(Debug, Default, Clone, clap::Args)]
+pub struct Flags {
+    /// Config file (TOML); missing is fine when it is the default path.
+    #[arg(long, env = "RABBLE_AGENT_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// The hub's MQTT broker, e.g. mqtt://hub.lan:1883.
+    #[arg(long)]
+    pub hub: Option<String>,
+    /// The node's name (default: the hostname).
+    #[arg(long)]
+    pub name: Option<String>,
+    #[arg(long)]
+    pub datacenter: Option<String>,
+    #[arg(long)]
+    pub node_class: Option<String>,
+    /// The address DNS and other nodes use for this node (default: detected).
+    #[arg(long)]
+    pub advertise: Option<IpAddr>,
+    /// Directory of service files (*.toml, *.hcl, *.json).
+    #[arg(long)]
+    pub services_dir: Option<PathBuf>,
+    /// Allow `args` (script) checks.
+    #[arg(long)]
+    pub enable_script_checks: bool,
+    /// How often to publish a heartbeat, e.g. 5s.
+    #[arg(long)]
+    pub heartbeat_interval: Option<GoDuration>,
+    /// MQTT keepalive; the broker declares the agent gone after 1.5x this.
+    #[arg(long)]
+    pub keepalive: Option<GoDuration>,
+    /// The local control socket (`rabble-agent check ...` talks to it).
+    #[arg(long, global = true)]
+    pub socket: Option<PathBuf>,
+    /// Node metadata, key=value (repeatable).
+    #[arg(long = "meta", value_parser = parse_kv)]
+    pub meta: Vec<(String, String)>,
+}
+
+fn parse_kv(s: &str) -> Result<(String, String), String> {
+    s.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())).ok_or_else(|| format!("{s:?} is not key=value"))
+}
+
+/// The resolved configuration the agent runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub hub: BrokerAddr,
+    pub node: NodeId,
+    pub identity: Identity,
+    pub services_dir: PathBuf,
+    pub enable_script_checks: bool,
+    pub heartbeat_interval: Duration,
+    pub keepalive: Duration,
+    pub socket: Option<PathBuf>,
+}
+
+impl Config {
+    /// Reads the config file (if any) and applies the flags over it.
+    pub fn resolve(flags: Flags) -> Result<Config, ConfigError> {
+        let file = match &flags.config {
+            Some(p) => read_file(p)?,
+            None if Path::new(DEFAULT_CONFIG).exists() => read_file(Path::new(DEFAULT_CONFIG))?,
+            None => FileConfig::default(),
+        };
+        let hub_s = flags.hub.or(file.hub).unwrap_or_else(|| "mqtt://127.0.0.1:1883".into());
+        let hub = BrokerAddr::parse(&hub_s).map_err(|message| ConfigError::Field { field: "hub", message })?;
+        let name = flags
+            .name
+            .or(file.name)
+            .or_else(|| sysinfo::System::host_name().ok())
+            .unwrap_or_else(|| "node".into());
+        let node = NodeId::from_name(&name).ok_or_else(|| ConfigError::Field {
+            field: "name",
+            message: format!("{name:?} has no character usable as a node id ([a-z0-9_-])"),
+        })?;
+        let mut meta = file.meta;
+        meta.extend(flags.meta);
+        if meta.len() > 64 {
+            return Err(ConfigError::Field { field: "meta", message: "more than 64 pairs".into() });
+        }
+        let heartbeat_interval = flags.heartbeat_interval.or(file.heartbeat_interval).map_or(Duration::from_secs(5), |d| d.0);
+        let keepalive = flags.keepalive.or(file.keepalive).map_or(Duration::from_secs(10), |d| d.0);
+        if heartbeat_interval < Duration::from_millis(100) {
+            return Err(ConfigError::Field { field: "heartbeat_interval", message: "must be at least 100ms".into() });
+        }
+        if keepalive < Duration::from_secs(1) || keepalive > Duration::from_secs(65535) {
+            return Err(ConfigError::Field { field: "keepalive", message: "must be between 1s and 65535s".into() });
+        }
+        Ok(Config {
+            hub,
+            node,
+            identity: Identity {
+                name,
+                datacenter: flags.datacenter.or(file.datacenter).unwrap_or_else(|| "dc1".into()),
+                node_class: flags.node_class.or(file.node_class).unwrap_or_default(),
+                advertise: flags.advertise.or(file.advertise),
+                meta,
+            },
+            services_dir: flags.services_dir.or(file.services_dir).unwrap_or_else(|| DEFAULT_SERVICES_DIR.into()),
+            enable_script_checks: flags.enable_script_checks || file.enable_script_checks.unwrap_or(false),
+            heartbeat_interval,
+            keepalive,
+            socket: Some(flags.socket.or(file.socket).unwrap_or_else(|| DEFAULT_SOCKET.into())),
+        })
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let err = |message: String| ConfigError::File { path: path.to_owned(), message };
+    let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read: {e}")))?;
+    toml::from_str(&text).map_err(|e| err(e.to_string().trim_end().to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_override_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("agent.toml");
+        std::fs::write(&p, "hub = \"mqtt://hub.lan:1999\"\nname = \"Pi3.lan\"\nheartbeat_interval = \"2s\"\n[meta]\nrack = \"a\"\n").unwrap();
+        let c = Config::resolve(Flags { config: Some(p.clone()), ..Default::default() }).unwrap();
+        assert_eq!((c.hub.host.as_str(), c.hub.port), ("hub.lan", 1999));
+        assert_eq!(c.node.as_str(), "pi3-lan");
+        assert_eq!(c.heartbeat_interval, Duration::from_secs(2));
+        let c = Config::resolve(Flags {
+            config: Some(p),
+            name: Some("other".into()),
+            meta: vec![("rack".into(), "b".into())],
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!((c.node.as_str(), c.identity.meta["rack"].as_str()), ("other", "b"));
+    }
+
+    #[test]
+    fn errors_name_the_file_and_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("agent.toml");
+        std::fs::write(&p, "hub = \"mqtt://h\"\nheartbeet = \"5s\"\n").unwrap();
+        let e = Config::resolve(Flags { config: Some(p.clone()), ..Default::default() }).unwrap_err().to_string();
+        assert!(e.contains("agent.toml") && e.contains("line 2") && e.contains("heartbeet"), "{e}");
+        let e = Config::resolve(Flags { hub: Some("http://x".into()), ..Default::default() }).unwrap_err().to_string();
+        assert!(e.starts_with("hub:"), "{e}");
+    }
+}

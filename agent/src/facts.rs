@@ -1,0 +1,200 @@
+//! Node facts (what the node is) and heartbeat stats (how it is doing), from sysinfo
+//! and the few /sys files sysinfo does not read (SoC temperature, Pi throttling).
+
+use rabble_shared::msg::{DiskFacts, DiskUse, Heartbeat, NodeFacts, OsFacts, Throttled};
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use sysinfo::{Disks, Networks, System};
+
+/// At most this many disks are reported (bounded payloads on odd machines).
+const MAX_DISKS: usize = 16;
+const THERMAL_ZONE: &str = "/sys/class/thermal/thermal_zone0/temp";
+const PI_THROTTLED: &str = "/sys/devices/platform/soc/soc:firmware/get_throttled";
+
+/// Who the operator says the node is; the rest is read from the machine.
+#[derive(Debug, Clone, Default)]
+pub struct Identity {
+    pub name: String,
+    pub datacenter: String,
+    pub node_class: String,
+    pub advertise: Option<IpAddr>,
+    pub meta: BTreeMap<String, String>,
+}
+
+/// Reads the machine. Keeps sysinfo's state between heartbeats (CPU usage is a
+/// difference between two reads) and nothing else.
+pub struct Sampler {
+    sys: Option<System>,
+    seq: u64,
+}
+
+impl std::fmt::Debug for Sampler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sampler").field("seq", &self.seq).finish()
+    }
+}
+
+impl Default for Sampler {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Sampler {
+    pub fn new() -> Sampler {
+        let mut sys = System::new().ok();
+        if let Some(s) = sys.as_mut() {
+            s.refresh_cpu_usage();
+            s.refresh_memory();
+        }
+        Sampler { sys, seq: 0 }
+    }
+
+    /// Facts: read at start and on reload.
+    pub fn facts(&mut self, id: &Identity) -> NodeFacts {
+        let addrs = addresses();
+        let advertise = id.advertise.or_else(|| pick_advertise(&addrs)).map_or_else(|| "127.0.0.1".into(), |a| a.to_string());
+        let (cpus, memory_bytes) = match self.sys.as_mut() {
+            Some(s) => {
+                s.refresh_memory();
+                (s.cpus().len().max(1) as u32, s.total_memory())
+            }
+            None => (1, 0),
+        };
+        let disks = Disks::new_with_refreshed_list()
+            .map(|d| {
+                d
+                    .iter()
+                    .take(MAX_DISKS)
+                    .map(|d| DiskFacts {
+                        mount: d.mount_point().display().to_string(),
+                        fs: d.file_system().to_string_lossy().into_owned(),
+                        total_bytes: d.total_space(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        NodeFacts {
+            name: id.name.clone(),
+            hostname: System::host_name().unwrap_or_default(),
+            arch: std::env::consts::ARCH.to_owned(),
+            os: OsFacts {
+                name: System::name().unwrap_or_else(|_| std::env::consts::OS.to_owned()),
+                version: System::os_version().unwrap_or_default(),
+                kernel: System::kernel_version().unwrap_or_default(),
+            },
+            cpus,
+            memory_bytes,
+            disks,
+            addresses: addrs.iter().map(|a| a.to_string()).collect(),
+            advertise,
+            agent_version: env!("CARGO_PKG_VERSION").to_owned(),
+            node_class: id.node_class.clone(),
+            datacenter: id.datacenter.clone(),
+            meta: id.meta.clone(),
+        }
+    }
+
+    /// One heartbeat's stats.
+    pub fn heartbeat(&mut self) -> Heartbeat {
+        self.seq += 1;
+        let (cpu_percent, memory_used_bytes, memory_total_bytes) = match self.sys.as_mut() {
+            Some(s) => {
+                s.refresh_cpu_usage();
+                s.refresh_memory();
+                (s.global_cpu_usage(), s.used_memory(), s.total_memory())
+            }
+            None => (0.0, 0, 0),
+        };
+        let load = System::load_average().map(|l| [l.one as f32, l.five as f32, l.fifteen as f32]).unwrap_or_default();
+        let disks = Disks::new_with_refreshed_list()
+            .map(|d| {
+                d
+                    .iter()
+                    .take(MAX_DISKS)
+                    .map(|d| DiskUse {
+                        mount: d.mount_point().display().to_string(),
+                        used_bytes: d.total_space().saturating_sub(d.available_space()),
+                        total_bytes: d.total_space(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Heartbeat {
+            seq: self.seq,
+            uptime_s: System::uptime().unwrap_or_default(),
+            cpu_percent,
+            load,
+            memory_used_bytes,
+            memory_total_bytes,
+            disks,
+            temperature_c: read_trimmed(THERMAL_ZONE).and_then(|s| s.parse::<f32>().ok()).map(|m| m / 1000.0),
+            throttled: read_trimmed(PI_THROTTLED)
+                .and_then(|s| u32::from_str_radix(s.trim_start_matches("0x"), 16).ok())
+                .map(Throttled::from_raw),
+        }
+    }
+}
+
+fn read_trimmed(path: &str) -> Option<String> {
+    std::fs::read_to_string(path).ok().map(|s| s.trim().to_owned())
+}
+
+/// Non-loopback addresses of real interfaces (not Docker bridges or veth pairs), sorted.
+fn addresses() -> Vec<IpAddr> {
+    let Ok(nets) = Networks::new_with_refreshed_list() else { return Vec::new() };
+    let mut out: Vec<IpAddr> = Vec::new();
+    for (name, data) in &nets {
+        let name = name.to_string_lossy();
+        if name == "lo" || name.starts_with("docker") || name.starts_with("br-") || name.starts_with("veth") {
+            continue;
+        }
+        out.extend(data.ip_networks().iter().map(|n| n.addr).filter(|a| !a.is_loopback()));
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// The address to advertise: a private IPv4 first, then any IPv4, then a global IPv6.
+pub fn pick_advertise(addrs: &[IpAddr]) -> Option<IpAddr> {
+    let v4 = |private: bool| {
+        addrs.iter().copied().find(|a| match a {
+            IpAddr::V4(v) => !v.is_link_local() && !v.is_loopback() && v.is_private() == private,
+            IpAddr::V6(_) => false,
+        })
+    };
+    v4(true).or_else(|| v4(false)).or_else(|| {
+        addrs.iter().copied().find(|a| match a {
+            IpAddr::V6(v) => !v.is_loopback() && (v.segments()[0] & 0xffc0) != 0xfe80,
+            IpAddr::V4(_) => false,
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn advertise_prefers_private_ipv4() {
+        let a = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert_eq!(pick_advertise(&[a("fe80::1"), a("8.8.8.8"), a("192.168.1.5")]), Some(a("192.168.1.5")));
+        assert_eq!(pick_advertise(&[a("fe80::1"), a("8.8.8.8")]), Some(a("8.8.8.8")));
+        assert_eq!(pick_advertise(&[a("fe80::1"), a("2001:db8::1")]), Some(a("2001:db8::1")));
+        assert_eq!(pick_advertise(&[a("169.254.1.1"), a("fe80::1")]), None);
+    }
+
+    #[test]
+    fn reads_this_machine() {
+        let mut s = Sampler::new();
+        let f = s.facts(&Identity { name: "t".into(), datacenter: "dc1".into(), ..Default::default() });
+        assert!(f.cpus >= 1 && f.memory_bytes > 0, "{f:?}");
+        assert!(!f.os.kernel.is_empty());
+        let h1 = s.heartbeat();
+        let h2 = s.heartbeat();
+        assert_eq!((h1.seq, h2.seq), (1, 2));
+        assert!(h2.memory_used_bytes > 0 && h2.memory_total_bytes >= h2.memory_used_bytes);
+        assert!(h2.uptime_s > 0);
+    }
+}

@@ -1,0 +1,104 @@
+//! MQTT plumbing shared by the agent and the hub's own client: broker addresses and
+//! reconnect backoff (rumqttc has none of its own).
+
+use std::time::Duration;
+
+/// Where a broker is: `mqtt://host[:port]` (or plain `host[:port]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerAddr {
+    pub host: String,
+    pub port: u16,
+}
+
+impl BrokerAddr {
+    pub fn parse(s: &str) -> Result<BrokerAddr, String> {
+        let rest = if let Some(r) = s.strip_prefix("mqtt://").or_else(|| s.strip_prefix("tcp://")) {
+            r
+        } else if s.contains("://") {
+            return Err(format!("{s:?}: only mqtt:// is supported"));
+        } else {
+            s
+        };
+        let rest = rest.trim_end_matches('/');
+        let (host, port) = if let Some(v6) = rest.strip_prefix('[') {
+            let (h, after) = v6.split_once(']').ok_or_else(|| format!("{s:?}: bad IPv6 address"))?;
+            (h, after.strip_prefix(':'))
+        } else {
+            match rest.rsplit_once(':') {
+                Some((h, p)) => (h, Some(p)),
+                None => (rest, None),
+            }
+        };
+        let port = match port {
+            Some(p) => p.parse().map_err(|_| format!("{s:?}: bad port {p:?}"))?,
+            None => 1883,
+        };
+        if host.is_empty() {
+            return Err(format!("{s:?}: no host"));
+        }
+        Ok(BrokerAddr { host: host.to_owned(), port })
+    }
+}
+
+impl std::fmt::Display for BrokerAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "mqtt://[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "mqtt://{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// Exponential backoff with jitter: 0.5 s doubling to 30 s, each wait drawn from
+/// [delay/2, delay] so a fleet of agents does not reconnect in lockstep.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    next: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff { next: Self::FIRST }
+    }
+}
+
+impl Backoff {
+    const FIRST: Duration = Duration::from_millis(500);
+    const MAX: Duration = Duration::from_secs(30);
+
+    pub fn reset(&mut self) {
+        self.next = Self::FIRST;
+    }
+
+    pub fn next_delay(&mut self) -> Duration {
+        let d = self.next;
+        self.next = (d * 2).min(Self::MAX);
+        let ms = d.as_millis() as u64;
+        Duration::from_millis(fastrand::u64(ms / 2..=ms))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_broker_addresses() {
+        assert_eq!(BrokerAddr::parse("mqtt://hub:1884").unwrap(), BrokerAddr { host: "hub".into(), port: 1884 });
+        assert_eq!(BrokerAddr::parse("hub").unwrap().port, 1883);
+        assert_eq!(BrokerAddr::parse("[::1]:9").unwrap().host, "::1");
+        assert!(BrokerAddr::parse("http://hub").is_err());
+        assert!(BrokerAddr::parse("mqtt://:1").is_err());
+    }
+
+    #[test]
+    fn backoff_grows_with_jitter_and_resets() {
+        let mut b = Backoff::default();
+        let d: Vec<_> = (0..10).map(|_| b.next_delay()).collect();
+        assert!(d[0] >= Duration::from_millis(250) && d[0] <= Duration::from_millis(500));
+        assert!(d[9] >= Duration::from_secs(15) && d[9] <= Duration::from_secs(30));
+        b.reset();
+        assert!(b.next_delay() <= Duration::from_millis(500));
+    }
+}
