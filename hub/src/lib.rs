@@ -1,1 +1,130 @@
-//! placeholder
+//! rabble-hub: the embedded broker, the catalog in redb, and the HTTP API.
+//!
+//! [`run`] wires the tasks together: ingest (MQTT in) -> writer (catalog, redb) ->
+//! snapshot -> API. It takes an already-bound HTTP listener and a shutdown future so
+//! tests and `rabble dev` can bind port 0.
+
+pub mod api;
+pub mod broker;
+pub mod catalog;
+pub mod cli;
+pub mod config;
+pub mod ingest;
+pub mod stats;
+
+use catalog::writer::{LiveMap, Writer};
+use catalog::Store;
+use config::{BrokerChoice, Config};
+use rabble_shared::{msg, topic};
+use rumqttc::{AsyncClient, LastWill, MqttOptions, QoS};
+use std::future::Future;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{broadcast, mpsc, watch};
+
+/// Validated updates waiting for the writer; ingest waits (backpressure) when full.
+const INGEST_QUEUE: usize = 1024;
+const EVENT_QUEUE: usize = 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HubError {
+    #[error(transparent)]
+    Store(#[from] catalog::StoreError),
+    #[error(transparent)]
+    Broker(#[from] broker::BrokerError),
+    #[error("HTTP API: {0}")]
+    Http(std::io::Error),
+}
+
+/// Runs the hub until `shutdown` resolves.
+pub async fn run(cfg: Config, http: tokio::net::TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), HubError> {
+    let (store, catalog) = Store::open(&cfg.data_dir)?;
+    tracing::info!(
+        data_dir = %cfg.data_dir.display(),
+        nodes = catalog.nodes.len(),
+        instances = catalog.instance_count(),
+        index = catalog.index,
+        "catalog loaded"
+    );
+    let (host, port, broker_desc) = match &cfg.broker {
+        BrokerChoice::Embedded { listen } => {
+            broker::start(*listen).await?;
+            let local = broker::local_addr(*listen);
+            tracing::info!(%listen, "embedded MQTT broker listening");
+            (local.ip().to_string(), local.port(), format!("embedded mqtt://{listen}"))
+        }
+        BrokerChoice::External(addr) => (addr.host.clone(), addr.port, format!("external {addr}")),
+    };
+    let mut opts = MqttOptions::new("rabble-hub", host, port);
+    opts.set_keep_alive(Duration::from_secs(10))
+        .set_clean_session(true)
+        .set_manual_acks(true)
+        // Larger than anything valid, so an oversized message is rejected by us (and
+        // counted) instead of breaking the connection.
+        .set_max_packet_size(4 * 1024 * 1024, msg::MAX_PAYLOAD + 1024)
+        .set_request_channel_capacity(4 * INGEST_QUEUE)
+        .set_last_will(LastWill::new(topic::HUB_STATUS, topic::OFFLINE, QoS::AtLeastOnce, true));
+    let (client, eventloop) = AsyncClient::new(opts, 4 * INGEST_QUEUE);
+
+    let stats = Arc::new(stats::Stats::default());
+    let connected = Arc::new(AtomicBool::new(false));
+    let live: LiveMap = Default::default();
+    let (snap_tx, snap_rx) = watch::channel(Arc::new(catalog.clone()));
+    let (events, _) = broadcast::channel(EVENT_QUEUE);
+    let (ingest_tx, ingest_rx) = mpsc::channel(INGEST_QUEUE);
+
+    let ingest = tokio::spawn(ingest::run(eventloop, client.clone(), ingest_tx, stats.clone(), connected.clone()));
+    let writer = tokio::spawn(
+        Writer {
+            store,
+            catalog,
+            rx: ingest_rx,
+            acker: client.clone(),
+            heartbeat_ttl: cfg.heartbeat_ttl,
+            snapshot: snap_tx,
+            live: live.clone(),
+            events: events.clone(),
+            stats: stats.clone(),
+        }
+        .run(),
+    );
+    let app = api::router(api::AppState {
+        snapshot: snap_rx,
+        live,
+        events,
+        stats,
+        broker: broker_desc,
+        mqtt_connected: connected,
+    });
+    tracing::info!(addr = %http.local_addr().map_err(HubError::Http)?, "HTTP API listening");
+    axum::serve(http, app).with_graceful_shutdown(shutdown).await.map_err(HubError::Http)?;
+
+    // Say goodbye ourselves (a clean DISCONNECT suppresses our Will), then stop.
+    tracing::info!("hub stopping");
+    let _ = client.try_publish(topic::HUB_STATUS, QoS::AtLeastOnce, true, topic::OFFLINE);
+    let _ = client.try_disconnect();
+    if tokio::time::timeout(Duration::from_secs(2), ingest).await.is_err() {
+        tracing::warn!("the broker did not close our connection in time");
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
+    Ok(())
+}
+
+/// Structured logs to stderr; `RABBLE_LOG` filters. The embedded broker is silent by
+/// default (rumqttd logs every ordinary disconnect as an error); `RABBLE_LOG=info,rumqttd=info`
+/// shows it.
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RABBLE_LOG")
+        .unwrap_or_else(|_| "info,rumqttd=off".into());
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        Some(()) = async { match term.as_mut() { Some(t) => t.recv().await, None => std::future::pending().await } } => {}
+    }
+}

@@ -27,8 +27,8 @@ pub enum DecodeError {
     UnknownVersion { found: u64 },
     #[error("payload has no numeric \"v\" version field")]
     NoVersion,
-    #[error("payload is not valid JSON for {what}: {source}")]
-    Json { what: &'static str, source: serde_json::Error },
+    #[error("payload is not valid JSON for {what}: {error}")]
+    Json { what: &'static str, error: serde_json::Error },
     #[error("payload is invalid: {0}")]
     Invalid(String),
     #[error("availability payload must be \"online\" or \"offline\", got {0:?}")]
@@ -71,14 +71,14 @@ pub fn decode<T: Payload>(bytes: &[u8]) -> Result<T, DecodeError> {
         return Err(DecodeError::TooLarge { size: bytes.len() });
     }
     let probe: Probe =
-        serde_json::from_slice(bytes).map_err(|source| DecodeError::Json { what: T::WHAT, source })?;
+        serde_json::from_slice(bytes).map_err(|source| DecodeError::Json { what: T::WHAT, error: source })?;
     match probe.v.as_ref().and_then(|v| v.as_u64()) {
         None => return Err(DecodeError::NoVersion),
         Some(v) if v != u64::from(WIRE_VERSION) => return Err(DecodeError::UnknownVersion { found: v }),
         Some(_) => {}
     }
     let body: T =
-        serde_json::from_slice(bytes).map_err(|source| DecodeError::Json { what: T::WHAT, source })?;
+        serde_json::from_slice(bytes).map_err(|source| DecodeError::Json { what: T::WHAT, error: source })?;
     body.validate()?;
     Ok(body)
 }

@@ -35,8 +35,8 @@ const WATCH_EVERY_TICKS: u32 = 4;
 /// Why the agent could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
-    #[error("control socket {path}: {source}")]
-    Socket { path: PathBuf, source: std::io::Error },
+    #[error("control socket {path}: {error}")]
+    Socket { path: PathBuf, error: std::io::Error },
 }
 
 /// Everything that can happen to the engine.
@@ -88,7 +88,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
     let (control_tx, mut control_rx) = mpsc::channel(CONTROL_QUEUE);
     let control_task = match &cfg.socket {
         Some(path) => {
-            let l = control::bind(path).map_err(|source| AgentError::Socket { path: path.clone(), source })?;
+            let l = control::bind(path).map_err(|source| AgentError::Socket { path: path.clone(), error: source })?;
             Some(tokio::spawn(control::serve(l, control_tx)))
         }
         None => None,

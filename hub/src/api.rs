@@ -1,0 +1,118 @@
+//! The HTTP API (JSON), served from the catalog's latest durable snapshot.
+//!
+//! `GET /api/v1/health`, `/api/v1/nodes`, `/api/v1/nodes/{id}`, `/api/v1/services`,
+//! `/api/v1/services/{name}`, and `/api/v1/events` (newline-delimited JSON, live).
+
+use crate::catalog::writer::LiveMap;
+use crate::catalog::Catalog;
+use crate::stats::Stats;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use rabble_shared::api::{Event, HubHealth, NodeStatus, NodeView};
+use rabble_shared::NodeId;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use tokio::sync::{broadcast, watch};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub snapshot: watch::Receiver<Arc<Catalog>>,
+    pub live: LiveMap,
+    pub events: broadcast::Sender<Event>,
+    pub stats: Arc<Stats>,
+    pub broker: String,
+    pub mqtt_connected: Arc<AtomicBool>,
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/api/v1/health", get(health))
+        .route("/api/v1/nodes", get(nodes))
+        .route("/api/v1/nodes/{id}", get(node))
+        .route("/api/v1/services", get(services))
+        .route("/api/v1/services/{name}", get(service))
+        .route("/api/v1/events", get(events))
+        .fallback(|| async { not_found("no such endpoint; see /api/v1/health, /api/v1/nodes, /api/v1/services, /api/v1/events") })
+        .with_state(state)
+}
+
+fn not_found(msg: &str) -> Response {
+    (StatusCode::NOT_FOUND, Json(serde_json::json!({ "error": msg }))).into_response()
+}
+
+impl AppState {
+    fn catalog(&self) -> Arc<Catalog> {
+        self.snapshot.borrow().clone()
+    }
+
+    fn with_live(&self, mut views: Vec<NodeView>) -> Vec<NodeView> {
+        let now = tokio::time::Instant::now();
+        let live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+        for v in &mut views {
+            if let Some(l) = live.get(&v.id) {
+                v.heartbeat = l.heartbeat.clone();
+                v.last_seen_ago_ms = Some(now.duration_since(l.last_seen).as_millis() as u64);
+            }
+        }
+        views
+    }
+}
+
+async fn health(State(s): State<AppState>) -> Json<HubHealth> {
+    let c = s.catalog();
+    let up = c.nodes.values().filter(|n| n.status == NodeStatus::Up).count();
+    Json(HubHealth {
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        broker: s.broker.clone(),
+        mqtt_connected: s.mqtt_connected.load(Ordering::Relaxed),
+        nodes_up: up,
+        nodes_down: c.nodes.len() - up,
+        services: c.service_views().len(),
+        instances: c.instance_count(),
+        index: c.index,
+        ingest: s.stats.snapshot(),
+    })
+}
+
+async fn nodes(State(s): State<AppState>) -> Json<Vec<NodeView>> {
+    Json(s.with_live(s.catalog().node_views()))
+}
+
+async fn node(State(s): State<AppState>, Path(id): Path<String>) -> Response {
+    let Ok(id) = NodeId::new(id.clone()) else { return not_found(&format!("no node {id:?}")) };
+    let views = s.with_live(s.catalog().node_views());
+    match views.into_iter().find(|v| v.id == id) {
+        Some(v) => Json(v).into_response(),
+        None => not_found(&format!("no node {id:?}")),
+    }
+}
+
+async fn services(State(s): State<AppState>) -> Response {
+    Json(s.catalog().service_views()).into_response()
+}
+
+async fn service(State(s): State<AppState>, Path(name): Path<String>) -> Response {
+    match s.catalog().service_views().into_iter().find(|v| v.name == name) {
+        Some(v) => Json(v).into_response(),
+        None => not_found(&format!("no service {name:?}")),
+    }
+}
+
+async fn events(State(s): State<AppState>) -> Response {
+    let rx = s.events.subscribe();
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        let line = match rx.recv().await {
+            Ok(ev) => serde_json::to_string(&ev).unwrap_or_default(),
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                serde_json::json!({ "error": format!("{n} events dropped: this reader was too slow") }).to_string()
+            }
+            Err(broadcast::error::RecvError::Closed) => return None,
+        };
+        Some((Ok::<_, std::convert::Infallible>(format!("{line}\n")), rx))
+    });
+    ([(header::CONTENT_TYPE, "application/x-ndjson")], Body::from_stream(stream)).into_response()
+}

@@ -1,0 +1,117 @@
+//! `rabble dev`: a hub, an agent and a demo service in one process, for a first look.
+
+use crate::config::{BrokerChoice, Config as HubConfig};
+use rabble_agent::facts::Identity;
+use rabble_agent::mqtt::BrokerAddr;
+use rabble_shared::NodeId;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct DevArgs {
+    /// The embedded broker's address.
+    #[arg(long, default_value = "127.0.0.1:1883")]
+    pub mqtt_listen: SocketAddr,
+    /// The HTTP API's address.
+    #[arg(long, default_value = "127.0.0.1:8500")]
+    pub http_listen: SocketAddr,
+    /// Keep the catalog here (default: a fresh temporary directory, removed on exit).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DevError {
+    #[error("{what}: {error}")]
+    Io { what: String, error: std::io::Error },
+    #[error(transparent)]
+    Hub(#[from] crate::HubError),
+    #[error(transparent)]
+    Agent(#[from] rabble_agent::AgentError),
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> DevError {
+    let what = what.into();
+    move |source| DevError::Io { what, error: source }
+}
+
+/// A tiny HTTP server standing in for a real service: `/health` answers 200.
+async fn demo_server(l: tokio::net::TcpListener) {
+    loop {
+        let Ok((mut s, _)) = l.accept().await else { continue };
+        tokio::spawn(async move {
+            let mut buf = [0u8; 2048];
+            let n = s.read(&mut buf).await.unwrap_or(0);
+            let body = if buf[..n].starts_with(b"GET /health") { "ok\n" } else { "hello from rabble dev\n" };
+            let resp = format!("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+            let _ = s.write_all(resp.as_bytes()).await;
+        });
+    }
+}
+
+pub async fn run(args: DevArgs, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> Result<(), DevError> {
+    let scratch = std::env::temp_dir().join(format!("rabble-dev-{}", std::process::id()));
+    let services_dir = scratch.join("services.d");
+    std::fs::create_dir_all(&services_dir).map_err(io(format!("creating {}", services_dir.display())))?;
+    let data_dir = args.data_dir.clone().unwrap_or_else(|| scratch.join("data"));
+
+    let demo = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(io("binding the demo service"))?;
+    let demo_port = demo.local_addr().map_err(io("demo service address"))?.port();
+    tokio::spawn(demo_server(demo));
+    let service_file = format!(
+        "# Written by `rabble dev`: a demo service with a passing HTTP check.\n\
+         [[service]]\nname = \"demo\"\nport = {demo_port}\ntags = [\"dev\"]\n\n\
+         [[service.checks]]\nname = \"demo answers\"\nhttp = \"http://127.0.0.1:{demo_port}/health\"\ninterval = \"2s\"\ntimeout = \"1s\"\n"
+    );
+    std::fs::write(services_dir.join("demo.toml"), service_file).map_err(io("writing the demo service file"))?;
+
+    let http = tokio::net::TcpListener::bind(args.http_listen).await.map_err(io(format!("HTTP API address {}", args.http_listen)))?;
+    let hub_cfg = HubConfig {
+        data_dir,
+        broker: BrokerChoice::Embedded { listen: args.mqtt_listen },
+        http_listen: args.http_listen,
+        heartbeat_ttl: Duration::from_secs(15),
+    };
+    let name = sysinfo::System::host_name().unwrap_or_else(|_| "dev".into());
+    let agent_cfg = rabble_agent::Config {
+        hub: BrokerAddr { host: crate::broker::local_addr(args.mqtt_listen).ip().to_string(), port: args.mqtt_listen.port() },
+        node: NodeId::from_name(&name).unwrap_or_else(|| NodeId::new("dev").expect("valid id")),
+        identity: Identity { name, datacenter: "dc1".into(), advertise: Some([127, 0, 0, 1].into()), ..Default::default() },
+        services_dir: services_dir.clone(),
+        enable_script_checks: false,
+        heartbeat_interval: Duration::from_secs(5),
+        keepalive: Duration::from_secs(10),
+        socket: Some(scratch.join("agent.sock")),
+    };
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let hub = tokio::spawn(crate::run(hub_cfg, http, stopped(stop_rx.clone())));
+    // Let the embedded broker come up before the agent dials it (it retries anyway).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let agent = tokio::spawn(rabble_agent::run(agent_cfg, stopped(stop_rx)));
+
+    let mqtt = args.mqtt_listen;
+    println!("Rabble dev is running: a hub, an agent and a demo service in this process.\n");
+    println!("  MQTT      mqtt://{mqtt}    watch it:  mosquitto_sub -h {} -p {} -t 'rabble/#' -v", mqtt.ip(), mqtt.port());
+    println!("  HTTP API  http://{}    try:       rabble services   (or curl http://{}/api/v1/services)", args.http_listen, args.http_listen);
+    println!("  Demo      http://127.0.0.1:{demo_port}/   service \"demo\", HTTP check every 2s");
+    println!("  Services  {}   (edit or add files: the agent reloads them)", services_dir.display());
+    println!("  DNS       not yet: demo.service.rabble arrives with the DNS interface\n");
+    println!("Ctrl-C to stop.");
+
+    shutdown.await;
+    let _ = stop_tx.send(true);
+    let agent_result = agent.await.unwrap_or(Ok(()));
+    let hub_result = hub.await.unwrap_or(Ok(()));
+    if args.data_dir.is_none() {
+        let _ = std::fs::remove_dir_all(&scratch);
+    }
+    agent_result?;
+    hub_result?;
+    Ok(())
+}

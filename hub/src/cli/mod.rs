@@ -1,0 +1,93 @@
+//! The operator CLI: `rabble dev`, `rabble nodes`, `rabble services`, `rabble watch`.
+
+pub mod dev;
+mod table;
+
+use rabble_shared::api::{Event, NodeView, ServiceView};
+use serde::de::DeserializeOwned;
+use std::io::BufRead;
+
+/// Errors talking to the hub's API.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("cannot reach the hub at {addr}: {error} (is rabble-hub running? set --addr or RABBLE_ADDR)")]
+    Unreachable { addr: String, error: ureq::Error },
+    #[error("bad answer from {url}: {message}")]
+    BadAnswer { url: String, message: String },
+    #[error("writing output: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A client for the hub's HTTP API.
+#[derive(Debug, Clone)]
+pub struct Client {
+    addr: String,
+}
+
+impl Client {
+    pub fn new(addr: &str) -> Client {
+        Client { addr: addr.trim_end_matches('/').to_owned() }
+    }
+
+    fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, CliError> {
+        let url = format!("{}{path}", self.addr);
+        let mut resp = ureq::get(&url).call().map_err(|source| CliError::Unreachable { addr: self.addr.clone(), error: source })?;
+        resp.body_mut().read_json().map_err(|e| CliError::BadAnswer { url, message: e.to_string() })
+    }
+
+    pub fn nodes(&self) -> Result<Vec<NodeView>, CliError> {
+        self.get("/api/v1/nodes")
+    }
+
+    pub fn services(&self) -> Result<Vec<ServiceView>, CliError> {
+        self.get("/api/v1/services")
+    }
+
+    /// Calls `each` for every event until the stream ends.
+    pub fn watch(&self, mut each: impl FnMut(Event) -> std::io::Result<()>) -> Result<(), CliError> {
+        let url = format!("{}/api/v1/events", self.addr);
+        let resp = ureq::get(&url).call().map_err(|source| CliError::Unreachable { addr: self.addr.clone(), error: source })?;
+        let reader = std::io::BufReader::new(resp.into_body().into_reader());
+        for line in reader.lines() {
+            let line = line?;
+            match serde_json::from_str::<Event>(&line) {
+                Ok(ev) => each(ev)?,
+                Err(_) => eprintln!("{line}"),
+            }
+        }
+        Ok(())
+    }
+}
+
+pub fn print_nodes(client: &Client, json: bool) -> Result<(), CliError> {
+    let nodes = client.nodes()?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&nodes).unwrap_or_default());
+    } else {
+        print!("{}", table::nodes(&nodes));
+    }
+    Ok(())
+}
+
+pub fn print_services(client: &Client, json: bool) -> Result<(), CliError> {
+    let services = client.services()?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&services).unwrap_or_default());
+    } else {
+        print!("{}", table::services(&services));
+    }
+    Ok(())
+}
+
+pub fn watch(client: &Client, json: bool) -> Result<(), CliError> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    client.watch(|ev| {
+        if json {
+            writeln!(out, "{}", serde_json::to_string(&ev).unwrap_or_default())?;
+        } else {
+            writeln!(out, "{}  {:<40}  {}", table::clock(ev.ts_ms), ev.topic, ev.summary)?;
+        }
+        out.flush()
+    })
+}

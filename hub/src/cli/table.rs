@@ -1,0 +1,117 @@
+//! Plain-text tables for the CLI (no colours, aligned columns, one row per thing).
+
+use rabble_shared::api::{NodeStatus, NodeView, ServiceView};
+
+/// Renders rows as left-aligned columns separated by two spaces.
+pub fn render(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            widths[i] = widths[i].max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| {
+        let mut s = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                s.push_str(c);
+            } else {
+                s.push_str(&format!("{c:<w$}  ", w = widths[i]));
+            }
+        }
+        s.trim_end().to_owned() + "\n"
+    };
+    let mut out = line(header.iter().map(|h| h.to_string()).collect());
+    for r in rows {
+        out.push_str(&line(r.clone()));
+    }
+    out
+}
+
+fn bytes(n: u64) -> String {
+    const U: [&str; 5] = ["B", "K", "M", "G", "T"];
+    let (mut v, mut i) = (n as f64, 0);
+    while v >= 1024.0 && i < U.len() - 1 {
+        v /= 1024.0;
+        i += 1;
+    }
+    if i == 0 { format!("{n}B") } else { format!("{v:.1}{}", U[i]) }
+}
+
+fn ago(ms: Option<u64>) -> String {
+    match ms {
+        None => "-".into(),
+        Some(ms) if ms < 60_000 => format!("{}s ago", ms / 1000),
+        Some(ms) if ms < 3_600_000 => format!("{}m ago", ms / 60_000),
+        Some(ms) => format!("{}h ago", ms / 3_600_000),
+    }
+}
+
+/// `HH:MM:SS` (UTC) of a unix-milliseconds time.
+pub fn clock(ts_ms: u64) -> String {
+    let s = ts_ms / 1000 % 86_400;
+    format!("{:02}:{:02}:{:02}Z", s / 3600, s / 60 % 60, s % 60)
+}
+
+pub fn nodes(nodes: &[NodeView]) -> String {
+    let rows: Vec<Vec<String>> = nodes
+        .iter()
+        .map(|n| {
+            let f = n.facts.as_ref();
+            let hb = n.heartbeat.as_ref();
+            let status = match n.status {
+                NodeStatus::Up => "up".to_owned(),
+                NodeStatus::Down => format!("down ({})", n.reason),
+            };
+            vec![
+                n.id.to_string(),
+                status,
+                f.map_or("-".into(), |f| f.advertise.clone()),
+                f.map_or("-".into(), |f| f.arch.clone()),
+                f.map_or("-".into(), |f| format!("{} {}", f.os.name, f.os.version).trim().to_owned()),
+                hb.map_or("-".into(), |h| format!("{:.0}%", h.cpu_percent)),
+                hb.map_or("-".into(), |h| format!("{}/{}", bytes(h.memory_used_bytes), bytes(h.memory_total_bytes))),
+                hb.map_or("-".into(), |h| format!("{:.2}", h.load[0])),
+                hb.and_then(|h| h.temperature_c).map_or("-".into(), |t| format!("{t:.0}°C")),
+                n.services.to_string(),
+                ago(n.last_seen_ago_ms),
+            ]
+        })
+        .collect();
+    render(&["NODE", "STATUS", "ADDRESS", "ARCH", "OS", "CPU", "MEM", "LOAD", "TEMP", "SERVICES", "SEEN"], &rows)
+}
+
+pub fn services(services: &[ServiceView]) -> String {
+    let mut rows = Vec::new();
+    for s in services {
+        for i in &s.instances {
+            let addr = match i.port {
+                Some(p) => format!("{}:{p}", i.address),
+                None => i.address.clone(),
+            };
+            let checks = i.checks.iter().filter(|c| c.status == rabble_shared::Status::Passing).count();
+            rows.push(vec![
+                s.name.clone(),
+                i.node.to_string(),
+                addr,
+                i.status.to_string(),
+                format!("{checks}/{} passing", i.checks.len()),
+                i.tags.join(","),
+            ]);
+        }
+    }
+    render(&["SERVICE", "NODE", "ADDRESS", "STATUS", "CHECKS", "TAGS"], &rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn columns_align() {
+        let t = render(&["A", "LONGER"], &[vec!["xxxx".into(), "1".into()], vec!["y".into(), "2".into()]]);
+        assert_eq!(t, "A     LONGER\nxxxx  1\ny     2\n");
+        assert_eq!(bytes(1536), "1.5K");
+        assert_eq!(clock(3_723_000), "01:02:03Z");
+    }
+}

@@ -1,0 +1,99 @@
+//! The hub's configuration: `/etc/rabble/hub.toml`, every setting also a flag (flags win).
+
+use rabble_agent::duration::GoDuration;
+use rabble_agent::mqtt::BrokerAddr;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub const DEFAULT_CONFIG: &str = "/etc/rabble/hub.toml";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: {message}")]
+    File { path: PathBuf, message: String },
+    #[error("{field}: {message}")]
+    Field { field: &'static str, message: String },
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub data_dir: Option<PathBuf>,
+    pub mqtt_listen: Option<SocketAddr>,
+    pub broker: Option<String>,
+    pub http_listen: Option<SocketAddr>,
+    pub heartbeat_ttl: Option<GoDuration>,
+}
+
+#[derive(Debug, Default, Clone, clap::Args)]
+pub struct Flags {
+    /// Config file (TOML); missing is fine when it is the default path.
+    #[arg(long, env = "RABBLE_HUB_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Where the catalog lives (default /var/lib/rabble).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// The embedded MQTT broker's listen address (default 0.0.0.0:1883).
+    #[arg(long)]
+    pub mqtt_listen: Option<SocketAddr>,
+    /// Use this external broker (e.g. mqtt://mosquitto:1883) instead of the embedded one.
+    #[arg(long)]
+    pub broker: Option<String>,
+    /// The HTTP API's listen address (default 127.0.0.1:8500).
+    #[arg(long)]
+    pub http_listen: Option<SocketAddr>,
+    /// A node whose heartbeats stop for this long is down (default 15s).
+    #[arg(long)]
+    pub heartbeat_ttl: Option<GoDuration>,
+}
+
+/// Which broker the hub uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BrokerChoice {
+    Embedded { listen: SocketAddr },
+    External(BrokerAddr),
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub broker: BrokerChoice,
+    pub http_listen: SocketAddr,
+    pub heartbeat_ttl: Duration,
+}
+
+impl Config {
+    pub fn resolve(flags: Flags) -> Result<Config, ConfigError> {
+        let file = match &flags.config {
+            Some(p) => read_file(p)?,
+            None if Path::new(DEFAULT_CONFIG).exists() => read_file(Path::new(DEFAULT_CONFIG))?,
+            None => FileConfig::default(),
+        };
+        let broker = match flags.broker.or(file.broker) {
+            Some(b) => BrokerChoice::External(
+                BrokerAddr::parse(&b).map_err(|message| ConfigError::Field { field: "broker", message })?,
+            ),
+            None => BrokerChoice::Embedded {
+                listen: flags.mqtt_listen.or(file.mqtt_listen).unwrap_or_else(|| ([0, 0, 0, 0], 1883).into()),
+            },
+        };
+        let heartbeat_ttl = flags.heartbeat_ttl.or(file.heartbeat_ttl).map_or(Duration::from_secs(15), |d| d.0);
+        if heartbeat_ttl < Duration::from_secs(1) {
+            return Err(ConfigError::Field { field: "heartbeat_ttl", message: "must be at least 1s".into() });
+        }
+        Ok(Config {
+            data_dir: flags.data_dir.or(file.data_dir).unwrap_or_else(|| "/var/lib/rabble".into()),
+            broker,
+            http_listen: flags.http_listen.or(file.http_listen).unwrap_or_else(|| ([127, 0, 0, 1], 8500).into()),
+            heartbeat_ttl,
+        })
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let err = |message: String| ConfigError::File { path: path.to_owned(), message };
+    let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read: {e}")))?;
+    toml::from_str(&text).map_err(|e| err(e.to_string().trim_end().to_owned()))
+}

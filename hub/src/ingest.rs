@@ -1,0 +1,191 @@
+//! The hub's MQTT client task: subscribes to `rabble/#`, validates every message into
+//! a catalog [`Update`], and hands it to the writer. Bad input is counted and logged,
+//! acknowledged (so the broker never stalls) and dropped: it never reaches the catalog.
+
+use crate::catalog::Update;
+use crate::stats::Stats;
+use rabble_agent::mqtt::Backoff;
+use rabble_shared::msg::{self, Availability, CheckState, DecodeError, Heartbeat, Manifest, NodeFacts, ServiceRegistration};
+use rabble_shared::topic::{self, Topic};
+use rabble_shared::TopicId;
+use rumqttc::{AsyncClient, Event, EventLoop, Packet, Publish, QoS};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// A validated update, with the publish to acknowledge once it is durable.
+#[derive(Debug)]
+pub struct Ingested {
+    pub topic: String,
+    pub update: Update,
+    pub ack: Option<Publish>,
+}
+
+/// Why a message was refused; the label is what `/api/v1/health` counts.
+#[derive(Debug, thiserror::Error)]
+pub enum Reject {
+    #[error("{0}")]
+    Topic(#[from] topic::TopicError),
+    #[error("{0}")]
+    Payload(#[from] DecodeError),
+    #[error("payload id {id:?} maps to topic id {mapped:?}, not {topic:?}")]
+    IdMismatch { id: String, mapped: String, topic: String },
+}
+
+impl Reject {
+    pub fn label(&self) -> &'static str {
+        match self {
+            Reject::Topic(_) => "bad-topic",
+            Reject::Payload(DecodeError::TooLarge { .. }) => "too-large",
+            Reject::Payload(DecodeError::UnknownVersion { .. } | DecodeError::NoVersion) => "bad-version",
+            Reject::Payload(_) => "bad-payload",
+            Reject::IdMismatch { .. } => "id-mismatch",
+        }
+    }
+}
+
+fn check_id(id: &str, key: &TopicId) -> Result<(), Reject> {
+    match TopicId::from_name(id) {
+        Some(m) if &m == key => Ok(()),
+        m => Err(Reject::IdMismatch {
+            id: id.to_owned(),
+            mapped: m.map(String::from).unwrap_or_default(),
+            topic: key.to_string(),
+        }),
+    }
+}
+
+/// Turns one MQTT message into an update; `Ok(None)` for messages that carry no
+/// change (our own hub status, a cleared retained topic that has no meaning).
+pub fn validate(topic_name: &str, payload: &[u8]) -> Result<Option<Update>, Reject> {
+    let t = Topic::parse(topic_name)?;
+    if payload.len() > msg::MAX_PAYLOAD {
+        return Err(DecodeError::TooLarge { size: payload.len() }.into());
+    }
+    let empty = payload.is_empty();
+    Ok(Some(match t {
+        Topic::HubStatus => return Ok(None),
+        Topic::NodeStatus(_) | Topic::NodeFacts(_) | Topic::NodeManifest(_) | Topic::NodeHeartbeat(_) if empty => {
+            return Ok(None);
+        }
+        Topic::NodeStatus(n) => match Availability::decode(payload)? {
+            Availability::Online => Update::Online(n),
+            Availability::Offline => Update::Offline(n),
+        },
+        Topic::NodeFacts(n) => Update::Facts(n, msg::decode::<NodeFacts>(payload)?),
+        Topic::NodeHeartbeat(n) => Update::Heartbeat(n, msg::decode::<Heartbeat>(payload)?),
+        Topic::NodeManifest(n) => Update::Manifest(n, msg::decode::<Manifest>(payload)?),
+        Topic::Service(n, k) if empty => Update::Service(n, k, None),
+        Topic::Service(n, k) => {
+            let reg = msg::decode::<ServiceRegistration>(payload)?;
+            check_id(&reg.id, &k)?;
+            Update::Service(n, k, Some(reg))
+        }
+        Topic::Check(n, k) if empty => Update::Check(n, k, None),
+        Topic::Check(n, k) => {
+            let st = msg::decode::<CheckState>(payload)?;
+            check_id(&st.id, &k)?;
+            Update::Check(n, k, Some(st))
+        }
+    }))
+}
+
+/// Polls the hub's MQTT connection forever: subscribes and announces the hub after
+/// every CONNACK (agents re-publish everything when they see it), reconnects with backoff.
+pub async fn run(
+    mut eventloop: EventLoop,
+    client: AsyncClient,
+    tx: mpsc::Sender<Ingested>,
+    stats: Arc<Stats>,
+    connected: Arc<AtomicBool>,
+) {
+    let mut backoff = Backoff::default();
+    let mut closing = false;
+    loop {
+        match eventloop.poll().await {
+            Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                backoff.reset();
+                connected.store(true, Ordering::Relaxed);
+                tracing::info!("connected to the broker; announcing the hub");
+                let _ = client.try_subscribe(topic::ALL, QoS::AtLeastOnce);
+                let _ = client.try_publish(topic::HUB_STATUS, QoS::AtLeastOnce, true, topic::ONLINE);
+            }
+            Ok(Event::Incoming(Packet::Publish(p))) => {
+                let ack = (p.qos != QoS::AtMostOnce).then(|| {
+                    let mut a = p.clone();
+                    a.payload = Default::default();
+                    a
+                });
+                match validate(&p.topic, &p.payload) {
+                    Ok(Some(update)) => {
+                        stats.accepted();
+                        if tx.send(Ingested { topic: p.topic.clone(), update, ack }).await.is_err() {
+                            return; // the writer is gone: shutting down
+                        }
+                    }
+                    Ok(None) => ack_now(&client, ack),
+                    Err(e) => {
+                        stats.rejected(e.label());
+                        tracing::warn!(topic = %p.topic, reason = e.label(), "rejected message: {e}");
+                        ack_now(&client, ack);
+                    }
+                }
+            }
+            Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) => closing = true,
+            Ok(_) => {}
+            Err(_) if closing => return, // our own DISCONNECT went out: stopping
+            Err(e) => {
+                if connected.swap(false, Ordering::Relaxed) {
+                    tracing::warn!(error = %e, "lost the broker; reconnecting");
+                } else {
+                    tracing::debug!(error = %e, "cannot reach the broker; retrying");
+                }
+                tokio::time::sleep(backoff.next_delay()).await;
+            }
+        }
+    }
+}
+
+fn ack_now(client: &AsyncClient, ack: Option<Publish>) {
+    if let Some(p) = ack {
+        if let Err(e) = client.try_ack(&p) {
+            tracing::warn!(error = %e, "could not queue an ack");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validation_labels_every_kind_of_bad_input() {
+        let cases: [(&str, &[u8], &str); 8] = [
+            ("rabble/node/Bad/facts", b"{}", "bad-topic"),
+            ("rabble/node/a/what", b"{}", "bad-topic"),
+            ("rabble/node/a/facts", b"{\"v\":2}", "bad-version"),
+            ("rabble/node/a/facts", b"{\"name\":1}", "bad-version"),
+            ("rabble/node/a/facts", b"\xff\xfe", "bad-payload"),
+            ("rabble/node/a/status", b"maybe", "bad-payload"),
+            ("rabble/node/a/heartbeat", &[b' '; msg::MAX_PAYLOAD + 1], "too-large"),
+            (
+                "rabble/node/a/service/web",
+                br#"{"v":1,"id":"db","name":"db"}"#,
+                "id-mismatch",
+            ),
+        ];
+        for (t, p, want) in cases {
+            let e = validate(t, p).unwrap_err();
+            assert_eq!(e.label(), want, "{t}: {e}");
+        }
+    }
+
+    #[test]
+    fn empty_payloads_deregister_or_mean_nothing() {
+        assert!(matches!(validate("rabble/node/a/service/web", b""), Ok(Some(Update::Service(_, _, None)))));
+        assert!(matches!(validate("rabble/node/a/check/c", b""), Ok(Some(Update::Check(_, _, None)))));
+        assert!(matches!(validate("rabble/node/a/facts", b""), Ok(None)));
+        assert!(matches!(validate("rabble/hub/status", b"online"), Ok(None)));
+        assert!(matches!(validate("rabble/node/a/status", b"online"), Ok(Some(Update::Online(_)))));
+    }
+}
