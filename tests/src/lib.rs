@@ -1,1 +1,376 @@
-//! placeholder
+//! The end-to-end harness: starts real `rabble-hub` and `rabble-agent` processes (and a
+//! real Mosquitto when asked), on loopback ports, and polls the hub's API.
+//!
+//! The binaries must be built first (`cargo build --bins`; `.ci/test` does it). Every
+//! process is killed when its guard drops; when a test fails, each process's log is
+//! printed so the failure explains itself.
+
+use rabble_shared::api::{HubHealth, NodeStatus, NodeView, ServiceView};
+use std::io::{BufRead, Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Path of a workspace binary next to the running test (target/<profile>/<name>).
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    let dir = exe.parent().and_then(Path::parent).expect("target dir");
+    let p = dir.join(name);
+    assert!(p.exists(), "{} is missing: run `cargo build --bins` first (bash .ci/test does)", p.display());
+    p
+}
+
+/// A system tool the tests need (mosquitto, mosquitto_sub, ...), with a clear message.
+pub fn tool(name: &str) -> PathBuf {
+    for dir in ["/usr/sbin", "/usr/bin", "/usr/local/bin", "/usr/local/sbin"] {
+        let p = Path::new(dir).join(name);
+        if p.exists() {
+            return p;
+        }
+    }
+    panic!("{name} is not installed: `bash .ci/test` installs what the tests need (apt-get install mosquitto mosquitto-clients)");
+}
+
+/// A loopback port that was free a moment ago (for processes that bind their own).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Polls `f` every 100 ms until it returns `Some`, or panics after `timeout` with
+/// `what` and the last value seen.
+pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Result<T, String>) -> T {
+    let start = Instant::now();
+    let mut last = String::new();
+    while start.elapsed() < timeout {
+        match f() {
+            Ok(v) => return v,
+            Err(e) => last = e,
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("timed out after {timeout:?} waiting for {what}; last: {last}");
+}
+
+/// A child process that is killed on drop, with its output in a log file.
+pub struct Proc {
+    pub name: String,
+    child: Child,
+    log: PathBuf,
+}
+
+impl Proc {
+    pub fn spawn(name: &str, cmd: &mut Command, dir: &Path) -> Proc {
+        let log = dir.join(format!("{name}.log"));
+        let f = std::fs::File::create(&log).unwrap();
+        let child = cmd
+            .env("RABBLE_LOG", "info,rumqttd=warn")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(f.try_clone().unwrap())
+            .stderr(f)
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawning {name}: {e}"));
+        Proc { name: name.to_owned(), child, log }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill").arg(format!("-{sig}")).arg(self.pid().to_string()).status().unwrap();
+        assert!(ok.success(), "kill -{sig} {}", self.name);
+    }
+
+    /// Sends `sig` and waits (up to 10 s) for the process to exit.
+    pub fn stop(&mut self, sig: &str) {
+        self.signal(sig);
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(10) {
+            if self.child.try_wait().unwrap().is_some() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("{} did not exit within 10 s of SIG{sig}", self.name);
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            let log = self.log();
+            let tail: Vec<&str> = log.lines().rev().take(60).collect();
+            eprintln!("---- last lines of {} ----", self.name);
+            for l in tail.iter().rev() {
+                eprintln!("{l}");
+            }
+        }
+    }
+}
+
+/// A running hub process.
+pub struct Hub {
+    pub proc: Proc,
+    pub mqtt_port: u16,
+    pub http: String,
+    pub data_dir: PathBuf,
+    args: Vec<String>,
+    dir: PathBuf,
+}
+
+impl Hub {
+    /// A hub with its embedded broker.
+    pub fn start(dir: &Path, extra: &[&str]) -> Hub {
+        let mqtt_port = free_port();
+        let mut args = vec!["--mqtt-listen".to_owned(), format!("127.0.0.1:{mqtt_port}")];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        Self::launch(dir, mqtt_port, free_port(), dir.join("hub-data"), args)
+    }
+
+    /// A hub using an external broker on `broker_port`.
+    pub fn start_external(dir: &Path, broker_port: u16, extra: &[&str]) -> Hub {
+        let mut args = vec!["--broker".to_owned(), format!("mqtt://127.0.0.1:{broker_port}")];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        Self::launch(dir, broker_port, free_port(), dir.join("hub-data"), args)
+    }
+
+    fn launch(dir: &Path, mqtt_port: u16, http_port: u16, data_dir: PathBuf, args: Vec<String>) -> Hub {
+        let mut cmd = Command::new(bin("rabble-hub"));
+        cmd.arg("--data-dir").arg(&data_dir).arg("--http-listen").arg(format!("127.0.0.1:{http_port}")).args(&args);
+        let proc = Proc::spawn("hub", &mut cmd, dir);
+        let hub = Hub { proc, mqtt_port, http: format!("http://127.0.0.1:{http_port}"), data_dir, args, dir: dir.to_owned() };
+        wait_for("the hub to connect to its broker", Duration::from_secs(15), || {
+            hub.health().and_then(|h| if h.mqtt_connected { Ok(()) } else { Err("not connected".into()) })
+        });
+        hub
+    }
+
+    /// Kills the hub with `sig` and starts it again on the same ports and data.
+    pub fn restart(&mut self, sig: &str) {
+        self.proc.stop(sig);
+        self.relaunch();
+    }
+
+    /// Starts a stopped hub again on the same ports and data.
+    pub fn relaunch(&mut self) {
+        let http_port: u16 = self.http.rsplit(':').next().unwrap().parse().unwrap();
+        let fresh = Self::launch(&self.dir, self.mqtt_port, http_port, self.data_dir.clone(), self.args.clone());
+        *self = fresh;
+    }
+
+    pub fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, String> {
+        let url = format!("{}{path}", self.http);
+        let mut resp = ureq::get(&url).call().map_err(|e| format!("GET {url}: {e}"))?;
+        resp.body_mut().read_json().map_err(|e| format!("GET {url}: {e}"))
+    }
+
+    pub fn health(&self) -> Result<HubHealth, String> {
+        self.get("/api/v1/health")
+    }
+    pub fn nodes(&self) -> Vec<NodeView> {
+        self.get("/api/v1/nodes").unwrap()
+    }
+    pub fn services(&self) -> Vec<ServiceView> {
+        self.get("/api/v1/services").unwrap()
+    }
+
+    pub fn node_status(&self, node: &str) -> Option<NodeStatus> {
+        self.nodes().into_iter().find(|n| n.id.as_str() == node).map(|n| n.status)
+    }
+
+    /// Waits until `node` has status `want`.
+    pub fn wait_node(&self, node: &str, want: NodeStatus, timeout: Duration) {
+        wait_for(&format!("node {node} {want:?}"), timeout, || match self.node_status(node) {
+            Some(s) if s == want => Ok(()),
+            other => Err(format!("{other:?}")),
+        });
+    }
+
+    /// The status of check `check_id` on any instance, if the hub knows it.
+    pub fn check_status(&self, check_id: &str) -> Option<(rabble_shared::Status, String)> {
+        self.services()
+            .into_iter()
+            .flat_map(|s| s.instances)
+            .flat_map(|i| i.checks)
+            .find(|c| c.id == check_id)
+            .map(|c| (c.status, c.output))
+    }
+
+    pub fn wait_check(&self, check_id: &str, want: rabble_shared::Status, timeout: Duration) {
+        wait_for(&format!("check {check_id} {want}"), timeout, || match self.check_status(check_id) {
+            Some((s, _)) if s == want => Ok(()),
+            other => Err(format!("{other:?}")),
+        });
+    }
+
+    /// Instance ids of service `name` as `node/id`, sorted.
+    pub fn instances(&self, name: &str) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .services()
+            .into_iter()
+            .filter(|s| s.name == name)
+            .flat_map(|s| s.instances)
+            .map(|i| format!("{}/{}", i.node, i.id))
+            .collect();
+        v.sort();
+        v
+    }
+}
+
+/// A running agent process with its own services directory and control socket.
+pub struct Agent {
+    pub proc: Proc,
+    pub name: String,
+    pub services_dir: PathBuf,
+    pub socket: PathBuf,
+}
+
+impl Agent {
+    pub fn start(dir: &Path, name: &str, broker_port: u16, extra: &[&str]) -> Agent {
+        let services_dir = dir.join(format!("{name}-services"));
+        std::fs::create_dir_all(&services_dir).unwrap();
+        Self::start_with(dir, name, broker_port, services_dir, extra)
+    }
+
+    pub fn start_with(dir: &Path, name: &str, broker_port: u16, services_dir: PathBuf, extra: &[&str]) -> Agent {
+        let socket = dir.join(format!("{name}.sock"));
+        let mut cmd = Command::new(bin("rabble-agent"));
+        cmd.arg("--hub")
+            .arg(format!("mqtt://127.0.0.1:{broker_port}"))
+            .arg("--name")
+            .arg(name)
+            .arg("--services-dir")
+            .arg(&services_dir)
+            .arg("--socket")
+            .arg(&socket)
+            .arg("--advertise")
+            .arg("127.0.0.1")
+            .arg("--heartbeat-interval")
+            .arg("1s")
+            .args(extra);
+        let proc = Proc::spawn(&format!("agent-{name}"), &mut cmd, dir);
+        Agent { proc, name: name.to_owned(), services_dir, socket }
+    }
+
+    /// Runs `rabble-agent <args> --socket <ours>`; returns (success, stderr).
+    pub fn ctl(&self, args: &[&str]) -> (bool, String) {
+        let out = Command::new(bin("rabble-agent")).args(args).arg("--socket").arg(&self.socket).output().unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+
+    pub fn write_service(&self, file: &str, text: &str) {
+        std::fs::write(self.services_dir.join(file), text).unwrap();
+    }
+}
+
+/// A real Mosquitto broker on a loopback port.
+pub struct Mosquitto {
+    pub proc: Proc,
+    pub port: u16,
+}
+
+impl Mosquitto {
+    pub fn start(dir: &Path) -> Mosquitto {
+        let port = free_port();
+        let conf = dir.join("mosquitto.conf");
+        std::fs::write(&conf, format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")).unwrap();
+        let mut cmd = Command::new(tool("mosquitto"));
+        cmd.arg("-c").arg(&conf);
+        let proc = Proc::spawn("mosquitto", &mut cmd, dir);
+        wait_for("mosquitto to listen", Duration::from_secs(5), || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).map(|_| ()).map_err(|e| e.to_string())
+        });
+        Mosquitto { proc, port }
+    }
+}
+
+/// `mosquitto_sub -t 'rabble/#' -v` writing to a file; read it with [`Subscriber::lines`].
+pub struct Subscriber {
+    pub proc: Proc,
+    path: PathBuf,
+}
+
+impl Subscriber {
+    pub fn start(dir: &Path, port: u16) -> Subscriber {
+        let mut cmd = Command::new(tool("mosquitto_sub"));
+        cmd.args(["-h", "127.0.0.1", "-p", &port.to_string(), "-t", "rabble/#", "-v"]);
+        let proc = Proc::spawn("mosquitto_sub", &mut cmd, dir);
+        let path = dir.join("mosquitto_sub.log");
+        Subscriber { proc, path }
+    }
+
+    pub fn lines(&self) -> Vec<String> {
+        let mut s = String::new();
+        if let Ok(mut f) = std::fs::File::open(&self.path) {
+            let _ = f.read_to_string(&mut s);
+        }
+        s.lines().map(str::to_owned).collect()
+    }
+
+    /// Waits until a line starts with `prefix`.
+    pub fn wait_line(&self, prefix: &str, timeout: Duration) -> String {
+        wait_for(&format!("mosquitto_sub to print {prefix:?}"), timeout, || {
+            self.lines().into_iter().find(|l| l.starts_with(prefix)).ok_or_else(|| format!("{} lines", self.lines().len()))
+        })
+    }
+}
+
+/// Publishes raw bytes with `mosquitto_pub` (QoS 1, not retained); `Err` holds its stderr.
+pub fn mosquitto_pub(port: u16, topic: &str, payload: &[u8]) -> Result<(), String> {
+    let mut child = Command::new(tool("mosquitto_pub"))
+        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-q", "1", "-t", topic, "-s"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(payload).unwrap();
+    let out = child.wait_with_output().unwrap();
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!("mosquitto_pub {topic}: {}", String::from_utf8_lossy(&out.stderr)))
+    }
+}
+
+/// A health endpoint whose answer the test sets: 200 until told otherwise.
+pub struct FlipServer {
+    pub url: String,
+    status: Arc<AtomicU16>,
+}
+
+impl FlipServer {
+    pub fn start() -> FlipServer {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/health", l.local_addr().unwrap());
+        let status = Arc::new(AtomicU16::new(200));
+        let st = status.clone();
+        std::thread::spawn(move || {
+            for s in l.incoming() {
+                let Ok(mut s) = s else { continue };
+                let code = st.load(Ordering::Relaxed);
+                let mut r = std::io::BufReader::new(s.try_clone().unwrap());
+                let mut line = String::new();
+                while r.read_line(&mut line).map(|n| n > 2).unwrap_or(false) {
+                    line.clear();
+                }
+                let _ = write!(s, "HTTP/1.1 {code} X\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+            }
+        });
+        FlipServer { url, status }
+    }
+
+    pub fn set(&self, code: u16) {
+        self.status.store(code, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,15 @@
+//! End-to-end tests: real hub and agent processes on loopback, real brokers
+//! (embedded rumqttd, and Mosquitto), real mosquitto_sub / mosquitto_pub as peers.
+
+mod cluster;
+mod liveness;
+mod malformed;
+mod mosquitto;
+mod restart;
+
+use std::path::PathBuf;
+
+/// The seed's two Consul service files, unchanged.
+pub fn seed(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/seed").join(name)
+}
