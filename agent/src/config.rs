@@ -109,11 +109,8 @@ impl Config {
         };
         let hub_s = flags.hub.or(file.hub).unwrap_or_else(|| "mqtt://127.0.0.1:1883".into());
         let hub = BrokerAddr::parse(&hub_s).map_err(|message| ConfigError::Field { field: "hub", message })?;
-        let name = flags
-            .name
-            .or(file.name)
-            .or_else(|| sysinfo::System::host_name().ok())
-            .unwrap_or_else(|| "node".into());
+        let name =
+            flags.name.or(file.name).or_else(|| sysinfo::System::host_name().ok()).unwrap_or_else(|| "node".into());
         let node = NodeId::from_name(&name).ok_or_else(|| ConfigError::Field {
             field: "name",
             message: format!("{name:?} has no character usable as a node id ([a-z0-9_-])"),
@@ -123,7 +120,8 @@ impl Config {
         if meta.len() > 64 {
             return Err(ConfigError::Field { field: "meta", message: "more than 64 pairs".into() });
         }
-        let heartbeat_interval = flags.heartbeat_interval.or(file.heartbeat_interval).map_or(Duration::from_secs(5), |d| d.0);
+        let heartbeat_interval =
+            flags.heartbeat_interval.or(file.heartbeat_interval).map_or(Duration::from_secs(5), |d| d.0);
         let keepalive = flags.keepalive.or(file.keepalive).map_or(Duration::from_secs(10), |d| d.0);
         if heartbeat_interval < Duration::from_millis(100) {
             return Err(ConfigError::Field { field: "heartbeat_interval", message: "must be at least 100ms".into() });
@@ -164,7 +162,11 @@ mod tests {
     fn flags_override_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("agent.toml");
-        std::fs::write(&p, "hub = \"mqtt://hub.lan:1999\"\nname = \"Pi3.lan\"\nheartbeat_interval = \"2s\"\n[meta]\nrack = \"a\"\n").unwrap();
+        std::fs::write(
+            &p,
+            "hub = \"mqtt://hub.lan:1999\"\nname = \"Pi3.lan\"\nheartbeat_interval = \"2s\"\n[meta]\nrack = \"a\"\n",
+        )
+        .unwrap();
         let c = Config::resolve(Flags { config: Some(p.clone()), ..Default::default() }).unwrap();
         assert_eq!((c.hub.host.as_str(), c.hub.port), ("hub.lan", 1999));
         assert_eq!(c.node.as_str(), "pi3-lan");

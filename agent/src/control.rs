@@ -63,8 +63,9 @@ async fn handle(stream: tokio::net::UnixStream, tx: mpsc::Sender<Command>) {
 
 /// Client side, for the CLI: sends one request and waits for the reply.
 pub fn send(path: &Path, req: &Request) -> Result<Reply, String> {
-    let mut s = std::os::unix::net::UnixStream::connect(path)
-        .map_err(|e| format!("cannot reach the agent at {}: {e} (is rabble-agent running? see --socket)", path.display()))?;
+    let mut s = std::os::unix::net::UnixStream::connect(path).map_err(|e| {
+        format!("cannot reach the agent at {}: {e} (is rabble-agent running? see --socket)", path.display())
+    })?;
     s.set_read_timeout(Some(Duration::from_secs(10))).map_err(|e| e.to_string())?;
     let mut line = serde_json::to_vec(req).map_err(|e| e.to_string())?;
     line.push(b'\n');

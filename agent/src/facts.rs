@@ -53,7 +53,8 @@ impl Sampler {
     /// Facts: read at start and on reload.
     pub fn facts(&mut self, id: &Identity) -> NodeFacts {
         let addrs = addresses();
-        let advertise = id.advertise.or_else(|| pick_advertise(&addrs)).map_or_else(|| "127.0.0.1".into(), |a| a.to_string());
+        let advertise =
+            id.advertise.or_else(|| pick_advertise(&addrs)).map_or_else(|| "127.0.0.1".into(), |a| a.to_string());
         let (cpus, memory_bytes) = match self.sys.as_mut() {
             Some(s) => {
                 s.refresh_memory();
@@ -63,8 +64,7 @@ impl Sampler {
         };
         let disks = Disks::new_with_refreshed_list()
             .map(|d| {
-                d
-                    .iter()
+                d.iter()
                     .take(MAX_DISKS)
                     .map(|d| DiskFacts {
                         mount: d.mount_point().display().to_string(),
@@ -109,8 +109,7 @@ impl Sampler {
         let load = System::load_average().map(|l| [l.one as f32, l.five as f32, l.fifteen as f32]).unwrap_or_default();
         let disks = Disks::new_with_refreshed_list()
             .map(|d| {
-                d
-                    .iter()
+                d.iter()
                     .take(MAX_DISKS)
                     .map(|d| DiskUse {
                         mount: d.mount_point().display().to_string(),

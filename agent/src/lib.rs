@@ -12,4 +12,4 @@ pub mod services;
 pub mod tls;
 
 pub use config::Config;
-pub use engine::{run, AgentError};
+pub use engine::{AgentError, run};

@@ -2,13 +2,17 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use rabble_agent::config::{Config, Flags, DEFAULT_SOCKET};
-use rabble_shared::control::Request;
+use rabble_agent::config::{Config, DEFAULT_SOCKET, Flags};
 use rabble_shared::Status;
+use rabble_shared::control::Request;
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(name = "rabble-agent", version, about = "Rabble's node agent: facts, heartbeats, services and checks over MQTT")]
+#[command(
+    name = "rabble-agent",
+    version,
+    about = "Rabble's node agent: facts, heartbeats, services and checks over MQTT"
+)]
 struct Cli {
     #[command(flatten)]
     flags: Flags,
@@ -67,9 +71,7 @@ fn real_main() -> anyhow::Result<()> {
 
 fn run(flags: Flags) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("RABBLE_LOG").unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("RABBLE_LOG").unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .init();
     let cfg = Config::resolve(flags).context("configuration")?;

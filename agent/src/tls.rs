@@ -6,8 +6,8 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use std::sync::{Arc, OnceLock};
 use tokio::net::TcpStream;
-use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
@@ -24,7 +24,10 @@ fn verifying() -> Result<Arc<ClientConfig>, String> {
                 let _ = roots.add(cert);
             }
             if roots.is_empty() {
-                return Err("no trusted CA certificates found on this system (install ca-certificates, or set tls_skip_verify)".into());
+                return Err(
+                    "no trusted CA certificates found on this system (install ca-certificates, or set tls_skip_verify)"
+                        .into(),
+                );
             }
             ClientConfig::builder_with_provider(provider())
                 .with_safe_default_protocol_versions()
@@ -76,11 +79,7 @@ fn skip_verify() -> Result<Arc<ClientConfig>, String> {
     ClientConfig::builder_with_provider(p.clone())
         .with_safe_default_protocol_versions()
         .map(|b| {
-            Arc::new(
-                b.dangerous()
-                    .with_custom_certificate_verifier(Arc::new(SkipVerify(p)))
-                    .with_no_client_auth(),
-            )
+            Arc::new(b.dangerous().with_custom_certificate_verifier(Arc::new(SkipVerify(p))).with_no_client_auth())
         })
         .map_err(|e| e.to_string())
 }

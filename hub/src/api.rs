@@ -3,19 +3,19 @@
 //! `GET /api/v1/health`, `/api/v1/nodes`, `/api/v1/nodes/{id}`, `/api/v1/services`,
 //! `/api/v1/services/{name}`, and `/api/v1/events` (newline-delimited JSON, live).
 
-use crate::catalog::writer::LiveMap;
 use crate::catalog::Catalog;
+use crate::catalog::writer::LiveMap;
 use crate::stats::Stats;
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{header, StatusCode};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use rabble_shared::api::{Event, HubHealth, NodeStatus, NodeView};
 use rabble_shared::NodeId;
-use std::sync::atomic::{AtomicBool, Ordering};
+use rabble_shared::api::{Event, HubHealth, NodeStatus, NodeView};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::{broadcast, watch};
 
 #[derive(Clone)]
@@ -36,7 +36,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/services", get(services))
         .route("/api/v1/services/{name}", get(service))
         .route("/api/v1/events", get(events))
-        .fallback(|| async { not_found("no such endpoint; see /api/v1/health, /api/v1/nodes, /api/v1/services, /api/v1/events") })
+        .fallback(|| async {
+            not_found("no such endpoint; see /api/v1/health, /api/v1/nodes, /api/v1/services, /api/v1/events")
+        })
         .with_state(state)
 }
 

@@ -32,13 +32,7 @@ pub fn config(listen: SocketAddr) -> Config {
         external_auth: None,
         dynamic_filters: true,
     };
-    let server = ServerSettings {
-        name: "mqtt".into(),
-        listen,
-        tls: None,
-        next_connection_delay_ms: 1,
-        connections,
-    };
+    let server = ServerSettings { name: "mqtt".into(), listen, tls: None, next_connection_delay_ms: 1, connections };
     Config {
         id: 0,
         router: RouterConfig {
@@ -95,16 +89,13 @@ pub async fn start(listen: SocketAddr) -> Result<(), BrokerError> {
 async fn probe(addr: SocketAddr) -> std::io::Result<()> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     const ID: &[u8] = b"rabble-hub-probe";
-    let mut pkt = vec![0x10, (10 + 2 + ID.len()) as u8, 0, 4, b'M', b'Q', b'T', b'T', 4, 0x02, 0, 10, 0, ID.len() as u8];
+    let mut pkt =
+        vec![0x10, (10 + 2 + ID.len()) as u8, 0, 4, b'M', b'Q', b'T', b'T', 4, 0x02, 0, 10, 0, ID.len() as u8];
     pkt.extend_from_slice(ID);
     let mut s = tokio::time::timeout(Duration::from_secs(1), tokio::net::TcpStream::connect(addr)).await??;
     s.write_all(&pkt).await?;
     let mut ack = [0u8; 4];
     tokio::time::timeout(Duration::from_secs(1), s.read_exact(&mut ack)).await??;
     s.write_all(&[0xe0, 0]).await?;
-    if ack == [0x20, 2, 0, 0] {
-        Ok(())
-    } else {
-        Err(std::io::Error::other(format!("unexpected CONNACK {ack:?}")))
-    }
+    if ack == [0x20, 2, 0, 0] { Ok(()) } else { Err(std::io::Error::other(format!("unexpected CONNACK {ack:?}"))) }
 }

@@ -5,12 +5,14 @@
 use crate::catalog::Update;
 use crate::stats::Stats;
 use rabble_agent::mqtt::Backoff;
-use rabble_shared::msg::{self, Availability, CheckState, DecodeError, Heartbeat, Manifest, NodeFacts, ServiceRegistration};
-use rabble_shared::topic::{self, Topic};
 use rabble_shared::TopicId;
+use rabble_shared::msg::{
+    self, Availability, CheckState, DecodeError, Heartbeat, Manifest, NodeFacts, ServiceRegistration,
+};
+use rabble_shared::topic::{self, Topic};
 use rumqttc::{AsyncClient, Event, EventLoop, Packet, Publish, QoS};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::mpsc;
 
 /// A validated update, with the publish to acknowledge once it is durable.
@@ -168,11 +170,7 @@ mod tests {
             ("rabble/node/a/facts", b"\xff\xfe", "bad-payload"),
             ("rabble/node/a/status", b"maybe", "bad-payload"),
             ("rabble/node/a/heartbeat", &[b' '; msg::MAX_PAYLOAD + 1], "too-large"),
-            (
-                "rabble/node/a/service/web",
-                br#"{"v":1,"id":"db","name":"db"}"#,
-                "id-mismatch",
-            ),
+            ("rabble/node/a/service/web", br#"{"v":1,"id":"db","name":"db"}"#, "id-mismatch"),
         ];
         for (t, p, want) in cases {
             let e = validate(t, p).unwrap_err();

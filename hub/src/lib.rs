@@ -12,14 +12,14 @@ pub mod config;
 pub mod ingest;
 pub mod stats;
 
-use catalog::writer::{LiveMap, Writer};
 use catalog::Store;
+use catalog::writer::{LiveMap, Writer};
 use config::{BrokerChoice, Config};
 use rabble_shared::{msg, topic};
 use rumqttc::{AsyncClient, LastWill, MqttOptions, QoS};
 use std::future::Future;
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, watch};
 
@@ -38,7 +38,11 @@ pub enum HubError {
 }
 
 /// Runs the hub until `shutdown` resolves.
-pub async fn run(cfg: Config, http: tokio::net::TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), HubError> {
+pub async fn run(
+    cfg: Config,
+    http: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), HubError> {
     let (store, catalog) = Store::open(&cfg.data_dir)?;
     tracing::info!(
         data_dir = %cfg.data_dir.display(),
@@ -115,8 +119,8 @@ pub async fn run(cfg: Config, http: tokio::net::TcpListener, shutdown: impl Futu
 /// default (rumqttd logs every ordinary disconnect as an error); `RABBLE_LOG=info,rumqttd=info`
 /// shows it.
 pub fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("RABBLE_LOG")
-        .unwrap_or_else(|_| "info,rumqttd=off".into());
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("RABBLE_LOG").unwrap_or_else(|_| "info,rumqttd=off".into());
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }
 

@@ -8,7 +8,12 @@ use serde::{Deserialize, Serialize};
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Request {
     /// Sets a TTL check's status, with an optional note as its output.
-    UpdateTtl { check: String, status: Status, #[serde(default)] note: String },
+    UpdateTtl {
+        check: String,
+        status: Status,
+        #[serde(default)]
+        note: String,
+    },
     /// Asks the agent to re-read its service files (same as SIGHUP).
     Reload,
 }

@@ -77,8 +77,7 @@ pub fn decode<T: Payload>(bytes: &[u8]) -> Result<T, DecodeError> {
         Some(v) if v != u64::from(WIRE_VERSION) => return Err(DecodeError::UnknownVersion { found: v }),
         Some(_) => {}
     }
-    let body: T =
-        serde_json::from_slice(bytes).map_err(|source| DecodeError::Json { what: T::WHAT, error: source })?;
+    let body: T = serde_json::from_slice(bytes).map_err(|source| DecodeError::Json { what: T::WHAT, error: source })?;
     body.validate()?;
     Ok(body)
 }
@@ -102,9 +101,9 @@ impl Availability {
         match bytes {
             b"online" => Ok(Availability::Online),
             b"offline" => Ok(Availability::Offline),
-            other => Err(DecodeError::BadAvailability(
-                String::from_utf8_lossy(&other[..other.len().min(64)]).into_owned(),
-            )),
+            other => {
+                Err(DecodeError::BadAvailability(String::from_utf8_lossy(&other[..other.len().min(64)]).into_owned()))
+            }
         }
     }
 }

@@ -15,11 +15,7 @@ fn golden(name: &str, encoded: &[u8]) {
         std::fs::write(&path, encoded).unwrap();
     }
     let want = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    assert_eq!(
-        String::from_utf8_lossy(encoded),
-        String::from_utf8_lossy(&want),
-        "encoding of {name} changed"
-    );
+    assert_eq!(String::from_utf8_lossy(encoded), String::from_utf8_lossy(&want), "encoding of {name} changed");
 }
 
 fn facts() -> NodeFacts {

@@ -1,8 +1,8 @@
 //! Hub plus three agents: services from files (the seed's Consul HCL among them), HTTP
 //! checks following the service, TTL checks following `rabble-agent check`, broken files.
 
-use rabble_shared::api::NodeStatus;
 use rabble_shared::Status;
+use rabble_shared::api::NodeStatus;
 use rabble_tests::*;
 use std::time::Duration;
 
@@ -24,12 +24,18 @@ fn three_agents_register_services_and_checks() {
     let pi1 = Agent::start(d, "pi1", hub.mqtt_port, &[]);
     pi1.write_service(
         "web.json",
-        &format!(r#"{{"service": {{"name": "web", "port": 8080, "tags": ["routing.enable=true"],
-            "check": {{"id": "web-http", "http": "{}", "interval": "1s", "timeout": "1s"}}}}}}"#, web.url),
+        &format!(
+            r#"{{"service": {{"name": "web", "port": 8080, "tags": ["routing.enable=true"],
+            "check": {{"id": "web-http", "http": "{}", "interval": "1s", "timeout": "1s"}}}}}}"#,
+            web.url
+        ),
     );
     // pi2: a batch job reporting through a TTL check.
     let pi2 = Agent::start(d, "pi2", hub.mqtt_port, &[]);
-    pi2.write_service("backup.toml", "[[service]]\nname = \"backup\"\n[[service.checks]]\nid = \"backup-ttl\"\nttl = \"60s\"\n");
+    pi2.write_service(
+        "backup.toml",
+        "[[service]]\nname = \"backup\"\n[[service.checks]]\nid = \"backup-ttl\"\nttl = \"60s\"\n",
+    );
 
     for n in ["pve", "pi1", "pi2"] {
         hub.wait_node(n, NodeStatus::Up, T);
@@ -88,14 +94,19 @@ fn three_agents_register_services_and_checks() {
     // Editing a file changes the registration; removing it deregisters.
     pi1.write_service(
         "web.json",
-        &format!(r#"{{"service": {{"name": "web", "port": 9090,
-            "check": {{"id": "web-http", "http": "{}", "interval": "1s"}}}}}}"#, web.url),
+        &format!(
+            r#"{{"service": {{"name": "web", "port": 9090,
+            "check": {{"id": "web-http", "http": "{}", "interval": "1s"}}}}}}"#,
+            web.url
+        ),
     );
     wait_for("the new port", T, || {
         let s = hub.services().into_iter().find(|s| s.name == "web").ok_or("no web")?;
         if s.instances[0].port == Some(9090) { Ok(()) } else { Err(format!("{:?}", s.instances[0].port)) }
     });
     std::fs::remove_file(pi1.services_dir.join("web.json")).unwrap();
-    wait_for("web to be deregistered", T, || if hub.instances("web").is_empty() { Ok(()) } else { Err("still there".into()) });
+    wait_for("web to be deregistered", T, || {
+        if hub.instances("web").is_empty() { Ok(()) } else { Err("still there".into()) }
+    });
     drop((pve, pi1, pi2));
 }

@@ -13,7 +13,11 @@ fn kill_9_marks_the_node_down_within_the_keepalive_bound() {
     let mut a = Agent::start(dir.path(), "victim", hub.mqtt_port, &["--keepalive", "2s"]);
     a.write_service("s.toml", "[[service]]\nname = \"svc\"\n");
     hub.wait_node("victim", NodeStatus::Up, Duration::from_secs(10));
-    wait_for("svc", Duration::from_secs(10), || if hub.instances("svc").len() == 1 { Ok(()) } else { Err("none".into()) });
+    wait_for(
+        "svc",
+        Duration::from_secs(10),
+        || if hub.instances("svc").len() == 1 { Ok(()) } else { Err("none".into()) },
+    );
 
     let start = Instant::now();
     a.proc.stop("KILL");
@@ -32,7 +36,11 @@ fn sigterm_says_offline_at_once_and_deregisters() {
     let hub = Hub::start(dir.path(), &[]);
     let mut a = Agent::start(dir.path(), "leaver", hub.mqtt_port, &["--keepalive", "30s"]);
     a.write_service("s.toml", "[[service]]\nname = \"svc\"\n[[service.checks]]\nttl = \"1m\"\n");
-    wait_for("svc", Duration::from_secs(10), || if hub.instances("svc").len() == 1 { Ok(()) } else { Err("none".into()) });
+    wait_for(
+        "svc",
+        Duration::from_secs(10),
+        || if hub.instances("svc").len() == 1 { Ok(()) } else { Err("none".into()) },
+    );
     let start = Instant::now();
     a.proc.stop("TERM");
     hub.wait_node("leaver", NodeStatus::Down, Duration::from_secs(3));

@@ -1,6 +1,9 @@
 //! End-to-end tests: real hub and agent processes on loopback, real brokers
 //! (embedded rumqttd, and Mosquitto), real mosquitto_sub / mosquitto_pub as peers.
 
+// The harness is synchronous (it drives processes, not futures): std time is right here.
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)]
+
 mod cluster;
 mod liveness;
 mod malformed;

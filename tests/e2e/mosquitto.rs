@@ -18,7 +18,10 @@ fn hub_and_agents_through_mosquitto() {
     let mut a = Agent::start(d, "pi-a", mq.port, &["--keepalive", "2s"]);
     let b = Agent::start(d, "pi-b", mq.port, &[]);
     for ag in [&a, &b] {
-        ag.write_service("web.toml", "[[service]]\nname = \"web\"\nport = 80\n[[service.checks]]\nttl = \"5m\"\nstatus = \"passing\"\n");
+        ag.write_service(
+            "web.toml",
+            "[[service]]\nname = \"web\"\nport = 80\n[[service.checks]]\nttl = \"5m\"\nstatus = \"passing\"\n",
+        );
     }
     hub.wait_node("pi-a", NodeStatus::Up, T);
     hub.wait_node("pi-b", NodeStatus::Up, T);

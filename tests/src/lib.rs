@@ -5,13 +5,16 @@
 //! process is killed when its guard drops; when a test fails, each process's log is
 //! printed so the failure explains itself.
 
+// The harness is synchronous (it drives processes, not futures): std time is right here.
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)]
+
 use rabble_shared::api::{HubHealth, NodeStatus, NodeView, ServiceView};
 use std::io::{BufRead, Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
 /// Path of a workspace binary next to the running test (target/<profile>/<name>).
@@ -31,7 +34,9 @@ pub fn tool(name: &str) -> PathBuf {
             return p;
         }
     }
-    panic!("{name} is not installed: `bash .ci/test` installs what the tests need (apt-get install mosquitto mosquitto-clients)");
+    panic!(
+        "{name} is not installed: `bash .ci/test` installs what the tests need (apt-get install mosquitto mosquitto-clients)"
+    );
 }
 
 /// A loopback port that was free a moment ago (for processes that bind their own).
@@ -148,7 +153,8 @@ impl Hub {
         let mut cmd = Command::new(bin("rabble-hub"));
         cmd.arg("--data-dir").arg(&data_dir).arg("--http-listen").arg(format!("127.0.0.1:{http_port}")).args(&args);
         let proc = Proc::spawn("hub", &mut cmd, dir);
-        let hub = Hub { proc, mqtt_port, http: format!("http://127.0.0.1:{http_port}"), data_dir, args, dir: dir.to_owned() };
+        let hub =
+            Hub { proc, mqtt_port, http: format!("http://127.0.0.1:{http_port}"), data_dir, args, dir: dir.to_owned() };
         wait_for("the hub to connect to its broker", Duration::from_secs(15), || {
             hub.health().and_then(|h| if h.mqtt_connected { Ok(()) } else { Err("not connected".into()) })
         });
@@ -320,7 +326,10 @@ impl Subscriber {
     /// Waits until a line starts with `prefix`.
     pub fn wait_line(&self, prefix: &str, timeout: Duration) -> String {
         wait_for(&format!("mosquitto_sub to print {prefix:?}"), timeout, || {
-            self.lines().into_iter().find(|l| l.starts_with(prefix)).ok_or_else(|| format!("{} lines", self.lines().len()))
+            self.lines()
+                .into_iter()
+                .find(|l| l.starts_with(prefix))
+                .ok_or_else(|| format!("{} lines", self.lines().len()))
         })
     }
 }

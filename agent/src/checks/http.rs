@@ -3,8 +3,8 @@
 //! the agent. 2xx is passing, 429 warning, anything else critical (Consul's rule).
 
 use super::Outcome;
-use rabble_shared::msg::MAX_CHECK_OUTPUT;
 use rabble_shared::Status;
+use rabble_shared::msg::MAX_CHECK_OUTPUT;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;

@@ -5,7 +5,7 @@ mod http;
 mod script;
 
 use crate::services::{CheckDef, Probe};
-use rabble_shared::msg::{truncate_utf8, MAX_CHECK_OUTPUT};
+use rabble_shared::msg::{MAX_CHECK_OUTPUT, truncate_utf8};
 use rabble_shared::{Status, TopicId};
 use std::time::Duration;
 use tokio::sync::mpsc;

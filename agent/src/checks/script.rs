@@ -1,8 +1,8 @@
 //! Script (`args`) checks: exit 0 passing, 1 warning, anything else critical.
 
 use super::Outcome;
-use rabble_shared::msg::MAX_CHECK_OUTPUT;
 use rabble_shared::Status;
+use rabble_shared::msg::MAX_CHECK_OUTPUT;
 use std::process::Stdio;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt};

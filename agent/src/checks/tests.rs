@@ -26,9 +26,13 @@ fn http(url: String) -> Probe {
 #[tokio::test]
 async fn http_status_mapping_follows_consul() {
     let t = Duration::from_secs(2);
-    for (status, want) in [("200 OK", Status::Passing), ("204 No Content", Status::Passing),
-        ("429 Too Many Requests", Status::Warning), ("503 Service Unavailable", Status::Critical),
-        ("301 Moved", Status::Critical)] {
+    for (status, want) in [
+        ("200 OK", Status::Passing),
+        ("204 No Content", Status::Passing),
+        ("429 Too Many Requests", Status::Warning),
+        ("503 Service Unavailable", Status::Critical),
+        ("301 Moved", Status::Critical),
+    ] {
         let o = run_once(&http(http_server(status, "hello").await), t, false).await;
         assert_eq!(o.status, want, "{status}: {}", o.output);
     }

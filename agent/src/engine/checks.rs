@@ -3,8 +3,8 @@
 
 use crate::checks::Outcome;
 use crate::services::{CheckDef, Probe};
-use rabble_shared::msg::CheckState;
 use rabble_shared::Status;
+use rabble_shared::msg::CheckState;
 use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -48,9 +48,7 @@ impl Drop for CheckRt {
 }
 
 pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 impl CheckRt {

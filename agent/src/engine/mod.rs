@@ -13,7 +13,7 @@ use crate::services::{CheckDef, Definitions, Loader, Probe, ServiceDef};
 use checks::{Change, CheckRt};
 use rabble_shared::control::{Reply, Request};
 use rabble_shared::msg::{self, Availability, Manifest, NodeFacts};
-use rabble_shared::{topic, Status, TopicId};
+use rabble_shared::{Status, TopicId, topic};
 use rumqttc::{AsyncClient, LastWill, MqttOptions, QoS};
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
@@ -201,7 +201,10 @@ impl Engine {
     }
 
     fn put_manifest(&mut self) {
-        let m = Manifest { services: self.services.keys().cloned().collect(), checks: self.checks.keys().cloned().collect() };
+        let m = Manifest {
+            services: self.services.keys().cloned().collect(),
+            checks: self.checks.keys().cloned().collect(),
+        };
         self.put(topic::node_manifest(&self.cfg.node), QoS::AtLeastOnce, true, msg::encode(&m));
     }
 
@@ -352,7 +355,10 @@ impl Engine {
         let Some(key) = self.services.iter().find(|(_, s)| s.reg.id == service_id).map(|(k, _)| k.clone()) else {
             return;
         };
-        tracing::warn!(service = service_id, "critical for too long; deregistering (deregister_critical_service_after)");
+        tracing::warn!(
+            service = service_id,
+            "critical for too long; deregistering (deregister_critical_service_after)"
+        );
         if let Some(def) = self.services.remove(&key) {
             for c in &def.checks {
                 self.checks.remove(&c.key);
@@ -381,7 +387,13 @@ impl Engine {
             self.put(topic::node_facts(&self.cfg.node), QoS::AtLeastOnce, true, msg::encode(&self.facts));
         }
         self.apply(defs);
-        tracing::info!(why, services = self.services.len(), checks = self.checks.len(), errors = errors.len(), "loaded services");
+        tracing::info!(
+            why,
+            services = self.services.len(),
+            checks = self.checks.len(),
+            errors = errors.len(),
+            "loaded services"
+        );
         errors.iter().map(|e| e.to_string()).collect()
     }
 
@@ -399,7 +411,8 @@ impl Engine {
             next.insert(s.key.clone(), s);
         }
         let old = std::mem::replace(&mut self.services, next);
-        let mut dirty_services: Vec<TopicId> = old.keys().filter(|k| !self.services.contains_key(*k)).cloned().collect();
+        let mut dirty_services: Vec<TopicId> =
+            old.keys().filter(|k| !self.services.contains_key(*k)).cloned().collect();
         dirty_services.extend(self.services.iter().filter(|(k, s)| old.get(*k) != Some(s)).map(|(k, _)| k.clone()));
 
         let wanted: Vec<CheckDef> =
@@ -415,7 +428,12 @@ impl Engine {
                 _ => {
                     self.generation += 1;
                     let mut rt = CheckRt::new(def, self.generation);
-                    rt.task = crate::checks::spawn(&rt.def, self.generation, self.cfg.enable_script_checks, self.check_tx.clone());
+                    rt.task = crate::checks::spawn(
+                        &rt.def,
+                        self.generation,
+                        self.cfg.enable_script_checks,
+                        self.check_tx.clone(),
+                    );
                     if matches!(rt.def.probe, Probe::Script { .. }) && !self.cfg.enable_script_checks {
                         tracing::error!(check = %rt.def.id, "script checks are disabled on this agent; the check stays critical (--enable-script-checks)");
                     }

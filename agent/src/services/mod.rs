@@ -47,22 +47,10 @@ pub struct ServiceDef {
 /// What a check does.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Probe {
-    Http {
-        url: String,
-        method: String,
-        headers: Vec<(String, String)>,
-        body: String,
-        tls_skip_verify: bool,
-    },
-    Tcp {
-        addr: String,
-    },
-    Script {
-        args: Vec<String>,
-    },
-    Ttl {
-        ttl: Duration,
-    },
+    Http { url: String, method: String, headers: Vec<(String, String)>, body: String, tls_skip_verify: bool },
+    Tcp { addr: String },
+    Script { args: Vec<String> },
+    Ttl { ttl: Duration },
 }
 
 impl Probe {
@@ -187,7 +175,10 @@ fn merge(files: &[PathBuf], per_file: &HashMap<PathBuf, Definitions>, errors: &m
             if out.services.len() >= MAX_SERVICES || checks + svc.checks.len() > MAX_CHECKS {
                 errors.push(LoadError {
                     path: path.clone(),
-                    message: format!("more than {MAX_SERVICES} services or {MAX_CHECKS} checks on this node; {:?} skipped", svc.reg.id),
+                    message: format!(
+                        "more than {MAX_SERVICES} services or {MAX_CHECKS} checks on this node; {:?} skipped",
+                        svc.reg.id
+                    ),
                 });
                 continue;
             }

@@ -1,7 +1,7 @@
 //! Parsing one service file into validated [`Definitions`].
 
 use super::spec::{CheckSpec, FileSpec, ServiceSpec};
-use super::{CheckDef, Definitions, LoadError, Probe, ServiceDef, MAX_FILE_BYTES, MIN_INTERVAL};
+use super::{CheckDef, Definitions, LoadError, MAX_FILE_BYTES, MIN_INTERVAL, Probe, ServiceDef};
 use rabble_shared::msg::ServiceRegistration;
 use rabble_shared::{Status, TopicId};
 use std::path::Path;
@@ -67,8 +67,7 @@ fn describe(path: &serde_path_to_error::Path, inner: &dyn std::fmt::Display) -> 
 
 fn to_definitions(spec: FileSpec, source: &str) -> Result<Definitions, String> {
     let mut defs = Definitions::default();
-    let services: Vec<ServiceSpec> =
-        spec.service.into_vec().into_iter().chain(spec.services.into_vec()).collect();
+    let services: Vec<ServiceSpec> = spec.service.into_vec().into_iter().chain(spec.services.into_vec()).collect();
     for (i, s) in services.into_iter().enumerate() {
         defs.services.push(to_service(s, source).map_err(|e| format!("service #{}: {e}", i + 1))?);
     }
@@ -107,7 +106,8 @@ fn to_service(s: ServiceSpec, source: &str) -> Result<ServiceDef, String> {
         // Consul's CheckID: service:<id>, or service:<id>:<n> when there are several.
         let default_id = if many { format!("service:{id}:{}", n + 1) } else { format!("service:{id}") };
         let check_id = c.id.clone().unwrap_or(default_id);
-        checks.push(to_check(c, check_id, Some(id.clone())).map_err(|e| format!("{:?} check #{}: {e}", s.name, n + 1))?);
+        checks
+            .push(to_check(c, check_id, Some(id.clone())).map_err(|e| format!("{:?} check #{}: {e}", s.name, n + 1))?);
     }
     let reg = ServiceRegistration {
         id,

@@ -80,12 +80,28 @@ fn errors_name_the_line_or_field() {
         ("hcl", "service {\n  name = \"b\"\n  port = \n}\n", "3"),
         ("json", "{\"service\": {\"name\": \"x\",\n \"port\": \"eighty\"}}", "line 2"),
         ("toml", "[service]\nname = \"x\"\nport = \"eighty\"\n", "line 3"),
-        ("toml", "[service]\nname = \"x\"\n[[service.checks]]\ninterval = \"3x\"\nhttp = \"http://a\"\n", "unknown unit"),
-        ("hcl", "service {\n name = \"x\"\n check {\n  tcp = \"a:1\"\n  interval = \"3x\"\n }\n}\n", "service.check.interval"),
-        ("json", "{\"service\": {\"name\": \"x\", \"check\": {\"interval\": \"1s\"}}}", "needs one of http, tcp, args or ttl"),
+        (
+            "toml",
+            "[service]\nname = \"x\"\n[[service.checks]]\ninterval = \"3x\"\nhttp = \"http://a\"\n",
+            "unknown unit",
+        ),
+        (
+            "hcl",
+            "service {\n name = \"x\"\n check {\n  tcp = \"a:1\"\n  interval = \"3x\"\n }\n}\n",
+            "service.check.interval",
+        ),
+        (
+            "json",
+            "{\"service\": {\"name\": \"x\", \"check\": {\"interval\": \"1s\"}}}",
+            "needs one of http, tcp, args or ttl",
+        ),
         ("json", "{\"service\": {\"name\": \"x\", \"check\": {\"http\": \"http://a\"}}}", "interval is required"),
         ("json", "{\"service\": {\"name\": \"x\", \"check\": {\"ttl\": \"1s\", \"status\": \"great\"}}}", "status"),
-        ("json", "{\"service\": {\"name\": \"x\", \"check\": {\"tcp\": \"nohost\", \"interval\": \"1s\"}}}", "host:port"),
+        (
+            "json",
+            "{\"service\": {\"name\": \"x\", \"check\": {\"tcp\": \"nohost\", \"interval\": \"1s\"}}}",
+            "host:port",
+        ),
     ];
     for (ext, text, want) in cases {
         let dir = tempfile::tempdir().unwrap();

@@ -22,7 +22,8 @@ fn real_main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     rabble_hub::init_logging();
     let cfg = Config::resolve(cli.flags).context("configuration")?;
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().context("tokio runtime")?;
+    let rt =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().context("tokio runtime")?;
     rt.block_on(async {
         let http = tokio::net::TcpListener::bind(cfg.http_listen)
             .await

@@ -1,7 +1,7 @@
 //! The `rabble` operator CLI.
 
 use clap::{Parser, Subcommand};
-use rabble_hub::cli::{self, dev::DevArgs, Client};
+use rabble_hub::cli::{self, Client, dev::DevArgs};
 
 #[derive(Parser)]
 #[command(name = "rabble", version, about = "Rabble's operator CLI")]
@@ -45,7 +45,9 @@ fn main() {
                 .enable_all()
                 .build()
                 .map_err(anyhow::Error::from)
-                .and_then(|rt| rt.block_on(cli::dev::run(args, rabble_hub::shutdown_signal())).map_err(anyhow::Error::from))
+                .and_then(|rt| {
+                    rt.block_on(cli::dev::run(args, rabble_hub::shutdown_signal())).map_err(anyhow::Error::from)
+                })
         }
         Cmd::Nodes { json } => cli::print_nodes(&client, json).map_err(Into::into),
         Cmd::Services { json } => cli::print_services(&client, json).map_err(Into::into),

@@ -89,7 +89,11 @@ fn hb() -> Heartbeat {
 fn views_aggregate_checks_and_node_status() {
     let mut c = Catalog::default();
     c.apply(Update::Service(n("a"), t("web"), Some(reg("web"))));
-    c.apply(Update::Service(n("b"), t("web"), Some(ServiceRegistration { address: Some("10.0.0.9".into()), ..reg("web") })));
+    c.apply(Update::Service(
+        n("b"),
+        t("web"),
+        Some(ServiceRegistration { address: Some("10.0.0.9".into()), ..reg("web") }),
+    ));
     c.apply(Update::Check(n("a"), t("c1"), Some(check("c1", "web", Status::Passing))));
     c.apply(Update::Check(n("a"), t("c2"), Some(check("c2", "web", Status::Warning))));
     let v = c.service_views();

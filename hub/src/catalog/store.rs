@@ -48,7 +48,8 @@ impl Store {
     /// Opens (or creates) `<data_dir>/catalog.redb` and loads the catalog from it.
     /// Records that no longer decode are skipped with a warning, never fatal.
     pub fn open(data_dir: &Path) -> Result<(Store, Catalog), StoreError> {
-        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::Dir { path: data_dir.to_owned(), error: source })?;
+        std::fs::create_dir_all(data_dir)
+            .map_err(|source| StoreError::Dir { path: data_dir.to_owned(), error: source })?;
         let path = data_dir.join("catalog.redb");
         let database = Database::builder()
             .set_cache_size(CACHE_BYTES)

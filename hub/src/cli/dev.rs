@@ -45,13 +45,19 @@ async fn demo_server(l: tokio::net::TcpListener) {
             let mut buf = [0u8; 2048];
             let n = s.read(&mut buf).await.unwrap_or(0);
             let body = if buf[..n].starts_with(b"GET /health") { "ok\n" } else { "hello from rabble dev\n" };
-            let resp = format!("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+            let resp = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
             let _ = s.write_all(resp.as_bytes()).await;
         });
     }
 }
 
-pub async fn run(args: DevArgs, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> Result<(), DevError> {
+pub async fn run(
+    args: DevArgs,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), DevError> {
     let scratch = std::env::temp_dir().join(format!("rabble-dev-{}", std::process::id()));
     let services_dir = scratch.join("services.d");
     std::fs::create_dir_all(&services_dir).map_err(io(format!("creating {}", services_dir.display())))?;
@@ -67,7 +73,9 @@ pub async fn run(args: DevArgs, shutdown: impl std::future::Future<Output = ()> 
     );
     std::fs::write(services_dir.join("demo.toml"), service_file).map_err(io("writing the demo service file"))?;
 
-    let http = tokio::net::TcpListener::bind(args.http_listen).await.map_err(io(format!("HTTP API address {}", args.http_listen)))?;
+    let http = tokio::net::TcpListener::bind(args.http_listen)
+        .await
+        .map_err(io(format!("HTTP API address {}", args.http_listen)))?;
     let hub_cfg = HubConfig {
         data_dir,
         broker: BrokerChoice::Embedded { listen: args.mqtt_listen },
@@ -76,9 +84,17 @@ pub async fn run(args: DevArgs, shutdown: impl std::future::Future<Output = ()> 
     };
     let name = sysinfo::System::host_name().unwrap_or_else(|_| "dev".into());
     let agent_cfg = rabble_agent::Config {
-        hub: BrokerAddr { host: crate::broker::local_addr(args.mqtt_listen).ip().to_string(), port: args.mqtt_listen.port() },
+        hub: BrokerAddr {
+            host: crate::broker::local_addr(args.mqtt_listen).ip().to_string(),
+            port: args.mqtt_listen.port(),
+        },
         node: NodeId::from_name(&name).unwrap_or_else(|| NodeId::new("dev").expect("valid id")),
-        identity: Identity { name, datacenter: "dc1".into(), advertise: Some([127, 0, 0, 1].into()), ..Default::default() },
+        identity: Identity {
+            name,
+            datacenter: "dc1".into(),
+            advertise: Some([127, 0, 0, 1].into()),
+            ..Default::default()
+        },
         services_dir: services_dir.clone(),
         enable_script_checks: false,
         heartbeat_interval: Duration::from_secs(5),
@@ -97,8 +113,15 @@ pub async fn run(args: DevArgs, shutdown: impl std::future::Future<Output = ()> 
 
     let mqtt = args.mqtt_listen;
     println!("Rabble dev is running: a hub, an agent and a demo service in this process.\n");
-    println!("  MQTT      mqtt://{mqtt}    watch it:  mosquitto_sub -h {} -p {} -t 'rabble/#' -v", mqtt.ip(), mqtt.port());
-    println!("  HTTP API  http://{}    try:       rabble services   (or curl http://{}/api/v1/services)", args.http_listen, args.http_listen);
+    println!(
+        "  MQTT      mqtt://{mqtt}    watch it:  mosquitto_sub -h {} -p {} -t 'rabble/#' -v",
+        mqtt.ip(),
+        mqtt.port()
+    );
+    println!(
+        "  HTTP API  http://{}    try:       rabble services   (or curl http://{}/api/v1/services)",
+        args.http_listen, args.http_listen
+    );
     println!("  Demo      http://127.0.0.1:{demo_port}/   service \"demo\", HTTP check every 2s");
     println!("  Services  {}   (edit or add files: the agent reloads them)", services_dir.display());
     println!("  DNS       not yet: demo.service.rabble arrives with the DNS interface\n");

@@ -31,7 +31,9 @@ impl Client {
 
     fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, CliError> {
         let url = format!("{}{path}", self.addr);
-        let mut resp = ureq::get(&url).call().map_err(|source| CliError::Unreachable { addr: self.addr.clone(), error: source })?;
+        let mut resp = ureq::get(&url)
+            .call()
+            .map_err(|source| CliError::Unreachable { addr: self.addr.clone(), error: source })?;
         resp.body_mut().read_json().map_err(|e| CliError::BadAnswer { url, message: e.to_string() })
     }
 
@@ -46,7 +48,9 @@ impl Client {
     /// Calls `each` for every event until the stream ends.
     pub fn watch(&self, mut each: impl FnMut(Event) -> std::io::Result<()>) -> Result<(), CliError> {
         let url = format!("{}/api/v1/events", self.addr);
-        let resp = ureq::get(&url).call().map_err(|source| CliError::Unreachable { addr: self.addr.clone(), error: source })?;
+        let resp = ureq::get(&url)
+            .call()
+            .map_err(|source| CliError::Unreachable { addr: self.addr.clone(), error: source })?;
         let reader = std::io::BufReader::new(resp.into_body().into_reader());
         for line in reader.lines() {
             let line = line?;
