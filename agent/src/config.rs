@@ -182,6 +182,13 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_sample_config_is_valid() {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../images/etc/agent.toml");
+        let c = Config::resolve(Flags { config: Some(p), ..Default::default() }).unwrap();
+        assert_eq!((c.hub.host.as_str(), c.identity.datacenter.as_str()), ("hub.lan", "home"));
+    }
+
+    #[test]
     fn errors_name_the_file_and_field() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("agent.toml");

@@ -97,3 +97,27 @@ fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read: {e}")))?;
     toml::from_str(&text).map_err(|e| err(e.to_string().trim_end().to_owned()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_sample_config_is_valid() {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../images/etc/hub.toml");
+        let c = Config::resolve(Flags { config: Some(p), ..Default::default() }).unwrap();
+        assert_eq!(c.broker, BrokerChoice::Embedded { listen: ([0, 0, 0, 0], 1883).into() });
+        assert_eq!(c.heartbeat_ttl, Duration::from_secs(15));
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let e = Config::resolve(Flags { broker: Some("http://x".into()), ..Default::default() }).unwrap_err();
+        assert!(e.to_string().starts_with("broker:"), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("hub.toml");
+        std::fs::write(&p, "http_listen = \"nope\"\n").unwrap();
+        let e = Config::resolve(Flags { config: Some(p), ..Default::default() }).unwrap_err().to_string();
+        assert!(e.contains("hub.toml") && e.contains("line 1"), "{e}");
+    }
+}
