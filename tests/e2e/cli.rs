@@ -1,0 +1,86 @@
+//! The README's first command, `rabble dev`, and the CLI against it: `rabble nodes`,
+//! `rabble services`, `rabble watch`.
+
+use rabble_tests::*;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+#[test]
+fn rabble_dev_serves_a_passing_demo_service_and_the_cli_shows_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mqtt, http) = (free_port(), free_port());
+    let mut dev = Proc::spawn(
+        "rabble-dev",
+        Command::new(bin("rabble")).args([
+            "dev",
+            "--mqtt-listen",
+            &format!("127.0.0.1:{mqtt}"),
+            "--http-listen",
+            &format!("127.0.0.1:{http}"),
+        ]),
+        dir.path(),
+    );
+    let addr = format!("http://127.0.0.1:{http}");
+    let try_rabble = |args: &[&str]| {
+        let out = Command::new(bin("rabble")).args(args).env("RABBLE_ADDR", &addr).output().unwrap();
+        if out.status.success() {
+            Ok(String::from_utf8(out.stdout).unwrap())
+        } else {
+            Err(format!("rabble {args:?}: {}", String::from_utf8_lossy(&out.stderr)))
+        }
+    };
+    let rabble = |args: &[&str]| try_rabble(args).unwrap();
+    wait_for("the demo service to pass", Duration::from_secs(20), || {
+        let out = try_rabble(&["services"])?;
+        // SERVICE NODE ADDRESS STATUS CHECKS TAGS
+        let passing = out.lines().any(|l| {
+            let cols: Vec<&str> = l.split_whitespace().collect();
+            cols.first() == Some(&"demo") && cols.get(3) == Some(&"passing")
+        });
+        if passing { Ok(()) } else { Err(out) }
+    });
+    let log = dev.log();
+    assert!(log.contains(&format!("mosquitto_sub -h 127.0.0.1 -p {mqtt} -t 'rabble/#' -v")), "{log}");
+    let nodes = rabble(&["nodes"]);
+    assert!(nodes.starts_with("NODE ") && nodes.lines().nth(1).is_some_and(|l| l.contains(" up ")), "{nodes}");
+    let json: serde_json::Value = serde_json::from_str(&rabble(&["services", "--json"])).unwrap();
+    assert_eq!(json[0]["name"], "demo");
+    assert_eq!(json[0]["instances"][0]["checks"][0]["status"], "passing");
+
+    // `rabble watch` streams the change when the demo's service file is edited.
+    let services_dir = log
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Services"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("rabble dev prints its services directory")
+        .to_owned();
+    let mut watch = Command::new(bin("rabble"))
+        .args(["watch", "--json"])
+        .env("RABBLE_ADDR", &addr)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    std::fs::write(std::path::Path::new(&services_dir).join("extra.toml"), "[[service]]\nname = \"extra\"\nport = 1\n")
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = watch.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let line = rx.recv_timeout(Duration::from_secs(10)).expect("an event from rabble watch");
+    let ev: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert!(ev["summary"].as_str().unwrap().contains("extra"), "{line}");
+    assert!(ev["topic"].as_str().unwrap().starts_with("rabble/node/"), "{line}");
+    let _ = watch.kill();
+    let _ = watch.wait();
+
+    // Ctrl-C (SIGINT) stops it cleanly and removes its scratch directory.
+    dev.stop("INT");
+    assert!(!std::path::Path::new(&services_dir).exists(), "rabble dev left {services_dir} behind");
+}
