@@ -15,7 +15,7 @@ pub const DEFAULT_CONFIG: &str = "/etc/rabble/agent.toml";
 pub const DEFAULT_SERVICES_DIR: &str = "/etc/rabble/services.d";
 pub const DEFAULT_SOCKET: &str = "/run/rabble/agent.sock";
 
-/// A configuration problem, naming the file or flag.
+/// A configuration problem, naming the file or flag (the hub's config uses it too).
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("{path}: {message}")]
@@ -102,11 +102,7 @@ pub struct Config {
 impl Config {
     /// Reads the config file (if any) and applies the flags over it.
     pub fn resolve(flags: Flags) -> Result<Config, ConfigError> {
-        let file = match &flags.config {
-            Some(p) => read_file(p)?,
-            None if Path::new(DEFAULT_CONFIG).exists() => read_file(Path::new(DEFAULT_CONFIG))?,
-            None => FileConfig::default(),
-        };
+        let file: FileConfig = read_toml(flags.config.as_deref(), DEFAULT_CONFIG)?;
         let hub_s = flags.hub.or(file.hub).unwrap_or_else(|| "mqtt://127.0.0.1:1883".into());
         let hub = BrokerAddr::parse(&hub_s).map_err(|message| ConfigError::Field { field: "hub", message })?;
         let name =
@@ -148,7 +144,17 @@ impl Config {
     }
 }
 
-fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+/// Reads a TOML config file: the given path, else `default` if it exists, else nothing.
+/// Errors name the file and, for syntax and unknown keys, the line.
+pub fn read_toml<T: serde::de::DeserializeOwned + Default>(
+    given: Option<&Path>,
+    default: &str,
+) -> Result<T, ConfigError> {
+    let path = match given {
+        Some(p) => p,
+        None if Path::new(default).exists() => Path::new(default),
+        None => return Ok(T::default()),
+    };
     let err = |message: String| ConfigError::File { path: path.to_owned(), message };
     let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read: {e}")))?;
     toml::from_str(&text).map_err(|e| err(e.to_string().trim_end().to_owned()))

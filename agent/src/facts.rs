@@ -62,18 +62,11 @@ impl Sampler {
             }
             None => (1, 0),
         };
-        let disks = Disks::new_with_refreshed_list()
-            .map(|d| {
-                d.iter()
-                    .take(MAX_DISKS)
-                    .map(|d| DiskFacts {
-                        mount: d.mount_point().display().to_string(),
-                        fs: d.file_system().to_string_lossy().into_owned(),
-                        total_bytes: d.total_space(),
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+        let disks = disks(|d| DiskFacts {
+            mount: d.mount_point().display().to_string(),
+            fs: d.file_system().to_string_lossy().into_owned(),
+            total_bytes: d.total_space(),
+        });
         NodeFacts {
             name: id.name.clone(),
             hostname: System::host_name().unwrap_or_default(),
@@ -107,18 +100,11 @@ impl Sampler {
             None => (0.0, 0, 0),
         };
         let load = System::load_average().map(|l| [l.one as f32, l.five as f32, l.fifteen as f32]).unwrap_or_default();
-        let disks = Disks::new_with_refreshed_list()
-            .map(|d| {
-                d.iter()
-                    .take(MAX_DISKS)
-                    .map(|d| DiskUse {
-                        mount: d.mount_point().display().to_string(),
-                        used_bytes: d.total_space().saturating_sub(d.available_space()),
-                        total_bytes: d.total_space(),
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+        let disks = disks(|d| DiskUse {
+            mount: d.mount_point().display().to_string(),
+            used_bytes: d.total_space().saturating_sub(d.available_space()),
+            total_bytes: d.total_space(),
+        });
         Heartbeat {
             seq: self.seq,
             uptime_s: System::uptime().unwrap_or_default(),
@@ -133,6 +119,11 @@ impl Sampler {
                 .map(Throttled::from_raw),
         }
     }
+}
+
+/// The first [`MAX_DISKS`] disks, each mapped by `f`.
+fn disks<T>(f: impl Fn(&sysinfo::Disk) -> T) -> Vec<T> {
+    Disks::new_with_refreshed_list().map(|d| d.iter().take(MAX_DISKS).map(f).collect()).unwrap_or_default()
 }
 
 fn read_trimmed(path: &str) -> Option<String> {

@@ -19,16 +19,7 @@ impl BrokerAddr {
         } else {
             s
         };
-        let rest = rest.trim_end_matches('/');
-        let (host, port) = if let Some(v6) = rest.strip_prefix('[') {
-            let (h, after) = v6.split_once(']').ok_or_else(|| format!("{s:?}: bad IPv6 address"))?;
-            (h, after.strip_prefix(':'))
-        } else {
-            match rest.rsplit_once(':') {
-                Some((h, p)) => (h, Some(p)),
-                None => (rest, None),
-            }
-        };
+        let (host, port) = split_host_port(rest.trim_end_matches('/')).map_err(|e| format!("{s:?}: {e}"))?;
         let port = match port {
             Some(p) => p.parse().map_err(|_| format!("{s:?}: bad port {p:?}"))?,
             None => 1883,
@@ -48,6 +39,18 @@ impl std::fmt::Display for BrokerAddr {
             write!(f, "mqtt://{}:{}", self.host, self.port)
         }
     }
+}
+
+/// Splits `host`, `host:port`, `[v6]` or `[v6]:port` into host and port text.
+pub fn split_host_port(authority: &str) -> Result<(&str, Option<&str>), String> {
+    if let Some(v6) = authority.strip_prefix('[') {
+        let (h, after) = v6.split_once(']').ok_or("bad IPv6 address (missing ])")?;
+        return Ok((h, after.strip_prefix(':')));
+    }
+    Ok(match authority.rsplit_once(':') {
+        Some((h, p)) => (h, Some(p)),
+        None => (authority, None),
+    })
 }
 
 /// Exponential backoff with jitter: 0.5 s doubling to 30 s, each wait drawn from

@@ -4,18 +4,12 @@ use rabble_agent::duration::GoDuration;
 use rabble_agent::mqtt::BrokerAddr;
 use serde::Deserialize;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 pub const DEFAULT_CONFIG: &str = "/etc/rabble/hub.toml";
 
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("{path}: {message}")]
-    File { path: PathBuf, message: String },
-    #[error("{field}: {message}")]
-    Field { field: &'static str, message: String },
-}
+pub use rabble_agent::config::ConfigError;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -66,11 +60,7 @@ pub struct Config {
 
 impl Config {
     pub fn resolve(flags: Flags) -> Result<Config, ConfigError> {
-        let file = match &flags.config {
-            Some(p) => read_file(p)?,
-            None if Path::new(DEFAULT_CONFIG).exists() => read_file(Path::new(DEFAULT_CONFIG))?,
-            None => FileConfig::default(),
-        };
+        let file: FileConfig = rabble_agent::config::read_toml(flags.config.as_deref(), DEFAULT_CONFIG)?;
         let broker = match flags.broker.or(file.broker) {
             Some(b) => BrokerChoice::External(
                 BrokerAddr::parse(&b).map_err(|message| ConfigError::Field { field: "broker", message })?,
@@ -92,15 +82,10 @@ impl Config {
     }
 }
 
-fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
-    let err = |message: String| ConfigError::File { path: path.to_owned(), message };
-    let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read: {e}")))?;
-    toml::from_str(&text).map_err(|e| err(e.to_string().trim_end().to_owned()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     #[test]
     fn the_shipped_sample_config_is_valid() {

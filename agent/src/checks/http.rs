@@ -36,15 +36,7 @@ pub(crate) fn parse_url(url: &str) -> Result<Url<'_>, String> {
         None => (rest, "/"),
     };
     let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
-    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-        let (h, after) = v6.split_once(']').ok_or_else(|| format!("bad IPv6 host in {url:?}"))?;
-        (h, after.strip_prefix(':'))
-    } else {
-        match authority.rsplit_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (authority, None),
-        }
-    };
+    let (host, port) = crate::mqtt::split_host_port(authority).map_err(|e| format!("{url:?}: {e}"))?;
     let port = match port {
         Some(p) => p.parse().map_err(|_| format!("bad port in {url:?}"))?,
         None if tls => 443,
