@@ -19,6 +19,22 @@ pub struct FileConfig {
     pub broker: Option<String>,
     pub http_listen: Option<SocketAddr>,
     pub heartbeat_ttl: Option<GoDuration>,
+    #[serde(default)]
+    pub dns: DnsFile,
+}
+
+/// The `[dns]` table of hub.toml.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsFile {
+    pub listen: Option<SocketAddr>,
+    pub domain: Option<String>,
+    pub ttl: Option<u32>,
+    pub negative_ttl: Option<u32>,
+    pub only_passing: Option<bool>,
+    pub a_record_limit: Option<usize>,
+    #[serde(default)]
+    pub recursors: Vec<String>,
 }
 
 #[derive(Debug, Default, Clone, clap::Args)]
@@ -41,6 +57,46 @@ pub struct Flags {
     /// A node whose heartbeats stop for this long is down (default 15s).
     #[arg(long)]
     pub heartbeat_ttl: Option<GoDuration>,
+    /// DNS listen address, UDP and TCP (default 0.0.0.0:8600).
+    #[arg(long)]
+    pub dns_listen: Option<SocketAddr>,
+    /// The DNS domain (default `rabble`; `consul` for a drop-in migration).
+    #[arg(long)]
+    pub domain: Option<String>,
+    /// TTL of DNS answers, seconds (default 0).
+    #[arg(long)]
+    pub dns_ttl: Option<u32>,
+    /// TTL of negative answers (the SOA minimum), seconds (default 0).
+    #[arg(long)]
+    pub dns_negative_ttl: Option<u32>,
+    /// Serve only passing instances (default: passing and warning).
+    #[arg(long)]
+    pub dns_only_passing: bool,
+    /// At most this many address records per answer (default: no limit).
+    #[arg(long)]
+    pub dns_a_record_limit: Option<usize>,
+    /// Upstream DNS server for names outside the domain, ip[:port] (repeatable).
+    #[arg(long = "recursor")]
+    pub recursors: Vec<String>,
+}
+
+/// The DNS interface's configuration.
+#[derive(Debug, Clone)]
+pub struct DnsConfig {
+    pub listen: SocketAddr,
+    pub settings: crate::dns::DnsSettings,
+    pub recursors: Vec<SocketAddr>,
+}
+
+/// `ip` or `ip:port` (port 53 by default); IPv6 as `[ip]:port`.
+fn parse_recursor(s: &str) -> Result<SocketAddr, String> {
+    if let Ok(a) = s.parse::<SocketAddr>() {
+        return Ok(a);
+    }
+    s.trim_matches(|c| c == '[' || c == ']')
+        .parse::<std::net::IpAddr>()
+        .map(|ip| SocketAddr::new(ip, 53))
+        .map_err(|_| format!("{s:?} is not an address (ip or ip:port)"))
 }
 
 /// Which broker the hub uses.
@@ -56,6 +112,7 @@ pub struct Config {
     pub broker: BrokerChoice,
     pub http_listen: SocketAddr,
     pub heartbeat_ttl: Duration,
+    pub dns: DnsConfig,
 }
 
 impl Config {
@@ -73,7 +130,29 @@ impl Config {
         if heartbeat_ttl < Duration::from_secs(1) {
             return Err(ConfigError::Field { field: "heartbeat_ttl", message: "must be at least 1s".into() });
         }
+        let dns_file = file.dns;
+        let domain = flags.domain.or(dns_file.domain).unwrap_or_else(|| "rabble".into());
+        let domain = crate::dns::DnsSettings::domain_labels(&domain)
+            .map_err(|message| ConfigError::Field { field: "domain", message })?;
+        let recursor_text = if flags.recursors.is_empty() { dns_file.recursors } else { flags.recursors };
+        let recursors = recursor_text
+            .iter()
+            .map(|r| parse_recursor(r))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|message| ConfigError::Field { field: "recursors", message })?;
+        let dns = DnsConfig {
+            listen: flags.dns_listen.or(dns_file.listen).unwrap_or_else(|| ([0, 0, 0, 0], 8600).into()),
+            settings: crate::dns::DnsSettings {
+                domain,
+                ttl: flags.dns_ttl.or(dns_file.ttl).unwrap_or(0),
+                negative_ttl: flags.dns_negative_ttl.or(dns_file.negative_ttl).unwrap_or(0),
+                only_passing: flags.dns_only_passing || dns_file.only_passing.unwrap_or(false),
+                a_record_limit: flags.dns_a_record_limit.or(dns_file.a_record_limit).unwrap_or(0),
+            },
+            recursors,
+        };
         Ok(Config {
+            dns,
             data_dir: flags.data_dir.or(file.data_dir).unwrap_or_else(|| "/var/lib/rabble".into()),
             broker,
             http_listen: flags.http_listen.or(file.http_listen).unwrap_or_else(|| ([127, 0, 0, 1], 8500).into()),
@@ -93,12 +172,16 @@ mod tests {
         let c = Config::resolve(Flags { config: Some(p), ..Default::default() }).unwrap();
         assert_eq!(c.broker, BrokerChoice::Embedded { listen: ([0, 0, 0, 0], 1883).into() });
         assert_eq!(c.heartbeat_ttl, Duration::from_secs(15));
+        assert_eq!(c.dns.settings.domain, ["rabble"]);
+        assert_eq!(c.dns.recursors, vec!["192.168.1.1:53".parse::<SocketAddr>().unwrap()]);
     }
 
     #[test]
     fn errors_name_the_field() {
         let e = Config::resolve(Flags { broker: Some("http://x".into()), ..Default::default() }).unwrap_err();
         assert!(e.to_string().starts_with("broker:"), "{e}");
+        let e = Config::resolve(Flags { recursors: vec!["dns.google".into()], ..Default::default() }).unwrap_err();
+        assert!(e.to_string().starts_with("recursors:"), "{e}");
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("hub.toml");
         std::fs::write(&p, "http_listen = \"nope\"\n").unwrap();

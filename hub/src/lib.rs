@@ -9,6 +9,7 @@ pub mod broker;
 pub mod catalog;
 pub mod cli;
 pub mod config;
+pub mod dns;
 pub mod ingest;
 pub mod stats;
 
@@ -35,14 +36,40 @@ pub enum HubError {
     Broker(#[from] broker::BrokerError),
     #[error("HTTP API: {0}")]
     Http(std::io::Error),
+    #[error("{what} address {addr}: {error}")]
+    Bind { what: &'static str, addr: std::net::SocketAddr, error: std::io::Error },
+}
+
+/// Runs the hub until `shutdown` resolves.
+/// The already-bound sockets the hub serves on (the broker binds its own; see `broker`).
+#[derive(Debug)]
+pub struct Listeners {
+    pub http: tokio::net::TcpListener,
+    pub dns_udp: tokio::net::UdpSocket,
+    pub dns_tcp: tokio::net::TcpListener,
+}
+
+impl Listeners {
+    /// Binds the addresses in `cfg`, naming the one that fails.
+    pub async fn bind(cfg: &Config) -> Result<Listeners, HubError> {
+        fn err(what: &'static str, addr: std::net::SocketAddr) -> impl FnOnce(std::io::Error) -> HubError {
+            move |error| HubError::Bind { what, addr, error }
+        }
+        Ok(Listeners {
+            http: tokio::net::TcpListener::bind(cfg.http_listen).await.map_err(err("HTTP API", cfg.http_listen))?,
+            dns_udp: tokio::net::UdpSocket::bind(cfg.dns.listen).await.map_err(err("DNS (UDP)", cfg.dns.listen))?,
+            dns_tcp: tokio::net::TcpListener::bind(cfg.dns.listen).await.map_err(err("DNS (TCP)", cfg.dns.listen))?,
+        })
+    }
 }
 
 /// Runs the hub until `shutdown` resolves.
 pub async fn run(
     cfg: Config,
-    http: tokio::net::TcpListener,
+    listeners: Listeners,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), HubError> {
+    let Listeners { http, dns_udp, dns_tcp } = listeners;
     let (store, catalog) = Store::open(&cfg.data_dir)?;
     tracing::info!(
         data_dir = %cfg.data_dir.display(),
@@ -93,6 +120,18 @@ pub async fn run(
         }
         .run(),
     );
+    let dns_server =
+        Arc::new(dns::DnsServer::new(cfg.dns.settings.clone(), cfg.dns.recursors.clone(), snap_rx.clone()));
+    tracing::info!(
+        addr = %dns_udp.local_addr().map_err(HubError::Http)?,
+        domain = %cfg.dns.settings.domain_name(),
+        recursors = cfg.dns.recursors.len(),
+        "DNS listening"
+    );
+    let (dns_stop_tx, mut dns_stop_rx) = watch::channel(false);
+    let dns_task = tokio::spawn(dns::serve(dns_server, dns_udp, dns_tcp, async move {
+        let _ = dns_stop_rx.wait_for(|s| *s).await;
+    }));
     let app = api::router(api::AppState {
         snapshot: snap_rx,
         live,
@@ -104,6 +143,8 @@ pub async fn run(
     tracing::info!(addr = %http.local_addr().map_err(HubError::Http)?, "HTTP API listening");
     axum::serve(http, app).with_graceful_shutdown(shutdown).await.map_err(HubError::Http)?;
 
+    let _ = dns_stop_tx.send(true);
+    let _ = dns_task.await;
     // Say goodbye ourselves (a clean DISCONNECT suppresses our Will), then stop.
     tracing::info!("hub stopping");
     let _ = client.try_publish(topic::HUB_STATUS, QoS::AtLeastOnce, true, topic::OFFLINE);

@@ -6,6 +6,7 @@
 
 mod cli;
 mod cluster;
+mod dns;
 mod liveness;
 mod malformed;
 mod mosquitto;

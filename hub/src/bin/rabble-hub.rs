@@ -25,9 +25,7 @@ fn real_main() -> anyhow::Result<()> {
     let rt =
         tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().context("tokio runtime")?;
     rt.block_on(async {
-        let http = tokio::net::TcpListener::bind(cfg.http_listen)
-            .await
-            .with_context(|| format!("HTTP API address {}", cfg.http_listen))?;
-        rabble_hub::run(cfg, http, rabble_hub::shutdown_signal()).await.map_err(anyhow::Error::from)
+        let listeners = rabble_hub::Listeners::bind(&cfg).await?;
+        rabble_hub::run(cfg, listeners, rabble_hub::shutdown_signal()).await.map_err(anyhow::Error::from)
     })
 }

@@ -17,6 +17,9 @@ pub struct DevArgs {
     /// The HTTP API's address.
     #[arg(long, default_value = "127.0.0.1:8500")]
     pub http_listen: SocketAddr,
+    /// The DNS server's address (UDP and TCP).
+    #[arg(long, default_value = "127.0.0.1:8600")]
+    pub dns_listen: SocketAddr,
     /// Keep the catalog here (default: a fresh temporary directory, removed on exit).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
@@ -73,15 +76,24 @@ pub async fn run(
     );
     std::fs::write(services_dir.join("demo.toml"), service_file).map_err(io("writing the demo service file"))?;
 
-    let http = tokio::net::TcpListener::bind(args.http_listen)
-        .await
-        .map_err(io(format!("HTTP API address {}", args.http_listen)))?;
     let hub_cfg = HubConfig {
         data_dir,
         broker: BrokerChoice::Embedded { listen: args.mqtt_listen },
         http_listen: args.http_listen,
         heartbeat_ttl: Duration::from_secs(15),
+        dns: crate::config::DnsConfig {
+            listen: args.dns_listen,
+            settings: crate::dns::DnsSettings {
+                domain: vec!["rabble".into()],
+                ttl: 0,
+                negative_ttl: 0,
+                only_passing: false,
+                a_record_limit: 0,
+            },
+            recursors: vec![],
+        },
     };
+    let listeners = crate::Listeners::bind(&hub_cfg).await?;
     let name = sysinfo::System::host_name().unwrap_or_else(|_| "dev".into());
     let agent_cfg = rabble_agent::Config {
         hub: BrokerAddr {
@@ -106,7 +118,7 @@ pub async fn run(
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
-    let hub = tokio::spawn(crate::run(hub_cfg, http, stopped(stop_rx.clone())));
+    let hub = tokio::spawn(crate::run(hub_cfg, listeners, stopped(stop_rx.clone())));
     // Let the embedded broker come up before the agent dials it (it retries anyway).
     tokio::time::sleep(Duration::from_millis(300)).await;
     let agent = tokio::spawn(rabble_agent::run(agent_cfg, stopped(stop_rx)));
@@ -124,7 +136,8 @@ pub async fn run(
     );
     println!("  Demo      http://127.0.0.1:{demo_port}/   service \"demo\", HTTP check every 2s");
     println!("  Services  {}   (edit or add files: the agent reloads them)", services_dir.display());
-    println!("  DNS       not yet: demo.service.rabble arrives with the DNS interface\n");
+    let dns = args.dns_listen;
+    println!("  DNS       {dns}    try:       dig @{} -p {} demo.service.rabble\n", dns.ip(), dns.port());
     println!("Ctrl-C to stop.");
 
     shutdown.await;

@@ -1,0 +1,9 @@
+//! The DNS interface: `<service>.service.<domain>` and friends, answered from the
+//! live catalog over UDP and TCP, with everything else relayed to recursors.
+
+pub mod answer;
+pub mod server;
+pub mod zone;
+
+pub use server::{DnsServer, serve};
+pub use zone::{DnsSettings, Zone};

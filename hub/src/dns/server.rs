@@ -1,0 +1,220 @@
+//! DNS over UDP and TCP on already-bound sockets. Each query reads the zone for the
+//! catalog's current index, rebuilding it first if the catalog moved: an answer can
+//! never be older than the last commit. Names outside the domain are relayed as-is
+//! to the configured recursors (like dnsmasq), or REFUSED when there are none.
+
+use super::answer::{Outcome, Transport, answer, error_reply};
+use super::zone::{DnsSettings, Zone};
+use crate::catalog::Catalog;
+use hickory_proto::op::ResponseCode;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::{Semaphore, watch};
+
+/// UDP receive loops sharing the socket.
+const UDP_WORKERS: usize = 2;
+/// Relayed queries in flight at once; beyond it the client gets SERVFAIL at once.
+const MAX_FORWARDS: usize = 256;
+const MAX_TCP_CONNECTIONS: usize = 128;
+const TCP_IDLE: Duration = Duration::from_secs(10);
+const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The DNS service's state, shared by every worker.
+pub struct DnsServer {
+    settings: DnsSettings,
+    recursors: Vec<SocketAddr>,
+    catalog: watch::Receiver<Arc<Catalog>>,
+    zone: RwLock<Arc<Zone>>,
+    forwards: Semaphore,
+}
+
+impl std::fmt::Debug for DnsServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DnsServer").field("domain", &self.settings.domain).finish()
+    }
+}
+
+impl DnsServer {
+    pub fn new(settings: DnsSettings, recursors: Vec<SocketAddr>, catalog: watch::Receiver<Arc<Catalog>>) -> DnsServer {
+        let zone = Zone::build(&catalog.borrow(), &settings);
+        DnsServer {
+            settings,
+            recursors,
+            catalog,
+            zone: RwLock::new(Arc::new(zone)),
+            forwards: Semaphore::new(MAX_FORWARDS),
+        }
+    }
+
+    /// The zone for the catalog as it is now.
+    pub fn zone(&self) -> Arc<Zone> {
+        let index = self.catalog.borrow().index;
+        {
+            let z = self.zone.read().unwrap_or_else(|e| e.into_inner());
+            if z.index == index {
+                return z.clone();
+            }
+        }
+        let mut z = self.zone.write().unwrap_or_else(|e| e.into_inner());
+        if z.index != index {
+            let catalog = self.catalog.borrow().clone();
+            *z = Arc::new(Zone::build(&catalog, &self.settings));
+        }
+        z.clone()
+    }
+
+    /// Answers one request (relaying it when it is not ours).
+    pub async fn handle(&self, req: &[u8], transport: Transport) -> Option<Vec<u8>> {
+        let recursion = !self.recursors.is_empty();
+        match answer(req, &self.zone(), &self.settings, transport, recursion) {
+            Outcome::Reply(r) => Some(r),
+            Outcome::Drop => None,
+            Outcome::Forward => {
+                let relayed = match self.forwards.try_acquire() {
+                    Ok(_permit) => forward(req, &self.recursors, transport).await,
+                    Err(_) => None,
+                };
+                match relayed {
+                    Some(r) => Some(r),
+                    None => match error_reply(req, ResponseCode::ServFail) {
+                        Outcome::Reply(r) => Some(r),
+                        _ => None,
+                    },
+                }
+            }
+        }
+    }
+}
+
+/// Serves until `shutdown` resolves.
+pub async fn serve(server: Arc<DnsServer>, udp: UdpSocket, tcp: TcpListener, shutdown: impl Future<Output = ()>) {
+    let udp = Arc::new(udp);
+    let mut tasks = Vec::new();
+    for _ in 0..UDP_WORKERS {
+        tasks.push(tokio::spawn(udp_worker(server.clone(), udp.clone())));
+    }
+    tasks.push(tokio::spawn(tcp_acceptor(server, tcp)));
+    shutdown.await;
+    for t in tasks {
+        t.abort();
+    }
+}
+
+async fn udp_worker(server: Arc<DnsServer>, sock: Arc<UdpSocket>) {
+    let mut buf = vec![0u8; 4096];
+    loop {
+        let (n, peer) = match sock.recv_from(&mut buf).await {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::debug!(error = %e, "dns udp recv");
+                continue;
+            }
+        };
+        let req = &buf[..n];
+        // Our own names are answered inline (no allocation beyond the reply); a relay
+        // is slow, so it gets its own task and the worker moves on.
+        let recursion = !server.recursors.is_empty();
+        match answer(req, &server.zone(), &server.settings, Transport::Udp, recursion) {
+            Outcome::Reply(r) => {
+                let _ = sock.send_to(&r, peer).await;
+            }
+            Outcome::Drop => {}
+            Outcome::Forward => {
+                let (server, sock, req) = (server.clone(), sock.clone(), req.to_vec());
+                tokio::spawn(async move {
+                    if let Some(r) = server.handle(&req, Transport::Udp).await {
+                        let _ = sock.send_to(&r, peer).await;
+                    }
+                });
+            }
+        }
+    }
+}
+
+async fn tcp_acceptor(server: Arc<DnsServer>, listener: TcpListener) {
+    let slots = Arc::new(Semaphore::new(MAX_TCP_CONNECTIONS));
+    loop {
+        let Ok((stream, _)) = listener.accept().await else { continue };
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            drop(stream); // too many connections: refuse this one
+            continue;
+        };
+        let server = server.clone();
+        tokio::spawn(async move {
+            tcp_connection(&server, stream).await;
+            drop(permit);
+        });
+    }
+}
+
+/// Length-prefixed messages until the client stops, idles, or sends garbage.
+async fn tcp_connection(server: &DnsServer, mut s: TcpStream) {
+    let mut buf = Vec::new();
+    loop {
+        let mut len = [0u8; 2];
+        if tokio::time::timeout(TCP_IDLE, s.read_exact(&mut len)).await.map_or(true, |r| r.is_err()) {
+            return;
+        }
+        let len = usize::from(u16::from_be_bytes(len));
+        buf.resize(len, 0);
+        if tokio::time::timeout(TCP_IDLE, s.read_exact(&mut buf)).await.map_or(true, |r| r.is_err()) {
+            return;
+        }
+        let Some(reply) = server.handle(&buf, Transport::Tcp).await else { return };
+        let mut out = Vec::with_capacity(reply.len() + 2);
+        out.extend_from_slice(&(reply.len() as u16).to_be_bytes());
+        out.extend_from_slice(&reply);
+        if s.write_all(&out).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Relays a query to each recursor in turn until one answers.
+async fn forward(req: &[u8], recursors: &[SocketAddr], transport: Transport) -> Option<Vec<u8>> {
+    for r in recursors {
+        let got = tokio::time::timeout(UPSTREAM_TIMEOUT, async {
+            match transport {
+                Transport::Udp => forward_udp(req, *r).await,
+                Transport::Tcp => forward_tcp(req, *r).await,
+            }
+        })
+        .await;
+        match got {
+            Ok(Ok(reply)) if reply.len() >= 2 && reply[..2] == req[..2] => return Some(reply),
+            Ok(Ok(_)) => tracing::debug!(recursor = %r, "recursor answered with the wrong id"),
+            Ok(Err(e)) => tracing::debug!(recursor = %r, error = %e, "recursor failed"),
+            Err(_) => tracing::debug!(recursor = %r, "recursor timed out"),
+        }
+    }
+    None
+}
+
+async fn forward_udp(req: &[u8], to: SocketAddr) -> std::io::Result<Vec<u8>> {
+    let bind: SocketAddr =
+        if to.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { (std::net::Ipv6Addr::UNSPECIFIED, 0).into() };
+    let sock = UdpSocket::bind(bind).await?;
+    sock.connect(to).await?;
+    sock.send(req).await?;
+    let mut buf = vec![0u8; 65535];
+    let n = sock.recv(&mut buf).await?;
+    buf.truncate(n);
+    Ok(buf)
+}
+
+async fn forward_tcp(req: &[u8], to: SocketAddr) -> std::io::Result<Vec<u8>> {
+    let mut s = TcpStream::connect(to).await?;
+    let mut out = Vec::with_capacity(req.len() + 2);
+    out.extend_from_slice(&(req.len() as u16).to_be_bytes());
+    out.extend_from_slice(req);
+    s.write_all(&out).await?;
+    let mut len = [0u8; 2];
+    s.read_exact(&mut len).await?;
+    let mut buf = vec![0u8; usize::from(u16::from_be_bytes(len))];
+    s.read_exact(&mut buf).await?;
+    Ok(buf)
+}
