@@ -105,10 +105,12 @@ pub async fn run(
     let (events, _) = broadcast::channel(EVENT_QUEUE);
     let (ingest_tx, ingest_rx) = mpsc::channel(INGEST_QUEUE);
 
+    let dns_server = Arc::new(dns::DnsServer::new(cfg.dns.settings.clone(), cfg.dns.recursors.clone(), &catalog));
     let ingest = tokio::spawn(ingest::run(eventloop, client.clone(), ingest_tx, stats.clone(), connected.clone()));
     let writer = tokio::spawn(
         Writer {
-            store,
+            store: Arc::new(store),
+            observers: vec![dns_server.clone() as Arc<dyn catalog::writer::Observer>],
             catalog,
             rx: ingest_rx,
             acker: client.clone(),
@@ -120,8 +122,6 @@ pub async fn run(
         }
         .run(),
     );
-    let dns_server =
-        Arc::new(dns::DnsServer::new(cfg.dns.settings.clone(), cfg.dns.recursors.clone(), snap_rx.clone()));
     tracing::info!(
         addr = %dns_udp.local_addr().map_err(HubError::Http)?,
         domain = %cfg.dns.settings.domain_name(),

@@ -20,7 +20,11 @@ use std::time::{Duration, Instant};
 /// Path of a workspace binary next to the running test (target/<profile>/<name>).
 pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");
-    let dir = exe.parent().and_then(Path::parent).expect("target dir");
+    // Tests run from target/<profile>/deps/, binaries (dns-bench) from target/<profile>/.
+    let mut dir = exe.parent().expect("exe dir");
+    if dir.ends_with("deps") {
+        dir = dir.parent().expect("target dir");
+    }
     let p = dir.join(name);
     assert!(p.exists(), "{} is missing: run `cargo build --bins` first (bash .ci/test does)", p.display());
     p

@@ -26,6 +26,8 @@ pub enum StoreError {
     Open { path: PathBuf, error: redb::Error },
     #[error("catalog database: {0}")]
     Db(#[from] redb::Error),
+    #[error("catalog commit task failed: {0}")]
+    Panicked(String),
     #[error("data directory {path}: {error}")]
     Dir { path: PathBuf, error: std::io::Error },
 }

@@ -33,9 +33,16 @@ pub struct Live {
 
 pub type LiveMap = Arc<Mutex<HashMap<NodeId, Live>>>;
 
+/// Something that derives state from the catalog (the DNS zone) and must see every
+/// committed catalog before readers do. Called off the async workers.
+pub trait Observer: Send + Sync {
+    fn committed(&self, catalog: &Arc<Catalog>);
+}
+
 /// The writer's inputs and outputs.
 pub struct Writer {
-    pub store: Store,
+    pub store: Arc<Store>,
+    pub observers: Vec<Arc<dyn Observer>>,
     pub catalog: Catalog,
     pub rx: mpsc::Receiver<Ingested>,
     pub acker: AsyncClient,
@@ -85,7 +92,7 @@ impl Writer {
             match step {
                 Step::Stop => return,
                 Step::Batch(batch) => self.apply_batch(batch).await,
-                Step::Liveness => self.liveness(),
+                Step::Liveness => self.liveness().await,
             }
         }
     }
@@ -94,8 +101,9 @@ impl Writer {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
     }
 
-    /// Applies, commits, then publishes.
-    fn commit(&mut self, changes: Vec<(String, Update)>) {
+    /// Applies, commits (off the async workers: an fsync must not stall DNS or the
+    /// API), lets observers catch up, then publishes.
+    async fn commit(&mut self, changes: Vec<(String, Update)>) {
         let mut dirty: Vec<Dirty> = Vec::new();
         let mut summaries: Vec<(String, String)> = Vec::new();
         for (topic, u) in changes {
@@ -109,7 +117,17 @@ impl Writer {
         dirty.sort();
         dirty.dedup();
         self.catalog.index += 1;
-        if let Err(e) = self.store.commit(&self.catalog, &dirty) {
+        let snapshot = Arc::new(self.catalog.clone());
+        let (store, observers, snap) = (self.store.clone(), self.observers.clone(), snapshot.clone());
+        let done = tokio::task::spawn_blocking(move || {
+            store.commit(&snap, &dirty)?;
+            for o in &observers {
+                o.committed(&snap);
+            }
+            Ok::<(), super::StoreError>(())
+        })
+        .await;
+        if let Err(e) = done.unwrap_or_else(|j| Err(super::StoreError::Panicked(j.to_string()))) {
             tracing::error!(error = %e, "catalog commit failed; reverting to the last durable catalog");
             if let Ok(durable) = self.store.load() {
                 self.catalog = durable;
@@ -117,7 +135,7 @@ impl Writer {
             return;
         }
         self.stats.committed();
-        let _ = self.snapshot.send(Arc::new(self.catalog.clone()));
+        let _ = self.snapshot.send(snapshot);
         let ts_ms = Self::now_ms();
         for (topic, summary) in summaries {
             tracing::info!(topic = %topic, "{summary}");
@@ -146,7 +164,7 @@ impl Writer {
                 changes.push((item.topic, item.update));
             }
         }
-        self.commit(changes);
+        self.commit(changes).await;
         for a in acks {
             if let Err(e) = self.acker.ack(&a).await {
                 tracing::warn!(error = %e, "could not acknowledge");
@@ -154,7 +172,7 @@ impl Writer {
         }
     }
 
-    fn liveness(&mut self) {
+    async fn liveness(&mut self) {
         let now = Instant::now();
         let expired: Vec<NodeId> = {
             let live = self.live.lock().unwrap_or_else(|e| e.into_inner());
@@ -167,7 +185,7 @@ impl Writer {
                 .collect()
         };
         if !expired.is_empty() {
-            self.commit(expired.into_iter().map(|id| ("hub".to_owned(), Update::HeartbeatTimeout(id))).collect());
+            self.commit(expired.into_iter().map(|id| ("hub".to_owned(), Update::HeartbeatTimeout(id))).collect()).await;
         }
     }
 }

@@ -1,11 +1,12 @@
-//! DNS over UDP and TCP on already-bound sockets. Each query reads the zone for the
-//! catalog's current index, rebuilding it first if the catalog moved: an answer can
-//! never be older than the last commit. Names outside the domain are relayed as-is
-//! to the configured recursors (like dnsmasq), or REFUSED when there are none.
+//! DNS over UDP and TCP on already-bound sockets. Queries read the zone the catalog
+//! writer built at its last commit (before that commit was acknowledged or shown
+//! anywhere), so an answer is never older than the catalog. Names outside the domain
+//! are relayed as-is to the configured recursors (like dnsmasq), or REFUSED.
 
 use super::answer::{Outcome, Transport, answer, error_reply};
 use super::zone::{DnsSettings, Zone};
 use crate::catalog::Catalog;
+use crate::catalog::writer::Observer;
 use hickory_proto::op::ResponseCode;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -13,7 +14,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::Semaphore;
 
 /// UDP receive loops sharing the socket.
 const UDP_WORKERS: usize = 2;
@@ -23,13 +24,21 @@ const MAX_TCP_CONNECTIONS: usize = 128;
 const TCP_IDLE: Duration = Duration::from_secs(10);
 const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// The DNS service's state, shared by every worker.
+/// The DNS service's state, shared by every worker. The zone is replaced by the
+/// catalog writer after each commit (see [`crate::catalog::writer::Observer`]), before
+/// the commit is visible anywhere else, so queries only ever read it.
 pub struct DnsServer {
     settings: DnsSettings,
     recursors: Vec<SocketAddr>,
-    catalog: watch::Receiver<Arc<Catalog>>,
     zone: RwLock<Arc<Zone>>,
     forwards: Semaphore,
+}
+
+impl Observer for DnsServer {
+    fn committed(&self, catalog: &Arc<Catalog>) {
+        let zone = Arc::new(Zone::build(catalog, &self.settings));
+        *self.zone.write().unwrap_or_else(|e| e.into_inner()) = zone;
+    }
 }
 
 impl std::fmt::Debug for DnsServer {
@@ -39,32 +48,14 @@ impl std::fmt::Debug for DnsServer {
 }
 
 impl DnsServer {
-    pub fn new(settings: DnsSettings, recursors: Vec<SocketAddr>, catalog: watch::Receiver<Arc<Catalog>>) -> DnsServer {
-        let zone = Zone::build(&catalog.borrow(), &settings);
-        DnsServer {
-            settings,
-            recursors,
-            catalog,
-            zone: RwLock::new(Arc::new(zone)),
-            forwards: Semaphore::new(MAX_FORWARDS),
-        }
+    pub fn new(settings: DnsSettings, recursors: Vec<SocketAddr>, catalog: &Catalog) -> DnsServer {
+        let zone = Zone::build(catalog, &settings);
+        DnsServer { settings, recursors, zone: RwLock::new(Arc::new(zone)), forwards: Semaphore::new(MAX_FORWARDS) }
     }
 
-    /// The zone for the catalog as it is now.
+    /// The zone as of the last commit.
     pub fn zone(&self) -> Arc<Zone> {
-        let index = self.catalog.borrow().index;
-        {
-            let z = self.zone.read().unwrap_or_else(|e| e.into_inner());
-            if z.index == index {
-                return z.clone();
-            }
-        }
-        let mut z = self.zone.write().unwrap_or_else(|e| e.into_inner());
-        if z.index != index {
-            let catalog = self.catalog.borrow().clone();
-            *z = Arc::new(Zone::build(&catalog, &self.settings));
-        }
-        z.clone()
+        self.zone.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Answers one request (relaying it when it is not ours).
