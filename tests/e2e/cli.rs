@@ -9,7 +9,7 @@ use std::time::Duration;
 #[test]
 fn rabble_dev_serves_a_passing_demo_service_and_the_cli_shows_it() {
     let dir = tempfile::tempdir().unwrap();
-    let (mqtt, http) = (free_port(), free_port());
+    let (mqtt, http, dns) = (free_port(), free_port(), free_port());
     let mut dev = Proc::spawn(
         "rabble-dev",
         Command::new(bin("rabble")).args([
@@ -18,6 +18,8 @@ fn rabble_dev_serves_a_passing_demo_service_and_the_cli_shows_it() {
             &format!("127.0.0.1:{mqtt}"),
             "--http-listen",
             &format!("127.0.0.1:{http}"),
+            "--dns-listen",
+            &format!("127.0.0.1:{dns}"),
         ]),
         dir.path(),
     );
@@ -41,6 +43,15 @@ fn rabble_dev_serves_a_passing_demo_service_and_the_cli_shows_it() {
         if passing { Ok(()) } else { Err(out) }
     });
     let log = dev.log();
+    // The demo service resolves over DNS, as README promises.
+    let dns_port: u16 = log
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("DNS"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|addr| addr.rsplit(':').next()?.parse().ok())
+        .expect("rabble dev prints its DNS address");
+    assert_eq!(dns_port, dns);
+    assert_eq!(dig(dns_port, "demo.service.rabble", "A", &[]).data(), ["127.0.0.1"]);
     assert!(log.contains(&format!("mosquitto_sub -h 127.0.0.1 -p {mqtt} -t 'rabble/#' -v")), "{log}");
     let nodes = rabble(&["nodes"]);
     assert!(nodes.starts_with("NODE ") && nodes.lines().nth(1).is_some_and(|l| l.contains(" up ")), "{nodes}");

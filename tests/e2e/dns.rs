@@ -137,3 +137,52 @@ fn unbound_stub_zone_in_front_and_recursion_behind() {
     let r = dig(front.port, "web.service.rabble", "A", &[]);
     assert_eq!((r.status.as_str(), r.data()), ("NOERROR", vec!["10.0.0.7".to_owned()]), "{}", front.proc.log());
 }
+
+#[test]
+fn hostile_packets_neither_crash_nor_stall_the_server() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let hub = Hub::start(dir.path(), &[]);
+    let a = Agent::start(dir.path(), "pi-a", hub.mqtt_port, &[]);
+    a.write_service("web.toml", "[[service]]\nname = \"web\"\naddress = \"10.0.0.1\"\n");
+    wait_for("web", T, || if hub.instances("web").len() == 1 { Ok(()) } else { Err("none".into()) });
+    let target = ("127.0.0.1", hub.dns_port);
+
+    // UDP: random bytes, a header claiming 65535 records, a compression loop, a response.
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut rng = 0x1234_5678_u32;
+    for i in 0..2000u32 {
+        let len = (i % 600) as usize;
+        let junk: Vec<u8> = (0..len)
+            .map(|_| {
+                rng ^= rng << 13;
+                rng ^= rng >> 17;
+                rng ^= rng << 5;
+                rng as u8
+            })
+            .collect();
+        udp.send_to(&junk, target).unwrap();
+    }
+    udp.send_to(&[0xab, 0xcd, 0x01, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff], target).unwrap();
+    udp.send_to(&[0xab, 0xcd, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 0xc0, 12, 0, 1, 0, 1], target).unwrap();
+    udp.send_to(&[0xab, 0xcd, 0x81, 0x80, 0, 0, 0, 0, 0, 0, 0, 0], target).unwrap();
+
+    // TCP: garbage, a length prefix with nothing behind it, and idle connections.
+    let mut idle = Vec::new();
+    for i in 0..20 {
+        let mut s = std::net::TcpStream::connect(target).unwrap();
+        match i % 3 {
+            0 => s.write_all(b"\x00\x10GET / HTTP/1.1\r\n\r\n").unwrap(),
+            1 => s.write_all(&[0xff, 0xff, 1, 2, 3]).unwrap(),
+            _ => {}
+        }
+        idle.push(s);
+    }
+    // The server still answers at once, over both transports.
+    let start = std::time::Instant::now();
+    assert_eq!(dig(hub.dns_port, "web.service.rabble", "A", &[]).data(), ["10.0.0.1"]);
+    assert_eq!(dig(hub.dns_port, "web.service.rabble", "A", &["+tcp"]).data(), ["10.0.0.1"]);
+    assert!(start.elapsed() < Duration::from_secs(2), "answers took {:?}", start.elapsed());
+    assert!(hub.health().is_ok());
+    drop(idle);
+}
