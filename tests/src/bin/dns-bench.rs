@@ -191,7 +191,23 @@ fn main() {
     for m in mismatches.iter().take(5) {
         println!("  mismatch: {m}");
     }
-    if !mismatches.is_empty() || hb.lost > 0 || hc.lost > 0 {
+    // Budgets: wrong answers always fail; CI sets a generous floor for the rest.
+    let min_ratio: f64 = std::env::var("RABBLE_BENCH_MIN_RATIO").ok().and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    let lost_share = (hb.lost + hc.lost) as f64 / (hb.sent + hc.sent).max(1) as f64;
+    let mut failed = Vec::new();
+    if !mismatches.is_empty() {
+        failed.push(format!("{} services answered differently from the catalog", mismatches.len()));
+    }
+    if lost_share > 0.001 {
+        failed.push(format!("the hub lost {:.3} % of queries (budget 0.1 %)", lost_share * 100.0));
+    }
+    if hb.qps / ub.qps.max(1.0) < min_ratio {
+        failed.push(format!("steady ratio {:.2} is under the budget {min_ratio}", hb.qps / ub.qps.max(1.0)));
+    }
+    for f in &failed {
+        println!("BUDGET FAILED: {f}");
+    }
+    if !failed.is_empty() {
         std::process::exit(1);
     }
 }
