@@ -31,6 +31,8 @@ const MQTT_QUEUE: usize = crate::services::MAX_SERVICES + crate::services::MAX_C
 const TICK: Duration = Duration::from_millis(500);
 /// The services directory is re-scanned this often (stat only; nothing is written).
 const WATCH_EVERY_TICKS: u32 = 4;
+/// Facts (addresses, disks, ...) are re-read this often and published if they changed.
+const FACTS_EVERY_TICKS: u32 = 120;
 
 /// Why the agent could not start.
 #[derive(Debug, thiserror::Error)]
@@ -145,6 +147,9 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
             Event::Tick => {
                 ticks = ticks.wrapping_add(1);
                 engine.tick(ticks % WATCH_EVERY_TICKS == 0);
+                if ticks % FACTS_EVERY_TICKS == 0 {
+                    engine.refresh_facts();
+                }
             }
         }
     }
@@ -370,6 +375,17 @@ impl Engine {
         self.put_manifest();
     }
 
+    /// Re-reads the machine's facts (an address from DHCP may have moved) and publishes
+    /// them if they changed.
+    fn refresh_facts(&mut self) {
+        let facts = self.sampler.facts(&self.cfg.identity);
+        if facts != self.facts {
+            tracing::info!(advertise = %facts.advertise, "node facts changed");
+            self.facts = facts;
+            self.put(topic::node_facts(&self.cfg.node), QoS::AtLeastOnce, true, msg::encode(&self.facts));
+        }
+    }
+
     /// Reads the services directory and applies it: the one path for startup and reload.
     /// Returns the problems found (already logged).
     fn reload(&mut self, why: &str, explicit: bool) -> Vec<String> {
@@ -381,11 +397,7 @@ impl Engine {
         if explicit {
             self.reaped.clear();
         }
-        let facts = self.sampler.facts(&self.cfg.identity);
-        if facts != self.facts {
-            self.facts = facts;
-            self.put(topic::node_facts(&self.cfg.node), QoS::AtLeastOnce, true, msg::encode(&self.facts));
-        }
+        self.refresh_facts();
         self.apply(defs);
         tracing::info!(
             why,
