@@ -44,6 +44,15 @@ pub fn error_reply(req: &[u8], code: ResponseCode) -> Outcome {
 }
 
 pub fn answer(req: &[u8], zone: &Zone, s: &DnsSettings, transport: Transport, recursion: bool) -> Outcome {
+    if let Some(r) = super::fast::answer(req, zone, &s.domain, transport == Transport::Udp, recursion, s.a_record_limit)
+    {
+        return Outcome::Reply(r);
+    }
+    general(req, zone, s, transport, recursion)
+}
+
+/// The general path: every query the fast path passes on.
+pub fn general(req: &[u8], zone: &Zone, s: &DnsSettings, transport: Transport, recursion: bool) -> Outcome {
     if req.len() >= 3 && req[2] & 0x80 != 0 {
         return Outcome::Drop; // a response: never answer one (no reflection loops)
     }

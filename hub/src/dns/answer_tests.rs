@@ -1,10 +1,10 @@
 //! Answers, record by record: the Consul semantics the issue lists.
 
 use super::*;
-use crate::catalog::{Catalog, Update};
+use crate::catalog::Catalog;
+use crate::dns::fixture::add;
 use hickory_proto::op::Query;
-use rabble_shared::msg::{CheckKind, CheckState, NodeFacts, OsFacts, ServiceRegistration};
-use rabble_shared::{NodeId, Status, TopicId};
+use rabble_shared::Status;
 
 fn settings(domain: &str) -> DnsSettings {
     DnsSettings {
@@ -14,56 +14,6 @@ fn settings(domain: &str) -> DnsSettings {
         only_passing: false,
         a_record_limit: 0,
     }
-}
-
-fn facts(ip: &str) -> NodeFacts {
-    NodeFacts {
-        name: "n".into(),
-        hostname: "n".into(),
-        arch: "x".into(),
-        os: OsFacts { name: "l".into(), version: "1".into(), kernel: "6".into() },
-        cpus: 1,
-        memory_bytes: 1,
-        disks: vec![],
-        addresses: vec![],
-        advertise: ip.into(),
-        agent_version: "0".into(),
-        node_class: String::new(),
-        datacenter: "home".into(),
-        meta: [("rack".to_owned(), "top".to_owned())].into(),
-    }
-}
-
-fn add(c: &mut Catalog, node: &str, ip: &str, svc: &str, tags: &[&str], addr: Option<&str>, status: Status) {
-    let n = NodeId::new(node).unwrap();
-    c.apply(Update::Facts(n.clone(), facts(ip)));
-    let key = TopicId::from_name(svc).unwrap();
-    c.apply(Update::Service(
-        n.clone(),
-        key.clone(),
-        Some(ServiceRegistration {
-            id: svc.into(),
-            name: svc.into(),
-            tags: tags.iter().map(|t| t.to_string()).collect(),
-            address: addr.map(str::to_owned),
-            port: Some(8080),
-            meta: Default::default(),
-            source: String::new(),
-        }),
-    ));
-    c.apply(Update::Check(
-        n,
-        key,
-        Some(CheckState {
-            id: svc.into(),
-            name: svc.into(),
-            service_id: Some(svc.into()),
-            kind: CheckKind::Ttl,
-            status,
-            output: String::new(),
-            since_ms: 0,
-        }),
-    ));
 }
 
 fn catalog() -> Catalog {
@@ -233,4 +183,50 @@ fn hostile_input_gets_an_error_or_nothing() {
     let mut resp = absurd;
     resp[2] |= 0x80;
     assert_eq!(answer(&resp, &z, &s, Transport::Udp, false), Outcome::Drop);
+}
+
+/// The fast path must answer exactly as the general path does (up to record order).
+#[test]
+fn fast_path_matches_the_general_path() {
+    let s = settings("lab.home.arpa");
+    let z = Zone::build(&catalog(), &s);
+    let mut fast_hits = 0;
+    for name in [
+        "web.service.lab.home.arpa.",
+        "WEB.Service.Lab.HOME.arpa.",
+        "db.service.lab.home.arpa.",
+        "nope.service.lab.home.arpa.",
+    ] {
+        for qtype in [RecordType::A, RecordType::AAAA] {
+            for edns in [None, Some(1232)] {
+                for recursion in [false, true] {
+                    let mut q = Message::query();
+                    q.metadata.recursion_desired = recursion;
+                    q.add_query(Query::query(Name::from_ascii(name).unwrap(), qtype));
+                    if let Some(size) = edns {
+                        let mut e = Edns::new();
+                        e.set_max_payload(size);
+                        q.edns = Some(e);
+                    }
+                    let req = q.to_vec().unwrap();
+                    let Outcome::Reply(general) = general(&req, &z, &s, Transport::Udp, recursion) else { panic!() };
+                    let Outcome::Reply(got) = answer(&req, &z, &s, Transport::Udp, recursion) else { panic!() };
+                    if crate::dns::fast::answer(&req, &z, &s.domain, true, recursion, 0).is_some() {
+                        fast_hits += 1;
+                    }
+                    let (g, f) = (Message::from_vec(&general).unwrap(), Message::from_vec(&got).unwrap());
+                    assert_eq!(g.metadata, f.metadata, "{name} {qtype:?} {edns:?}");
+                    assert_eq!(g.queries, f.queries);
+                    assert_eq!(ips(&g), ips(&f), "{name} {qtype:?}");
+                    assert_eq!(g.answers.iter().map(|r| (&r.name, r.ttl)).collect::<Vec<_>>().len(), f.answers.len());
+                    for r in &f.answers {
+                        assert_eq!(r.name.to_ascii(), name, "the name comes back as asked");
+                    }
+                    assert_eq!(g.edns.is_some(), f.edns.is_some());
+                    assert_eq!(g.authorities, f.authorities);
+                }
+            }
+        }
+    }
+    assert!(fast_hits >= 8, "the fast path served {fast_hits} queries");
 }

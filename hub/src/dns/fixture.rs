@@ -1,5 +1,6 @@
-//! A small zone for fuzzing and randomized tests of the request path: services with
-//! tags, a critical instance, an IPv6 instance, nodes with meta.
+//! Catalogs and a small zone for the DNS tests, the fuzz target and the randomized
+//! test of the request path: services with tags, a critical instance, an IPv6
+//! instance, nodes with meta.
 
 use super::zone::{DnsSettings, Zone};
 use crate::catalog::{Catalog, Update};
@@ -28,64 +29,63 @@ impl Fixture {
             a_record_limit: 0,
         };
         let mut c = Catalog::default();
-        for (i, (svc, addr, status)) in [
-            ("web", None, Status::Passing),
-            ("web", Some("fd00::9"), Status::Warning),
-            ("db", Some("10.0.0.9"), Status::Critical),
-            ("big", None, Status::Passing),
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            let node = NodeId::new(format!("n{i}")).unwrap_or_else(|_| unreachable!());
-            let key = TopicId::from_name(svc).unwrap_or_else(|| unreachable!());
-            c.apply(Update::Facts(
-                node.clone(),
-                NodeFacts {
-                    name: node.to_string(),
-                    hostname: node.to_string(),
-                    arch: "x86_64".into(),
-                    os: OsFacts { name: "l".into(), version: "1".into(), kernel: "6".into() },
-                    cpus: 1,
-                    memory_bytes: 1,
-                    disks: vec![],
-                    addresses: vec![],
-                    advertise: format!("192.168.1.{i}"),
-                    agent_version: "0".into(),
-                    node_class: String::new(),
-                    datacenter: "home".into(),
-                    meta: [("k".to_owned(), "v".to_owned())].into(),
-                },
-            ));
-            c.apply(Update::Service(
-                node.clone(),
-                key.clone(),
-                Some(ServiceRegistration {
-                    id: svc.into(),
-                    name: svc.into(),
-                    tags: vec!["primary".into()],
-                    address: addr.map(str::to_owned),
-                    port: Some(80),
-                    meta: Default::default(),
-                    source: String::new(),
-                }),
-            ));
-            c.apply(Update::Check(
-                node,
-                key,
-                Some(CheckState {
-                    id: svc.into(),
-                    name: svc.into(),
-                    service_id: Some(svc.into()),
-                    kind: CheckKind::Ttl,
-                    status,
-                    output: String::new(),
-                    since_ms: 0,
-                }),
-            ));
-        }
+        add(&mut c, "n0", "192.168.1.1", "web", &["primary"], None, Status::Passing);
+        add(&mut c, "n1", "192.168.1.2", "web", &[], Some("fd00::9"), Status::Warning);
+        add(&mut c, "n2", "192.168.1.3", "db", &[], Some("10.0.0.9"), Status::Critical);
+        add(&mut c, "n3", "192.168.1.4", "big", &["primary"], None, Status::Passing);
         Fixture { zone: Zone::build(&c, &settings), settings }
     }
+}
+
+/// Facts for a node advertising `ip`, in datacenter `home`, with meta `rack=top`.
+pub fn facts(ip: &str) -> NodeFacts {
+    NodeFacts {
+        name: "n".into(),
+        hostname: "n".into(),
+        arch: "x86_64".into(),
+        os: OsFacts { name: "l".into(), version: "1".into(), kernel: "6".into() },
+        cpus: 1,
+        memory_bytes: 1,
+        disks: vec![],
+        addresses: vec![],
+        advertise: ip.into(),
+        agent_version: "0".into(),
+        node_class: String::new(),
+        datacenter: "home".into(),
+        meta: [("rack".to_owned(), "top".to_owned())].into(),
+    }
+}
+
+/// Registers service `svc` (port 8080) on `node`, with one TTL check in `status`.
+pub fn add(c: &mut Catalog, node: &str, ip: &str, svc: &str, tags: &[&str], addr: Option<&str>, status: Status) {
+    let (Ok(n), Some(key)) = (NodeId::new(node), TopicId::from_name(svc)) else { return };
+    c.apply(Update::Facts(n.clone(), facts(ip)));
+    c.apply(Update::Service(
+        n.clone(),
+        key.clone(),
+        Some(ServiceRegistration {
+            id: svc.into(),
+            name: svc.into(),
+            tags: tags.iter().map(|t| t.to_string()).collect(),
+            address: addr.map(str::to_owned),
+            port: Some(8080),
+            meta: Default::default(),
+            source: String::new(),
+        }),
+    ));
+    c.apply(Update::Check(
+        n,
+        key,
+        Some(CheckState {
+            id: svc.into(),
+            name: svc.into(),
+            service_id: Some(svc.into()),
+            kind: CheckKind::Ttl,
+            status,
+            output: String::new(),
+            since_ms: 0,
+        }),
+    ));
 }
 
 #[cfg(test)]

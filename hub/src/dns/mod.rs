@@ -2,6 +2,7 @@
 //! live catalog over UDP and TCP, with everything else relayed to recursors.
 
 pub mod answer;
+pub mod fast;
 pub mod fixture;
 pub mod server;
 pub mod zone;

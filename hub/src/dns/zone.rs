@@ -63,6 +63,9 @@ pub struct Zone {
     pub nodes: HashMap<String, NodeRecords>,
     /// Datacenters seen in node facts, for `<svc>.service.<dc>.<domain>` lookups.
     pub datacenters: HashSet<String>,
+    /// Pre-encoded A / AAAA answer records per service, for the fast path.
+    pub hot_a: HashMap<String, Vec<Vec<u8>>>,
+    pub hot_aaaa: HashMap<String, Vec<Vec<u8>>>,
 }
 
 /// `c0a80001` for 192.168.0.1; 32 hex digits for IPv6 (Consul's `.addr.` form).
@@ -141,6 +144,12 @@ impl Zone {
                     tags: reg.tags.iter().map(|t| t.to_ascii_lowercase()).collect(),
                 });
             }
+        }
+        for (name, targets) in &zone.services {
+            let (v4, v6): (Vec<&Target>, Vec<&Target>) = targets.iter().partition(|t| t.ip.is_ipv4());
+            let enc = |ts: Vec<&Target>| ts.iter().map(|t| super::fast::encode_record(s.ttl, t.ip)).collect();
+            zone.hot_a.insert(name.clone(), enc(v4));
+            zone.hot_aaaa.insert(name.clone(), enc(v6));
         }
         zone
     }
