@@ -73,7 +73,7 @@ async fn health(State(s): State<AppState>) -> Json<HubHealth> {
         mqtt_connected: s.mqtt_connected.load(Ordering::Relaxed),
         nodes_up: up,
         nodes_down: c.nodes.len() - up,
-        services: c.service_views().len(),
+        services: c.service_count(),
         instances: c.instance_count(),
         index: c.index,
         ingest: s.stats.snapshot(),

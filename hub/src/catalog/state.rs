@@ -215,6 +215,13 @@ impl Catalog {
         by_name.into_iter().map(|(name, instances)| ServiceView { name: name.to_owned(), instances }).collect()
     }
 
+    /// How many distinct service names the catalog has.
+    pub fn service_count(&self) -> usize {
+        let names: std::collections::BTreeSet<&str> =
+            self.nodes.values().flat_map(|n| n.services.values().map(|r| r.name.as_str())).collect();
+        names.len()
+    }
+
     pub fn instance_count(&self) -> usize {
         self.nodes.values().map(|n| n.services.len()).sum()
     }

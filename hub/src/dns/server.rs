@@ -64,19 +64,23 @@ impl DnsServer {
         match answer(req, &self.zone(), &self.settings, transport, recursion) {
             Outcome::Reply(r) => Some(r),
             Outcome::Drop => None,
-            Outcome::Forward => {
-                let relayed = match self.forwards.try_acquire() {
-                    Ok(_permit) => forward(req, &self.recursors, transport).await,
-                    Err(_) => None,
-                };
-                match relayed {
-                    Some(r) => Some(r),
-                    None => match error_reply(req, ResponseCode::ServFail) {
-                        Outcome::Reply(r) => Some(r),
-                        _ => None,
-                    },
-                }
-            }
+            Outcome::Forward => self.relay(req, transport).await,
+        }
+    }
+
+    /// Relays a request outside our domain; SERVFAIL when no recursor answers or too
+    /// many relays are already in flight.
+    async fn relay(&self, req: &[u8], transport: Transport) -> Option<Vec<u8>> {
+        let relayed = match self.forwards.try_acquire() {
+            Ok(_permit) => forward(req, &self.recursors, transport).await,
+            Err(_) => None,
+        };
+        match relayed {
+            Some(r) => Some(r),
+            None => match error_reply(req, ResponseCode::ServFail) {
+                Outcome::Reply(r) => Some(r),
+                _ => None,
+            },
         }
     }
 }
@@ -117,7 +121,7 @@ async fn udp_worker(server: Arc<DnsServer>, sock: Arc<UdpSocket>) {
             Outcome::Forward => {
                 let (server, sock, req) = (server.clone(), sock.clone(), req.to_vec());
                 tokio::spawn(async move {
-                    if let Some(r) = server.handle(&req, Transport::Udp).await {
+                    if let Some(r) = server.relay(&req, Transport::Udp).await {
                         let _ = sock.send_to(&r, peer).await;
                     }
                 });
