@@ -1,6 +1,7 @@
 //! The agent's configuration: `/etc/rabble/agent.toml`, every setting also a flag
 //! (flags win). `Config::resolve` is the one path from file + flags to a checked config.
 
+use crate::driver::{DEFAULT_DOCKER_SOCKET, DriverConfig};
 use crate::duration::GoDuration;
 use crate::facts::Identity;
 use crate::mqtt::BrokerAddr;
@@ -39,6 +40,10 @@ pub struct FileConfig {
     pub heartbeat_interval: Option<GoDuration>,
     pub keepalive: Option<GoDuration>,
     pub socket: Option<PathBuf>,
+    pub ca: Option<PathBuf>,
+    pub token_file: Option<PathBuf>,
+    pub docker: Option<bool>,
+    pub docker_socket: Option<PathBuf>,
     #[serde(default)]
     pub meta: BTreeMap<String, String>,
 }
@@ -77,6 +82,19 @@ pub struct Flags {
     /// The local control socket (`rabble-agent check ...` talks to it).
     #[arg(long, global = true)]
     pub socket: Option<PathBuf>,
+    /// PEM file of the CA that signed the hub's certificate (for an mqtts:// hub);
+    /// without it the system's trust store is used.
+    #[arg(long)]
+    pub ca: Option<PathBuf>,
+    /// File holding this node's token from `rabble-hub node add <name>`.
+    #[arg(long)]
+    pub token_file: Option<PathBuf>,
+    /// The Docker engine's socket (default /var/run/docker.sock).
+    #[arg(long)]
+    pub docker_socket: Option<PathBuf>,
+    /// Do not use Docker on this node.
+    #[arg(long)]
+    pub no_docker: bool,
     /// Node metadata, key=value (repeatable).
     #[arg(long = "meta", value_parser = parse_kv)]
     pub meta: Vec<(String, String)>,
@@ -97,6 +115,11 @@ pub struct Config {
     pub heartbeat_interval: Duration,
     pub keepalive: Duration,
     pub socket: Option<PathBuf>,
+    /// CA file for an mqtts:// hub (None: the system trust store).
+    pub ca: Option<PathBuf>,
+    /// MQTT username (the node id) and password (its token), when a token file is set.
+    pub credentials: Option<(String, String)>,
+    pub drivers: DriverConfig,
 }
 
 impl Config {
@@ -125,7 +148,28 @@ impl Config {
         if keepalive < Duration::from_secs(1) || keepalive > Duration::from_secs(65535) {
             return Err(ConfigError::Field { field: "keepalive", message: "must be between 1s and 65535s".into() });
         }
+        let ca = flags.ca.or(file.ca);
+        if ca.is_some() && !hub.tls {
+            return Err(ConfigError::Field {
+                field: "ca",
+                message: format!("is set but hub {hub} is not mqtts:// (the CA would be ignored)"),
+            });
+        }
+        let credentials = match flags.token_file.or(file.token_file) {
+            Some(path) => Some((node.as_str().to_owned(), read_token(&path)?)),
+            None => None,
+        };
+        let docker_socket = flags.docker_socket.or(file.docker_socket);
+        // A socket set by hand on a build without Docker is reported as such in the facts.
+        let docker_on =
+            !flags.no_docker && file.docker.unwrap_or(cfg!(feature = "docker") || docker_socket.is_some());
+        let drivers = DriverConfig {
+            docker_socket: docker_on.then(|| docker_socket.unwrap_or_else(|| DEFAULT_DOCKER_SOCKET.into())),
+        };
         Ok(Config {
+            ca,
+            credentials,
+            drivers,
             hub,
             node,
             identity: Identity {
@@ -142,6 +186,17 @@ impl Config {
             socket: Some(flags.socket.or(file.socket).unwrap_or_else(|| DEFAULT_SOCKET.into())),
         })
     }
+}
+
+/// Reads a node token: the file's one line, trimmed. Errors name the file.
+fn read_token(path: &Path) -> Result<String, ConfigError> {
+    let err = |message: String| ConfigError::File { path: path.to_owned(), message };
+    let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read token: {e}")))?;
+    let token = text.trim();
+    if token.is_empty() || token.len() > 256 || token.contains(char::is_whitespace) {
+        return Err(err("expected one token (from `rabble-hub node add <name>`) on one line".into()));
+    }
+    Ok(token.to_owned())
 }
 
 /// Reads a TOML config file: the given path, else `default` if it exists, else nothing.

@@ -85,6 +85,7 @@ impl Sampler {
             node_class: id.node_class.clone(),
             datacenter: id.datacenter.clone(),
             meta: id.meta.clone(),
+            drivers: Default::default(), // filled in by the driver task (crate::driver)
         }
     }
 

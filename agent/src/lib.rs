@@ -3,6 +3,7 @@
 pub mod checks;
 pub mod config;
 pub mod control;
+pub mod driver;
 pub mod duration;
 mod engine;
 pub mod facts;

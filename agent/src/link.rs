@@ -2,10 +2,77 @@
 //! it never blocks on a publish), reconnects with backoff, and reports what matters
 //! to the engine over a bounded channel.
 
+use crate::config::Config;
+use crate::engine::AgentError;
 use crate::mqtt::Backoff;
-use rabble_shared::topic;
-use rumqttc::{Event, EventLoop, Outgoing, Packet};
+use rabble_shared::{msg, topic};
+use rumqttc::{ConnectionError, Event, EventLoop, LastWill, MqttOptions, Outgoing, Packet, QoS, TlsConfiguration, Transport};
 use tokio::sync::mpsc;
+
+/// The MQTT session the agent keeps with the hub: client id `rabble-agent-<node>`, the
+/// node's Will (`offline`, retained), TLS when the hub is `mqtts://`, and the node's
+/// credentials when it has a token.
+pub fn options(cfg: &Config, queue: usize) -> Result<MqttOptions, AgentError> {
+    let node = &cfg.node;
+    let mut opts = MqttOptions::new(format!("rabble-agent-{node}"), cfg.hub.host.clone(), cfg.hub.port);
+    opts.set_keep_alive(cfg.keepalive)
+        .set_clean_session(true)
+        .set_max_packet_size(msg::MAX_PAYLOAD + 1024, msg::MAX_PAYLOAD + 1024)
+        .set_request_channel_capacity(queue)
+        .set_last_will(LastWill::new(topic::node_status(node), topic::OFFLINE, QoS::AtLeastOnce, true));
+    if cfg.hub.tls {
+        let tls = crate::tls::hub_config(cfg.ca.as_deref()).map_err(AgentError::Tls)?;
+        opts.set_transport(Transport::Tls(TlsConfiguration::Rustls(tls)));
+    }
+    if let Some((user, pass)) = &cfg.credentials {
+        opts.set_credentials(user.clone(), pass.clone());
+    }
+    Ok(opts)
+}
+
+/// Says what went wrong in words a person can act on. rumqttd closes the connection
+/// without a CONNACK when it refuses credentials, so an early close while presenting
+/// credentials is reported as the likely refusal it is.
+pub fn explain(e: &ConnectionError, with_credentials: bool) -> (String, bool) {
+    use rumqttc::ConnectReturnCode as Code;
+    const REFUSED: &str = "most likely it refused this node's credentials (unknown or revoked node, or a wrong \
+                           token): see `rabble-hub node list` on the hub";
+    match e {
+        ConnectionError::ConnectionRefused(Code::BadUserNamePassword | Code::NotAuthorized) => {
+            (format!("the hub refused this node's credentials: {REFUSED}"), true)
+        }
+        ConnectionError::Tls(t) => (
+            format!("TLS handshake with the hub failed: {t} (is `ca` the CA that signed the hub's certificate?)"),
+            true,
+        ),
+        e if with_credentials && closed_early(e) => {
+            (format!("the hub closed the connection before accepting it ({e}): {REFUSED}"), true)
+        }
+        e if closed_early(e) => (
+            format!(
+                "the hub closed the connection before accepting it ({e}): if it requires credentials, give this \
+                 node a token_file from `rabble-hub node add <name>`"
+            ),
+            true,
+        ),
+        other => (other.to_string(), false),
+    }
+}
+
+/// The broker hung up mid-handshake (as opposed to not answering at all).
+fn closed_early(e: &ConnectionError) -> bool {
+    use rumqttc::StateError;
+    let io_closed = |io: &std::io::Error| {
+        use std::io::ErrorKind::*;
+        matches!(io.kind(), ConnectionAborted | ConnectionReset | UnexpectedEof | BrokenPipe)
+    };
+    match e {
+        ConnectionError::Io(io) | ConnectionError::MqttState(StateError::Io(io)) => io_closed(io),
+        ConnectionError::MqttState(StateError::Deserialization(rumqttc::mqttbytes::Error::Io(io))) => io_closed(io),
+        ConnectionError::MqttState(StateError::ConnectionAborted) => true,
+        _ => false,
+    }
+}
 
 /// What the link tells the engine.
 #[derive(Debug)]
@@ -23,6 +90,7 @@ pub enum LinkEvent {
 
 /// Runs until the engine's DISCONNECT goes out or the engine drops the receiver.
 pub async fn run(mut eventloop: EventLoop, tx: mpsc::Sender<LinkEvent>) {
+    let with_credentials = eventloop.mqtt_options.credentials().is_some();
     let mut backoff = Backoff::default();
     let mut up = false;
     let mut closing = false;
@@ -48,13 +116,17 @@ pub async fn run(mut eventloop: EventLoop, tx: mpsc::Sender<LinkEvent>) {
             }
             Err(e) => {
                 let delay = backoff.next_delay();
+                let (why, refused) = if up { (e.to_string(), false) } else { explain(&e, with_credentials) };
                 if up {
-                    tracing::warn!(error = %e, "lost the hub; reconnecting");
+                    tracing::warn!(error = %why, "lost the hub; reconnecting");
+                } else if refused {
+                    // Worth a warning every time: nothing will work until someone acts.
+                    tracing::warn!(error = %why, retry_in = ?delay, "the hub refused the connection");
                 } else {
-                    tracing::debug!(error = %e, ?delay, "cannot reach the hub; retrying");
+                    tracing::info!(error = %why, retry_in = ?delay, "cannot reach the hub; retrying");
                 }
                 up = false;
-                if tx.send(LinkEvent::Disconnected(e.to_string())).await.is_err() {
+                if tx.send(LinkEvent::Disconnected(why)).await.is_err() {
                     return;
                 }
                 tokio::time::sleep(delay).await;

@@ -3,40 +3,46 @@
 
 use std::time::Duration;
 
-/// Where a broker is: `mqtt://host[:port]` (or plain `host[:port]`).
+/// Where a broker is: `mqtt://host[:port]` (or plain `host[:port]`), or
+/// `mqtts://host[:port]` for MQTT over TLS (port 8883 by default).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BrokerAddr {
     pub host: String,
     pub port: u16,
+    pub tls: bool,
 }
 
 impl BrokerAddr {
     pub fn parse(s: &str) -> Result<BrokerAddr, String> {
-        let rest = if let Some(r) = s.strip_prefix("mqtt://").or_else(|| s.strip_prefix("tcp://")) {
-            r
+        let (rest, tls) = if let Some(r) = s.strip_prefix("mqtt://").or_else(|| s.strip_prefix("tcp://")) {
+            (r, false)
+        } else if let Some(r) = s.strip_prefix("mqtts://").or_else(|| s.strip_prefix("ssl://")) {
+            (r, true)
         } else if s.contains("://") {
-            return Err(format!("{s:?}: only mqtt:// is supported"));
+            return Err(format!("{s:?}: use mqtt://host[:port] or mqtts://host[:port]"));
         } else {
-            s
+            (s, false)
         };
         let (host, port) = split_host_port(rest.trim_end_matches('/')).map_err(|e| format!("{s:?}: {e}"))?;
         let port = match port {
             Some(p) => p.parse().map_err(|_| format!("{s:?}: bad port {p:?}"))?,
+            None if tls => 8883,
             None => 1883,
         };
         if host.is_empty() {
             return Err(format!("{s:?}: no host"));
         }
-        Ok(BrokerAddr { host: host.to_owned(), port })
+        Ok(BrokerAddr { host: host.to_owned(), port, tls })
     }
 }
 
 impl std::fmt::Display for BrokerAddr {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let scheme = if self.tls { "mqtts" } else { "mqtt" };
         if self.host.contains(':') {
-            write!(f, "mqtt://[{}]:{}", self.host, self.port)
+            write!(f, "{scheme}://[{}]:{}", self.host, self.port)
         } else {
-            write!(f, "mqtt://{}:{}", self.host, self.port)
+            write!(f, "{scheme}://{}:{}", self.host, self.port)
         }
     }
 }
@@ -88,7 +94,12 @@ mod tests {
 
     #[test]
     fn parses_broker_addresses() {
-        assert_eq!(BrokerAddr::parse("mqtt://hub:1884").unwrap(), BrokerAddr { host: "hub".into(), port: 1884 });
+        assert_eq!(
+            BrokerAddr::parse("mqtt://hub:1884").unwrap(),
+            BrokerAddr { host: "hub".into(), port: 1884, tls: false }
+        );
+        let tls = BrokerAddr::parse("mqtts://hub.lan").unwrap();
+        assert_eq!((tls.port, tls.tls, tls.to_string().as_str()), (8883, true, "mqtts://hub.lan:8883"));
         assert_eq!(BrokerAddr::parse("hub").unwrap().port, 1883);
         assert_eq!(BrokerAddr::parse("[::1]:9").unwrap().host, "::1");
         assert!(BrokerAddr::parse("http://hub").is_err());

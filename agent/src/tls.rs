@@ -1,8 +1,11 @@
-//! TLS client setup (rustls on ring): HTTPS health checks, verified against the
-//! system's trust store unless the check says `tls_skip_verify`.
+//! TLS client setup (rustls on ring): the MQTT link to the hub, verified against the
+//! configured CA file (or the system's trust store), and HTTPS health checks, verified
+//! against the system's trust store unless the check says `tls_skip_verify`.
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use std::path::Path;
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use std::sync::{Arc, OnceLock};
 use tokio::net::TcpStream;
@@ -81,6 +84,25 @@ fn skip_verify() -> Result<Arc<ClientConfig>, String> {
         .map(|b| {
             Arc::new(b.dangerous().with_custom_certificate_verifier(Arc::new(SkipVerify(p))).with_no_client_auth())
         })
+        .map_err(|e| e.to_string())
+}
+
+/// The TLS config for the MQTT link: trusts exactly the certificates in `ca` (the
+/// private CA from `rabble-hub tls init`), or the system's trust store without one.
+/// Errors name the file.
+pub fn hub_config(ca: Option<&Path>) -> Result<Arc<ClientConfig>, String> {
+    let Some(ca) = ca else { return verifying() };
+    let err = |e: &dyn std::fmt::Display| format!("CA file {}: {e}", ca.display());
+    let mut roots = RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca).map_err(|e| err(&e))? {
+        roots.add(cert.map_err(|e| err(&e))?).map_err(|e| err(&e))?;
+    }
+    if roots.is_empty() {
+        return Err(err(&"no certificate in it (expected PEM)"));
+    }
+    ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map(|b| Arc::new(b.with_root_certificates(roots).with_no_client_auth()))
         .map_err(|e| e.to_string())
 }
 

@@ -4,10 +4,17 @@
 //! socket: we check the address is free first, for a clear error, then wait until it
 //! accepts connections. Its sample config's commit log (100 MiB x 10) is replaced by
 //! 1 MiB x 4 segments per subscription filter.
+//!
+//! Listeners: plain MQTT (`mqtt`), and MQTT over TLS (`mqtts`) when the hub has a
+//! certificate. With credentials required, both listeners ask the `Authenticator`;
+//! rumqttd then closes a refused connection without a CONNACK.
 
-use rumqttd::{Config, ConnectionSettings, RouterConfig, ServerSettings};
+use crate::auth::Authenticator;
+use crate::config::TlsListener;
+use rumqttd::{Config, ConnectionSettings, RouterConfig, ServerSettings, TlsConfig};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
@@ -18,11 +25,22 @@ pub enum BrokerError {
     NotListening(SocketAddr),
     #[error("embedded broker thread: {0}")]
     Thread(std::io::Error),
+    #[error("TLS listener: {0}")]
+    Tls(String),
+}
+
+/// What the embedded broker serves.
+#[derive(Debug, Clone)]
+pub struct BrokerSetup {
+    pub listen: SocketAddr,
+    pub tls: Option<TlsListener>,
+    /// Checks credentials on every listener when set.
+    pub auth: Option<Arc<Authenticator>>,
 }
 
 /// Limits for the embedded broker.
-pub fn config(listen: SocketAddr) -> Config {
-    let connections = ConnectionSettings {
+pub fn config(setup: &BrokerSetup) -> Config {
+    let mut connections = ConnectionSettings {
         connection_timeout_ms: 10_000,
         // A little above the hub's own payload limit, so oversized messages are refused
         // by the broker before they cost the hub anything.
@@ -32,7 +50,30 @@ pub fn config(listen: SocketAddr) -> Config {
         external_auth: None,
         dynamic_filters: true,
     };
-    let server = ServerSettings { name: "mqtt".into(), listen, tls: None, next_connection_delay_ms: 1, connections };
+    if let Some(a) = &setup.auth {
+        connections.external_auth = Some(a.clone().handler());
+    }
+    let mut servers = HashMap::from([(
+        "1".to_owned(),
+        ServerSettings {
+            name: "mqtt".into(),
+            listen: setup.listen,
+            tls: None,
+            next_connection_delay_ms: 1,
+            connections: connections.clone(),
+        },
+    )]);
+    if let Some(t) = &setup.tls {
+        let tls = TlsConfig::Rustls {
+            capath: None,
+            certpath: t.cert.display().to_string(),
+            keypath: t.key.display().to_string(),
+        };
+        servers.insert(
+            "2".to_owned(),
+            ServerSettings { name: "mqtts".into(), listen: t.listen, tls: Some(tls), next_connection_delay_ms: 1, connections },
+        );
+    }
     Config {
         id: 0,
         router: RouterConfig {
@@ -46,7 +87,7 @@ pub fn config(listen: SocketAddr) -> Config {
             initialized_filters: None,
             shared_subscriptions_strategy: Default::default(),
         },
-        v4: Some(HashMap::from([("1".to_owned(), server)])),
+        v4: Some(servers),
         ..Default::default()
     }
 }
@@ -61,9 +102,17 @@ pub fn local_addr(listen: SocketAddr) -> SocketAddr {
 }
 
 /// Starts the broker on its own thread and waits until it accepts connections.
-pub async fn start(listen: SocketAddr) -> Result<(), BrokerError> {
-    drop(std::net::TcpListener::bind(listen).map_err(|source| BrokerError::Bind { addr: listen, error: source })?);
-    let cfg = config(listen);
+pub async fn start(setup: &BrokerSetup) -> Result<(), BrokerError> {
+    let listen = setup.listen;
+    for addr in std::iter::once(listen).chain(setup.tls.as_ref().map(|t| t.listen)) {
+        drop(std::net::TcpListener::bind(addr).map_err(|source| BrokerError::Bind { addr, error: source })?);
+    }
+    if let Some(t) = &setup.tls {
+        // rumqttd reads these on its own thread and only logs a failure: check them here.
+        check_tls_files(t)?;
+    }
+    let login = setup.auth.as_ref().map(|a| a.hub_login());
+    let cfg = config(setup);
     std::thread::Builder::new()
         .name("rumqttd".into())
         .spawn(move || {
@@ -75,7 +124,7 @@ pub async fn start(listen: SocketAddr) -> Result<(), BrokerError> {
         .map_err(BrokerError::Thread)?;
     let target = local_addr(listen);
     for _ in 0..100 {
-        if probe(target).await.is_ok() {
+        if probe(target, login.as_ref()).await.is_ok() {
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -86,16 +135,41 @@ pub async fn start(listen: SocketAddr) -> Result<(), BrokerError> {
 /// A minimal MQTT 3.1.1 session: CONNECT, expect CONNACK "accepted", DISCONNECT.
 /// Proves the broker is up and speaking MQTT (a bare TCP connect makes rumqttd log
 /// an error for the aborted handshake).
-async fn probe(addr: SocketAddr) -> std::io::Result<()> {
+async fn probe(addr: SocketAddr, login: Option<&(String, String)>) -> std::io::Result<()> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     const ID: &[u8] = b"rabble-hub-probe";
-    let mut pkt =
-        vec![0x10, (10 + 2 + ID.len()) as u8, 0, 4, b'M', b'Q', b'T', b'T', 4, 0x02, 0, 10, 0, ID.len() as u8];
-    pkt.extend_from_slice(ID);
+    let mut body = vec![0, 4, b'M', b'Q', b'T', b'T', 4, if login.is_some() { 0xc2 } else { 0x02 }, 0, 10];
+    let mut field = |b: &[u8]| {
+        body.extend_from_slice(&(b.len() as u16).to_be_bytes());
+        body.extend_from_slice(b);
+    };
+    field(ID);
+    if let Some((user, pass)) = login {
+        field(user.as_bytes());
+        field(pass.as_bytes());
+    }
+    // Remaining length fits one byte: the hub's login is short.
+    let mut pkt = vec![0x10, body.len() as u8];
+    pkt.extend_from_slice(&body);
     let mut s = tokio::time::timeout(Duration::from_secs(1), tokio::net::TcpStream::connect(addr)).await??;
     s.write_all(&pkt).await?;
     let mut ack = [0u8; 4];
     tokio::time::timeout(Duration::from_secs(1), s.read_exact(&mut ack)).await??;
     s.write_all(&[0xe0, 0]).await?;
     if ack == [0x20, 2, 0, 0] { Ok(()) } else { Err(std::io::Error::other(format!("unexpected CONNACK {ack:?}"))) }
+}
+
+/// Loads the certificate and key the way rumqttd will, so a bad file stops the hub with
+/// its name instead of leaving a listener that silently never starts.
+fn check_tls_files(t: &TlsListener) -> Result<(), BrokerError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs: Vec<_> = CertificateDer::pem_file_iter(&t.cert)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| BrokerError::Tls(format!("{}: {e}", t.cert.display())))?;
+    if certs.is_empty() {
+        return Err(BrokerError::Tls(format!("{}: no certificate in it (expected PEM)", t.cert.display())));
+    }
+    PrivateKeyDer::from_pem_file(&t.key).map_err(|e| BrokerError::Tls(format!("{}: {e}", t.key.display())))?;
+    Ok(())
 }

@@ -16,6 +16,10 @@ pub use rabble_agent::config::ConfigError;
 pub struct FileConfig {
     pub data_dir: Option<PathBuf>,
     pub mqtt_listen: Option<SocketAddr>,
+    pub mqtts_listen: Option<SocketAddr>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub require_credentials: Option<bool>,
     pub broker: Option<String>,
     pub http_listen: Option<SocketAddr>,
     pub heartbeat_ttl: Option<GoDuration>,
@@ -48,6 +52,20 @@ pub struct Flags {
     /// The embedded MQTT broker's listen address (default 0.0.0.0:1883).
     #[arg(long)]
     pub mqtt_listen: Option<SocketAddr>,
+    /// The embedded broker's MQTT-over-TLS listen address (default 0.0.0.0:8883; on when
+    /// --tls-cert and --tls-key are given).
+    #[arg(long)]
+    pub mqtts_listen: Option<SocketAddr>,
+    /// The hub's certificate (PEM), e.g. from `rabble-hub tls init`.
+    #[arg(long)]
+    pub tls_cert: Option<PathBuf>,
+    /// The hub certificate's private key (PEM).
+    #[arg(long)]
+    pub tls_key: Option<PathBuf>,
+    /// Refuse MQTT clients without credentials from `rabble-hub node add`
+    /// (default: on when TLS is on).
+    #[arg(long)]
+    pub require_credentials: Option<bool>,
     /// Use this external broker (e.g. mqtt://mosquitto:1883) instead of the embedded one.
     #[arg(long)]
     pub broker: Option<String>,
@@ -88,6 +106,10 @@ pub struct DnsConfig {
     pub recursors: Vec<SocketAddr>,
 }
 
+fn missing(field: &'static str, other: &str) -> ConfigError {
+    ConfigError::Field { field, message: format!("required with {other} (the TLS listener needs both)") }
+}
+
 /// `ip` or `ip:port` (port 53 by default); IPv6 as `[ip]:port`.
 fn parse_recursor(s: &str) -> Result<SocketAddr, String> {
     if let Ok(a) = s.parse::<SocketAddr>() {
@@ -102,8 +124,18 @@ fn parse_recursor(s: &str) -> Result<SocketAddr, String> {
 /// Which broker the hub uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BrokerChoice {
-    Embedded { listen: SocketAddr },
+    /// rumqttd inside the hub: plain MQTT on `listen`, MQTT over TLS when `tls` is set,
+    /// and every listener refusing clients without node credentials when asked.
+    Embedded { listen: SocketAddr, tls: Option<TlsListener>, require_credentials: bool },
     External(BrokerAddr),
+}
+
+/// The embedded broker's TLS listener.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsListener {
+    pub listen: SocketAddr,
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 #[derive(Debug, Clone)]
@@ -122,9 +154,35 @@ impl Config {
             Some(b) => BrokerChoice::External(
                 BrokerAddr::parse(&b).map_err(|message| ConfigError::Field { field: "broker", message })?,
             ),
-            None => BrokerChoice::Embedded {
-                listen: flags.mqtt_listen.or(file.mqtt_listen).unwrap_or_else(|| ([0, 0, 0, 0], 1883).into()),
-            },
+            None => {
+                let tls = match (flags.tls_cert.or(file.tls_cert), flags.tls_key.or(file.tls_key)) {
+                    (Some(cert), Some(key)) => {
+                        for (field, p) in [("tls_cert", &cert), ("tls_key", &key)] {
+                            if !p.is_file() {
+                                return Err(ConfigError::Field { field, message: format!("{}: no such file", p.display()) });
+                            }
+                        }
+                        let listen =
+                            flags.mqtts_listen.or(file.mqtts_listen).unwrap_or_else(|| ([0, 0, 0, 0], 8883).into());
+                        Some(TlsListener { listen, cert, key })
+                    }
+                    (None, None) => None,
+                    (Some(_), None) => return Err(missing("tls_key", "tls_cert")),
+                    (None, Some(_)) => return Err(missing("tls_cert", "tls_key")),
+                };
+                // With TLS on, plain MQTT stays on loopback unless asked: it is for the hub's
+                // own client and local `mosquitto_sub`, not for passwords crossing the LAN.
+                let plain_default: SocketAddr =
+                    if tls.is_some() { ([127, 0, 0, 1], 1883).into() } else { ([0, 0, 0, 0], 1883).into() };
+                BrokerChoice::Embedded {
+                    listen: flags.mqtt_listen.or(file.mqtt_listen).unwrap_or(plain_default),
+                    require_credentials: flags
+                        .require_credentials
+                        .or(file.require_credentials)
+                        .unwrap_or(tls.is_some()),
+                    tls,
+                }
+            }
         };
         let heartbeat_ttl = flags.heartbeat_ttl.or(file.heartbeat_ttl).map_or(Duration::from_secs(15), |d| d.0);
         if heartbeat_ttl < Duration::from_secs(1) {
@@ -170,7 +228,10 @@ mod tests {
     fn the_shipped_sample_config_is_valid() {
         let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../images/etc/hub.toml");
         let c = Config::resolve(Flags { config: Some(p), ..Default::default() }).unwrap();
-        assert_eq!(c.broker, BrokerChoice::Embedded { listen: ([0, 0, 0, 0], 1883).into() });
+        assert_eq!(
+            c.broker,
+            BrokerChoice::Embedded { listen: ([0, 0, 0, 0], 1883).into(), tls: None, require_credentials: false }
+        );
         assert_eq!(c.heartbeat_ttl, Duration::from_secs(15));
         assert_eq!(c.dns.settings.domain, ["rabble"]);
         assert_eq!(c.dns.recursors, vec!["192.168.1.1:53".parse::<SocketAddr>().unwrap()]);
@@ -184,6 +245,11 @@ mod tests {
         assert!(e.to_string().starts_with("recursors:"), "{e}");
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("hub.toml");
+        let e = Config::resolve(Flags { tls_cert: Some(p.clone()), ..Default::default() }).unwrap_err();
+        assert!(e.to_string().starts_with("tls_key: required with tls_cert"), "{e}");
+        let e = Config::resolve(Flags { tls_cert: Some(p.clone()), tls_key: Some(p.clone()), ..Default::default() })
+            .unwrap_err();
+        assert!(e.to_string().starts_with("tls_cert:") && e.to_string().contains("no such file"), "{e}");
         std::fs::write(&p, "http_listen = \"nope\"\n").unwrap();
         let e = Config::resolve(Flags { config: Some(p), ..Default::default() }).unwrap_err().to_string();
         assert!(e.contains("hub.toml") && e.contains("line 1"), "{e}");

@@ -5,6 +5,7 @@
 //! tests and `rabble dev` can bind port 0.
 
 pub mod api;
+pub mod auth;
 pub mod broker;
 pub mod catalog;
 pub mod cli;
@@ -34,6 +35,10 @@ pub enum HubError {
     Store(#[from] catalog::StoreError),
     #[error(transparent)]
     Broker(#[from] broker::BrokerError),
+    #[error(transparent)]
+    Credentials(#[from] auth::CredentialsError),
+    #[error("TLS to the external broker: {0}")]
+    Tls(String),
     #[error("HTTP API: {0}")]
     Http(std::io::Error),
     #[error("{what} address {addr}: {error}")]
@@ -78,16 +83,37 @@ pub async fn run(
         index = catalog.index,
         "catalog loaded"
     );
-    let (host, port, broker_desc) = match &cfg.broker {
-        BrokerChoice::Embedded { listen } => {
-            broker::start(*listen).await?;
+    let (host, port, broker_desc, login) = match &cfg.broker {
+        BrokerChoice::Embedded { listen, tls, require_credentials } => {
+            let auth = match require_credentials {
+                true => Some(Arc::new(auth::Authenticator::new(auth::Credentials::path(&cfg.data_dir))?)),
+                false => None,
+            };
+            let login = auth.as_ref().map(|a| a.hub_login());
+            let setup = broker::BrokerSetup { listen: *listen, tls: tls.clone(), auth };
+            broker::start(&setup).await?;
             let local = broker::local_addr(*listen);
-            tracing::info!(%listen, "embedded MQTT broker listening");
-            (local.ip().to_string(), local.port(), format!("embedded mqtt://{listen}"))
+            let mqtts = tls.as_ref().map(|t| t.listen.to_string()).unwrap_or_default();
+            tracing::info!(%listen, mqtts, require_credentials, "embedded MQTT broker listening");
+            let mut desc = format!("embedded mqtt://{listen}");
+            if let Some(t) = tls {
+                desc.push_str(&format!(" mqtts://{}", t.listen));
+            }
+            (local.ip().to_string(), local.port(), desc, login)
         }
-        BrokerChoice::External(addr) => (addr.host.clone(), addr.port, format!("external {addr}")),
+        BrokerChoice::External(addr) => (addr.host.clone(), addr.port, format!("external {addr}"), None),
     };
     let mut opts = MqttOptions::new("rabble-hub", host, port);
+    if let Some((user, pass)) = login {
+        opts.set_credentials(user, pass);
+    }
+    if let BrokerChoice::External(addr) = &cfg.broker
+        && addr.tls
+    {
+        // An external broker over TLS, verified against the system's trust store.
+        let tls = rabble_agent::tls::hub_config(None).map_err(HubError::Tls)?;
+        opts.set_transport(rumqttc::Transport::Tls(rumqttc::TlsConfiguration::Rustls(tls)));
+    }
     opts.set_keep_alive(Duration::from_secs(10))
         .set_clean_session(true)
         .set_manual_acks(true)

@@ -131,6 +131,23 @@ pub struct NodeFacts {
     pub datacenter: String,
     #[serde(default)]
     pub meta: BTreeMap<String, String>,
+    /// Task drivers the agent can use, by name (`docker`). Absent: the agent was built
+    /// without them. Added in 0.1 without a version bump: older readers ignore it.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub drivers: BTreeMap<String, DriverFacts>,
+}
+
+/// One task driver as the agent last saw it (Nomad's `Drivers` node attribute).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DriverFacts {
+    /// The driver answered (for Docker: the engine's API replied).
+    pub healthy: bool,
+    /// The engine's version, when healthy (`28.2.2`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub version: String,
+    /// Where the agent looked and, when unhealthy, why it failed.
+    #[serde(default)]
+    pub detail: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -155,6 +172,9 @@ impl Payload for NodeFacts {
         }
         if self.meta.len() > 64 {
             return Err(DecodeError::Invalid("node facts: more than 64 meta pairs".into()));
+        }
+        if self.drivers.len() > 16 {
+            return Err(DecodeError::Invalid("node facts: more than 16 drivers".into()));
         }
         Ok(())
     }

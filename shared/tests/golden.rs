@@ -33,6 +33,10 @@ fn facts() -> NodeFacts {
         node_class: "pi".into(),
         datacenter: "home".into(),
         meta: BTreeMap::from([("rack".to_owned(), "shelf".to_owned())]),
+        drivers: BTreeMap::from([(
+            "docker".to_owned(),
+            DriverFacts { healthy: true, version: "28.2.2".into(), detail: "unix:///var/run/docker.sock".into() },
+        )]),
     }
 }
 

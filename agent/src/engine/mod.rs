@@ -7,6 +7,7 @@ mod checks;
 use crate::checks::CheckResult;
 use crate::config::Config;
 use crate::control::{self, Command};
+use crate::driver::{self, Drivers};
 use crate::facts::Sampler;
 use crate::link::{self, LinkEvent};
 use crate::services::{CheckDef, Definitions, Loader, Probe, ServiceDef};
@@ -14,7 +15,7 @@ use checks::{Change, CheckRt};
 use rabble_shared::control::{Reply, Request};
 use rabble_shared::msg::{self, Availability, Manifest, NodeFacts};
 use rabble_shared::{Status, TopicId, topic};
-use rumqttc::{AsyncClient, LastWill, MqttOptions, QoS};
+use rumqttc::{AsyncClient, QoS};
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::path::PathBuf;
@@ -39,6 +40,8 @@ const FACTS_EVERY_TICKS: u32 = 120;
 pub enum AgentError {
     #[error("control socket {path}: {error}")]
     Socket { path: PathBuf, error: std::io::Error },
+    #[error("TLS to the hub: {0}")]
+    Tls(String),
 }
 
 /// Everything that can happen to the engine.
@@ -48,6 +51,7 @@ enum Event {
     Check(CheckResult),
     Control(Command),
     Reload(&'static str),
+    Drivers(Drivers),
     Heartbeat,
     Tick,
     Shutdown,
@@ -77,12 +81,7 @@ struct Engine {
 /// Runs the agent until `shutdown` resolves, then deregisters and says `offline`.
 pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), AgentError> {
     let node = cfg.node.clone();
-    let mut opts = MqttOptions::new(format!("rabble-agent-{node}"), cfg.hub.host.clone(), cfg.hub.port);
-    opts.set_keep_alive(cfg.keepalive)
-        .set_clean_session(true)
-        .set_max_packet_size(msg::MAX_PAYLOAD + 1024, msg::MAX_PAYLOAD + 1024)
-        .set_request_channel_capacity(MQTT_QUEUE)
-        .set_last_will(LastWill::new(topic::node_status(&node), topic::OFFLINE, QoS::AtLeastOnce, true));
+    let opts = link::options(&cfg, MQTT_QUEUE)?;
     let (client, eventloop) = AsyncClient::new(opts, MQTT_QUEUE);
     let (link_tx, mut link_rx) = mpsc::channel(LINK_QUEUE);
     let link = tokio::spawn(link::run(eventloop, link_tx));
@@ -95,6 +94,8 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
         }
         None => None,
     };
+    let (driver_tx, mut driver_rx) = mpsc::channel(1);
+    let driver_task = tokio::spawn(driver::run(cfg.drivers.clone(), driver_tx));
     let mut sampler = Sampler::new();
     let facts = sampler.facts(&cfg.identity);
     tracing::info!(node = %node, hub = %cfg.hub, advertise = %facts.advertise, "agent starting");
@@ -129,6 +130,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
             Some(ev) = link_rx.recv() => Event::Link(ev),
             Some(r) = check_rx.recv() => Event::Check(r),
             Some(c) = control_rx.recv() => Event::Control(c),
+            Some(d) = driver_rx.recv() => Event::Drivers(d),
             Some(()) = async { match sighup.as_mut() { Some(s) => s.recv().await, None => std::future::pending().await } } => Event::Reload("SIGHUP"),
             _ = heartbeat.tick() => Event::Heartbeat,
             _ = tick.tick() => Event::Tick,
@@ -143,6 +145,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
             Event::Reload(why) => {
                 engine.reload(why, true);
             }
+            Event::Drivers(d) => engine.set_drivers(d),
             Event::Heartbeat => engine.heartbeat(),
             Event::Tick => {
                 ticks = ticks.wrapping_add(1);
@@ -167,6 +170,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
     }
     engine.checks.clear(); // stops every check task
     link.abort();
+    driver_task.abort();
     if let Some(t) = control_task {
         t.abort();
     }
@@ -375,10 +379,18 @@ impl Engine {
         self.put_manifest();
     }
 
+    /// The driver task saw a change (Docker came up, went away, was upgraded).
+    fn set_drivers(&mut self, drivers: Drivers) {
+        tracing::info!(drivers = ?drivers, "task drivers changed");
+        self.facts.drivers = drivers;
+        self.put(topic::node_facts(&self.cfg.node), QoS::AtLeastOnce, true, msg::encode(&self.facts));
+    }
+
     /// Re-reads the machine's facts (an address from DHCP may have moved) and publishes
     /// them if they changed.
     fn refresh_facts(&mut self) {
-        let facts = self.sampler.facts(&self.cfg.identity);
+        let mut facts = self.sampler.facts(&self.cfg.identity);
+        facts.drivers = self.facts.drivers.clone();
         if facts != self.facts {
             tracing::info!(advertise = %facts.advertise, "node facts changed");
             self.facts = facts;

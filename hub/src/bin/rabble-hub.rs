@@ -1,14 +1,57 @@
-//! The `rabble-hub` binary: the embedded broker, the catalog and the HTTP API.
+//! The `rabble-hub` binary: the embedded broker, the catalog and the HTTP API; and its
+//! offline administration (`node add|revoke|list`, `tls init`).
 
 use anyhow::Context;
-use clap::Parser;
+use clap::{Parser, Subcommand};
+use rabble_hub::cli::admin;
 use rabble_hub::config::{Config, Flags};
+use std::path::PathBuf;
 
 #[derive(Parser)]
 #[command(name = "rabble-hub", version, about = "Rabble's hub: MQTT broker, catalog and HTTP API")]
 struct Cli {
     #[command(flatten)]
     flags: Flags,
+    #[command(subcommand)]
+    cmd: Option<Cmd>,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Node credentials for the MQTT broker (in <data_dir>/credentials.json).
+    Node {
+        #[command(subcommand)]
+        cmd: NodeCmd,
+    },
+    /// TLS for MQTT.
+    Tls {
+        #[command(subcommand)]
+        cmd: TlsCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum NodeCmd {
+    /// Issue a token for a node; prints it (once) on stdout.
+    Add { name: String },
+    /// Refuse a node's token from its next connection on.
+    Revoke { name: String },
+    /// List nodes with credentials.
+    List,
+}
+
+#[derive(Subcommand)]
+enum TlsCmd {
+    /// Create a private CA and a hub certificate signed by it.
+    Init {
+        /// Where to write ca.pem, ca.key, hub.pem, hub.key.
+        #[arg(long, default_value = "/etc/rabble/tls")]
+        dir: PathBuf,
+        /// A DNS name or IP address agents use to reach the hub (repeatable); the host's
+        /// name, localhost and loopback are always included.
+        #[arg(long = "name")]
+        names: Vec<String>,
+    },
 }
 
 fn main() {
@@ -20,8 +63,21 @@ fn main() {
 
 fn real_main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    let Some(cmd) = cli.cmd else { return serve(cli.flags) };
+    let data_dir = || Config::resolve(cli.flags.clone()).context("configuration").map(|c| c.data_dir);
+    let mut out = std::io::stdout().lock();
+    match cmd {
+        Cmd::Node { cmd: NodeCmd::Add { name } } => admin::node_add(&data_dir()?, &name, &mut out)?,
+        Cmd::Node { cmd: NodeCmd::Revoke { name } } => admin::node_revoke(&data_dir()?, &name)?,
+        Cmd::Node { cmd: NodeCmd::List } => admin::node_list(&data_dir()?, &mut out)?,
+        Cmd::Tls { cmd: TlsCmd::Init { dir, names } } => drop(admin::tls_init(&dir, &names)?),
+    }
+    Ok(())
+}
+
+fn serve(flags: Flags) -> anyhow::Result<()> {
     rabble_hub::init_logging();
-    let cfg = Config::resolve(cli.flags).context("configuration")?;
+    let cfg = Config::resolve(flags).context("configuration")?;
     let rt =
         tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().context("tokio runtime")?;
     rt.block_on(async {

@@ -78,7 +78,7 @@ pub async fn run(
 
     let hub_cfg = HubConfig {
         data_dir,
-        broker: BrokerChoice::Embedded { listen: args.mqtt_listen },
+        broker: BrokerChoice::Embedded { listen: args.mqtt_listen, tls: None, require_credentials: false },
         http_listen: args.http_listen,
         heartbeat_ttl: Duration::from_secs(15),
         dns: crate::config::DnsConfig {
@@ -99,6 +99,7 @@ pub async fn run(
         hub: BrokerAddr {
             host: crate::broker::local_addr(args.mqtt_listen).ip().to_string(),
             port: args.mqtt_listen.port(),
+            tls: false,
         },
         node: NodeId::from_name(&name).unwrap_or_else(|| NodeId::new("dev").expect("valid id")),
         identity: Identity {
@@ -112,6 +113,9 @@ pub async fn run(
         heartbeat_interval: Duration::from_secs(5),
         keepalive: Duration::from_secs(10),
         socket: Some(scratch.join("agent.sock")),
+        ca: None,
+        credentials: None,
+        drivers: Default::default(),
     };
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

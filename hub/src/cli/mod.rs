@@ -1,5 +1,6 @@
 //! The operator CLI: `rabble dev`, `rabble nodes`, `rabble services`, `rabble watch`.
 
+pub mod admin;
 pub mod dev;
 mod table;
 

@@ -53,6 +53,7 @@ pub fn facts(ip: &str) -> NodeFacts {
         node_class: String::new(),
         datacenter: "home".into(),
         meta: [("rack".to_owned(), "top".to_owned())].into(),
+        drivers: Default::default(),
     }
 }
 

@@ -1,0 +1,103 @@
+//! Task drivers: which container engines this node can run work on. Today that is
+//! Docker (bollard, behind the default-on `docker` cargo feature); the probe's result
+//! goes into the node facts so the hub (and later its scheduler) knows.
+//!
+//! A driver task probes at start and every minute and sends the engine a new map only
+//! when it changed, so a flapping socket costs one facts publish per change.
+
+use rabble_shared::msg::DriverFacts;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+pub type Drivers = BTreeMap<String, DriverFacts>;
+
+/// Where the Docker engine listens when nothing is configured.
+pub const DEFAULT_DOCKER_SOCKET: &str = "/var/run/docker.sock";
+const EVERY: Duration = Duration::from_secs(60);
+
+/// Which drivers to probe.
+#[derive(Debug, Clone, Default)]
+pub struct DriverConfig {
+    /// The Docker engine's Unix socket; `None` turns the Docker driver off.
+    pub docker_socket: Option<PathBuf>,
+}
+
+/// Probes every driver once.
+pub async fn probe(cfg: &DriverConfig) -> Drivers {
+    let mut out = Drivers::new();
+    if let Some(sock) = &cfg.docker_socket {
+        out.insert("docker".to_owned(), docker::probe(sock).await);
+    }
+    out
+}
+
+/// Probes at start and every minute; sends only changes. Ends when the engine is gone.
+pub async fn run(cfg: DriverConfig, tx: mpsc::Sender<Drivers>) {
+    let mut last = None;
+    loop {
+        let now = probe(&cfg).await;
+        if last.as_ref() != Some(&now) {
+            if tx.send(now.clone()).await.is_err() {
+                return;
+            }
+            last = Some(now);
+        }
+        tokio::time::sleep(EVERY).await;
+    }
+}
+
+#[cfg(feature = "docker")]
+mod docker {
+    use super::DriverFacts;
+    use std::path::Path;
+
+    /// Asks the engine for its version over its Unix socket (2 s timeout).
+    pub async fn probe(sock: &Path) -> DriverFacts {
+        let detail = format!("unix://{}", sock.display());
+        let answer = match bollard::Docker::connect_with_unix(&sock.to_string_lossy(), 2, bollard::API_DEFAULT_VERSION)
+        {
+            Ok(d) => tokio::time::timeout(std::time::Duration::from_secs(3), d.version())
+                .await
+                .map_err(|_| "no answer within 3s".to_owned())
+                .and_then(|r| r.map_err(|e| e.to_string())),
+            Err(e) => Err(e.to_string()),
+        };
+        match answer {
+            Ok(v) => DriverFacts { healthy: true, version: v.version.unwrap_or_default(), detail },
+            Err(e) => DriverFacts { healthy: false, version: String::new(), detail: format!("{detail}: {e}") },
+        }
+    }
+}
+
+#[cfg(not(feature = "docker"))]
+mod docker {
+    use super::DriverFacts;
+    use std::path::Path;
+
+    /// Built without the `docker` feature: say so rather than pretend it is absent.
+    pub async fn probe(sock: &Path) -> DriverFacts {
+        DriverFacts {
+            healthy: false,
+            version: String::new(),
+            detail: format!("unix://{}: this agent was built without the docker feature", sock.display()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_missing_socket_is_unhealthy_and_says_where_it_looked() {
+        let dir = tempfile::tempdir().unwrap();
+        let sock = dir.path().join("docker.sock");
+        let d = probe(&DriverConfig { docker_socket: Some(sock.clone()) }).await;
+        let docker = &d["docker"];
+        assert!(!docker.healthy);
+        assert!(docker.detail.contains(&sock.display().to_string()), "{docker:?}");
+        assert!(probe(&DriverConfig::default()).await.is_empty());
+    }
+}

@@ -1,0 +1,192 @@
+//! Per-node MQTT credentials: `<data_dir>/credentials.json`, written by
+//! `rabble-hub node add|revoke` and read by the running hub's broker on every CONNECT.
+//!
+//! A node's username is its node id; its password is a 256-bit random token shown once
+//! by `node add`. The file keeps only the token's SHA-256 (a token is random, so a plain
+//! hash is enough: there is nothing to brute-force). Revoked nodes stay in the file, so a
+//! refusal can say "revoked" and `node list` shows when. Writes are atomic (temp file +
+//! rename): the hub never reads half a file.
+
+use rabble_shared::NodeId;
+use ring::digest::{SHA256, digest};
+use ring::rand::{SecureRandom, SystemRandom};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub const FILE_NAME: &str = "credentials.json";
+/// The hub's own MQTT username on its embedded broker; no node may take it.
+pub const HUB_USER: &str = "rabble-hub";
+
+#[derive(Debug, thiserror::Error)]
+pub enum CredentialsError {
+    #[error("{path}: {message}")]
+    File { path: PathBuf, message: String },
+    #[error("{0:?} has no character usable as a node id ([a-z0-9_-])")]
+    BadName(String),
+    #[error("{0:?} is reserved for the hub itself")]
+    Reserved(String),
+    #[error("node {0} already has credentials (revoke it first to issue a new token)")]
+    Exists(NodeId),
+    #[error("node {0} has no credentials")]
+    Unknown(String),
+    #[error("no secure random numbers: {0}")]
+    Random(String),
+}
+
+/// One node's entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeCredential {
+    /// Hex SHA-256 of the token.
+    pub sha256: String,
+    /// Unix seconds.
+    pub added: u64,
+    /// Unix seconds; set once revoked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked: Option<u64>,
+}
+
+/// The whole file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Credentials {
+    pub nodes: BTreeMap<NodeId, NodeCredential>,
+}
+
+/// What the broker decides about a CONNECT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Accepted,
+    UnknownNode,
+    Revoked,
+    WrongToken,
+}
+
+fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// Hex SHA-256 of a token.
+pub fn hash(token: &str) -> String {
+    digest(&SHA256, token.as_bytes()).as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A fresh 256-bit token, hex.
+pub fn new_token() -> Result<String, CredentialsError> {
+    let mut bytes = [0u8; 32];
+    SystemRandom::new().fill(&mut bytes).map_err(|e| CredentialsError::Random(e.to_string()))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+impl Credentials {
+    pub fn path(data_dir: &Path) -> PathBuf {
+        data_dir.join(FILE_NAME)
+    }
+
+    /// Reads the file; a missing file is an empty set. Errors name the file and line.
+    pub fn load(path: &Path) -> Result<Credentials, CredentialsError> {
+        let err = |message: String| CredentialsError::File { path: path.to_owned(), message };
+        match std::fs::read(path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| err(e.to_string())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Credentials::default()),
+            Err(e) => Err(err(format!("cannot read: {e}"))),
+        }
+    }
+
+    /// Writes the file atomically, readable by its owner only.
+    pub fn save(&self, path: &Path) -> Result<(), CredentialsError> {
+        let err = |message: String| CredentialsError::File { path: path.to_owned(), message };
+        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir).map_err(|e| err(format!("cannot create {}: {e}", dir.display())))?;
+        let tmp = path.with_extension("json.tmp");
+        let write = || -> std::io::Result<()> {
+            use std::os::unix::fs::OpenOptionsExt;
+            let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+            f.write_all(&serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?)?;
+            f.write_all(b"\n")?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, path)
+        };
+        write().map_err(|e| err(format!("cannot write: {e}")))
+    }
+
+    /// Issues a token for `name`; returns the node id and the token (shown once).
+    pub fn add(&mut self, name: &str) -> Result<(NodeId, String), CredentialsError> {
+        let id = NodeId::from_name(name).ok_or_else(|| CredentialsError::BadName(name.to_owned()))?;
+        if id.as_str() == HUB_USER {
+            return Err(CredentialsError::Reserved(name.to_owned()));
+        }
+        if self.nodes.get(&id).is_some_and(|c| c.revoked.is_none()) {
+            return Err(CredentialsError::Exists(id));
+        }
+        let token = new_token()?;
+        self.nodes.insert(id.clone(), NodeCredential { sha256: hash(&token), added: now(), revoked: None });
+        Ok((id, token))
+    }
+
+    /// Revokes `name`'s token; the broker refuses it from the next CONNECT on.
+    pub fn revoke(&mut self, name: &str) -> Result<NodeId, CredentialsError> {
+        let id = NodeId::from_name(name).ok_or_else(|| CredentialsError::BadName(name.to_owned()))?;
+        let c = self.nodes.get_mut(&id).ok_or_else(|| CredentialsError::Unknown(name.to_owned()))?;
+        c.revoked.get_or_insert_with(now);
+        Ok(id)
+    }
+
+    pub fn verify(&self, user: &str, token: &str) -> Verdict {
+        let Some(c) = NodeId::new(user).ok().and_then(|id| self.nodes.get(&id)) else { return Verdict::UnknownNode };
+        if c.revoked.is_some() {
+            Verdict::Revoked
+        } else if ring_eq(&c.sha256, &hash(token)) {
+            Verdict::Accepted
+        } else {
+            Verdict::WrongToken
+        }
+    }
+}
+
+/// Compares two hashes without an early exit.
+fn ring_eq(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn add_verify_revoke_and_round_trip_through_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = Credentials::path(dir.path());
+        let mut c = Credentials::load(&path).unwrap();
+        let (id, token) = c.add("Pi3.lan").unwrap();
+        assert_eq!((id.as_str(), token.len()), ("pi3-lan", 64));
+        assert!(matches!(c.add("pi3-lan"), Err(CredentialsError::Exists(_))));
+        assert!(matches!(c.add("rabble-hub"), Err(CredentialsError::Reserved(_))));
+        c.save(&path).unwrap();
+        let c2 = Credentials::load(&path).unwrap();
+        assert_eq!(c2, c);
+        assert!(!std::fs::read_to_string(&path).unwrap().contains(&token), "the token itself is never stored");
+        assert_eq!(c2.verify("pi3-lan", &token), Verdict::Accepted);
+        assert_eq!(c2.verify("pi3-lan", "nope"), Verdict::WrongToken);
+        assert_eq!(c2.verify("pi4", &token), Verdict::UnknownNode);
+        assert_eq!(c2.verify("", ""), Verdict::UnknownNode);
+        let mut c3 = c2.clone();
+        c3.revoke("pi3-lan").unwrap();
+        assert_eq!(c3.verify("pi3-lan", &token), Verdict::Revoked);
+        // A revoked node can be issued a new token; the old one stays dead.
+        let (_, fresh) = c3.add("pi3-lan").unwrap();
+        assert_eq!((c3.verify("pi3-lan", &fresh), c3.verify("pi3-lan", &token)), (Verdict::Accepted, Verdict::WrongToken));
+        assert!(matches!(c3.revoke("ghost"), Err(CredentialsError::Unknown(_))));
+    }
+
+    #[test]
+    fn a_broken_file_names_itself_and_the_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = Credentials::path(dir.path());
+        std::fs::write(&path, "{\n \"nodes\": {\n  \"pi\": 3\n}}").unwrap();
+        let e = Credentials::load(&path).unwrap_err().to_string();
+        assert!(e.contains("credentials.json") && e.contains("line 3"), "{e}");
+    }
+}

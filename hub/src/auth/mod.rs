@@ -1,0 +1,106 @@
+//! Who may talk to the embedded broker: per-node credentials (`credentials`), the
+//! broker's auth hook that checks them (`Authenticator`), and the private CA and hub
+//! certificate for MQTT over TLS (`pki`).
+//!
+//! Credentials authenticate a connection; they do not yet authorise topics (rumqttd has
+//! no ACLs): see ARCHITECTURE.md, "What a node's credentials protect".
+
+pub mod credentials;
+pub mod pki;
+
+pub use credentials::{Credentials, CredentialsError, HUB_USER, Verdict};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+/// Checks CONNECTs against the credentials file, re-reading it whenever it changes, so
+/// `rabble-hub node add|revoke` take effect without a restart (from each node's next
+/// connect on). The hub's own client uses a per-process secret that is never written.
+#[derive(Debug)]
+pub struct Authenticator {
+    path: PathBuf,
+    hub_secret: String,
+    cache: Mutex<Cache>,
+}
+
+#[derive(Debug, Default)]
+struct Cache {
+    stamp: Option<(SystemTime, u64)>,
+    creds: Credentials,
+}
+
+impl Authenticator {
+    /// Reads the file once now so a broken file stops the hub at startup.
+    pub fn new(path: PathBuf) -> Result<Authenticator, CredentialsError> {
+        let a = Authenticator { path, hub_secret: credentials::new_token()?, cache: Mutex::default() };
+        a.refresh()?;
+        Ok(a)
+    }
+
+    /// Username and password the hub itself connects with.
+    pub fn hub_login(&self) -> (String, String) {
+        (HUB_USER.to_owned(), self.hub_secret.clone())
+    }
+
+    fn refresh(&self) -> Result<(), CredentialsError> {
+        let stamp = std::fs::metadata(&self.path).ok().and_then(|m| Some((m.modified().ok()?, m.len())));
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.stamp != stamp || stamp.is_none() {
+            cache.creds = Credentials::load(&self.path)?;
+            cache.stamp = stamp;
+        }
+        Ok(())
+    }
+
+    /// Decides one CONNECT. A file broken since startup keeps the last good set (and
+    /// says so), rather than locking every node out.
+    pub fn check(&self, client_id: &str, user: &str, pass: &str) -> Verdict {
+        if user == HUB_USER {
+            let ok = credentials::hash(pass) == credentials::hash(&self.hub_secret);
+            return if ok { Verdict::Accepted } else { Verdict::WrongToken };
+        }
+        if let Err(e) = self.refresh() {
+            tracing::error!(error = %e, "credentials file unreadable; using the last good one");
+        }
+        let verdict = self.cache.lock().unwrap_or_else(|p| p.into_inner()).creds.verify(user, pass);
+        match verdict {
+            Verdict::Accepted => tracing::debug!(client_id, user, "node authenticated"),
+            v => tracing::warn!(client_id, user, verdict = ?v, "refused an MQTT connection"),
+        }
+        verdict
+    }
+
+    /// The hook rumqttd calls for every CONNECT on a listener that requires credentials.
+    pub fn handler(self: Arc<Self>) -> rumqttd::AuthHandler {
+        Arc::new(move |client_id, user, pass| {
+            let me = self.clone();
+            Box::pin(async move { me.check(&client_id, &user, &pass) == Verdict::Accepted })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sees_file_changes_and_accepts_only_the_hub_s_own_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = Credentials::path(dir.path());
+        let a = Authenticator::new(path.clone()).unwrap();
+        assert_eq!(a.check("c", "pi", "x"), Verdict::UnknownNode);
+        let mut c = Credentials::load(&path).unwrap();
+        let (_, token) = c.add("pi").unwrap();
+        c.save(&path).unwrap();
+        assert_eq!(a.check("c", "pi", &token), Verdict::Accepted);
+        c.revoke("pi").unwrap();
+        c.save(&path).unwrap();
+        assert_eq!(a.check("c", "pi", &token), Verdict::Revoked);
+        let (user, pass) = a.hub_login();
+        assert_eq!(a.check("rabble-hub", &user, &pass), Verdict::Accepted);
+        assert_eq!(a.check("rabble-hub", &user, "guess"), Verdict::WrongToken);
+        // A broken file keeps the last good set.
+        std::fs::write(&path, "{").unwrap();
+        assert_eq!(a.check("c", "pi", &token), Verdict::Revoked);
+    }
+}

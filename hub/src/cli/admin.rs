@@ -1,0 +1,81 @@
+//! `rabble-hub node add|revoke|list` and `rabble-hub tls init`: the hub's offline
+//! administration. They work on files in the data dir and /etc/rabble, so they run
+//! beside a live hub (which re-reads the credentials file on every CONNECT).
+
+use crate::auth::pki::{self, PkiFiles};
+use crate::auth::{Credentials, CredentialsError};
+use std::io::Write;
+use std::path::Path;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error(transparent)]
+    Credentials(#[from] CredentialsError),
+    #[error(transparent)]
+    Pki(#[from] pki::PkiError),
+    #[error("writing output: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Issues a token for a node and prints it with the lines to put on the node.
+pub fn node_add(data_dir: &Path, name: &str, out: &mut impl Write) -> Result<(), AdminError> {
+    let path = Credentials::path(data_dir);
+    let mut creds = Credentials::load(&path)?;
+    let (id, token) = creds.add(name)?;
+    creds.save(&path)?;
+    writeln!(out, "{token}")?;
+    eprintln!(
+        "Issued credentials for node {id} (shown once; the hub keeps only a hash).\n\
+         On the node, as root:\n  \
+         (umask 077; echo '{token}' > /etc/rabble/token)\n  \
+         and set in /etc/rabble/agent.toml:  name = \"{id}\"  token_file = \"/etc/rabble/token\""
+    );
+    Ok(())
+}
+
+pub fn node_revoke(data_dir: &Path, name: &str) -> Result<(), AdminError> {
+    let path = Credentials::path(data_dir);
+    let mut creds = Credentials::load(&path)?;
+    let id = creds.revoke(name)?;
+    creds.save(&path)?;
+    eprintln!(
+        "Revoked node {id}: the hub refuses it from its next connection on. A session open now lasts until it \
+         drops; restart rabble-hub to cut it at once."
+    );
+    Ok(())
+}
+
+pub fn node_list(data_dir: &Path, out: &mut impl Write) -> Result<(), AdminError> {
+    let creds = Credentials::load(&Credentials::path(data_dir))?;
+    writeln!(out, "{:<24} {:<12} {}", "NODE", "STATE", "ADDED (unix)")?;
+    for (id, c) in &creds.nodes {
+        let state = if c.revoked.is_some() { "revoked" } else { "active" };
+        writeln!(out, "{:<24} {:<12} {}", id.as_str(), state, c.added)?;
+    }
+    Ok(())
+}
+
+/// Creates the CA and hub certificate and says what to do with them.
+pub fn tls_init(dir: &Path, extra_names: &[String]) -> Result<PkiFiles, AdminError> {
+    let mut names = extra_names.to_vec();
+    for n in pki::default_names() {
+        if !names.contains(&n) {
+            names.push(n);
+        }
+    }
+    let f = pki::init(dir, &names)?;
+    eprintln!(
+        "Created a private CA and a hub certificate for {names:?}, valid {years} years:\n  \
+         {ca}  (copy to every node as /etc/rabble/ca.pem)\n  \
+         {ca_key}  (the CA's key: only needed to sign another hub certificate; keep it safe)\n  \
+         {cert}, {key}\n\
+         In /etc/rabble/hub.toml:  tls_cert = \"{cert}\"  tls_key = \"{key}\"\n\
+         On each node (agent.toml):  hub = \"mqtts://<hub>:8883\"  ca = \"/etc/rabble/ca.pem\"",
+        years = pki::VALID_YEARS,
+        ca = f.ca_cert.display(),
+        ca_key = f.ca_key.display(),
+        cert = f.hub_cert.display(),
+        key = f.hub_key.display(),
+    );
+    Ok(f)
+}
