@@ -70,9 +70,19 @@ fn real_main() -> anyhow::Result<()> {
 }
 
 fn run(flags: Flags) -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("RABBLE_LOG").unwrap_or_else(|_| "info".into()))
-        .with_writer(std::io::stderr)
+    // `Targets` rather than EnvFilter: same `info,rumqttc=debug` syntax, no regex engine
+    // in a binary with a size budget.
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let filter: tracing_subscriber::filter::Targets = match std::env::var("RABBLE_LOG") {
+        Ok(s) => s.parse().map_err(|e| anyhow::anyhow!("RABBLE_LOG={s:?}: {e}"))?,
+        Err(_) => "info".parse().expect("valid filter"),
+    };
+    // No colour codes into journald or a log file.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none();
+    tracing_subscriber::registry()
+        .with(tracing_subscriber::fmt::layer().with_ansi(ansi).with_writer(std::io::stderr))
+        .with(filter)
         .init();
     let cfg = Config::resolve(flags).context("configuration")?;
     // One thread: the agent does little, and every thread costs memory on a 1 GB Pi.

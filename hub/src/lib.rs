@@ -188,7 +188,9 @@ pub async fn run(
 pub fn init_logging() {
     let filter =
         tracing_subscriber::EnvFilter::try_from_env("RABBLE_LOG").unwrap_or_else(|_| "info,rumqttd=off".into());
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    // No colour codes into journald or a log file.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none();
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).try_init();
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

@@ -10,7 +10,9 @@ mod dns;
 mod liveness;
 mod malformed;
 mod mosquitto;
+mod qemu;
 mod restart;
+mod tls;
 
 use std::path::PathBuf;
 

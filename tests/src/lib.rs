@@ -8,6 +8,9 @@
 // The harness is synchronous (it drives processes, not futures): std time is right here.
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 
+mod agent;
+pub use agent::{Agent, aarch64_agent, rabble_hub_cmd};
+
 use rabble_shared::api::{HubHealth, NodeStatus, NodeView, ServiceView};
 use std::io::{BufRead, Read, Write};
 use std::net::TcpListener;
@@ -250,52 +253,6 @@ impl Hub {
             .collect();
         v.sort();
         v
-    }
-}
-
-/// A running agent process with its own services directory and control socket.
-pub struct Agent {
-    pub proc: Proc,
-    pub name: String,
-    pub services_dir: PathBuf,
-    pub socket: PathBuf,
-}
-
-impl Agent {
-    pub fn start(dir: &Path, name: &str, broker_port: u16, extra: &[&str]) -> Agent {
-        let services_dir = dir.join(format!("{name}-services"));
-        std::fs::create_dir_all(&services_dir).unwrap();
-        Self::start_with(dir, name, broker_port, services_dir, extra)
-    }
-
-    pub fn start_with(dir: &Path, name: &str, broker_port: u16, services_dir: PathBuf, extra: &[&str]) -> Agent {
-        let socket = dir.join(format!("{name}.sock"));
-        let mut cmd = Command::new(bin("rabble-agent"));
-        cmd.arg("--hub")
-            .arg(format!("mqtt://127.0.0.1:{broker_port}"))
-            .arg("--name")
-            .arg(name)
-            .arg("--services-dir")
-            .arg(&services_dir)
-            .arg("--socket")
-            .arg(&socket)
-            .arg("--advertise")
-            .arg("127.0.0.1")
-            .arg("--heartbeat-interval")
-            .arg("1s")
-            .args(extra);
-        let proc = Proc::spawn(&format!("agent-{name}"), &mut cmd, dir);
-        Agent { proc, name: name.to_owned(), services_dir, socket }
-    }
-
-    /// Runs `rabble-agent <args> --socket <ours>`; returns (success, stderr).
-    pub fn ctl(&self, args: &[&str]) -> (bool, String) {
-        let out = Command::new(bin("rabble-agent")).args(args).arg("--socket").arg(&self.socket).output().unwrap();
-        (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
-    }
-
-    pub fn write_service(&self, file: &str, text: &str) {
-        std::fs::write(self.services_dir.join(file), text).unwrap();
     }
 }
 

@@ -1,0 +1,48 @@
+//! The real target: the static aarch64 agent (the `agent-release` build that goes on a
+//! Pi's SD card) runs under qemu-aarch64-static, joins a hub started here, registers a
+//! service from a file and turns its HTTP check to passing.
+
+use rabble_shared::Status;
+use rabble_shared::api::NodeStatus;
+use rabble_tests::{Agent, FlipServer, Hub, aarch64_agent, tool, wait_for};
+use std::time::Duration;
+
+#[test]
+fn the_aarch64_build_joins_a_hub_under_qemu() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let binary = aarch64_agent();
+    let head = std::fs::read(&binary).unwrap();
+    // ELF, 64-bit, little-endian, e_machine = 183 (AArch64): not the host binary by mistake.
+    assert_eq!((&head[..4], head[4], head[5], u16::from_le_bytes([head[18], head[19]])), (&b"\x7fELF"[..], 2, 1, 183));
+
+    let hub = Hub::start(d, &[]);
+    let web = FlipServer::start();
+    let services = d.join("pi-services");
+    std::fs::create_dir_all(&services).unwrap();
+    std::fs::write(
+        services.join("web.hcl"),
+        format!(
+            "service {{\n  name = \"web\"\n  port = 8080\n  check {{\n    id = \"web-http\"\n    http = \"{}\"\n    \
+             interval = \"1s\"\n  }}\n}}\n",
+            web.url
+        ),
+    )
+    .unwrap();
+    let mut cmd = std::process::Command::new(tool("qemu-aarch64-static"));
+    cmd.arg(&binary);
+    let pi = Agent::spawn(cmd, d, "pi4", &format!("mqtt://127.0.0.1:{}", hub.mqtt_port), services, &[]);
+
+    // Emulation is slow to start; the bounds are generous.
+    hub.wait_node("pi4", NodeStatus::Up, Duration::from_secs(60));
+    hub.wait_check("web-http", Status::Passing, Duration::from_secs(30));
+    let node = hub.nodes().into_iter().find(|n| n.id.as_str() == "pi4").expect("pi4 in the catalog");
+    assert_eq!(node.facts.as_ref().map(|f| f.arch.as_str()), Some("aarch64"), "facts come from the aarch64 build");
+    assert_eq!(hub.instances("web"), ["pi4/web"]);
+    // And a failing endpoint is seen by the emulated agent too.
+    web.set(500);
+    hub.wait_check("web-http", Status::Critical, Duration::from_secs(30));
+    wait_for("the agent to still be running", Duration::from_secs(1), || {
+        if pi.proc.log().contains("agent stopped") { Err("stopped".into()) } else { Ok(()) }
+    });
+}

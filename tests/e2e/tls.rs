@@ -1,0 +1,139 @@
+//! MQTT over TLS with per-node credentials, end to end: `rabble-hub tls init` and
+//! `rabble-hub node add|revoke` (the real commands), the hub's TLS listener, and agents
+//! that are let in, or refused with a clear error and retried with backoff.
+
+use rabble_shared::api::NodeStatus;
+use rabble_tests::{Agent, Hub, free_port, rabble_hub_cmd, wait_for};
+use std::path::Path;
+use std::time::Duration;
+
+fn tls_init(dir: &Path) {
+    let (ok, _, err) = rabble_hub_cmd(&["tls", "init", "--dir", dir.to_str().unwrap(), "--name", "hub.test"]);
+    assert!(ok, "tls init: {err}");
+}
+
+/// `rabble-hub node add <name>`; writes the token to `<dir>/<name>.token`.
+fn node_add(hub: &Path, dir: &Path, name: &str) -> std::path::PathBuf {
+    let (ok, out, err) = rabble_hub_cmd(&["--data-dir", hub.to_str().unwrap(), "node", "add", name]);
+    assert!(ok && err.contains("token_file"), "node add {name}: {err}");
+    let p = dir.join(format!("{name}.token"));
+    std::fs::write(&p, out).unwrap();
+    p
+}
+
+/// The `retry_in=` delays an agent logged, in seconds.
+fn retry_delays(log: &str) -> Vec<f64> {
+    log.lines()
+        .filter_map(|l| l.split("retry_in=").nth(1))
+        .filter_map(|rest| {
+            let d = rest.split_whitespace().next()?;
+            match d.strip_suffix("ms") {
+                Some(ms) => ms.parse::<f64>().ok().map(|v| v / 1000.0),
+                None => d.strip_suffix('s')?.parse().ok(),
+            }
+        })
+        .collect()
+}
+
+/// Waits until the agent has been refused `n` times with `needle` in the reason, then
+/// checks the waits between tries grew (0.25-0.5 s, then 0.5-1 s, then 1-2 s, ...).
+fn assert_refused_with_backoff(agent: &Agent, needle: &str) {
+    let log = wait_for(&format!("{} to be refused 3 times", agent.name), Duration::from_secs(20), || {
+        let log = agent.proc.log();
+        let n = log.lines().filter(|l| l.contains("the hub refused the connection") && l.contains(needle)).count();
+        if n >= 3 { Ok(log) } else { Err(format!("{n} refusals so far")) }
+    });
+    let d = retry_delays(&log);
+    assert!(d.len() >= 3 && d[2] > d[0], "{} backoff did not grow: {d:?}", agent.name);
+}
+
+#[test]
+fn agents_join_over_tls_with_their_credentials_and_others_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    tls_init(&d.join("tls"));
+    tls_init(&d.join("other-ca"));
+    let hub_data = d.join("hub-data");
+    let good = node_add(&hub_data, d, "pi-good");
+    let revoked = node_add(&hub_data, d, "pi-revoked");
+    let (ok, _, err) = rabble_hub_cmd(&["--data-dir", hub_data.to_str().unwrap(), "node", "revoke", "pi-revoked"]);
+    assert!(ok, "revoke: {err}");
+    let (_, list, _) = rabble_hub_cmd(&["--data-dir", hub_data.to_str().unwrap(), "node", "list"]);
+    assert!(list.contains("pi-good") && list.lines().any(|l| l.contains("pi-revoked") && l.contains("revoked")), "{list}");
+
+    let tls_port = free_port();
+    let tls = d.join("tls");
+    let (cert, key) = (tls.join("hub.pem"), tls.join("hub.key"));
+    let hub = Hub::start(
+        d,
+        &[
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+            "--mqtts-listen",
+            &format!("127.0.0.1:{tls_port}"),
+        ],
+    );
+    let url = format!("mqtts://localhost:{tls_port}");
+    let ca = tls.join("ca.pem");
+    let agent = |name: &str, ca: &Path, token: Option<&Path>| {
+        let mut extra = vec!["--ca", ca.to_str().unwrap()];
+        if let Some(t) = token {
+            extra.extend(["--token-file", t.to_str().unwrap()]);
+        }
+        let cmd = std::process::Command::new(rabble_tests::bin("rabble-agent"));
+        Agent::spawn(cmd, d, name, &url, d.join(format!("{name}-services")), &extra)
+    };
+
+    // The right CA and its own token: in, and its service registered.
+    let a = agent("pi-good", &ca, Some(&good));
+    a.write_service("web.toml", "[service]\nname = \"web\"\nport = 8080\n");
+    hub.wait_node("pi-good", NodeStatus::Up, Duration::from_secs(15));
+    wait_for("web registered over TLS", Duration::from_secs(10), || {
+        if hub.instances("web").is_empty() { Err("not yet".into()) } else { Ok(()) }
+    });
+
+    // A hub certificate this agent's CA did not sign.
+    let wrong_ca = agent("pi-wrong-ca", &d.join("other-ca/ca.pem"), Some(&good));
+    // A token the hub never issued, and one it revoked.
+    let bogus = d.join("bogus.token");
+    std::fs::write(&bogus, "00".repeat(32)).unwrap();
+    let unknown = agent("pi-unknown", &ca, Some(&bogus));
+    let gone = agent("pi-revoked", &ca, Some(&revoked));
+    // Right node name, wrong token (someone copied the name but not the secret).
+    let thief = {
+        let cmd = std::process::Command::new(rabble_tests::bin("rabble-agent"));
+        let extra = ["--ca", ca.to_str().unwrap(), "--token-file", bogus.to_str().unwrap()];
+        Agent::spawn(cmd, d, "pi-good", &url, d.join("thief-services"), &extra)
+    };
+    // No token at all, on the plain listener: credentials are required there too.
+    let anonymous = {
+        let cmd = std::process::Command::new(rabble_tests::bin("rabble-agent"));
+        Agent::spawn(cmd, d, "pi-anon", &format!("mqtt://127.0.0.1:{}", hub.mqtt_port), d.join("anon"), &[])
+    };
+
+    assert_refused_with_backoff(&wrong_ca, "TLS handshake with the hub failed");
+    assert_refused_with_backoff(&unknown, "refused this node's credentials");
+    assert_refused_with_backoff(&gone, "refused this node's credentials");
+    assert_refused_with_backoff(&thief, "refused this node's credentials");
+    assert_refused_with_backoff(&anonymous, "give this node a token_file");
+    let hub_log = hub.proc.log();
+    for (user, verdict) in [("pi-unknown", "UnknownNode"), ("pi-revoked", "Revoked"), ("pi-good", "WrongToken")] {
+        assert!(
+            hub_log.lines().any(|l| l.contains("refused an MQTT connection") && l.contains(user) && l.contains(verdict)),
+            "the hub did not log refusing {user} ({verdict})"
+        );
+    }
+    let names: Vec<String> = hub.nodes().into_iter().map(|n| n.id.to_string()).collect();
+    assert_eq!(names, ["pi-good"], "only the node with credentials is in the catalog");
+    assert_eq!(hub.node_status("pi-good"), Some(NodeStatus::Up), "the thief did not knock the real node off");
+
+    // Revoking a node shuts it out from its next connection on.
+    let (ok, _, err) = rabble_hub_cmd(&["--data-dir", hub_data.to_str().unwrap(), "node", "revoke", "pi-good"]);
+    assert!(ok, "{err}");
+    let mut a = a;
+    a.proc.stop("KILL");
+    let again = agent("pi-good", &ca, Some(&good));
+    assert_refused_with_backoff(&again, "refused this node's credentials");
+}

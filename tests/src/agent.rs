@@ -1,0 +1,81 @@
+//! The agent side of the harness: `rabble-agent` processes (the host build, or the
+//! aarch64 build under qemu-user), and `rabble-hub`'s offline admin commands.
+
+use crate::{Proc, bin};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The static aarch64 agent (`cargo build --profile agent-release --target
+/// aarch64-unknown-linux-musl -p rabble-agent`; `.ci/test` builds it).
+pub fn aarch64_agent() -> PathBuf {
+    let host_bin = bin("rabble-agent");
+    let target_dir = host_bin.parent().and_then(Path::parent).expect("target dir");
+    let p = target_dir.join("aarch64-unknown-linux-musl/agent-release/rabble-agent");
+    assert!(
+        p.exists(),
+        "{} is missing: build it with `cargo build --profile agent-release --target aarch64-unknown-linux-musl \
+         -p rabble-agent` (bash .ci/test does)",
+        p.display()
+    );
+    p
+}
+
+/// Runs `rabble-hub <args>` to completion; returns (success, stdout, stderr).
+pub fn rabble_hub_cmd(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(bin("rabble-hub")).args(args).output().unwrap();
+    let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
+    (out.status.success(), text(out.stdout), text(out.stderr))
+}
+
+/// A running agent process with its own services directory and control socket.
+pub struct Agent {
+    pub proc: Proc,
+    pub name: String,
+    pub services_dir: PathBuf,
+    pub socket: PathBuf,
+}
+
+impl Agent {
+    pub fn start(dir: &Path, name: &str, broker_port: u16, extra: &[&str]) -> Agent {
+        let services_dir = dir.join(format!("{name}-services"));
+        std::fs::create_dir_all(&services_dir).unwrap();
+        Self::start_with(dir, name, broker_port, services_dir, extra)
+    }
+
+    pub fn start_with(dir: &Path, name: &str, broker_port: u16, services_dir: PathBuf, extra: &[&str]) -> Agent {
+        let hub = format!("mqtt://127.0.0.1:{broker_port}");
+        Self::spawn(Command::new(bin("rabble-agent")), dir, name, &hub, services_dir, extra)
+    }
+
+    /// An agent run by `cmd` (the host build, or the aarch64 one under qemu) against `hub`.
+    pub fn spawn(mut cmd: Command, dir: &Path, name: &str, hub: &str, services_dir: PathBuf, extra: &[&str]) -> Agent {
+        std::fs::create_dir_all(&services_dir).unwrap();
+        let socket = dir.join(format!("{name}.sock"));
+        cmd.arg("--hub")
+            .arg(hub)
+            .arg("--name")
+            .arg(name)
+            .arg("--services-dir")
+            .arg(&services_dir)
+            .arg("--socket")
+            .arg(&socket)
+            .arg("--advertise")
+            .arg("127.0.0.1")
+            .arg("--heartbeat-interval")
+            .arg("1s")
+            .args(extra);
+        let proc = Proc::spawn(&format!("agent-{name}"), &mut cmd, dir);
+        Agent { proc, name: name.to_owned(), services_dir, socket }
+    }
+
+    /// Runs `rabble-agent <args> --socket <ours>`; returns (success, stderr).
+    pub fn ctl(&self, args: &[&str]) -> (bool, String) {
+        let out = Command::new(bin("rabble-agent")).args(args).arg("--socket").arg(&self.socket).output().unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+
+    pub fn write_service(&self, file: &str, text: &str) {
+        std::fs::write(self.services_dir.join(file), text).unwrap();
+    }
+}
+
