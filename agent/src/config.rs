@@ -161,8 +161,7 @@ impl Config {
         };
         let docker_socket = flags.docker_socket.or(file.docker_socket);
         // A socket set by hand on a build without Docker is reported as such in the facts.
-        let docker_on =
-            !flags.no_docker && file.docker.unwrap_or(cfg!(feature = "docker") || docker_socket.is_some());
+        let docker_on = !flags.no_docker && file.docker.unwrap_or(cfg!(feature = "docker") || docker_socket.is_some());
         let drivers = DriverConfig {
             docker_socket: docker_on.then(|| docker_socket.unwrap_or_else(|| DEFAULT_DOCKER_SOCKET.into())),
         };

@@ -6,7 +6,9 @@ use crate::config::Config;
 use crate::engine::AgentError;
 use crate::mqtt::Backoff;
 use rabble_shared::{msg, topic};
-use rumqttc::{ConnectionError, Event, EventLoop, LastWill, MqttOptions, Outgoing, Packet, QoS, TlsConfiguration, Transport};
+use rumqttc::{
+    ConnectionError, Event, EventLoop, LastWill, MqttOptions, Outgoing, Packet, QoS, TlsConfiguration, Transport,
+};
 use tokio::sync::mpsc;
 
 /// The MQTT session the agent keeps with the hub: client id `rabble-agent-<node>`, the

@@ -71,7 +71,13 @@ pub fn config(setup: &BrokerSetup) -> Config {
         };
         servers.insert(
             "2".to_owned(),
-            ServerSettings { name: "mqtts".into(), listen: t.listen, tls: Some(tls), next_connection_delay_ms: 1, connections },
+            ServerSettings {
+                name: "mqtts".into(),
+                listen: t.listen,
+                tls: Some(tls),
+                next_connection_delay_ms: 1,
+                connections,
+            },
         );
     }
     Config {

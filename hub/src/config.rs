@@ -126,7 +126,11 @@ fn parse_recursor(s: &str) -> Result<SocketAddr, String> {
 pub enum BrokerChoice {
     /// rumqttd inside the hub: plain MQTT on `listen`, MQTT over TLS when `tls` is set,
     /// and every listener refusing clients without node credentials when asked.
-    Embedded { listen: SocketAddr, tls: Option<TlsListener>, require_credentials: bool },
+    Embedded {
+        listen: SocketAddr,
+        tls: Option<TlsListener>,
+        require_credentials: bool,
+    },
     External(BrokerAddr),
 }
 
@@ -159,7 +163,10 @@ impl Config {
                     (Some(cert), Some(key)) => {
                         for (field, p) in [("tls_cert", &cert), ("tls_key", &key)] {
                             if !p.is_file() {
-                                return Err(ConfigError::Field { field, message: format!("{}: no such file", p.display()) });
+                                return Err(ConfigError::Field {
+                                    field,
+                                    message: format!("{}: no such file", p.display()),
+                                });
                             }
                         }
                         let listen =

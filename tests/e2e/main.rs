@@ -7,6 +7,7 @@
 mod cli;
 mod cluster;
 mod dns;
+mod docker;
 mod liveness;
 mod malformed;
 mod mosquitto;

@@ -59,7 +59,10 @@ fn agents_join_over_tls_with_their_credentials_and_others_are_refused() {
     let (ok, _, err) = rabble_hub_cmd(&["--data-dir", hub_data.to_str().unwrap(), "node", "revoke", "pi-revoked"]);
     assert!(ok, "revoke: {err}");
     let (_, list, _) = rabble_hub_cmd(&["--data-dir", hub_data.to_str().unwrap(), "node", "list"]);
-    assert!(list.contains("pi-good") && list.lines().any(|l| l.contains("pi-revoked") && l.contains("revoked")), "{list}");
+    assert!(
+        list.contains("pi-good") && list.lines().any(|l| l.contains("pi-revoked") && l.contains("revoked")),
+        "{list}"
+    );
 
     let tls_port = free_port();
     let tls = d.join("tls");
@@ -121,7 +124,9 @@ fn agents_join_over_tls_with_their_credentials_and_others_are_refused() {
     let hub_log = hub.proc.log();
     for (user, verdict) in [("pi-unknown", "UnknownNode"), ("pi-revoked", "Revoked"), ("pi-good", "WrongToken")] {
         assert!(
-            hub_log.lines().any(|l| l.contains("refused an MQTT connection") && l.contains(user) && l.contains(verdict)),
+            hub_log
+                .lines()
+                .any(|l| l.contains("refused an MQTT connection") && l.contains(user) && l.contains(verdict)),
             "the hub did not log refusing {user} ({verdict})"
         );
     }

@@ -78,4 +78,3 @@ impl Agent {
         std::fs::write(self.services_dir.join(file), text).unwrap();
     }
 }
-

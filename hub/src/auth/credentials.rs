@@ -177,7 +177,10 @@ mod tests {
         assert_eq!(c3.verify("pi3-lan", &token), Verdict::Revoked);
         // A revoked node can be issued a new token; the old one stays dead.
         let (_, fresh) = c3.add("pi3-lan").unwrap();
-        assert_eq!((c3.verify("pi3-lan", &fresh), c3.verify("pi3-lan", &token)), (Verdict::Accepted, Verdict::WrongToken));
+        assert_eq!(
+            (c3.verify("pi3-lan", &fresh), c3.verify("pi3-lan", &token)),
+            (Verdict::Accepted, Verdict::WrongToken)
+        );
         assert!(matches!(c3.revoke("ghost"), Err(CredentialsError::Unknown(_))));
     }
 

@@ -47,10 +47,11 @@ pub fn node_revoke(data_dir: &Path, name: &str) -> Result<(), AdminError> {
 
 pub fn node_list(data_dir: &Path, out: &mut impl Write) -> Result<(), AdminError> {
     let creds = Credentials::load(&Credentials::path(data_dir))?;
-    writeln!(out, "{:<24} {:<12} {}", "NODE", "STATE", "ADDED (unix)")?;
+    writeln!(out, "{:<24} {:<8} {:<11} REVOKED", "NODE", "STATE", "ADDED")?;
     for (id, c) in &creds.nodes {
         let state = if c.revoked.is_some() { "revoked" } else { "active" };
-        writeln!(out, "{:<24} {:<12} {}", id.as_str(), state, c.added)?;
+        let revoked = c.revoked.map(utc_date).unwrap_or_default();
+        writeln!(out, "{:<24} {:<8} {:<11} {revoked}", id.as_str(), state, utc_date(c.added))?;
     }
     Ok(())
 }
@@ -78,4 +79,28 @@ pub fn tls_init(dir: &Path, extra_names: &[String]) -> Result<PkiFiles, AdminErr
         key = f.hub_key.display(),
     );
     Ok(f)
+}
+
+/// `YYYY-MM-DD` (UTC) of a Unix time: the civil-from-days algorithm (H. Hinnant).
+fn utc_date(secs: u64) -> String {
+    let z = (secs / 86_400) as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn utc_dates() {
+        assert_eq!(super::utc_date(0), "1970-01-01");
+        assert_eq!(super::utc_date(951_782_400), "2000-02-29");
+        assert_eq!(super::utc_date(1_795_484_366), "2026-11-24");
+    }
 }

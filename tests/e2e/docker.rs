@@ -1,0 +1,43 @@
+//! The Docker task driver against the real Docker engine: the agent (built with its
+//! default `docker` feature) reports the engine's version in its node facts, and a
+//! socket with no engine behind it as unhealthy, naming the socket.
+
+use rabble_shared::api::NodeStatus;
+use rabble_tests::{Agent, Hub, wait_for};
+use std::process::Command;
+use std::time::Duration;
+
+const SOCKET: &str = "/var/run/docker.sock";
+
+#[test]
+fn the_agent_reports_the_docker_engine_in_its_facts() {
+    let out = Command::new("docker").args(["version", "--format", "{{.Server.Version}}"]).output();
+    let engine = match out {
+        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).trim().to_owned(),
+        _ => panic!("no Docker engine on {SOCKET}: `bash .ci/test` installs docker.io and starts dockerd"),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let hub = Hub::start(d, &[]);
+    let _with = Agent::start(d, "with-docker", hub.mqtt_port, &["--docker-socket", SOCKET]);
+    let nowhere = d.join("no-engine.sock");
+    let _without = Agent::start(d, "no-docker", hub.mqtt_port, &["--docker-socket", nowhere.to_str().unwrap()]);
+    let _off = Agent::start(d, "docker-off", hub.mqtt_port, &["--no-docker"]);
+    for n in ["with-docker", "no-docker", "docker-off"] {
+        hub.wait_node(n, NodeStatus::Up, Duration::from_secs(15));
+    }
+    let drivers = |node: &str| {
+        let n = hub.nodes().into_iter().find(|n| n.id.as_str() == node).unwrap();
+        n.facts.map(|f| f.drivers).unwrap_or_default()
+    };
+    let docker = wait_for("the docker driver in with-docker's facts", Duration::from_secs(10), || {
+        drivers("with-docker").remove("docker").ok_or_else(|| "not yet".to_owned())
+    });
+    assert!(docker.healthy, "{docker:?}");
+    assert_eq!(docker.version, engine);
+    let missing = wait_for("the docker driver in no-docker's facts", Duration::from_secs(10), || {
+        drivers("no-docker").remove("docker").ok_or_else(|| "not yet".to_owned())
+    });
+    assert!(!missing.healthy && missing.detail.contains("no-engine.sock"), "{missing:?}");
+    assert!(drivers("docker-off").is_empty(), "--no-docker: no driver reported");
+}

@@ -1,0 +1,142 @@
+//! The agent's budgets, measured on the shipped builds: static size of the aarch64 and
+//! x86_64 musl `agent-release` binaries; resident memory high-water mark (VmHWM) of the
+//! x86_64 musl agent running 20 services and 20 checks for a while; and bytes it writes
+//! to disk meanwhile (`write_bytes` in /proc/<pid>/io: what reached the block layer).
+//! Prints every figure; exits 1 if one is over its limit. Run it with
+//! `bash tests/budget-agent.sh [seconds]`.
+
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)] // a synchronous driver: std time is right here
+
+use rabble_tests::*;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+const SIZE_LIMIT: u64 = 3 * 1024 * 1024;
+const HWM_LIMIT_KB: u64 = 6 * 1024;
+const SERVICES: usize = 20;
+
+fn release(target: &str) -> PathBuf {
+    let host = bin("rabble-agent");
+    let target_dir = host.parent().and_then(Path::parent).expect("target dir").to_owned();
+    let p = target_dir.join(target).join("agent-release/rabble-agent");
+    assert!(p.exists(), "{} is missing: bash tests/budget-agent.sh builds it", p.display());
+    p
+}
+
+/// `Key:   123 kB` from /proc/<pid>/status.
+fn status_kb(pid: u32, key: &str) -> u64 {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(|r| r.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("{key} not in /proc/{pid}/status"))
+}
+
+/// (write_bytes, wchar) from /proc/<pid>/io: disk writes, and every write(2) incl. sockets.
+fn io(pid: u32) -> (u64, u64) {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/io")).unwrap();
+    let get = |k: &str| text.lines().find_map(|l| l.strip_prefix(k)).and_then(|v| v.trim().parse().ok()).unwrap();
+    (get("write_bytes:"), get("wchar:"))
+}
+
+fn main() {
+    let secs: u64 = std::env::args().nth(1).map_or(60, |s| s.parse().expect("seconds"));
+    let mut over = Vec::new();
+
+    println!("== agent binary size (agent-release: opt-level z, LTO, 1 CGU, panic=abort, strip) ==");
+    for target in ["aarch64-unknown-linux-musl", "x86_64-unknown-linux-musl"] {
+        let p = release(target);
+        let size = std::fs::metadata(&p).unwrap().len();
+        let file = Command::new("file").arg("-b").arg(&p).output().map(|o| o.stdout).unwrap_or_default();
+        let file = String::from_utf8_lossy(&file);
+        let statik = file.contains("statically linked") || file.contains("static-pie linked");
+        println!("{target:<28} {:>9} bytes  {:.2} MB  {}", size, size as f64 / 1e6, file.trim());
+        if target.starts_with("aarch64") && size > SIZE_LIMIT {
+            over.push(format!("aarch64 agent is {size} bytes (limit {SIZE_LIMIT})"));
+        }
+        if !statik && !file.is_empty() {
+            over.push(format!("{target} agent is not statically linked: {file}"));
+        }
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let hub = Hub::start(d, &[]);
+    let services = d.join("services");
+    std::fs::create_dir_all(&services).unwrap();
+    // 20 services, 20 checks every second: 10 HTTP (the hub's API), 10 TCP (its broker).
+    for i in 0..SERVICES {
+        let check = if i % 2 == 0 {
+            format!("http = \"{}/api/v1/health\"", hub.http)
+        } else {
+            format!("tcp = \"127.0.0.1:{}\"", hub.mqtt_port)
+        };
+        std::fs::write(
+            services.join(format!("svc{i}.toml")),
+            format!(
+                "[service]\nname = \"svc{i}\"\nport = {}\ntags = [\"budget\"]\n[[service.checks]]\nid = \"c{i}\"\n{check}\n\
+                 interval = \"1s\"\ntimeout = \"1s\"\n",
+                9000 + i
+            ),
+        )
+        .unwrap();
+    }
+    let agent = Agent::spawn(
+        Command::new(release("x86_64-unknown-linux-musl")),
+        d,
+        "budget",
+        &format!("mqtt://127.0.0.1:{}", hub.mqtt_port),
+        services,
+        &[],
+    );
+    let pid = agent.proc.pid();
+    wait_for("20 passing checks", Duration::from_secs(30), || {
+        let passing = hub
+            .services()
+            .iter()
+            .flat_map(|s| &s.instances)
+            .filter(|i| i.status == rabble_shared::Status::Passing)
+            .count();
+        if passing == SERVICES { Ok(()) } else { Err(format!("{passing} passing")) }
+    });
+    let (disk0, wchar0) = io(pid);
+    let rss0 = status_kb(pid, "VmRSS:");
+    println!(
+        "\n== x86_64 musl agent, {SERVICES} services + {SERVICES} checks (1 s interval), {secs} s steady state =="
+    );
+    std::thread::sleep(Duration::from_secs(secs));
+    let (disk1, wchar1) = io(pid);
+    let hwm = status_kb(pid, "VmHWM:");
+    let rss1 = status_kb(pid, "VmRSS:");
+    let passing =
+        hub.services().iter().flat_map(|s| &s.instances).filter(|i| i.status == rabble_shared::Status::Passing).count();
+    println!(
+        "VmHWM (peak resident)      {hwm:>6} kB  ({:.2} MB; limit {} MB)",
+        hwm as f64 / 1024.0,
+        HWM_LIMIT_KB / 1024
+    );
+    println!("VmRSS at start / end       {rss0:>6} kB / {rss1} kB");
+    println!("disk writes (write_bytes)  {:>6} bytes over {secs} s (since start: {disk1})", disk1 - disk0);
+    println!("all write(2) (wchar)       {:>6} bytes over {secs} s (MQTT, logs: not disk)", wchar1 - wchar0);
+    println!("checks passing at the end  {passing}/{SERVICES}");
+    if hwm > HWM_LIMIT_KB {
+        over.push(format!("VmHWM {hwm} kB (limit {HWM_LIMIT_KB} kB)"));
+    }
+    if disk1 != disk0 {
+        over.push(format!("the agent wrote {} bytes to disk in steady state (budget: 0)", disk1 - disk0));
+    }
+    if passing != SERVICES {
+        over.push(format!("only {passing}/{SERVICES} checks passing at the end"));
+    }
+    drop(agent);
+    drop(hub);
+    if over.is_empty() {
+        println!("\nagent budgets: OK");
+    } else {
+        for o in &over {
+            println!("OVER BUDGET: {o}");
+        }
+        std::process::exit(1);
+    }
+}
