@@ -83,6 +83,7 @@ pub async fn run(
         index = catalog.index,
         "catalog loaded"
     );
+    let mut background = Vec::new();
     let (host, port, broker_desc, login) = match &cfg.broker {
         BrokerChoice::Embedded { listen, tls, require_credentials } => {
             let auth = match require_credentials {
@@ -93,6 +94,11 @@ pub async fn run(
             let setup = broker::BrokerSetup { listen: *listen, tls: tls.clone(), auth };
             broker::start(&setup).await?;
             let local = broker::local_addr(*listen);
+            if let Some(login) = &login {
+                let kicker =
+                    auth::revoke::Kicker { host: local.ip().to_string(), port: local.port(), login: login.clone() };
+                background.push(tokio::spawn(auth::revoke::run(auth::Credentials::path(&cfg.data_dir), kicker)));
+            }
             let mqtts = tls.as_ref().map(|t| t.listen.to_string()).unwrap_or_default();
             tracing::info!(%listen, mqtts, require_credentials, "embedded MQTT broker listening");
             let mut desc = format!("embedded mqtt://{listen}");
@@ -171,6 +177,7 @@ pub async fn run(
 
     let _ = dns_stop_tx.send(true);
     let _ = dns_task.await;
+    background.iter().for_each(|t| t.abort());
     // Say goodbye ourselves (a clean DISCONNECT suppresses our Will), then stop.
     tracing::info!("hub stopping");
     let _ = client.try_publish(topic::HUB_STATUS, QoS::AtLeastOnce, true, topic::OFFLINE);

@@ -107,6 +107,12 @@ impl Credentials {
             f.write_all(&serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?)?;
             f.write_all(b"\n")?;
             f.sync_all()?;
+            // Run as root next to a hub running as its own user (systemd's DynamicUser):
+            // hand the file to whoever owns the data dir, or the hub could not read it.
+            use std::os::unix::fs::MetadataExt;
+            if let Ok(m) = std::fs::metadata(dir) {
+                let _ = std::os::unix::fs::chown(&tmp, Some(m.uid()), Some(m.gid()));
+            }
             std::fs::rename(&tmp, path)
         };
         write().map_err(|e| err(format!("cannot write: {e}")))

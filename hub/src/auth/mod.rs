@@ -7,6 +7,7 @@
 
 pub mod credentials;
 pub mod pki;
+pub mod revoke;
 
 pub use credentials::{Credentials, CredentialsError, HUB_USER, Verdict};
 use std::path::PathBuf;
