@@ -257,5 +257,21 @@ mod tests {
         assert!(e.contains("agent.toml") && e.contains("line 2") && e.contains("heartbeet"), "{e}");
         let e = Config::resolve(Flags { hub: Some("http://x".into()), ..Default::default() }).unwrap_err().to_string();
         assert!(e.starts_with("hub:"), "{e}");
+        let ca = Some(dir.path().join("ca.pem"));
+        let e = Config::resolve(Flags { hub: Some("mqtt://h".into()), ca: ca.clone(), ..Default::default() })
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("ca:") && e.contains("not mqtts://"), "{e}");
+        let token = dir.path().join("token");
+        let with_token =
+            |t: &Path| Flags { token_file: Some(t.to_owned()), name: Some("Pi3".into()), ..Default::default() };
+        let e = Config::resolve(with_token(&token)).unwrap_err().to_string();
+        assert!(e.contains("token") && e.contains("cannot read"), "{e}");
+        std::fs::write(&token, "two words\n").unwrap();
+        let e = Config::resolve(with_token(&token)).unwrap_err().to_string();
+        assert!(e.contains("rabble-hub node add"), "{e}");
+        std::fs::write(&token, "abc123\n").unwrap();
+        let c = Config::resolve(with_token(&token)).unwrap();
+        assert_eq!(c.credentials, Some(("pi3".to_owned(), "abc123".to_owned())));
     }
 }

@@ -25,7 +25,7 @@ pub enum BrokerError {
     NotListening(SocketAddr),
     #[error("embedded broker thread: {0}")]
     Thread(std::io::Error),
-    #[error("TLS listener: {0}")]
+    #[error("TLS listener: {0} (tls_cert / tls_key)")]
     Tls(String),
 }
 

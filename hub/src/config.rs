@@ -160,15 +160,10 @@ impl Config {
             ),
             None => {
                 let tls = match (flags.tls_cert.or(file.tls_cert), flags.tls_key.or(file.tls_key)) {
+                    // The files are read (and a bad one named) when the broker starts: the
+                    // admin commands resolve this config too, outside the service, where a
+                    // LoadCredential path does not exist.
                     (Some(cert), Some(key)) => {
-                        for (field, p) in [("tls_cert", &cert), ("tls_key", &key)] {
-                            if !p.is_file() {
-                                return Err(ConfigError::Field {
-                                    field,
-                                    message: format!("{}: no such file", p.display()),
-                                });
-                            }
-                        }
                         let listen =
                             flags.mqtts_listen.or(file.mqtts_listen).unwrap_or_else(|| ([0, 0, 0, 0], 8883).into());
                         Some(TlsListener { listen, cert, key })
@@ -254,9 +249,12 @@ mod tests {
         let p = dir.path().join("hub.toml");
         let e = Config::resolve(Flags { tls_cert: Some(p.clone()), ..Default::default() }).unwrap_err();
         assert!(e.to_string().starts_with("tls_key: required with tls_cert"), "{e}");
-        let e = Config::resolve(Flags { tls_cert: Some(p.clone()), tls_key: Some(p.clone()), ..Default::default() })
-            .unwrap_err();
-        assert!(e.to_string().starts_with("tls_cert:") && e.to_string().contains("no such file"), "{e}");
+        let c = Config::resolve(Flags { tls_cert: Some(p.clone()), tls_key: Some(p.clone()), ..Default::default() })
+            .unwrap();
+        let BrokerChoice::Embedded { listen, tls: Some(tls), require_credentials: true } = c.broker else {
+            panic!("TLS on should require credentials: {:?}", c.broker)
+        };
+        assert_eq!((listen.to_string(), tls.listen.to_string()), ("127.0.0.1:1883".into(), "0.0.0.0:8883".into()));
         std::fs::write(&p, "http_listen = \"nope\"\n").unwrap();
         let e = Config::resolve(Flags { config: Some(p), ..Default::default() }).unwrap_err().to_string();
         assert!(e.contains("hub.toml") && e.contains("line 1"), "{e}");
