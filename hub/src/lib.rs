@@ -52,6 +52,8 @@ pub struct Listeners {
     pub http: tokio::net::TcpListener,
     pub dns_udp: tokio::net::UdpSocket,
     pub dns_tcp: tokio::net::TcpListener,
+    /// MQTT over TLS, when the embedded broker has a certificate.
+    pub mqtts: Option<tokio::net::TcpListener>,
 }
 
 impl Listeners {
@@ -64,6 +66,12 @@ impl Listeners {
             http: tokio::net::TcpListener::bind(cfg.http_listen).await.map_err(err("HTTP API", cfg.http_listen))?,
             dns_udp: tokio::net::UdpSocket::bind(cfg.dns.listen).await.map_err(err("DNS (UDP)", cfg.dns.listen))?,
             dns_tcp: tokio::net::TcpListener::bind(cfg.dns.listen).await.map_err(err("DNS (TCP)", cfg.dns.listen))?,
+            mqtts: match &cfg.broker {
+                BrokerChoice::Embedded { tls: Some(t), .. } => {
+                    Some(tokio::net::TcpListener::bind(t.listen).await.map_err(err("MQTT/TLS", t.listen))?)
+                }
+                _ => None,
+            },
         })
     }
 }
@@ -74,7 +82,7 @@ pub async fn run(
     listeners: Listeners,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), HubError> {
-    let Listeners { http, dns_udp, dns_tcp } = listeners;
+    let Listeners { http, dns_udp, dns_tcp, mqtts } = listeners;
     let (store, catalog) = Store::open(&cfg.data_dir)?;
     tracing::info!(
         data_dir = %cfg.data_dir.display(),
@@ -91,9 +99,17 @@ pub async fn run(
                 false => None,
             };
             let login = auth.as_ref().map(|a| a.hub_login());
-            let setup = broker::BrokerSetup { listen: *listen, tls: tls.clone(), auth };
-            broker::start(&setup).await?;
+            // A bad certificate or key stops the hub here, naming the file.
+            let acceptor = match tls {
+                Some(t) => Some(broker::tls::acceptor(&t.cert, &t.key).map_err(broker::BrokerError::Tls)?),
+                None => None,
+            };
+            broker::start(&broker::BrokerSetup { listen: *listen, auth }).await?;
             let local = broker::local_addr(*listen);
+            if let (Some(l), Some(acceptor)) = (mqtts, acceptor) {
+                let serve = broker::tls::serve(l, acceptor, local, std::future::pending());
+                background.push(tokio::spawn(serve));
+            }
             if let Some(login) = &login {
                 let kicker =
                     auth::revoke::Kicker { host: local.ip().to_string(), port: local.port(), login: login.clone() };

@@ -89,6 +89,17 @@ fn agents_join_over_tls_with_their_credentials_and_others_are_refused() {
         Agent::spawn(cmd, d, name, &url, d.join(format!("{name}-services")), &extra)
     };
 
+    // Hostile or broken clients first: silent TCP connections that never start a handshake
+    // (rumqttd's own TLS listener would wait on the first of them forever), and plain
+    // MQTT / HTTP bytes sent to the TLS port. None of them may keep a node out.
+    use std::io::Write;
+    let mut hostile = Vec::new();
+    for junk in [&b""[..], b"\x10\x0c\x00\x04MQTT\x04\x02\x00\x0a\x00\x00", b"GET / HTTP/1.1\r\n\r\n"] {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", tls_port)).unwrap();
+        s.write_all(junk).unwrap();
+        hostile.push(s);
+    }
+
     // The right CA and its own token: in, and its service registered.
     let a = agent("pi-good", &ca, Some(&good));
     a.write_service("web.toml", "[service]\nname = \"web\"\nport = 8080\n");
@@ -141,4 +152,6 @@ fn agents_join_over_tls_with_their_credentials_and_others_are_refused() {
     hub.wait_node("pi-good", NodeStatus::Down, Duration::from_secs(10));
     assert_refused_with_backoff(&a, "refused this node's credentials");
     assert!(hub.proc.log().contains("closed the node's MQTT session"), "the hub says what it did");
+    assert!(hub.proc.log().contains("MQTT/TLS handshake failed"), "the hub logs a failed handshake with the peer");
+    drop(hostile);
 }

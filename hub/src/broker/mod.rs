@@ -5,13 +5,14 @@
 //! accepts connections. Its sample config's commit log (100 MiB x 10) is replaced by
 //! 1 MiB x 4 segments per subscription filter.
 //!
-//! Listeners: plain MQTT (`mqtt`), and MQTT over TLS (`mqtts`) when the hub has a
-//! certificate. With credentials required, both listeners ask the `Authenticator`;
-//! rumqttd then closes a refused connection without a CONNACK.
+//! rumqttd serves plain MQTT only; MQTT over TLS is terminated in front of it by `tls`
+//! (see there for why). With credentials required, rumqttd asks the `Authenticator` on
+//! every CONNECT, and closes a refused connection without a CONNACK.
+
+pub mod tls;
 
 use crate::auth::Authenticator;
-use crate::config::TlsListener;
-use rumqttd::{Config, ConnectionSettings, RouterConfig, ServerSettings, TlsConfig};
+use rumqttd::{Config, ConnectionSettings, RouterConfig, ServerSettings};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
@@ -33,8 +34,7 @@ pub enum BrokerError {
 #[derive(Debug, Clone)]
 pub struct BrokerSetup {
     pub listen: SocketAddr,
-    pub tls: Option<TlsListener>,
-    /// Checks credentials on every listener when set.
+    /// Checks credentials on every CONNECT when set.
     pub auth: Option<Arc<Authenticator>>,
 }
 
@@ -53,33 +53,13 @@ pub fn config(setup: &BrokerSetup) -> Config {
     if let Some(a) = &setup.auth {
         connections.external_auth = Some(a.clone().handler());
     }
-    let mut servers = HashMap::from([(
-        "1".to_owned(),
-        ServerSettings {
-            name: "mqtt".into(),
-            listen: setup.listen,
-            tls: None,
-            next_connection_delay_ms: 1,
-            connections: connections.clone(),
-        },
-    )]);
-    if let Some(t) = &setup.tls {
-        let tls = TlsConfig::Rustls {
-            capath: None,
-            certpath: t.cert.display().to_string(),
-            keypath: t.key.display().to_string(),
-        };
-        servers.insert(
-            "2".to_owned(),
-            ServerSettings {
-                name: "mqtts".into(),
-                listen: t.listen,
-                tls: Some(tls),
-                next_connection_delay_ms: 1,
-                connections,
-            },
-        );
-    }
+    let server = ServerSettings {
+        name: "mqtt".into(),
+        listen: setup.listen,
+        tls: None,
+        next_connection_delay_ms: 1,
+        connections,
+    };
     Config {
         id: 0,
         router: RouterConfig {
@@ -93,7 +73,7 @@ pub fn config(setup: &BrokerSetup) -> Config {
             initialized_filters: None,
             shared_subscriptions_strategy: Default::default(),
         },
-        v4: Some(servers),
+        v4: Some(HashMap::from([("1".to_owned(), server)])),
         ..Default::default()
     }
 }
@@ -110,13 +90,7 @@ pub fn local_addr(listen: SocketAddr) -> SocketAddr {
 /// Starts the broker on its own thread and waits until it accepts connections.
 pub async fn start(setup: &BrokerSetup) -> Result<(), BrokerError> {
     let listen = setup.listen;
-    for addr in std::iter::once(listen).chain(setup.tls.as_ref().map(|t| t.listen)) {
-        drop(std::net::TcpListener::bind(addr).map_err(|source| BrokerError::Bind { addr, error: source })?);
-    }
-    if let Some(t) = &setup.tls {
-        // rumqttd reads these on its own thread and only logs a failure: check them here.
-        check_tls_files(t)?;
-    }
+    drop(std::net::TcpListener::bind(listen).map_err(|source| BrokerError::Bind { addr: listen, error: source })?);
     let login = setup.auth.as_ref().map(|a| a.hub_login());
     let cfg = config(setup);
     std::thread::Builder::new()
@@ -163,19 +137,4 @@ async fn probe(addr: SocketAddr, login: Option<&(String, String)>) -> std::io::R
     tokio::time::timeout(Duration::from_secs(1), s.read_exact(&mut ack)).await??;
     s.write_all(&[0xe0, 0]).await?;
     if ack == [0x20, 2, 0, 0] { Ok(()) } else { Err(std::io::Error::other(format!("unexpected CONNACK {ack:?}"))) }
-}
-
-/// Loads the certificate and key the way rumqttd will, so a bad file stops the hub with
-/// its name instead of leaving a listener that silently never starts.
-fn check_tls_files(t: &TlsListener) -> Result<(), BrokerError> {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let certs: Vec<_> = CertificateDer::pem_file_iter(&t.cert)
-        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| BrokerError::Tls(format!("{}: {e}", t.cert.display())))?;
-    if certs.is_empty() {
-        return Err(BrokerError::Tls(format!("{}: no certificate in it (expected PEM)", t.cert.display())));
-    }
-    PrivateKeyDer::from_pem_file(&t.key).map_err(|e| BrokerError::Tls(format!("{}: {e}", t.key.display())))?;
-    Ok(())
 }

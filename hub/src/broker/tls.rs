@@ -1,0 +1,122 @@
+//! The MQTT-over-TLS listener: terminates TLS (rustls on ring) and relays each
+//! connection to the embedded broker's plain listener on loopback.
+//!
+//! Why not rumqttd's own TLS listener: rumqttd 0.20 does the TLS handshake inline in its
+//! accept loop, without a timeout, so one client that opens a TCP connection and sends
+//! nothing stops every other node from connecting. Here each connection gets its own
+//! task, the handshake a deadline, and the listener a connection cap. The broker still
+//! checks credentials on the CONNECT that follows.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
+
+/// A client must finish the TLS handshake within this.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Open TLS connections at most (the broker's own cap is the same).
+pub const MAX_CONNECTIONS: usize = 1024;
+
+/// Loads the hub's certificate chain and key; errors name the file.
+pub fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs: Vec<_> = CertificateDer::pem_file_iter(cert)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("{}: {e}", cert.display()))?;
+    if certs.is_empty() {
+        return Err(format!("{}: no certificate in it (expected PEM)", cert.display()));
+    }
+    let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| format!("{}: {e}", key.display()))?;
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_no_client_auth()
+        .with_single_cert(certs, key_der)
+        .map_err(|e| format!("{} does not go with {}: {e}", key.display(), cert.display()))?;
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+/// Accepts TLS connections on `listener` and relays them to `broker` until `shutdown`.
+pub async fn serve(
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    broker: SocketAddr,
+    shutdown: impl Future<Output = ()>,
+) {
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    tokio::pin!(shutdown);
+    loop {
+        let (tcp, peer) = tokio::select! {
+            _ = &mut shutdown => return,
+            r = listener.accept() => match r {
+                Ok(c) => c,
+                Err(e) => {
+                    // EMFILE and friends: back off instead of spinning.
+                    tracing::warn!(error = %e, "MQTT/TLS accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, "MQTT/TLS: {MAX_CONNECTIONS} connections open; refusing another");
+            continue;
+        };
+        let acceptor = acceptor.clone();
+        tokio::spawn(async move {
+            let _slot = slot;
+            relay(tcp, peer, acceptor, broker).await;
+        });
+    }
+}
+
+async fn relay(tcp: TcpStream, peer: SocketAddr, acceptor: TlsAcceptor, broker: SocketAddr) {
+    let _ = tcp.set_nodelay(true);
+    let mut tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            // The usual cause: a node with the wrong CA file, which aborts the handshake.
+            tracing::warn!(%peer, error = %e, "MQTT/TLS handshake failed");
+            return;
+        }
+        Err(_) => {
+            tracing::warn!(%peer, "MQTT/TLS handshake not finished within {HANDSHAKE_TIMEOUT:?}; closed");
+            return;
+        }
+    };
+    let mut upstream = match TcpStream::connect(broker).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(%broker, error = %e, "MQTT/TLS: cannot reach the embedded broker");
+            return;
+        }
+    };
+    let _ = upstream.set_nodelay(true);
+    // Ends when either side closes; each side's close is passed on (TLS close_notify).
+    let _ = tokio::io::copy_bidirectional(&mut tls, &mut upstream).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_files_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = crate::auth::pki::init(&dir.path().join("a"), &["hub.test".into()]).unwrap();
+        let b = crate::auth::pki::init(&dir.path().join("b"), &["hub.test".into()]).unwrap();
+        assert!(acceptor(&a.hub_cert, &a.hub_key).is_ok());
+        let missing = dir.path().join("nope.pem");
+        let e = acceptor(&missing, &a.hub_key).err().unwrap();
+        assert!(e.contains("nope.pem"), "{e}");
+        let e = acceptor(&a.hub_key, &a.hub_key).err().unwrap();
+        assert!(e.contains("no certificate"), "{e}");
+        let e = acceptor(&a.hub_cert, &b.hub_key).err().unwrap();
+        assert!(e.contains("does not go with"), "{e}");
+    }
+}
