@@ -12,6 +12,7 @@ pub mod cli;
 pub mod config;
 pub mod dns;
 pub mod ingest;
+pub mod stamp;
 pub mod stats;
 
 use catalog::Store;
@@ -100,14 +101,14 @@ pub async fn run(
             };
             let login = auth.as_ref().map(|a| a.hub_login());
             // A bad certificate or key stops the hub here, naming the file.
-            let acceptor = match tls {
-                Some(t) => Some(broker::tls::acceptor(&t.cert, &t.key).map_err(broker::BrokerError::Tls)?),
+            let certified = match tls {
+                Some(t) => Some(broker::tls::Certified::load(&t.cert, &t.key).map_err(broker::BrokerError::Tls)?),
                 None => None,
             };
             broker::start(&broker::BrokerSetup { listen: *listen, auth }).await?;
             let local = broker::local_addr(*listen);
-            if let (Some(l), Some(acceptor)) = (mqtts, acceptor) {
-                let serve = broker::tls::serve(l, acceptor, local, std::future::pending());
+            if let (Some(l), Some(certified)) = (mqtts, certified) {
+                let serve = broker::tls::serve(l, certified, local, std::future::pending());
                 background.push(tokio::spawn(serve));
             }
             if let Some(login) = &login {

@@ -145,6 +145,28 @@ fn agents_join_over_tls_with_their_credentials_and_others_are_refused() {
     assert_eq!(names, ["pi-good"], "only the node with credentials is in the catalog");
     assert_eq!(hub.node_status("pi-good"), Some(NodeStatus::Up), "the thief did not knock the real node off");
 
+    // A renewed certificate is picked up by the next connection, without a restart: swap
+    // in one from another CA; a node trusting that CA now gets in, and the node already
+    // connected keeps its session.
+    let rotated = node_add(&hub_data, d, "pi-rotated");
+    let install = |from: &Path| {
+        for f in ["hub.pem", "hub.key"] {
+            let tmp = tls.join(format!("{f}.new"));
+            std::fs::copy(from.join(f), &tmp).unwrap();
+            std::fs::rename(&tmp, tls.join(f)).unwrap();
+        }
+    };
+    std::fs::create_dir(d.join("orig")).unwrap();
+    for f in ["hub.pem", "hub.key"] {
+        std::fs::copy(tls.join(f), d.join("orig").join(f)).unwrap();
+    }
+    install(&d.join("other-ca"));
+    let r = agent("pi-rotated", &d.join("other-ca/ca.pem"), Some(&rotated));
+    hub.wait_node("pi-rotated", NodeStatus::Up, Duration::from_secs(15));
+    assert_eq!(hub.node_status("pi-good"), Some(NodeStatus::Up));
+    drop(r);
+    install(&d.join("orig")); // and back, for the nodes that trust the first CA
+
     // Revoking a connected node shuts it out at once: the hub closes its session, marks
     // it down, and its reconnects are refused.
     let (ok, _, err) = rabble_hub_cmd(&["--data-dir", hub_data.to_str().unwrap(), "node", "revoke", "pi-good"]);

@@ -12,7 +12,6 @@ pub mod revoke;
 pub use credentials::{Credentials, CredentialsError, HUB_USER, Verdict};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
 
 /// Checks CONNECTs against the credentials file, re-reading it whenever it changes, so
 /// `rabble-hub node add|revoke` take effect without a restart (from each node's next
@@ -26,7 +25,7 @@ pub struct Authenticator {
 
 #[derive(Debug, Default)]
 struct Cache {
-    stamp: Option<(SystemTime, u64)>,
+    stamp: Option<crate::stamp::Stamp>,
     creds: Credentials,
 }
 
@@ -44,7 +43,7 @@ impl Authenticator {
     }
 
     fn refresh(&self) -> Result<(), CredentialsError> {
-        let stamp = std::fs::metadata(&self.path).ok().and_then(|m| Some((m.modified().ok()?, m.len())));
+        let stamp = crate::stamp::of(&self.path);
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         if cache.stamp != stamp || stamp.is_none() {
             cache.creds = Credentials::load(&self.path)?;

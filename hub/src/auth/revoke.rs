@@ -11,7 +11,7 @@ use rabble_shared::{NodeId, topic};
 use rumqttc::{AsyncClient, Event, MqttOptions, Outgoing, QoS};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 const POLL: Duration = Duration::from_secs(1);
 
@@ -29,12 +29,11 @@ fn revoked(c: &Credentials) -> BTreeSet<NodeId> {
 
 /// Runs until the task is aborted.
 pub async fn run(path: PathBuf, kicker: Kicker) {
-    let stamp = |p: &PathBuf| std::fs::metadata(p).ok().and_then(|m| Some((m.modified().ok()?, m.len())));
-    let mut last: Option<(SystemTime, u64)> = stamp(&path);
+    let mut last = crate::stamp::of(&path);
     let mut known = Credentials::load(&path).map(|c| revoked(&c)).unwrap_or_default();
     loop {
         tokio::time::sleep(POLL).await;
-        let now = stamp(&path);
+        let now = crate::stamp::of(&path);
         if now == last {
             continue;
         }

@@ -9,7 +9,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
@@ -22,7 +22,7 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 pub const MAX_CONNECTIONS: usize = 1024;
 
 /// Loads the hub's certificate chain and key; errors name the file.
-pub fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, String> {
+fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, String> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let certs: Vec<_> = CertificateDer::pem_file_iter(cert)
@@ -41,10 +41,50 @@ pub fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, String> {
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
+/// The certificate in use, re-loaded when its files change (a renewed certificate is
+/// picked up by the next connection, no restart). A broken renewal keeps the old one.
+pub struct Certified {
+    cert: PathBuf,
+    key: PathBuf,
+    stamp: Option<Stamp>,
+    acceptor: TlsAcceptor,
+}
+
+type Stamp = [crate::stamp::Stamp; 2];
+
+fn stamp(cert: &Path, key: &Path) -> Option<Stamp> {
+    Some([crate::stamp::of(cert)?, crate::stamp::of(key)?])
+}
+
+impl Certified {
+    /// Loads the files now; errors name the file.
+    pub fn load(cert: &Path, key: &Path) -> Result<Certified, String> {
+        let stamp = stamp(cert, key);
+        Ok(Certified { cert: cert.to_owned(), key: key.to_owned(), stamp, acceptor: acceptor(cert, key)? })
+    }
+
+    fn current(&mut self) -> TlsAcceptor {
+        let now = stamp(&self.cert, &self.key);
+        if now != self.stamp {
+            self.stamp = now;
+            match acceptor(&self.cert, &self.key) {
+                Ok(a) => {
+                    self.acceptor = a;
+                    tracing::info!(cert = %self.cert.display(), "MQTT/TLS certificate re-loaded");
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "MQTT/TLS certificate changed but cannot be used; keeping the old one")
+                }
+            }
+        }
+        self.acceptor.clone()
+    }
+}
+
 /// Accepts TLS connections on `listener` and relays them to `broker` until `shutdown`.
 pub async fn serve(
     listener: TcpListener,
-    acceptor: TlsAcceptor,
+    mut certified: Certified,
     broker: SocketAddr,
     shutdown: impl Future<Output = ()>,
 ) {
@@ -67,7 +107,7 @@ pub async fn serve(
             tracing::warn!(%peer, "MQTT/TLS: {MAX_CONNECTIONS} connections open; refusing another");
             continue;
         };
-        let acceptor = acceptor.clone();
+        let acceptor = certified.current();
         tokio::spawn(async move {
             let _slot = slot;
             relay(tcp, peer, acceptor, broker).await;
@@ -110,7 +150,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let a = crate::auth::pki::init(&dir.path().join("a"), &["hub.test".into()]).unwrap();
         let b = crate::auth::pki::init(&dir.path().join("b"), &["hub.test".into()]).unwrap();
-        assert!(acceptor(&a.hub_cert, &a.hub_key).is_ok());
+        assert!(Certified::load(&a.hub_cert, &a.hub_key).is_ok());
         let missing = dir.path().join("nope.pem");
         let e = acceptor(&missing, &a.hub_key).err().unwrap();
         assert!(e.contains("nope.pem"), "{e}");

@@ -1,0 +1,16 @@
+//! Has a file changed? `Stamp` is what the hub compares to decide whether to re-read a
+//! file it watches (credentials, the TLS certificate): modification time, size and
+//! inode, so an atomic replace (write + rename, as `rabble-hub node` and certbot do) is
+//! seen even within one tick of a coarse clock.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::time::SystemTime;
+
+pub type Stamp = (SystemTime, u64, u64);
+
+/// `None` when the file is missing or unreadable.
+pub fn of(path: &Path) -> Option<Stamp> {
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.modified().ok()?, m.len(), m.ino()))
+}
