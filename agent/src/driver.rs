@@ -100,4 +100,24 @@ mod tests {
         assert!(docker.detail.contains(&sock.display().to_string()), "{docker:?}");
         assert!(probe(&DriverConfig::default()).await.is_empty());
     }
+
+    /// Paused time: a report at start, silence while nothing changes (a minute's probes
+    /// cost no publish), one report when something does.
+    #[cfg(feature = "docker")]
+    #[tokio::test(start_paused = true)]
+    async fn reports_at_start_then_only_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let sock = dir.path().join("docker.sock");
+        let (tx, mut rx) = mpsc::channel(1);
+        let task = tokio::spawn(run(DriverConfig { docker_socket: Some(sock.clone()) }, tx));
+        let first = rx.recv().await.unwrap();
+        assert!(!first["docker"].healthy);
+        let quiet = tokio::time::timeout(Duration::from_secs(150), rx.recv()).await;
+        assert!(quiet.is_err(), "three unchanged probes sent {quiet:?}");
+        // Something listens there now, but it is no Docker engine: it never answers.
+        let _listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+        let next = tokio::time::timeout(Duration::from_secs(120), rx.recv()).await.unwrap().unwrap();
+        assert!(!next["docker"].healthy && next["docker"] != first["docker"], "{next:?}");
+        task.abort();
+    }
 }
