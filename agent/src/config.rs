@@ -156,7 +156,7 @@ impl Config {
             });
         }
         let credentials = match flags.token_file.or(file.token_file) {
-            Some(path) => Some((node.as_str().to_owned(), read_token(&path)?)),
+            Some(path) => Some((node.as_str().to_owned(), read_secret(&path)?)),
             None => None,
         };
         let docker_socket = flags.docker_socket.or(file.docker_socket);
@@ -187,13 +187,16 @@ impl Config {
     }
 }
 
-/// Reads a node token: the file's one line, trimmed. Errors name the file.
-fn read_token(path: &Path) -> Result<String, ConfigError> {
+/// Reads a secret file (a node token, a broker password): its one line, trimmed.
+/// Errors name the file.
+pub fn read_secret(path: &Path) -> Result<String, ConfigError> {
     let err = |message: String| ConfigError::File { path: path.to_owned(), message };
     let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read token: {e}")))?;
     let token = text.trim();
     if token.is_empty() || token.len() > 256 || token.contains(char::is_whitespace) {
-        return Err(err("expected one token (from `rabble-hub node add <name>`) on one line".into()));
+        return Err(err(
+            "expected one token (from `rabble-hub node add <name>`) or password, on one line, without spaces".into(),
+        ));
     }
     Ok(token.to_owned())
 }

@@ -40,9 +40,15 @@ pub fn explain(e: &ConnectionError, with_credentials: bool) -> (String, bool) {
     const REFUSED: &str = "most likely it refused this node's credentials (unknown or revoked node, or a wrong \
                            token): see `rabble-hub node list` on the hub";
     match e {
-        ConnectionError::ConnectionRefused(Code::BadUserNamePassword | Code::NotAuthorized) => {
+        ConnectionError::ConnectionRefused(Code::BadUserNamePassword | Code::NotAuthorized) if with_credentials => {
             (format!("the hub refused this node's credentials: {REFUSED}"), true)
         }
+        ConnectionError::ConnectionRefused(Code::BadUserNamePassword | Code::NotAuthorized) => (
+            "the broker requires credentials: give this node a token_file (`rabble-hub node add <name>`, or its \
+             password on an external broker)"
+                .into(),
+            true,
+        ),
         ConnectionError::Tls(t) => (
             format!("TLS handshake with the hub failed: {t} (is `ca` the CA that signed the hub's certificate?)"),
             true,

@@ -21,6 +21,9 @@ pub struct FileConfig {
     pub tls_key: Option<PathBuf>,
     pub require_credentials: Option<bool>,
     pub broker: Option<String>,
+    pub broker_username: Option<String>,
+    pub broker_password_file: Option<PathBuf>,
+    pub broker_ca: Option<PathBuf>,
     pub http_listen: Option<SocketAddr>,
     pub heartbeat_ttl: Option<GoDuration>,
     #[serde(default)]
@@ -66,6 +69,15 @@ pub struct Flags {
     /// (default: on when TLS is on).
     #[arg(long)]
     pub require_credentials: Option<bool>,
+    /// The username the hub logs in to an external broker with.
+    #[arg(long)]
+    pub broker_username: Option<String>,
+    /// File holding the password for --broker-username.
+    #[arg(long)]
+    pub broker_password_file: Option<PathBuf>,
+    /// CA file for an external mqtts:// broker (default: the system trust store).
+    #[arg(long)]
+    pub broker_ca: Option<PathBuf>,
     /// Use this external broker (e.g. mqtt://mosquitto:1883) instead of the embedded one.
     #[arg(long)]
     pub broker: Option<String>,
@@ -107,7 +119,7 @@ pub struct DnsConfig {
 }
 
 fn missing(field: &'static str, other: &str) -> ConfigError {
-    ConfigError::Field { field, message: format!("required with {other} (the TLS listener needs both)") }
+    ConfigError::Field { field, message: format!("required with {other}") }
 }
 
 /// `ip` or `ip:port` (port 53 by default); IPv6 as `[ip]:port`.
@@ -146,6 +158,10 @@ pub struct TlsListener {
 pub struct Config {
     pub data_dir: PathBuf,
     pub broker: BrokerChoice,
+    /// Username and password for an external broker.
+    pub broker_login: Option<(String, String)>,
+    /// CA file for an external mqtts:// broker.
+    pub broker_ca: Option<PathBuf>,
     pub http_listen: SocketAddr,
     pub heartbeat_ttl: Duration,
     pub dns: DnsConfig,
@@ -186,6 +202,33 @@ impl Config {
                 }
             }
         };
+        let external = matches!(broker, BrokerChoice::External(_));
+        let only_external = |field: &'static str| ConfigError::Field {
+            field,
+            message: "only applies to an external broker (`broker = ...`); the embedded one uses node credentials"
+                .into(),
+        };
+        let broker_login = match (
+            flags.broker_username.or(file.broker_username),
+            flags.broker_password_file.or(file.broker_password_file),
+        ) {
+            (None, None) => None,
+            _ if !external => return Err(only_external("broker_username")),
+            (Some(user), Some(pass)) => Some((user, rabble_agent::config::read_secret(&pass)?)),
+            (Some(_), None) => return Err(missing("broker_password_file", "broker_username")),
+            (None, Some(_)) => return Err(missing("broker_username", "broker_password_file")),
+        };
+        let broker_ca = flags.broker_ca.or(file.broker_ca);
+        match &broker {
+            BrokerChoice::External(a) if broker_ca.is_some() && !a.tls => {
+                return Err(ConfigError::Field {
+                    field: "broker_ca",
+                    message: format!("is set but broker {a} is not mqtts://"),
+                });
+            }
+            BrokerChoice::Embedded { .. } if broker_ca.is_some() => return Err(only_external("broker_ca")),
+            _ => {}
+        }
         let heartbeat_ttl = flags.heartbeat_ttl.or(file.heartbeat_ttl).map_or(Duration::from_secs(15), |d| d.0);
         if heartbeat_ttl < Duration::from_secs(1) {
             return Err(ConfigError::Field { field: "heartbeat_ttl", message: "must be at least 1s".into() });
@@ -212,6 +255,8 @@ impl Config {
             recursors,
         };
         Ok(Config {
+            broker_login,
+            broker_ca,
             dns,
             data_dir: flags.data_dir.or(file.data_dir).unwrap_or_else(|| "/var/lib/rabble".into()),
             broker,
@@ -243,6 +288,16 @@ mod tests {
     fn errors_name_the_field() {
         let e = Config::resolve(Flags { broker: Some("http://x".into()), ..Default::default() }).unwrap_err();
         assert!(e.to_string().starts_with("broker:"), "{e}");
+        let user = Some("hub".to_owned());
+        let e = Config::resolve(Flags { broker_username: user.clone(), ..Default::default() }).unwrap_err();
+        assert!(e.to_string().starts_with("broker_username: only applies to an external broker"), "{e}");
+        let ext = Some("mqtt://mosquitto.lan".to_owned());
+        let e =
+            Config::resolve(Flags { broker: ext.clone(), broker_username: user, ..Default::default() }).unwrap_err();
+        assert!(e.to_string().starts_with("broker_password_file: required with broker_username"), "{e}");
+        let ca = Some(PathBuf::from("/etc/rabble/ca.pem"));
+        let e = Config::resolve(Flags { broker: ext, broker_ca: ca, ..Default::default() }).unwrap_err();
+        assert!(e.to_string().starts_with("broker_ca: is set but broker mqtt://"), "{e}");
         let e = Config::resolve(Flags { recursors: vec!["dns.google".into()], ..Default::default() }).unwrap_err();
         assert!(e.to_string().starts_with("recursors:"), "{e}");
         let dir = tempfile::tempdir().unwrap();

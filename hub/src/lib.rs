@@ -124,7 +124,9 @@ pub async fn run(
             }
             (local.ip().to_string(), local.port(), desc, login)
         }
-        BrokerChoice::External(addr) => (addr.host.clone(), addr.port, format!("external {addr}"), None),
+        BrokerChoice::External(addr) => {
+            (addr.host.clone(), addr.port, format!("external {addr}"), cfg.broker_login.clone())
+        }
     };
     let mut opts = MqttOptions::new("rabble-hub", host, port);
     if let Some((user, pass)) = login {
@@ -133,8 +135,8 @@ pub async fn run(
     if let BrokerChoice::External(addr) = &cfg.broker
         && addr.tls
     {
-        // An external broker over TLS, verified against the system's trust store.
-        let tls = rabble_agent::tls::hub_config(None).map_err(HubError::Tls)?;
+        // An external broker over TLS, verified against `broker_ca` or the system's trust store.
+        let tls = rabble_agent::tls::hub_config(cfg.broker_ca.as_deref()).map_err(HubError::Tls)?;
         opts.set_transport(rumqttc::Transport::Tls(rumqttc::TlsConfiguration::Rustls(tls)));
     }
     opts.set_keep_alive(Duration::from_secs(10))

@@ -69,3 +69,42 @@ fn hub_and_agents_through_mosquitto() {
     });
     drop(a2);
 }
+
+/// A Mosquitto with a password file and no anonymous access: the hub logs in with
+/// `--broker-username` / `--broker-password-file`, agents with their `--token-file`
+/// (the password), and an agent without one is refused and told why.
+#[test]
+fn an_authenticated_mosquitto() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mq = Mosquitto::start_with_passwords(d, &[("rabble-hub", "hub-secret"), ("pi-a", "pi-a-secret")]);
+    let secret = |name: &str, text: &str| {
+        let p = d.join(name);
+        std::fs::write(&p, format!("{text}\n")).unwrap();
+        p
+    };
+    let hub_pass = secret("hub.pass", "hub-secret");
+    let pi_pass = secret("pi-a.pass", "pi-a-secret");
+    let hub = Hub::start_external(
+        d,
+        mq.port,
+        &["--broker-username", "rabble-hub", "--broker-password-file", hub_pass.to_str().unwrap()],
+    );
+    let a = Agent::start(d, "pi-a", mq.port, &["--token-file", pi_pass.to_str().unwrap()]);
+    a.write_service("web.toml", "[[service]]\nname = \"web\"\nport = 80\n");
+    hub.wait_node("pi-a", NodeStatus::Up, T);
+    wait_for("web", T, || if hub.instances("web") == ["pi-a/web"] { Ok(()) } else { Err("not yet".into()) });
+    let anon = Agent::start(d, "pi-anon", mq.port, &[]);
+    wait_for("pi-anon to be told it needs credentials", T, || {
+        let n = anon.proc.log().matches("the broker requires credentials: give this node a token_file").count();
+        if n >= 2 { Ok(()) } else { Err(format!("{n} times")) }
+    });
+    let wrong = secret("wrong.pass", "guess");
+    let thief = Agent::start(d, "pi-b", mq.port, &["--token-file", wrong.to_str().unwrap()]);
+    wait_for("pi-b's wrong password to be refused", T, || {
+        let n = thief.proc.log().matches("refused this node's credentials").count();
+        if n >= 2 { Ok(()) } else { Err(format!("{n} times")) }
+    });
+    let ids: Vec<String> = hub.nodes().into_iter().map(|n| n.id.to_string()).collect();
+    assert_eq!(ids, ["pi-a"]);
+}

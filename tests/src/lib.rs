@@ -264,9 +264,25 @@ pub struct Mosquitto {
 
 impl Mosquitto {
     pub fn start(dir: &Path) -> Mosquitto {
+        Self::start_with(dir, "allow_anonymous true\n")
+    }
+
+    /// A Mosquitto that lets in only these users (a `mosquitto_passwd` file), as Home
+    /// Assistant's Mosquitto add-on does.
+    pub fn start_with_passwords(dir: &Path, users: &[(&str, &str)]) -> Mosquitto {
+        let file = dir.join("mosquitto.passwd");
+        std::fs::write(&file, "").unwrap();
+        for (user, pass) in users {
+            let out = Command::new(tool("mosquitto_passwd")).arg("-b").arg(&file).arg(user).arg(pass).output().unwrap();
+            assert!(out.status.success(), "mosquitto_passwd: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        Self::start_with(dir, &format!("allow_anonymous false\npassword_file {}\n", file.display()))
+    }
+
+    fn start_with(dir: &Path, extra: &str) -> Mosquitto {
         let port = free_port();
         let conf = dir.join("mosquitto.conf");
-        std::fs::write(&conf, format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")).unwrap();
+        std::fs::write(&conf, format!("listener {port} 127.0.0.1\npersistence false\n{extra}")).unwrap();
         let mut cmd = Command::new(tool("mosquitto"));
         cmd.arg("-c").arg(&conf);
         let proc = Proc::spawn("mosquitto", &mut cmd, dir);

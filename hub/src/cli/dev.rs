@@ -79,6 +79,8 @@ pub async fn run(
     let hub_cfg = HubConfig {
         data_dir,
         broker: BrokerChoice::Embedded { listen: args.mqtt_listen, tls: None, require_credentials: false },
+        broker_login: None,
+        broker_ca: None,
         http_listen: args.http_listen,
         heartbeat_ttl: Duration::from_secs(15),
         dns: crate::config::DnsConfig {
