@@ -40,4 +40,12 @@ fn the_agent_reports_the_docker_engine_in_its_facts() {
     });
     assert!(!missing.healthy && missing.detail.contains("no-engine.sock"), "{missing:?}");
     assert!(drivers("docker-off").is_empty(), "--no-docker: no driver reported");
+    // And the operator sees it in `rabble nodes`.
+    let out = Command::new(rabble_tests::bin("rabble")).arg("nodes").env("RABBLE_ADDR", &hub.http).output().unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.lines().next().is_some_and(|h| h.contains("DOCKER")), "{table}");
+    assert!(table.lines().any(|l| l.starts_with("with-docker") && l.contains(&engine)), "{table}");
+    assert!(table.lines().any(|l| l.starts_with("no-docker") && l.contains(" down ")), "{table}");
+    let off = table.lines().find(|l| l.starts_with("docker-off")).unwrap_or_default();
+    assert!(!off.contains(&engine) && !off.contains(" down "), "{table}");
 }

@@ -74,11 +74,18 @@ pub fn nodes(nodes: &[NodeView]) -> String {
                 hb.map_or("-".into(), |h| format!("{:.2}", h.load[0])),
                 hb.and_then(|h| h.temperature_c).map_or("-".into(), |t| format!("{t:.0}°C")),
                 n.services.to_string(),
+                f.and_then(|f| f.drivers.get("docker")).map_or("-".into(), |d| match d.healthy {
+                    true => d.version.clone(),
+                    false => "down".into(),
+                }),
                 ago(n.last_seen_ago_ms),
             ]
         })
         .collect();
-    render(&["NODE", "STATUS", "ADDRESS", "ARCH", "OS", "CPU", "MEM", "LOAD", "TEMP", "SERVICES", "SEEN"], &rows)
+    render(
+        &["NODE", "STATUS", "ADDRESS", "ARCH", "OS", "CPU", "MEM", "LOAD", "TEMP", "SERVICES", "DOCKER", "SEEN"],
+        &rows,
+    )
 }
 
 pub fn services(services: &[ServiceView]) -> String {
