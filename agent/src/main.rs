@@ -7,10 +7,17 @@ use rabble_shared::Status;
 use rabble_shared::control::Request;
 use std::path::PathBuf;
 
+/// `rabble-agent --version` says which build this is.
+const VERSION: &str = if cfg!(feature = "docker") {
+    concat!(env!("CARGO_PKG_VERSION"), " (docker driver)")
+} else {
+    concat!(env!("CARGO_PKG_VERSION"), " (bare metal: no docker driver)")
+};
+
 #[derive(Parser)]
 #[command(
     name = "rabble-agent",
-    version,
+    version = VERSION,
     about = "Rabble's node agent: facts, heartbeats, services and checks over MQTT"
 )]
 struct Cli {

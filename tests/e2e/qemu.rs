@@ -16,6 +16,11 @@ fn the_aarch64_build_joins_a_hub_under_qemu() {
     // ELF, 64-bit, little-endian, e_machine = 183 (AArch64): not the host binary by mistake.
     assert_eq!((&head[..4], head[4], head[5], u16::from_le_bytes([head[18], head[19]])), (&b"\x7fELF"[..], 2, 1, 183));
 
+    // The SD-card build is the full one: TLS is always in, the Docker driver by default.
+    let v = std::process::Command::new(tool("qemu-aarch64-static")).arg(&binary).arg("--version").output().unwrap();
+    let v = String::from_utf8_lossy(&v.stdout);
+    assert!(v.starts_with("rabble-agent ") && v.contains("(docker driver)"), "{v}");
+
     let hub = Hub::start(d, &[]);
     let web = FlipServer::start();
     let services = d.join("pi-services");
