@@ -137,8 +137,21 @@ async fn relay(tcp: TcpStream, peer: SocketAddr, acceptor: TlsAcceptor, broker: 
         }
     };
     let _ = upstream.set_nodelay(true);
-    // Ends when either side closes; each side's close is passed on (TLS close_notify).
-    let _ = tokio::io::copy_bidirectional(&mut tls, &mut upstream).await;
+    // MQTT has no use for half-closed connections: when either side is done, both are.
+    // (Waiting for the other direction would keep a vanished Wi-Fi client's socket and
+    // task alive long after the broker's keepalive closed its session.)
+    let (mut from_client, mut to_client) = tokio::io::split(tls);
+    let (mut from_broker, mut to_broker) = upstream.split();
+    let broker_done = tokio::select! {
+        _ = tokio::io::copy(&mut from_client, &mut to_broker) => false,
+        _ = tokio::io::copy(&mut from_broker, &mut to_client) => true,
+    };
+    if broker_done {
+        // The broker's last words (e.g. closing a refused CONNECT) are flushed; say
+        // close_notify, but do not wait on a peer that may be gone.
+        use tokio::io::AsyncWriteExt;
+        let _ = tokio::time::timeout(Duration::from_secs(1), to_client.shutdown()).await;
+    }
 }
 
 #[cfg(test)]
