@@ -117,7 +117,7 @@ pub async fn serve(
 
 async fn relay(tcp: TcpStream, peer: SocketAddr, acceptor: TlsAcceptor, broker: SocketAddr) {
     let _ = tcp.set_nodelay(true);
-    let mut tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+    let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
             // The usual cause: a node with the wrong CA file, which aborts the handshake.
