@@ -167,6 +167,19 @@ fn agents_join_over_tls_with_their_credentials_and_others_are_refused() {
     drop(r);
     install(&d.join("orig")); // and back, for the nodes that trust the first CA
 
+    // A valid token may not borrow another node's agent client id (rumqttd would drop
+    // that node's session for it): mosquitto_pub as pi-rotated, claiming pi-good's id.
+    let token = std::fs::read_to_string(&rotated).unwrap();
+    let out = std::process::Command::new(rabble_tests::tool("mosquitto_pub"))
+        .args(["-h", "localhost", "-p", &tls_port.to_string(), "--cafile", ca.to_str().unwrap()])
+        .args(["-i", "rabble-agent-pi-good", "-u", "pi-rotated", "-P", token.trim(), "-t", "x", "-m", "y"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "mosquitto_pub took over pi-good's client id");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(hub.node_status("pi-good"), Some(NodeStatus::Up));
+    assert!(hub.proc.log().contains("OtherNodesClientId"), "the hub names the refusal");
+
     // Revoking a connected node shuts it out at once: the hub closes its session, marks
     // it down, and its reconnects are refused.
     let (ok, _, err) = rabble_hub_cmd(&["--data-dir", hub_data.to_str().unwrap(), "node", "revoke", "pi-good"]);

@@ -62,6 +62,9 @@ pub enum Verdict {
     UnknownNode,
     Revoked,
     WrongToken,
+    /// A node's token used under another node's agent client id (`rabble-agent-<other>`),
+    /// which would take that node's session over.
+    OtherNodesClientId,
 }
 
 fn now() -> u64 {

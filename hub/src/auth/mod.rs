@@ -13,6 +13,9 @@ pub use credentials::{Credentials, CredentialsError, HUB_USER, Verdict};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+/// The agent's MQTT client id is this plus its node id.
+pub const AGENT_CLIENT_PREFIX: &str = "rabble-agent-";
+
 /// Checks CONNECTs against the credentials file, re-reading it whenever it changes, so
 /// `rabble-hub node add|revoke` take effect without a restart (from each node's next
 /// connect on). The hub's own client uses a per-process secret that is never written.
@@ -62,7 +65,12 @@ impl Authenticator {
         if let Err(e) = self.refresh() {
             tracing::error!(error = %e, "credentials file unreadable; using the last good one");
         }
-        let verdict = self.cache.lock().unwrap_or_else(|p| p.into_inner()).creds.verify(user, pass);
+        let mut verdict = self.cache.lock().unwrap_or_else(|p| p.into_inner()).creds.verify(user, pass);
+        // rumqttd drops the older of two sessions with one client id: a node may use its
+        // own agent id, or any id that is not an agent's, never another node's.
+        if verdict == Verdict::Accepted && client_id.strip_prefix(AGENT_CLIENT_PREFIX).is_some_and(|n| n != user) {
+            verdict = Verdict::OtherNodesClientId;
+        }
         match verdict {
             Verdict::Accepted => tracing::debug!(client_id, user, "node authenticated"),
             v => tracing::warn!(client_id, user, verdict = ?v, "refused an MQTT connection"),
@@ -93,6 +101,8 @@ mod tests {
         let (_, token) = c.add("pi").unwrap();
         c.save(&path).unwrap();
         assert_eq!(a.check("c", "pi", &token), Verdict::Accepted);
+        assert_eq!(a.check("rabble-agent-pi", "pi", &token), Verdict::Accepted);
+        assert_eq!(a.check("rabble-agent-pi4", "pi", &token), Verdict::OtherNodesClientId);
         c.revoke("pi").unwrap();
         c.save(&path).unwrap();
         assert_eq!(a.check("c", "pi", &token), Verdict::Revoked);

@@ -54,7 +54,7 @@ pub async fn run(path: PathBuf, kicker: Kicker) {
 
 /// Takes over `rabble-agent-<node>`'s session, publishes its `offline`, disconnects.
 async fn kick(k: &Kicker, node: &NodeId) -> Result<(), String> {
-    let mut opts = MqttOptions::new(format!("rabble-agent-{node}"), k.host.clone(), k.port);
+    let mut opts = MqttOptions::new(format!("{}{node}", super::AGENT_CLIENT_PREFIX), k.host.clone(), k.port);
     opts.set_credentials(k.login.0.clone(), k.login.1.clone()).set_clean_session(true);
     let (client, mut eventloop) = AsyncClient::new(opts, 4);
     client.try_publish(topic::node_status(node), QoS::AtLeastOnce, true, topic::OFFLINE).map_err(|e| e.to_string())?;
