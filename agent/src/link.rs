@@ -146,3 +146,30 @@ pub async fn run(mut eventloop: EventLoop, tx: mpsc::Sender<LinkEvent>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rumqttc::ConnectReturnCode;
+    use std::io::{Error, ErrorKind};
+
+    #[test]
+    fn refusals_are_told_apart_from_an_absent_hub() {
+        let refused = || ConnectionError::ConnectionRefused(ConnectReturnCode::NotAuthorized);
+        let (why, r) = explain(&refused(), true);
+        assert!(r && why.contains("refused this node's credentials"), "{why}");
+        let (why, r) = explain(&refused(), false);
+        assert!(r && why.contains("requires credentials"), "{why}");
+        // rumqttd hangs up without a CONNACK: a likely refusal when we sent credentials.
+        let eof = || ConnectionError::Io(Error::new(ErrorKind::UnexpectedEof, "eof"));
+        let (why, r) = explain(&eof(), true);
+        assert!(r && why.contains("most likely it refused"), "{why}");
+        let (why, r) = explain(&eof(), false);
+        assert!(r && why.contains("token_file"), "{why}");
+        // Nobody listening: the hub is away, not refusing.
+        let (why, r) = explain(&ConnectionError::Io(Error::new(ErrorKind::ConnectionRefused, "refused")), true);
+        assert!(!r && !why.contains("credentials"), "{why}");
+        let (why, r) = explain(&ConnectionError::NetworkTimeout, true);
+        assert!(!r, "{why}");
+    }
+}
