@@ -105,23 +105,20 @@ pub async fn run(
                 Some(t) => Some(broker::tls::Certified::load(&t.cert, &t.key).map_err(broker::BrokerError::Tls)?),
                 None => None,
             };
-            broker::start(&broker::BrokerSetup { listen: *listen, auth }).await?;
+            broker::start(&broker::BrokerSetup { listen: *listen, auth: auth.clone() }).await?;
             let local = broker::local_addr(*listen);
             if let (Some(l), Some(certified)) = (mqtts, certified) {
                 let serve = broker::tls::serve(l, certified, local, std::future::pending());
                 background.push(tokio::spawn(serve));
             }
-            if let Some(login) = &login {
-                let kicker =
-                    auth::revoke::Kicker { host: local.ip().to_string(), port: local.port(), login: login.clone() };
-                background.push(tokio::spawn(auth::revoke::run(auth::Credentials::path(&cfg.data_dir), kicker)));
+            if let Some(auth) = auth {
+                background.push(tokio::spawn(auth::revoke::run(auth, local)));
             }
-            let mqtts = tls.as_ref().map(|t| t.listen.to_string()).unwrap_or_default();
-            tracing::info!(%listen, mqtts, require_credentials, "embedded MQTT broker listening");
             let mut desc = format!("embedded mqtt://{listen}");
             if let Some(t) = tls {
                 desc.push_str(&format!(" mqtts://{}", t.listen));
             }
+            tracing::info!(broker = %desc, require_credentials, "embedded MQTT broker listening");
             (local.ip().to_string(), local.port(), desc, login)
         }
         BrokerChoice::External(addr) => {

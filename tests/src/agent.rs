@@ -5,19 +5,25 @@ use crate::{Proc, bin};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The static aarch64 agent (`cargo build --profile agent-release --target
-/// aarch64-unknown-linux-musl -p rabble-agent`; `.ci/test` builds it).
-pub fn aarch64_agent() -> PathBuf {
+/// A static `agent-release` build of the agent for `target` (`cargo build --profile
+/// agent-release --target <target> -p rabble-agent`; `.ci/test` builds aarch64,
+/// `tests/budget-agent.sh` both).
+pub fn release_agent(target: &str) -> PathBuf {
     let host_bin = bin("rabble-agent");
     let target_dir = host_bin.parent().and_then(Path::parent).expect("target dir");
-    let p = target_dir.join("aarch64-unknown-linux-musl/agent-release/rabble-agent");
+    let p = target_dir.join(target).join("agent-release/rabble-agent");
     assert!(
         p.exists(),
-        "{} is missing: build it with `cargo build --profile agent-release --target aarch64-unknown-linux-musl \
-         -p rabble-agent` (bash .ci/test does)",
+        "{} is missing: build it with `cargo build --profile agent-release --target {target} -p rabble-agent` \
+         (bash .ci/test and tests/budget-agent.sh do)",
         p.display()
     );
     p
+}
+
+/// The static aarch64 agent, the one that goes on a Pi's SD card.
+pub fn aarch64_agent() -> PathBuf {
+    release_agent("aarch64-unknown-linux-musl")
 }
 
 /// Runs `rabble-hub <args>` to completion; returns (success, stdout, stderr).

@@ -9,7 +9,7 @@
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 
 mod agent;
-pub use agent::{Agent, aarch64_agent, rabble_hub_cmd};
+pub use agent::{Agent, aarch64_agent, rabble_hub_cmd, release_agent};
 
 use rabble_shared::api::{HubHealth, NodeStatus, NodeView, ServiceView};
 use std::io::{BufRead, Read, Write};

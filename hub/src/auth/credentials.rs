@@ -143,11 +143,16 @@ impl Credentials {
         Ok(id)
     }
 
+    /// The nodes whose tokens are revoked.
+    pub fn revoked(&self) -> std::collections::BTreeSet<NodeId> {
+        self.nodes.iter().filter(|(_, c)| c.revoked.is_some()).map(|(id, _)| id.clone()).collect()
+    }
+
     pub fn verify(&self, user: &str, token: &str) -> Verdict {
         let Some(c) = NodeId::new(user).ok().and_then(|id| self.nodes.get(&id)) else { return Verdict::UnknownNode };
         if c.revoked.is_some() {
             Verdict::Revoked
-        } else if ring_eq(&c.sha256, &hash(token)) {
+        } else if same_hash(&c.sha256, &hash(token)) {
             Verdict::Accepted
         } else {
             Verdict::WrongToken
@@ -156,7 +161,7 @@ impl Credentials {
 }
 
 /// Compares two hashes without an early exit.
-fn ring_eq(a: &str, b: &str) -> bool {
+fn same_hash(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 

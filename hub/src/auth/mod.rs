@@ -45,7 +45,8 @@ impl Authenticator {
         (HUB_USER.to_owned(), self.hub_secret.clone())
     }
 
-    fn refresh(&self) -> Result<(), CredentialsError> {
+    /// Re-reads the file if it changed since the last look (a stat otherwise).
+    pub fn refresh(&self) -> Result<(), CredentialsError> {
         let stamp = crate::stamp::of(&self.path);
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         if cache.stamp != stamp || stamp.is_none() {
@@ -53,6 +54,11 @@ impl Authenticator {
             cache.stamp = stamp;
         }
         Ok(())
+    }
+
+    /// The revoked nodes, as of the last `refresh`.
+    pub fn revoked(&self) -> std::collections::BTreeSet<rabble_shared::NodeId> {
+        self.cache.lock().unwrap_or_else(|p| p.into_inner()).creds.revoked()
     }
 
     /// Decides one CONNECT. A file broken since startup keeps the last good set (and

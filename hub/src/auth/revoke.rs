@@ -6,42 +6,26 @@
 //! This covers agents (client id `rabble-agent-<node>`); another client using the same
 //! node's token under another id keeps its session until it drops.
 
-use super::Credentials;
+use super::{AGENT_CLIENT_PREFIX, Authenticator};
 use rabble_shared::{NodeId, topic};
 use rumqttc::{AsyncClient, Event, MqttOptions, Outgoing, QoS};
-use std::collections::BTreeSet;
-use std::path::PathBuf;
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 const POLL: Duration = Duration::from_secs(1);
 
-/// Where to reach the embedded broker as the hub.
-#[derive(Debug, Clone)]
-pub struct Kicker {
-    pub host: String,
-    pub port: u16,
-    pub login: (String, String),
-}
-
-fn revoked(c: &Credentials) -> BTreeSet<NodeId> {
-    c.nodes.iter().filter(|(_, n)| n.revoked.is_some()).map(|(id, _)| id.clone()).collect()
-}
-
-/// Runs until the task is aborted.
-pub async fn run(path: PathBuf, kicker: Kicker) {
-    let mut last = crate::stamp::of(&path);
-    let mut known = Credentials::load(&path).map(|c| revoked(&c)).unwrap_or_default();
+/// Runs until the task is aborted. `broker` is where the hub reaches its embedded broker.
+pub async fn run(auth: Arc<Authenticator>, broker: SocketAddr) {
+    let mut known = auth.revoked();
     loop {
         tokio::time::sleep(POLL).await;
-        let now = crate::stamp::of(&path);
-        if now == last {
-            continue;
+        if auth.refresh().is_err() {
+            continue; // the next CONNECT logs it
         }
-        last = now;
-        let Ok(creds) = Credentials::load(&path) else { continue }; // the authenticator logs it
-        let current = revoked(&creds);
+        let current = auth.revoked();
         for node in current.difference(&known) {
-            match kick(&kicker, node).await {
+            match kick(&auth, broker, node).await {
                 Ok(()) => tracing::warn!(node = %node, "credentials revoked: closed the node's MQTT session"),
                 Err(e) => {
                     tracing::error!(node = %node, error = %e, "credentials revoked, but closing its session failed")
@@ -53,9 +37,10 @@ pub async fn run(path: PathBuf, kicker: Kicker) {
 }
 
 /// Takes over `rabble-agent-<node>`'s session, publishes its `offline`, disconnects.
-async fn kick(k: &Kicker, node: &NodeId) -> Result<(), String> {
-    let mut opts = MqttOptions::new(format!("{}{node}", super::AGENT_CLIENT_PREFIX), k.host.clone(), k.port);
-    opts.set_credentials(k.login.0.clone(), k.login.1.clone()).set_clean_session(true);
+async fn kick(auth: &Authenticator, broker: SocketAddr, node: &NodeId) -> Result<(), String> {
+    let mut opts = MqttOptions::new(format!("{AGENT_CLIENT_PREFIX}{node}"), broker.ip().to_string(), broker.port());
+    let (user, pass) = auth.hub_login();
+    opts.set_credentials(user, pass).set_clean_session(true);
     let (client, mut eventloop) = AsyncClient::new(opts, 4);
     client.try_publish(topic::node_status(node), QoS::AtLeastOnce, true, topic::OFFLINE).map_err(|e| e.to_string())?;
     let work = async {

@@ -12,23 +12,16 @@ const TYPE_OPT: u16 = 41;
 
 /// Pre-encodes one answer record whose owner is the question name.
 pub fn encode_record(ttl: u32, ip: std::net::IpAddr) -> Vec<u8> {
+    let (rtype, octets) = match ip {
+        std::net::IpAddr::V4(v) => (TYPE_A, v.octets().to_vec()),
+        std::net::IpAddr::V6(v) => (TYPE_AAAA, v.octets().to_vec()),
+    };
     let mut r = vec![0xC0, 0x0C];
-    match ip {
-        std::net::IpAddr::V4(v) => {
-            r.extend_from_slice(&TYPE_A.to_be_bytes());
-            r.extend_from_slice(&1u16.to_be_bytes());
-            r.extend_from_slice(&ttl.to_be_bytes());
-            r.extend_from_slice(&4u16.to_be_bytes());
-            r.extend_from_slice(&v.octets());
-        }
-        std::net::IpAddr::V6(v) => {
-            r.extend_from_slice(&TYPE_AAAA.to_be_bytes());
-            r.extend_from_slice(&1u16.to_be_bytes());
-            r.extend_from_slice(&ttl.to_be_bytes());
-            r.extend_from_slice(&16u16.to_be_bytes());
-            r.extend_from_slice(&v.octets());
-        }
-    }
+    r.extend_from_slice(&rtype.to_be_bytes());
+    r.extend_from_slice(&1u16.to_be_bytes()); // class IN
+    r.extend_from_slice(&ttl.to_be_bytes());
+    r.extend_from_slice(&(octets.len() as u16).to_be_bytes());
+    r.extend_from_slice(&octets);
     r
 }
 

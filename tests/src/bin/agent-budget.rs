@@ -8,21 +8,12 @@
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)] // a synchronous driver: std time is right here
 
 use rabble_tests::*;
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
 const SIZE_LIMIT: u64 = 3 * 1024 * 1024;
 const HWM_LIMIT_KB: u64 = 6 * 1024;
 const SERVICES: usize = 20;
-
-fn release(target: &str) -> PathBuf {
-    let host = bin("rabble-agent");
-    let target_dir = host.parent().and_then(Path::parent).expect("target dir").to_owned();
-    let p = target_dir.join(target).join("agent-release/rabble-agent");
-    assert!(p.exists(), "{} is missing: bash tests/budget-agent.sh builds it", p.display());
-    p
-}
 
 /// `Key:   123 kB` from /proc/<pid>/status.
 fn status_kb(pid: u32, key: &str) -> u64 {
@@ -46,7 +37,7 @@ fn main() {
 
     println!("== agent binary size (agent-release: opt-level z, LTO, 1 CGU, panic=abort, strip) ==");
     for target in ["aarch64-unknown-linux-musl", "x86_64-unknown-linux-musl"] {
-        let p = release(target);
+        let p = release_agent(target);
         let size = std::fs::metadata(&p).unwrap().len();
         let file = Command::new("file").arg("-b").arg(&p).output().map(|o| o.stdout).unwrap_or_default();
         let file = String::from_utf8_lossy(&file);
@@ -83,7 +74,7 @@ fn main() {
         .unwrap();
     }
     let agent = Agent::spawn(
-        Command::new(release("x86_64-unknown-linux-musl")),
+        Command::new(release_agent("x86_64-unknown-linux-musl")),
         d,
         "budget",
         &format!("mqtt://127.0.0.1:{}", hub.mqtt_port),
