@@ -2,28 +2,21 @@
 //! (flags win). `Config::resolve` is the one path from file + flags to a checked config.
 
 use crate::driver::{DEFAULT_DOCKER_SOCKET, DriverConfig};
-use crate::duration::GoDuration;
 use crate::facts::Identity;
-use crate::mqtt::BrokerAddr;
 use rabble_shared::NodeId;
+use rabble_shared::support::duration::GoDuration;
+use rabble_shared::support::mqtt::BrokerAddr;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 pub const DEFAULT_CONFIG: &str = "/etc/rabble/agent.toml";
 pub const DEFAULT_SERVICES_DIR: &str = "/etc/rabble/services.d";
 pub const DEFAULT_SOCKET: &str = "/run/rabble/agent.sock";
 
-/// A configuration problem, naming the file or flag (the hub's config uses it too).
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("{path}: {message}")]
-    File { path: PathBuf, message: String },
-    #[error("{field}: {message}")]
-    Field { field: &'static str, message: String },
-}
+pub use rabble_shared::support::config::{ConfigError, read_secret, read_toml};
 
 /// The agent's config file, as written. Unknown keys are an error (a typo in a key
 /// should not silently fall back to a default).
@@ -187,43 +180,10 @@ impl Config {
     }
 }
 
-/// Reads a secret file (a node token, a broker password): its one line, trimmed.
-/// Errors name the file.
-pub fn read_secret(path: &Path) -> Result<String, ConfigError> {
-    let err = |message: String| ConfigError::File { path: path.to_owned(), message };
-    let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read token: {e}")))?;
-    use std::os::unix::fs::PermissionsExt;
-    if std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o077 != 0) {
-        tracing::warn!(path = %path.display(), "the token file is readable by others: chmod 600 it");
-    }
-    let token = text.trim();
-    if token.is_empty() || token.len() > 256 || token.contains(char::is_whitespace) {
-        return Err(err(
-            "expected one token (from `rabble-hub node add <name>`) or password, on one line, without spaces".into(),
-        ));
-    }
-    Ok(token.to_owned())
-}
-
-/// Reads a TOML config file: the given path, else `default` if it exists, else nothing.
-/// Errors name the file and, for syntax and unknown keys, the line.
-pub fn read_toml<T: serde::de::DeserializeOwned + Default>(
-    given: Option<&Path>,
-    default: &str,
-) -> Result<T, ConfigError> {
-    let path = match given {
-        Some(p) => p,
-        None if Path::new(default).exists() => Path::new(default),
-        None => return Ok(T::default()),
-    };
-    let err = |message: String| ConfigError::File { path: path.to_owned(), message };
-    let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read: {e}")))?;
-    toml::from_str(&text).map_err(|e| err(e.to_string().trim_end().to_owned()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     #[test]
     fn flags_override_the_file() {

@@ -4,11 +4,9 @@ pub mod checks;
 pub mod config;
 pub mod control;
 pub mod driver;
-pub mod duration;
 mod engine;
 pub mod facts;
 pub mod link;
-pub mod mqtt;
 pub mod services;
 pub mod tls;
 

@@ -4,7 +4,7 @@
 
 use crate::config::Config;
 use crate::engine::AgentError;
-use crate::mqtt::Backoff;
+use rabble_shared::support::mqtt::Backoff;
 use rabble_shared::{msg, topic};
 use rumqttc::{
     ConnectionError, Event, EventLoop, LastWill, MqttOptions, Outgoing, Packet, QoS, TlsConfiguration, Transport,
@@ -19,11 +19,11 @@ pub fn options(cfg: &Config, queue: usize) -> Result<MqttOptions, AgentError> {
     let mut opts = MqttOptions::new(format!("rabble-agent-{node}"), cfg.hub.host.clone(), cfg.hub.port);
     opts.set_keep_alive(cfg.keepalive)
         .set_clean_session(true)
-        .set_max_packet_size(msg::MAX_PAYLOAD + 1024, msg::MAX_PAYLOAD + 1024)
+        .set_max_packet_size(msg::MAX_PACKET, msg::MAX_PACKET)
         .set_request_channel_capacity(queue)
         .set_last_will(LastWill::new(topic::node_status(node), topic::OFFLINE, QoS::AtLeastOnce, true));
     if cfg.hub.tls {
-        let tls = crate::tls::hub_config(cfg.ca.as_deref()).map_err(AgentError::Tls)?;
+        let tls = rabble_shared::support::tls::hub_config(cfg.ca.as_deref()).map_err(AgentError::Tls)?;
         opts.set_transport(Transport::Tls(TlsConfiguration::Rustls(tls)));
     }
     if let Some((user, pass)) = &cfg.credentials {

@@ -17,6 +17,7 @@ use rabble_shared::api::{Event, HubHealth, NodeStatus, NodeView};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::{broadcast, watch};
+use tokio_util::sync::CancellationToken;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -26,6 +27,8 @@ pub struct AppState {
     pub stats: Arc<Stats>,
     pub broker: String,
     pub mqtt_connected: Arc<AtomicBool>,
+    /// Cancelled when the hub stops: live streams end so the server can close.
+    pub stop: CancellationToken,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -116,5 +119,6 @@ async fn events(State(s): State<AppState>) -> Response {
         };
         Some((Ok::<_, std::convert::Infallible>(format!("{line}\n")), rx))
     });
+    let stream = futures_util::StreamExt::take_until(stream, s.stop.cancelled_owned());
     ([(header::CONTENT_TYPE, "application/x-ndjson")], Body::from_stream(stream)).into_response()
 }

@@ -1,7 +1,7 @@
 //! The hub's configuration: `/etc/rabble/hub.toml`, every setting also a flag (flags win).
 
-use rabble_agent::duration::GoDuration;
-use rabble_agent::mqtt::BrokerAddr;
+use rabble_shared::support::duration::GoDuration;
+use rabble_shared::support::mqtt::BrokerAddr;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -9,7 +9,7 @@ use std::time::Duration;
 
 pub const DEFAULT_CONFIG: &str = "/etc/rabble/hub.toml";
 
-pub use rabble_agent::config::ConfigError;
+pub use rabble_shared::support::config::ConfigError;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -169,7 +169,7 @@ pub struct Config {
 
 impl Config {
     pub fn resolve(flags: Flags) -> Result<Config, ConfigError> {
-        let file: FileConfig = rabble_agent::config::read_toml(flags.config.as_deref(), DEFAULT_CONFIG)?;
+        let file: FileConfig = rabble_shared::support::config::read_toml(flags.config.as_deref(), DEFAULT_CONFIG)?;
         let broker = match flags.broker.or(file.broker) {
             Some(b) => BrokerChoice::External(
                 BrokerAddr::parse(&b).map_err(|message| ConfigError::Field { field: "broker", message })?,
@@ -214,7 +214,7 @@ impl Config {
         ) {
             (None, None) => None,
             _ if !external => return Err(only_external("broker_username")),
-            (Some(user), Some(pass)) => Some((user, rabble_agent::config::read_secret(&pass)?)),
+            (Some(user), Some(pass)) => Some((user, rabble_shared::support::config::read_secret(&pass)?)),
             (Some(_), None) => return Err(missing("broker_password_file", "broker_username")),
             (None, Some(_)) => return Err(missing("broker_username", "broker_password_file")),
         };

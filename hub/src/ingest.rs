@@ -1,26 +1,37 @@
 //! The hub's MQTT client task: subscribes to `rabble/#`, validates every message into
-//! a catalog [`Update`], and hands it to the writer. Bad input is counted and logged,
-//! acknowledged (so the broker never stalls) and dropped: it never reaches the catalog.
+//! a catalog [`Update`], and hands it to the writer with the publish to acknowledge
+//! once it is durable ([`MqttAcker`]). Bad input is counted and logged, acknowledged
+//! (so the broker never stalls) and dropped: it never reaches the catalog.
 
-use crate::catalog::Update;
+use crate::catalog::writer::{Acker, Done, Input};
+use crate::catalog::{NodeUpdate, Update};
 use crate::stats::Stats;
-use rabble_agent::mqtt::Backoff;
 use rabble_shared::TopicId;
 use rabble_shared::msg::{
     self, Availability, CheckState, DecodeError, Heartbeat, Manifest, NodeFacts, ServiceRegistration,
 };
+use rabble_shared::support::mqtt::Backoff;
 use rabble_shared::topic::{self, Topic};
 use rumqttc::{AsyncClient, Event, EventLoop, Packet, Publish, QoS};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
-/// A validated update, with the publish to acknowledge once it is durable.
-#[derive(Debug)]
-pub struct Ingested {
-    pub topic: String,
-    pub update: Update,
-    pub ack: Option<Publish>,
+/// The writer's input from MQTT: the update and the QoS 1 publish to acknowledge.
+pub type Ingested = Input<Publish>;
+
+/// Acknowledges QoS 1 publishes on the hub's MQTT connection, once they are durable.
+#[derive(Debug, Clone)]
+pub struct MqttAcker(pub AsyncClient);
+
+impl Acker for MqttAcker {
+    type Token = Publish;
+    async fn ack(&self, p: Publish) {
+        if let Err(e) = self.0.ack(&p).await {
+            tracing::warn!(error = %e, "could not acknowledge");
+        }
+    }
 }
 
 /// Why a message was refused; the label is what `/api/v1/health` counts.
@@ -65,46 +76,68 @@ pub fn validate(topic_name: &str, payload: &[u8]) -> Result<Option<Update>, Reje
         return Err(DecodeError::TooLarge { size: payload.len() }.into());
     }
     let empty = payload.is_empty();
-    Ok(Some(match t {
+    let (node, u) = match t {
         Topic::HubStatus => return Ok(None),
         Topic::NodeStatus(_) | Topic::NodeFacts(_) | Topic::NodeManifest(_) | Topic::NodeHeartbeat(_) if empty => {
             return Ok(None);
         }
         Topic::NodeStatus(n) => match Availability::decode(payload)? {
-            Availability::Online => Update::Online(n),
-            Availability::Offline => Update::Offline(n),
+            Availability::Online => (n, NodeUpdate::Online),
+            Availability::Offline => (n, NodeUpdate::Offline),
         },
-        Topic::NodeFacts(n) => Update::Facts(n, msg::decode::<NodeFacts>(payload)?),
-        Topic::NodeHeartbeat(n) => Update::Heartbeat(n, msg::decode::<Heartbeat>(payload)?),
-        Topic::NodeManifest(n) => Update::Manifest(n, msg::decode::<Manifest>(payload)?),
-        Topic::Service(n, k) if empty => Update::Service(n, k, None),
+        Topic::NodeFacts(n) => (n, NodeUpdate::Facts(msg::decode::<NodeFacts>(payload)?)),
+        Topic::NodeHeartbeat(n) => (n, NodeUpdate::Heartbeat(msg::decode::<Heartbeat>(payload)?)),
+        Topic::NodeManifest(n) => (n, NodeUpdate::Manifest(msg::decode::<Manifest>(payload)?)),
+        Topic::Service(n, k) if empty => (n, NodeUpdate::Service(k, None)),
         Topic::Service(n, k) => {
             let reg = msg::decode::<ServiceRegistration>(payload)?;
             check_id(&reg.id, &k)?;
-            Update::Service(n, k, Some(reg))
+            (n, NodeUpdate::Service(k, Some(reg)))
         }
-        Topic::Check(n, k) if empty => Update::Check(n, k, None),
+        Topic::Check(n, k) if empty => (n, NodeUpdate::Check(k, None)),
         Topic::Check(n, k) => {
             let st = msg::decode::<CheckState>(payload)?;
             check_id(&st.id, &k)?;
-            Update::Check(n, k, Some(st))
+            (n, NodeUpdate::Check(k, Some(st)))
         }
-    }))
+    };
+    Ok(Some(Update::Node(node, u)))
 }
 
-/// Polls the hub's MQTT connection forever: subscribes and announces the hub after
-/// every CONNACK (agents re-publish everything when they see it), reconnects with backoff.
+/// Polls the hub's MQTT connection until `stop`: subscribes and announces the hub
+/// after every CONNACK (agents re-publish everything when they see it), reconnects
+/// with backoff. When told to stop it says `offline` itself (a clean DISCONNECT
+/// suppresses the Will) and returns once the broker has closed the connection.
+/// It also returns if the writer is gone.
 pub async fn run(
     mut eventloop: EventLoop,
     client: AsyncClient,
     tx: mpsc::Sender<Ingested>,
     stats: Arc<Stats>,
     connected: Arc<AtomicBool>,
+    stop: CancellationToken,
 ) {
     let mut backoff = Backoff::default();
     let mut closing = false;
+    // Never completes: once `stop` fires it queues the goodbye, and the loop below
+    // sees our DISCONNECT go out. (The poll itself is never cancelled.)
+    let goodbye = {
+        let (client, stop) = (client.clone(), stop.clone());
+        async move {
+            stop.cancelled().await;
+            tracing::info!("hub stopping");
+            let _ = client.try_publish(topic::HUB_STATUS, QoS::AtLeastOnce, true, topic::OFFLINE);
+            let _ = client.try_disconnect();
+            std::future::pending::<()>().await
+        }
+    };
+    tokio::pin!(goodbye);
     loop {
-        match eventloop.poll().await {
+        let event = tokio::select! {
+            _ = &mut goodbye => unreachable!("goodbye never completes"),
+            e = eventloop.poll() => e,
+        };
+        match event {
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
                 backoff.reset();
                 connected.store(true, Ordering::Relaxed);
@@ -121,8 +154,9 @@ pub async fn run(
                 match validate(&p.topic, &p.payload) {
                     Ok(Some(update)) => {
                         stats.accepted();
-                        if tx.send(Ingested { topic: p.topic.clone(), update, ack }).await.is_err() {
-                            return; // the writer is gone: shutting down
+                        let done = ack.map_or(Done::Nothing, Done::Ack);
+                        if tx.send(Input { source: p.topic.clone(), update, done }).await.is_err() {
+                            return; // the writer is gone
                         }
                     }
                     Ok(None) => ack_now(&client, ack),
@@ -135,14 +169,17 @@ pub async fn run(
             }
             Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) => closing = true,
             Ok(_) => {}
-            Err(_) if closing => return, // our own DISCONNECT went out: stopping
+            Err(_) if closing || stop.is_cancelled() => return, // stopping: our DISCONNECT went out, or no broker
             Err(e) => {
                 if connected.swap(false, Ordering::Relaxed) {
                     tracing::warn!(error = %e, "lost the broker; reconnecting");
                 } else {
                     tracing::debug!(error = %e, "cannot reach the broker; retrying");
                 }
-                tokio::time::sleep(backoff.next_delay()).await;
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(backoff.next_delay()) => {}
+                }
             }
         }
     }
@@ -180,10 +217,16 @@ mod tests {
 
     #[test]
     fn empty_payloads_deregister_or_mean_nothing() {
-        assert!(matches!(validate("rabble/node/a/service/web", b""), Ok(Some(Update::Service(_, _, None)))));
-        assert!(matches!(validate("rabble/node/a/check/c", b""), Ok(Some(Update::Check(_, _, None)))));
+        assert!(matches!(
+            validate("rabble/node/a/service/web", b""),
+            Ok(Some(Update::Node(_, NodeUpdate::Service(_, None))))
+        ));
+        assert!(matches!(
+            validate("rabble/node/a/check/c", b""),
+            Ok(Some(Update::Node(_, NodeUpdate::Check(_, None))))
+        ));
         assert!(matches!(validate("rabble/node/a/facts", b""), Ok(None)));
         assert!(matches!(validate("rabble/hub/status", b"online"), Ok(None)));
-        assert!(matches!(validate("rabble/node/a/status", b"online"), Ok(Some(Update::Online(_)))));
+        assert!(matches!(validate("rabble/node/a/status", b"online"), Ok(Some(Update::Node(_, NodeUpdate::Online)))));
     }
 }

@@ -1,6 +1,7 @@
 //! Rabble's wire contract: MQTT topic names, versioned payloads, HTTP API and control-socket shapes.
 //!
-//! Invariant: this crate does no IO. Everything that crosses a process boundary is
+//! Invariant: the wire modules do no IO (`support`, behind its cargo feature, holds the
+//! helpers that do). Everything that crosses a process boundary is
 //! defined here and nowhere else, with golden tests of its encoded form.
 
 pub mod api;
@@ -8,6 +9,8 @@ pub mod control;
 pub mod health;
 pub mod id;
 pub mod msg;
+#[cfg(feature = "support")]
+pub mod support;
 pub mod topic;
 
 pub use health::Status;

@@ -13,6 +13,9 @@ use std::collections::BTreeMap;
 pub const WIRE_VERSION: u32 = 1;
 /// The largest payload the hub accepts on any Rabble topic.
 pub const MAX_PAYLOAD: usize = 64 * 1024;
+/// The largest MQTT packet a valid message needs: the payload plus room for the topic
+/// and headers. Clients and the embedded broker cap packets at this.
+pub const MAX_PACKET: usize = MAX_PAYLOAD + 1024;
 /// A check's output is cut to this many bytes (Consul keeps 4 KB).
 pub const MAX_CHECK_OUTPUT: usize = 4096;
 

@@ -36,7 +36,7 @@ fn the_aarch64_build_joins_a_hub_under_qemu() {
     .unwrap();
     let mut cmd = std::process::Command::new(tool("qemu-aarch64-static"));
     cmd.arg(&binary);
-    let pi = Agent::spawn(cmd, d, "pi4", &format!("mqtt://127.0.0.1:{}", hub.mqtt_port), services, &[]);
+    let mut pi = Agent::spawn(cmd, d, "pi4", &format!("mqtt://127.0.0.1:{}", hub.mqtt_port), services, &[]);
 
     // Emulation is slow to start; the bounds are generous.
     hub.wait_node("pi4", NodeStatus::Up, Duration::from_secs(60));
@@ -47,7 +47,14 @@ fn the_aarch64_build_joins_a_hub_under_qemu() {
     // And a failing endpoint is seen by the emulated agent too.
     web.set(500);
     hub.wait_check("web-http", Status::Critical, Duration::from_secs(30));
-    wait_for("the agent to still be running", Duration::from_secs(1), || {
-        if pi.proc.log().contains("agent stopped") { Err("stopped".into()) } else { Ok(()) }
+    // Still alive after the check turned, and still heard from: a crash (panic=abort
+    // prints nothing) or a hang would show here.
+    assert!(pi.proc.is_running(), "the emulated agent exited:\n{}", pi.proc.log());
+    let seen =
+        |hub: &Hub| hub.nodes().into_iter().find(|n| n.id.as_str() == "pi4").and_then(|n| n.heartbeat).map(|h| h.seq);
+    let before = seen(&hub);
+    wait_for("a newer heartbeat from the emulated agent", Duration::from_secs(20), || {
+        if seen(&hub) > before { Ok(()) } else { Err(format!("heartbeat seq still {before:?}")) }
     });
+    assert!(pi.proc.is_running(), "the emulated agent exited:\n{}", pi.proc.log());
 }

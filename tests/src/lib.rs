@@ -110,6 +110,12 @@ impl Proc {
         panic!("{} did not exit within 10 s of SIG{sig}", self.name);
     }
 
+    /// Whether the process is still alive (a crash under `panic=abort` prints nothing:
+    /// this is how a test sees it).
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().map(|s| s.is_none()).unwrap_or(false)
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }

@@ -36,7 +36,7 @@ pub(crate) fn parse_url(url: &str) -> Result<Url<'_>, String> {
         None => (rest, "/"),
     };
     let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
-    let (host, port) = crate::mqtt::split_host_port(authority).map_err(|e| format!("{url:?}: {e}"))?;
+    let (host, port) = rabble_shared::support::mqtt::split_host_port(authority).map_err(|e| format!("{url:?}: {e}"))?;
     let port = match port {
         Some(p) => p.parse().map_err(|_| format!("bad port in {url:?}"))?,
         None if tls => 443,

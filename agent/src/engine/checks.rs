@@ -47,10 +47,6 @@ impl Drop for CheckRt {
     }
 }
 
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
-}
-
 impl CheckRt {
     pub fn new(def: CheckDef, generation: u64) -> CheckRt {
         let now = Instant::now();
@@ -65,7 +61,7 @@ impl CheckRt {
             kind: def.probe.kind(),
             status: def.initial,
             output: String::new(),
-            since_ms: now_ms(),
+            since_ms: rabble_shared::support::clock::now_ms(),
         };
         CheckRt {
             critical_since: (def.initial == Status::Critical).then_some(now),
@@ -112,7 +108,7 @@ impl CheckRt {
         if status != self.state.status {
             self.state.status = status;
             self.state.output = output;
-            self.state.since_ms = now_ms();
+            self.state.since_ms = rabble_shared::support::clock::now_ms();
             self.critical_since = (status == Status::Critical).then(Instant::now);
             Change::Status
         } else if output != self.state.output {

@@ -10,8 +10,8 @@ pub mod spec;
 
 pub use parse::parse_file;
 
-use crate::duration::GoDuration;
 use rabble_shared::msg::{CheckKind, ServiceRegistration};
+use rabble_shared::support::duration::GoDuration;
 use rabble_shared::{Status, TopicId};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};

@@ -2,7 +2,7 @@
 //! `services {}`, HCL or JSON, snake_case or Consul's CamelCase keys) and Rabble's
 //! TOML, which is the same model written in TOML (`[[service]]`).
 
-use crate::duration::GoDuration;
+use rabble_shared::support::duration::GoDuration;
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
 

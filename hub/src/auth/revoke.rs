@@ -15,11 +15,14 @@ use std::time::Duration;
 
 const POLL: Duration = Duration::from_secs(1);
 
-/// Runs until the task is aborted. `broker` is where the hub reaches its embedded broker.
-pub async fn run(auth: Arc<Authenticator>, broker: SocketAddr) {
+/// Runs until `stop` is cancelled. `broker` is where the hub reaches its embedded broker.
+pub async fn run(auth: Arc<Authenticator>, broker: SocketAddr, stop: tokio_util::sync::CancellationToken) {
     let mut known = auth.revoked();
     loop {
-        tokio::time::sleep(POLL).await;
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(POLL) => {}
+        }
         if auth.refresh().is_err() {
             continue; // the next CONNECT logs it
         }

@@ -3,7 +3,7 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use rabble_hub::cli::admin;
+use rabble_hub::admin;
 use rabble_hub::config::{Config, Flags};
 use std::path::PathBuf;
 

@@ -9,6 +9,7 @@
 //! (see there for why). With credentials required, rumqttd asks the `Authenticator` on
 //! every CONNECT, and closes a refused connection without a CONNACK.
 
+pub mod session;
 pub mod tls;
 
 use crate::auth::Authenticator;
@@ -44,7 +45,7 @@ pub fn config(setup: &BrokerSetup) -> Config {
         connection_timeout_ms: 10_000,
         // A little above the hub's own payload limit, so oversized messages are refused
         // by the broker before they cost the hub anything.
-        max_payload_size: rabble_shared::msg::MAX_PAYLOAD + 1024,
+        max_payload_size: rabble_shared::msg::MAX_PACKET,
         max_inflight_count: 100,
         auth: None,
         external_auth: None,
@@ -87,15 +88,20 @@ pub fn local_addr(listen: SocketAddr) -> SocketAddr {
     }
 }
 
-/// Starts the broker on its own thread and waits until it accepts connections.
-pub async fn start(setup: &BrokerSetup) -> Result<(), BrokerError> {
+/// Starts the broker on its own thread and waits until it accepts connections. The
+/// receiver resolves if the thread ever ends (rumqttd returned or panicked), so the
+/// hub's topology notices a dead broker.
+pub async fn start(setup: &BrokerSetup) -> Result<tokio::sync::oneshot::Receiver<()>, BrokerError> {
     let listen = setup.listen;
     drop(std::net::TcpListener::bind(listen).map_err(|source| BrokerError::Bind { addr: listen, error: source })?);
     let login = setup.auth.as_ref().map(|a| a.hub_login());
     let cfg = config(setup);
+    let (ended_tx, ended) = tokio::sync::oneshot::channel::<()>();
     std::thread::Builder::new()
         .name("rumqttd".into())
         .spawn(move || {
+            // Dropped when the thread ends, however it ends: the receiver then resolves.
+            let _ended = ended_tx;
             let mut broker = rumqttd::Broker::new(cfg);
             if let Err(e) = broker.start() {
                 tracing::error!(error = %e, "embedded broker stopped");
@@ -105,7 +111,7 @@ pub async fn start(setup: &BrokerSetup) -> Result<(), BrokerError> {
     let target = local_addr(listen);
     for _ in 0..100 {
         if probe(target, login.as_ref()).await.is_ok() {
-            return Ok(());
+            return Ok(ended);
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

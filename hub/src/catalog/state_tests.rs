@@ -1,7 +1,9 @@
 //! Rules of the catalog: idempotence, deregistration, manifests, liveness, views.
 
 use super::*;
-use rabble_shared::msg::CheckKind;
+use rabble_shared::api::NodeStatus;
+use rabble_shared::msg::{CheckKind, CheckState, Heartbeat, Manifest, ServiceRegistration};
+use rabble_shared::{Status, TopicId};
 
 fn n(s: &str) -> NodeId {
     NodeId::new(s).unwrap()
@@ -35,9 +37,9 @@ fn check(id: &str, service: &str, status: Status) -> CheckState {
 #[test]
 fn same_registration_twice_is_not_a_change() {
     let mut c = Catalog::default();
-    let a = c.apply(Update::Service(n("a"), t("web"), Some(reg("web"))));
+    let a = c.apply(Update::Node(n("a"), NodeUpdate::Service(t("web"), Some(reg("web")))));
     assert_eq!(a.dirty, vec![Dirty::Node(n("a")), Dirty::Service(n("a"), t("web"))]);
-    let b = c.apply(Update::Service(n("a"), t("web"), Some(reg("web"))));
+    let b = c.apply(Update::Node(n("a"), NodeUpdate::Service(t("web"), Some(reg("web")))));
     assert_eq!(b, Applied::default(), "a reconnecting agent re-publishing must not write");
     assert_eq!(c.instance_count(), 1);
 }
@@ -45,13 +47,13 @@ fn same_registration_twice_is_not_a_change() {
 #[test]
 fn deregistration_and_manifest_remove_ghosts() {
     let mut c = Catalog::default();
-    c.apply(Update::Service(n("a"), t("web"), Some(reg("web"))));
-    c.apply(Update::Service(n("a"), t("db"), Some(reg("db"))));
-    c.apply(Update::Check(n("a"), t("service-db"), Some(check("service:db", "db", Status::Passing))));
-    let d = c.apply(Update::Service(n("a"), t("web"), None));
+    c.apply(Update::Node(n("a"), NodeUpdate::Service(t("web"), Some(reg("web")))));
+    c.apply(Update::Node(n("a"), NodeUpdate::Service(t("db"), Some(reg("db")))));
+    c.apply(Update::Node(n("a"), NodeUpdate::Check(t("service-db"), Some(check("service:db", "db", Status::Passing)))));
+    let d = c.apply(Update::Node(n("a"), NodeUpdate::Service(t("web"), None)));
     assert_eq!(d.dirty, vec![Dirty::Service(n("a"), t("web"))]);
-    assert_eq!(c.apply(Update::Service(n("a"), t("web"), None)), Applied::default());
-    let m = c.apply(Update::Manifest(n("a"), Manifest { services: vec![], checks: vec![] }));
+    assert_eq!(c.apply(Update::Node(n("a"), NodeUpdate::Service(t("web"), None))), Applied::default());
+    let m = c.apply(Update::Node(n("a"), NodeUpdate::Manifest(Manifest { services: vec![], checks: vec![] })));
     assert_eq!(m.dirty, vec![Dirty::Service(n("a"), t("db")), Dirty::Check(n("a"), t("service-db"))]);
     assert_eq!(c.instance_count(), 0);
 }
@@ -59,15 +61,22 @@ fn deregistration_and_manifest_remove_ghosts() {
 #[test]
 fn liveness_transitions() {
     let mut c = Catalog::default();
-    c.apply(Update::Online(n("a")));
-    assert_eq!(c.apply(Update::HeartbeatTimeout(n("zzz"))), Applied::default(), "unknown nodes are not created");
-    let d = c.apply(Update::HeartbeatTimeout(n("a")));
+    c.apply(Update::Node(n("a"), NodeUpdate::Online));
+    assert_eq!(
+        c.apply(Update::Node(n("zzz"), NodeUpdate::HeartbeatTimeout)),
+        Applied::default(),
+        "unknown nodes are not created"
+    );
+    let d = c.apply(Update::Node(n("a"), NodeUpdate::HeartbeatTimeout));
     assert_eq!(d.summaries, vec!["node a down (heartbeat-timeout)"]);
     assert_eq!(c.nodes[&n("a")].status, NodeStatus::Down);
-    let u = c.apply(Update::Heartbeat(n("a"), hb()));
+    let u = c.apply(Update::Node(n("a"), NodeUpdate::Heartbeat(hb())));
     assert_eq!(u.summaries, vec!["node a up (heartbeat)"]);
-    assert!(c.apply(Update::Heartbeat(n("a"), hb())).dirty.is_empty(), "heartbeats alone never write");
-    c.apply(Update::Offline(n("a")));
+    assert!(
+        c.apply(Update::Node(n("a"), NodeUpdate::Heartbeat(hb()))).dirty.is_empty(),
+        "heartbeats alone never write"
+    );
+    c.apply(Update::Node(n("a"), NodeUpdate::Offline));
     assert_eq!(c.nodes[&n("a")].reason, "offline");
 }
 
@@ -88,25 +97,24 @@ fn hb() -> Heartbeat {
 #[test]
 fn views_aggregate_checks_and_node_status() {
     let mut c = Catalog::default();
-    c.apply(Update::Service(n("a"), t("web"), Some(reg("web"))));
-    c.apply(Update::Service(
+    c.apply(Update::Node(n("a"), NodeUpdate::Service(t("web"), Some(reg("web")))));
+    c.apply(Update::Node(
         n("b"),
-        t("web"),
-        Some(ServiceRegistration { address: Some("10.0.0.9".into()), ..reg("web") }),
+        NodeUpdate::Service(t("web"), Some(ServiceRegistration { address: Some("10.0.0.9".into()), ..reg("web") })),
     ));
-    c.apply(Update::Check(n("a"), t("c1"), Some(check("c1", "web", Status::Passing))));
-    c.apply(Update::Check(n("a"), t("c2"), Some(check("c2", "web", Status::Warning))));
+    c.apply(Update::Node(n("a"), NodeUpdate::Check(t("c1"), Some(check("c1", "web", Status::Passing)))));
+    c.apply(Update::Node(n("a"), NodeUpdate::Check(t("c2"), Some(check("c2", "web", Status::Warning)))));
     let v = c.service_views();
     assert_eq!(v.len(), 1);
     let (ia, ib) = (&v[0].instances[0], &v[0].instances[1]);
     assert_eq!((ia.status, ia.checks.len()), (Status::Warning, 2));
     assert_eq!((ib.status, ib.address.as_str()), (Status::Passing, "10.0.0.9"));
-    c.apply(Update::Offline(n("b")));
+    c.apply(Update::Node(n("b"), NodeUpdate::Offline));
     let v = c.service_views();
     assert_eq!(v[0].instances[1].status, Status::Critical, "a down node's instances are not healthy");
     // A node-level check (no service_id) counts for every service on the node.
     let mut node_check = check("mem", "x", Status::Critical);
     node_check.service_id = None;
-    c.apply(Update::Check(n("a"), t("mem"), Some(node_check)));
+    c.apply(Update::Node(n("a"), NodeUpdate::Check(t("mem"), Some(node_check))));
     assert_eq!(c.service_views()[0].instances[0].status, Status::Critical);
 }

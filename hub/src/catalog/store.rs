@@ -183,7 +183,7 @@ fn decode_state(s: &str) -> (NodeStatus, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::state::Update;
+    use crate::catalog::state::{NodeUpdate, Update};
 
     #[test]
     fn what_is_committed_is_what_loads() {
@@ -201,15 +201,15 @@ mod tests {
             meta: Default::default(),
             source: String::new(),
         };
-        let mut dirty = cat.apply(Update::Service(n.clone(), k.clone(), Some(reg))).dirty;
-        dirty.extend(cat.apply(Update::Offline(n.clone())).dirty);
+        let mut dirty = cat.apply(Update::Node(n.clone(), NodeUpdate::Service(k.clone(), Some(reg)))).dirty;
+        dirty.extend(cat.apply(Update::Node(n.clone(), NodeUpdate::Offline)).dirty);
         cat.index = 7;
         store.commit(&cat, &dirty).unwrap();
         drop(store);
         let (store, loaded) = Store::open(dir.path()).unwrap();
         assert_eq!(loaded, cat);
         assert_eq!(loaded.nodes[&n].reason, "offline");
-        let dirty = cat.apply(Update::Service(n.clone(), k, None)).dirty;
+        let dirty = cat.apply(Update::Node(n.clone(), NodeUpdate::Service(k, None))).dirty;
         store.commit(&cat, &dirty).unwrap();
         drop(store);
         assert_eq!(Store::open(dir.path()).unwrap().1.instance_count(), 0);

@@ -1,22 +1,24 @@
 //! The catalog's single writer: applies validated updates in batches, commits each
 //! batch to redb in one transaction, and only then publishes the new snapshot, emits
-//! events and acknowledges the MQTT messages. It also declares nodes down when their
-//! heartbeats stop.
+//! events and answers the inputs (an MQTT ack, a reply to an API call, or nothing).
+//! It also declares nodes down when their heartbeats stop.
+//!
+//! Its input knows nothing of MQTT: an [`Input`] carries an [`Update`] and a [`Done`];
+//! acks go through the small [`Acker`] trait (ingest's is the MQTT client).
 //!
 //! Invariant: readers never see a change that is not yet durable.
 
-use super::state::{Catalog, Dirty, Update};
+use super::state::{Catalog, Dirty, NodeUpdate, Update};
 use super::store::Store;
-use crate::ingest::Ingested;
 use crate::stats::Stats;
 use rabble_shared::NodeId;
 use rabble_shared::api::{Event, NodeStatus};
 use rabble_shared::msg::Heartbeat;
-use rumqttc::AsyncClient;
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{broadcast, mpsc, watch};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 /// Updates applied per transaction at most.
@@ -39,13 +41,52 @@ pub trait Observer: Send + Sync {
     fn committed(&self, catalog: &Arc<Catalog>);
 }
 
+/// Acknowledges an input once what it carried is durable (ingest: the MQTT PUBACK,
+/// so the broker redelivers whatever the hub did not keep).
+pub trait Acker: Send + 'static {
+    type Token: Send + 'static;
+    fn ack(&self, token: Self::Token) -> impl Future<Output = ()> + Send;
+}
+
+/// What became of an input that asked for a reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Committed {
+    /// The catalog index the change is visible at.
+    pub index: u64,
+    /// False when the update changed nothing (and nothing was written).
+    pub changed: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("catalog commit failed: {0}")]
+pub struct CommitFailed(pub String);
+
+pub type Reply = oneshot::Sender<Result<Committed, CommitFailed>>;
+
+/// How the writer answers an input once its batch is durable (or failed).
+#[derive(Debug)]
+pub enum Done<T> {
+    Nothing,
+    Ack(T),
+    Reply(Reply),
+}
+
+/// One change for the writer, from wherever it came.
+#[derive(Debug)]
+pub struct Input<T> {
+    /// Where it came from, for events and logs: an MQTT topic, `api`, `hub`.
+    pub source: String,
+    pub update: Update,
+    pub done: Done<T>,
+}
+
 /// The writer's inputs and outputs.
-pub struct Writer {
+pub struct Writer<A: Acker> {
     pub store: Arc<Store>,
     pub observers: Vec<Arc<dyn Observer>>,
     pub catalog: Catalog,
-    pub rx: mpsc::Receiver<Ingested>,
-    pub acker: AsyncClient,
+    pub rx: mpsc::Receiver<Input<A::Token>>,
+    pub acker: A,
     pub heartbeat_ttl: Duration,
     pub snapshot: watch::Sender<Arc<Catalog>>,
     pub live: LiveMap,
@@ -53,14 +94,15 @@ pub struct Writer {
     pub stats: Arc<Stats>,
 }
 
-enum Step {
-    Batch(Vec<Ingested>),
+enum Step<T> {
+    Batch(Vec<Input<T>>),
     Liveness,
     Stop,
 }
 
-impl Writer {
-    /// Runs until the ingest side closes the channel.
+impl<A: Acker> Writer<A> {
+    /// Runs until every sender of its input is gone (shutdown: the inputs stop first,
+    /// so whatever they sent is still committed).
     pub async fn run(mut self) {
         {
             // After a restart every node gets a full TTL to be heard from again.
@@ -97,22 +139,21 @@ impl Writer {
         }
     }
 
-    fn now_ms() -> u64 {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
-    }
-
     /// Applies, commits (off the async workers: an fsync must not stall DNS or the
-    /// API), lets observers catch up, then publishes.
-    async fn commit(&mut self, changes: Vec<(String, Update)>) {
+    /// API), lets observers catch up, then publishes. Returns, per change, whether it
+    /// changed anything, or the commit's failure.
+    async fn commit(&mut self, changes: Vec<(String, Update)>) -> Result<Vec<bool>, CommitFailed> {
         let mut dirty: Vec<Dirty> = Vec::new();
         let mut summaries: Vec<(String, String)> = Vec::new();
-        for (topic, u) in changes {
+        let mut changed = Vec::with_capacity(changes.len());
+        for (source, u) in changes {
             let applied = self.catalog.apply(u);
+            changed.push(!applied.dirty.is_empty());
             dirty.extend(applied.dirty);
-            summaries.extend(applied.summaries.into_iter().map(|s| (topic.clone(), s)));
+            summaries.extend(applied.summaries.into_iter().map(|s| (source.clone(), s)));
         }
         if dirty.is_empty() {
-            return;
+            return Ok(changed);
         }
         dirty.sort();
         dirty.dedup();
@@ -132,42 +173,55 @@ impl Writer {
             if let Ok(durable) = self.store.load() {
                 self.catalog = durable;
             }
-            return;
+            return Err(CommitFailed(e.to_string()));
         }
         self.stats.committed();
         let _ = self.snapshot.send(snapshot);
-        let ts_ms = Self::now_ms();
+        let ts_ms = rabble_shared::support::clock::now_ms();
         for (topic, summary) in summaries {
             tracing::info!(topic = %topic, "{summary}");
             let _ = self.events.send(Event { ts_ms, index: self.catalog.index, topic, summary });
         }
+        Ok(changed)
     }
 
-    async fn apply_batch(&mut self, batch: Vec<Ingested>) {
+    async fn apply_batch(&mut self, batch: Vec<Input<A::Token>>) {
         let now = Instant::now();
         let mut changes = Vec::with_capacity(batch.len());
-        let mut acks = Vec::new();
+        let mut dones = Vec::with_capacity(batch.len());
         {
             let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
             for item in batch {
-                let node = item.update.node().clone();
-                let entry = live.entry(node).or_insert(Live { heartbeat: None, last_seen: now });
                 match &item.update {
-                    Update::Offline(_) => {}
-                    Update::Heartbeat(_, hb) => {
-                        entry.heartbeat = Some(hb.clone());
-                        entry.last_seen = now;
+                    Update::Node(node, nu) => {
+                        let entry = live.entry(node.clone()).or_insert(Live { heartbeat: None, last_seen: now });
+                        match nu {
+                            NodeUpdate::Offline => {}
+                            NodeUpdate::Heartbeat(hb) => {
+                                entry.heartbeat = Some(hb.clone());
+                                entry.last_seen = now;
+                            }
+                            _ => entry.last_seen = now,
+                        }
                     }
-                    _ => entry.last_seen = now,
                 }
-                acks.extend(item.ack);
-                changes.push((item.topic, item.update));
+                dones.push(item.done);
+                changes.push((item.source, item.update));
             }
         }
-        self.commit(changes).await;
-        for a in acks {
-            if let Err(e) = self.acker.ack(&a).await {
-                tracing::warn!(error = %e, "could not acknowledge");
+        let outcome = self.commit(changes).await;
+        let index = self.catalog.index;
+        for (i, done) in dones.into_iter().enumerate() {
+            match done {
+                Done::Nothing => {}
+                Done::Ack(token) => self.acker.ack(token).await,
+                Done::Reply(tx) => {
+                    let answer = match &outcome {
+                        Ok(changed) => Ok(Committed { index, changed: changed[i] }),
+                        Err(e) => Err(e.clone()),
+                    };
+                    let _ = tx.send(answer);
+                }
             }
         }
     }
@@ -185,7 +239,16 @@ impl Writer {
                 .collect()
         };
         if !expired.is_empty() {
-            self.commit(expired.into_iter().map(|id| ("hub".to_owned(), Update::HeartbeatTimeout(id))).collect()).await;
+            let changes = expired
+                .into_iter()
+                .map(|id| ("hub".to_owned(), Update::Node(id, NodeUpdate::HeartbeatTimeout)))
+                .collect();
+            // A failed commit is logged by `commit`; the next tick tries again.
+            let _ = self.commit(changes).await;
         }
     }
 }
+
+#[cfg(test)]
+#[path = "writer_tests.rs"]
+mod tests;

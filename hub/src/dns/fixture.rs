@@ -3,7 +3,7 @@
 //! instance, nodes with meta.
 
 use super::zone::{DnsSettings, Zone};
-use crate::catalog::{Catalog, Update};
+use crate::catalog::{Catalog, NodeUpdate, Update};
 use rabble_shared::msg::{CheckKind, CheckState, NodeFacts, OsFacts, ServiceRegistration};
 use rabble_shared::{NodeId, Status, TopicId};
 
@@ -60,32 +60,36 @@ pub fn facts(ip: &str) -> NodeFacts {
 /// Registers service `svc` (port 8080) on `node`, with one TTL check in `status`.
 pub fn add(c: &mut Catalog, node: &str, ip: &str, svc: &str, tags: &[&str], addr: Option<&str>, status: Status) {
     let (Ok(n), Some(key)) = (NodeId::new(node), TopicId::from_name(svc)) else { return };
-    c.apply(Update::Facts(n.clone(), facts(ip)));
-    c.apply(Update::Service(
+    c.apply(Update::Node(n.clone(), NodeUpdate::Facts(facts(ip))));
+    c.apply(Update::Node(
         n.clone(),
-        key.clone(),
-        Some(ServiceRegistration {
-            id: svc.into(),
-            name: svc.into(),
-            tags: tags.iter().map(|t| t.to_string()).collect(),
-            address: addr.map(str::to_owned),
-            port: Some(8080),
-            meta: Default::default(),
-            source: String::new(),
-        }),
+        NodeUpdate::Service(
+            key.clone(),
+            Some(ServiceRegistration {
+                id: svc.into(),
+                name: svc.into(),
+                tags: tags.iter().map(|t| t.to_string()).collect(),
+                address: addr.map(str::to_owned),
+                port: Some(8080),
+                meta: Default::default(),
+                source: String::new(),
+            }),
+        ),
     ));
-    c.apply(Update::Check(
+    c.apply(Update::Node(
         n,
-        key,
-        Some(CheckState {
-            id: svc.into(),
-            name: svc.into(),
-            service_id: Some(svc.into()),
-            kind: CheckKind::Ttl,
-            status,
-            output: String::new(),
-            since_ms: 0,
-        }),
+        NodeUpdate::Check(
+            key,
+            Some(CheckState {
+                id: svc.into(),
+                name: svc.into(),
+                service_id: Some(svc.into()),
+                kind: CheckKind::Ttl,
+                status,
+                output: String::new(),
+                since_ms: 0,
+            }),
+        ),
     ));
 }
 

@@ -86,16 +86,23 @@ impl DnsServer {
 }
 
 /// Serves until `shutdown` resolves.
-pub async fn serve(server: Arc<DnsServer>, udp: UdpSocket, tcp: TcpListener, shutdown: impl Future<Output = ()>) {
+pub async fn serve(
+    server: Arc<DnsServer>,
+    udp: UdpSocket,
+    tcp: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), &'static str> {
     let udp = Arc::new(udp);
-    let mut tasks = Vec::new();
+    let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..UDP_WORKERS {
-        tasks.push(tokio::spawn(udp_worker(server.clone(), udp.clone())));
+        tasks.spawn(udp_worker(server.clone(), udp.clone()));
     }
-    tasks.push(tokio::spawn(tcp_acceptor(server, tcp)));
-    shutdown.await;
-    for t in tasks {
-        t.abort();
+    tasks.spawn(tcp_acceptor(server, tcp));
+    // The workers never return on their own: one that does (a panic) ends DNS, and
+    // the hub's topology stops the hub rather than serve DNS at half strength.
+    tokio::select! {
+        _ = shutdown => Ok(()),
+        _ = tasks.join_next() => Err("a DNS worker stopped"),
     }
 }
 

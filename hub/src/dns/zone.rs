@@ -1,10 +1,8 @@
 //! The DNS view of the catalog, precomputed once per catalog change: which addresses,
 //! ports and SRV targets each name has. Queries only look things up here.
 
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, health};
 use hickory_proto::rr::Name;
-use rabble_shared::Status;
-use rabble_shared::api::NodeStatus;
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 
@@ -108,28 +106,11 @@ impl Zone {
                     txt: facts.map(|f| f.meta.iter().map(|(k, v)| format!("{k}={v}")).collect()).unwrap_or_default(),
                 },
             );
-            if node.status == NodeStatus::Down {
-                continue;
-            }
             for reg in node.services.values() {
-                let status = Status::aggregate(
-                    node.checks
-                        .values()
-                        .filter(|c| c.service_id.is_none() || c.service_id.as_deref() == Some(reg.id.as_str()))
-                        .map(|c| c.status),
-                );
-                let healthy = match status {
-                    Status::Passing => true,
-                    Status::Warning => !s.only_passing,
-                    Status::Critical | Status::Maintenance => false,
-                };
-                if !healthy {
+                if !health::serves(health::status(node, reg), s.only_passing) {
                     continue;
                 }
-                let ip = match reg.address.as_deref() {
-                    Some(a) => a.parse().ok(),
-                    None => node_ip,
-                };
+                let ip: Option<IpAddr> = health::address(node, reg).and_then(|a| a.parse().ok());
                 let Some(ip) = ip else { continue };
                 let target = if Some(ip) == node_ip {
                     format!("{node_id}.node.{domain}")

@@ -1,6 +1,5 @@
 //! The operator CLI: `rabble dev`, `rabble nodes`, `rabble services`, `rabble watch`.
 
-pub mod admin;
 pub mod dev;
 mod table;
 

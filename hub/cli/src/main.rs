@@ -1,7 +1,7 @@
 //! The `rabble` operator CLI.
 
 use clap::{Parser, Subcommand};
-use rabble_hub::cli::{self, Client, dev::DevArgs};
+use rabble_cli::{self as cli, Client, dev::DevArgs};
 
 #[derive(Parser)]
 #[command(name = "rabble", version, about = "Rabble's operator CLI")]

@@ -39,8 +39,7 @@ pub fn node_revoke(data_dir: &Path, name: &str) -> Result<(), AdminError> {
     let id = creds.revoke(name)?;
     creds.save(&path)?;
     eprintln!(
-        "Revoked node {id}: the hub refuses it from its next connection on. A session open now lasts until it \
-         drops; restart rabble-hub to cut it at once."
+        "Revoked node {id}: a running hub closes its session at once, marks it down and refuses it from then on."
     );
     Ok(())
 }

@@ -1,9 +1,9 @@
 //! `rabble dev`: a hub, an agent and a demo service in one process, for a first look.
 
-use crate::config::{BrokerChoice, Config as HubConfig};
 use rabble_agent::facts::Identity;
-use rabble_agent::mqtt::BrokerAddr;
+use rabble_hub::config::{BrokerChoice, Config as HubConfig};
 use rabble_shared::NodeId;
+use rabble_shared::support::mqtt::BrokerAddr;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -30,7 +30,7 @@ pub enum DevError {
     #[error("{what}: {error}")]
     Io { what: String, error: std::io::Error },
     #[error(transparent)]
-    Hub(#[from] crate::HubError),
+    Hub(#[from] rabble_hub::HubError),
     #[error(transparent)]
     Agent(#[from] rabble_agent::AgentError),
 }
@@ -83,9 +83,9 @@ pub async fn run(
         broker_ca: None,
         http_listen: args.http_listen,
         heartbeat_ttl: Duration::from_secs(15),
-        dns: crate::config::DnsConfig {
+        dns: rabble_hub::config::DnsConfig {
             listen: args.dns_listen,
-            settings: crate::dns::DnsSettings {
+            settings: rabble_hub::dns::DnsSettings {
                 domain: vec!["rabble".into()],
                 ttl: 0,
                 negative_ttl: 0,
@@ -95,11 +95,11 @@ pub async fn run(
             recursors: vec![],
         },
     };
-    let listeners = crate::Listeners::bind(&hub_cfg).await?;
+    let listeners = rabble_hub::Listeners::bind(&hub_cfg).await?;
     let name = sysinfo::System::host_name().unwrap_or_else(|_| "dev".into());
     let agent_cfg = rabble_agent::Config {
         hub: BrokerAddr {
-            host: crate::broker::local_addr(args.mqtt_listen).ip().to_string(),
+            host: rabble_hub::broker::local_addr(args.mqtt_listen).ip().to_string(),
             port: args.mqtt_listen.port(),
             tls: false,
         },
@@ -124,7 +124,7 @@ pub async fn run(
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
-    let hub = tokio::spawn(crate::run(hub_cfg, listeners, stopped(stop_rx.clone())));
+    let hub = tokio::spawn(rabble_hub::run(hub_cfg, listeners, stopped(stop_rx.clone())));
     // Let the embedded broker come up before the agent dials it (it retries anyway).
     tokio::time::sleep(Duration::from_millis(300)).await;
     let agent = tokio::spawn(rabble_agent::run(agent_cfg, stopped(stop_rx)));

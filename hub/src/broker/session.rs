@@ -1,0 +1,89 @@
+//! The hub's own MQTT session: starts the embedded broker (with its TLS front and the
+//! revocation watcher, as named tasks) or points at an external one, and returns the
+//! options the hub's client connects with.
+
+use super::{BrokerError, BrokerSetup};
+use crate::HubError;
+use crate::auth::{self, Authenticator};
+use crate::config::{BrokerChoice, Config};
+use crate::topology::{Stage, Topology};
+use rabble_shared::{msg, topic};
+use rumqttc::{LastWill, MqttOptions, QoS};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+/// What the hub's client needs, and how to describe the broker (`/api/v1/health`).
+#[derive(Debug)]
+pub struct Session {
+    pub options: MqttOptions,
+    pub describe: String,
+}
+
+/// Starts what the broker choice needs. `queue` sizes rumqttc's request channel.
+pub async fn open(
+    cfg: &Config,
+    mqtts: Option<TcpListener>,
+    topo: &mut Topology,
+    queue: usize,
+) -> Result<Session, HubError> {
+    let (host, port, describe, login) = match &cfg.broker {
+        BrokerChoice::Embedded { listen, tls, require_credentials } => {
+            let auth = match require_credentials {
+                true => Some(Arc::new(Authenticator::new(auth::Credentials::path(&cfg.data_dir))?)),
+                false => None,
+            };
+            let login = auth.as_ref().map(|a| a.hub_login());
+            // A bad certificate or key stops the hub here, naming the file.
+            let certified = match tls {
+                Some(t) => Some(super::tls::Certified::load(&t.cert, &t.key).map_err(BrokerError::Tls)?),
+                None => None,
+            };
+            let ended = super::start(&BrokerSetup { listen: *listen, auth: auth.clone() }).await?;
+            topo.spawn("broker", Stage::Doors, |stop| async move {
+                tokio::select! {
+                    _ = stop.cancelled() => Ok(()),
+                    _ = ended => Err("the embedded broker (rumqttd) stopped"),
+                }
+            });
+            let local = super::local_addr(*listen);
+            if let (Some(l), Some(certified)) = (mqtts, certified) {
+                topo.spawn("mqtt-tls", Stage::Doors, |stop| {
+                    super::tls::serve(l, certified, local, stop.cancelled_owned())
+                });
+            }
+            if let Some(auth) = auth {
+                topo.spawn("revocation", Stage::Doors, |stop| auth::revoke::run(auth, local, stop));
+            }
+            let mut desc = format!("embedded mqtt://{listen}");
+            if let Some(t) = tls {
+                desc.push_str(&format!(" mqtts://{}", t.listen));
+            }
+            tracing::info!(broker = %desc, require_credentials, "embedded MQTT broker listening");
+            (local.ip().to_string(), local.port(), desc, login)
+        }
+        BrokerChoice::External(addr) => {
+            (addr.host.clone(), addr.port, format!("external {addr}"), cfg.broker_login.clone())
+        }
+    };
+    let mut opts = MqttOptions::new("rabble-hub", host, port);
+    if let Some((user, pass)) = login {
+        opts.set_credentials(user, pass);
+    }
+    if let BrokerChoice::External(addr) = &cfg.broker
+        && addr.tls
+    {
+        // An external broker over TLS, verified against `broker_ca` or the system's trust store.
+        let tls = rabble_shared::support::tls::hub_config(cfg.broker_ca.as_deref()).map_err(HubError::Tls)?;
+        opts.set_transport(rumqttc::Transport::Tls(rumqttc::TlsConfiguration::Rustls(tls)));
+    }
+    opts.set_keep_alive(Duration::from_secs(10))
+        .set_clean_session(true)
+        .set_manual_acks(true)
+        // Larger than anything valid, so an oversized message is rejected by us (and
+        // counted) instead of breaking the connection.
+        .set_max_packet_size(4 * 1024 * 1024, msg::MAX_PACKET)
+        .set_request_channel_capacity(queue)
+        .set_last_will(LastWill::new(topic::HUB_STATUS, topic::OFFLINE, QoS::AtLeastOnce, true));
+    Ok(Session { options: opts, describe })
+}

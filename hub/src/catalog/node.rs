@@ -1,0 +1,147 @@
+//! A node's durable record and the rules that change it: availability, facts,
+//! services, checks and the manifest that ends ghosts. Pure: no IO, no clock.
+
+use super::state::{Applied, Dirty};
+use rabble_shared::api::NodeStatus;
+use rabble_shared::msg::{CheckState, Heartbeat, Manifest, NodeFacts, ServiceRegistration};
+use rabble_shared::{NodeId, TopicId};
+use std::collections::BTreeMap;
+
+/// A validated change to one node, as ingest (or the writer's liveness tick) makes it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NodeUpdate {
+    Online,
+    Offline,
+    Facts(NodeFacts),
+    Heartbeat(Heartbeat),
+    Manifest(Manifest),
+    Service(TopicId, Option<ServiceRegistration>),
+    Check(TopicId, Option<CheckState>),
+    /// The hub's own verdict: no heartbeat for the configured TTL.
+    HeartbeatTimeout,
+}
+
+/// What one node is known to have. Everything here is durable.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    pub status: NodeStatus,
+    pub reason: String,
+    pub facts: Option<NodeFacts>,
+    pub services: BTreeMap<TopicId, ServiceRegistration>,
+    pub checks: BTreeMap<TopicId, CheckState>,
+}
+
+impl Node {
+    pub fn new() -> Node {
+        Node {
+            status: NodeStatus::Up,
+            reason: "online".into(),
+            facts: None,
+            services: BTreeMap::new(),
+            checks: BTreeMap::new(),
+        }
+    }
+}
+
+impl Default for Node {
+    fn default() -> Node {
+        Node::new()
+    }
+}
+
+/// Applies `u` to the node `id` of `nodes`. An unknown node is created by anything
+/// but a heartbeat timeout; a heartbeat alone never makes a key dirty unless it
+/// brings a down node back.
+pub(super) fn apply(nodes: &mut BTreeMap<NodeId, Node>, id: NodeId, u: NodeUpdate) -> Applied {
+    let mut out = Applied::default();
+    let existed = nodes.contains_key(&id);
+    if matches!(u, NodeUpdate::HeartbeatTimeout) && !existed {
+        return out;
+    }
+    let node = nodes.entry(id.clone()).or_default();
+    if !existed {
+        out.dirty.push(Dirty::Node(id.clone()));
+        out.summaries.push(format!("node {id} joined"));
+    }
+    match u {
+        NodeUpdate::Online => set_status(node, &id, &mut out, NodeStatus::Up, "online"),
+        NodeUpdate::Heartbeat(_) => set_status(node, &id, &mut out, NodeStatus::Up, "heartbeat"),
+        NodeUpdate::Offline => set_status(node, &id, &mut out, NodeStatus::Down, "offline"),
+        NodeUpdate::HeartbeatTimeout => set_status(node, &id, &mut out, NodeStatus::Down, "heartbeat-timeout"),
+        NodeUpdate::Facts(f) => {
+            if node.facts.as_ref() != Some(&f) {
+                node.facts = Some(f);
+                out.dirty.push(Dirty::Node(id.clone()));
+                out.summaries.push(format!("node {id} facts updated"));
+            }
+        }
+        NodeUpdate::Service(key, reg) => service(node, &id, &mut out, key, reg),
+        NodeUpdate::Check(key, st) => check(node, &id, &mut out, key, st),
+        NodeUpdate::Manifest(m) => manifest(node, &id, &mut out, &m),
+    }
+    out
+}
+
+fn set_status(node: &mut Node, id: &NodeId, out: &mut Applied, status: NodeStatus, reason: &str) {
+    if node.status != status {
+        node.status = status;
+        node.reason = reason.to_owned();
+        out.dirty.push(Dirty::Node(id.clone()));
+        let word = if status == NodeStatus::Up { "up" } else { "down" };
+        out.summaries.push(format!("node {id} {word} ({reason})"));
+    }
+}
+
+fn service(node: &mut Node, id: &NodeId, out: &mut Applied, key: TopicId, reg: Option<ServiceRegistration>) {
+    match reg {
+        Some(reg) if node.services.get(&key) != Some(&reg) => {
+            out.summaries.push(format!("service {} registered on {id} ({key})", reg.name));
+            node.services.insert(key.clone(), reg);
+            out.dirty.push(Dirty::Service(id.clone(), key));
+        }
+        Some(_) => {}
+        None => {
+            if let Some(old) = node.services.remove(&key) {
+                out.summaries.push(format!("service {} deregistered from {id} ({key})", old.name));
+                out.dirty.push(Dirty::Service(id.clone(), key));
+            }
+        }
+    }
+}
+
+fn check(node: &mut Node, id: &NodeId, out: &mut Applied, key: TopicId, st: Option<CheckState>) {
+    match st {
+        Some(st) if node.checks.get(&key) != Some(&st) => {
+            let was = node.checks.get(&key).map(|c| c.status);
+            if was != Some(st.status) {
+                out.summaries.push(format!("check {} on {id}: {}", st.id, st.status));
+            }
+            node.checks.insert(key.clone(), st);
+            out.dirty.push(Dirty::Check(id.clone(), key));
+        }
+        Some(_) => {}
+        None => {
+            if let Some(old) = node.checks.remove(&key) {
+                out.summaries.push(format!("check {} on {id} removed", old.id));
+                out.dirty.push(Dirty::Check(id.clone(), key));
+            }
+        }
+    }
+}
+
+/// Whatever the node has that its manifest does not list is a ghost (a deregistration
+/// lost while the hub was away): removed.
+fn manifest(node: &mut Node, id: &NodeId, out: &mut Applied, m: &Manifest) {
+    let ghosts: Vec<TopicId> = node.services.keys().filter(|k| !m.services.contains(k)).cloned().collect();
+    for key in ghosts {
+        if let Some(old) = node.services.remove(&key) {
+            out.summaries.push(format!("service {} on {id} not in its manifest; removed", old.name));
+        }
+        out.dirty.push(Dirty::Service(id.clone(), key));
+    }
+    let ghosts: Vec<TopicId> = node.checks.keys().filter(|k| !m.checks.contains(k)).cloned().collect();
+    for key in ghosts {
+        node.checks.remove(&key);
+        out.dirty.push(Dirty::Check(id.clone(), key));
+    }
+}
