@@ -5,10 +5,12 @@ pub mod config;
 pub mod control;
 pub mod driver;
 mod engine;
+pub mod error;
 pub mod facts;
 pub mod link;
 pub mod services;
 pub mod tls;
 
 pub use config::Config;
-pub use engine::{AgentError, run};
+pub use engine::run;
+pub use error::AgentError;

@@ -3,7 +3,7 @@
 //! to the engine over a bounded channel.
 
 use crate::config::Config;
-use crate::engine::AgentError;
+use crate::error::AgentError;
 use rabble_shared::support::mqtt::Backoff;
 use rabble_shared::{msg, topic};
 use rumqttc::{

@@ -1,25 +1,29 @@
 //! The agent's engine: one task, one `select!` loop over a closed set of events. It
-//! owns the node's state (facts, services, checks) and publishes it; startup, file
-//! changes, SIGHUP and `rabble-agent reload` all take the same `reload` path.
+//! owns the node's state (facts, services, checks) and publishes it (`publish.rs`);
+//! startup, file changes, SIGHUP and `rabble-agent reload` all take the same `reload`
+//! path (`reload.rs`); a check's live state is `check_state.rs`.
 
-mod checks;
+mod check_state;
+mod publish;
+mod reload;
 
 use crate::checks::CheckResult;
 use crate::config::Config;
 use crate::control::{self, Command};
 use crate::driver::{self, Drivers};
+use crate::error::AgentError;
 use crate::facts::Sampler;
 use crate::link::{self, LinkEvent};
-use crate::services::{CheckDef, Definitions, Loader, Probe, ServiceDef};
-use checks::{Change, CheckRt};
+use crate::services::{Loader, Probe, ServiceDef};
+use check_state::{Change, CheckRt};
 use rabble_shared::control::{Reply, Request};
-use rabble_shared::msg::{self, Availability, Manifest, NodeFacts};
+use rabble_shared::msg::{self, NodeFacts};
 use rabble_shared::{Status, TopicId, topic};
+use reload::{Fingerprint, fingerprint};
 use rumqttc::{AsyncClient, QoS};
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
-use std::path::PathBuf;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior};
 
@@ -35,15 +39,6 @@ const WATCH_EVERY_TICKS: u32 = 4;
 /// Facts (addresses, disks, ...) are re-read this often and published if they changed.
 const FACTS_EVERY_TICKS: u32 = 120;
 
-/// Why the agent could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum AgentError {
-    #[error("control socket {path}: {error}")]
-    Socket { path: PathBuf, error: std::io::Error },
-    #[error("TLS to the hub: {0}")]
-    Tls(String),
-}
-
 /// Everything that can happen to the engine.
 #[derive(Debug)]
 enum Event {
@@ -56,8 +51,6 @@ enum Event {
     Tick,
     Shutdown,
 }
-
-type Fingerprint = Vec<(PathBuf, u64, Option<SystemTime>)>;
 
 struct Engine {
     cfg: Config,
@@ -182,78 +175,6 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
 }
 
 impl Engine {
-    fn put(&mut self, topic: String, qos: QoS, retain: bool, payload: Vec<u8>) {
-        if !self.connected {
-            return; // everything is re-published on connect
-        }
-        if let Err(e) = self.client.try_publish(topic, qos, retain, payload) {
-            tracing::warn!(error = %e, "publish queue full; will re-publish everything");
-            self.resync_at.get_or_insert_with(Instant::now);
-        }
-    }
-
-    fn put_service(&mut self, key: &TopicId) {
-        let payload = self.services.get(key).map(|s| msg::encode(&s.reg)).unwrap_or_default();
-        self.put(topic::service(&self.cfg.node, key), QoS::AtLeastOnce, true, payload);
-    }
-
-    fn put_check(&mut self, key: &TopicId) {
-        let payload = match self.checks.get_mut(key) {
-            Some(rt) => {
-                rt.last_published = Some(Instant::now());
-                rt.output_dirty = false;
-                msg::encode(&rt.state)
-            }
-            None => Vec::new(),
-        };
-        self.put(topic::check(&self.cfg.node, key), QoS::AtLeastOnce, true, payload);
-    }
-
-    fn put_manifest(&mut self) {
-        let m = Manifest {
-            services: self.services.keys().cloned().collect(),
-            checks: self.checks.keys().cloned().collect(),
-        };
-        self.put(topic::node_manifest(&self.cfg.node), QoS::AtLeastOnce, true, msg::encode(&m));
-    }
-
-    fn put_status(&mut self, a: Availability) {
-        self.put(topic::node_status(&self.cfg.node), QoS::AtLeastOnce, true, a.as_str().as_bytes().to_vec());
-    }
-
-    /// Everything, in an order that lets a reader build the node from scratch.
-    fn publish_all(&mut self) {
-        self.resync_at = None;
-        self.put_status(Availability::Online);
-        self.put(topic::node_facts(&self.cfg.node), QoS::AtLeastOnce, true, msg::encode(&self.facts));
-        let services: Vec<TopicId> = self.services.keys().cloned().collect();
-        for k in &services {
-            self.put_service(k);
-        }
-        let checks: Vec<TopicId> = self.checks.keys().cloned().collect();
-        for k in &checks {
-            self.put_check(k);
-        }
-        self.put_manifest();
-        let n = (services.len(), checks.len());
-        tracing::info!(services = n.0, checks = n.1, "published node state");
-    }
-
-    /// Clean shutdown: deregister everything, say offline, disconnect.
-    fn goodbye(&mut self) {
-        let services: Vec<TopicId> = std::mem::take(&mut self.services).into_keys().collect();
-        for k in &services {
-            self.put_service(k);
-        }
-        let checks: Vec<TopicId> = std::mem::take(&mut self.checks).into_keys().collect();
-        for k in &checks {
-            self.put_check(k); // the check is gone: an empty payload removes it
-        }
-        self.put_manifest();
-        self.put_status(Availability::Offline);
-        let _ = self.client.try_disconnect();
-    }
-
     fn on_link(&mut self, e: LinkEvent) {
         match e {
             LinkEvent::Connected => {
@@ -316,13 +237,6 @@ impl Engine {
         }
     }
 
-    fn heartbeat(&mut self) {
-        if self.connected {
-            let hb = self.sampler.heartbeat();
-            self.put(topic::node_heartbeat(&self.cfg.node), QoS::AtMostOnce, false, msg::encode(&hb));
-        }
-    }
-
     fn tick(&mut self, watch: bool) {
         let now = Instant::now();
         let mut publish = Vec::new();
@@ -378,117 +292,4 @@ impl Engine {
         self.put_service(&key);
         self.put_manifest();
     }
-
-    /// The driver task saw a change (Docker came up, went away, was upgraded).
-    fn set_drivers(&mut self, drivers: Drivers) {
-        tracing::info!(drivers = ?drivers, "task drivers changed");
-        self.facts.drivers = drivers;
-        self.put(topic::node_facts(&self.cfg.node), QoS::AtLeastOnce, true, msg::encode(&self.facts));
-    }
-
-    /// Re-reads the machine's facts (an address from DHCP may have moved) and publishes
-    /// them if they changed.
-    fn refresh_facts(&mut self) {
-        let mut facts = self.sampler.facts(&self.cfg.identity);
-        facts.drivers = self.facts.drivers.clone();
-        if facts != self.facts {
-            tracing::info!(advertise = %facts.advertise, "node facts changed");
-            self.facts = facts;
-            self.put(topic::node_facts(&self.cfg.node), QoS::AtLeastOnce, true, msg::encode(&self.facts));
-        }
-    }
-
-    /// Reads the services directory and applies it: the one path for startup and reload.
-    /// Returns the problems found (already logged).
-    fn reload(&mut self, why: &str, explicit: bool) -> Vec<String> {
-        self.fingerprint = fingerprint(&self.cfg.services_dir);
-        let (defs, errors) = self.loader.load(&self.cfg.services_dir);
-        for e in &errors {
-            tracing::error!("{e}");
-        }
-        if explicit {
-            self.reaped.clear();
-        }
-        self.refresh_facts();
-        self.apply(defs);
-        tracing::info!(
-            why,
-            services = self.services.len(),
-            checks = self.checks.len(),
-            errors = errors.len(),
-            "loaded services"
-        );
-        errors.iter().map(|e| e.to_string()).collect()
-    }
-
-    fn apply(&mut self, defs: Definitions) {
-        let node_checks = defs.node_checks;
-        let mut next: BTreeMap<TopicId, ServiceDef> = BTreeMap::new();
-        for s in defs.services {
-            match self.reaped.get(&s.key) {
-                Some(old) if *old == s => continue,
-                Some(_) => {
-                    self.reaped.remove(&s.key);
-                }
-                None => {}
-            }
-            next.insert(s.key.clone(), s);
-        }
-        let old = std::mem::replace(&mut self.services, next);
-        let mut dirty_services: Vec<TopicId> =
-            old.keys().filter(|k| !self.services.contains_key(*k)).cloned().collect();
-        dirty_services.extend(self.services.iter().filter(|(k, s)| old.get(*k) != Some(s)).map(|(k, _)| k.clone()));
-
-        let wanted: Vec<CheckDef> =
-            self.services.values().flat_map(|s| s.checks.iter().cloned()).chain(node_checks).collect();
-        let mut dirty_checks: Vec<TopicId> = Vec::new();
-        let mut next_checks = BTreeMap::new();
-        for def in wanted {
-            let key = def.key.clone();
-            match self.checks.remove(&key) {
-                Some(rt) if rt.def == def => {
-                    next_checks.insert(key, rt);
-                }
-                _ => {
-                    self.generation += 1;
-                    let mut rt = CheckRt::new(def, self.generation);
-                    rt.task = crate::checks::spawn(
-                        &rt.def,
-                        self.generation,
-                        self.cfg.enable_script_checks,
-                        self.check_tx.clone(),
-                    );
-                    if matches!(rt.def.probe, Probe::Script { .. }) && !self.cfg.enable_script_checks {
-                        tracing::error!(check = %rt.def.id, "script checks are disabled on this agent; the check stays critical (--enable-script-checks)");
-                    }
-                    dirty_checks.push(key.clone());
-                    next_checks.insert(key, rt);
-                }
-            }
-        }
-        // Whatever is left was removed.
-        dirty_checks.extend(std::mem::replace(&mut self.checks, next_checks).into_keys());
-        for k in &dirty_services {
-            self.put_service(k);
-        }
-        for k in &dirty_checks {
-            self.put_check(k);
-        }
-        if !dirty_services.is_empty() || !dirty_checks.is_empty() {
-            self.put_manifest();
-        }
-    }
-}
-
-fn fingerprint(dir: &std::path::Path) -> Fingerprint {
-    let Ok(rd) = std::fs::read_dir(dir) else { return Vec::new() };
-    let mut v: Fingerprint = rd
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            let m = e.metadata().ok()?;
-            Some((e.path(), m.len(), m.modified().ok()))
-        })
-        .collect();
-    v.sort();
-    v
 }

@@ -6,24 +6,8 @@
 
 use super::zone::Zone;
 
-const TYPE_A: u16 = 1;
-const TYPE_AAAA: u16 = 28;
+use super::zone::{TYPE_A, TYPE_AAAA};
 const TYPE_OPT: u16 = 41;
-
-/// Pre-encodes one answer record whose owner is the question name.
-pub fn encode_record(ttl: u32, ip: std::net::IpAddr) -> Vec<u8> {
-    let (rtype, octets) = match ip {
-        std::net::IpAddr::V4(v) => (TYPE_A, v.octets().to_vec()),
-        std::net::IpAddr::V6(v) => (TYPE_AAAA, v.octets().to_vec()),
-    };
-    let mut r = vec![0xC0, 0x0C];
-    r.extend_from_slice(&rtype.to_be_bytes());
-    r.extend_from_slice(&1u16.to_be_bytes()); // class IN
-    r.extend_from_slice(&ttl.to_be_bytes());
-    r.extend_from_slice(&(octets.len() as u16).to_be_bytes());
-    r.extend_from_slice(&octets);
-    r
-}
 
 fn u16_at(b: &[u8], i: usize) -> Option<u16> {
     Some(u16::from_be_bytes([*b.get(i)?, *b.get(i + 1)?]))

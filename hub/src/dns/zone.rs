@@ -66,6 +66,25 @@ pub struct Zone {
     pub hot_aaaa: HashMap<String, Vec<Vec<u8>>>,
 }
 
+pub const TYPE_A: u16 = 1;
+pub const TYPE_AAAA: u16 = 28;
+
+/// Pre-encodes one answer record whose owner is the question name (`0xC00C` points at
+/// the question), for the fast path.
+pub fn encode_record(ttl: u32, ip: std::net::IpAddr) -> Vec<u8> {
+    let (rtype, octets) = match ip {
+        std::net::IpAddr::V4(v) => (TYPE_A, v.octets().to_vec()),
+        std::net::IpAddr::V6(v) => (TYPE_AAAA, v.octets().to_vec()),
+    };
+    let mut r = vec![0xC0, 0x0C];
+    r.extend_from_slice(&rtype.to_be_bytes());
+    r.extend_from_slice(&1u16.to_be_bytes()); // class IN
+    r.extend_from_slice(&ttl.to_be_bytes());
+    r.extend_from_slice(&(octets.len() as u16).to_be_bytes());
+    r.extend_from_slice(&octets);
+    r
+}
+
 /// `c0a80001` for 192.168.0.1; 32 hex digits for IPv6 (Consul's `.addr.` form).
 pub fn hex_addr(ip: IpAddr) -> String {
     match ip {
@@ -128,7 +147,7 @@ impl Zone {
         }
         for (name, targets) in &zone.services {
             let (v4, v6): (Vec<&Target>, Vec<&Target>) = targets.iter().partition(|t| t.ip.is_ipv4());
-            let enc = |ts: Vec<&Target>| ts.iter().map(|t| super::fast::encode_record(s.ttl, t.ip)).collect();
+            let enc = |ts: Vec<&Target>| ts.iter().map(|t| encode_record(s.ttl, t.ip)).collect();
             zone.hot_a.insert(name.clone(), enc(v4));
             zone.hot_aaaa.insert(name.clone(), enc(v6));
         }
