@@ -13,6 +13,7 @@ pub mod catalog;
 pub mod config;
 pub mod dns;
 pub mod ingest;
+pub mod jobspec;
 pub mod stamp;
 pub mod stats;
 pub mod topology;

@@ -8,6 +8,7 @@ pub mod api;
 pub mod control;
 pub mod health;
 pub mod id;
+pub mod job;
 pub mod msg;
 #[cfg(feature = "support")]
 pub mod support;

@@ -8,6 +8,7 @@ mod cli;
 mod cluster;
 mod dns;
 mod docker;
+mod jobs;
 mod liveness;
 mod malformed;
 mod mosquitto;

@@ -1,6 +1,7 @@
 //! The operator CLI: `rabble dev`, `rabble nodes`, `rabble services`, `rabble watch`.
 
 pub mod dev;
+pub mod job;
 mod table;
 
 use rabble_shared::api::{Event, NodeView, ServiceView};

@@ -32,10 +32,19 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Work with jobs (Nomad job files).
+    #[command(subcommand)]
+    Job(JobCmd),
+}
+
+#[derive(Subcommand)]
+enum JobCmd {
+    /// Check a job file: every problem with its file, line, column and block.
+    Validate(cli::job::FileArgs),
 }
 
 fn main() {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(cli::job::nomad_style_flags(std::env::args()));
     let client = Client::new(&cli.addr);
     let result: anyhow::Result<()> = match cli.cmd {
         Cmd::Dev(args) => {
@@ -52,6 +61,7 @@ fn main() {
         Cmd::Nodes { json } => cli::print_nodes(&client, json).map_err(Into::into),
         Cmd::Services { json } => cli::print_services(&client, json).map_err(Into::into),
         Cmd::Watch { json } => cli::watch(&client, json).map_err(Into::into),
+        Cmd::Job(JobCmd::Validate(args)) => cli::job::validate(&args).map_err(Into::into),
     };
     if let Err(e) = result {
         eprintln!("rabble: {e:#}");
