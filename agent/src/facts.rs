@@ -86,6 +86,8 @@ impl Sampler {
             datacenter: id.datacenter.clone(),
             meta: id.meta.clone(),
             drivers: Default::default(), // filled in by the driver task (crate::driver)
+            host_volumes: Default::default(),
+            cpu_total_mhz: None,
         }
     }
 

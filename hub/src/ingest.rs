@@ -85,7 +85,7 @@ pub fn validate(topic_name: &str, payload: &[u8]) -> Result<Option<Update>, Reje
             Availability::Online => (n, NodeUpdate::Online),
             Availability::Offline => (n, NodeUpdate::Offline),
         },
-        Topic::NodeFacts(n) => (n, NodeUpdate::Facts(msg::decode::<NodeFacts>(payload)?)),
+        Topic::NodeFacts(n) => (n, NodeUpdate::Facts(Box::new(msg::decode::<NodeFacts>(payload)?))),
         Topic::NodeHeartbeat(n) => (n, NodeUpdate::Heartbeat(msg::decode::<Heartbeat>(payload)?)),
         Topic::NodeManifest(n) => (n, NodeUpdate::Manifest(msg::decode::<Manifest>(payload)?)),
         Topic::Service(n, k) if empty => (n, NodeUpdate::Service(k, None)),

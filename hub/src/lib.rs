@@ -14,6 +14,7 @@ pub mod config;
 pub mod dns;
 pub mod ingest;
 pub mod jobspec;
+pub mod scheduler;
 pub mod stamp;
 pub mod stats;
 pub mod topology;

@@ -119,6 +119,11 @@ topic_safe_id!(
     /// A service instance's or check's id within one node: the last topic level.
     TopicId
 );
+topic_safe_id!(
+    /// An allocation's id (one placement of a task group on a node): 16 hex digits the
+    /// hub draws, the last level of `rabble/node/<node>/alloc/<id>`.
+    AllocId
+);
 
 #[cfg(test)]
 mod tests {

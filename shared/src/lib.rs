@@ -4,6 +4,7 @@
 //! helpers that do). Everything that crosses a process boundary is
 //! defined here and nowhere else, with golden tests of its encoded form.
 
+pub mod alloc;
 pub mod api;
 pub mod control;
 pub mod health;
@@ -15,5 +16,5 @@ pub mod support;
 pub mod topic;
 
 pub use health::Status;
-pub use id::{IdError, NodeId, TopicId};
+pub use id::{AllocId, IdError, NodeId, TopicId};
 pub use msg::{DecodeError, WIRE_VERSION};

@@ -138,6 +138,21 @@ pub struct NodeFacts {
     /// without them. Added in 0.1 without a version bump: older readers ignore it.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub drivers: BTreeMap<String, DriverFacts>,
+    /// Host volumes the node offers to jobs (Nomad's client `host_volume`), by name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub host_volumes: BTreeMap<String, HostVolume>,
+    /// The CPU's total capacity in MHz (all cores), when the agent could read it;
+    /// the scheduler assumes 1,000 MHz a core otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_total_mhz: Option<u64>,
+}
+
+/// A directory the node lends to jobs (`volume "x" { type = "host" source = "x" }`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostVolume {
+    pub path: String,
+    #[serde(default)]
+    pub read_only: bool,
 }
 
 /// One task driver as the agent last saw it (Nomad's `Drivers` node attribute).

@@ -37,6 +37,8 @@ fn facts() -> NodeFacts {
             "docker".to_owned(),
             DriverFacts { healthy: true, version: "28.2.2".into(), detail: "unix:///var/run/docker.sock".into() },
         )]),
+        host_volumes: Default::default(),
+        cpu_total_mhz: None,
     }
 }
 

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 pub enum NodeUpdate {
     Online,
     Offline,
-    Facts(NodeFacts),
+    Facts(Box<NodeFacts>),
     Heartbeat(Heartbeat),
     Manifest(Manifest),
     Service(TopicId, Option<ServiceRegistration>),
@@ -69,8 +69,8 @@ pub(super) fn apply(nodes: &mut BTreeMap<NodeId, Node>, id: NodeId, u: NodeUpdat
         NodeUpdate::Offline => set_status(node, &id, &mut out, NodeStatus::Down, "offline"),
         NodeUpdate::HeartbeatTimeout => set_status(node, &id, &mut out, NodeStatus::Down, "heartbeat-timeout"),
         NodeUpdate::Facts(f) => {
-            if node.facts.as_ref() != Some(&f) {
-                node.facts = Some(f);
+            if node.facts.as_ref() != Some(&*f) {
+                node.facts = Some(*f);
                 out.dirty.push(Dirty::Node(id.clone()));
                 out.summaries.push(format!("node {id} facts updated"));
             }

@@ -54,13 +54,15 @@ pub fn facts(ip: &str) -> NodeFacts {
         datacenter: "home".into(),
         meta: [("rack".to_owned(), "top".to_owned())].into(),
         drivers: Default::default(),
+        host_volumes: Default::default(),
+        cpu_total_mhz: None,
     }
 }
 
 /// Registers service `svc` (port 8080) on `node`, with one TTL check in `status`.
 pub fn add(c: &mut Catalog, node: &str, ip: &str, svc: &str, tags: &[&str], addr: Option<&str>, status: Status) {
     let (Ok(n), Some(key)) = (NodeId::new(node), TopicId::from_name(svc)) else { return };
-    c.apply(Update::Node(n.clone(), NodeUpdate::Facts(facts(ip))));
+    c.apply(Update::Node(n.clone(), NodeUpdate::Facts(Box::new(facts(ip)))));
     c.apply(Update::Node(
         n.clone(),
         NodeUpdate::Service(

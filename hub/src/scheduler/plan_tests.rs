@@ -1,0 +1,188 @@
+//! Placement rules, one by one, on job files written as users write them.
+
+use super::*;
+use crate::jobspec;
+use rabble_shared::alloc::{ClientStatus, DesiredStatus};
+use rabble_shared::msg::{DriverFacts, OsFacts};
+
+fn facts(arch: &str, cpus: u32, mem_gb: u64) -> NodeFacts {
+    NodeFacts {
+        name: "n".into(),
+        hostname: "n".into(),
+        arch: arch.into(),
+        os: OsFacts { name: "Debian".into(), version: "12".into(), kernel: "6.6".into() },
+        cpus,
+        memory_bytes: mem_gb << 30,
+        disks: vec![],
+        addresses: vec![],
+        advertise: "10.0.0.1".into(),
+        agent_version: "0.1.0".into(),
+        node_class: String::new(),
+        datacenter: "home".into(),
+        meta: Default::default(),
+        drivers: [("docker", true), ("raw_exec", true)]
+            .map(|(d, h)| (d.to_owned(), DriverFacts { healthy: h, version: "1".into(), detail: String::new() }))
+            .into(),
+        host_volumes: Default::default(),
+        cpu_total_mhz: None,
+    }
+}
+
+fn job(body: &str) -> JobSpec {
+    let src = format!("job \"j\" {{\n{body}\n}}\n");
+    jobspec::parse("j.hcl", &src, &Default::default()).unwrap_or_else(|e| panic!("{e}")).job
+}
+
+/// A group `g` of `count` raw_exec tasks with `mem` MB, plus extra group lines.
+fn simple(count: u32, mem: u32, extra: &str) -> JobSpec {
+    job(&format!(
+        "group \"g\" {{\n count = {count}\n {extra}\n task \"t\" {{\n driver = \"raw_exec\"\n config {{ command = \"/bin/true\" }}\n resources {{ memory = {mem} }}\n }}\n}}"
+    ))
+}
+
+fn ids(names: &[&str]) -> Vec<NodeId> {
+    names.iter().map(|n| NodeId::new(*n).unwrap()).collect()
+}
+
+fn nodes<'a>(ids: &'a [NodeId], facts: &'a [NodeFacts]) -> Vec<NodeState<'a>> {
+    ids.iter().zip(facts).map(|(id, facts)| NodeState { id, facts, unready: None }).collect()
+}
+
+fn place_all(p: &mut Planner<'_>, j: &JobSpec) -> Vec<Result<Placement, Unplaced>> {
+    let g = &j.groups[0];
+    (0..g.count).map(|_| p.place(j, g, g.count, &BTreeSet::new(), None)).collect()
+}
+
+#[test]
+fn a_constraint_keeps_a_job_off_the_wrong_nodes_and_says_why() {
+    let ids = ids(&["amd", "pi1", "pi2", "pi3", "pi4"]);
+    let f = [
+        facts("x86_64", 8, 16),
+        facts("aarch64", 4, 4),
+        facts("aarch64", 4, 4),
+        facts("aarch64", 4, 4),
+        facts("aarch64", 4, 4),
+    ];
+    let j = job(
+        "constraint {\n attribute = \"${attr.cpu.arch}\"\n value = \"amd64\"\n}\ngroup \"g\" {\n count = 2\n task \"t\" {\n driver = \"raw_exec\"\n config { command = \"x\" }\n resources { memory = 10000 }\n }\n}",
+    );
+    let mut p = Planner::new(nodes(&ids, &f), &[]);
+    let r = place_all(&mut p, &j);
+    assert_eq!(r[0].as_ref().unwrap().node.as_str(), "amd");
+    let why = r[1].as_ref().unwrap_err();
+    assert_eq!(why.to_string(), "constraint `${attr.cpu.arch} = amd64` filtered 4 nodes; 1 node short of memory");
+}
+
+#[test]
+fn distinct_hosts_spreads_a_count_of_three() {
+    let ids = ids(&["a", "b", "c"]);
+    let f = [facts("x86_64", 4, 8), facts("x86_64", 4, 8), facts("x86_64", 4, 8)];
+    let j = simple(4, 100, "constraint {\n operator = \"distinct_hosts\"\n value = \"true\"\n}");
+    let mut p = Planner::new(nodes(&ids, &f), &[]);
+    let r = place_all(&mut p, &j);
+    let mut placed: Vec<&str> = r[..3].iter().map(|x| x.as_ref().unwrap().node.as_str()).collect();
+    placed.sort();
+    assert_eq!(placed, ["a", "b", "c"]);
+    assert!(r[3].as_ref().unwrap_err().to_string().contains("distinct_hosts"), "{:?}", r[3]);
+}
+
+#[test]
+fn bin_packing_fills_the_busier_node_and_anti_affinity_spreads_copies() {
+    let ids = ids(&["empty", "busy"]);
+    let f = [facts("x86_64", 4, 8), facts("x86_64", 4, 8)];
+    let other = alloc("other", "busy", 4000, &[]);
+    let mut p = Planner::new(nodes(&ids, &f), &[&other]);
+    let j = simple(1, 500, "");
+    let first = p.place(&j, &j.groups[0], 1, &BTreeSet::new(), None).unwrap();
+    assert_eq!(first.node.as_str(), "busy", "BestFit prefers the fuller node");
+    // Two copies of one group on equal nodes: the second goes to the other node.
+    let mut p = Planner::new(nodes(&ids, &f), &[]);
+    let j = simple(2, 500, "");
+    let r = place_all(&mut p, &j);
+    assert_ne!(r[0].as_ref().unwrap().node, r[1].as_ref().unwrap().node, "job anti-affinity");
+    assert_eq!(r[0].as_ref().unwrap().node.as_str(), "busy", "ties go to the lower id");
+}
+
+#[test]
+fn a_failed_node_is_avoided_and_unready_nodes_are_named() {
+    let ids = ids(&["a", "b", "c"]);
+    let f = [facts("x86_64", 4, 8), facts("x86_64", 4, 8), facts("x86_64", 4, 8)];
+    let mut ns = nodes(&ids, &f);
+    ns[2].unready = Some("down");
+    let mut p = Planner::new(ns, &[]);
+    let j = simple(1, 100, "");
+    let penalty: BTreeSet<NodeId> = [ids[0].clone()].into();
+    assert_eq!(p.place(&j, &j.groups[0], 1, &penalty, None).unwrap().node.as_str(), "b");
+    // With only the penalised node left, it is still used.
+    let mut p = Planner::new(nodes(&ids[..1], &f[..1]), &[]);
+    assert_eq!(p.place(&j, &j.groups[0], 1, &penalty, None).unwrap().node.as_str(), "a");
+    let mut ns = nodes(&ids, &f);
+    ns.iter_mut().for_each(|n| n.unready = Some("down"));
+    ns[0].unready = Some("ineligible");
+    let e = Planner::new(ns, &[]).place(&j, &j.groups[0], 1, &BTreeSet::new(), None).unwrap_err();
+    assert_eq!(e.to_string(), "node down filtered 2 nodes; node ineligible filtered 1 node");
+}
+
+#[test]
+fn drivers_datacenters_volumes_and_ports() {
+    let ids = ids(&["a"]);
+    let mut f = [facts("x86_64", 4, 8)];
+    f[0].drivers.remove("docker");
+    let docker = job("group \"g\" {\n task \"t\" {\n driver = \"docker\"\n config { image = \"x\" }\n }\n}");
+    let e = Planner::new(nodes(&ids, &f), &[]).place(&docker, &docker.groups[0], 1, &BTreeSet::new(), None);
+    assert_eq!(e.unwrap_err().to_string(), "missing driver docker filtered 1 node");
+    let far = job(
+        "datacenters = [\"cloud-*\"]\ngroup \"g\" {\n task \"t\" {\n driver = \"raw_exec\"\n config { command = \"x\" }\n }\n}",
+    );
+    let e = Planner::new(nodes(&ids, &f), &[]).place(&far, &far.groups[0], 1, &BTreeSet::new(), None);
+    assert!(e.unwrap_err().to_string().starts_with("datacenter not in [cloud-*]"));
+    let vol = simple(1, 10, "volume \"media\" {\n type = \"host\"\n source = \"media\"\n}");
+    let e = Planner::new(nodes(&ids, &f), &[]).place(&vol, &vol.groups[0], 1, &BTreeSet::new(), None);
+    assert!(e.unwrap_err().to_string().contains("missing host volume media"));
+    f[0].host_volumes
+        .insert("media".into(), rabble_shared::msg::HostVolume { path: "/srv/media".into(), read_only: false });
+    assert!(Planner::new(nodes(&ids, &f), &[]).place(&vol, &vol.groups[0], 1, &BTreeSet::new(), None).is_ok());
+    // Static ports collide; dynamic ones are the lowest free.
+    let web = simple(2, 10, "network {\n port \"http\" { static = 8080 }\n port \"admin\" {}\n}");
+    let mut p = Planner::new(nodes(&ids, &f), &[]);
+    let r = place_all(&mut p, &web);
+    let first = r[0].as_ref().unwrap();
+    assert_eq!(first.ports.iter().map(|p| p.value).collect::<Vec<_>>(), [8080, DYNAMIC_PORTS.start]);
+    assert_eq!(r[1].as_ref().unwrap_err().to_string(), "port 8080 in use filtered 1 node");
+}
+
+#[test]
+fn distinct_property_limits_per_value() {
+    let ids = ids(&["a", "b", "c"]);
+    let mut f = [facts("x86_64", 4, 8), facts("x86_64", 4, 8), facts("x86_64", 4, 8)];
+    f[0].meta.insert("rack".into(), "r1".into());
+    f[1].meta.insert("rack".into(), "r1".into());
+    f[2].meta.insert("rack".into(), "r2".into());
+    let j = simple(3, 10, "constraint {\n distinct_property = \"${meta.rack}\"\n}");
+    let mut p = Planner::new(nodes(&ids, &f), &[]);
+    let r = place_all(&mut p, &j);
+    assert!(r[0].is_ok() && r[1].is_ok());
+    assert!(r[2].as_ref().unwrap_err().to_string().contains("distinct_property"), "{:?}", r[2]);
+}
+
+fn alloc(job: &str, node: &str, mem: u32, ports: &[u16]) -> Allocation {
+    Allocation {
+        id: rabble_shared::AllocId::new("0123456789abcdef").unwrap(),
+        name: format!("{job}.g[0]"),
+        job_id: job.into(),
+        job_version: 0,
+        group: "g".into(),
+        index: 0,
+        node: NodeId::new(node).unwrap(),
+        desired: DesiredStatus::Run,
+        desired_reason: String::new(),
+        client_status: ClientStatus::Running,
+        client_reason: String::new(),
+        ports: ports.iter().map(|p| AllocPort { label: "p".into(), value: *p, to: None }).collect(),
+        resources: Resources { cpu_mhz: 100, memory_mb: mem, memory_max_mb: None },
+        create_ms: 0,
+        modify_ms: 0,
+        previous: None,
+        reschedule_times_ms: vec![],
+    }
+}
