@@ -65,6 +65,10 @@ pub struct Allocation {
     pub job_id: String,
     /// The job version it runs; a newer version replaces it.
     pub job_version: u64,
+    /// A fingerprint of the group it was placed from: a new job version whose group
+    /// has the same one updates it in place instead of replacing it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec_hash: Option<u64>,
     pub group: String,
     pub index: u32,
     pub node: NodeId,

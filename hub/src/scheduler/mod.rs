@@ -5,3 +5,4 @@
 
 pub mod constraint;
 pub mod plan;
+pub mod reconcile;

@@ -171,6 +171,7 @@ fn alloc(job: &str, node: &str, mem: u32, ports: &[u16]) -> Allocation {
         name: format!("{job}.g[0]"),
         job_id: job.into(),
         job_version: 0,
+        spec_hash: None,
         group: "g".into(),
         index: 0,
         node: NodeId::new(node).unwrap(),
