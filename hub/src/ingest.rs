@@ -73,7 +73,7 @@ fn check_id(id: &str, key: &TopicId) -> Result<(), Reject> {
 pub fn validate(topic_name: &str, payload: &[u8]) -> Result<Option<Update>, Reject> {
     let t = Topic::parse(topic_name)?;
     if payload.len() > msg::MAX_PAYLOAD {
-        return Err(DecodeError::TooLarge { size: payload.len() }.into());
+        return Err(DecodeError::TooLarge { size: payload.len(), limit: msg::MAX_PAYLOAD }.into());
     }
     let empty = payload.is_empty();
     let (node, u) = match t {

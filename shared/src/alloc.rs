@@ -105,3 +105,7 @@ impl Allocation {
 pub fn alloc_name(job: &str, group: &str, index: u32) -> String {
     format!("{job}.{group}[{index}]")
 }
+
+impl crate::msg::Payload for Allocation {
+    const WHAT: &'static str = "allocation";
+}

@@ -22,8 +22,8 @@ pub const MAX_CHECK_OUTPUT: usize = 4096;
 /// Why a payload could not be decoded.
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {
-    #[error("payload is {size} bytes, over the {MAX_PAYLOAD}-byte limit")]
-    TooLarge { size: usize },
+    #[error("payload is {size} bytes, over the {limit}-byte limit")]
+    TooLarge { size: usize, limit: usize },
     #[error("payload is empty")]
     Empty,
     #[error("payload version {found} is not supported (this build reads v{WIRE_VERSION})")]
@@ -41,6 +41,8 @@ pub enum DecodeError {
 /// A payload type of the wire, with the name used in error messages.
 pub trait Payload: Serialize + DeserializeOwned {
     const WHAT: &'static str;
+    /// The largest encoding accepted (MQTT payloads: [`MAX_PAYLOAD`]).
+    const MAX_SIZE: usize = MAX_PAYLOAD;
     /// Checks invariants serde cannot express.
     fn validate(&self) -> Result<(), DecodeError> {
         Ok(())
@@ -70,8 +72,8 @@ pub fn decode<T: Payload>(bytes: &[u8]) -> Result<T, DecodeError> {
     if bytes.is_empty() {
         return Err(DecodeError::Empty);
     }
-    if bytes.len() > MAX_PAYLOAD {
-        return Err(DecodeError::TooLarge { size: bytes.len() });
+    if bytes.len() > T::MAX_SIZE {
+        return Err(DecodeError::TooLarge { size: bytes.len(), limit: T::MAX_SIZE });
     }
     let probe: Probe =
         serde_json::from_slice(bytes).map_err(|source| DecodeError::Json { what: T::WHAT, error: source })?;

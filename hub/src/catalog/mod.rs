@@ -5,11 +5,13 @@
 //! API's views; `store` is redb; `writer` is the one task that changes any of it.
 
 pub mod health;
+pub mod jobs;
 pub mod node;
 pub mod state;
 pub mod store;
 mod views;
 pub mod writer;
+pub use jobs::{AllocUpdate, JobUpdate};
 pub use node::NodeUpdate;
 pub use state::{Catalog, Update};
 pub use store::{Store, StoreError};

@@ -19,6 +19,11 @@ pub enum NodeUpdate {
     Check(TopicId, Option<CheckState>),
     /// The hub's own verdict: no heartbeat for the configured TTL.
     HeartbeatTimeout,
+    /// `rabble node eligibility <node> enable|disable`.
+    Eligibility(bool),
+    /// `rabble node drain <node>`: `Some(deadline)` starts a drain (and makes the node
+    /// ineligible), `None` ends it.
+    Drain(Option<u64>),
 }
 
 /// What one node is known to have. Everything here is durable.
@@ -29,6 +34,10 @@ pub struct Node {
     pub facts: Option<NodeFacts>,
     pub services: BTreeMap<TopicId, ServiceRegistration>,
     pub checks: BTreeMap<TopicId, CheckState>,
+    /// Whether the scheduler may place new work here.
+    pub eligible: bool,
+    /// A drain in progress, with its deadline (ms since the epoch).
+    pub drain_deadline_ms: Option<u64>,
 }
 
 impl Node {
@@ -39,6 +48,8 @@ impl Node {
             facts: None,
             services: BTreeMap::new(),
             checks: BTreeMap::new(),
+            eligible: true,
+            drain_deadline_ms: None,
         }
     }
 }
@@ -78,6 +89,26 @@ pub(super) fn apply(nodes: &mut BTreeMap<NodeId, Node>, id: NodeId, u: NodeUpdat
         NodeUpdate::Service(key, reg) => service(node, &id, &mut out, key, reg),
         NodeUpdate::Check(key, st) => check(node, &id, &mut out, key, st),
         NodeUpdate::Manifest(m) => manifest(node, &id, &mut out, &m),
+        NodeUpdate::Eligibility(e) => {
+            if node.eligible != e || (e && node.drain_deadline_ms.is_some()) {
+                node.eligible = e;
+                if e {
+                    node.drain_deadline_ms = None;
+                }
+                out.dirty.push(Dirty::Node(id.clone()));
+                out.summaries.push(format!("node {id} {}", if e { "eligible" } else { "ineligible" }));
+            }
+        }
+        NodeUpdate::Drain(deadline) => {
+            if node.drain_deadline_ms != deadline {
+                node.drain_deadline_ms = deadline;
+                // Draining makes the node ineligible; cancelling a drain makes it eligible again.
+                node.eligible = deadline.is_none();
+                out.dirty.push(Dirty::Node(id.clone()));
+                let what = if deadline.is_some() { "draining" } else { "drain ended" };
+                out.summaries.push(format!("node {id} {what}"));
+            }
+        }
     }
     out
 }

@@ -5,14 +5,17 @@
 //! to the rules of that kind of record (`node.rs`) and gets back which durable keys
 //! changed ([`Dirty`]) and a summary of each change for `rabble watch`.
 
+pub use super::jobs::{AllocUpdate, JobUpdate, Work};
 pub use super::node::{Node, NodeUpdate};
-use rabble_shared::NodeId;
+use rabble_shared::{AllocId, NodeId};
 use std::collections::BTreeMap;
 
 /// A validated change to the catalog.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Update {
     Node(NodeId, NodeUpdate),
+    Job(String, JobUpdate),
+    Alloc(AllocId, AllocUpdate),
 }
 
 impl Update {
@@ -20,6 +23,7 @@ impl Update {
     pub fn node(&self) -> Option<&NodeId> {
         match self {
             Update::Node(n, _) => Some(n),
+            Update::Job(..) | Update::Alloc(..) => None,
         }
     }
 }
@@ -30,6 +34,9 @@ pub enum Dirty {
     Node(NodeId),
     Service(NodeId, rabble_shared::TopicId),
     Check(NodeId, rabble_shared::TopicId),
+    Job(String),
+    JobVersion(String, u64),
+    Alloc(AllocId),
 }
 
 /// The outcome of applying an update: which durable keys changed, and a summary of
@@ -44,6 +51,8 @@ pub struct Applied {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Catalog {
     pub nodes: BTreeMap<NodeId, Node>,
+    /// Jobs, their history and their allocations.
+    pub work: Work,
     pub index: u64,
 }
 
@@ -53,6 +62,8 @@ impl Catalog {
     pub fn apply(&mut self, u: Update) -> Applied {
         match u {
             Update::Node(id, nu) => super::node::apply(&mut self.nodes, id, nu),
+            Update::Job(id, ju) => self.work.apply_job(id, ju),
+            Update::Alloc(id, au) => self.work.apply_alloc(id, au),
         }
     }
 

@@ -3,10 +3,12 @@
 //!
 //! Invariant: only the catalog writer calls [`Store::commit`]; nothing else writes redb.
 
-use super::state::{Catalog, Dirty, Node};
+use super::state::{Catalog, Dirty, Node, Work};
+use rabble_shared::alloc::Allocation;
 use rabble_shared::api::NodeStatus;
+use rabble_shared::job::{JobRecord, JobSpec};
 use rabble_shared::msg::{self, CheckState, NodeFacts, ServiceRegistration};
-use rabble_shared::{NodeId, TopicId};
+use rabble_shared::{AllocId, NodeId, TopicId};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -16,6 +18,11 @@ const NODE_STATE: TableDefinition<'_, &str, &str> = TableDefinition::new("node_s
 const SERVICES: TableDefinition<'_, (&str, &str), &[u8]> = TableDefinition::new("services");
 const CHECKS: TableDefinition<'_, (&str, &str), &[u8]> = TableDefinition::new("checks");
 const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
+/// A node's scheduling state: `eligible`, `ineligible` or `drain <deadline ms>`.
+const NODE_SCHED: TableDefinition<'_, &str, &str> = TableDefinition::new("node_sched");
+const JOBS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("jobs");
+const JOB_VERSIONS: TableDefinition<'_, (&str, u64), &[u8]> = TableDefinition::new("job_versions");
+const ALLOCS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("allocs");
 const INDEX_KEY: &str = "index";
 /// A small page cache: the hub must fit a 512 MB LXC next to everything else.
 const CACHE_BYTES: usize = 8 * 1024 * 1024;
@@ -66,6 +73,10 @@ impl Store {
             tx.open_table(SERVICES).map_err(db)?;
             tx.open_table(CHECKS).map_err(db)?;
             tx.open_table(META).map_err(db)?;
+            tx.open_table(NODE_SCHED).map_err(db)?;
+            tx.open_table(JOBS).map_err(db)?;
+            tx.open_table(JOB_VERSIONS).map_err(db)?;
+            tx.open_table(ALLOCS).map_err(db)?;
         }
         tx.commit().map_err(db)?;
         let catalog = store.load()?;
@@ -81,7 +92,7 @@ impl Store {
             let (k, v) = row.map_err(db)?;
             let Ok(id) = NodeId::new(k.value()) else { continue };
             let (status, reason) = decode_state(v.value());
-            nodes.insert(id, Node { status, reason, facts: None, services: BTreeMap::new(), checks: BTreeMap::new() });
+            nodes.insert(id, Node { status, reason, ..Node::new() });
         }
         let facts = tx.open_table(NODES).map_err(db)?;
         for row in facts.iter().map_err(db)? {
@@ -120,8 +131,16 @@ impl Store {
                 (None, _) => {}
             }
         }
+        let sched = tx.open_table(NODE_SCHED).map_err(db)?;
+        for row in sched.iter().map_err(db)? {
+            let (k, v) = row.map_err(db)?;
+            if let Some(node) = NodeId::new(k.value()).ok().and_then(|id| nodes.get_mut(&id)) {
+                (node.eligible, node.drain_deadline_ms) = decode_sched(v.value());
+            }
+        }
         let index = tx.open_table(META).map_err(db)?.get(INDEX_KEY).map_err(db)?.map_or(0, |v| v.value());
-        Ok(Catalog { nodes, index })
+        let work = load_work(&tx)?;
+        Ok(Catalog { nodes, work, index })
     }
 
     /// Writes the current value of every dirty key, and the index, in one transaction
@@ -133,6 +152,10 @@ impl Store {
             let mut state = tx.open_table(NODE_STATE).map_err(db)?;
             let mut services = tx.open_table(SERVICES).map_err(db)?;
             let mut checks = tx.open_table(CHECKS).map_err(db)?;
+            let mut sched = tx.open_table(NODE_SCHED).map_err(db)?;
+            let mut jobs = tx.open_table(JOBS).map_err(db)?;
+            let mut versions = tx.open_table(JOB_VERSIONS).map_err(db)?;
+            let mut allocs = tx.open_table(ALLOCS).map_err(db)?;
             for d in dirty {
                 match d {
                     Dirty::Node(id) => match catalog.nodes.get(id) {
@@ -140,12 +163,35 @@ impl Store {
                             let facts = n.facts.as_ref().map(msg::encode).unwrap_or_default();
                             nodes.insert(id.as_str(), facts.as_slice()).map_err(db)?;
                             state.insert(id.as_str(), encode_state(n).as_str()).map_err(db)?;
+                            sched.insert(id.as_str(), encode_sched(n).as_str()).map_err(db)?;
                         }
                         None => {
                             nodes.remove(id.as_str()).map_err(db)?;
                             state.remove(id.as_str()).map_err(db)?;
+                            sched.remove(id.as_str()).map_err(db)?;
                         }
                     },
+                    Dirty::Job(id) => {
+                        match catalog.work.jobs.get(id) {
+                            Some(j) => jobs.insert(id.as_str(), msg::encode(j).as_slice()),
+                            None => jobs.remove(id.as_str()).map(|_| None),
+                        }
+                        .map_err(db)?;
+                    }
+                    Dirty::JobVersion(id, v) => {
+                        match catalog.work.history.get(&(id.clone(), *v)) {
+                            Some(spec) => versions.insert((id.as_str(), *v), msg::encode(spec).as_slice()),
+                            None => versions.remove((id.as_str(), *v)).map(|_| None),
+                        }
+                        .map_err(db)?;
+                    }
+                    Dirty::Alloc(id) => {
+                        match catalog.work.allocs.get(id) {
+                            Some(a) => allocs.insert(id.as_str(), msg::encode(a).as_slice()),
+                            None => allocs.remove(id.as_str()).map(|_| None),
+                        }
+                        .map_err(db)?;
+                    }
                     Dirty::Service(id, key) => {
                         match catalog.nodes.get(id).and_then(|n| n.services.get(key)) {
                             Some(reg) => services.insert((id.as_str(), key.as_str()), msg::encode(reg).as_slice()),
@@ -174,6 +220,57 @@ fn encode_state(n: &Node) -> String {
     format!("{s} {}", n.reason)
 }
 
+fn encode_sched(n: &Node) -> String {
+    match (n.eligible, n.drain_deadline_ms) {
+        (_, Some(d)) => format!("drain {d}"),
+        (true, None) => "eligible".into(),
+        (false, None) => "ineligible".into(),
+    }
+}
+
+fn decode_sched(s: &str) -> (bool, Option<u64>) {
+    match s.strip_prefix("drain ") {
+        Some(d) => (false, d.parse().ok()),
+        None => (s != "ineligible", None),
+    }
+}
+
+/// Jobs, their history and allocations. A record that no longer decodes is skipped
+/// with a warning (never fatal: the hub must start).
+fn load_work(tx: &redb::ReadTransaction) -> Result<Work, StoreError> {
+    let mut work = Work::default();
+    for row in tx.open_table(JOBS).map_err(db)?.iter().map_err(db)? {
+        let (k, v) = row.map_err(db)?;
+        match msg::decode::<JobRecord>(v.value()) {
+            Ok(j) => {
+                work.jobs.insert(k.value().to_owned(), j);
+            }
+            Err(e) => tracing::warn!(job = k.value(), error = %e, "skipping stored job"),
+        }
+    }
+    for row in tx.open_table(JOB_VERSIONS).map_err(db)?.iter().map_err(db)? {
+        let (k, v) = row.map_err(db)?;
+        let (id, version) = k.value();
+        match msg::decode::<JobSpec>(v.value()) {
+            Ok(spec) => {
+                work.history.insert((id.to_owned(), version), spec);
+            }
+            Err(e) => tracing::warn!(job = id, version, error = %e, "skipping stored job version"),
+        }
+    }
+    for row in tx.open_table(ALLOCS).map_err(db)?.iter().map_err(db)? {
+        let (k, v) = row.map_err(db)?;
+        match (AllocId::new(k.value()), msg::decode::<Allocation>(v.value())) {
+            (Ok(id), Ok(a)) => {
+                work.allocs.insert(id, a);
+            }
+            (_, Err(e)) => tracing::warn!(alloc = k.value(), error = %e, "skipping stored allocation"),
+            (Err(e), _) => tracing::warn!(alloc = k.value(), error = %e, "skipping stored allocation"),
+        }
+    }
+    Ok(work)
+}
+
 fn decode_state(s: &str) -> (NodeStatus, String) {
     let (status, reason) = s.split_once(' ').unwrap_or((s, ""));
     let status = if status == "up" { NodeStatus::Up } else { NodeStatus::Down };
@@ -183,7 +280,7 @@ fn decode_state(s: &str) -> (NodeStatus, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::state::{NodeUpdate, Update};
+    use crate::catalog::state::{JobUpdate, NodeUpdate, Update};
 
     #[test]
     fn what_is_committed_is_what_loads() {
@@ -203,12 +300,25 @@ mod tests {
         };
         let mut dirty = cat.apply(Update::Node(n.clone(), NodeUpdate::Service(k.clone(), Some(reg)))).dirty;
         dirty.extend(cat.apply(Update::Node(n.clone(), NodeUpdate::Offline)).dirty);
+        dirty.extend(cat.apply(Update::Node(n.clone(), NodeUpdate::Drain(Some(99)))).dirty);
+        let spec = crate::jobspec::parse(
+            "j.hcl",
+            "job \"j\" {\n group \"g\" {\n task \"t\" {\n driver = \"raw_exec\"\n config { command = \"x\" }\n }\n }\n}\n",
+            &Default::default(),
+        )
+        .unwrap()
+        .job;
+        let register = JobUpdate::Register { spec: Box::new(spec), group_hashes: [("g".into(), 7)].into(), at_ms: 3 };
+        dirty.extend(cat.apply(Update::Job("j".into(), register)).dirty);
         cat.index = 7;
         store.commit(&cat, &dirty).unwrap();
         drop(store);
         let (store, loaded) = Store::open(dir.path()).unwrap();
         assert_eq!(loaded, cat);
         assert_eq!(loaded.nodes[&n].reason, "offline");
+        assert_eq!((loaded.nodes[&n].eligible, loaded.nodes[&n].drain_deadline_ms), (false, Some(99)));
+        assert_eq!(loaded.work.jobs["j"].group_hashes["g"], 7);
+        assert_eq!(loaded.work.history.len(), 1);
         let dirty = cat.apply(Update::Node(n.clone(), NodeUpdate::Service(k, None))).dirty;
         store.commit(&cat, &dirty).unwrap();
         drop(store);

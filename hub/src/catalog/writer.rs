@@ -204,6 +204,7 @@ impl<A: Acker> Writer<A> {
                             _ => entry.last_seen = now,
                         }
                     }
+                    Update::Job(..) | Update::Alloc(..) => {}
                 }
                 dones.push(item.done);
                 changes.push((item.source, item.update));
