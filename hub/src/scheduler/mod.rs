@@ -4,5 +4,6 @@
 //! writes placements back through the catalog writer.
 
 pub mod constraint;
+pub mod eval;
 pub mod plan;
 pub mod reconcile;

@@ -1,0 +1,192 @@
+//! One evaluation, pure: a catalog in, the updates that bring every job to what it
+//! asks for out (through `reconcile` and `plan`), plus what could not be placed and
+//! when to look again. The scheduler task runs it after every commit; `job plan` runs
+//! it on a copy of the catalog with the new job in it.
+
+use super::plan::{NodeState, Placement, Planner, Unplaced, group_resources};
+use super::reconcile::{self, Action, Decision, JobView, NodeCondition, Trigger};
+use crate::catalog::{AllocUpdate, Catalog, Update};
+use rabble_shared::alloc::{Allocation, ClientStatus, DesiredStatus, alloc_name};
+use rabble_shared::api::NodeStatus;
+use rabble_shared::job::{Group, JobRecord};
+use rabble_shared::{AllocId, NodeId};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// What an evaluation decided.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Outcome {
+    pub updates: Vec<Update>,
+    /// Per (job, group): why the last placement failed.
+    pub unplaced: BTreeMap<(String, String), Unplaced>,
+    pub wake_at_ms: Option<u64>,
+}
+
+/// The nodes as the reconciler sees them.
+pub fn conditions(catalog: &Catalog) -> BTreeMap<NodeId, NodeCondition> {
+    catalog
+        .nodes
+        .iter()
+        .map(|(id, n)| {
+            let c = match (n.status, n.drain_deadline_ms, n.eligible) {
+                (NodeStatus::Down, ..) => NodeCondition::Down,
+                (_, Some(deadline_ms), _) => NodeCondition::Draining { deadline_ms },
+                (_, None, false) => NodeCondition::Ineligible,
+                (_, None, true) => NodeCondition::Ready,
+            };
+            (id.clone(), c)
+        })
+        .collect()
+}
+
+/// The nodes as the planner sees them (nodes without facts yet are left out).
+pub fn node_states(catalog: &Catalog) -> Vec<NodeState<'_>> {
+    catalog
+        .nodes
+        .iter()
+        .filter_map(|(id, n)| {
+            let facts = n.facts.as_ref()?;
+            let unready = match (n.status, n.drain_deadline_ms, n.eligible) {
+                (NodeStatus::Down, ..) => Some("down"),
+                (_, Some(_), _) => Some("draining"),
+                (_, None, false) => Some("ineligible"),
+                (_, None, true) => None,
+            };
+            Some(NodeState { id, facts, unready })
+        })
+        .collect()
+}
+
+/// Evaluates every job (or only `only`, for `job plan`). `registered` are the jobs
+/// whose version changed since the last evaluation; `new_id` draws allocation ids.
+pub fn evaluate(
+    catalog: &Catalog,
+    registered: &BTreeSet<String>,
+    only: Option<&str>,
+    now_ms: u64,
+    new_id: &mut dyn FnMut() -> AllocId,
+) -> Outcome {
+    let mut out = Outcome::default();
+    let conds = conditions(catalog);
+    let holding: Vec<&Allocation> = catalog.work.allocs.values().filter(|a| a.holds_resources()).collect();
+    let mut planner = Planner::new(node_states(catalog), &holding);
+    let mut by_job: BTreeMap<&str, Vec<&Allocation>> = BTreeMap::new();
+    for a in catalog.work.allocs.values() {
+        by_job.entry(a.job_id.as_str()).or_default().push(a);
+    }
+    // Higher priority first, so they get the room (Nomad evaluates by priority too).
+    let mut jobs: Vec<(&String, &JobRecord)> =
+        catalog.work.jobs.iter().filter(|(id, _)| only.is_none_or(|o| o == id.as_str())).collect();
+    jobs.sort_by_key(|(id, j)| (std::cmp::Reverse(j.spec.priority), (*id).clone()));
+    for (id, job) in jobs {
+        let allocs = by_job.get(id.as_str()).cloned().unwrap_or_default();
+        let feasible: BTreeMap<String, Vec<NodeId>> =
+            job.spec.groups.iter().map(|g| (g.name.clone(), planner.feasible(&job.spec, g))).collect();
+        let view = JobView { spec: &job.spec, version: job.version, stopped: job.stopped, hashes: &job.group_hashes };
+        let trigger = if registered.contains(id) { Trigger::Register } else { Trigger::Change };
+        let decision = reconcile::reconcile(view, &allocs, &conds, &feasible, trigger, now_ms);
+        apply(job, decision, &mut planner, now_ms, new_id, &mut out);
+    }
+    out
+}
+
+fn apply(
+    job: &JobRecord,
+    d: Decision,
+    planner: &mut Planner<'_>,
+    now_ms: u64,
+    new_id: &mut dyn FnMut() -> AllocId,
+    out: &mut Outcome,
+) {
+    if let Some(w) = d.wake_at_ms {
+        out.wake_at_ms = Some(out.wake_at_ms.map_or(w, |x: u64| x.min(w)));
+    }
+    let spec = &job.spec;
+    for action in d.actions {
+        match action {
+            Action::Stop { alloc, reason } => out.updates.push(Update::Alloc(
+                alloc,
+                AllocUpdate::Desired { status: DesiredStatus::Stop, reason, at_ms: now_ms },
+            )),
+            Action::Lost { alloc } => {
+                let reason = "node down".to_owned();
+                out.updates.push(Update::Alloc(
+                    alloc.clone(),
+                    AllocUpdate::Client { status: ClientStatus::Lost, reason: reason.clone(), at_ms: now_ms },
+                ));
+                out.updates.push(Update::Alloc(
+                    alloc,
+                    AllocUpdate::Desired { status: DesiredStatus::Stop, reason, at_ms: now_ms },
+                ));
+            }
+            Action::Bump { alloc, version } => {
+                out.updates.push(Update::Alloc(alloc, AllocUpdate::Version { version, at_ms: now_ms }))
+            }
+            Action::Place { group, index, previous, penalty, only, reschedule_times_ms } => {
+                let Some(g) = spec.groups.iter().find(|g| g.name == group) else { continue };
+                let count =
+                    if matches!(spec.kind, rabble_shared::job::JobType::Service | rabble_shared::job::JobType::Batch) {
+                        g.count
+                    } else {
+                        1
+                    };
+                match planner.place(spec, g, count, &penalty, only.as_ref()) {
+                    Ok(p) => {
+                        let a = allocation(job, g, index, p, previous, reschedule_times_ms, now_ms, new_id());
+                        out.updates.push(Update::Alloc(a.id.clone(), AllocUpdate::Create(Box::new(a))));
+                    }
+                    Err(why) => {
+                        out.unplaced.insert((spec.id.clone(), g.name.clone()), why);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn allocation(
+    job: &JobRecord,
+    g: &Group,
+    index: u32,
+    p: Placement,
+    previous: Option<AllocId>,
+    reschedule_times_ms: Vec<u64>,
+    now_ms: u64,
+    id: AllocId,
+) -> Allocation {
+    Allocation {
+        id,
+        name: alloc_name(&job.spec.id, &g.name, index),
+        job_id: job.spec.id.clone(),
+        job_version: job.version,
+        spec_hash: job.group_hashes.get(&g.name).copied(),
+        group: g.name.clone(),
+        index,
+        node: p.node,
+        desired: DesiredStatus::Run,
+        desired_reason: String::new(),
+        client_status: ClientStatus::Pending,
+        client_reason: String::new(),
+        ports: p.ports,
+        resources: group_resources(g),
+        create_ms: now_ms,
+        modify_ms: now_ms,
+        previous,
+        reschedule_times_ms,
+    }
+}
+
+/// The update that submits `spec`: the catalog makes it a new version if it changed.
+pub fn register(spec: rabble_shared::job::JobSpec, at_ms: u64) -> Update {
+    let group_hashes = spec.groups.iter().map(|g| (g.name.clone(), reconcile::group_hash(g))).collect();
+    Update::Job(spec.id.clone(), crate::catalog::JobUpdate::Register { spec: Box::new(spec), group_hashes, at_ms })
+}
+
+/// A fresh allocation id: 16 hex digits.
+pub fn random_alloc_id() -> AllocId {
+    AllocId::new(format!("{:016x}", fastrand::u64(..))).expect("hex is a valid id")
+}
+
+#[cfg(test)]
+#[path = "eval_tests.rs"]
+mod tests;

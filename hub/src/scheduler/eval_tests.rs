@@ -1,0 +1,137 @@
+//! Evaluations on a real catalog: placing, idempotence, node loss, plans.
+
+use super::*;
+use crate::catalog::NodeUpdate;
+use crate::jobspec;
+use rabble_shared::msg::{DriverFacts, NodeFacts, OsFacts};
+
+fn facts(name: &str) -> NodeFacts {
+    NodeFacts {
+        name: name.into(),
+        hostname: name.into(),
+        arch: "aarch64".into(),
+        os: OsFacts { name: "Debian".into(), version: "12".into(), kernel: "6.6".into() },
+        cpus: 4,
+        memory_bytes: 4 << 30,
+        disks: vec![],
+        addresses: vec![],
+        advertise: "10.0.0.1".into(),
+        agent_version: "0.1.0".into(),
+        node_class: String::new(),
+        datacenter: "dc1".into(),
+        meta: Default::default(),
+        drivers: [(
+            "raw_exec".to_owned(),
+            DriverFacts { healthy: true, version: String::new(), detail: String::new() },
+        )]
+        .into(),
+        host_volumes: Default::default(),
+        cpu_total_mhz: None,
+    }
+}
+
+fn cluster(nodes: &[&str]) -> Catalog {
+    let mut c = Catalog::default();
+    for n in nodes {
+        c.apply(Update::Node(NodeId::new(*n).unwrap(), NodeUpdate::Facts(Box::new(facts(n)))));
+    }
+    c
+}
+
+fn spec(kind: &str, count: u32) -> rabble_shared::job::JobSpec {
+    let count = if kind.starts_with("sys") { String::new() } else { format!("count = {count}") };
+    let src = format!(
+        "job \"j\" {{\n type = \"{kind}\"\n group \"g\" {{\n {count}\n task \"t\" {{\n driver = \"raw_exec\"\n config {{ command = \"/bin/sleep\" }}\n }}\n }}\n}}\n"
+    );
+    jobspec::parse("j.hcl", &src, &Default::default()).unwrap().job
+}
+
+struct Ids(u64);
+impl Ids {
+    fn next(&mut self) -> AllocId {
+        self.0 += 1;
+        AllocId::new(format!("{:016x}", self.0)).unwrap()
+    }
+}
+
+/// Evaluates and applies until nothing changes; returns how many rounds it took.
+fn settle(c: &mut Catalog, registered: &BTreeSet<String>, now: u64, ids: &mut Ids) -> usize {
+    for round in 0..10 {
+        let out = evaluate(c, registered, None, now, &mut || ids.next());
+        if out.updates.is_empty() {
+            return round;
+        }
+        for u in out.updates {
+            c.apply(u);
+        }
+    }
+    panic!("the scheduler did not settle");
+}
+
+fn running(c: &Catalog) -> Vec<(String, String)> {
+    c.work
+        .allocs
+        .values()
+        .filter(|a| a.desired == DesiredStatus::Run && !a.client_status.is_terminal())
+        .map(|a| (a.name.clone(), a.node.to_string()))
+        .collect()
+}
+
+#[test]
+fn a_job_is_placed_once_and_an_unchanged_catalog_changes_nothing() {
+    let mut c = cluster(&["a", "b", "c"]);
+    c.apply(register(spec("service", 3), 0));
+    let mut ids = Ids(0);
+    let reg: BTreeSet<String> = ["j".into()].into();
+    assert_eq!(settle(&mut c, &reg, 0, &mut ids), 1, "one round places, the next finds nothing to do");
+    let mut placed = running(&c);
+    placed.sort();
+    assert_eq!(placed.len(), 3);
+    let nodes: BTreeSet<&str> = placed.iter().map(|(_, n)| n.as_str()).collect();
+    assert_eq!(nodes.len(), 3, "anti-affinity spreads the copies");
+    assert!(c.work.allocs.values().all(|a| a.spec_hash == c.work.jobs["j"].group_hashes.get("g").copied()));
+}
+
+#[test]
+fn a_lost_node_is_replaced_in_the_same_evaluation() {
+    let mut c = cluster(&["a", "b"]);
+    c.apply(register(spec("service", 1), 0));
+    let mut ids = Ids(0);
+    settle(&mut c, &BTreeSet::new(), 0, &mut ids);
+    let (_, first) = running(&c)[0].clone();
+    c.apply(Update::Node(NodeId::new(first.clone()).unwrap(), NodeUpdate::HeartbeatTimeout));
+    let out = evaluate(&c, &BTreeSet::new(), None, 10, &mut || ids.next());
+    let kinds: Vec<&str> = out
+        .updates
+        .iter()
+        .map(|u| match u {
+            Update::Alloc(_, AllocUpdate::Client { status: ClientStatus::Lost, .. }) => "lost",
+            Update::Alloc(_, AllocUpdate::Desired { .. }) => "stop",
+            Update::Alloc(_, AllocUpdate::Create(_)) => "create",
+            _ => "other",
+        })
+        .collect();
+    assert_eq!(kinds, ["lost", "stop", "create"]);
+    for u in out.updates {
+        c.apply(u);
+    }
+    assert_ne!(running(&c)[0].1, first);
+}
+
+#[test]
+fn unplaceable_groups_are_explained_and_system_jobs_cover_new_nodes() {
+    let mut c = cluster(&["a"]);
+    let mut big = spec("service", 1);
+    big.groups[0].tasks[0].resources.memory_mb = 64_000;
+    c.apply(register(big, 0));
+    let out = evaluate(&c, &BTreeSet::new(), None, 0, &mut random_alloc_id);
+    assert_eq!(out.unplaced[&("j".into(), "g".into())].to_string(), "1 node short of memory");
+    let mut c = cluster(&["a", "b"]);
+    c.apply(register(spec("system", 0), 0));
+    let mut ids = Ids(0);
+    settle(&mut c, &BTreeSet::new(), 0, &mut ids);
+    assert_eq!(running(&c).len(), 2);
+    c.apply(Update::Node(NodeId::new("late").unwrap(), NodeUpdate::Facts(Box::new(facts("late")))));
+    settle(&mut c, &BTreeSet::new(), 0, &mut ids);
+    assert!(running(&c).iter().any(|(_, n)| n == "late"), "a node that joins gets the system job");
+}
