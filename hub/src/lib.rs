@@ -29,6 +29,10 @@ use std::sync::atomic::AtomicBool;
 use tokio::sync::{broadcast, mpsc, watch};
 use topology::{Stage, Topology};
 
+/// The catalog writer's input, as the API and the scheduler hold it (the token is
+/// what ingest acks with; other inputs never ack).
+pub type WriterTx = mpsc::Sender<catalog::writer::Input<rumqttc::Publish>>;
+
 /// Validated updates waiting for the writer; ingest waits (backpressure) when full.
 const INGEST_QUEUE: usize = 1024;
 const EVENT_QUEUE: usize = 1024;
@@ -122,8 +126,13 @@ pub async fn run(
         stats: stats.clone(),
     };
     topo.spawn("writer", Stage::Core, |_| writer.run());
+    let (sched_tx, sched_rx) = watch::channel(Arc::new(scheduler::task::SchedStatus::default()));
+    let scheduler =
+        scheduler::task::Scheduler { snapshot: snap_rx.clone(), writer: ingest_tx.clone(), status: sched_tx };
+    topo.spawn("scheduler", Stage::Inputs, |stop| scheduler.run(stop));
     let (s, c) = (stats.clone(), connected.clone());
-    topo.spawn("ingest", Stage::Ingest, |stop| ingest::run(eventloop, client, ingest_tx, s, c, stop));
+    let writer_tx = ingest_tx.clone();
+    topo.spawn("ingest", Stage::Inputs, |stop| ingest::run(eventloop, client, ingest_tx, s, c, stop));
     tracing::info!(
         addr = %dns_udp.local_addr().map_err(HubError::Http)?,
         domain = %cfg.dns.settings.domain_name(),
@@ -139,6 +148,8 @@ pub async fn run(
         broker: session.describe,
         mqtt_connected: connected,
         stop: topo.token(Stage::Doors),
+        writer: writer_tx,
+        sched: sched_rx,
     });
     tracing::info!(addr = %http.local_addr().map_err(HubError::Http)?, "HTTP API listening");
     topo.spawn("http-api", Stage::Doors, |stop| {

@@ -4,7 +4,7 @@
 //! A task that ends before shutdown (returns, fails or panics) is a dead task: it is
 //! logged by name and the whole hub stops with an error (systemd restarts it), rather
 //! than leaving DNS and the API serving a catalog nobody updates. Stopping cancels
-//! each stage's token in turn (front doors, then ingest, then the core) and waits for
+//! each stage's token in turn (front doors, then the writer's inputs, then the core) and waits for
 //! its tasks; what is still running after a deadline is named and aborted.
 
 use std::collections::HashMap;
@@ -23,14 +23,14 @@ const STOP_DEADLINE: Duration = Duration::from_secs(3);
 pub enum Stage {
     /// Listeners and watchers: HTTP API, DNS, the TLS front, revocation, the broker.
     Doors,
-    /// The hub's MQTT session.
-    Ingest,
+    /// The writer's inputs: the hub's MQTT session and the scheduler.
+    Inputs,
     /// The catalog writer: it stops when every input is gone.
     Core,
 }
 
 impl Stage {
-    const ALL: [Stage; 3] = [Stage::Doors, Stage::Ingest, Stage::Core];
+    const ALL: [Stage; 3] = [Stage::Doors, Stage::Inputs, Stage::Core];
 }
 
 /// Why a task ended.
@@ -180,7 +180,7 @@ mod tests {
     async fn stages_stop_in_order() {
         let order = Arc::new(Mutex::new(Vec::new()));
         let mut t = Topology::default();
-        for (name, stage) in [("core", Stage::Core), ("doors", Stage::Doors), ("ingest", Stage::Ingest)] {
+        for (name, stage) in [("core", Stage::Core), ("doors", Stage::Doors), ("ingest", Stage::Inputs)] {
             let order = order.clone();
             t.spawn(name, stage, move |token| async move {
                 token.cancelled().await;

@@ -1,6 +1,8 @@
 //! The hub's HTTP API shapes (JSON), shared by the hub and the `rabble` CLI.
 
+use crate::alloc::Allocation;
 use crate::health::Status;
+use crate::job::JobType;
 use crate::msg::{CheckState, Heartbeat, NodeFacts};
 use crate::{NodeId, TopicId};
 use serde::{Deserialize, Serialize};
@@ -19,7 +21,8 @@ pub enum NodeStatus {
 pub struct NodeView {
     pub id: NodeId,
     pub status: NodeStatus,
-    /// Why the node is in its status: `online`, `will`, `offline`, `heartbeat-timeout`, `restored`.
+    /// Why the node is in its status: `online`, `heartbeat` (heard from again), `offline` (said so, or its
+    /// Will fired), `heartbeat-timeout`.
     pub reason: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub facts: Option<NodeFacts>,
@@ -29,6 +32,16 @@ pub struct NodeView {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_seen_ago_ms: Option<u64>,
     pub services: usize,
+    /// Whether the scheduler may place work here (`rabble node eligibility`).
+    #[serde(default = "yes")]
+    pub eligible: bool,
+    /// A drain in progress: its deadline (ms since the epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drain_deadline_ms: Option<u64>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// One service instance with its checks, as `GET /api/v1/services` shows it.
@@ -91,4 +104,102 @@ pub struct Event {
     pub topic: String,
     /// A short human summary, e.g. `node pi3 down (heartbeat-timeout)`.
     pub summary: String,
+}
+
+/// `GET /api/v1/jobs` (a list) and `/api/v1/jobs/{id}` (one, with its allocations).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobView {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: JobType,
+    pub priority: u8,
+    pub version: u64,
+    /// Nomad's words: `pending` (nothing placed yet), `running`, `dead` (stopped, or
+    /// all its work finished).
+    pub status: String,
+    pub stopped: bool,
+    pub submit_ms: u64,
+    /// For a periodic job: its next launch (Unix seconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_launch_s: Option<i64>,
+    pub groups: Vec<GroupSummary>,
+    /// Blocks the job file had that Rabble does not run (`-ignore-unsupported`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ignored: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allocations: Vec<Allocation>,
+}
+
+/// Allocation counts of one task group, by client status, for the current version.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupSummary {
+    pub name: String,
+    pub desired: u32,
+    pub pending: u32,
+    pub running: u32,
+    pub complete: u32,
+    pub failed: u32,
+    pub lost: u32,
+    /// Why the scheduler could not place the rest, when it could not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unplaced: Option<String>,
+}
+
+/// The answer to `POST /api/v1/jobs`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobSubmitted {
+    pub id: String,
+    pub version: u64,
+    /// False when the job was already running exactly this version.
+    pub changed: bool,
+    /// The catalog index the job is visible at.
+    pub index: u64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+/// The answer to `POST /api/v1/jobs/plan`: what running the job would do now.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobPlanView {
+    pub id: String,
+    /// `new`, `update` or `none`.
+    pub change: String,
+    pub version: u64,
+    pub placements: Vec<PlannedAlloc>,
+    pub stops: Vec<PlannedStop>,
+    /// Allocations that carry on under the new version without a restart.
+    pub in_place: u32,
+    /// Per group: why it (or part of it) cannot be placed.
+    pub unplaced: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlannedAlloc {
+    pub name: String,
+    pub node: NodeId,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlannedStop {
+    pub name: String,
+    pub node: NodeId,
+    pub reason: String,
+}
+
+/// `POST /api/v1/nodes/{id}/drain`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DrainRequest {
+    /// Start a drain (true) or end one (false).
+    pub enable: bool,
+    /// How long service work has before what is left is stopped (Nomad's default: 1 h).
+    #[serde(default)]
+    pub deadline_s: Option<u64>,
+}
+
+/// `POST /api/v1/nodes/{id}/eligibility`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EligibilityRequest {
+    pub eligible: bool,
 }

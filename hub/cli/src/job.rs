@@ -2,6 +2,7 @@
 //! here (no hub needed); the others talk to the hub's jobs API.
 
 use rabble_hub::jobspec::{self, Given, Options};
+use rabble_shared::api::{JobPlanView, JobSubmitted, JobView};
 use std::path::PathBuf;
 
 /// What every command that reads a job file takes (Nomad's flags).
@@ -29,6 +30,8 @@ pub enum JobError {
     Read { path: String, error: std::io::Error },
     #[error(transparent)]
     File(#[from] jobspec::JobFileError),
+    #[error(transparent)]
+    Hub(#[from] crate::CliError),
 }
 
 impl FileArgs {
@@ -87,6 +90,248 @@ pub fn nomad_style_flags(args: impl Iterator<Item = String>) -> Vec<String> {
         if is_long_single { format!("-{a}") } else { a }
     })
     .collect()
+}
+
+/// `/` in a job id (periodic launches: `backup/periodic-1700000000`) travels as `%2F`.
+pub fn path_id(id: &str) -> String {
+    id.replace('%', "%25").replace('/', "%2F")
+}
+
+fn ago(ms: u64) -> String {
+    crate::table::ago(Some(rabble_shared::support::clock::now_ms().saturating_sub(ms)))
+}
+
+/// The allocation table `job status` and `job run` print.
+pub fn alloc_table(allocs: &[rabble_shared::alloc::Allocation]) -> String {
+    let mut rows = Vec::new();
+    for a in allocs {
+        let status = match a.client_reason.as_str() {
+            "" => a.client_status.as_str().to_owned(),
+            r => format!("{} ({r})", a.client_status.as_str()),
+        };
+        let desired = if a.desired == rabble_shared::alloc::DesiredStatus::Run { "run" } else { "stop" };
+        rows.push(vec![
+            a.id.as_str().chars().take(8).collect(),
+            a.node.to_string(),
+            a.group.clone(),
+            a.job_version.to_string(),
+            desired.into(),
+            status,
+            ago(a.create_ms),
+        ]);
+    }
+    crate::table::render(&["ID", "Node", "Group", "Version", "Desired", "Status", "Created"], &rows)
+}
+
+/// A job's summary as `job status ID` prints it.
+pub fn print_job(v: &rabble_shared::api::JobView) {
+    println!("ID            = {}", v.id);
+    println!("Type          = {}", v.kind.as_str());
+    println!("Priority      = {}", v.priority);
+    println!("Version       = {}", v.version);
+    println!("Status        = {}{}", v.status, if v.stopped { " (stopped)" } else { "" });
+    if let Some(n) = v.next_launch_s {
+        println!("Next launch   = {n} (Unix seconds)");
+    }
+    for i in &v.ignored {
+        println!("Ignored       = {i}");
+    }
+    println!("\nSummary");
+    let mut rows = Vec::new();
+    for g in &v.groups {
+        rows.push(vec![
+            g.name.clone(),
+            g.desired.to_string(),
+            g.pending.to_string(),
+            g.running.to_string(),
+            g.complete.to_string(),
+            g.failed.to_string(),
+            g.lost.to_string(),
+        ]);
+    }
+    print!(
+        "{}",
+        crate::table::render(&["Group", "Desired", "Pending", "Running", "Complete", "Failed", "Lost"], &rows)
+    );
+    for g in v.groups.iter().filter(|g| g.unplaced.is_some()) {
+        println!("\nPlacement failure in group {:?}: {}", g.name, g.unplaced.as_deref().unwrap_or_default());
+    }
+    if !v.allocations.is_empty() {
+        println!("\nAllocations");
+        print!("{}", alloc_table(&v.allocations));
+    }
+}
+
+/// `rabble job run FILE`: submits the job, then shows where it went.
+#[allow(clippy::disallowed_methods)] // a synchronous CLI: a blocking sleep between polls is right
+pub fn run(client: &crate::Client, args: &FileArgs, detach: bool) -> Result<(), JobError> {
+    let parsed = args.parse()?;
+    for w in &parsed.warnings {
+        eprintln!("warning: {w}");
+    }
+    let r: JobSubmitted = client.post("/api/v1/jobs", &parsed.job)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
+        return Ok(());
+    }
+    match r.changed {
+        true => println!("==> Job {:?} submitted: version {} (index {})", r.id, r.version, r.index),
+        false => println!("==> Job {:?} is already running version {}: nothing to do", r.id, r.version),
+    }
+    if detach {
+        return Ok(());
+    }
+    // Placements follow within moments: show them (Nomad's CLI monitors too).
+    let path = format!("/api/v1/jobs/{}", path_id(&r.id));
+    let mut view: JobView = client.get(&path)?;
+    for _ in 0..50 {
+        let placed =
+            view.groups.iter().all(|g| g.unplaced.is_some() || g.pending + g.running + g.complete >= g.desired);
+        if placed && !view.allocations.is_empty() || view.groups.iter().any(|g| g.unplaced.is_some()) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        view = client.get(&path)?;
+    }
+    println!();
+    print_job(&view);
+    Ok(())
+}
+
+/// `rabble job plan FILE`: what running it would do. Exit code as Nomad's: 0 nothing
+/// would be placed or stopped, 1 something would.
+pub fn plan(client: &crate::Client, args: &FileArgs) -> Result<i32, JobError> {
+    let parsed = args.parse()?;
+    let p: JobPlanView = client.post("/api/v1/jobs/plan", &parsed.job)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&p).unwrap_or_default());
+    } else {
+        let sign = match p.change.as_str() {
+            "new" => "+",
+            "update" => "+/-",
+            _ => " ",
+        };
+        println!("{sign} Job: {:?} ({}, version {})", p.id, p.change, p.version);
+        for a in &p.placements {
+            println!("    + {} on {}", a.name, a.node);
+        }
+        for s in &p.stops {
+            println!("    - {} on {} ({})", s.name, s.node, s.reason);
+        }
+        if p.in_place > 0 {
+            println!("    ~ {} allocation(s) updated in place", p.in_place);
+        }
+        for (g, why) in &p.unplaced {
+            println!("\nGroup {g:?} cannot be placed: {why}");
+        }
+        if p.placements.is_empty() && p.stops.is_empty() && p.in_place == 0 && p.unplaced.is_empty() {
+            println!("    (no changes)");
+        }
+    }
+    Ok(if p.placements.is_empty() && p.stops.is_empty() { 0 } else { 1 })
+}
+
+/// `rabble job status [ID]`.
+pub fn status(client: &crate::Client, id: Option<&str>, json: bool) -> Result<(), JobError> {
+    match id {
+        Some(id) => {
+            let v: JobView = client.get(&format!("/api/v1/jobs/{}", path_id(id)))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            } else {
+                print_job(&v);
+            }
+        }
+        None => {
+            let jobs: Vec<JobView> = client.get("/api/v1/jobs")?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&jobs).unwrap_or_default());
+            } else {
+                let rows: Vec<Vec<String>> = jobs
+                    .iter()
+                    .map(|j| {
+                        vec![
+                            j.id.clone(),
+                            j.kind.as_str().into(),
+                            j.priority.to_string(),
+                            j.status.clone(),
+                            ago(j.submit_ms),
+                        ]
+                    })
+                    .collect();
+                print!("{}", crate::table::render(&["ID", "Type", "Priority", "Status", "Submitted"], &rows));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `rabble job stop ID [-purge]`.
+pub fn stop(client: &crate::Client, id: &str, purge: bool) -> Result<(), JobError> {
+    let q = if purge { "?purge=true" } else { "" };
+    let _: serde_json::Value = client.delete(&format!("/api/v1/jobs/{}{q}", path_id(id)))?;
+    println!("==> Job {id:?} {}", if purge { "stopped and purged" } else { "stopped" });
+    Ok(())
+}
+
+/// `rabble job history ID`.
+pub fn history(client: &crate::Client, id: &str, json: bool) -> Result<(), JobError> {
+    let versions: Vec<serde_json::Value> = client.get(&format!("/api/v1/jobs/{}/versions", path_id(id)))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&versions).unwrap_or_default());
+    } else {
+        for v in &versions {
+            println!("Version {}", v["version"]);
+        }
+    }
+    Ok(())
+}
+
+/// `rabble alloc status ID`.
+pub fn alloc_status(client: &crate::Client, id: &str, json: bool) -> Result<(), JobError> {
+    let a: rabble_shared::alloc::Allocation = client.get(&format!("/api/v1/allocations/{id}"))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&a).unwrap_or_default());
+        return Ok(());
+    }
+    println!("ID             = {}", a.id);
+    println!("Name           = {}", a.name);
+    println!("Node           = {}", a.node);
+    println!("Job            = {} (version {})", a.job_id, a.job_version);
+    println!(
+        "Desired        = {:?}{}",
+        a.desired,
+        if a.desired_reason.is_empty() { String::new() } else { format!(" ({})", a.desired_reason) }
+    );
+    println!(
+        "Client status  = {}{}",
+        a.client_status.as_str(),
+        if a.client_reason.is_empty() { String::new() } else { format!(" ({})", a.client_reason) }
+    );
+    println!("Created        = {}", ago(a.create_ms));
+    println!("Modified       = {}", ago(a.modify_ms));
+    for p in &a.ports {
+        println!("Port {:<9} = {}{}", p.label, p.value, p.to.map(|t| format!(" -> {t}")).unwrap_or_default());
+    }
+    if let Some(prev) = &a.previous {
+        println!("Replaces       = {prev}");
+    }
+    Ok(())
+}
+
+/// `rabble node drain NODE [-disable] [-deadline 1h]` and `rabble node eligibility`.
+pub fn drain(client: &crate::Client, node: &str, enable: bool, deadline_s: Option<u64>) -> Result<(), JobError> {
+    let req = rabble_shared::api::DrainRequest { enable, deadline_s };
+    let _: serde_json::Value = client.post(&format!("/api/v1/nodes/{node}/drain"), &req)?;
+    println!("==> Node {node:?}: {}", if enable { "draining" } else { "drain ended, eligible again" });
+    Ok(())
+}
+
+pub fn eligibility(client: &crate::Client, node: &str, eligible: bool) -> Result<(), JobError> {
+    let req = rabble_shared::api::EligibilityRequest { eligible };
+    let _: serde_json::Value = client.post(&format!("/api/v1/nodes/{node}/eligibility"), &req)?;
+    println!("==> Node {node:?} is {}", if eligible { "eligible" } else { "ineligible" });
+    Ok(())
 }
 
 #[cfg(test)]

@@ -15,6 +15,9 @@ pub enum CliError {
     Unreachable { addr: String, error: ureq::Error },
     #[error("bad answer from {url}: {message}")]
     BadAnswer { url: String, message: String },
+    /// The hub answered with an error (a bad job file, an unknown node, ...).
+    #[error("{0}")]
+    Refused(String),
     #[error("writing output: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -30,11 +33,40 @@ impl Client {
         Client { addr: addr.trim_end_matches('/').to_owned() }
     }
 
-    fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, CliError> {
+    pub fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, CliError> {
         let url = format!("{}{path}", self.addr);
-        let mut resp = ureq::get(&url)
-            .call()
-            .map_err(|source| CliError::Unreachable { addr: self.addr.clone(), error: source })?;
+        let resp = ureq::get(&url).config().http_status_as_error(false).build().call();
+        self.answer(url, resp)
+    }
+
+    /// POSTs `body` as JSON.
+    pub fn post<T: DeserializeOwned>(&self, path: &str, body: &impl serde::Serialize) -> Result<T, CliError> {
+        let url = format!("{}{path}", self.addr);
+        let resp = ureq::post(&url).config().http_status_as_error(false).build().send_json(body);
+        self.answer(url, resp)
+    }
+
+    pub fn delete<T: DeserializeOwned>(&self, path: &str) -> Result<T, CliError> {
+        let url = format!("{}{path}", self.addr);
+        let resp = ureq::delete(&url).config().http_status_as_error(false).build().call();
+        self.answer(url, resp)
+    }
+
+    /// A 2xx body as `T`; an error status as the hub's own words.
+    fn answer<T: DeserializeOwned>(
+        &self,
+        url: String,
+        resp: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Result<T, CliError> {
+        let mut resp = resp.map_err(|source| CliError::Unreachable { addr: self.addr.clone(), error: source })?;
+        if !resp.status().is_success() {
+            let text = resp.body_mut().read_to_string().unwrap_or_default();
+            let msg = serde_json::from_str::<serde_json::Value>(&text)
+                .ok()
+                .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned))
+                .unwrap_or(text);
+            return Err(CliError::Refused(msg));
+        }
         resp.body_mut().read_json().map_err(|e| CliError::BadAnswer { url, message: e.to_string() })
     }
 

@@ -35,12 +35,78 @@ enum Cmd {
     /// Work with jobs (Nomad job files).
     #[command(subcommand)]
     Job(JobCmd),
+    /// Inspect allocations.
+    #[command(subcommand)]
+    Alloc(AllocCmd),
+    /// Drain nodes, set eligibility.
+    #[command(subcommand)]
+    Node(NodeCmd),
 }
 
 #[derive(Subcommand)]
 enum JobCmd {
     /// Check a job file: every problem with its file, line, column and block.
     Validate(cli::job::FileArgs),
+    /// Submit a job file; the hub places it.
+    Run {
+        #[command(flatten)]
+        file: cli::job::FileArgs,
+        /// Return once submitted, without showing the placements.
+        #[arg(long)]
+        detach: bool,
+    },
+    /// What running a job file would do: placements, stops, and why a group cannot be placed.
+    Plan(cli::job::FileArgs),
+    /// Jobs, or one job with its allocations.
+    Status {
+        id: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop a job's allocations (-purge also forgets the job).
+    Stop {
+        id: String,
+        #[arg(long)]
+        purge: bool,
+    },
+    /// A job's versions.
+    History {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum AllocCmd {
+    /// One allocation: where, what state, why.
+    Status {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum NodeCmd {
+    /// Move work off a node (service work moves now; batch work gets until the deadline).
+    Drain {
+        node: String,
+        /// End a drain instead (the node is eligible again).
+        #[arg(long)]
+        disable: bool,
+        /// How long before what is left is stopped, e.g. 30m (default 1h).
+        #[arg(long)]
+        deadline: Option<String>,
+    },
+    /// Allow or forbid new work on a node.
+    Eligibility {
+        node: String,
+        #[arg(long, conflicts_with = "disable", required_unless_present = "disable")]
+        enable: bool,
+        #[arg(long)]
+        disable: bool,
+    },
 }
 
 fn main() {
@@ -62,6 +128,29 @@ fn main() {
         Cmd::Services { json } => cli::print_services(&client, json).map_err(Into::into),
         Cmd::Watch { json } => cli::watch(&client, json).map_err(Into::into),
         Cmd::Job(JobCmd::Validate(args)) => cli::job::validate(&args).map_err(Into::into),
+        Cmd::Job(JobCmd::Run { file, detach }) => cli::job::run(&client, &file, detach).map_err(Into::into),
+        Cmd::Job(JobCmd::Plan(file)) => match cli::job::plan(&client, &file) {
+            Ok(code) => std::process::exit(code),
+            Err(e) => Err(e.into()),
+        },
+        Cmd::Job(JobCmd::Status { id, json }) => cli::job::status(&client, id.as_deref(), json).map_err(Into::into),
+        Cmd::Job(JobCmd::Stop { id, purge }) => cli::job::stop(&client, &id, purge).map_err(Into::into),
+        Cmd::Job(JobCmd::History { id, json }) => cli::job::history(&client, &id, json).map_err(Into::into),
+        Cmd::Alloc(AllocCmd::Status { id, json }) => cli::job::alloc_status(&client, &id, json).map_err(Into::into),
+        Cmd::Node(NodeCmd::Drain { node, disable, deadline }) => {
+            let deadline_s = match deadline.as_deref().map(rabble_shared::support::duration::parse) {
+                Some(Ok(d)) => Some(d.as_secs()),
+                Some(Err(e)) => {
+                    eprintln!("rabble: --deadline: {e}");
+                    std::process::exit(2);
+                }
+                None => None,
+            };
+            cli::job::drain(&client, &node, !disable, deadline_s).map_err(Into::into)
+        }
+        Cmd::Node(NodeCmd::Eligibility { node, enable, .. }) => {
+            cli::job::eligibility(&client, &node, enable).map_err(Into::into)
+        }
     };
     if let Err(e) = result {
         eprintln!("rabble: {e:#}");

@@ -38,7 +38,7 @@ fn bytes(n: u64) -> String {
     if i == 0 { format!("{n}B") } else { format!("{v:.1}{}", U[i]) }
 }
 
-fn ago(ms: Option<u64>) -> String {
+pub fn ago(ms: Option<u64>) -> String {
     match ms {
         None => "-".into(),
         Some(ms) if ms < 60_000 => format!("{}s ago", ms / 1000),

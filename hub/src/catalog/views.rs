@@ -19,6 +19,8 @@ impl Catalog {
                 heartbeat: None,
                 last_seen_ago_ms: None,
                 services: n.services.len(),
+                eligible: n.eligible,
+                drain_deadline_ms: n.drain_deadline_ms,
             })
             .collect()
     }

@@ -96,6 +96,10 @@ fn group(mut b: Child<'_, '_>, d: &Defaults) -> Option<Group> {
             r.error(None, format!("count: a {} job runs once per node; count {c} is not allowed", d.kind.as_str()));
             1
         }
+        Some(c) if c > super::MAX_COUNT => {
+            r.error(None, format!("count: {c} is over {}", super::MAX_COUNT));
+            c
+        }
         Some(c) => c,
         None => 1,
     };

@@ -130,6 +130,43 @@ pub fn parse(file: &str, src: &str, opts: &Options) -> Result<Parsed, JobFileErr
     }
 }
 
+/// The most allocations one group may ask for (a typo of `count = 30000` should not
+/// fill the catalog).
+pub const MAX_COUNT: u32 = 1000;
+
+/// Checks a job that arrives as JSON (not through [`parse`]) for what the parser would
+/// have refused: names, at least one group with a task, known drivers, sane counts.
+pub fn check_spec(j: &JobSpec) -> Result<(), String> {
+    let name_ok = |s: &str| !s.is_empty() && s.len() <= 128 && !s.chars().any(char::is_control);
+    if !name_ok(&j.id) {
+        return Err("the id must be 1 to 128 printable characters".into());
+    }
+    if !(1..=100).contains(&j.priority) {
+        return Err(format!("priority {} is outside 1..100", j.priority));
+    }
+    if j.groups.is_empty() {
+        return Err("a job needs at least one group".into());
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for g in &j.groups {
+        if !name_ok(&g.name) || !seen.insert(&g.name) {
+            return Err(format!("group {:?}: names must be unique and printable", g.name));
+        }
+        if g.count > MAX_COUNT {
+            return Err(format!("group {:?}: count {} is over {MAX_COUNT}", g.name, g.count));
+        }
+        if g.tasks.is_empty() {
+            return Err(format!("group {:?} has no task", g.name));
+        }
+        for t in &g.tasks {
+            if !task::DRIVERS.iter().any(|(d, _)| *d == t.driver) {
+                return Err(format!("task {:?}: driver {:?} is not available", t.name, t.driver));
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 #[path = "tests.rs"]
 mod tests;

@@ -10,7 +10,7 @@ use rabble_shared::job::{
 
 /// The drivers Rabble runs, and the `config` keys each understands. Keys Nomad's
 /// driver has that Rabble does not act on are accepted with a warning (`IGNORED_KEYS`).
-const DRIVERS: &[(&str, &[&str])] = &[
+pub const DRIVERS: &[(&str, &[&str])] = &[
     (
         "docker",
         &[

@@ -74,8 +74,13 @@ pub fn evaluate(
         by_job.entry(a.job_id.as_str()).or_default().push(a);
     }
     // Higher priority first, so they get the room (Nomad evaluates by priority too).
-    let mut jobs: Vec<(&String, &JobRecord)> =
-        catalog.work.jobs.iter().filter(|(id, _)| only.is_none_or(|o| o == id.as_str())).collect();
+    // A periodic job is a template: its launches are jobs of their own (see `periodic`).
+    let mut jobs: Vec<(&String, &JobRecord)> = catalog
+        .work
+        .jobs
+        .iter()
+        .filter(|(id, j)| only.is_none_or(|o| o == id.as_str()) && j.spec.periodic.is_none())
+        .collect();
     jobs.sort_by_key(|(id, j)| (std::cmp::Reverse(j.spec.priority), (*id).clone()));
     for (id, job) in jobs {
         let allocs = by_job.get(id.as_str()).cloned().unwrap_or_default();

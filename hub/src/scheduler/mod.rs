@@ -5,5 +5,8 @@
 
 pub mod constraint;
 pub mod eval;
+pub mod periodic;
 pub mod plan;
+pub mod preview;
 pub mod reconcile;
+pub mod task;

@@ -1,16 +1,20 @@
 //! The HTTP API (JSON), served from the catalog's latest durable snapshot.
 //!
 //! `GET /api/v1/health`, `/api/v1/nodes`, `/api/v1/nodes/{id}`, `/api/v1/services`,
-//! `/api/v1/services/{name}`, and `/api/v1/events` (newline-delimited JSON, live).
+//! `/api/v1/services/{name}`, and `/api/v1/events` (newline-delimited JSON, live);
+//! jobs and allocations in `jobs.rs`.
+
+mod jobs;
 
 use crate::catalog::Catalog;
 use crate::catalog::writer::LiveMap;
+use crate::scheduler::task::SchedStatus;
 use crate::stats::Stats;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use rabble_shared::NodeId;
 use rabble_shared::api::{Event, HubHealth, NodeStatus, NodeView};
@@ -29,6 +33,10 @@ pub struct AppState {
     pub mqtt_connected: Arc<AtomicBool>,
     /// Cancelled when the hub stops: live streams end so the server can close.
     pub stop: CancellationToken,
+    /// The catalog writer's input (job submissions, drains).
+    pub writer: crate::WriterTx,
+    /// What the scheduler last concluded (unplaced groups, periodic launches).
+    pub sched: watch::Receiver<Arc<SchedStatus>>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -39,14 +47,29 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/services", get(services))
         .route("/api/v1/services/{name}", get(service))
         .route("/api/v1/events", get(events))
+        .route("/api/v1/jobs", get(jobs::list).post(jobs::submit))
+        .route("/api/v1/jobs/plan", post(jobs::plan))
+        .route("/api/v1/jobs/{id}", get(jobs::show).delete(jobs::stop))
+        .route("/api/v1/jobs/{id}/versions", get(jobs::versions))
+        .route("/api/v1/allocations", get(jobs::allocations))
+        .route("/api/v1/allocations/{id}", get(jobs::allocation))
+        .route("/api/v1/nodes/{id}/drain", post(jobs::drain))
+        .route("/api/v1/nodes/{id}/eligibility", post(jobs::eligibility))
         .fallback(|| async {
-            not_found("no such endpoint; see /api/v1/health, /api/v1/nodes, /api/v1/services, /api/v1/events")
+            not_found(
+                "no such endpoint; see /api/v1/health, /api/v1/nodes, /api/v1/services, /api/v1/jobs, \
+                 /api/v1/allocations, /api/v1/events",
+            )
         })
         .with_state(state)
 }
 
 fn not_found(msg: &str) -> Response {
     (StatusCode::NOT_FOUND, Json(serde_json::json!({ "error": msg }))).into_response()
+}
+
+fn bad_request(msg: &str) -> Response {
+    (StatusCode::BAD_REQUEST, Json(serde_json::json!({ "error": msg }))).into_response()
 }
 
 impl AppState {

@@ -1,0 +1,260 @@
+//! The jobs API: submit (a `JobSpec` as JSON, or a job file as HCL), plan, list, show,
+//! stop and purge jobs; list and show allocations; drain nodes and set eligibility.
+//! Writes go through the catalog writer like everything else and answer once durable.
+
+// Helpers return the error response itself; it is built once per failed request.
+#![allow(clippy::result_large_err)]
+
+use super::{AppState, bad_request, not_found};
+use crate::catalog::writer::{Done, Input};
+use crate::catalog::{Catalog, JobUpdate, NodeUpdate, Update};
+use crate::jobspec;
+use crate::scheduler::{eval, preview};
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use rabble_shared::alloc::{Allocation, ClientStatus, DesiredStatus};
+use rabble_shared::api::{DrainRequest, EligibilityRequest, GroupSummary, JobSubmitted, JobView};
+use rabble_shared::job::{JobSpec, JobType};
+use rabble_shared::support::clock::now_ms;
+use rabble_shared::{AllocId, NodeId};
+use serde::Deserialize;
+use tokio::sync::oneshot;
+
+#[derive(Debug, Deserialize, Default)]
+pub struct SubmitQuery {
+    #[serde(default)]
+    ignore_unsupported: bool,
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct StopQuery {
+    #[serde(default)]
+    purge: bool,
+}
+
+/// A job from a request body: JSON (`JobSpec`, as `rabble job run` sends it) or a job
+/// file (HCL). Errors are the job file's diagnostics, one per line.
+fn read_job(headers: &HeaderMap, body: &[u8], q: &SubmitQuery) -> Result<(JobSpec, Vec<String>), Response> {
+    let json = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("json"));
+    if json {
+        let spec: JobSpec = serde_json::from_slice(body).map_err(|e| bad_request(&format!("job JSON: {e}")))?;
+        jobspec::check_spec(&spec).map_err(|e| bad_request(&format!("job {:?}: {e}", spec.id)))?;
+        return Ok((spec, vec![]));
+    }
+    let text = std::str::from_utf8(body).map_err(|_| bad_request("the job file is not UTF-8"))?;
+    let opts = jobspec::Options { ignore_unsupported: q.ignore_unsupported, ..Default::default() };
+    let parsed = jobspec::parse("job.hcl", text, &opts).map_err(|e| bad_request(&e.to_string()))?;
+    Ok((parsed.job, parsed.warnings.iter().map(|w| w.to_string()).collect()))
+}
+
+/// Sends one update to the writer and waits until it is durable.
+async fn write(s: &AppState, update: Update) -> Result<crate::catalog::writer::Committed, Response> {
+    let (tx, rx) = oneshot::channel();
+    let input = Input { source: "api".into(), update, done: Done::Reply(tx) };
+    let unavailable = || (StatusCode::SERVICE_UNAVAILABLE, "the hub is stopping").into_response();
+    s.writer.send(input).await.map_err(|_| unavailable())?;
+    match rx.await {
+        Ok(Ok(c)) => Ok(c),
+        Ok(Err(e)) => Err((StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response()),
+        Err(_) => Err(unavailable()),
+    }
+}
+
+pub async fn submit(
+    State(s): State<AppState>,
+    Query(q): Query<SubmitQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (spec, warnings) = match read_job(&headers, &body, &q) {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let id = spec.id.clone();
+    match write(&s, eval::register(spec, now_ms())).await {
+        Ok(c) => {
+            let version = s.catalog().work.jobs.get(&id).map_or(0, |j| j.version);
+            Json(JobSubmitted { id, version, changed: c.changed, index: c.index, warnings }).into_response()
+        }
+        Err(r) => r,
+    }
+}
+
+pub async fn plan(
+    State(s): State<AppState>,
+    Query(q): Query<SubmitQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match read_job(&headers, &body, &q) {
+        Ok((spec, warnings)) => {
+            let mut view = preview::plan(&s.catalog(), spec, now_ms());
+            view.warnings = warnings;
+            Json(view).into_response()
+        }
+        Err(r) => r,
+    }
+}
+
+/// The job's status and per-group counts for its current version.
+pub fn job_view(c: &Catalog, s: &crate::scheduler::task::SchedStatus, id: &str, with_allocs: bool) -> Option<JobView> {
+    let j = c.work.jobs.get(id)?;
+    let allocs: Vec<&Allocation> = c.work.allocs.values().filter(|a| a.job_id == id).collect();
+    let groups: Vec<GroupSummary> = j
+        .spec
+        .groups
+        .iter()
+        .map(|g| {
+            let mut sum = GroupSummary { name: g.name.clone(), desired: g.count, ..Default::default() };
+            if matches!(j.spec.kind, JobType::System | JobType::Sysbatch) {
+                sum.desired =
+                    allocs.iter().filter(|a| a.group == g.name && a.desired == DesiredStatus::Run).count() as u32;
+            }
+            for a in allocs.iter().filter(|a| a.group == g.name && a.job_version == j.version) {
+                let n = match a.client_status {
+                    ClientStatus::Pending => &mut sum.pending,
+                    ClientStatus::Running => &mut sum.running,
+                    ClientStatus::Complete => &mut sum.complete,
+                    ClientStatus::Failed => &mut sum.failed,
+                    ClientStatus::Lost => &mut sum.lost,
+                };
+                *n += 1;
+            }
+            sum.unplaced = s.unplaced.get(&(id.to_owned(), g.name.clone())).map(|u| u.to_string());
+            sum
+        })
+        .collect();
+    let active = allocs.iter().any(|a| a.desired == DesiredStatus::Run && !a.client_status.is_terminal());
+    let status = match (j.stopped, active, allocs.is_empty()) {
+        (_, true, _) => "running",
+        (true, false, _) => "dead",
+        (false, false, true) if j.spec.periodic.is_some() => "running",
+        (false, false, true) => "pending",
+        (false, false, false) if matches!(j.spec.kind, JobType::Batch | JobType::Sysbatch) => "dead",
+        (false, false, false) => "pending",
+    };
+    let mut list: Vec<Allocation> = if with_allocs { allocs.into_iter().cloned().collect() } else { vec![] };
+    list.sort_by_key(|a| (a.index, a.create_ms));
+    Some(JobView {
+        id: id.to_owned(),
+        kind: j.spec.kind,
+        priority: j.spec.priority,
+        version: j.version,
+        status: status.into(),
+        stopped: j.stopped,
+        submit_ms: j.submit_ms,
+        next_launch_s: s.next_launch.get(id).copied(),
+        groups,
+        ignored: j.spec.ignored.clone(),
+        allocations: list,
+    })
+}
+
+pub async fn list(State(s): State<AppState>) -> Response {
+    let (c, st) = (s.catalog(), s.sched.borrow().clone());
+    let views: Vec<JobView> = c.work.jobs.keys().filter_map(|id| job_view(&c, &st, id, false)).collect();
+    Json(views).into_response()
+}
+
+pub async fn show(State(s): State<AppState>, Path(id): Path<String>) -> Response {
+    let (c, st) = (s.catalog(), s.sched.borrow().clone());
+    match job_view(&c, &st, &id, true) {
+        Some(v) => Json(v).into_response(),
+        None => not_found(&format!("no job {id:?}")),
+    }
+}
+
+pub async fn versions(State(s): State<AppState>, Path(id): Path<String>) -> Response {
+    let c = s.catalog();
+    let versions: Vec<serde_json::Value> = c
+        .work
+        .history
+        .iter()
+        .filter(|((j, _), _)| j == &id)
+        .rev()
+        .map(|((_, v), spec)| serde_json::json!({ "version": v, "job": spec }))
+        .collect();
+    if versions.is_empty() {
+        return not_found(&format!("no job {id:?}"));
+    }
+    Json(versions).into_response()
+}
+
+pub async fn stop(State(s): State<AppState>, Path(id): Path<String>, Query(q): Query<StopQuery>) -> Response {
+    if !s.catalog().work.jobs.contains_key(&id) {
+        return not_found(&format!("no job {id:?}"));
+    }
+    let update = if q.purge { JobUpdate::Purge } else { JobUpdate::Stop };
+    match write(&s, Update::Job(id.clone(), update)).await {
+        Ok(c) => Json(serde_json::json!({ "id": id, "index": c.index, "changed": c.changed })).into_response(),
+        Err(r) => r,
+    }
+}
+
+pub async fn allocations(State(s): State<AppState>) -> Response {
+    let c = s.catalog();
+    Json(c.work.allocs.values().cloned().collect::<Vec<_>>()).into_response()
+}
+
+/// One allocation by id or unique id prefix (as Nomad's CLI takes them).
+pub fn find_alloc<'c>(c: &'c Catalog, prefix: &str) -> Result<&'c Allocation, String> {
+    if let Ok(id) = AllocId::new(prefix)
+        && let Some(a) = c.work.allocs.get(&id)
+    {
+        return Ok(a);
+    }
+    let found: Vec<&Allocation> = c.work.allocs.values().filter(|a| a.id.as_str().starts_with(prefix)).collect();
+    match found.as_slice() {
+        [one] => Ok(one),
+        [] => Err(format!("no allocation {prefix:?}")),
+        many => Err(format!("{prefix:?} matches {} allocations; give more of the id", many.len())),
+    }
+}
+
+pub async fn allocation(State(s): State<AppState>, Path(id): Path<String>) -> Response {
+    let c = s.catalog();
+    match find_alloc(&c, &id) {
+        Ok(a) => Json(a.clone()).into_response(),
+        Err(e) => not_found(&e),
+    }
+}
+
+fn node_id(c: &Catalog, id: &str) -> Result<NodeId, Response> {
+    match NodeId::new(id) {
+        Ok(n) if c.nodes.contains_key(&n) => Ok(n),
+        _ => Err(not_found(&format!("no node {id:?}"))),
+    }
+}
+
+pub async fn drain(State(s): State<AppState>, Path(id): Path<String>, Json(r): Json<DrainRequest>) -> Response {
+    let n = match node_id(&s.catalog(), &id) {
+        Ok(n) => n,
+        Err(r) => return r,
+    };
+    // Nomad's default deadline: one hour.
+    let deadline = r.enable.then(|| now_ms() + r.deadline_s.unwrap_or(3600) * 1000);
+    match write(&s, Update::Node(n, NodeUpdate::Drain(deadline))).await {
+        Ok(c) => {
+            Json(serde_json::json!({ "node": id, "drain_deadline_ms": deadline, "index": c.index })).into_response()
+        }
+        Err(r) => r,
+    }
+}
+
+pub async fn eligibility(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Json(r): Json<EligibilityRequest>,
+) -> Response {
+    let n = match node_id(&s.catalog(), &id) {
+        Ok(n) => n,
+        Err(r) => return r,
+    };
+    match write(&s, Update::Node(n, NodeUpdate::Eligibility(r.eligible))).await {
+        Ok(c) => Json(serde_json::json!({ "node": id, "eligible": r.eligible, "index": c.index })).into_response(),
+        Err(r) => r,
+    }
+}
