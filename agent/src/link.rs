@@ -16,7 +16,8 @@ use tokio::sync::mpsc;
 /// credentials when it has a token.
 pub fn options(cfg: &Config, queue: usize) -> Result<MqttOptions, AgentError> {
     let node = &cfg.node;
-    let mut opts = MqttOptions::new(format!("rabble-agent-{node}"), cfg.hub.host.clone(), cfg.hub.port);
+    let mut opts =
+        MqttOptions::new(format!("{}{node}", topic::AGENT_CLIENT_PREFIX), cfg.hub.host.clone(), cfg.hub.port);
     opts.set_keep_alive(cfg.keepalive)
         .set_clean_session(true)
         .set_max_packet_size(msg::MAX_PACKET, msg::MAX_PACKET)

@@ -4,6 +4,7 @@
 
 use crate::auth::pki::{self, PkiFiles};
 use crate::auth::{Credentials, CredentialsError};
+use crate::dispatch::sign::{KeyError, SigningKey};
 use std::io::Write;
 use std::path::Path;
 
@@ -13,6 +14,8 @@ pub enum AdminError {
     Credentials(#[from] CredentialsError),
     #[error(transparent)]
     Pki(#[from] pki::PkiError),
+    #[error(transparent)]
+    Key(#[from] KeyError),
     #[error("writing output: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -23,13 +26,21 @@ pub fn node_add(data_dir: &Path, name: &str, out: &mut impl Write) -> Result<(),
     let mut creds = Credentials::load(&path)?;
     let (id, token) = creds.add(name)?;
     creds.save(&path)?;
+    let key = SigningKey::load_or_create(data_dir)?.public_b64();
     writeln!(out, "{token}")?;
     eprintln!(
         "Issued credentials for node {id} (shown once; the hub keeps only a hash).\n\
          On the node, as root:\n  \
          (umask 077; echo '{token}' > /etc/rabble/token)\n  \
-         and set in /etc/rabble/agent.toml:  name = \"{id}\"  token_file = \"/etc/rabble/token\""
+         and set in /etc/rabble/agent.toml:  name = \"{id}\"  token_file = \"/etc/rabble/token\"\n  \
+         hub_key = \"{key}\"   (the agent runs only work signed with this key)"
     );
+    Ok(())
+}
+
+/// `rabble-hub key`: the public key agents verify assignments with.
+pub fn hub_key(data_dir: &Path, out: &mut impl Write) -> Result<(), AdminError> {
+    writeln!(out, "{}", SigningKey::load_or_create(data_dir)?.public_b64())?;
     Ok(())
 }
 

@@ -4,9 +4,10 @@
 //! (so the broker never stalls) and dropped: it never reaches the catalog.
 
 use crate::catalog::writer::{Acker, Done, Input};
-use crate::catalog::{NodeUpdate, Update};
+use crate::catalog::{AllocUpdate, NodeUpdate, Update};
 use crate::stats::Stats;
 use rabble_shared::TopicId;
+use rabble_shared::assign::AllocState;
 use rabble_shared::msg::{
     self, Availability, CheckState, DecodeError, Heartbeat, Manifest, NodeFacts, ServiceRegistration,
 };
@@ -100,6 +101,22 @@ pub fn validate(topic_name: &str, payload: &[u8]) -> Result<Option<Update>, Reje
             check_id(&st.id, &k)?;
             (n, NodeUpdate::Check(k, Some(st)))
         }
+        // The hub's own publications, and a cleared allocation topic: no change.
+        Topic::Assignments(_) => return Ok(None),
+        Topic::Alloc(..) if empty => return Ok(None),
+        Topic::Alloc(n, id) => {
+            let st = msg::decode::<AllocState>(payload)?;
+            if st.id != id {
+                return Err(Reject::IdMismatch {
+                    id: st.id.to_string(),
+                    mapped: st.id.to_string(),
+                    topic: id.to_string(),
+                });
+            }
+            // The time is stamped by `run` (this function stays pure).
+            let u = AllocUpdate::Client { status: st.status, reason: st.reason, at_ms: 0, node: Some(n) };
+            return Ok(Some(Update::Alloc(id, u)));
+        }
     };
     Ok(Some(Update::Node(node, u)))
 }
@@ -115,6 +132,7 @@ pub async fn run(
     tx: mpsc::Sender<Ingested>,
     stats: Arc<Stats>,
     connected: Arc<AtomicBool>,
+    connects: tokio::sync::watch::Sender<u64>,
     stop: CancellationToken,
 ) {
     let mut backoff = Backoff::default();
@@ -144,6 +162,7 @@ pub async fn run(
                 tracing::info!("connected to the broker; announcing the hub");
                 let _ = client.try_subscribe(topic::ALL, QoS::AtLeastOnce);
                 let _ = client.try_publish(topic::HUB_STATUS, QoS::AtLeastOnce, true, topic::ONLINE);
+                connects.send_modify(|n| *n += 1);
             }
             Ok(Event::Incoming(Packet::Publish(p))) => {
                 let ack = (p.qos != QoS::AtMostOnce).then(|| {
@@ -152,7 +171,10 @@ pub async fn run(
                     a
                 });
                 match validate(&p.topic, &p.payload) {
-                    Ok(Some(update)) => {
+                    Ok(Some(mut update)) => {
+                        if let Update::Alloc(_, AllocUpdate::Client { at_ms, .. }) = &mut update {
+                            *at_ms = rabble_shared::support::clock::now_ms();
+                        }
                         stats.accepted();
                         let done = ack.map_or(Done::Nothing, Done::Ack);
                         if tx.send(Input { source: p.topic.clone(), update, done }).await.is_err() {

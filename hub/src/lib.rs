@@ -11,6 +11,7 @@ pub mod auth;
 pub mod broker;
 pub mod catalog;
 pub mod config;
+pub mod dispatch;
 pub mod dns;
 pub mod ingest;
 pub mod jobspec;
@@ -51,6 +52,8 @@ pub enum HubError {
     Http(std::io::Error),
     #[error(transparent)]
     TaskDied(#[from] topology::TaskDied),
+    #[error(transparent)]
+    Key(#[from] dispatch::sign::KeyError),
     #[error("{what} address {addr}: {error}")]
     Bind { what: &'static str, addr: std::net::SocketAddr, error: std::io::Error },
 }
@@ -101,6 +104,8 @@ pub async fn run(
         index = catalog.index,
         "catalog loaded"
     );
+    let key = Arc::new(dispatch::sign::SigningKey::load_or_create(&cfg.data_dir)?);
+    tracing::info!(hub_key = %key.public_b64(), "assignments are signed with this key (agents: hub_key)");
     let mut topo = Topology::default();
     let session = broker::session::open(&cfg, mqtts, &mut topo, 4 * INGEST_QUEUE).await?;
     let (client, eventloop) = AsyncClient::new(session.options, 4 * INGEST_QUEUE);
@@ -130,9 +135,12 @@ pub async fn run(
     let scheduler =
         scheduler::task::Scheduler { snapshot: snap_rx.clone(), writer: ingest_tx.clone(), status: sched_tx };
     topo.spawn("scheduler", Stage::Inputs, |stop| scheduler.run(stop));
+    let (connects_tx, connects_rx) = watch::channel(0u64);
+    let dispatch = dispatch::Dispatch { snapshot: snap_rx.clone(), client: client.clone(), key, connects: connects_rx };
+    topo.spawn("dispatch", Stage::Doors, |stop| dispatch.run(stop));
     let (s, c) = (stats.clone(), connected.clone());
     let writer_tx = ingest_tx.clone();
-    topo.spawn("ingest", Stage::Inputs, |stop| ingest::run(eventloop, client, ingest_tx, s, c, stop));
+    topo.spawn("ingest", Stage::Inputs, |stop| ingest::run(eventloop, client, ingest_tx, s, c, connects_tx, stop));
     tracing::info!(
         addr = %dns_udp.local_addr().map_err(HubError::Http)?,
         domain = %cfg.dns.settings.domain_name(),

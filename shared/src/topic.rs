@@ -10,8 +10,10 @@
 //! | `rabble/node/<node>/manifest`           | agent | yes      | 1   | [`crate::msg::Manifest`]  |
 //! | `rabble/node/<node>/service/<service>`  | agent | yes      | 1   | [`crate::msg::ServiceRegistration`]; empty deregisters |
 //! | `rabble/node/<node>/check/<check>`      | agent | yes      | 1   | [`crate::msg::CheckState`]; empty removes |
+//! | `rabble/node/<node>/assignments`        | hub   | yes      | 1   | [`crate::assign::Signed`] [`crate::assign::Assignments`] |
+//! | `rabble/node/<node>/alloc/<alloc>`      | agent | yes      | 1   | [`crate::assign::AllocState`]; empty removes |
 
-use crate::id::{NodeId, TopicId};
+use crate::id::{AllocId, NodeId, TopicId};
 
 /// The root every Rabble topic lives under.
 pub const ROOT: &str = "rabble";
@@ -42,6 +44,16 @@ pub fn check(node: &NodeId, check: &TopicId) -> String {
     format!("rabble/node/{node}/check/{check}")
 }
 
+pub fn assignments(node: &NodeId) -> String {
+    format!("rabble/node/{node}/assignments")
+}
+pub fn alloc(node: &NodeId, alloc: &AllocId) -> String {
+    format!("rabble/node/{node}/alloc/{alloc}")
+}
+
+/// The client id prefix of agents: `rabble-agent-<node>`.
+pub const AGENT_CLIENT_PREFIX: &str = "rabble-agent-";
+
 /// A parsed Rabble topic.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Topic {
@@ -52,6 +64,8 @@ pub enum Topic {
     NodeManifest(NodeId),
     Service(NodeId, TopicId),
     Check(NodeId, TopicId),
+    Assignments(NodeId),
+    Alloc(NodeId, AllocId),
 }
 
 /// Why a topic is not one of Rabble's.
@@ -87,6 +101,11 @@ impl Topic {
                         let id = TopicId::new(*id).map_err(|_| err("bad check id"))?;
                         Ok(Topic::Check(node, id))
                     }
+                    ["assignments"] => Ok(Topic::Assignments(node)),
+                    ["alloc", id] => {
+                        let id = AllocId::new(*id).map_err(|_| err("bad allocation id"))?;
+                        Ok(Topic::Alloc(node, id))
+                    }
                     _ => Err(err("unknown node topic")),
                 }
             }
@@ -103,7 +122,9 @@ impl Topic {
             | Topic::NodeHeartbeat(n)
             | Topic::NodeManifest(n)
             | Topic::Service(n, _)
-            | Topic::Check(n, _) => Some(n),
+            | Topic::Check(n, _)
+            | Topic::Assignments(n)
+            | Topic::Alloc(n, _) => Some(n),
         }
     }
 }
@@ -123,6 +144,8 @@ mod tests {
             (node_manifest(&n), Topic::NodeManifest(n.clone())),
             (service(&n, &s), Topic::Service(n.clone(), s.clone())),
             (check(&n, &s), Topic::Check(n.clone(), s.clone())),
+            (assignments(&n), Topic::Assignments(n.clone())),
+            (alloc(&n, &AllocId::new("00ff").unwrap()), Topic::Alloc(n.clone(), AllocId::new("00ff").unwrap())),
             (HUB_STATUS.to_owned(), Topic::HubStatus),
         ];
         for (t, want) in cases {

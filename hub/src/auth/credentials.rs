@@ -12,7 +12,6 @@ use ring::digest::{SHA256, digest};
 use ring::rand::{SecureRandom, SystemRandom};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -103,22 +102,9 @@ impl Credentials {
         let err = |message: String| CredentialsError::File { path: path.to_owned(), message };
         let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir).map_err(|e| err(format!("cannot create {}: {e}", dir.display())))?;
-        let tmp = path.with_extension("json.tmp");
-        let write = || -> std::io::Result<()> {
-            use std::os::unix::fs::OpenOptionsExt;
-            let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
-            f.write_all(&serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?)?;
-            f.write_all(b"\n")?;
-            f.sync_all()?;
-            // Run as root next to a hub running as its own user (systemd's DynamicUser):
-            // hand the file to whoever owns the data dir, or the hub could not read it.
-            use std::os::unix::fs::MetadataExt;
-            if let Ok(m) = std::fs::metadata(dir) {
-                let _ = std::os::unix::fs::chown(&tmp, Some(m.uid()), Some(m.gid()));
-            }
-            std::fs::rename(&tmp, path)
-        };
-        write().map_err(|e| err(format!("cannot write: {e}")))
+        let mut bytes = serde_json::to_vec_pretty(self).map_err(|e| err(e.to_string()))?;
+        bytes.push(b'\n');
+        super::write_private(path, &bytes).map_err(|e| err(format!("cannot write: {e}")))
     }
 
     /// Issues a token for `name`; returns the node id and the token (shown once).

@@ -13,8 +13,26 @@ pub use credentials::{Credentials, CredentialsError, HUB_USER, Verdict};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-/// The agent's MQTT client id is this plus its node id.
-pub const AGENT_CLIENT_PREFIX: &str = "rabble-agent-";
+pub use rabble_shared::topic::AGENT_CLIENT_PREFIX;
+
+/// Writes a secret file atomically (a temporary file, fsync, rename), mode 0600, and
+/// hands it to whoever owns its directory: run as root next to a hub that runs as its
+/// own user, the hub must still be able to read it.
+pub fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = std::path::PathBuf::from(tmp);
+    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    if let Ok(m) = std::fs::metadata(dir) {
+        let _ = std::os::unix::fs::chown(&tmp, Some(m.uid()), Some(m.gid()));
+    }
+    std::fs::rename(&tmp, path)
+}
 
 /// Checks CONNECTs against the credentials file, re-reading it whenever it changes, so
 /// `rabble-hub node add|revoke` take effect without a restart (from each node's next

@@ -28,6 +28,8 @@ enum Cmd {
         #[command(subcommand)]
         cmd: TlsCmd,
     },
+    /// Print the public key agents verify assignments with (their `hub_key`).
+    Key,
 }
 
 #[derive(Subcommand)]
@@ -71,6 +73,7 @@ fn real_main() -> anyhow::Result<()> {
         Cmd::Node { cmd: NodeCmd::Revoke { name } } => admin::node_revoke(&data_dir()?, &name)?,
         Cmd::Node { cmd: NodeCmd::List } => admin::node_list(&data_dir()?, &mut out)?,
         Cmd::Tls { cmd: TlsCmd::Init { dir, names } } => drop(admin::tls_init(&dir, &names)?),
+        Cmd::Key => admin::hub_key(&data_dir()?, &mut out)?,
     }
     Ok(())
 }

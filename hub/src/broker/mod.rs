@@ -45,7 +45,9 @@ pub fn config(setup: &BrokerSetup) -> Config {
         connection_timeout_ms: 10_000,
         // A little above the hub's own payload limit, so oversized messages are refused
         // by the broker before they cost the hub anything.
-        max_payload_size: rabble_shared::msg::MAX_PACKET,
+        // Room for a node's signed assignments (the hub's largest publish); ingest
+        // still refuses anything over 64 KiB from agents.
+        max_payload_size: rabble_shared::assign::MAX_ASSIGNMENTS + 1024,
         max_inflight_count: 100,
         auth: None,
         external_auth: None,

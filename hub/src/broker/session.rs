@@ -7,7 +7,7 @@ use crate::HubError;
 use crate::auth::{self, Authenticator};
 use crate::config::{BrokerChoice, Config};
 use crate::topology::{Stage, Topology};
-use rabble_shared::{msg, topic};
+use rabble_shared::topic;
 use rumqttc::{LastWill, MqttOptions, QoS};
 use std::sync::Arc;
 use std::time::Duration;
@@ -82,7 +82,7 @@ pub async fn open(
         .set_manual_acks(true)
         // Larger than anything valid, so an oversized message is rejected by us (and
         // counted) instead of breaking the connection.
-        .set_max_packet_size(4 * 1024 * 1024, msg::MAX_PACKET)
+        .set_max_packet_size(4 * 1024 * 1024, rabble_shared::assign::MAX_ASSIGNMENTS + 1024)
         .set_request_channel_capacity(queue)
         .set_last_will(LastWill::new(topic::HUB_STATUS, topic::OFFLINE, QoS::AtLeastOnce, true));
     Ok(Session { options: opts, describe })

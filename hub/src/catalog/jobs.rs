@@ -27,9 +27,23 @@ pub enum JobUpdate {
 #[derive(Debug, Clone, PartialEq)]
 pub enum AllocUpdate {
     Create(Box<Allocation>),
-    Desired { status: DesiredStatus, reason: String, at_ms: u64 },
-    Client { status: ClientStatus, reason: String, at_ms: u64 },
-    Version { version: u64, at_ms: u64 },
+    Desired {
+        status: DesiredStatus,
+        reason: String,
+        at_ms: u64,
+    },
+    /// A node's report (`node`: the reporting node, which must be the allocation's)
+    /// or the hub's own verdict (`node: None`, e.g. `lost`).
+    Client {
+        status: ClientStatus,
+        reason: String,
+        at_ms: u64,
+        node: Option<rabble_shared::NodeId>,
+    },
+    Version {
+        version: u64,
+        at_ms: u64,
+    },
 }
 
 /// Jobs, their earlier versions and allocations.
@@ -118,9 +132,13 @@ impl Work {
                 a.modify_ms = at_ms;
                 out.summaries.push(format!("allocation {} ({id}) to stop: {}", a.name, a.desired_reason));
             }
-            AllocUpdate::Client { status, reason, at_ms } => {
-                // A finished allocation stays finished (a late report cannot revive it).
-                if (a.client_status, &a.client_reason) == (status, &reason) || a.client_status.is_terminal() {
+            AllocUpdate::Client { status, reason, at_ms, node } => {
+                // Only its own node speaks for an allocation; a finished allocation stays
+                // finished (a late report cannot revive it).
+                if node.is_some_and(|n| n != a.node)
+                    || (a.client_status, &a.client_reason) == (status, &reason)
+                    || a.client_status.is_terminal()
+                {
                     return out;
                 }
                 a.client_status = status;
@@ -218,7 +236,11 @@ mod tests {
         };
         assert_eq!(w.apply_alloc(id.clone(), AllocUpdate::Create(Box::new(a.clone()))).dirty.len(), 1);
         assert!(w.apply_alloc(id.clone(), AllocUpdate::Create(Box::new(a))).dirty.is_empty());
-        let client = |s, r: &str| AllocUpdate::Client { status: s, reason: r.into(), at_ms: 5 };
+        let client = |s, r: &str| AllocUpdate::Client { status: s, reason: r.into(), at_ms: 5, node: None };
+        let other = rabble_shared::NodeId::new("other").unwrap();
+        let forged =
+            AllocUpdate::Client { status: ClientStatus::Running, reason: String::new(), at_ms: 5, node: Some(other) };
+        assert!(w.apply_alloc(id.clone(), forged).dirty.is_empty(), "another node cannot report on it");
         let out = w.apply_alloc(id.clone(), client(ClientStatus::Failed, "exit code 1"));
         assert_eq!(out.summaries, ["allocation web.g[0] (a1) on pi failed: exit code 1"]);
         assert!(w.apply_alloc(id.clone(), client(ClientStatus::Running, "")).dirty.is_empty(), "failed stays failed");

@@ -116,7 +116,12 @@ fn apply(
                 let reason = "node down".to_owned();
                 out.updates.push(Update::Alloc(
                     alloc.clone(),
-                    AllocUpdate::Client { status: ClientStatus::Lost, reason: reason.clone(), at_ms: now_ms },
+                    AllocUpdate::Client {
+                        status: ClientStatus::Lost,
+                        reason: reason.clone(),
+                        at_ms: now_ms,
+                        node: None,
+                    },
                 ));
                 out.updates.push(Update::Alloc(
                     alloc,
