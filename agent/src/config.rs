@@ -15,6 +15,8 @@ use std::time::Duration;
 pub const DEFAULT_CONFIG: &str = "/etc/rabble/agent.toml";
 pub const DEFAULT_SERVICES_DIR: &str = "/etc/rabble/services.d";
 pub const DEFAULT_SOCKET: &str = "/run/rabble/agent.sock";
+/// On /run (a tmpfs): allocation directories never touch the SD card.
+pub const DEFAULT_ALLOC_DIR: &str = "/run/rabble/alloc";
 
 pub use rabble_shared::support::config::{ConfigError, read_secret, read_toml};
 
@@ -37,8 +39,14 @@ pub struct FileConfig {
     pub token_file: Option<PathBuf>,
     pub docker: Option<bool>,
     pub docker_socket: Option<PathBuf>,
+    pub hub_key: Option<String>,
+    pub raw_exec: Option<bool>,
+    pub alloc_dir: Option<PathBuf>,
     #[serde(default)]
     pub meta: BTreeMap<String, String>,
+    /// Directories lent to jobs (`volume "x" { type = "host" source = "x" }`), by name.
+    #[serde(default)]
+    pub host_volumes: BTreeMap<String, PathBuf>,
 }
 
 /// Settings given as flags; `None` means "not given".
@@ -91,6 +99,15 @@ pub struct Flags {
     /// Node metadata, key=value (repeatable).
     #[arg(long = "meta", value_parser = parse_kv)]
     pub meta: Vec<(String, String)>,
+    /// The hub's public key (`rabble-hub key`): the agent runs only work signed with it.
+    #[arg(long)]
+    pub hub_key: Option<String>,
+    /// Do not run raw_exec or exec tasks on this node.
+    #[arg(long)]
+    pub no_exec: bool,
+    /// Where allocations' working directories go (a tmpfs: nothing reaches the SD card).
+    #[arg(long)]
+    pub alloc_dir: Option<PathBuf>,
 }
 
 fn parse_kv(s: &str) -> Result<(String, String), String> {
@@ -113,6 +130,10 @@ pub struct Config {
     /// MQTT username (the node id) and password (its token), when a token file is set.
     pub credentials: Option<(String, String)>,
     pub drivers: DriverConfig,
+    /// The hub's ed25519 public key; without one the agent runs no work.
+    pub hub_key: Option<Vec<u8>>,
+    pub alloc_dir: PathBuf,
+    pub host_volumes: BTreeMap<String, PathBuf>,
 }
 
 impl Config {
@@ -157,6 +178,13 @@ impl Config {
         let docker_on = !flags.no_docker && file.docker.unwrap_or(cfg!(feature = "docker") || docker_socket.is_some());
         let drivers = DriverConfig {
             docker_socket: docker_on.then(|| docker_socket.unwrap_or_else(|| DEFAULT_DOCKER_SOCKET.into())),
+            exec: !flags.no_exec && file.raw_exec.unwrap_or(true),
+        };
+        let hub_key = match flags.hub_key.or(file.hub_key) {
+            Some(k) => {
+                Some(crate::assign::parse_key(&k).map_err(|message| ConfigError::Field { field: "hub_key", message })?)
+            }
+            None => None,
         };
         Ok(Config {
             ca,
@@ -176,6 +204,9 @@ impl Config {
             heartbeat_interval,
             keepalive,
             socket: Some(flags.socket.or(file.socket).unwrap_or_else(|| DEFAULT_SOCKET.into())),
+            hub_key,
+            alloc_dir: flags.alloc_dir.or(file.alloc_dir).unwrap_or_else(|| DEFAULT_ALLOC_DIR.into()),
+            host_volumes: file.host_volumes,
         })
     }
 }

@@ -1,6 +1,7 @@
-//! Task drivers: which container engines this node can run work on. Today that is
-//! Docker (bollard, behind the default-on `docker` cargo feature); the probe's result
-//! goes into the node facts so the hub (and later its scheduler) knows.
+//! Task drivers: what this node can run work with — Docker (bollard, behind the
+//! default-on `docker` cargo feature), raw_exec and exec (`cgroup` says whether exec's
+//! limits can be enforced). The probe's result goes into the node facts, where the
+//! scheduler reads it.
 //!
 //! A driver task probes at start and every minute and sends the engine a new map only
 //! when it changed, so a flapping socket costs one facts publish per change.
@@ -22,6 +23,8 @@ const EVERY: Duration = Duration::from_secs(60);
 pub struct DriverConfig {
     /// The Docker engine's Unix socket; `None` turns the Docker driver off.
     pub docker_socket: Option<PathBuf>,
+    /// raw_exec (a command as a child of the agent) and exec (the same in a cgroup).
+    pub exec: bool,
 }
 
 /// Probes every driver once.
@@ -29,6 +32,11 @@ pub async fn probe(cfg: &DriverConfig) -> Drivers {
     let mut out = Drivers::new();
     if let Some(sock) = &cfg.docker_socket {
         out.insert("docker".to_owned(), docker::probe(sock).await);
+    }
+    if cfg.exec {
+        let detail = "commands run as the agent's user".to_owned();
+        out.insert("raw_exec".to_owned(), DriverFacts { healthy: true, version: String::new(), detail });
+        out.insert("exec".to_owned(), crate::cgroup::probe());
     }
     out
 }
@@ -94,7 +102,7 @@ mod tests {
     async fn a_missing_socket_is_unhealthy_and_says_where_it_looked() {
         let dir = tempfile::tempdir().unwrap();
         let sock = dir.path().join("docker.sock");
-        let d = probe(&DriverConfig { docker_socket: Some(sock.clone()) }).await;
+        let d = probe(&DriverConfig { docker_socket: Some(sock.clone()), exec: false }).await;
         let docker = &d["docker"];
         assert!(!docker.healthy);
         assert!(docker.detail.contains(&sock.display().to_string()), "{docker:?}");
@@ -109,7 +117,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let sock = dir.path().join("docker.sock");
         let (tx, mut rx) = mpsc::channel(1);
-        let task = tokio::spawn(run(DriverConfig { docker_socket: Some(sock.clone()) }, tx));
+        let task = tokio::spawn(run(DriverConfig { docker_socket: Some(sock.clone()), exec: false }, tx));
         let first = rx.recv().await.unwrap();
         assert!(!first["docker"].healthy);
         let quiet = tokio::time::timeout(Duration::from_secs(150), rx.recv()).await;

@@ -120,6 +120,7 @@ impl Sampler {
             throttled: read_trimmed(PI_THROTTLED)
                 .and_then(|s| u32::from_str_radix(s.trim_start_matches("0x"), 16).ok())
                 .map(Throttled::from_raw),
+            assignments_refused: 0, // the engine fills it in
         }
     }
 }

@@ -1,5 +1,8 @@
 //! rabble-agent: publishes a node's facts, heartbeats, services and checks to the hub over MQTT.
 
+pub mod allocs;
+pub mod assign;
+pub mod cgroup;
 pub mod checks;
 pub mod config;
 pub mod control;

@@ -20,7 +20,8 @@ pub fn options(cfg: &Config, queue: usize) -> Result<MqttOptions, AgentError> {
         MqttOptions::new(format!("{}{node}", topic::AGENT_CLIENT_PREFIX), cfg.hub.host.clone(), cfg.hub.port);
     opts.set_keep_alive(cfg.keepalive)
         .set_clean_session(true)
-        .set_max_packet_size(msg::MAX_PACKET, msg::MAX_PACKET)
+        // In: room for this node's signed assignments; out: any message of ours.
+        .set_max_packet_size(rabble_shared::assign::MAX_ASSIGNMENTS + 1024, msg::MAX_PACKET)
         .set_request_channel_capacity(queue)
         .set_last_will(LastWill::new(topic::node_status(node), topic::OFFLINE, QoS::AtLeastOnce, true));
     if cfg.hub.tls {
@@ -95,10 +96,12 @@ pub enum LinkEvent {
     Hub { online: bool, retained: bool },
     /// Our DISCONNECT went out and the broker closed the connection: the link has stopped.
     Closed,
+    /// A message on this node's assignments topic (not yet verified).
+    Assignments(Vec<u8>),
 }
 
 /// Runs until the engine's DISCONNECT goes out or the engine drops the receiver.
-pub async fn run(mut eventloop: EventLoop, tx: mpsc::Sender<LinkEvent>) {
+pub async fn run(mut eventloop: EventLoop, tx: mpsc::Sender<LinkEvent>, assignments_topic: String) {
     let with_credentials = eventloop.mqtt_options.credentials().is_some();
     let mut backoff = Backoff::default();
     let mut up = false;
@@ -112,6 +115,9 @@ pub async fn run(mut eventloop: EventLoop, tx: mpsc::Sender<LinkEvent>) {
             }
             Ok(Event::Incoming(Packet::Publish(p))) if p.topic == topic::HUB_STATUS => {
                 LinkEvent::Hub { online: &p.payload[..] == topic::ONLINE.as_bytes(), retained: p.retain }
+            }
+            Ok(Event::Incoming(Packet::Publish(p))) if p.topic == assignments_topic => {
+                LinkEvent::Assignments(p.payload.to_vec())
             }
             Ok(Event::Outgoing(Outgoing::Disconnect)) => {
                 // Queued, not yet flushed: keep polling until the broker hangs up.

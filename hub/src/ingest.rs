@@ -1,7 +1,8 @@
 //! The hub's MQTT client task: subscribes to `rabble/#`, validates every message into
 //! a catalog [`Update`], and hands it to the writer with the publish to acknowledge
 //! once it is durable ([`MqttAcker`]). Bad input is counted and logged, acknowledged
-//! (so the broker never stalls) and dropped: it never reaches the catalog.
+//! (in order, through the writer, so the broker never stalls) and dropped: it never
+//! reaches the catalog.
 
 use crate::catalog::writer::{Acker, Done, Input};
 use crate::catalog::{AllocUpdate, NodeUpdate, Update};
@@ -177,15 +178,24 @@ pub async fn run(
                         }
                         stats.accepted();
                         let done = ack.map_or(Done::Nothing, Done::Ack);
-                        if tx.send(Input { source: p.topic.clone(), update, done }).await.is_err() {
+                        if tx.send(Input { source: p.topic.clone(), update: Some(update), done }).await.is_err() {
                             return; // the writer is gone
                         }
                     }
-                    Ok(None) => ack_now(&client, ack),
-                    Err(e) => {
-                        stats.rejected(e.label());
-                        tracing::warn!(topic = %p.topic, reason = e.label(), "rejected message: {e}");
-                        ack_now(&client, ack);
+                    other => {
+                        if let Err(e) = other {
+                            stats.rejected(e.label());
+                            tracing::warn!(topic = %p.topic, reason = e.label(), "rejected message: {e}");
+                        }
+                        // Acked through the writer too, so acks leave in arrival order.
+                        if let Some(a) = ack
+                            && tx
+                                .send(Input { source: p.topic.clone(), update: None, done: Done::Ack(a) })
+                                .await
+                                .is_err()
+                        {
+                            return;
+                        }
                     }
                 }
             }
@@ -203,14 +213,6 @@ pub async fn run(
                     _ = tokio::time::sleep(backoff.next_delay()) => {}
                 }
             }
-        }
-    }
-}
-
-fn ack_now(client: &AsyncClient, ack: Option<Publish>) {
-    if let Some(p) = ack {
-        if let Err(e) = client.try_ack(&p) {
-            tracing::warn!(error = %e, "could not queue an ack");
         }
     }
 }

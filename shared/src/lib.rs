@@ -7,6 +7,7 @@
 pub mod alloc;
 pub mod api;
 pub mod assign;
+pub mod attr;
 pub mod control;
 pub mod health;
 pub mod id;

@@ -113,6 +113,10 @@ impl Availability {
     }
 }
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 /// What a node is: published retained after every connect and when it changes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NodeFacts {
@@ -219,6 +223,10 @@ pub struct Heartbeat {
     /// Raspberry Pi firmware throttling bits (`vcgencmd get_throttled`), where present.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub throttled: Option<Throttled>,
+    /// Assignment messages this agent refused (unsigned, wrong key, another node's,
+    /// replayed) since it started.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub assignments_refused: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -53,6 +53,7 @@ fn heartbeat() -> Heartbeat {
         disks: vec![DiskUse { mount: "/".into(), used_bytes: 8_000_000_000, total_bytes: 32_000_000_000 }],
         temperature_c: Some(48.5),
         throttled: Some(Throttled::from_raw(0x50005)),
+        assignments_refused: 0,
     }
 }
 

@@ -1,8 +1,11 @@
 //! Jobs from the operator's side: `rabble job ...` on real job files.
 
-use rabble_tests::bin;
+use rabble_shared::Status;
+use rabble_shared::api::NodeStatus;
+use rabble_tests::{Agent, Hub, bin, dig, kill_processes_under, wait_for};
 use std::path::PathBuf;
 use std::process::Command;
+use std::time::Duration;
 
 fn job_file(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/jobs").join(name)
@@ -34,4 +37,123 @@ fn job_validate_accepts_real_files_and_places_every_mistake() {
     let out = Command::new(bin("rabble")).args(["job", "validate", "-ignore-unsupported"]).arg(&file).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stderr).contains("ignored:"));
+}
+
+/// A raw_exec service job running the tiny HTTP server with a dynamic port.
+fn web_job(count: u32) -> String {
+    format!(
+        r#"job "web" {{
+  group "web" {{
+    count = {count}
+    network {{
+      port "http" {{}}
+    }}
+    service {{
+      name = "web"
+      port = "http"
+      tags = ["routing.enable=true"]
+      check {{
+        type     = "http"
+        path     = "/health"
+        interval = "1s"
+        timeout  = "1s"
+      }}
+    }}
+    task "server" {{
+      driver = "raw_exec"
+      config {{
+        command = "{}"
+      }}
+      kill_timeout = "2s"
+    }}
+  }}
+}}
+"#,
+        bin("tiny-http").display()
+    )
+}
+
+fn rabble(hub: &Hub, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(bin("rabble")).args(args).env("RABBLE_ADDR", &hub.http).output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn job(hub: &Hub, id: &str) -> rabble_shared::api::JobView {
+    hub.get(&format!("/api/v1/jobs/{id}")).unwrap()
+}
+
+fn running_on(hub: &Hub, id: &str) -> Vec<String> {
+    let j = job(hub, id);
+    j.allocations
+        .iter()
+        .filter(|a| {
+            a.client_status == rabble_shared::alloc::ClientStatus::Running
+                && a.desired == rabble_shared::alloc::DesiredStatus::Run
+        })
+        .map(|a| a.node.to_string())
+        .collect()
+}
+
+#[test]
+fn a_raw_exec_service_job_runs_registers_resolves_and_moves_when_its_node_dies() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let hub = Hub::start(d, &[]);
+    let key = hub.key();
+    let agent = |name: &str| {
+        let alloc_dir = d.join(format!("{name}-alloc")).display().to_string();
+        Agent::start(d, name, hub.mqtt_port, &["--hub-key", &key, "--alloc-dir", &alloc_dir, "--no-docker"])
+    };
+    let mut agents = [agent("pi1"), agent("pi2")];
+    hub.wait_node("pi1", NodeStatus::Up, Duration::from_secs(10));
+    hub.wait_node("pi2", NodeStatus::Up, Duration::from_secs(10));
+    let file = d.join("web.nomad.hcl");
+    std::fs::write(&file, web_job(1)).unwrap();
+    let (ok, out, err) = rabble(&hub, &["job", "run", file.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    assert!(out.contains("submitted: version 0"), "{out}");
+    wait_for("the allocation to run", Duration::from_secs(20), || {
+        let on = running_on(&hub, "web");
+        if on.len() == 1 { Ok(()) } else { Err(format!("running on {on:?}")) }
+    });
+    hub.wait_check_named("web", Status::Passing, Duration::from_secs(20));
+    // DNS answers with the dynamic port the scheduler gave it.
+    let j = job(&hub, "web");
+    let port = j.allocations[0].ports[0].value;
+    assert!((20_000..32_000).contains(&port), "{port}");
+    let srv = dig(hub.dns_port, "web.service.rabble", "SRV", &[]);
+    assert!(srv.data().iter().any(|r| r.contains(&format!(" {port} "))), "{:?}", srv.data());
+    let body = ureq::get(&format!("http://127.0.0.1:{port}/")).call().unwrap().into_body().read_to_string().unwrap();
+    assert_eq!(body.trim(), "web.web[0]", "NOMAD_ALLOC_NAME reached the task");
+    // Kill -9 the node running it, and its task, as a power cut would.
+    let first = running_on(&hub, "web")[0].clone();
+    let (i, _) = agents.iter().enumerate().find(|(_, a)| a.name == first).unwrap();
+    // (The task first: on this one host its port must be free for the replacement.)
+    assert_eq!(kill_processes_under(&d.join(format!("{first}-alloc"))), 1, "the task dies with its node");
+    let started = std::time::Instant::now();
+    agents[i].proc.stop("KILL");
+    wait_for("the allocation to run on the other node", Duration::from_secs(40), || {
+        let on = running_on(&hub, "web");
+        if on.len() == 1 && on[0] != first { Ok(()) } else { Err(format!("running on {on:?}")) }
+    });
+    println!("BENCH replaced after kill -9 of its node in {:.1} s", started.elapsed().as_secs_f64());
+    let j = job(&hub, "web");
+    assert!(
+        j.allocations.iter().any(|a| a.client_status == rabble_shared::alloc::ClientStatus::Lost),
+        "the old one is lost"
+    );
+    // Stop: the process, the service and the DNS answer go.
+    let (ok, _, err) = rabble(&hub, &["job", "stop", "web"]);
+    assert!(ok, "{err}");
+    wait_for("the service to be deregistered", Duration::from_secs(15), || {
+        if hub.instances("web").is_empty() { Ok(()) } else { Err(format!("{:?}", hub.instances("web"))) }
+    });
+    wait_for("NXDOMAIN", Duration::from_secs(5), || {
+        let r = dig(hub.dns_port, "web.service.rabble", "A", &[]);
+        if r.status == "NXDOMAIN" { Ok(()) } else { Err(r.status) }
+    });
 }

@@ -21,7 +21,10 @@ fn malformed_payloads_on_every_agent_topic_change_nothing() {
     let before = catalog_without_live_fields(&hub);
     let rejected_before = hub.health().unwrap().ingest.rejected;
 
-    let big = vec![b'x'; 200 * 1024];
+    // Over the hub's 64 KiB limit for agent messages, under the broker's (which leaves
+    // room for the hub's signed assignments).
+    let large = vec![b'x'; 200 * 1024];
+    let huge = vec![b'x'; 300 * 1024];
     let cases: Vec<(&str, &[u8])> = vec![
         ("rabble/node/target/status", b"maybe"),
         ("rabble/node/target/status", b"\x00\xff"),
@@ -40,13 +43,15 @@ fn malformed_payloads_on_every_agent_topic_change_nothing() {
         ("rabble/node/target/unknown", b"{}"),
         ("rabble/node/target/service/a/b", b"{}"),
         ("rabble/node/new-node/facts", b"not json"),
+        ("rabble/node/target/heartbeat", &large),
+        ("rabble/node/target/alloc/0123", b"{\"v\":1,\"id\":\"0123\",\"status\":\"lost\",\"tasks\":{}}"),
     ];
     for (topic, payload) in &cases {
         mosquitto_pub(hub.mqtt_port, topic, payload).unwrap();
     }
     // The embedded broker refuses an oversized publish itself: it cuts the publisher
     // off and the hub never sees it.
-    let cut = mosquitto_pub(hub.mqtt_port, "rabble/node/target/heartbeat", &big).unwrap_err();
+    let cut = mosquitto_pub(hub.mqtt_port, "rabble/node/target/heartbeat", &huge).unwrap_err();
     assert!(cut.contains("lost"), "{cut}");
     let want = rejected_before + cases.len() as u64;
     wait_for("every bad message to be counted", Duration::from_secs(10), || {
@@ -55,7 +60,7 @@ fn malformed_payloads_on_every_agent_topic_change_nothing() {
     });
     let h = hub.health().unwrap();
     eprintln!("rejections: {:?}", h.ingest.rejected_by_reason);
-    for reason in ["bad-topic", "bad-payload", "bad-version", "id-mismatch"] {
+    for reason in ["bad-topic", "bad-payload", "bad-version", "id-mismatch", "too-large"] {
         assert!(h.ingest.rejected_by_reason.get(reason).copied().unwrap_or(0) > 0, "no {reason} in {:?}", h.ingest);
     }
     assert_eq!(catalog_without_live_fields(&hub), before, "the catalog changed");

@@ -39,6 +39,16 @@ pub struct Agent {
     pub name: String,
     pub services_dir: PathBuf,
     pub socket: PathBuf,
+    /// `--alloc-dir`, when given: the tasks left there are killed with the agent.
+    pub alloc_dir: Option<PathBuf>,
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        if let Some(d) = &self.alloc_dir {
+            crate::kill_processes_under(d);
+        }
+    }
 }
 
 impl Agent {
@@ -71,7 +81,9 @@ impl Agent {
             .arg("1s")
             .args(extra);
         let proc = Proc::spawn(&format!("agent-{name}"), &mut cmd, dir);
-        Agent { proc, name: name.to_owned(), services_dir, socket }
+        let alloc_dir =
+            extra.iter().position(|a| *a == "--alloc-dir").and_then(|i| extra.get(i + 1)).map(PathBuf::from);
+        Agent { proc, name: name.to_owned(), services_dir, socket, alloc_dir }
     }
 
     /// Runs `rabble-agent <args> --socket <ours>`; returns (success, stderr).

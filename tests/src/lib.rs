@@ -209,6 +209,20 @@ impl Hub {
         resp.body_mut().read_json().map_err(|e| format!("GET {url}: {e}"))
     }
 
+    /// The hub's public assignment key, as agents are configured with it.
+    pub fn key(&self) -> String {
+        let data_dir = self.data_dir.display().to_string();
+        let (ok, out, err) = crate::rabble_hub_cmd(&["--data-dir", &data_dir, "key"]);
+        assert!(ok, "rabble-hub key: {err}");
+        out.trim().to_owned()
+    }
+
+    pub fn post<T: serde::de::DeserializeOwned>(&self, path: &str, body: &serde_json::Value) -> Result<T, String> {
+        let url = format!("{}{path}", self.http);
+        let mut resp = ureq::post(&url).send_json(body).map_err(|e| format!("POST {url}: {e}"))?;
+        resp.body_mut().read_json().map_err(|e| format!("POST {url}: {e}"))
+    }
+
     pub fn health(&self) -> Result<HubHealth, String> {
         self.get("/api/v1/health")
     }
@@ -248,6 +262,21 @@ impl Hub {
         });
     }
 
+    /// Waits until every instance of service `name` has the aggregate status `want`
+    /// (and there is at least one).
+    pub fn wait_check_named(&self, name: &str, want: rabble_shared::Status, timeout: Duration) {
+        wait_for(&format!("service {name} {want}"), timeout, || {
+            let found: Vec<rabble_shared::Status> = self
+                .services()
+                .into_iter()
+                .filter(|s| s.name == name)
+                .flat_map(|s| s.instances)
+                .map(|i| i.status)
+                .collect();
+            if !found.is_empty() && found.iter().all(|s| *s == want) { Ok(()) } else { Err(format!("{found:?}")) }
+        });
+    }
+
     /// Instance ids of service `name` as `node/id`, sorted.
     pub fn instances(&self, name: &str) -> Vec<String> {
         let mut v: Vec<String> = self
@@ -260,6 +289,20 @@ impl Hub {
         v.sort();
         v
     }
+}
+
+/// Kills (SIGKILL) every process whose working directory is under `dir`: the tasks a
+/// dead agent left behind, as a power cut would take them. Returns how many.
+pub fn kill_processes_under(dir: &Path) -> usize {
+    let mut n = 0;
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        if std::fs::read_link(entry.path().join("cwd")).is_ok_and(|cwd| cwd.starts_with(dir)) {
+            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+            n += 1;
+        }
+    }
+    n
 }
 
 /// A real Mosquitto broker on a loopback port.

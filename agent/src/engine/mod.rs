@@ -6,6 +6,7 @@
 mod check_state;
 mod publish;
 mod reload;
+mod work;
 
 use crate::checks::CheckResult;
 use crate::config::Config;
@@ -47,6 +48,7 @@ enum Event {
     Control(Command),
     Reload(&'static str),
     Drivers(Drivers),
+    TaskExit(crate::allocs::process::TaskExit),
     Heartbeat,
     Tick,
     Shutdown,
@@ -69,6 +71,14 @@ struct Engine {
     checks: BTreeMap<TopicId, CheckRt>,
     generation: u64,
     check_tx: mpsc::Sender<CheckResult>,
+    /// What the services directory defines (job services are added to it).
+    file_defs: crate::services::Definitions,
+    /// The allocations the hub assigned and their tasks.
+    allocs: crate::allocs::Allocs,
+    /// The services of running allocations, registered like the files' services.
+    job_services: Vec<ServiceDef>,
+    /// Assignment messages refused since start (reported in heartbeats).
+    refused: u64,
 }
 
 /// Runs the agent until `shutdown` resolves, then deregisters and says `offline`.
@@ -77,7 +87,8 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
     let opts = link::options(&cfg, MQTT_QUEUE)?;
     let (client, eventloop) = AsyncClient::new(opts, MQTT_QUEUE);
     let (link_tx, mut link_rx) = mpsc::channel(LINK_QUEUE);
-    let link = tokio::spawn(link::run(eventloop, link_tx));
+    let link = tokio::spawn(link::run(eventloop, link_tx, topic::assignments(&node)));
+    let (exit_tx, mut exit_rx) = mpsc::channel(CHECK_QUEUE);
     let (check_tx, mut check_rx) = mpsc::channel(CHECK_QUEUE);
     let (control_tx, mut control_rx) = mpsc::channel(CONTROL_QUEUE);
     let control_task = match &cfg.socket {
@@ -105,6 +116,17 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
         checks: BTreeMap::new(),
         generation: 0,
         check_tx,
+        file_defs: Default::default(),
+        allocs: crate::allocs::Allocs::new(
+            crate::allocs::Settings {
+                node: node.clone(),
+                alloc_dir: cfg.alloc_dir.clone(),
+                cgroups: cfg.drivers.exec && crate::cgroup::probe().healthy,
+            },
+            exit_tx,
+        ),
+        job_services: Vec::new(),
+        refused: 0,
         cfg,
     };
     engine.reload("startup", true);
@@ -124,6 +146,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
             Some(r) = check_rx.recv() => Event::Check(r),
             Some(c) = control_rx.recv() => Event::Control(c),
             Some(d) = driver_rx.recv() => Event::Drivers(d),
+            Some(x) = exit_rx.recv() => Event::TaskExit(x),
             Some(()) = async { match sighup.as_mut() { Some(s) => s.recv().await, None => std::future::pending().await } } => Event::Reload("SIGHUP"),
             _ = heartbeat.tick() => Event::Heartbeat,
             _ = tick.tick() => Event::Tick,
@@ -139,8 +162,10 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
                 engine.reload(why, true);
             }
             Event::Drivers(d) => engine.set_drivers(d),
+            Event::TaskExit(x) => engine.on_task_exit(x),
             Event::Heartbeat => engine.heartbeat(),
             Event::Tick => {
+                engine.tick_work();
                 ticks = ticks.wrapping_add(1);
                 engine.tick(ticks % WATCH_EVERY_TICKS == 0);
                 if ticks % FACTS_EVERY_TICKS == 0 {
@@ -150,6 +175,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
         }
     }
 
+    engine.stop_work(&mut exit_rx).await;
     if engine.connected {
         engine.goodbye();
         let _ = tokio::time::timeout(Duration::from_secs(3), async {
@@ -181,6 +207,7 @@ impl Engine {
                 tracing::info!(hub = %self.cfg.hub, "connected to the hub");
                 self.connected = true;
                 let _ = self.client.try_subscribe(topic::HUB_STATUS, QoS::AtLeastOnce);
+                let _ = self.client.try_subscribe(topic::assignments(&self.cfg.node), QoS::AtLeastOnce);
                 self.publish_all();
             }
             LinkEvent::Disconnected(_) => self.connected = false,
@@ -192,6 +219,7 @@ impl Engine {
             }
             LinkEvent::Hub { online, .. } => tracing::debug!(online, "hub status"),
             LinkEvent::Closed => self.connected = false,
+            LinkEvent::Assignments(bytes) => self.on_assignments(&bytes),
         }
     }
 

@@ -64,6 +64,9 @@ impl Engine {
             self.put_check(k);
         }
         self.put_manifest();
+        for st in self.allocs.all_states() {
+            self.put(topic::alloc(&self.cfg.node, &st.id), QoS::AtLeastOnce, true, msg::encode(&st));
+        }
         let n = (services.len(), checks.len());
         tracing::info!(services = n.0, checks = n.1, "published node state");
     }
@@ -85,7 +88,8 @@ impl Engine {
 
     pub(super) fn heartbeat(&mut self) {
         if self.connected {
-            let hb = self.sampler.heartbeat();
+            let mut hb = self.sampler.heartbeat();
+            hb.assignments_refused = self.refused;
             self.put(topic::node_heartbeat(&self.cfg.node), QoS::AtMostOnce, false, msg::encode(&hb));
         }
     }

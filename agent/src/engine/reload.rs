@@ -25,7 +25,8 @@ impl Engine {
             self.reaped.clear();
         }
         self.refresh_facts();
-        self.apply(defs);
+        self.file_defs = defs;
+        self.apply_all();
         tracing::info!(
             why,
             services = self.services.len(),
@@ -34,6 +35,13 @@ impl Engine {
             "loaded services"
         );
         errors.iter().map(|e| e.to_string()).collect()
+    }
+
+    /// The files' services and the running allocations' services, together.
+    pub(super) fn apply_all(&mut self) {
+        let mut defs = self.file_defs.clone();
+        defs.services.extend(self.job_services.iter().cloned());
+        self.apply(defs);
     }
 
     pub(super) fn apply(&mut self, defs: Definitions) {

@@ -2,6 +2,7 @@
 
 use rabble_agent::facts::Identity;
 use rabble_hub::config::{BrokerChoice, Config as HubConfig};
+use rabble_hub::dispatch::sign::SigningKey;
 use rabble_shared::NodeId;
 use rabble_shared::support::mqtt::BrokerAddr;
 use std::net::SocketAddr;
@@ -33,6 +34,10 @@ pub enum DevError {
     Hub(#[from] rabble_hub::HubError),
     #[error(transparent)]
     Agent(#[from] rabble_agent::AgentError),
+    #[error(transparent)]
+    SigningKey(#[from] rabble_hub::dispatch::sign::KeyError),
+    #[error("hub key: {0}")]
+    Key(String),
 }
 
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> DevError {
@@ -96,6 +101,7 @@ pub async fn run(
         },
     };
     let listeners = rabble_hub::Listeners::bind(&hub_cfg).await?;
+    let hub_data = hub_cfg.data_dir.clone();
     let name = sysinfo::System::host_name().unwrap_or_else(|_| "dev".into());
     let agent_cfg = rabble_agent::Config {
         hub: BrokerAddr {
@@ -117,7 +123,14 @@ pub async fn run(
         socket: Some(scratch.join("agent.sock")),
         ca: None,
         credentials: None,
-        drivers: Default::default(),
+        drivers: rabble_agent::driver::DriverConfig { docker_socket: None, exec: true },
+        // The hub signs assignments with this key (made now if the data dir is new).
+        hub_key: Some(
+            rabble_agent::assign::parse_key(&SigningKey::load_or_create(&hub_data)?.public_b64())
+                .map_err(DevError::Key)?,
+        ),
+        alloc_dir: scratch.join("alloc"),
+        host_volumes: Default::default(),
     };
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

@@ -53,7 +53,7 @@ fn read_job(headers: &HeaderMap, body: &[u8], q: &SubmitQuery) -> Result<(JobSpe
 /// Sends one update to the writer and waits until it is durable.
 async fn write(s: &AppState, update: Update) -> Result<crate::catalog::writer::Committed, Response> {
     let (tx, rx) = oneshot::channel();
-    let input = Input { source: "api".into(), update, done: Done::Reply(tx) };
+    let input = Input { source: "api".into(), update: Some(update), done: Done::Reply(tx) };
     let unavailable = || (StatusCode::SERVICE_UNAVAILABLE, "the hub is stopping").into_response();
     s.writer.send(input).await.map_err(|_| unavailable())?;
     match rx.await {

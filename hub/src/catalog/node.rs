@@ -176,3 +176,31 @@ fn manifest(node: &mut Node, id: &NodeId, out: &mut Applied, m: &Manifest) {
         out.dirty.push(Dirty::Check(id.clone(), key));
     }
 }
+
+/// Removes the services an allocation registered on `node` (meta `alloc_id`), and
+/// their checks.
+pub(super) fn drop_alloc_services(node: &mut Node, id: &NodeId, alloc: &str) -> Applied {
+    let mut out = Applied::default();
+    let keys: Vec<TopicId> = node
+        .services
+        .iter()
+        .filter(|(_, r)| r.meta.get("alloc_id").is_some_and(|a| a == alloc))
+        .map(|(k, _)| k.clone())
+        .collect();
+    for key in keys {
+        let Some(reg) = node.services.remove(&key) else { continue };
+        out.summaries.push(format!("service {} on {id} removed with its allocation ({key})", reg.name));
+        out.dirty.push(Dirty::Service(id.clone(), key));
+        let checks: Vec<TopicId> = node
+            .checks
+            .iter()
+            .filter(|(_, c)| c.service_id.as_deref() == Some(reg.id.as_str()))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for c in checks {
+            node.checks.remove(&c);
+            out.dirty.push(Dirty::Check(id.clone(), c));
+        }
+    }
+    out
+}

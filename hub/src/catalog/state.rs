@@ -63,7 +63,20 @@ impl Catalog {
         match u {
             Update::Node(id, nu) => super::node::apply(&mut self.nodes, id, nu),
             Update::Job(id, ju) => self.work.apply_job(id, ju),
-            Update::Alloc(id, au) => self.work.apply_alloc(id, au),
+            Update::Alloc(id, au) => {
+                let mut out = self.work.apply_alloc(id.clone(), au);
+                // A finished allocation's services go with it, even when its node is
+                // not there to deregister them (lost).
+                if !out.dirty.is_empty()
+                    && let Some(a) = self.work.allocs.get(&id).filter(|a| a.client_status.is_terminal())
+                    && let Some(node) = self.nodes.get_mut(&a.node)
+                {
+                    let more = super::node::drop_alloc_services(node, &a.node, id.as_str());
+                    out.dirty.extend(more.dirty);
+                    out.summaries.extend(more.summaries);
+                }
+                out
+            }
         }
     }
 

@@ -91,6 +91,7 @@ fn hb() -> Heartbeat {
         disks: vec![],
         temperature_c: None,
         throttled: None,
+        assignments_refused: 0,
     }
 }
 

@@ -76,7 +76,9 @@ pub enum Done<T> {
 pub struct Input<T> {
     /// Where it came from, for events and logs: an MQTT topic, `api`, `hub`.
     pub source: String,
-    pub update: Update,
+    /// `None`: nothing to change, only the `done` to answer — in order with the rest
+    /// (rumqttd wants a connection's acks in the order it sent the messages).
+    pub update: Option<Update>,
     pub done: Done<T>,
 }
 
@@ -142,11 +144,15 @@ impl<A: Acker> Writer<A> {
     /// Applies, commits (off the async workers: an fsync must not stall DNS or the
     /// API), lets observers catch up, then publishes. Returns, per change, whether it
     /// changed anything, or the commit's failure.
-    async fn commit(&mut self, changes: Vec<(String, Update)>) -> Result<Vec<bool>, CommitFailed> {
+    async fn commit(&mut self, changes: Vec<(String, Option<Update>)>) -> Result<Vec<bool>, CommitFailed> {
         let mut dirty: Vec<Dirty> = Vec::new();
         let mut summaries: Vec<(String, String)> = Vec::new();
         let mut changed = Vec::with_capacity(changes.len());
         for (source, u) in changes {
+            let Some(u) = u else {
+                changed.push(false);
+                continue;
+            };
             let applied = self.catalog.apply(u);
             changed.push(!applied.dirty.is_empty());
             dirty.extend(applied.dirty);
@@ -193,7 +199,7 @@ impl<A: Acker> Writer<A> {
             let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
             for item in batch {
                 match &item.update {
-                    Update::Node(node, nu) => {
+                    Some(Update::Node(node, nu)) => {
                         let entry = live.entry(node.clone()).or_insert(Live { heartbeat: None, last_seen: now });
                         match nu {
                             NodeUpdate::Offline => {}
@@ -204,7 +210,7 @@ impl<A: Acker> Writer<A> {
                             _ => entry.last_seen = now,
                         }
                     }
-                    Update::Job(..) | Update::Alloc(..) => {}
+                    Some(Update::Job(..) | Update::Alloc(..)) | None => {}
                 }
                 dones.push(item.done);
                 changes.push((item.source, item.update));
@@ -242,7 +248,7 @@ impl<A: Acker> Writer<A> {
         if !expired.is_empty() {
             let changes = expired
                 .into_iter()
-                .map(|id| ("hub".to_owned(), Update::Node(id, NodeUpdate::HeartbeatTimeout)))
+                .map(|id| ("hub".to_owned(), Some(Update::Node(id, NodeUpdate::HeartbeatTimeout))))
                 .collect();
             // A failed commit is logged by `commit`; the next tick tries again.
             let _ = self.commit(changes).await;

@@ -88,7 +88,7 @@ fn service(n: &str, name: &str) -> Update {
 }
 
 fn input(update: Update, done: Done<u32>) -> Input<u32> {
-    Input { source: "test".into(), update, done }
+    Input { source: "test".into(), update: Some(update), done }
 }
 
 async fn reply(h: &Harness, update: Update) -> Result<Committed, CommitFailed> {
@@ -113,6 +113,17 @@ async fn observers_then_snapshot_then_acks() {
     assert_eq!((e.index, e.topic.as_str()), (1, "test"));
     drop(h.tx);
     h.task.await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn inputs_without_an_update_are_acked_in_order_with_the_rest() {
+    let h = start(Duration::from_secs(15));
+    h.tx.send(input(service("a", "web"), Done::Ack(1))).await.unwrap();
+    h.tx.send(Input { source: "rabble/hub/status".into(), update: None, done: Done::Ack(2) }).await.unwrap();
+    h.tx.send(input(service("a", "db"), Done::Ack(3))).await.unwrap();
+    reply(&h, service("a", "db")).await.unwrap();
+    let order: Vec<u32> = h.recorder.acks.lock().unwrap().iter().map(|(t, _)| *t).collect();
+    assert_eq!(order, [1, 2, 3], "rumqttd drops a client whose acks come out of order");
 }
 
 #[tokio::test(start_paused = true)]
@@ -146,6 +157,7 @@ async fn a_silent_node_goes_down_after_the_ttl_and_a_heartbeat_brings_it_back() 
             disks: vec![],
             temperature_c: None,
             throttled: None,
+            assignments_refused: 0,
         };
         h.tx.send(input(Update::Node(node("b"), NodeUpdate::Heartbeat(hb)), Done::Nothing)).await.unwrap();
     }

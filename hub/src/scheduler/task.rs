@@ -154,7 +154,7 @@ impl<T: Send + 'static> Scheduler<T> {
             } else {
                 Done::Nothing
             };
-            if self.writer.send(Input { source: "scheduler".into(), update, done }).await.is_err() {
+            if self.writer.send(Input { source: "scheduler".into(), update: Some(update), done }).await.is_err() {
                 return false;
             }
         }

@@ -1,0 +1,412 @@
+//! The allocations this node runs: what the hub assigned (already verified), each
+//! task's lifecycle and restarts, and stopping what is no longer assigned. The engine
+//! drives it with three events — a new assignment set, a task's exit, a tick — and
+//! publishes what [`Allocs::reports`] says changed. Per allocation it keeps a few
+//! hundred bytes and its tasks' output tails: no helper process, no disk writes (task
+//! directories live under `alloc_dir`, a tmpfs).
+
+pub mod env;
+pub mod policy;
+pub mod process;
+mod services;
+
+use policy::AfterExit;
+use process::{Launch, Running, TaskExit, TaskKey};
+use rabble_shared::alloc::ClientStatus;
+use rabble_shared::assign::{AllocState, Assignment, Assignments, TaskState};
+use rabble_shared::attr::NodeRef;
+use rabble_shared::job::{Hook, Task};
+use rabble_shared::msg::NodeFacts;
+use rabble_shared::{AllocId, NodeId};
+use std::collections::{BTreeMap, VecDeque};
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+pub use services::service_defs;
+
+#[derive(Debug)]
+enum Phase {
+    Pending,
+    Running { generation: u64, run: Running },
+    Waiting { until: Instant },
+    Stopping { generation: u64, run: Running, kill_at: Instant },
+    Dead { ok: bool },
+}
+
+#[derive(Debug)]
+struct TaskRt {
+    spec: Task,
+    phase: Phase,
+    restarts: VecDeque<Instant>,
+    restarts_total: u32,
+    exit_code: Option<i32>,
+    failed: bool,
+    event: String,
+}
+
+impl TaskRt {
+    fn running(&self) -> bool {
+        matches!(self.phase, Phase::Running { .. })
+    }
+    fn dead(&self) -> bool {
+        matches!(self.phase, Phase::Dead { .. })
+    }
+    fn dead_ok(&self) -> bool {
+        matches!(self.phase, Phase::Dead { ok: true })
+    }
+    fn hook(&self) -> Option<Hook> {
+        self.spec.lifecycle.map(|l| l.hook)
+    }
+    fn sidecar(&self) -> bool {
+        self.spec.lifecycle.is_some_and(|l| l.sidecar)
+    }
+}
+
+#[derive(Debug)]
+struct AllocRt {
+    a: Assignment,
+    tasks: BTreeMap<String, TaskRt>,
+    /// No longer assigned: stopping.
+    leaving: bool,
+    /// Why it failed, once it has.
+    failure: Option<String>,
+    reported: Option<AllocState>,
+}
+
+impl AllocRt {
+    fn main(&self) -> impl Iterator<Item = &TaskRt> {
+        self.tasks.values().filter(|t| t.hook().is_none())
+    }
+
+    fn state(&self) -> AllocState {
+        let main_dead_ok = self.main().all(|t| t.dead_ok());
+        let (status, reason) = if let Some(f) = &self.failure {
+            (ClientStatus::Failed, f.clone())
+        } else if self.leaving && self.tasks.values().all(|t| t.dead()) {
+            (ClientStatus::Complete, "stopped".to_owned())
+        } else if main_dead_ok && self.main().count() > 0 {
+            (ClientStatus::Complete, String::new())
+        } else if self.main().any(|t| t.running()) {
+            (ClientStatus::Running, String::new())
+        } else {
+            (ClientStatus::Pending, String::new())
+        };
+        let tasks = self
+            .tasks
+            .iter()
+            .map(|(n, t)| {
+                let state = match t.phase {
+                    Phase::Running { .. } | Phase::Stopping { .. } => "running",
+                    Phase::Dead { .. } => "dead",
+                    Phase::Pending | Phase::Waiting { .. } => "pending",
+                };
+                let ts = TaskState {
+                    state: state.into(),
+                    failed: t.failed,
+                    restarts: t.restarts_total,
+                    exit_code: t.exit_code,
+                    event: t.event.clone(),
+                };
+                (n.clone(), ts)
+            })
+            .collect();
+        AllocState { id: self.a.alloc.clone(), status, reason, tasks }
+    }
+}
+
+/// Everything the runtime needs from the agent's config.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub node: NodeId,
+    pub alloc_dir: PathBuf,
+    /// Whether exec tasks can get their cgroup.
+    pub cgroups: bool,
+}
+
+pub struct Allocs {
+    cfg: Settings,
+    exits: mpsc::Sender<TaskExit>,
+    /// The seq of the assignment set in force.
+    pub seq: Option<u64>,
+    allocs: BTreeMap<AllocId, AllocRt>,
+    generation: u64,
+}
+
+impl Allocs {
+    pub fn new(cfg: Settings, exits: mpsc::Sender<TaskExit>) -> Allocs {
+        Allocs { cfg, exits, seq: None, allocs: BTreeMap::new(), generation: 0 }
+    }
+
+    pub fn len(&self) -> usize {
+        self.allocs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.allocs.is_empty()
+    }
+
+    /// A new assignment set: start what is new, stop what is gone.
+    pub fn assign(&mut self, set: Assignments, facts: &NodeFacts, now: Instant) {
+        self.seq = Some(set.seq);
+        let wanted: BTreeMap<AllocId, Assignment> = set.allocs.into_iter().map(|a| (a.alloc.clone(), a)).collect();
+        for (id, rt) in self.allocs.iter_mut() {
+            if !wanted.contains_key(id) && !rt.leaving {
+                tracing::info!(alloc = %id, name = %rt.a.name, "no longer assigned; stopping");
+                rt.leaving = true;
+                for t in rt.tasks.values_mut() {
+                    stop_task(t, now);
+                }
+            }
+        }
+        for (id, a) in wanted {
+            match self.allocs.get_mut(&id) {
+                Some(rt) => rt.a.job_version = a.job_version, // an in-place update
+                None => {
+                    tracing::info!(alloc = %id, name = %a.name, "assigned");
+                    let tasks = a
+                        .tasks
+                        .iter()
+                        .map(|t| {
+                            let rt = TaskRt {
+                                spec: t.clone(),
+                                phase: Phase::Pending,
+                                restarts: VecDeque::new(),
+                                restarts_total: 0,
+                                exit_code: None,
+                                failed: false,
+                                event: "received".into(),
+                            };
+                            (t.name.clone(), rt)
+                        })
+                        .collect();
+                    self.allocs.insert(id, AllocRt { a, tasks, leaving: false, failure: None, reported: None });
+                }
+            }
+        }
+        self.advance(facts, now);
+    }
+
+    /// Starts whatever may start now, in lifecycle order: prestart tasks, then the main
+    /// tasks once the non-sidecar prestart ones succeeded, poststart once the main ones
+    /// run, poststop once they are done.
+    fn advance(&mut self, facts: &NodeFacts, now: Instant) {
+        let ids: Vec<AllocId> = self.allocs.keys().cloned().collect();
+        for id in ids {
+            let Some(rt) = self.allocs.get(&id) else { continue };
+            if rt.leaving || rt.failure.is_some() {
+                continue;
+            }
+            let prestart_done =
+                rt.tasks.values().filter(|t| t.hook() == Some(Hook::Prestart) && !t.sidecar()).all(|t| t.dead_ok());
+            let main_running = rt.main().count() > 0 && rt.main().all(|t| t.running() || t.dead());
+            let main_done = rt.main().all(|t| t.dead());
+            let ready: Vec<String> = rt
+                .tasks
+                .iter()
+                .filter(|(_, t)| {
+                    matches!(t.phase, Phase::Pending) || matches!(t.phase, Phase::Waiting { until } if until <= now)
+                })
+                .filter(|(_, t)| match t.hook() {
+                    Some(Hook::Prestart) => true,
+                    None => prestart_done,
+                    Some(Hook::Poststart) => main_running,
+                    Some(Hook::Poststop) => main_done,
+                })
+                .map(|(n, _)| n.clone())
+                .collect();
+            for name in ready {
+                self.start(&id, &name, facts);
+            }
+        }
+    }
+
+    fn start(&mut self, id: &AllocId, task: &str, facts: &NodeFacts) {
+        self.generation += 1;
+        let generation = self.generation;
+        let Some(rt) = self.allocs.get_mut(id) else { return };
+        let Some(t) = rt.tasks.get(task) else { return };
+        let launch = launch(&self.cfg, &rt.a, &t.spec, facts);
+        let key = TaskKey { alloc: id.clone(), task: task.to_owned(), generation };
+        let result = launch.and_then(|l| process::spawn(l, key, self.exits.clone()));
+        let Some(t) = rt.tasks.get_mut(task) else { return };
+        match result {
+            Ok(run) => {
+                tracing::info!(alloc = %id, task, pid = run.pid, "task started");
+                t.event = if t.restarts_total > 0 { "restarted".into() } else { "started".into() };
+                t.phase = Phase::Running { generation, run };
+            }
+            Err(e) => {
+                tracing::warn!(alloc = %id, task, error = %e, "task could not start");
+                t.phase = Phase::Dead { ok: false };
+                t.failed = true;
+                t.event = e.clone();
+                rt.failure = Some(format!("task {task:?}: {e}"));
+                for other in rt.tasks.values_mut() {
+                    stop_task(other, Instant::now());
+                }
+            }
+        }
+    }
+
+    /// A task's process ended.
+    pub fn on_exit(&mut self, e: TaskExit, facts: &NodeFacts, now: Instant) {
+        let Some(rt) = self.allocs.get_mut(&e.key.alloc) else { return };
+        let kind = rt.a.kind;
+        let Some(t) = rt.tasks.get_mut(&e.key.task) else { return };
+        let (generation, run) = match std::mem::replace(&mut t.phase, Phase::Dead { ok: false }) {
+            Phase::Running { generation, run } | Phase::Stopping { generation, run, .. } => (generation, run),
+            other => {
+                t.phase = other;
+                return;
+            }
+        };
+        if generation != e.key.generation {
+            return; // an older instance
+        }
+        let oom = run.cgroup.as_ref().is_some_and(|g| g.oom_killed());
+        let ok = e.code == Some(0);
+        t.exit_code = e.code;
+        let mut why = match (e.code, e.signal) {
+            (_, _) if oom => "killed: out of memory (memory limit)".to_owned(),
+            (Some(c), _) => format!("exited with code {c}"),
+            (None, Some(s)) => format!("killed by signal {s}"),
+            _ => "exited".to_owned(),
+        };
+        if !ok && let Some(line) = run.stderr.lock().ok().and_then(|s| s.last_line()) {
+            why.push_str(&format!(": {line}"));
+        }
+        if rt.leaving || rt.failure.is_some() {
+            t.phase = Phase::Dead { ok: true };
+            t.event = "stopped".into();
+            return;
+        }
+        let sidecar = t.sidecar();
+        match policy::after_exit(kind, &t.spec.restart, ok && !sidecar, &mut t.restarts, now) {
+            AfterExit::Restart(delay) => {
+                tracing::info!(alloc = %e.key.alloc, task = %e.key.task, %why, ?delay, "restarting");
+                t.restarts_total += 1;
+                t.event = format!("{why}; restarting in {delay:?}");
+                t.phase = Phase::Waiting { until: now + delay };
+            }
+            AfterExit::Done => {
+                t.event = why;
+                t.phase = Phase::Dead { ok: true };
+            }
+            AfterExit::Fail => {
+                tracing::warn!(alloc = %e.key.alloc, task = %e.key.task, %why, "task failed; out of restarts");
+                t.failed = true;
+                t.event = format!("{why}; out of restarts");
+                rt.failure = Some(format!("task {:?} {why}", e.key.task));
+                for other in rt.tasks.values_mut() {
+                    stop_task(other, now);
+                }
+            }
+        }
+        self.advance(facts, now);
+    }
+
+    /// Restart delays and kill deadlines.
+    pub fn tick(&mut self, facts: &NodeFacts, now: Instant) {
+        for rt in self.allocs.values_mut() {
+            for t in rt.tasks.values_mut() {
+                if let Phase::Stopping { run, kill_at, .. } = &mut t.phase
+                    && *kill_at <= now
+                {
+                    process::signal(run.pid, rustix::process::Signal::KILL);
+                    *kill_at = now + Duration::from_secs(3600);
+                }
+            }
+        }
+        self.advance(facts, now);
+    }
+
+    /// Allocation states that changed since the last call, and allocations that are
+    /// gone (stopped and reported): `None` clears their retained topic.
+    pub fn reports(&mut self) -> Vec<(AllocId, Option<AllocState>)> {
+        let mut out = Vec::new();
+        let mut gone = Vec::new();
+        for (id, rt) in self.allocs.iter_mut() {
+            let st = rt.state();
+            if rt.reported.as_ref() != Some(&st) {
+                out.push((id.clone(), Some(st.clone())));
+                rt.reported = Some(st.clone());
+            }
+            if rt.leaving && rt.tasks.values().all(|t| t.dead()) {
+                gone.push(id.clone());
+            }
+        }
+        for id in gone {
+            self.allocs.remove(&id);
+            let _ = std::fs::remove_dir_all(self.cfg.alloc_dir.join(id.as_str()));
+            out.push((id, None));
+        }
+        out
+    }
+
+    /// Every allocation's state (after a reconnect).
+    pub fn all_states(&self) -> Vec<AllocState> {
+        self.allocs.values().map(|rt| rt.state()).collect()
+    }
+
+    /// Which tasks run, by allocation: for the services of the job.
+    fn running(&self) -> impl Iterator<Item = (&Assignment, Vec<&str>)> {
+        self.allocs.values().filter(|rt| !rt.leaving && rt.failure.is_none()).map(|rt| {
+            let running = rt.tasks.iter().filter(|(_, t)| t.running()).map(|(n, _)| n.as_str()).collect();
+            (&rt.a, running)
+        })
+    }
+}
+
+fn stop_task(t: &mut TaskRt, now: Instant) {
+    match std::mem::replace(&mut t.phase, Phase::Dead { ok: true }) {
+        Phase::Running { generation, run } => {
+            let sig = process::parse_signal(t.spec.kill_signal.as_deref()).unwrap_or(rustix::process::Signal::TERM);
+            process::signal(run.pid, sig);
+            let kill_at = now + Duration::from_millis(t.spec.kill_timeout_ms);
+            t.event = "stopping".into();
+            t.phase = Phase::Stopping { generation, run, kill_at };
+        }
+        stopping @ Phase::Stopping { .. } => t.phase = stopping,
+        dead @ Phase::Dead { .. } => t.phase = dead,
+        Phase::Pending | Phase::Waiting { .. } => t.event = "not started".into(),
+    }
+}
+
+/// What to run for a raw_exec or exec task, with its directories made and its
+/// config interpolated.
+fn launch(cfg: &Settings, a: &Assignment, t: &Task, facts: &NodeFacts) -> Result<Launch, String> {
+    let alloc_dir = cfg.alloc_dir.join(a.alloc.as_str());
+    let task_dir = alloc_dir.join(&t.name);
+    for d in [alloc_dir.join("alloc"), task_dir.join("local"), task_dir.join("secrets"), task_dir.join("tmp")] {
+        std::fs::create_dir_all(&d).map_err(|e| format!("cannot create {}: {e}", d.display()))?;
+    }
+    let dirs = env::Dirs { alloc: &alloc_dir.join("alloc"), task: &task_dir };
+    let vars = env::build(a, t, &cfg.node, facts, &dirs);
+    let here = NodeRef { id: &cfg.node, facts };
+    let config = env::interpolate_json(&serde_json::Value::Object(t.config.clone()), &vars, here);
+    let cgroup = match t.driver.as_str() {
+        "raw_exec" => None,
+        "exec" if cfg.cgroups => Some((
+            format!("{}-{}", a.alloc, t.name),
+            t.resources.memory_max_mb.unwrap_or(t.resources.memory_mb),
+            t.resources.cpu_mhz,
+        )),
+        "exec" => return Err("exec needs cgroup v2 with the memory controller on this node".into()),
+        other => return Err(format!("the {other} driver is not available on this agent")),
+    };
+    let command = config["command"].as_str().ok_or("config.command is missing")?.to_owned();
+    let args = match &config.get("args") {
+        None => vec![],
+        Some(serde_json::Value::Array(a)) => {
+            a.iter().map(|x| x.as_str().map(str::to_owned).unwrap_or_else(|| x.to_string())).collect()
+        }
+        Some(other) => return Err(format!("config.args must be a list, not {other}")),
+    };
+    Ok(Launch { command, args, env: vars, cwd: task_dir, user: t.user.clone(), cgroup })
+}
+
+#[cfg(test)]
+#[path = "tests.rs"]
+mod tests;

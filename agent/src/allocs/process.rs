@@ -1,0 +1,159 @@
+//! raw_exec and exec tasks: a command run as a child of the agent in its own process
+//! group (exec: in its own cgroup with the task's limits), watched by a small task
+//! that reports its exit. No helper process per task. Output is kept in memory, the
+//! last few kilobytes per stream, for `rabble alloc logs` and for failure reasons.
+
+use crate::cgroup::TaskGroup;
+use rustix::process::{Pid, Signal, kill_process_group};
+use std::collections::{BTreeMap, VecDeque};
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use tokio::io::AsyncReadExt;
+use tokio::sync::mpsc;
+
+/// Bytes of output kept per stream per task.
+pub const TAIL_BYTES: usize = 8 * 1024;
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct Launch {
+    pub command: String,
+    pub args: Vec<String>,
+    pub env: BTreeMap<String, String>,
+    pub cwd: PathBuf,
+    pub user: Option<String>,
+    /// exec: (cgroup name, memory MB, CPU MHz).
+    pub cgroup: Option<(String, u32, u32)>,
+}
+
+/// Which task instance an exit is about (a restarted task has a new generation).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct TaskKey {
+    pub alloc: rabble_shared::AllocId,
+    pub task: String,
+    pub generation: u64,
+}
+
+#[derive(Debug)]
+pub struct TaskExit {
+    pub key: TaskKey,
+    pub code: Option<i32>,
+    pub signal: Option<i32>,
+}
+
+/// The last bytes of a stream.
+#[derive(Debug, Default)]
+pub struct Tail {
+    pub bytes: VecDeque<u8>,
+}
+
+impl Tail {
+    fn push(&mut self, chunk: &[u8]) {
+        self.bytes.extend(chunk);
+        let extra = self.bytes.len().saturating_sub(TAIL_BYTES);
+        self.bytes.drain(..extra);
+    }
+
+    /// The last non-empty line, for a failure's reason.
+    pub fn last_line(&self) -> Option<String> {
+        let text: Vec<u8> = self.bytes.iter().copied().collect();
+        let text = String::from_utf8_lossy(&text);
+        text.lines().rev().find(|l| !l.trim().is_empty()).map(|l| l.trim().chars().take(200).collect())
+    }
+}
+
+/// A started task.
+#[derive(Debug)]
+pub struct Running {
+    pub pid: u32,
+    pub cgroup: Option<TaskGroup>,
+    pub stdout: Arc<Mutex<Tail>>,
+    pub stderr: Arc<Mutex<Tail>>,
+}
+
+/// A user's uid and gid from /etc/passwd.
+fn lookup_user(name: &str) -> Result<(u32, u32), String> {
+    let passwd = std::fs::read_to_string("/etc/passwd").map_err(|e| format!("reading /etc/passwd: {e}"))?;
+    passwd
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f.len() > 3 && f[0] == name).then(|| Some((f[2].parse().ok()?, f[3].parse().ok()?)))?
+        })
+        .next()
+        .ok_or_else(|| format!("no user {name:?} on this node"))
+}
+
+/// Starts the task; its exit is sent on `exits`.
+pub fn spawn(l: Launch, key: TaskKey, exits: mpsc::Sender<TaskExit>) -> Result<Running, String> {
+    let mut cmd = tokio::process::Command::new(&l.command);
+    cmd.args(&l.args).envs(&l.env).current_dir(&l.cwd).process_group(0).kill_on_drop(false);
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    if let Some(user) = &l.user {
+        let (uid, gid) = lookup_user(user)?;
+        cmd.uid(uid).gid(gid);
+    }
+    let cgroup = match &l.cgroup {
+        Some((name, mem, cpu)) => Some(TaskGroup::create(name, *mem, *cpu).map_err(|e| format!("cgroup: {e}"))?),
+        None => None,
+    };
+    let mut child = cmd.spawn().map_err(|e| format!("cannot start {:?}: {e}", l.command))?;
+    let pid = child.id().unwrap_or(0);
+    if let Some(g) = &cgroup
+        && let Err(e) = g.add(pid)
+    {
+        let _ = kill_process_group(Pid::from_raw(pid as i32).ok_or("no pid")?, Signal::KILL);
+        return Err(format!("cgroup: cannot add the task: {e}"));
+    }
+    let (stdout, stderr) = (Arc::new(Mutex::new(Tail::default())), Arc::new(Mutex::new(Tail::default())));
+    if let Some(out) = child.stdout.take() {
+        tokio::spawn(drain(out, stdout.clone()));
+    }
+    if let Some(err) = child.stderr.take() {
+        tokio::spawn(drain(err, stderr.clone()));
+    }
+    tokio::spawn(async move {
+        use std::os::unix::process::ExitStatusExt;
+        let status = child.wait().await;
+        let (code, signal) = match status {
+            Ok(s) => (s.code(), s.signal()),
+            Err(_) => (None, None),
+        };
+        let _ = exits.send(TaskExit { key, code, signal }).await;
+    });
+    Ok(Running { pid, cgroup, stdout, stderr })
+}
+
+async fn drain(mut r: impl tokio::io::AsyncRead + Unpin, tail: Arc<Mutex<Tail>>) {
+    let mut buf = [0u8; 1024];
+    while let Ok(n) = r.read(&mut buf).await {
+        if n == 0 {
+            return;
+        }
+        if let Ok(mut t) = tail.lock() {
+            t.push(&buf[..n]);
+        }
+    }
+}
+
+/// Nomad's `kill_signal` names.
+pub fn parse_signal(name: Option<&str>) -> Result<Signal, String> {
+    Ok(match name.unwrap_or("SIGTERM").trim_start_matches("SIG") {
+        "TERM" => Signal::TERM,
+        "INT" => Signal::INT,
+        "QUIT" => Signal::QUIT,
+        "HUP" => Signal::HUP,
+        "KILL" => Signal::KILL,
+        "USR1" => Signal::USR1,
+        "USR2" => Signal::USR2,
+        other => return Err(format!("kill_signal {other:?} is not one Rabble sends")),
+    })
+}
+
+/// Sends `sig` to the task's process group.
+pub fn signal(pid: u32, sig: Signal) {
+    if let Some(p) = Pid::from_raw(pid as i32) {
+        let _ = kill_process_group(p, sig);
+    }
+}

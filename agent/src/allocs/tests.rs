@@ -1,0 +1,1 @@
+//! Allocation runtime tests.

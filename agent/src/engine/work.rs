@@ -1,0 +1,82 @@
+//! The engine's side of running work: verifying the hub's assignments, handing them
+//! and task exits to the allocation runtime (`crate::allocs`), then publishing what
+//! changed — allocation states, and the services of running allocations.
+
+use super::Engine;
+use crate::allocs::{self, process::TaskExit};
+use crate::assign;
+use rabble_shared::assign::Assignments;
+use rabble_shared::{msg, topic};
+use rumqttc::QoS;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+impl Engine {
+    /// A message on this node's assignments topic.
+    pub(super) fn on_assignments(&mut self, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return; // a cleared topic: nothing was assigned yet
+        }
+        match assign::verify(bytes, self.cfg.hub_key.as_deref(), &self.cfg.node, self.allocs.seq) {
+            Ok(set) => {
+                tracing::debug!(seq = set.seq, allocs = set.allocs.len(), "assignments accepted");
+                self.allocs.assign(set, &self.facts, Instant::now());
+                self.sync_work();
+            }
+            Err(why) => {
+                self.refused += 1;
+                tracing::warn!(refused = self.refused, "refused an assignment message: {why}");
+            }
+        }
+    }
+
+    pub(super) fn on_task_exit(&mut self, x: TaskExit) {
+        self.allocs.on_exit(x, &self.facts, Instant::now());
+        self.sync_work();
+    }
+
+    pub(super) fn tick_work(&mut self) {
+        if !self.allocs.is_empty() {
+            self.allocs.tick(&self.facts, Instant::now());
+            self.sync_work();
+        }
+    }
+
+    /// Publishes changed allocation states and re-applies services if the running
+    /// allocations' services changed.
+    fn sync_work(&mut self) {
+        for (id, st) in self.allocs.reports() {
+            let payload = st.map(|s| msg::encode(&s)).unwrap_or_default();
+            self.put(topic::alloc(&self.cfg.node, &id), QoS::AtLeastOnce, true, payload);
+        }
+        let defs = allocs::service_defs(&self.allocs, &self.facts);
+        if defs != self.job_services {
+            self.job_services = defs;
+            self.apply_all();
+        }
+    }
+
+    /// On shutdown: stop every task (raw_exec and exec tasks are the agent's
+    /// children), waiting for them up to their kill timeouts (at most 10 s).
+    pub(super) async fn stop_work(&mut self, exits: &mut mpsc::Receiver<TaskExit>) {
+        if self.allocs.is_empty() {
+            return;
+        }
+        let none = Assignments {
+            node: self.cfg.node.clone(),
+            seq: self.allocs.seq.unwrap_or(0),
+            issued_ms: 0,
+            allocs: vec![],
+        };
+        self.allocs.assign(none, &self.facts, Instant::now());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !self.allocs.is_empty() && Instant::now() < deadline {
+            tokio::select! {
+                Some(x) = exits.recv() => self.allocs.on_exit(x, &self.facts, Instant::now()),
+                _ = tokio::time::sleep(Duration::from_millis(100)) => self.allocs.tick(&self.facts, Instant::now()),
+            }
+            self.sync_work();
+        }
+    }
+}
