@@ -11,6 +11,11 @@ pub const DEFAULT_CONFIG: &str = "/etc/rabble/hub.toml";
 
 pub use rabble_shared::support::config::ConfigError;
 
+/// A node whose heartbeats (every second by default) stop for this long is down: with
+/// the agent's 3 s keepalive, a node that vanishes without a word (power cut, Wi-Fi
+/// gone) is down in under 5 s. Nomad takes 20-30 s.
+pub const DEFAULT_HEARTBEAT_TTL: Duration = Duration::from_secs(4);
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
@@ -84,7 +89,7 @@ pub struct Flags {
     /// The HTTP API's listen address (default 127.0.0.1:8500).
     #[arg(long)]
     pub http_listen: Option<SocketAddr>,
-    /// A node whose heartbeats stop for this long is down (default 15s).
+    /// A node whose heartbeats stop for this long is down (default 4s).
     #[arg(long)]
     pub heartbeat_ttl: Option<GoDuration>,
     /// DNS listen address, UDP and TCP (default 0.0.0.0:8600).
@@ -229,7 +234,7 @@ impl Config {
             BrokerChoice::Embedded { .. } if broker_ca.is_some() => return Err(only_external("broker_ca")),
             _ => {}
         }
-        let heartbeat_ttl = flags.heartbeat_ttl.or(file.heartbeat_ttl).map_or(Duration::from_secs(15), |d| d.0);
+        let heartbeat_ttl = flags.heartbeat_ttl.or(file.heartbeat_ttl).map_or(DEFAULT_HEARTBEAT_TTL, |d| d.0);
         if heartbeat_ttl < Duration::from_secs(1) {
             return Err(ConfigError::Field { field: "heartbeat_ttl", message: "must be at least 1s".into() });
         }
@@ -279,7 +284,7 @@ mod tests {
             c.broker,
             BrokerChoice::Embedded { listen: ([0, 0, 0, 0], 1883).into(), tls: None, require_credentials: false }
         );
-        assert_eq!(c.heartbeat_ttl, Duration::from_secs(15));
+        assert_eq!(c.heartbeat_ttl, DEFAULT_HEARTBEAT_TTL);
         assert_eq!(c.dns.settings.domain, ["rabble"]);
         assert_eq!(c.dns.recursors, vec!["192.168.1.1:53".parse::<SocketAddr>().unwrap()]);
     }

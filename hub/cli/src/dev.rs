@@ -87,7 +87,7 @@ pub async fn run(
         broker_login: None,
         broker_ca: None,
         http_listen: args.http_listen,
-        heartbeat_ttl: Duration::from_secs(15),
+        heartbeat_ttl: rabble_hub::config::DEFAULT_HEARTBEAT_TTL,
         dns: rabble_hub::config::DnsConfig {
             listen: args.dns_listen,
             settings: rabble_hub::dns::DnsSettings {
@@ -118,8 +118,8 @@ pub async fn run(
         },
         services_dir: services_dir.clone(),
         enable_script_checks: false,
-        heartbeat_interval: Duration::from_secs(5),
-        keepalive: Duration::from_secs(10),
+        heartbeat_interval: rabble_agent::config::DEFAULT_HEARTBEAT_INTERVAL,
+        keepalive: rabble_agent::config::DEFAULT_KEEPALIVE,
         socket: Some(scratch.join("agent.sock")),
         ca: None,
         credentials: None,

@@ -74,6 +74,56 @@ struct Cand<'a> {
 /// Places allocations on a cluster, remembering each placement.
 pub struct Planner<'a> {
     cands: Vec<Cand<'a>>,
+    /// Bumped on a node whenever a placement lands on it.
+    versions: Vec<u64>,
+    /// Every node a placement landed on, in order (rankings catch up from here).
+    touched: Vec<usize>,
+    /// Per (job, group): the feasible nodes by score. A placement changes only the
+    /// node it lands on, so a ranking is kept and that node re-scored: O(log n) per
+    /// placement instead of a scan of every node.
+    rankings: BTreeMap<(String, String), Ranking>,
+}
+
+/// A max-heap of (score, node) with lazy invalidation by node version.
+struct Ranking {
+    heap: std::collections::BinaryHeap<Ranked>,
+    synced: usize,
+    /// Each node's last verdict: `Ok(())` fits; `Err((filtered?, label))` does not.
+    verdicts: Vec<Result<(), (bool, String)>>,
+}
+
+impl Ranking {
+    fn why(&self) -> Unplaced {
+        let mut u = Unplaced { nodes_evaluated: self.verdicts.len(), ..Default::default() };
+        for v in &self.verdicts {
+            match v {
+                Ok(()) => {}
+                Err((true, label)) => *u.filtered.entry(label.clone()).or_default() += 1,
+                Err((false, dim)) => *u.exhausted.entry(dim.clone()).or_default() += 1,
+            }
+        }
+        u
+    }
+}
+
+#[derive(Debug, PartialEq)]
+struct Ranked {
+    score: f64,
+    ix: usize,
+    version: u64,
+}
+
+impl Eq for Ranked {}
+impl PartialOrd for Ranked {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Ranked {
+    /// Higher score first; on a tie, the lower node id (a lower index) first.
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.score.total_cmp(&other.score).then(other.ix.cmp(&self.ix))
+    }
 }
 
 /// The resources an allocation of `g` reserves: the sum of its tasks'.
@@ -108,7 +158,8 @@ impl<'a> Planner<'a> {
                 *c.groups.entry((a.job_id.clone(), a.group.clone())).or_default() += 1;
             }
         }
-        Planner { cands }
+        let n = cands.len();
+        Planner { cands, versions: vec![0; n], touched: Vec::new(), rankings: BTreeMap::new() }
     }
 
     /// Why `c` cannot take an allocation of `g` (`Err` is the filter's label; resource
@@ -226,6 +277,41 @@ impl<'a> Planner<'a> {
         only: Option<&NodeId>,
     ) -> Result<Placement, Unplaced> {
         let ask = group_resources(g);
+        // Other nodes' feasibility moves with a placement under distinct_property: no
+        // ranking then; nor for a one-off question (a penalty, a pinned node).
+        let distinct_property = job
+            .constraints
+            .iter()
+            .chain(&g.constraints)
+            .chain(g.tasks.iter().flat_map(|t| &t.constraints))
+            .any(|c| c.operator == Operator::DistinctProperty);
+        let picked = if distinct_property || !penalty.is_empty() || only.is_some() {
+            self.scan(job, g, &ask, count, penalty, only)
+        } else {
+            self.ranked(job, g, &ask, count)
+        };
+        let (i, score) = picked?;
+        let c = &mut self.cands[i];
+        let ports = assign_ports(g, &c.ports);
+        c.cpu_used += u64::from(ask.cpu_mhz);
+        c.mem_used += u64::from(ask.memory_mb);
+        c.ports.extend(ports.iter().map(|p| p.value));
+        *c.groups.entry((job.id.clone(), g.name.clone())).or_default() += 1;
+        self.versions[i] += 1;
+        self.touched.push(i);
+        Ok(Placement { node: c.node.id.clone(), ports, score })
+    }
+
+    /// Every node checked and scored.
+    fn scan(
+        &self,
+        job: &JobSpec,
+        g: &Group,
+        ask: &Resources,
+        count: u32,
+        penalty: &BTreeSet<NodeId>,
+        only: Option<&NodeId>,
+    ) -> Result<(usize, f64), Unplaced> {
         let mut why = Unplaced::default();
         let mut best: Option<(usize, f64)> = None;
         for (i, c) in self.cands.iter().enumerate() {
@@ -233,25 +319,79 @@ impl<'a> Planner<'a> {
                 continue;
             }
             why.nodes_evaluated += 1;
-            match self.check(c, job, g, &ask) {
+            match self.check(c, job, g, ask) {
                 Err(label) => *why.filtered.entry(label).or_default() += 1,
                 Ok(Some(dim)) => *why.exhausted.entry(dim).or_default() += 1,
                 Ok(None) => {
-                    let s = score(c, &ask, job, g, count, penalty);
+                    let s = score(c, ask, job, g, count, penalty);
                     if best.is_none_or(|(_, b)| s > b) {
                         best = Some((i, s));
                     }
                 }
             }
         }
-        let Some((i, score)) = best else { return Err(why) };
-        let c = &mut self.cands[i];
-        let ports = assign_ports(g, &c.ports);
-        c.cpu_used += u64::from(ask.cpu_mhz);
-        c.mem_used += u64::from(ask.memory_mb);
-        c.ports.extend(ports.iter().map(|p| p.value));
-        *c.groups.entry((job.id.clone(), g.name.clone())).or_default() += 1;
-        Ok(Placement { node: c.node.id.clone(), ports, score })
+        best.ok_or(why)
+    }
+
+    /// The best node from the group's ranking, re-scoring only the nodes placements
+    /// landed on since the ranking last looked.
+    fn ranked(&mut self, job: &JobSpec, g: &Group, ask: &Resources, count: u32) -> Result<(usize, f64), Unplaced> {
+        let key = (job.id.clone(), g.name.clone());
+        let none = BTreeSet::new();
+        if !self.rankings.contains_key(&key) {
+            let mut heap = std::collections::BinaryHeap::new();
+            let mut verdicts = Vec::with_capacity(self.cands.len());
+            for (ix, c) in self.cands.iter().enumerate() {
+                verdicts.push(match self.check(c, job, g, ask) {
+                    Err(label) => Err((true, label)),
+                    Ok(Some(dim)) => Err((false, dim)),
+                    Ok(None) => {
+                        heap.push(Ranked {
+                            score: score(c, ask, job, g, count, &none),
+                            ix,
+                            version: self.versions[ix],
+                        });
+                        Ok(())
+                    }
+                });
+            }
+            self.rankings.insert(key.clone(), Ranking { heap, synced: self.touched.len(), verdicts });
+        }
+        let Some(mut r) = self.rankings.remove(&key) else { return Err(Unplaced::default()) };
+        // Catch up with the nodes placements changed.
+        let mut seen = BTreeSet::new();
+        for &ix in &self.touched[r.synced..] {
+            if seen.insert(ix) {
+                self.rerank(&mut r, ix, job, g, ask, count);
+            }
+        }
+        r.synced = self.touched.len();
+        let out = loop {
+            match r.heap.peek() {
+                None => break Err(r.why()),
+                Some(top) if top.version != self.versions[top.ix] => {
+                    r.heap.pop();
+                }
+                Some(top) => break Ok((top.ix, top.score)),
+            }
+        };
+        self.rankings.insert(key, r);
+        out
+    }
+
+    /// Re-checks one node for a ranking: pushed back with its new score if it still
+    /// fits, counted in the reasons if it does not.
+    fn rerank(&self, r: &mut Ranking, ix: usize, job: &JobSpec, g: &Group, ask: &Resources, count: u32) {
+        let c = &self.cands[ix];
+        r.verdicts[ix] = match self.check(c, job, g, ask) {
+            Ok(None) => {
+                let s = score(c, ask, job, g, count, &BTreeSet::new());
+                r.heap.push(Ranked { score: s, ix, version: self.versions[ix] });
+                Ok(())
+            }
+            Ok(Some(dim)) => Err((false, dim)),
+            Err(label) => Err((true, label)),
+        };
     }
 }
 
@@ -261,15 +401,17 @@ fn score(c: &Cand<'_>, ask: &Resources, job: &JobSpec, g: &Group, count: u32, pe
     let free_cpu = 1.0 - (c.cpu_used + u64::from(ask.cpu_mhz)) as f64 / cap_cpu;
     let free_mem = 1.0 - (c.mem_used + u64::from(ask.memory_mb)) as f64 / cap_mem;
     let binpack = (20.0 - (10f64.powf(free_cpu) + 10f64.powf(free_mem))).clamp(0.0, 18.0) / 18.0;
-    let mut scores = vec![binpack];
-    let collisions = c.groups.get(&(job.id.clone(), g.name.clone())).copied().unwrap_or(0);
+    let (mut sum, mut n) = (binpack, 1.0);
+    let collisions: u32 = c.groups.iter().filter(|((j, gr), _)| *j == job.id && *gr == g.name).map(|(_, n)| *n).sum();
     if collisions > 0 {
-        scores.push(-f64::from(collisions + 1) / f64::from(count.max(1)));
+        sum -= f64::from(collisions + 1) / f64::from(count.max(1));
+        n += 1.0;
     }
     if penalty.contains(c.node.id) {
-        scores.push(-1.0);
+        sum -= 1.0;
+        n += 1.0;
     }
-    scores.iter().sum::<f64>() / scores.len() as f64
+    sum / n
 }
 
 /// Static ports as asked; dynamic ones the lowest free in [`DYNAMIC_PORTS`].

@@ -187,3 +187,34 @@ fn alloc(job: &str, node: &str, mem: u32, ports: &[u16]) -> Allocation {
         reschedule_times_ms: vec![],
     }
 }
+
+#[test]
+fn the_kept_ranking_places_exactly_as_a_full_scan() {
+    // A mixed cluster, busy in places; two jobs interleaved (one placement can change
+    // another group's ranking). A penalty naming no node forces the full scan.
+    let names: Vec<String> = (0..40).map(|i| format!("n{i:02}")).collect();
+    let ids: Vec<NodeId> = names.iter().map(|n| NodeId::new(n.as_str()).unwrap()).collect();
+    let f: Vec<NodeFacts> = (0..40)
+        .map(|i| facts(if i % 3 == 0 { "x86_64" } else { "aarch64" }, 1 + (i % 4) as u32, 1 + (i % 5) as u64))
+        .collect();
+    let busy: Vec<Allocation> = (0..10).map(|i| alloc("other", names[i * 3].as_str(), 300 * i as u32, &[])).collect();
+    let busy_refs: Vec<&Allocation> = busy.iter().collect();
+    let a = simple(60, 700, "network {\n port \"p\" { static = 9000 }\n}");
+    let mut b = simple(80, 250, "");
+    b.id = "other-job".into();
+    let ghost: BTreeSet<NodeId> = [NodeId::new("ghost").unwrap()].into();
+    let run = |penalty: &BTreeSet<NodeId>| {
+        let mut p = Planner::new(nodes(&ids, &f), &busy_refs);
+        let mut out = Vec::new();
+        for i in 0..80 {
+            if i < 60 {
+                out.push(p.place(&a, &a.groups[0], 60, penalty, None).map(|x| x.node).map_err(|e| e.to_string()));
+            }
+            out.push(p.place(&b, &b.groups[0], 80, penalty, None).map(|x| x.node).map_err(|e| e.to_string()));
+        }
+        out
+    };
+    let (ranked, scanned) = (run(&BTreeSet::new()), run(&ghost));
+    assert_eq!(ranked, scanned);
+    assert!(ranked.iter().any(|r| r.is_err()), "the cluster fills up, so both paths explain failures too");
+}
