@@ -1,5 +1,5 @@
 //! The README's first command, `rabble dev`, and the CLI against it: `rabble nodes`,
-//! `rabble services`, `rabble watch`.
+//! `rabble services`, `rabble watch`, `rabble job status` on the demo job.
 
 use rabble_tests::*;
 use std::io::{BufRead, BufReader};
@@ -42,6 +42,10 @@ fn rabble_dev_serves_a_passing_demo_service_and_the_cli_shows_it() {
         });
         if passing { Ok(()) } else { Err(out) }
     });
+    // The demo runs as a job, placed by the scheduler on the in-process agent.
+    let status = rabble(&["job", "status", "demo"]);
+    assert!(status.contains("Status        = running"), "{status}");
+    assert!(status.lines().any(|l| l.contains(" web ") || l.contains("demo  ") && l.contains("running")), "{status}");
     let log = dev.log();
     // The demo service resolves over DNS, as README promises.
     let dns_port: u16 = log

@@ -8,7 +8,6 @@ use rabble_shared::support::mqtt::BrokerAddr;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct DevArgs {
@@ -45,21 +44,73 @@ fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> DevError {
     move |source| DevError::Io { what, error: source }
 }
 
-/// A tiny HTTP server standing in for a real service: `/health` answers 200.
-async fn demo_server(l: tokio::net::TcpListener) {
-    loop {
-        let Ok((mut s, _)) = l.accept().await else { continue };
-        tokio::spawn(async move {
-            let mut buf = [0u8; 2048];
-            let n = s.read(&mut buf).await.unwrap_or(0);
-            let body = if buf[..n].starts_with(b"GET /health") { "ok\n" } else { "hello from rabble dev\n" };
-            let resp = format!(
-                "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            let _ = s.write_all(resp.as_bytes()).await;
-        });
+/// `rabble demo-server`: the demo job's task. A tiny HTTP server on
+/// `$NOMAD_PORT_http`: `/health` answers `ok`, everything else says hello.
+pub fn demo_server() -> std::io::Result<()> {
+    use std::io::{Read, Write};
+    let port = std::env::var("NOMAD_PORT_http").unwrap_or_else(|_| "8080".into());
+    let alloc = std::env::var("NOMAD_ALLOC_NAME").unwrap_or_else(|_| "demo".into());
+    let listener = std::net::TcpListener::bind(format!("0.0.0.0:{port}"))?;
+    for conn in listener.incoming() {
+        let Ok(mut s) = conn else { continue };
+        let mut buf = [0u8; 2048];
+        let n = s.read(&mut buf).unwrap_or(0);
+        let body = if buf[..n].starts_with(b"GET /health") {
+            "ok\n".to_owned()
+        } else {
+            format!("hello from rabble dev: allocation {alloc}\n")
+        };
+        let resp = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let _ = s.write_all(resp.as_bytes());
     }
+    Ok(())
+}
+
+/// The demo job: this binary's demo server as a raw_exec task on a dynamic port, with a
+/// service, Traefik-style tags and an HTTP check.
+fn demo_job(exe: &std::path::Path) -> String {
+    format!(
+        r#"# Written by `rabble dev`: edit it and run `rabble job run` on it again.
+job "demo" {{
+  group "demo" {{
+    network {{
+      port "http" {{}}
+    }}
+
+    service {{
+      name = "demo"
+      port = "http"
+      tags = ["dev", "routing.enable=true"]
+
+      check {{
+        type     = "http"
+        path     = "/health"
+        interval = "2s"
+        timeout  = "1s"
+      }}
+    }}
+
+    task "web" {{
+      driver = "raw_exec"
+
+      config {{
+        command = "{}"
+        args    = ["demo-server"]
+      }}
+
+      resources {{
+        cpu    = 50
+        memory = 32
+      }}
+    }}
+  }}
+}}
+"#,
+        exe.display()
+    )
 }
 
 pub async fn run(
@@ -71,15 +122,9 @@ pub async fn run(
     std::fs::create_dir_all(&services_dir).map_err(io(format!("creating {}", services_dir.display())))?;
     let data_dir = args.data_dir.clone().unwrap_or_else(|| scratch.join("data"));
 
-    let demo = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(io("binding the demo service"))?;
-    let demo_port = demo.local_addr().map_err(io("demo service address"))?.port();
-    tokio::spawn(demo_server(demo));
-    let service_file = format!(
-        "# Written by `rabble dev`: a demo service with a passing HTTP check.\n\
-         [[service]]\nname = \"demo\"\nport = {demo_port}\ntags = [\"dev\"]\n\n\
-         [[service.checks]]\nname = \"demo answers\"\nhttp = \"http://127.0.0.1:{demo_port}/health\"\ninterval = \"2s\"\ntimeout = \"1s\"\n"
-    );
-    std::fs::write(services_dir.join("demo.toml"), service_file).map_err(io("writing the demo service file"))?;
+    let exe = std::env::current_exe().map_err(io("finding the rabble binary"))?;
+    let job_file = scratch.join("demo.nomad.hcl");
+    std::fs::write(&job_file, demo_job(&exe)).map_err(io("writing the demo job"))?;
 
     let hub_cfg = HubConfig {
         data_dir,
@@ -141,9 +186,29 @@ pub async fn run(
     // Let the embedded broker come up before the agent dials it (it retries anyway).
     tokio::time::sleep(Duration::from_millis(300)).await;
     let agent = tokio::spawn(rabble_agent::run(agent_cfg, stopped(stop_rx)));
+    // Submit the demo job the way `rabble job run` does (the hub's API answers once
+    // its listener is up).
+    let api = format!("http://{}", args.http_listen);
+    let text = std::fs::read_to_string(&job_file).map_err(io("reading the demo job"))?;
+    let mut submitted = Err(String::new());
+    for _ in 0..50 {
+        let (url, body) = (format!("{api}/api/v1/jobs"), text.clone());
+        submitted = tokio::task::spawn_blocking(move || {
+            ureq::post(&url).content_type("text/plain").send(body.as_str()).map(|_| ()).map_err(|e| e.to_string())
+        })
+        .await
+        .unwrap_or_else(|e| Err(e.to_string()));
+        if submitted.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    if let Err(e) = submitted {
+        eprintln!("rabble dev: could not submit the demo job: {e}");
+    }
 
     let mqtt = args.mqtt_listen;
-    println!("Rabble dev is running: a hub, an agent and a demo service in this process.\n");
+    println!("Rabble dev is running: a hub and an agent in this process, and a demo job placed on it.\n");
     println!(
         "  MQTT      mqtt://{mqtt}    watch it:  mosquitto_sub -h {} -p {} -t 'rabble/#' -v",
         mqtt.ip(),
@@ -153,8 +218,9 @@ pub async fn run(
         "  HTTP API  http://{}    try:       rabble services   (or curl http://{}/api/v1/services)",
         args.http_listen, args.http_listen
     );
-    println!("  Demo      http://127.0.0.1:{demo_port}/   service \"demo\", HTTP check every 2s");
-    println!("  Services  {}   (edit or add files: the agent reloads them)", services_dir.display());
+    println!("  Demo job  {}   try:  rabble job status demo", job_file.display());
+    println!("            service \"demo\" on a dynamic port, HTTP check every 2s: rabble services");
+    println!("  Services  {}   (service files: the agent reloads them)", services_dir.display());
     let dns = args.dns_listen;
     println!("  DNS       {dns}    try:       dig @{} -p {} demo.service.rabble\n", dns.ip(), dns.port());
     println!("Ctrl-C to stop.");

@@ -41,6 +41,9 @@ enum Cmd {
     /// Drain nodes, set eligibility.
     #[command(subcommand)]
     Node(NodeCmd),
+    /// The demo job's task (`rabble dev`): a tiny HTTP server on $NOMAD_PORT_http.
+    #[command(hide = true)]
+    DemoServer,
 }
 
 #[derive(Subcommand)]
@@ -136,6 +139,7 @@ fn main() {
         Cmd::Job(JobCmd::Status { id, json }) => cli::job::status(&client, id.as_deref(), json).map_err(Into::into),
         Cmd::Job(JobCmd::Stop { id, purge }) => cli::job::stop(&client, &id, purge).map_err(Into::into),
         Cmd::Job(JobCmd::History { id, json }) => cli::job::history(&client, &id, json).map_err(Into::into),
+        Cmd::DemoServer => cli::dev::demo_server().map_err(Into::into),
         Cmd::Alloc(AllocCmd::Status { id, json }) => cli::job::alloc_status(&client, &id, json).map_err(Into::into),
         Cmd::Node(NodeCmd::Drain { node, disable, deadline }) => {
             let deadline_s = match deadline.as_deref().map(rabble_shared::support::duration::parse) {
