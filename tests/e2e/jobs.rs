@@ -157,3 +157,87 @@ fn a_raw_exec_service_job_runs_registers_resolves_and_moves_when_its_node_dies()
         if r.status == "NXDOMAIN" { Ok(()) } else { Err(r.status) }
     });
 }
+
+#[test]
+fn forged_replayed_and_misaddressed_assignments_run_nothing_and_are_counted() {
+    use rabble_hub::dispatch::{self, sign::SigningKey};
+    use rabble_shared::{NodeId, msg};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let hub = Hub::start(d, &[]);
+    let key = hub.key();
+    let alloc_dir = d.join("pi1-alloc");
+    let a = Agent::start(
+        d,
+        "pi1",
+        hub.mqtt_port,
+        &["--hub-key", &key, "--alloc-dir", alloc_dir.to_str().unwrap(), "--no-docker"],
+    );
+    hub.wait_node("pi1", NodeStatus::Up, Duration::from_secs(10));
+    let file = d.join("web.nomad.hcl");
+    std::fs::write(&file, web_job(1)).unwrap();
+    assert!(rabble(&hub, &["job", "run", "-detach", file.to_str().unwrap()]).0);
+    wait_for("the job to run", Duration::from_secs(20), || {
+        if running_on(&hub, "web").len() == 1 { Ok(()) } else { Err("not yet".into()) }
+    });
+    // The hub's real message while the job runs: replayed after the job is stopped.
+    let topic = rabble_shared::topic::assignments(&NodeId::new("pi1").unwrap());
+    let out = Command::new("mosquitto_sub")
+        .args(["-h", "127.0.0.1", "-p", &hub.mqtt_port.to_string(), "-t", &topic, "-C", "1", "-W", "5"])
+        .output()
+        .unwrap();
+    let old = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert!(old.contains("\"sig\""), "{old}");
+    assert!(rabble(&hub, &["job", "stop", "web"]).0);
+    wait_for("the task to stop", Duration::from_secs(15), || {
+        if rabble_tests::processes_under(&alloc_dir) == 0 { Ok(()) } else { Err("still running".into()) }
+    });
+    // What an attacker with broker access can send: none of it may start anything.
+    let job = job(&hub, "web");
+    let one = rabble_shared::assign::Assignment {
+        alloc: rabble_shared::AllocId::new("f0f0f0f0f0f0f0f0").unwrap(),
+        name: "web.web[0]".into(),
+        job_id: "web".into(),
+        job_version: 0,
+        kind: job.kind,
+        group: "web".into(),
+        index: 0,
+        ports: job.allocations[0].ports.clone(),
+        network_mode: "host".into(),
+        services: vec![],
+        // A real task: were any of these accepted, tiny-http would start.
+        tasks: rabble_hub::jobspec::parse("web.hcl", &web_job(1), &Default::default()).unwrap().job.groups[0]
+            .tasks
+            .clone(),
+        volumes: Default::default(),
+    };
+    let other_key = SigningKey::load_or_create(&d.join("attacker")).unwrap();
+    let pi1 = NodeId::new("pi1").unwrap();
+    let wrong_key = msg::encode(&dispatch::signed(&other_key, &pi1, u64::MAX, vec![one.clone()]));
+    let mut unsigned: serde_json::Value = serde_json::from_slice(&wrong_key).unwrap();
+    unsigned["sig"] = "".into();
+    let real_key = SigningKey::load_or_create(&hub.data_dir).unwrap();
+    let for_pi2 = msg::encode(&dispatch::signed(&real_key, &NodeId::new("pi2").unwrap(), u64::MAX, vec![one]));
+    let before = refused(&hub);
+    for payload in [wrong_key, serde_json::to_vec(&unsigned).unwrap(), for_pi2, old.into_bytes()] {
+        rabble_tests::mosquitto_pub(hub.mqtt_port, &topic, &payload).unwrap();
+    }
+    wait_for("four refusals counted in the heartbeat", Duration::from_secs(10), || {
+        let n = refused(&hub);
+        if n >= before + 4 { Ok(()) } else { Err(format!("{n}")) }
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(rabble_tests::processes_under(&alloc_dir), 0, "a forged or replayed assignment started something");
+    let log = a.proc.log();
+    for why in ["does not match the hub's key", "addressed to node pi2", "a replay"] {
+        assert!(log.contains(why), "no {why:?} in the agent's log");
+    }
+}
+
+fn refused(hub: &Hub) -> u64 {
+    hub.nodes()
+        .iter()
+        .find(|n| n.id.as_str() == "pi1")
+        .and_then(|n| n.heartbeat.as_ref())
+        .map_or(0, |h| h.assignments_refused)
+}

@@ -291,18 +291,30 @@ impl Hub {
     }
 }
 
-/// Kills (SIGKILL) every process whose working directory is under `dir`: the tasks a
-/// dead agent left behind, as a power cut would take them. Returns how many.
-pub fn kill_processes_under(dir: &Path) -> usize {
-    let mut n = 0;
+/// The processes whose working directory is under `dir` (an agent's tasks).
+pub fn pids_under(dir: &Path) -> Vec<u32> {
+    let mut out = Vec::new();
     for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
         if std::fs::read_link(entry.path().join("cwd")).is_ok_and(|cwd| cwd.starts_with(dir)) {
-            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
-            n += 1;
+            out.push(pid);
         }
     }
-    n
+    out
+}
+
+pub fn processes_under(dir: &Path) -> usize {
+    pids_under(dir).len()
+}
+
+/// Kills (SIGKILL) every process whose working directory is under `dir`: the tasks a
+/// dead agent left behind, as a power cut would take them. Returns how many.
+pub fn kill_processes_under(dir: &Path) -> usize {
+    let pids = pids_under(dir);
+    for pid in &pids {
+        let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+    }
+    pids.len()
 }
 
 /// A real Mosquitto broker on a loopback port.
