@@ -282,8 +282,8 @@ impl Allocs {
             t.event = "stopped".into();
             return;
         }
-        let sidecar = t.sidecar();
-        match policy::after_exit(kind, &t.spec.restart, ok && !sidecar, &mut t.restarts, now) {
+        let finishes = policy::finishes(kind, t.hook(), t.sidecar());
+        match policy::after_exit(finishes, &t.spec.restart, ok, &mut t.restarts, now) {
             AfterExit::Restart(delay) => {
                 tracing::info!(alloc = %e.key.alloc, task = %e.key.task, %why, ?delay, "restarting");
                 t.restarts_total += 1;

@@ -1,6 +1,7 @@
 //! The task restart policy on the node (Nomad's `restart`), pure: after an exit, run
-//! again (after a delay) or give up. Service and system tasks are restarted whatever
-//! their exit code (they are meant to run); batch tasks that exit 0 are done.
+//! again (after a delay) or give up. Tasks meant to run (service and system jobs'
+//! main tasks, sidecars) are restarted whatever their exit code; tasks meant to finish
+//! (batch work, lifecycle hooks that are not sidecars) are done when they exit 0.
 
 use rabble_shared::job::{JobType, RestartMode, RestartPolicy};
 use std::collections::VecDeque;
@@ -16,15 +17,20 @@ pub enum AfterExit {
     Done,
 }
 
+/// Whether a task is meant to finish (rather than run until stopped).
+pub fn finishes(kind: JobType, hook: Option<rabble_shared::job::Hook>, sidecar: bool) -> bool {
+    matches!(kind, JobType::Batch | JobType::Sysbatch) && !sidecar || hook.is_some() && !sidecar
+}
+
 /// Decides after an exit; `restarts` holds earlier restart times and is updated.
 pub fn after_exit(
-    kind: JobType,
+    finishes: bool,
     p: &RestartPolicy,
     success: bool,
     restarts: &mut VecDeque<Instant>,
     now: Instant,
 ) -> AfterExit {
-    if success && matches!(kind, JobType::Batch | JobType::Sysbatch) {
+    if success && finishes {
         return AfterExit::Done;
     }
     let interval = Duration::from_millis(p.interval_ms);
@@ -61,20 +67,23 @@ mod tests {
         let mut r = VecDeque::new();
         let p = policy(2, RestartMode::Fail);
         let t0 = Instant::now();
-        assert_eq!(after_exit(JobType::Service, &p, true, &mut r, t0), AfterExit::Restart(Duration::from_secs(1)));
-        assert_eq!(after_exit(JobType::Service, &p, false, &mut r, t0), AfterExit::Restart(Duration::from_secs(1)));
-        assert_eq!(after_exit(JobType::Service, &p, false, &mut r, t0), AfterExit::Fail);
+        assert_eq!(after_exit(false, &p, true, &mut r, t0), AfterExit::Restart(Duration::from_secs(1)));
+        assert_eq!(after_exit(false, &p, false, &mut r, t0), AfterExit::Restart(Duration::from_secs(1)));
+        assert_eq!(after_exit(false, &p, false, &mut r, t0), AfterExit::Fail);
         // After the interval, the count starts again.
         let later = t0 + Duration::from_secs(62);
-        assert!(matches!(after_exit(JobType::Service, &p, false, &mut r, later), AfterExit::Restart(_)));
+        assert!(matches!(after_exit(false, &p, false, &mut r, later), AfterExit::Restart(_)));
         let mut r = VecDeque::new();
         let d = policy(1, RestartMode::Delay);
-        after_exit(JobType::Service, &d, false, &mut r, t0);
-        let AfterExit::Restart(wait) = after_exit(JobType::Service, &d, false, &mut r, t0 + Duration::from_secs(10))
-        else {
+        after_exit(false, &d, false, &mut r, t0);
+        let AfterExit::Restart(wait) = after_exit(false, &d, false, &mut r, t0 + Duration::from_secs(10)) else {
             panic!()
         };
         assert_eq!(wait, Duration::from_secs(51), "waits out the interval");
-        assert_eq!(after_exit(JobType::Batch, &p, true, &mut VecDeque::new(), t0), AfterExit::Done);
+        assert_eq!(after_exit(true, &p, true, &mut VecDeque::new(), t0), AfterExit::Done);
+        use rabble_shared::job::Hook;
+        assert!(finishes(JobType::Service, Some(Hook::Prestart), false), "a prestart hook runs to completion");
+        assert!(!finishes(JobType::Service, Some(Hook::Prestart), true), "a sidecar is meant to run");
+        assert!(!finishes(JobType::Service, None, false) && finishes(JobType::Batch, None, false));
     }
 }
