@@ -19,7 +19,7 @@ pub enum AfterExit {
 
 /// Whether a task is meant to finish (rather than run until stopped).
 pub fn finishes(kind: JobType, hook: Option<rabble_shared::job::Hook>, sidecar: bool) -> bool {
-    matches!(kind, JobType::Batch | JobType::Sysbatch) && !sidecar || hook.is_some() && !sidecar
+    !sidecar && (matches!(kind, JobType::Batch | JobType::Sysbatch) || hook.is_some())
 }
 
 /// Decides after an exit; `restarts` holds earlier restart times and is updated.
