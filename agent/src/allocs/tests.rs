@@ -49,7 +49,7 @@ fn task(name: &str, script: &str, attempts: u32, hook: Option<Hook>) -> Task {
 fn assignment(id: &str, kind: JobType, tasks: Vec<Task>) -> Assignment {
     Assignment {
         alloc: AllocId::new(id).unwrap(),
-        name: format!("j.g[0]"),
+        name: "j.g[0]".into(),
         job_id: "j".into(),
         job_version: 0,
         kind,
