@@ -241,3 +241,39 @@ fn refused(hub: &Hub) -> u64 {
         .and_then(|n| n.heartbeat.as_ref())
         .map_or(0, |h| h.assignments_refused)
 }
+
+#[test]
+fn a_hub_restart_loses_no_job_and_restarts_no_task() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut hub = Hub::start(d, &[]);
+    let key = hub.key();
+    let alloc_dir = d.join("pi1-alloc");
+    let _a = Agent::start(
+        d,
+        "pi1",
+        hub.mqtt_port,
+        &["--hub-key", &key, "--alloc-dir", alloc_dir.to_str().unwrap(), "--no-docker"],
+    );
+    hub.wait_node("pi1", NodeStatus::Up, Duration::from_secs(10));
+    let file = d.join("web.nomad.hcl");
+    std::fs::write(&file, web_job(2)).unwrap();
+    assert!(rabble(&hub, &["job", "run", "-detach", file.to_str().unwrap()]).0);
+    wait_for("two allocations to run", Duration::from_secs(20), || {
+        if running_on(&hub, "web").len() == 2 { Ok(()) } else { Err("not yet".into()) }
+    });
+    let pids = rabble_tests::pids_under(&alloc_dir);
+    let before: Vec<String> = job(&hub, "web").allocations.iter().map(|a| a.id.to_string()).collect();
+    assert_eq!(pids.len(), 2);
+    hub.restart("KILL");
+    hub.wait_node("pi1", NodeStatus::Up, Duration::from_secs(15));
+    std::thread::sleep(Duration::from_secs(3));
+    let after = job(&hub, "web");
+    let ids: Vec<String> = after.allocations.iter().map(|a| a.id.to_string()).collect();
+    assert_eq!(ids, before, "the same allocations, from redb");
+    assert_eq!(running_on(&hub, "web").len(), 2);
+    assert_eq!(rabble_tests::pids_under(&alloc_dir), pids, "no task was restarted");
+    // And an unchanged file run again changes nothing.
+    let (ok, out, _) = rabble(&hub, &["job", "run", "-detach", file.to_str().unwrap()]);
+    assert!(ok && out.contains("nothing to do"), "{out}");
+}

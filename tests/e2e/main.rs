@@ -8,6 +8,7 @@ mod cli;
 mod cluster;
 mod dns;
 mod docker;
+mod docker_jobs;
 mod jobs;
 mod liveness;
 mod malformed;

@@ -41,12 +41,19 @@ pub fn build(a: &Assignment, t: &Task, node: &NodeId, facts: &NodeFacts, dirs: &
     if let Some(m) = t.resources.memory_max_mb {
         set("NOMAD_MEMORY_MAX_LIMIT", m.to_string());
     }
-    set("NOMAD_ALLOC_DIR", dirs.alloc.display().to_string());
-    set("NOMAD_TASK_DIR", dirs.task.join("local").display().to_string());
-    set("NOMAD_SECRETS_DIR", dirs.task.join("secrets").display().to_string());
-    set("TMPDIR", dirs.task.join("tmp").display().to_string());
-    let ip = &facts.advertise;
     let container = t.driver == "docker";
+    if container {
+        // Mounted into the container where Nomad mounts them.
+        set("NOMAD_ALLOC_DIR", "/alloc".into());
+        set("NOMAD_TASK_DIR", "/local".into());
+        set("NOMAD_SECRETS_DIR", "/secrets".into());
+    } else {
+        set("NOMAD_ALLOC_DIR", dirs.alloc.display().to_string());
+        set("NOMAD_TASK_DIR", dirs.task.join("local").display().to_string());
+        set("NOMAD_SECRETS_DIR", dirs.task.join("secrets").display().to_string());
+        set("TMPDIR", dirs.task.join("tmp").display().to_string());
+    }
+    let ip = &facts.advertise;
     for p in &a.ports {
         let label = env_name(&p.label);
         // Inside a container the task binds `to`; on the host it binds the host port.

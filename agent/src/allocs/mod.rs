@@ -5,6 +5,8 @@
 //! hundred bytes and its tasks' output tails: no helper process, no disk writes (task
 //! directories live under `alloc_dir`, a tmpfs).
 
+#[cfg(feature = "docker")]
+pub mod docker;
 pub mod env;
 pub mod policy;
 pub mod process;
@@ -26,12 +28,20 @@ use tokio::time::Instant;
 
 pub use services::service_defs;
 
+/// A started task: a child process (raw_exec, exec) or a container (docker).
+#[derive(Debug)]
+enum Handle {
+    Proc(Running),
+    #[cfg(feature = "docker")]
+    Container(docker::Container),
+}
+
 #[derive(Debug)]
 enum Phase {
     Pending,
-    Running { generation: u64, run: Running },
+    Running { generation: u64, run: Handle },
     Waiting { until: Instant },
-    Stopping { generation: u64, run: Running, kill_at: Instant },
+    Stopping { generation: u64, run: Handle, kill_at: Instant },
     Dead { ok: bool },
 }
 
@@ -123,7 +133,14 @@ pub struct Settings {
     pub alloc_dir: PathBuf,
     /// Whether exec tasks can get their cgroup.
     pub cgroups: bool,
+    pub host_volumes: BTreeMap<String, PathBuf>,
 }
+
+/// The Docker engine, when this build and node have one.
+#[cfg(feature = "docker")]
+pub type Engine = Option<bollard::Docker>;
+#[cfg(not(feature = "docker"))]
+pub type Engine = Option<()>;
 
 pub struct Allocs {
     cfg: Settings,
@@ -132,11 +149,22 @@ pub struct Allocs {
     pub seq: Option<u64>,
     allocs: BTreeMap<AllocId, AllocRt>,
     generation: u64,
+    docker: Engine,
+    /// Containers from an earlier run of the agent, (alloc, task) → running: adopted
+    /// when the first assignment set still wants them, removed otherwise.
+    adoptable: Option<BTreeMap<(String, String), bool>>,
 }
 
 impl Allocs {
     pub fn new(cfg: Settings, exits: mpsc::Sender<TaskExit>) -> Allocs {
-        Allocs { cfg, exits, seq: None, allocs: BTreeMap::new(), generation: 0 }
+        Allocs { cfg, exits, seq: None, allocs: BTreeMap::new(), generation: 0, docker: None, adoptable: None }
+    }
+
+    /// Runs docker tasks on `docker`; `found` are this node's containers from before.
+    pub fn with_docker(mut self, docker: Engine, found: BTreeMap<(String, String), bool>) -> Allocs {
+        self.docker = docker;
+        self.adoptable = Some(found);
+        self
     }
 
     pub fn len(&self) -> usize {
@@ -156,7 +184,7 @@ impl Allocs {
                 tracing::info!(alloc = %id, name = %rt.a.name, "no longer assigned; stopping");
                 rt.leaving = true;
                 for t in rt.tasks.values_mut() {
-                    stop_task(t, now);
+                    stop_task(t, now, &self.docker);
                 }
             }
         }
@@ -185,7 +213,34 @@ impl Allocs {
                 }
             }
         }
+        self.remove_ghosts();
         self.advance(facts, now);
+    }
+
+    /// After the first assignment set: containers from an earlier run that no
+    /// allocation wants any more are stopped and removed (the rest are adopted as their
+    /// tasks start).
+    fn remove_ghosts(&mut self) {
+        #[cfg(feature = "docker")]
+        if let (Some(found), Some(d)) = (self.adoptable.as_mut(), self.docker.as_ref()) {
+            let allocs = &self.allocs;
+            let ghosts: Vec<(String, String)> = found
+                .keys()
+                .filter(|(a, t)| {
+                    !AllocId::new(a.as_str())
+                        .ok()
+                        .and_then(|id| allocs.get(&id))
+                        .is_some_and(|rt| rt.tasks.contains_key(t))
+                })
+                .cloned()
+                .collect();
+            for key in ghosts {
+                found.remove(&key);
+                tracing::info!(alloc = %key.0, task = %key.1, "removing a container no allocation wants");
+                docker::stop(d.clone(), docker::name(&key.0, &key.1), None, 5);
+                let _ = std::fs::remove_dir_all(self.cfg.alloc_dir.join(&key.0));
+            }
+        }
     }
 
     /// Starts whatever may start now, in lifecycle order: prestart tasks, then the main
@@ -227,13 +282,19 @@ impl Allocs {
         let generation = self.generation;
         let Some(rt) = self.allocs.get_mut(id) else { return };
         let Some(t) = rt.tasks.get(task) else { return };
-        let launch = launch(&self.cfg, &rt.a, &t.spec, facts);
         let key = TaskKey { alloc: id.clone(), task: task.to_owned(), generation };
-        let result = launch.and_then(|l| process::spawn(l, key, self.exits.clone()));
+        let result = match t.spec.driver.as_str() {
+            "docker" => {
+                start_container(&self.cfg, &self.docker, &mut self.adoptable, &rt.a, &t.spec, facts, key, &self.exits)
+            }
+            _ => launch(&self.cfg, &rt.a, &t.spec, facts)
+                .and_then(|l| process::spawn(l, key, self.exits.clone()))
+                .map(Handle::Proc),
+        };
         let Some(t) = rt.tasks.get_mut(task) else { return };
         match result {
             Ok(run) => {
-                tracing::info!(alloc = %id, task, pid = run.pid, "task started");
+                tracing::info!(alloc = %id, task, "task started");
                 t.event = if t.restarts_total > 0 { "restarted".into() } else { "started".into() };
                 t.phase = Phase::Running { generation, run };
             }
@@ -244,7 +305,7 @@ impl Allocs {
                 t.event = e.clone();
                 rt.failure = Some(format!("task {task:?}: {e}"));
                 for other in rt.tasks.values_mut() {
-                    stop_task(other, Instant::now());
+                    stop_task(other, Instant::now(), &self.docker);
                 }
             }
         }
@@ -265,16 +326,23 @@ impl Allocs {
         if generation != e.key.generation {
             return; // an older instance
         }
-        let oom = run.cgroup.as_ref().is_some_and(|g| g.oom_killed());
+        let (oom, last_line) = match &run {
+            Handle::Proc(p) => {
+                (p.cgroup.as_ref().is_some_and(|g| g.oom_killed()), p.stderr.lock().ok().and_then(|s| s.last_line()))
+            }
+            #[cfg(feature = "docker")]
+            Handle::Container(_) => (e.code == Some(137) && e.reason.is_none(), None),
+        };
         let ok = e.code == Some(0);
         t.exit_code = e.code;
-        let mut why = match (e.code, e.signal) {
-            (_, _) if oom => "killed: out of memory (memory limit)".to_owned(),
-            (Some(c), _) => format!("exited with code {c}"),
-            (None, Some(s)) => format!("killed by signal {s}"),
+        let mut why = match (e.code, e.signal, &e.reason) {
+            (None, _, Some(r)) => r.clone(),
+            (_, _, _) if oom => "killed: out of memory (memory limit)".to_owned(),
+            (Some(c), _, _) => format!("exited with code {c}"),
+            (None, Some(s), _) => format!("killed by signal {s}"),
             _ => "exited".to_owned(),
         };
-        if !ok && let Some(line) = run.stderr.lock().ok().and_then(|s| s.last_line()) {
+        if !ok && let Some(line) = last_line.or(e.reason.filter(|_| e.code.is_some())) {
             why.push_str(&format!(": {line}"));
         }
         if rt.leaving || rt.failure.is_some() {
@@ -300,7 +368,7 @@ impl Allocs {
                 t.event = format!("{why}; out of restarts");
                 rt.failure = Some(format!("task {:?} {why}", e.key.task));
                 for other in rt.tasks.values_mut() {
-                    stop_task(other, now);
+                    stop_task(other, now, &self.docker);
                 }
             }
         }
@@ -311,10 +379,10 @@ impl Allocs {
     pub fn tick(&mut self, facts: &NodeFacts, now: Instant) {
         for rt in self.allocs.values_mut() {
             for t in rt.tasks.values_mut() {
-                if let Phase::Stopping { run, kill_at, .. } = &mut t.phase
+                if let Phase::Stopping { run: Handle::Proc(p), kill_at, .. } = &mut t.phase
                     && *kill_at <= now
                 {
-                    process::signal(run.pid, rustix::process::Signal::KILL);
+                    process::signal(p.pid, rustix::process::Signal::KILL);
                     *kill_at = now + Duration::from_secs(3600);
                 }
             }
@@ -345,6 +413,28 @@ impl Allocs {
         out
     }
 
+    /// The agent is stopping: its child processes (raw_exec, exec) are stopped; containers
+    /// keep running, to be adopted when the agent is back.
+    pub fn stop_processes(&mut self, now: Instant) {
+        for rt in self.allocs.values_mut() {
+            for t in rt.tasks.values_mut() {
+                if matches!(t.phase, Phase::Running { run: Handle::Proc(_), .. }) {
+                    stop_task(t, now, &self.docker);
+                }
+            }
+        }
+    }
+
+    /// Whether any child process is still running or stopping.
+    pub fn processes_alive(&self) -> bool {
+        self.allocs.values().flat_map(|rt| rt.tasks.values()).any(|t| {
+            matches!(
+                t.phase,
+                Phase::Running { run: Handle::Proc(_), .. } | Phase::Stopping { run: Handle::Proc(_), .. }
+            )
+        })
+    }
+
     /// Every allocation's state (after a reconnect).
     pub fn all_states(&self) -> Vec<AllocState> {
         self.allocs.values().map(|rt| rt.state()).collect()
@@ -359,12 +449,31 @@ impl Allocs {
     }
 }
 
-fn stop_task(t: &mut TaskRt, now: Instant) {
+fn stop_task(t: &mut TaskRt, now: Instant, docker: &Engine) {
+    let _ = docker;
     match std::mem::replace(&mut t.phase, Phase::Dead { ok: true }) {
         Phase::Running { generation, run } => {
-            let sig = process::parse_signal(t.spec.kill_signal.as_deref()).unwrap_or(rustix::process::Signal::TERM);
-            process::signal(run.pid, sig);
             let kill_at = now + Duration::from_millis(t.spec.kill_timeout_ms);
+            match &run {
+                Handle::Proc(p) => {
+                    let sig =
+                        process::parse_signal(t.spec.kill_signal.as_deref()).unwrap_or(rustix::process::Signal::TERM);
+                    process::signal(p.pid, sig);
+                }
+                #[cfg(feature = "docker")]
+                Handle::Container(c) => {
+                    if let Some(d) = docker {
+                        // The engine sends the signal and kills after the timeout; the
+                        // watcher reports the exit.
+                        docker::stop(
+                            d.clone(),
+                            c.name.clone(),
+                            t.spec.kill_signal.clone(),
+                            t.spec.kill_timeout_ms.div_ceil(1000),
+                        );
+                    }
+                }
+            }
             t.event = "stopping".into();
             t.phase = Phase::Stopping { generation, run, kill_at };
         }
@@ -374,9 +483,72 @@ fn stop_task(t: &mut TaskRt, now: Instant) {
     }
 }
 
-/// What to run for a raw_exec or exec task, with its directories made and its
-/// config interpolated.
-fn launch(cfg: &Settings, a: &Assignment, t: &Task, facts: &NodeFacts) -> Result<Launch, String> {
+/// A docker task: adopted when a container from an earlier run of the agent is still
+/// running for it, else created and started (asynchronously; the outcome comes back as
+/// a `TaskExit`).
+#[allow(clippy::too_many_arguments)]
+fn start_container(
+    cfg: &Settings,
+    docker: &Engine,
+    adoptable: &mut Option<BTreeMap<(String, String), bool>>,
+    a: &Assignment,
+    t: &Task,
+    facts: &NodeFacts,
+    key: TaskKey,
+    exits: &mpsc::Sender<TaskExit>,
+) -> Result<Handle, String> {
+    #[cfg(feature = "docker")]
+    {
+        let d = docker.as_ref().ok_or("no Docker engine on this node")?;
+        let name = docker::name(a.alloc.as_str(), &t.name);
+        let adoptable = adoptable.as_mut().and_then(|f| f.remove(&(a.alloc.to_string(), t.name.clone()))).is_some();
+        let (vars, config, task_dir) = prepare(cfg, a, t, facts)?;
+        let cx = docker::Context {
+            node: cfg.node.as_str(),
+            alloc: a.alloc.as_str(),
+            ports: &a.ports,
+            env: &vars,
+            config: &config,
+            volumes: &a.volumes,
+            host_volumes: &cfg.host_volumes,
+        };
+        let mut body = docker::body(t, &cx)?;
+        let alloc_dir = task_dir.parent().map(|p| p.join("alloc")).unwrap_or_default();
+        let mounts =
+            [(alloc_dir, "/alloc"), (task_dir.join("local"), "/local"), (task_dir.join("secrets"), "/secrets")];
+        if let Some(hc) = body.host_config.as_mut() {
+            let binds = hc.binds.get_or_insert_with(Vec::new);
+            binds.extend(mounts.iter().map(|(h, c)| format!("{}:{c}", h.display())));
+        }
+        let force = config.get("force_pull").is_some_and(|v| v == &serde_json::Value::Bool(true) || v == "true");
+        let _ = std::fs::write(docker::record(&cfg.alloc_dir, a.alloc.as_str(), &t.name), &name);
+        if adoptable {
+            // Still running from before the agent restarted? Then watch it; else start anew.
+            let (d, exits, n) = (d.clone(), exits.clone(), name.clone());
+            let (alloc, task) = (a.alloc.clone(), t.name.clone());
+            tokio::spawn(async move {
+                if docker::adopt(d.clone(), n.clone(), key.clone(), exits.clone()).await {
+                    tracing::info!(alloc = %alloc, task = %task, "adopted the running container");
+                } else {
+                    docker::spawn(d, key, body, force, exits);
+                }
+            });
+            return Ok(Handle::Container(docker::Container { name }));
+        }
+        Ok(Handle::Container(docker::spawn(d.clone(), key, body, force, exits.clone())))
+    }
+    #[cfg(not(feature = "docker"))]
+    {
+        let _ = (cfg, docker, adoptable, a, t, facts, key, exits);
+        Err("this agent was built without the Docker driver".into())
+    }
+}
+
+/// A task ready to start: its environment, its interpolated config, its directory.
+type Prepared = (BTreeMap<String, String>, serde_json::Map<String, serde_json::Value>, PathBuf);
+
+/// A task's directories (made), environment and interpolated config.
+fn prepare(cfg: &Settings, a: &Assignment, t: &Task, facts: &NodeFacts) -> Result<Prepared, String> {
     let alloc_dir = cfg.alloc_dir.join(a.alloc.as_str());
     let task_dir = alloc_dir.join(&t.name);
     for d in [alloc_dir.join("alloc"), task_dir.join("local"), task_dir.join("secrets"), task_dir.join("tmp")] {
@@ -385,7 +557,16 @@ fn launch(cfg: &Settings, a: &Assignment, t: &Task, facts: &NodeFacts) -> Result
     let dirs = env::Dirs { alloc: &alloc_dir.join("alloc"), task: &task_dir };
     let vars = env::build(a, t, &cfg.node, facts, &dirs);
     let here = NodeRef { id: &cfg.node, facts };
-    let config = env::interpolate_json(&serde_json::Value::Object(t.config.clone()), &vars, here);
+    let config = match env::interpolate_json(&serde_json::Value::Object(t.config.clone()), &vars, here) {
+        serde_json::Value::Object(m) => m,
+        _ => serde_json::Map::new(),
+    };
+    Ok((vars, config, task_dir))
+}
+
+/// What to run for a raw_exec or exec task.
+fn launch(cfg: &Settings, a: &Assignment, t: &Task, facts: &NodeFacts) -> Result<Launch, String> {
+    let (vars, config, task_dir) = prepare(cfg, a, t, facts)?;
     let cgroup = match t.driver.as_str() {
         "raw_exec" => None,
         "exec" if cfg.cgroups => Some((
@@ -396,8 +577,8 @@ fn launch(cfg: &Settings, a: &Assignment, t: &Task, facts: &NodeFacts) -> Result
         "exec" => return Err("exec needs cgroup v2 with the memory controller on this node".into()),
         other => return Err(format!("the {other} driver is not available on this agent")),
     };
-    let command = config["command"].as_str().ok_or("config.command is missing")?.to_owned();
-    let args = match &config.get("args") {
+    let command = config.get("command").and_then(|c| c.as_str()).ok_or("config.command is missing")?.to_owned();
+    let args = match config.get("args") {
         None => vec![],
         Some(serde_json::Value::Array(a)) => {
             a.iter().map(|x| x.as_str().map(str::to_owned).unwrap_or_else(|| x.to_string())).collect()

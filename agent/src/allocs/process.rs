@@ -40,6 +40,8 @@ pub struct TaskExit {
     pub key: TaskKey,
     pub code: Option<i32>,
     pub signal: Option<i32>,
+    /// Why the task could not start or be watched (the engine's own words).
+    pub reason: Option<String>,
 }
 
 /// The last bytes of a stream.
@@ -120,7 +122,7 @@ pub fn spawn(l: Launch, key: TaskKey, exits: mpsc::Sender<TaskExit>) -> Result<R
             Ok(s) => (s.code(), s.signal()),
             Err(_) => (None, None),
         };
-        let _ = exits.send(TaskExit { key, code, signal }).await;
+        let _ = exits.send(TaskExit { key, code, signal, reason: None }).await;
     });
     Ok(Running { pid, cgroup, stdout, stderr })
 }

@@ -74,7 +74,12 @@ impl Rig {
     fn new() -> Rig {
         let dir = tempfile::tempdir().unwrap();
         let (tx, exits) = mpsc::channel(16);
-        let cfg = Settings { node: NodeId::new("pi").unwrap(), alloc_dir: dir.path().to_owned(), cgroups: false };
+        let cfg = Settings {
+            node: NodeId::new("pi").unwrap(),
+            alloc_dir: dir.path().to_owned(),
+            cgroups: false,
+            host_volumes: Default::default(),
+        };
         Rig { allocs: Allocs::new(cfg, tx), exits, facts: facts(), _dir: dir }
     }
 

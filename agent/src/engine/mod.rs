@@ -101,7 +101,19 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
     let (driver_tx, mut driver_rx) = mpsc::channel(1);
     let driver_task = tokio::spawn(driver::run(cfg.drivers.clone(), driver_tx));
     let mut sampler = Sampler::new();
-    let facts = sampler.facts(&cfg.identity);
+    let mut facts = sampler.facts(&cfg.identity);
+    facts.host_volumes = cfg
+        .host_volumes
+        .iter()
+        .map(|(k, p)| (k.clone(), rabble_shared::msg::HostVolume { path: p.display().to_string(), read_only: false }))
+        .collect();
+    // Containers this node ran before the agent (re)started: adopted or removed once
+    // the hub's assignments arrive.
+    let docker_found = match docker_engine(&cfg).await {
+        #[cfg(feature = "docker")]
+        Some(_) => crate::allocs::docker::recorded(&cfg.alloc_dir),
+        _ => Default::default(),
+    };
     tracing::info!(node = %node, hub = %cfg.hub, advertise = %facts.advertise, "agent starting");
     let mut engine = Engine {
         client,
@@ -122,9 +134,11 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
                 node: node.clone(),
                 alloc_dir: cfg.alloc_dir.clone(),
                 cgroups: cfg.drivers.exec && crate::cgroup::probe().healthy,
+                host_volumes: cfg.host_volumes.clone(),
             },
             exit_tx,
-        ),
+        )
+        .with_docker(docker_engine(&cfg).await, docker_found),
         job_services: Vec::new(),
         refused: 0,
         cfg,
@@ -198,6 +212,21 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
     }
     tracing::info!(node = %node, "agent stopped");
     Ok(())
+}
+
+/// The Docker engine to run docker tasks with, when this build has the driver and the
+/// node has an engine configured.
+async fn docker_engine(cfg: &Config) -> crate::allocs::Engine {
+    #[cfg(feature = "docker")]
+    {
+        let sock = cfg.drivers.docker_socket.as_ref()?;
+        bollard::Docker::connect_with_unix(&sock.to_string_lossy(), 120, bollard::API_DEFAULT_VERSION).ok()
+    }
+    #[cfg(not(feature = "docker"))]
+    {
+        let _ = cfg;
+        None
+    }
 }
 
 impl Engine {

@@ -106,6 +106,7 @@ impl Engine {
     pub(super) fn refresh_facts(&mut self) {
         let mut facts = self.sampler.facts(&self.cfg.identity);
         facts.drivers = self.facts.drivers.clone();
+        facts.host_volumes = self.facts.host_volumes.clone();
         if facts != self.facts {
             tracing::info!(advertise = %facts.advertise, "node facts changed");
             self.facts = facts;

@@ -5,7 +5,6 @@
 use super::Engine;
 use crate::allocs::{self, process::TaskExit};
 use crate::assign;
-use rabble_shared::assign::Assignments;
 use rabble_shared::{msg, topic};
 use rumqttc::QoS;
 use std::time::Duration;
@@ -57,21 +56,14 @@ impl Engine {
         }
     }
 
-    /// On shutdown: stop every task (raw_exec and exec tasks are the agent's
-    /// children), waiting for them up to their kill timeouts (at most 10 s).
+    /// On shutdown: stop the tasks that are the agent's children (raw_exec, exec),
+    /// waiting for them up to their kill timeouts (at most 10 s). Containers keep
+    /// running: the agent adopts them when it is back (within the hub's grace, the
+    /// allocation is not even marked lost).
     pub(super) async fn stop_work(&mut self, exits: &mut mpsc::Receiver<TaskExit>) {
-        if self.allocs.is_empty() {
-            return;
-        }
-        let none = Assignments {
-            node: self.cfg.node.clone(),
-            seq: self.allocs.seq.unwrap_or(0),
-            issued_ms: 0,
-            allocs: vec![],
-        };
-        self.allocs.assign(none, &self.facts, Instant::now());
+        self.allocs.stop_processes(Instant::now());
         let deadline = Instant::now() + Duration::from_secs(10);
-        while !self.allocs.is_empty() && Instant::now() < deadline {
+        while self.allocs.processes_alive() && Instant::now() < deadline {
             tokio::select! {
                 Some(x) = exits.recv() => self.allocs.on_exit(x, &self.facts, Instant::now()),
                 _ = tokio::time::sleep(Duration::from_millis(100)) => self.allocs.tick(&self.facts, Instant::now()),

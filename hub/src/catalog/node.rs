@@ -38,6 +38,9 @@ pub struct Node {
     pub eligible: bool,
     /// A drain in progress, with its deadline (ms since the epoch).
     pub drain_deadline_ms: Option<u64>,
+    /// When the status last changed (ms since the epoch), stamped by the writer; not
+    /// durable (0 after a restart: every node then gets a full heartbeat TTL anyway).
+    pub status_since_ms: u64,
 }
 
 impl Node {
@@ -50,6 +53,7 @@ impl Node {
             checks: BTreeMap::new(),
             eligible: true,
             drain_deadline_ms: None,
+            status_since_ms: 0,
         }
     }
 }

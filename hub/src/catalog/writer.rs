@@ -148,12 +148,20 @@ impl<A: Acker> Writer<A> {
         let mut dirty: Vec<Dirty> = Vec::new();
         let mut summaries: Vec<(String, String)> = Vec::new();
         let mut changed = Vec::with_capacity(changes.len());
+        let now_ms = rabble_shared::support::clock::now_ms();
         for (source, u) in changes {
             let Some(u) = u else {
                 changed.push(false);
                 continue;
             };
+            let node = u.node().cloned();
+            let before = node.as_ref().and_then(|n| self.catalog.nodes.get(n)).map(|n| n.status);
             let applied = self.catalog.apply(u);
+            if let Some(n) = node.and_then(|n| self.catalog.nodes.get_mut(&n))
+                && Some(n.status) != before
+            {
+                n.status_since_ms = now_ms;
+            }
             changed.push(!applied.dirty.is_empty());
             dirty.extend(applied.dirty);
             summaries.extend(applied.summaries.into_iter().map(|s| (source.clone(), s)));

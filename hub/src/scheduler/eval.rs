@@ -21,13 +21,24 @@ pub struct Outcome {
     pub wake_at_ms: Option<u64>,
 }
 
-/// The nodes as the reconciler sees them.
-pub fn conditions(catalog: &Catalog) -> BTreeMap<NodeId, NodeCondition> {
-    catalog
+/// How long a node may be down before its allocations are lost: an agent restarting
+/// (an upgrade) is back well within it, and its containers are adopted, not replaced.
+pub const LOST_GRACE_MS: u64 = 3_000;
+
+/// The nodes as the reconciler sees them at `now_ms`: a node down for less than the
+/// grace is only ineligible (and the earliest end of a grace is when to look again).
+pub fn conditions(catalog: &Catalog, now_ms: u64) -> (BTreeMap<NodeId, NodeCondition>, Option<u64>) {
+    let mut wake: Option<u64> = None;
+    let conds = catalog
         .nodes
         .iter()
         .map(|(id, n)| {
+            let grace_ends = n.status_since_ms + LOST_GRACE_MS;
             let c = match (n.status, n.drain_deadline_ms, n.eligible) {
+                (NodeStatus::Down, ..) if now_ms < grace_ends => {
+                    wake = Some(wake.map_or(grace_ends, |w| w.min(grace_ends)));
+                    NodeCondition::Ineligible
+                }
                 (NodeStatus::Down, ..) => NodeCondition::Down,
                 (_, Some(deadline_ms), _) => NodeCondition::Draining { deadline_ms },
                 (_, None, false) => NodeCondition::Ineligible,
@@ -35,7 +46,8 @@ pub fn conditions(catalog: &Catalog) -> BTreeMap<NodeId, NodeCondition> {
             };
             (id.clone(), c)
         })
-        .collect()
+        .collect();
+    (conds, wake)
 }
 
 /// The nodes as the planner sees them (nodes without facts yet are left out).
@@ -66,7 +78,8 @@ pub fn evaluate(
     new_id: &mut dyn FnMut() -> AllocId,
 ) -> Outcome {
     let mut out = Outcome::default();
-    let conds = conditions(catalog);
+    let (conds, wake) = conditions(catalog, now_ms);
+    out.wake_at_ms = wake;
     let holding: Vec<&Allocation> = catalog.work.allocs.values().filter(|a| a.holds_resources()).collect();
     let mut planner = Planner::new(node_states(catalog), &holding);
     let mut by_job: BTreeMap<&str, Vec<&Allocation>> = BTreeMap::new();

@@ -100,7 +100,7 @@ fn a_lost_node_is_replaced_in_the_same_evaluation() {
     settle(&mut c, &BTreeSet::new(), 0, &mut ids);
     let (_, first) = running(&c)[0].clone();
     c.apply(Update::Node(NodeId::new(first.clone()).unwrap(), NodeUpdate::HeartbeatTimeout));
-    let out = evaluate(&c, &BTreeSet::new(), None, 10, &mut || ids.next());
+    let out = evaluate(&c, &BTreeSet::new(), None, LOST_GRACE_MS + 10, &mut || ids.next());
     let kinds: Vec<&str> = out
         .updates
         .iter()

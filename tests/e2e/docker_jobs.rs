@@ -1,0 +1,140 @@
+//! Docker jobs against the real engine: a `FROM scratch` image of the tests' static
+//! tiny-http (no image can be pulled here), run, registered, adopted across an agent
+//! restart without being restarted, and removed when the job stops.
+
+use rabble_shared::Status;
+use rabble_shared::api::NodeStatus;
+use rabble_tests::{Agent, Hub, bin, wait_for};
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+const IMAGE: &str = "rabble-test/tiny-http:1";
+
+/// Builds the image once per test run.
+fn image() {
+    let static_bin =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/x86_64-unknown-linux-musl/debug/tiny-http");
+    assert!(static_bin.exists(), "{} is missing: bash .ci/test builds it", static_bin.display());
+    let ctx = tempfile::tempdir().unwrap();
+    std::fs::copy(&static_bin, ctx.path().join("tiny-http")).unwrap();
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        "FROM scratch\nCOPY tiny-http /tiny-http\nENTRYPOINT [\"/tiny-http\"]\n",
+    )
+    .unwrap();
+    let out = Command::new("docker")
+        .args(["build", "-q", "-t", IMAGE])
+        .arg(ctx.path())
+        .env("DOCKER_BUILDKIT", "0")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "docker build: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+fn containers(alloc_label: &str) -> Vec<String> {
+    let out = Command::new("docker")
+        .args(["ps", "-q", "--no-trunc", "--filter", &format!("label=rabble.alloc={alloc_label}")])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect()
+}
+
+fn started_at(id: &str) -> String {
+    let out = Command::new("docker").args(["inspect", "-f", "{{.State.StartedAt}}", id]).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+#[test]
+fn a_docker_job_runs_is_adopted_across_an_agent_restart_and_is_removed_on_stop() {
+    image();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let hub = Hub::start(d, &[]);
+    let key = hub.key();
+    let alloc_dir = d.join("pi1-alloc").display().to_string();
+    let args = ["--hub-key", key.as_str(), "--alloc-dir", alloc_dir.as_str()];
+    let mut agent = Agent::start(d, "pi1", hub.mqtt_port, &args);
+    hub.wait_node("pi1", NodeStatus::Up, Duration::from_secs(10));
+    let job = format!(
+        r#"job "whoami" {{
+  group "web" {{
+    network {{
+      port "http" {{}}
+    }}
+    service {{
+      name = "whoami"
+      port = "http"
+      check {{
+        type     = "http"
+        path     = "/health"
+        interval = "1s"
+        timeout  = "1s"
+      }}
+    }}
+    task "server" {{
+      driver = "docker"
+      config {{
+        image        = "{IMAGE}"
+        network_mode = "host"
+        ports        = ["http"]
+        labels       = {{ owner = "tests" }}
+      }}
+      resources {{
+        memory = 64
+      }}
+    }}
+  }}
+}}
+"#
+    );
+    let file = d.join("whoami.nomad.hcl");
+    std::fs::write(&file, job).unwrap();
+    let out = Command::new(bin("rabble"))
+        .args(["job", "run", "-detach"])
+        .arg(&file)
+        .env("RABBLE_ADDR", &hub.http)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    hub.wait_check_named("whoami", Status::Passing, Duration::from_secs(30));
+    let view: rabble_shared::api::JobView = hub.get("/api/v1/jobs/whoami").unwrap();
+    let alloc = view.allocations[0].clone();
+    let ids = containers(alloc.id.as_str());
+    assert_eq!(ids.len(), 1, "one container, labelled with its allocation");
+    let body = ureq::get(&format!("http://127.0.0.1:{}/", alloc.ports[0].value))
+        .call()
+        .unwrap()
+        .into_body()
+        .read_to_string()
+        .unwrap();
+    assert_eq!(body.trim(), "whoami.web[0]");
+    let first_start = started_at(&ids[0]);
+
+    // The agent is restarted (an upgrade: SIGTERM, then a new process): the container
+    // keeps running and is adopted, not restarted; the allocation is the same one.
+    agent.alloc_dir = None; // the harness must not kill the container's process here
+    agent.proc.stop("TERM");
+    drop(agent);
+    let agent = Agent::start(d, "pi1", hub.mqtt_port, &args);
+    hub.wait_node("pi1", NodeStatus::Up, Duration::from_secs(10));
+    std::thread::sleep(Duration::from_secs(4)); // past the hub's 3 s grace for a down node
+    let after: rabble_shared::api::JobView = hub.get("/api/v1/jobs/whoami").unwrap();
+    assert_eq!(after.allocations.len(), 1, "no replacement: {:?}", after.allocations);
+    assert_eq!(after.allocations[0].client_status, rabble_shared::alloc::ClientStatus::Running);
+    assert_eq!(containers(alloc.id.as_str()), ids, "the same container");
+    assert_eq!(started_at(&ids[0]), first_start, "not restarted");
+    assert!(agent.proc.log().contains("adopted the running container"), "{}", agent.proc.log());
+
+    // Stopping the job removes the container.
+    let out =
+        Command::new(bin("rabble")).args(["job", "stop", "whoami"]).env("RABBLE_ADDR", &hub.http).output().unwrap();
+    assert!(out.status.success());
+    wait_for("the container to be removed", Duration::from_secs(20), || {
+        let all = Command::new("docker")
+            .args(["ps", "-aq", "--filter", &format!("label=rabble.alloc={}", alloc.id)])
+            .output()
+            .unwrap();
+        if all.stdout.is_empty() { Ok(()) } else { Err(String::from_utf8_lossy(&all.stdout).into_owned()) }
+    });
+}
