@@ -21,11 +21,19 @@ pub enum AdminError {
 }
 
 /// Issues a token for a node and prints it with the lines to put on the node.
-pub fn node_add(data_dir: &Path, name: &str, out: &mut impl Write) -> Result<(), AdminError> {
+pub fn node_add(data_dir: &Path, name: &str, observer: bool, out: &mut impl Write) -> Result<(), AdminError> {
     let path = Credentials::path(data_dir);
     let mut creds = Credentials::load(&path)?;
-    let (id, token) = creds.add(name)?;
+    let (id, token) = creds.add_with(name, observer)?;
     creds.save(&path)?;
+    if observer {
+        writeln!(out, "{token}")?;
+        eprintln!(
+            "Issued an observer token for {id} (shown once): it may subscribe to rabble/# over TLS and publish nothing.\n  \
+             mosquitto_sub -h <hub> -p 8883 --cafile ca.pem -u {id} -P <token> -t 'rabble/#' -v"
+        );
+        return Ok(());
+    }
     let key = SigningKey::load_or_create(data_dir)?.public_b64();
     writeln!(out, "{token}")?;
     eprintln!(

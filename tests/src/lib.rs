@@ -340,6 +340,21 @@ impl Mosquitto {
         Self::start_with(dir, &format!("allow_anonymous false\npassword_file {}\n", file.display()))
     }
 
+    /// Passwords as above, and the topic ACL Rabble ships (`images/etc/mosquitto-acl.conf`).
+    pub fn start_with_acl(dir: &Path, users: &[(&str, &str)]) -> Mosquitto {
+        let file = dir.join("mosquitto.passwd");
+        std::fs::write(&file, "").unwrap();
+        for (user, pass) in users {
+            let out = Command::new(tool("mosquitto_passwd")).arg("-b").arg(&file).arg(user).arg(pass).output().unwrap();
+            assert!(out.status.success(), "mosquitto_passwd: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        let acl = Path::new(env!("CARGO_MANIFEST_DIR")).join("../images/etc/mosquitto-acl.conf");
+        Self::start_with(
+            dir,
+            &format!("allow_anonymous false\npassword_file {}\nacl_file {}\n", file.display(), acl.display()),
+        )
+    }
+
     fn start_with(dir: &Path, extra: &str) -> Mosquitto {
         let port = free_port();
         let conf = dir.join("mosquitto.conf");

@@ -45,6 +45,10 @@ pub struct NodeCredential {
     /// Unix seconds; set once revoked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoked: Option<u64>,
+    /// A read-only watcher (`node add --observer`): subscribes to `rabble/#`, publishes
+    /// nothing. Not a node: it cannot register anything.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub observer: bool,
 }
 
 /// The whole file.
@@ -109,6 +113,11 @@ impl Credentials {
 
     /// Issues a token for `name`; returns the node id and the token (shown once).
     pub fn add(&mut self, name: &str) -> Result<(NodeId, String), CredentialsError> {
+        self.add_with(name, false)
+    }
+
+    /// Issues a token; `observer` makes it a read-only watcher's.
+    pub fn add_with(&mut self, name: &str, observer: bool) -> Result<(NodeId, String), CredentialsError> {
         let id = NodeId::from_name(name).ok_or_else(|| CredentialsError::BadName(name.to_owned()))?;
         if id.as_str() == HUB_USER {
             return Err(CredentialsError::Reserved(name.to_owned()));
@@ -117,7 +126,7 @@ impl Credentials {
             return Err(CredentialsError::Exists(id));
         }
         let token = new_token()?;
-        self.nodes.insert(id.clone(), NodeCredential { sha256: hash(&token), added: now(), revoked: None });
+        self.nodes.insert(id.clone(), NodeCredential { sha256: hash(&token), added: now(), revoked: None, observer });
         Ok((id, token))
     }
 

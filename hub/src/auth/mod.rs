@@ -74,6 +74,17 @@ impl Authenticator {
         Ok(())
     }
 
+    /// Who a username is, for the topic ACL: an active node or observer; `None` for
+    /// anyone else (the hub's own user never comes through the TLS relay).
+    pub fn role(&self, user: &str) -> Option<crate::broker::acl::Role> {
+        use crate::broker::acl::Role;
+        let _ = self.refresh(); // a node added a moment ago is known at once
+        let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        let id = rabble_shared::NodeId::new(user).ok()?;
+        let c = cache.creds.nodes.get(&id).filter(|c| c.revoked.is_none())?;
+        Some(if c.observer { Role::Observer } else { Role::Node(id) })
+    }
+
     /// The revoked nodes, as of the last `refresh`.
     pub fn revoked(&self) -> std::collections::BTreeSet<rabble_shared::NodeId> {
         self.cache.lock().unwrap_or_else(|p| p.into_inner()).creds.revoked()

@@ -35,7 +35,13 @@ enum Cmd {
 #[derive(Subcommand)]
 enum NodeCmd {
     /// Issue a token for a node; prints it (once) on stdout.
-    Add { name: String },
+    Add {
+        name: String,
+        /// A read-only watcher (mosquitto_sub, Home Assistant): may subscribe to rabble/#,
+        /// may not publish.
+        #[arg(long)]
+        observer: bool,
+    },
     /// Refuse a node's token from its next connection on.
     Revoke { name: String },
     /// List nodes with credentials.
@@ -69,7 +75,7 @@ fn real_main() -> anyhow::Result<()> {
     let data_dir = || Config::resolve(cli.flags.clone()).context("configuration").map(|c| c.data_dir);
     let mut out = std::io::stdout().lock();
     match cmd {
-        Cmd::Node { cmd: NodeCmd::Add { name } } => admin::node_add(&data_dir()?, &name, &mut out)?,
+        Cmd::Node { cmd: NodeCmd::Add { name, observer } } => admin::node_add(&data_dir()?, &name, observer, &mut out)?,
         Cmd::Node { cmd: NodeCmd::Revoke { name } } => admin::node_revoke(&data_dir()?, &name)?,
         Cmd::Node { cmd: NodeCmd::List } => admin::node_list(&data_dir()?, &mut out)?,
         Cmd::Tls { cmd: TlsCmd::Init { dir, names } } => drop(admin::tls_init(&dir, &names)?),

@@ -9,6 +9,7 @@
 //! (see there for why). With credentials required, rumqttd asks the `Authenticator` on
 //! every CONNECT, and closes a refused connection without a CONNACK.
 
+pub mod acl;
 pub mod session;
 pub mod tls;
 

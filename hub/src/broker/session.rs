@@ -48,8 +48,10 @@ pub async fn open(
             });
             let local = super::local_addr(*listen);
             if let (Some(l), Some(certified)) = (mqtts, certified) {
+                // Node credentials in use: the relay enforces the topic ACL (`acl.rs`).
+                let acl = auth.clone();
                 topo.spawn("mqtt-tls", Stage::Doors, |stop| {
-                    super::tls::serve(l, certified, local, stop.cancelled_owned())
+                    super::tls::serve(l, certified, local, acl, stop.cancelled_owned())
                 });
             }
             if let Some(auth) = auth {

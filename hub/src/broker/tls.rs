@@ -7,6 +7,8 @@
 //! task, the handshake a deadline, and the listener a connection cap. The broker still
 //! checks credentials on the CONNECT that follows.
 
+use super::acl;
+use crate::auth::Authenticator;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -86,6 +88,7 @@ pub async fn serve(
     listener: TcpListener,
     mut certified: Certified,
     broker: SocketAddr,
+    auth: Option<Arc<Authenticator>>,
     shutdown: impl Future<Output = ()>,
 ) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
@@ -108,14 +111,21 @@ pub async fn serve(
             continue;
         };
         let acceptor = certified.current();
+        let auth = auth.clone();
         tokio::spawn(async move {
             let _slot = slot;
-            relay(tcp, peer, acceptor, broker).await;
+            relay(tcp, peer, acceptor, broker, auth).await;
         });
     }
 }
 
-async fn relay(tcp: TcpStream, peer: SocketAddr, acceptor: TlsAcceptor, broker: SocketAddr) {
+async fn relay(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    acceptor: TlsAcceptor,
+    broker: SocketAddr,
+    auth: Option<Arc<Authenticator>>,
+) {
     let _ = tcp.set_nodelay(true);
     let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
         Ok(Ok(s)) => s,
@@ -142,8 +152,19 @@ async fn relay(tcp: TcpStream, peer: SocketAddr, acceptor: TlsAcceptor, broker: 
     // task alive long after the broker's keepalive closed its session.)
     let (mut from_client, mut to_client) = tokio::io::split(tls);
     let (mut from_broker, mut to_broker) = upstream.split();
+    // Client to broker goes through the topic ACL when nodes log in with credentials.
+    let up = async {
+        match &auth {
+            None => drop(tokio::io::copy(&mut from_client, &mut to_broker).await),
+            Some(a) => {
+                if let Err(why) = filtered(&mut from_client, &mut to_broker, a).await {
+                    tracing::warn!(%peer, "MQTT/TLS: {why}; connection closed");
+                }
+            }
+        }
+    };
     let broker_done = tokio::select! {
-        _ = tokio::io::copy(&mut from_client, &mut to_broker) => false,
+        _ = up => false,
         _ = tokio::io::copy(&mut from_broker, &mut to_client) => true,
     };
     if broker_done {
@@ -151,6 +172,38 @@ async fn relay(tcp: TcpStream, peer: SocketAddr, acceptor: TlsAcceptor, broker: 
         // close_notify, but do not wait on a peer that may be gone.
         use tokio::io::AsyncWriteExt;
         let _ = tokio::time::timeout(Duration::from_secs(1), to_client.shutdown()).await;
+    }
+}
+
+/// Forwards the client's packets one by one, each checked by the topic ACL first.
+async fn filtered(
+    r: &mut (impl tokio::io::AsyncRead + Unpin),
+    w: &mut (impl tokio::io::AsyncWrite + Unpin),
+    auth: &Authenticator,
+) -> Result<(), String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = Vec::new();
+    let mut chunk = vec![0u8; 8192];
+    let mut session = acl::Session::default();
+    loop {
+        let n = r.read(&mut chunk).await.map_err(|e| e.to_string())?;
+        if n == 0 {
+            return Ok(());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        while let Some(len) = acl::packet_len(&buf, rabble_shared::msg::MAX_PACKET).map_err(|v| v.to_string())? {
+            if let Err(v) = session.check(&buf[..len], |u| auth.role(u)) {
+                let who = match &session.role {
+                    Some(acl::Role::Node(n)) => format!("node {n}"),
+                    Some(acl::Role::Observer) => "an observer".to_owned(),
+                    Some(acl::Role::Unknown(u)) => format!("unknown user {u:?}"),
+                    None => "a client".to_owned(),
+                };
+                return Err(format!("{who}: {v}"));
+            }
+            w.write_all(&buf[..len]).await.map_err(|e| e.to_string())?;
+            buf.drain(..len);
+        }
     }
 }
 
