@@ -16,6 +16,7 @@ mod malformed;
 mod mosquitto;
 mod qemu;
 mod restart;
+mod silent;
 mod tls;
 
 use std::path::PathBuf;

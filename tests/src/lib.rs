@@ -150,8 +150,14 @@ pub struct Hub {
 impl Hub {
     /// A hub with its embedded broker.
     pub fn start(dir: &Path, extra: &[&str]) -> Hub {
+        Self::start_on(dir, "127.0.0.1", extra)
+    }
+
+    /// A hub whose embedded broker listens on `ip` (e.g. a veth address agents in a
+    /// network namespace reach it at).
+    pub fn start_on(dir: &Path, ip: &str, extra: &[&str]) -> Hub {
         let mqtt_port = free_port();
-        let mut args = vec!["--mqtt-listen".to_owned(), format!("127.0.0.1:{mqtt_port}")];
+        let mut args = vec!["--mqtt-listen".to_owned(), format!("{ip}:{mqtt_port}")];
         args.extend(extra.iter().map(|s| s.to_string()));
         Self::launch(dir, mqtt_port, free_port(), dir.join("hub-data"), args)
     }

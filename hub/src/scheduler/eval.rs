@@ -25,8 +25,10 @@ pub struct Outcome {
 /// (an upgrade) is back well within it, and its containers are adopted, not replaced.
 pub const LOST_GRACE_MS: u64 = 3_000;
 
-/// The nodes as the reconciler sees them at `now_ms`: a node down for less than the
-/// grace is only ineligible (and the earliest end of a grace is when to look again).
+/// The nodes as the reconciler sees them at `now_ms`: a node that went `offline` (its
+/// Will, or its own goodbye) less than the grace ago is only ineligible, and the earliest
+/// end of a grace is when to look again. A node silent past its heartbeat TTL has had its
+/// grace already.
 pub fn conditions(catalog: &Catalog, now_ms: u64) -> (BTreeMap<NodeId, NodeCondition>, Option<u64>) {
     let mut wake: Option<u64> = None;
     let conds = catalog
@@ -35,7 +37,7 @@ pub fn conditions(catalog: &Catalog, now_ms: u64) -> (BTreeMap<NodeId, NodeCondi
         .map(|(id, n)| {
             let grace_ends = n.status_since_ms + LOST_GRACE_MS;
             let c = match (n.status, n.drain_deadline_ms, n.eligible) {
-                (NodeStatus::Down, ..) if now_ms < grace_ends => {
+                (NodeStatus::Down, ..) if n.reason == "offline" && now_ms < grace_ends => {
                     wake = Some(wake.map_or(grace_ends, |w| w.min(grace_ends)));
                     NodeCondition::Ineligible
                 }

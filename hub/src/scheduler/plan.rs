@@ -292,7 +292,8 @@ impl<'a> Planner<'a> {
         };
         let (i, score) = picked?;
         let c = &mut self.cands[i];
-        let ports = assign_ports(g, &c.ports);
+        let nth = c.groups.get(&(job.id.clone(), g.name.clone())).copied().unwrap_or(0);
+        let ports = assign_ports(g, &c.ports, port_seed(&job.id, &g.name, c.node.id.as_str(), nth));
         c.cpu_used += u64::from(ask.cpu_mhz);
         c.mem_used += u64::from(ask.memory_mb);
         c.ports.extend(ports.iter().map(|p| p.value));
@@ -414,25 +415,38 @@ fn score(c: &Cand<'_>, ask: &Resources, job: &JobSpec, g: &Group, count: u32, pe
     sum / n
 }
 
-/// Static ports as asked; dynamic ones the lowest free in [`DYNAMIC_PORTS`].
-fn assign_ports(g: &Group, used: &BTreeSet<u16>) -> Vec<AllocPort> {
+/// Static ports as asked; dynamic ones free in [`DYNAMIC_PORTS`], looked for from a
+/// point `seed` picks (as Nomad picks them at random: a port some program outside Rabble
+/// holds, or one just released, is less likely to be handed out again), deterministic
+/// for the same placement.
+fn assign_ports(g: &Group, used: &BTreeSet<u16>, seed: u64) -> Vec<AllocPort> {
     let mut taken = used.clone();
-    let mut next = DYNAMIC_PORTS.start;
+    let span = u64::from(DYNAMIC_PORTS.end - DYNAMIC_PORTS.start);
     let mut out = Vec::new();
-    for p in &g.network.ports {
+    for (i, p) in g.network.ports.iter().enumerate() {
         let value = match p.static_port {
             Some(s) => s,
             None => {
-                while taken.contains(&next) && next < DYNAMIC_PORTS.end {
-                    next += 1;
-                }
-                next
+                let start = (seed.wrapping_add(i as u64 * 7919)) % span;
+                (0..span)
+                    .map(|k| DYNAMIC_PORTS.start + ((start + k) % span) as u16)
+                    .find(|v| !taken.contains(v))
+                    .unwrap_or(DYNAMIC_PORTS.start)
             }
         };
         taken.insert(value);
         out.push(AllocPort { label: p.label.clone(), value, to: p.to });
     }
     out
+}
+
+/// FNV-1a over the placement's identity: where its dynamic ports are looked for.
+fn port_seed(job: &str, group: &str, node: &str, nth: u32) -> u64 {
+    let mut h = 0xcbf2_9ce4_8422_2325u64;
+    for b in job.bytes().chain(group.bytes()).chain(node.bytes()).chain(nth.to_le_bytes()) {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    h
 }
 
 #[cfg(test)]
