@@ -277,3 +277,63 @@ fn a_hub_restart_loses_no_job_and_restarts_no_task() {
     let (ok, out, _) = rabble(&hub, &["job", "run", "-detach", file.to_str().unwrap()]);
     assert!(ok && out.contains("nothing to do"), "{out}");
 }
+
+#[test]
+fn exec_enforces_the_memory_limit_where_cgroup_v2_allows_and_says_so_where_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let hub = Hub::start(d, &[]);
+    let key = hub.key();
+    let alloc_dir = d.join("pi1-alloc");
+    let _a = Agent::start(
+        d,
+        "pi1",
+        hub.mqtt_port,
+        &["--hub-key", &key, "--alloc-dir", alloc_dir.to_str().unwrap(), "--no-docker"],
+    );
+    hub.wait_node("pi1", NodeStatus::Up, Duration::from_secs(10));
+    let exec = wait_for("the exec driver in the facts", Duration::from_secs(10), || {
+        let n = hub.nodes().into_iter().find(|n| n.id.as_str() == "pi1").ok_or("no node")?;
+        n.facts.and_then(|f| f.drivers.get("exec").cloned()).ok_or_else(|| "not yet".to_owned())
+    });
+    let hog = r#"job "hog" {
+  type = "batch"
+  group "g" {
+    task "t" {
+      driver = "exec"
+      config {
+        command = "/bin/sh"
+        args    = ["-c", "x=$(head -c 300000000 /dev/zero | tr '\\0' a); echo $${#x}"]
+      }
+      resources {
+        memory     = 16
+        memory_max = 32
+      }
+    }
+  }
+}
+"#;
+    let file = d.join("hog.nomad.hcl");
+    std::fs::write(&file, hog).unwrap();
+    let v2 = std::fs::read_to_string("/sys/fs/cgroup/cgroup.controllers")
+        .is_ok_and(|c| c.split_whitespace().any(|x| x == "memory"));
+    if !v2 {
+        // No cgroup v2 memory controller here: exec is reported unavailable, with why,
+        // and the scheduler does not place exec work on the node.
+        assert!(!exec.healthy && exec.detail.contains("cgroup"), "{exec:?}");
+        let (_, out, err) = rabble(&hub, &["job", "plan", file.to_str().unwrap()]);
+        assert!(out.contains("driver exec unhealthy filtered 1 node"), "{out}{err}");
+        return;
+    }
+    assert!(exec.healthy, "{exec:?}");
+    assert!(rabble(&hub, &["job", "run", "-detach", file.to_str().unwrap()]).0);
+    wait_for("the hog to be killed for memory", Duration::from_secs(60), || {
+        let j = job(&hub, "hog");
+        let a = j.allocations.first().ok_or("no allocation")?;
+        if a.client_reason.contains("out of memory") {
+            Ok(())
+        } else {
+            Err(format!("{:?} {}", a.client_status, a.client_reason))
+        }
+    });
+}
