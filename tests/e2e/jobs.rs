@@ -337,3 +337,134 @@ fn exec_enforces_the_memory_limit_where_cgroup_v2_allows_and_says_so_where_not()
         }
     });
 }
+
+/// Two instances of tiny-http, rolled one at a time; `release` marks the version and
+/// `broken` makes the task exit at once.
+fn rolling_job(release: &str, broken: bool) -> String {
+    let config = if broken {
+        "command = \"/bin/sh\"\n        args = [\"-c\", \"exit 1\"]".to_owned()
+    } else {
+        format!("command = \"{}\"", bin("tiny-http").display())
+    };
+    format!(
+        r#"job "roll" {{
+  group "web" {{
+    count = 2
+    update {{
+      max_parallel     = 1
+      min_healthy_time = "2s"
+      healthy_deadline = "20s"
+      auto_revert      = true
+    }}
+    reschedule {{
+      delay          = "1s"
+      delay_function = "constant"
+      unlimited      = true
+    }}
+    network {{
+      port "http" {{}}
+    }}
+    service {{
+      name = "roll"
+      port = "http"
+      check {{
+        type     = "http"
+        path     = "/health"
+        interval = "1s"
+        timeout  = "1s"
+      }}
+    }}
+    task "server" {{
+      driver = "raw_exec"
+      config {{
+        {config}
+      }}
+      env {{
+        RELEASE = "{release}"
+      }}
+      restart {{
+        attempts = 0
+        mode     = "fail"
+      }}
+    }}
+  }}
+}}
+"#
+    )
+}
+
+#[test]
+fn a_rolling_update_keeps_an_instance_healthy_and_a_failing_version_reverts() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let hub = Hub::start(d, &[]);
+    let key = hub.key();
+    let _agents: Vec<Agent> = ["pi1", "pi2"]
+        .iter()
+        .map(|n| {
+            let alloc = d.join(format!("{n}-alloc")).display().to_string();
+            Agent::start(d, n, hub.mqtt_port, &["--hub-key", &key, "--alloc-dir", &alloc, "--no-docker"])
+        })
+        .collect();
+    hub.wait_node("pi1", NodeStatus::Up, Duration::from_secs(10));
+    hub.wait_node("pi2", NodeStatus::Up, Duration::from_secs(10));
+    let file = d.join("roll.nomad.hcl");
+    let run = |text: String| {
+        std::fs::write(&file, text).unwrap();
+        let (ok, out, err) = rabble(&hub, &["job", "run", "-detach", file.to_str().unwrap()]);
+        assert!(ok, "{out}{err}");
+    };
+    let passing = || -> usize {
+        hub.services()
+            .into_iter()
+            .filter(|s| s.name == "roll")
+            .flat_map(|s| s.instances)
+            .filter(|i| i.status == Status::Passing)
+            .count()
+    };
+    let settled = |version: u64| {
+        let j = job(&hub, "roll");
+        let live: Vec<_> = j
+            .allocations
+            .iter()
+            .filter(|a| a.desired == rabble_shared::alloc::DesiredStatus::Run && !a.client_status.is_terminal())
+            .collect();
+        j.version == version && live.len() == 2 && live.iter().all(|a| a.job_version == version) && passing() == 2
+    };
+    run(rolling_job("1", false));
+    wait_for("version 0 healthy", Duration::from_secs(30), || {
+        if settled(0) { Ok(()) } else { Err(format!("{} passing", passing())) }
+    });
+
+    // A new release, rolled one instance at a time: never zero healthy.
+    run(rolling_job("2", false));
+    let mut lowest = 2;
+    let start = std::time::Instant::now();
+    while !settled(1) {
+        lowest = lowest.min(passing());
+        assert!(start.elapsed() < Duration::from_secs(60), "the update did not finish");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    println!("BENCH rolling update of 2 instances (min_healthy_time 2 s) in {:.1} s", start.elapsed().as_secs_f64());
+    assert!(lowest >= 1, "an instance was healthy throughout the update");
+
+    // A release that cannot run: its first instance fails, the job goes back to the last
+    // good version (a new version with its spec), and one instance kept serving.
+    run(rolling_job("3", true));
+    let start = std::time::Instant::now();
+    let mut lowest = 2;
+    loop {
+        lowest = lowest.min(passing());
+        let j = job(&hub, "roll");
+        if j.version == 3 && settled(3) {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "no revert: version {}", j.version);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(lowest >= 1, "an instance served throughout the failed release");
+    let versions: Vec<serde_json::Value> = hub.get("/api/v1/jobs/roll/versions").unwrap();
+    let env = |v: &serde_json::Value| v["job"]["groups"][0]["tasks"][0]["env"]["RELEASE"].clone();
+    assert_eq!(env(&versions[0]), "2", "version 3 is release 2 again");
+    assert!(hub.proc.log().contains("reverting (auto_revert)"));
+}

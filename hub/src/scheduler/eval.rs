@@ -83,6 +83,7 @@ pub fn evaluate(
     let (conds, wake) = conditions(catalog, now_ms);
     out.wake_at_ms = wake;
     let holding: Vec<&Allocation> = catalog.work.allocs.values().filter(|a| a.holds_resources()).collect();
+    let healthy = healthy_since(catalog);
     let mut planner = Planner::new(node_states(catalog), &holding);
     let mut by_job: BTreeMap<&str, Vec<&Allocation>> = BTreeMap::new();
     for a in catalog.work.allocs.values() {
@@ -101,7 +102,13 @@ pub fn evaluate(
         let allocs = by_job.get(id.as_str()).cloned().unwrap_or_default();
         let feasible: BTreeMap<String, Vec<NodeId>> =
             job.spec.groups.iter().map(|g| (g.name.clone(), planner.feasible(&job.spec, g))).collect();
-        let view = JobView { spec: &job.spec, version: job.version, stopped: job.stopped, hashes: &job.group_hashes };
+        let view = JobView {
+            spec: &job.spec,
+            version: job.version,
+            stopped: job.stopped,
+            hashes: &job.group_hashes,
+            healthy_since: &healthy,
+        };
         let trigger = if registered.contains(id) { Trigger::Register } else { Trigger::Change };
         let decision = reconcile::reconcile(view, &allocs, &conds, &feasible, trigger, now_ms);
         apply(job, decision, &mut planner, now_ms, new_id, &mut out);
@@ -205,6 +212,97 @@ fn allocation(
 pub fn register(spec: rabble_shared::job::JobSpec, at_ms: u64) -> Update {
     let group_hashes = spec.groups.iter().map(|g| (g.name.clone(), reconcile::group_hash(g))).collect();
     Update::Job(spec.id.clone(), crate::catalog::JobUpdate::Register { spec: Box::new(spec), group_hashes, at_ms })
+}
+
+/// Since when each running allocation has been healthy (ms since the epoch): every check
+/// of the services it registered passing (the latest of their `since`), or — with no
+/// checks, or `health_check = "task_states"` — since it has run.
+pub fn healthy_since(catalog: &Catalog) -> BTreeMap<AllocId, u64> {
+    let mut out = BTreeMap::new();
+    for a in catalog.work.allocs.values().filter(|a| a.client_status == ClientStatus::Running) {
+        let by_states = catalog
+            .work
+            .jobs
+            .get(&a.job_id)
+            .and_then(|j| j.spec.groups.iter().find(|g| g.name == a.group))
+            .and_then(|g| g.update.as_ref())
+            .is_some_and(|u| u.health_check == "task_states");
+        let Some(node) = catalog.nodes.get(&a.node) else { continue };
+        // Checks the job declares: until they are registered, it is not healthy.
+        let declared = catalog
+            .work
+            .jobs
+            .get(&a.job_id)
+            .and_then(|j| j.spec.groups.iter().find(|g| g.name == a.group))
+            .map_or(0, |g| {
+                g.services.iter().chain(g.tasks.iter().flat_map(|t| &t.services)).map(|s| s.checks.len()).sum::<usize>()
+            });
+        let mut since = a.modify_ms;
+        let mut all_passing = true;
+        let mut seen = 0;
+        if !by_states {
+            for reg in node.services.values().filter(|r| r.meta.get("alloc_id").is_some_and(|x| x == a.id.as_str())) {
+                for c in crate::catalog::health::checks(node, reg) {
+                    seen += 1;
+                    all_passing &= c.status == rabble_shared::Status::Passing;
+                    since = since.max(c.since_ms);
+                }
+            }
+            all_passing &= seen >= declared;
+        }
+        if all_passing {
+            out.insert(a.id.clone(), since);
+        }
+    }
+    out
+}
+
+/// Deployments to roll back (`update { auto_revert = true }`): a job whose current
+/// version has a failed allocation, or one not healthy within `healthy_deadline`, goes
+/// back to the newest earlier version that is not itself known to have failed and
+/// differs from it. Returns (job, failed version, the spec to submit again).
+pub fn reverts(
+    catalog: &Catalog,
+    failed: &std::collections::BTreeSet<(String, u64)>,
+    now_ms: u64,
+) -> Vec<(String, u64, rabble_shared::job::JobSpec)> {
+    let healthy = healthy_since(catalog);
+    let mut out = Vec::new();
+    for (id, j) in catalog.work.jobs.iter().filter(|(_, j)| !j.stopped && j.version > 0) {
+        if failed.contains(&(id.clone(), j.version)) {
+            continue;
+        }
+        let broken =
+            j.spec.groups.iter().filter_map(|g| g.update.as_ref().filter(|u| u.auto_revert).map(|u| (g, u))).any(
+                |(g, u)| {
+                    catalog
+                        .work
+                        .allocs
+                        .values()
+                        .filter(|a| a.job_id == *id && a.group == g.name && a.job_version == j.version)
+                        .any(|a| {
+                            a.client_status == ClientStatus::Failed
+                                || (a.client_status != ClientStatus::Complete
+                                    && !healthy.contains_key(&a.id)
+                                    && now_ms.saturating_sub(a.create_ms) > u.healthy_deadline_ms)
+                        })
+                },
+            );
+        if !broken {
+            continue;
+        }
+        let target = catalog
+            .work
+            .history
+            .range((id.clone(), 0)..(id.clone(), j.version))
+            .rev()
+            .find(|((_, v), spec)| !failed.contains(&(id.clone(), *v)) && **spec != j.spec);
+        if let Some(((_, v), spec)) = target {
+            tracing::warn!(job = %id, failed = j.version, to = v, "deployment failed; reverting (auto_revert)");
+            out.push((id.clone(), j.version, spec.clone()));
+        }
+    }
+    out
 }
 
 /// A fresh allocation id: 16 hex digits.

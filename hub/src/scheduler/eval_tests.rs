@@ -135,3 +135,40 @@ fn unplaceable_groups_are_explained_and_system_jobs_cover_new_nodes() {
     settle(&mut c, &BTreeSet::new(), 0, &mut ids);
     assert!(running(&c).iter().any(|(_, n)| n == "late"), "a node that joins gets the system job");
 }
+
+#[test]
+fn a_failed_deployment_reverts_once_and_never_to_a_failed_version() {
+    let mut c = cluster(&["a"]);
+    let mut v0 = spec("service", 1);
+    v0.groups[0].update.as_mut().unwrap().auto_revert = true;
+    c.apply(register(v0.clone(), 0));
+    let mut ids = Ids(0);
+    settle(&mut c, &BTreeSet::new(), 0, &mut ids);
+    let mut v1 = v0.clone();
+    v1.meta.insert("release".into(), "2".into());
+    c.apply(register(v1, 0));
+    settle(&mut c, &BTreeSet::new(), 0, &mut ids);
+    // The new version's allocation fails on its node.
+    let new =
+        c.work.allocs.values().find(|a| a.job_version == 1 && a.desired == DesiredStatus::Run).unwrap().id.clone();
+    c.apply(Update::Alloc(
+        new,
+        AllocUpdate::Client { status: ClientStatus::Failed, reason: "exit 1".into(), at_ms: 1, node: None },
+    ));
+    let mut failed = BTreeSet::new();
+    let r = reverts(&c, &failed, 10);
+    assert_eq!(r.len(), 1);
+    assert_eq!((r[0].1, &r[0].2), (1, &v0), "back to version 0's spec");
+    failed.insert(("j".to_owned(), 1));
+    c.apply(register(r[0].2.clone(), 10));
+    assert_eq!(c.work.jobs["j"].version, 2);
+    // If version 2 (= version 0's spec) fails too, there is nothing better to go back to.
+    // (The failed allocation is rescheduled after the policy's 30 s delay.)
+    settle(&mut c, &BTreeSet::new(), 40_000, &mut ids);
+    let two = c.work.allocs.values().find(|a| a.job_version == 2 && !a.client_status.is_terminal()).unwrap().id.clone();
+    c.apply(Update::Alloc(
+        two,
+        AllocUpdate::Client { status: ClientStatus::Failed, reason: "exit 1".into(), at_ms: 40_001, node: None },
+    ));
+    assert!(reverts(&c, &failed, 40_002).is_empty());
+}

@@ -85,6 +85,9 @@ pub struct JobView<'a> {
     pub stopped: bool,
     /// Per group, a fingerprint of what an allocation runs (see [`group_hash`]).
     pub hashes: &'a BTreeMap<String, u64>,
+    /// Since when each running allocation has been healthy (ms): its checks passing,
+    /// or, with no checks or `health_check = "task_states"`, running.
+    pub healthy_since: &'a BTreeMap<AllocId, u64>,
 }
 
 /// A stable fingerprint of a group's content apart from `count`: two versions with
@@ -191,7 +194,21 @@ fn counted(
     let cond = |n: &NodeId| nodes.get(n).copied().unwrap_or(NodeCondition::Down);
     // Replacements for lost allocations: at once, anywhere.
     let lost_index: BTreeMap<u32, &Allocation> = lost.iter().map(|a| (a.index, *a)).collect();
-    let mut replacing = 0u32; // new-version allocations not running yet
+    // New-version allocations not yet healthy for `min_healthy_time` (failed ones
+    // included: a failing release stops the rollout): while these are `max_parallel`,
+    // a rolling update replaces nothing more.
+    let min_healthy = g.update.as_ref().map_or(0, |u| u.min_healthy_time_ms);
+    let mut replacing = 0u32;
+    for a in mine.iter().filter(|a| a.job_version == job.version) {
+        match job.healthy_since.get(&a.id) {
+            Some(since) if now_ms >= since + min_healthy => {}
+            Some(since) => {
+                replacing += 1;
+                wake(d, since + min_healthy);
+            }
+            None => replacing += 1,
+        }
+    }
     let mut to_replace: Vec<&Allocation> = Vec::new();
     for index in 0..g.count.max(by_index.keys().next_back().map_or(0, |i| i + 1)) {
         let here = by_index.get(&index).cloned().unwrap_or_default();
@@ -209,8 +226,6 @@ fn counted(
                 } else {
                     to_replace.push(a);
                 }
-            } else if a.client_status != ClientStatus::Running {
-                replacing += 1;
             }
             if let NodeCondition::Draining { deadline_ms } = cond(&a.node) {
                 if !batch || now_ms >= deadline_ms {

@@ -47,13 +47,14 @@ struct Case {
     stopped: bool,
     hashes: BTreeMap<String, u64>,
     nodes: BTreeMap<NodeId, NodeCondition>,
+    healthy: BTreeMap<AllocId, u64>,
 }
 
 impl Case {
     fn new(spec: JobSpec) -> Case {
         let hashes = spec.groups.iter().map(|g| (g.name.clone(), group_hash(g))).collect();
         let nodes = ["a", "b", "c"].iter().map(|n| (node(n), NodeCondition::Ready)).collect();
-        Case { spec, version: 1, stopped: false, hashes, nodes }
+        Case { spec, version: 1, stopped: false, hashes, nodes, healthy: BTreeMap::new() }
     }
     fn hash(&self) -> u64 {
         self.hashes["g"]
@@ -65,7 +66,13 @@ impl Case {
             self.nodes.iter().filter(|(_, c)| **c == NodeCondition::Ready).map(|(n, _)| n.clone()).collect(),
         )]
         .into();
-        let view = JobView { spec: &self.spec, version: self.version, stopped: self.stopped, hashes: &self.hashes };
+        let view = JobView {
+            spec: &self.spec,
+            version: self.version,
+            stopped: self.stopped,
+            hashes: &self.hashes,
+            healthy_since: &self.healthy,
+        };
         reconcile(view, &refs, &self.nodes, &feasible, trigger, now_ms)
     }
 }
@@ -165,12 +172,18 @@ fn new_versions_replace_changed_groups_max_parallel_at_a_time_and_bump_the_rest(
         (stops(&d), places(&d)),
         (vec!["a0: replaced by version 2".to_owned()], vec![(0, Some("a0".to_owned()))])
     );
-    // While that replacement is not running yet, nothing more is replaced.
+    // While that replacement is not healthy for min_healthy_time (10 s), nothing more is
+    // replaced; then the next one is.
+    let mut changed = changed;
     let mut next = allocs.clone();
     next[0] = alloc("n0", 0, "b", ClientStatus::Pending, 2, changed.hash());
     assert!(changed.run(&next, Trigger::Change, 0).actions.is_empty());
     next[0].client_status = ClientStatus::Running;
-    assert_eq!(stops(&changed.run(&next, Trigger::Change, 0)), ["a1: replaced by version 2"]);
+    assert!(changed.run(&next, Trigger::Change, 0).actions.is_empty(), "running is not healthy yet");
+    changed.healthy.insert(AllocId::new("n0").unwrap(), 5_000);
+    let d = changed.run(&next, Trigger::Change, 6_000);
+    assert_eq!((d.actions.len(), d.wake_at_ms), (0, Some(15_000)), "healthy since 5 s: wait until 15 s");
+    assert_eq!(stops(&changed.run(&next, Trigger::Change, 15_000)), ["a1: replaced by version 2"]);
 }
 
 #[test]
@@ -213,4 +226,16 @@ fn a_stopped_job_stops_everything() {
     c.stopped = true;
     let allocs = [alloc("a0", 0, "a", ClientStatus::Running, 1, c.hash())];
     assert_eq!(stops(&c.run(&allocs, Trigger::Register, 0)), ["a0: job stopped"]);
+}
+
+#[test]
+fn a_failed_new_version_stops_the_rollout() {
+    let old = Case::new(job("service", 2, ""));
+    let changed = Case { version: 2, ..Case::new(job("service", 2, "meta { v = \"2\" }")) };
+    let allocs = [
+        alloc("n0", 0, "b", ClientStatus::Failed, 2, changed.hash()),
+        alloc("a1", 1, "a", ClientStatus::Running, 1, old.hash()),
+    ];
+    let d = changed.run(&allocs, Trigger::Change, 0);
+    assert!(!stops(&d).iter().any(|s| s.starts_with("a1")), "the healthy old instance stays: {d:?}");
 }

@@ -43,6 +43,8 @@ pub struct Scheduler<T> {
 impl<T: Send + 'static> Scheduler<T> {
     pub async fn run(mut self, stop: CancellationToken) -> Result<(), &'static str> {
         let mut seen: BTreeMap<String, (u64, bool)> = BTreeMap::new();
+        // Versions whose deployment failed (auto_revert never goes back to them).
+        let mut failed: BTreeSet<(String, u64)> = BTreeSet::new();
         let mut wake: Option<tokio::time::Instant> = None;
         let mut busy_rounds = 0u32;
         loop {
@@ -69,6 +71,10 @@ impl<T: Send + 'static> Scheduler<T> {
                 .collect();
             let mut out = eval::evaluate(&catalog, &registered, None, now, &mut eval::random_alloc_id);
             let launches = self.periodic(&catalog, now, &mut out);
+            for (job, version, spec) in eval::reverts(&catalog, &failed, now) {
+                failed.insert((job, version));
+                out.updates.push(eval::register(spec, now));
+            }
             for id in &registered {
                 if let Some(j) = catalog.work.jobs.get(id) {
                     seen.insert(id.clone(), (j.version, j.stopped));
