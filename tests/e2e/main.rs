@@ -11,6 +11,7 @@ mod dns;
 mod docker;
 mod docker_jobs;
 mod jobs;
+mod kinds;
 mod liveness;
 mod malformed;
 mod mosquitto;
