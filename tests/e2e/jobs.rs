@@ -87,15 +87,7 @@ fn job(hub: &Hub, id: &str) -> rabble_shared::api::JobView {
 }
 
 fn running_on(hub: &Hub, id: &str) -> Vec<String> {
-    let j = job(hub, id);
-    j.allocations
-        .iter()
-        .filter(|a| {
-            a.client_status == rabble_shared::alloc::ClientStatus::Running
-                && a.desired == rabble_shared::alloc::DesiredStatus::Run
-        })
-        .map(|a| a.node.to_string())
-        .collect()
+    hub.running_on(id)
 }
 
 #[test]
@@ -103,14 +95,7 @@ fn a_raw_exec_service_job_runs_registers_resolves_and_moves_when_its_node_dies()
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let hub = Hub::start(d, &[]);
-    let key = hub.key();
-    let agent = |name: &str| {
-        let alloc_dir = d.join(format!("{name}-alloc")).display().to_string();
-        Agent::start(d, name, hub.mqtt_port, &["--hub-key", &key, "--alloc-dir", &alloc_dir, "--no-docker"])
-    };
-    let mut agents = [agent("pi1"), agent("pi2")];
-    hub.wait_node("pi1", NodeStatus::Up, Duration::from_secs(10));
-    hub.wait_node("pi2", NodeStatus::Up, Duration::from_secs(10));
+    let mut agents = [Agent::worker(d, &hub, "pi1"), Agent::worker(d, &hub, "pi2")];
     let file = d.join("web.nomad.hcl");
     std::fs::write(&file, web_job(1)).unwrap();
     let (ok, out, err) = rabble(&hub, &["job", "run", file.to_str().unwrap()]);
@@ -165,15 +150,8 @@ fn forged_replayed_and_misaddressed_assignments_run_nothing_and_are_counted() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let hub = Hub::start(d, &[]);
-    let key = hub.key();
+    let a = Agent::worker(d, &hub, "pi1");
     let alloc_dir = d.join("pi1-alloc");
-    let a = Agent::start(
-        d,
-        "pi1",
-        hub.mqtt_port,
-        &["--hub-key", &key, "--alloc-dir", alloc_dir.to_str().unwrap(), "--no-docker"],
-    );
-    hub.wait_node("pi1", NodeStatus::Up, Duration::from_secs(10));
     let file = d.join("web.nomad.hcl");
     std::fs::write(&file, web_job(1)).unwrap();
     assert!(rabble(&hub, &["job", "run", "-detach", file.to_str().unwrap()]).0);
@@ -247,15 +225,8 @@ fn a_hub_restart_loses_no_job_and_restarts_no_task() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let mut hub = Hub::start(d, &[]);
-    let key = hub.key();
+    let _a = Agent::worker(d, &hub, "pi1");
     let alloc_dir = d.join("pi1-alloc");
-    let _a = Agent::start(
-        d,
-        "pi1",
-        hub.mqtt_port,
-        &["--hub-key", &key, "--alloc-dir", alloc_dir.to_str().unwrap(), "--no-docker"],
-    );
-    hub.wait_node("pi1", NodeStatus::Up, Duration::from_secs(10));
     let file = d.join("web.nomad.hcl");
     std::fs::write(&file, web_job(2)).unwrap();
     assert!(rabble(&hub, &["job", "run", "-detach", file.to_str().unwrap()]).0);
@@ -283,15 +254,7 @@ fn exec_enforces_the_memory_limit_where_cgroup_v2_allows_and_says_so_where_not()
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let hub = Hub::start(d, &[]);
-    let key = hub.key();
-    let alloc_dir = d.join("pi1-alloc");
-    let _a = Agent::start(
-        d,
-        "pi1",
-        hub.mqtt_port,
-        &["--hub-key", &key, "--alloc-dir", alloc_dir.to_str().unwrap(), "--no-docker"],
-    );
-    hub.wait_node("pi1", NodeStatus::Up, Duration::from_secs(10));
+    let _a = Agent::worker(d, &hub, "pi1");
     let exec = wait_for("the exec driver in the facts", Duration::from_secs(10), || {
         let n = hub.nodes().into_iter().find(|n| n.id.as_str() == "pi1").ok_or("no node")?;
         n.facts.and_then(|f| f.drivers.get("exec").cloned()).ok_or_else(|| "not yet".to_owned())
@@ -398,16 +361,7 @@ fn a_rolling_update_keeps_an_instance_healthy_and_a_failing_version_reverts() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let hub = Hub::start(d, &[]);
-    let key = hub.key();
-    let _agents: Vec<Agent> = ["pi1", "pi2"]
-        .iter()
-        .map(|n| {
-            let alloc = d.join(format!("{n}-alloc")).display().to_string();
-            Agent::start(d, n, hub.mqtt_port, &["--hub-key", &key, "--alloc-dir", &alloc, "--no-docker"])
-        })
-        .collect();
-    hub.wait_node("pi1", NodeStatus::Up, Duration::from_secs(10));
-    hub.wait_node("pi2", NodeStatus::Up, Duration::from_secs(10));
+    let _agents = [Agent::worker(d, &hub, "pi1"), Agent::worker(d, &hub, "pi2")];
     let file = d.join("roll.nomad.hcl");
     let run = |text: String| {
         std::fs::write(&file, text).unwrap();

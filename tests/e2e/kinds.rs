@@ -3,20 +3,13 @@
 //! moves service work.
 
 use rabble_shared::alloc::{ClientStatus, DesiredStatus};
-use rabble_shared::api::{JobView, NodeStatus};
+use rabble_shared::api::JobView;
 use rabble_tests::{Agent, Hub, bin, wait_for};
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(30);
-
-fn agent(d: &Path, hub: &Hub, key: &str, name: &str) -> Agent {
-    let alloc = d.join(format!("{name}-alloc")).display().to_string();
-    let a = Agent::start(d, name, hub.mqtt_port, &["--hub-key", key, "--alloc-dir", &alloc, "--no-docker"]);
-    hub.wait_node(name, NodeStatus::Up, T);
-    a
-}
 
 fn run(hub: &Hub, d: &Path, name: &str, text: &str) {
     let file = d.join(format!("{name}.nomad.hcl"));
@@ -57,9 +50,8 @@ fn system_batch_sysbatch_and_periodic_jobs() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let hub = Hub::start(d, &[]);
-    let key = hub.key();
-    let _a = agent(d, &hub, &key, "pi1");
-    let _b = agent(d, &hub, &key, "pi2");
+    let _a = Agent::worker(d, &hub, "pi1");
+    let _b = Agent::worker(d, &hub, "pi2");
 
     // system: every node, and a node that joins later.
     run(
@@ -128,7 +120,7 @@ fn system_batch_sysbatch_and_periodic_jobs() {
     assert!(parent.next_launch_s.is_some(), "the parent says when it launches next");
 
     // A node that joins later gets the system job; the batch and sysbatch jobs stay done.
-    let _c = agent(d, &hub, &key, "pi3");
+    let _c = Agent::worker(d, &hub, "pi3");
     wait_for("sys on the new node", T, || {
         let a = allocs(&hub, "sys");
         if a.len() == 3 && a.iter().all(|(_, s)| *s == ClientStatus::Running) { Ok(()) } else { Err(format!("{a:?}")) }
@@ -143,8 +135,7 @@ fn a_drain_moves_service_work_and_eligibility_gates_placement() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let hub = Hub::start(d, &[]);
-    let key = hub.key();
-    let _a = agent(d, &hub, &key, "pi1");
+    let _a = Agent::worker(d, &hub, "pi1");
     let rabble = |args: &[&str]| {
         let out = Command::new(bin("rabble")).args(args).env("RABBLE_ADDR", &hub.http).output().unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -159,7 +150,7 @@ fn a_drain_moves_service_work_and_eligibility_gates_placement() {
         }
     });
     // pi2 is there but ineligible: nothing goes to it.
-    let _b = agent(d, &hub, &key, "pi2");
+    let _b = Agent::worker(d, &hub, "pi2");
     rabble(&["node", "eligibility", "pi2", "-disable"]);
     rabble(&["node", "drain", "pi1", "-deadline", "1m"]);
     std::thread::sleep(Duration::from_secs(1));

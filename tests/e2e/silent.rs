@@ -76,19 +76,8 @@ fn a_node_cut_off_silently_is_down_within_seconds_and_its_work_moves() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let running_on = |hub: &Hub| -> Vec<String> {
-        let j: rabble_shared::api::JobView = hub.get("/api/v1/jobs/web").unwrap();
-        j.allocations
-            .iter()
-            .filter(|a| {
-                a.client_status == rabble_shared::alloc::ClientStatus::Running
-                    && a.desired == rabble_shared::alloc::DesiredStatus::Run
-            })
-            .map(|a| a.node.to_string())
-            .collect()
-    };
     wait_for("the job to run inside the namespace", Duration::from_secs(20), || {
-        if running_on(&hub) == ["cut"] { Ok(()) } else { Err(format!("{:?}", running_on(&hub))) }
+        if hub.running_on("web") == ["cut"] { Ok(()) } else { Err(format!("{:?}", hub.running_on("web"))) }
     });
     // The other node joins, on the hub's own side.
     let alloc_out = d.join("out-alloc");
@@ -104,7 +93,7 @@ fn a_node_cut_off_silently_is_down_within_seconds_and_its_work_moves() {
     hub.wait_node("cut", NodeStatus::Down, Duration::from_secs(15));
     let down = t0.elapsed();
     wait_for("the allocation to run outside", Duration::from_secs(20), || {
-        if running_on(&hub) == ["outside"] { Ok(()) } else { Err(format!("{:?}", running_on(&hub))) }
+        if hub.running_on("web") == ["outside"] { Ok(()) } else { Err(format!("{:?}", hub.running_on("web"))) }
     });
     let moved = t0.elapsed();
     println!(

@@ -63,6 +63,16 @@ impl Agent {
         Self::spawn(Command::new(bin("rabble-agent")), dir, name, &hub, services_dir, extra)
     }
 
+    /// An agent that runs work: the hub's key, its own alloc dir (`<dir>/<name>-alloc`),
+    /// no Docker (tests that want Docker pass their own flags); waits until it is up.
+    pub fn worker(dir: &Path, hub: &crate::Hub, name: &str) -> Agent {
+        let key = hub.key();
+        let alloc = dir.join(format!("{name}-alloc")).display().to_string();
+        let a = Self::start(dir, name, hub.mqtt_port, &["--hub-key", &key, "--alloc-dir", &alloc, "--no-docker"]);
+        hub.wait_node(name, rabble_shared::api::NodeStatus::Up, std::time::Duration::from_secs(15));
+        a
+    }
+
     /// An agent run by `cmd` (the host build, or the aarch64 one under qemu) against `hub`.
     pub fn spawn(mut cmd: Command, dir: &Path, name: &str, hub: &str, services_dir: PathBuf, extra: &[&str]) -> Agent {
         std::fs::create_dir_all(&services_dir).unwrap();

@@ -215,6 +215,17 @@ impl Hub {
         resp.body_mut().read_json().map_err(|e| format!("GET {url}: {e}"))
     }
 
+    /// The job's allocations that are wanted and running, by node.
+    pub fn running_on(&self, job: &str) -> Vec<String> {
+        let j: rabble_shared::api::JobView = self.get(&format!("/api/v1/jobs/{}", job.replace('/', "%2F"))).unwrap();
+        j.allocations
+            .iter()
+            .filter(|a| a.client_status == rabble_shared::alloc::ClientStatus::Running)
+            .filter(|a| a.desired == rabble_shared::alloc::DesiredStatus::Run)
+            .map(|a| a.node.to_string())
+            .collect()
+    }
+
     /// The hub's public assignment key, as agents are configured with it.
     pub fn key(&self) -> String {
         let data_dir = self.data_dir.display().to_string();

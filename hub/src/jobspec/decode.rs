@@ -172,7 +172,7 @@ pub fn constraints(r: &mut Reader<'_, '_>) -> Vec<Constraint> {
     out
 }
 
-fn restart(mut b: Child<'_, '_>, base: RestartPolicy) -> RestartPolicy {
+pub(super) fn restart(mut b: Child<'_, '_>, base: RestartPolicy) -> RestartPolicy {
     let r = &mut b.reader;
     let mut p = base;
     p.attempts = r.u32("attempts").unwrap_or(p.attempts);

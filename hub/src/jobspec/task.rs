@@ -86,25 +86,8 @@ pub fn task(mut b: Child<'_, '_>, group_restart: RestartPolicy) -> Option<Task> 
     }
     let resources = r.block("resources").map(resources).unwrap_or(Resources::DEFAULT);
     let lifecycle = r.block("lifecycle").and_then(lifecycle);
-    let restart = match r.block("restart") {
-        Some(mut x) => {
-            let xr = &mut x.reader;
-            let mut p = group_restart;
-            p.attempts = xr.u32("attempts").unwrap_or(p.attempts);
-            p.interval_ms = xr.duration_ms("interval").unwrap_or(p.interval_ms);
-            p.delay_ms = xr.duration_ms("delay").unwrap_or(p.delay_ms);
-            if let Some(m) = xr.string("mode") {
-                p.mode = if m == "delay" {
-                    rabble_shared::job::RestartMode::Delay
-                } else {
-                    rabble_shared::job::RestartMode::Fail
-                };
-            }
-            x.reader.finish();
-            p
-        }
-        None => group_restart,
-    };
+    // A task's own `restart` starts from its group's (Nomad merges them the same way).
+    let restart = r.block("restart").map_or(group_restart, |x| super::decode::restart(x, group_restart));
     let mut volume_mounts = Vec::new();
     for mut v in r.blocks("volume_mount") {
         let vr = &mut v.reader;

@@ -3,31 +3,9 @@
 use super::*;
 use crate::catalog::NodeUpdate;
 use crate::jobspec;
-use rabble_shared::msg::{DriverFacts, NodeFacts, OsFacts};
 
-fn facts(name: &str) -> NodeFacts {
-    NodeFacts {
-        name: name.into(),
-        hostname: name.into(),
-        arch: "aarch64".into(),
-        os: OsFacts { name: "Debian".into(), version: "12".into(), kernel: "6.6".into() },
-        cpus: 4,
-        memory_bytes: 4 << 30,
-        disks: vec![],
-        addresses: vec![],
-        advertise: "10.0.0.1".into(),
-        agent_version: "0.1.0".into(),
-        node_class: String::new(),
-        datacenter: "dc1".into(),
-        meta: Default::default(),
-        drivers: [(
-            "raw_exec".to_owned(),
-            DriverFacts { healthy: true, version: String::new(), detail: String::new() },
-        )]
-        .into(),
-        host_volumes: Default::default(),
-        cpu_total_mhz: None,
-    }
+fn facts(name: &str) -> rabble_shared::msg::NodeFacts {
+    crate::scheduler::fixture::facts(name, "aarch64", 4, 4, &["raw_exec"])
 }
 
 fn cluster(nodes: &[&str]) -> Catalog {

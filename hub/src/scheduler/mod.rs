@@ -5,6 +5,8 @@
 
 pub mod constraint;
 pub mod eval;
+#[cfg(test)]
+mod fixture;
 pub mod periodic;
 pub mod plan;
 pub mod preview;

@@ -3,29 +3,9 @@
 use super::*;
 use crate::jobspec;
 use rabble_shared::alloc::{ClientStatus, DesiredStatus};
-use rabble_shared::msg::{DriverFacts, OsFacts};
 
 fn facts(arch: &str, cpus: u32, mem_gb: u64) -> NodeFacts {
-    NodeFacts {
-        name: "n".into(),
-        hostname: "n".into(),
-        arch: arch.into(),
-        os: OsFacts { name: "Debian".into(), version: "12".into(), kernel: "6.6".into() },
-        cpus,
-        memory_bytes: mem_gb << 30,
-        disks: vec![],
-        addresses: vec![],
-        advertise: "10.0.0.1".into(),
-        agent_version: "0.1.0".into(),
-        node_class: String::new(),
-        datacenter: "home".into(),
-        meta: Default::default(),
-        drivers: [("docker", true), ("raw_exec", true)]
-            .map(|(d, h)| (d.to_owned(), DriverFacts { healthy: h, version: "1".into(), detail: String::new() }))
-            .into(),
-        host_volumes: Default::default(),
-        cpu_total_mhz: None,
-    }
+    crate::scheduler::fixture::facts("n", arch, cpus, mem_gb, &["docker", "raw_exec"])
 }
 
 fn job(body: &str) -> JobSpec {

@@ -52,34 +52,12 @@ mod tests {
     use super::*;
     use crate::catalog::NodeUpdate;
     use rabble_shared::NodeId;
-    use rabble_shared::msg::{DriverFacts, NodeFacts, OsFacts};
 
     #[test]
     fn a_plan_says_where_and_why_not_and_changes_nothing() {
         let mut c = Catalog::default();
         for (n, arch) in [("pi1", "aarch64"), ("pi2", "aarch64"), ("nuc", "x86_64")] {
-            let facts = NodeFacts {
-                name: n.into(),
-                hostname: n.into(),
-                arch: arch.into(),
-                os: OsFacts { name: "Debian".into(), version: "12".into(), kernel: "6".into() },
-                cpus: 4,
-                memory_bytes: 4 << 30,
-                disks: vec![],
-                addresses: vec![],
-                advertise: "10.0.0.1".into(),
-                agent_version: "0".into(),
-                node_class: String::new(),
-                datacenter: "dc1".into(),
-                meta: Default::default(),
-                drivers: [(
-                    "raw_exec".to_owned(),
-                    DriverFacts { healthy: true, version: String::new(), detail: String::new() },
-                )]
-                .into(),
-                host_volumes: Default::default(),
-                cpu_total_mhz: None,
-            };
+            let facts = crate::scheduler::fixture::facts(n, arch, 4, 4, &["raw_exec"]);
             c.apply(Update::Node(NodeId::new(n).unwrap(), NodeUpdate::Facts(Box::new(facts))));
         }
         let src = "job \"web\" {\n constraint {\n attribute = \"${attr.cpu.arch}\"\n value = \"amd64\"\n }\n group \"g\" {\n count = 2\n task \"t\" {\n driver = \"raw_exec\"\n config { command = \"x\" }\n resources { memory = 3000 }\n }\n }\n}\n";
