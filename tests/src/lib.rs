@@ -329,7 +329,8 @@ pub fn processes_under(dir: &Path) -> usize {
 pub fn kill_processes_under(dir: &Path) -> usize {
     let pids = pids_under(dir);
     for pid in &pids {
-        let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+        // (One may have exited since it was listed.)
+        let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).stderr(Stdio::null()).status();
     }
     pids.len()
 }
