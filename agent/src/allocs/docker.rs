@@ -72,6 +72,19 @@ pub fn body(t: &Task, cx: &Context<'_>) -> Result<ContainerCreateBody, String> {
         }
     }
     let mut binds = strings(c.get("volumes")).unwrap_or_default();
+    // `mount { type = "bind" source = ... target = ... readonly = true }` blocks.
+    for m in c.get("mount").and_then(Value::as_array).into_iter().flatten() {
+        let field = |k: &str| m.get(k).and_then(Value::as_str);
+        match (field("type").unwrap_or("bind"), field("source"), field("target")) {
+            ("bind" | "volume", Some(src), Some(dst)) => {
+                let ro = if truthy(m.get("readonly")) { ":ro" } else { "" };
+                binds.push(format!("{src}:{dst}{ro}"));
+            }
+            (kind, _, _) => {
+                return Err(format!("config.mount: type {kind:?} needs source and target (bind or volume)"));
+            }
+        }
+    }
     for m in &t.volume_mounts {
         let v = cx.volumes.get(&m.volume).ok_or_else(|| format!("volume_mount: no volume {:?}", m.volume))?;
         let path =
@@ -79,7 +92,9 @@ pub fn body(t: &Task, cx: &Context<'_>) -> Result<ContainerCreateBody, String> {
         let ro = if m.read_only || v.read_only { ":ro" } else { "" };
         binds.push(format!("{}:{}{ro}", path.display(), m.destination));
     }
-    let memory_mb = t.resources.memory_max_mb.unwrap_or(t.resources.memory_mb);
+    // Nomad's docker driver: `memory_hard_limit` in the config is the hard limit too.
+    let hard = c.get("memory_hard_limit").and_then(|v| v.as_u64().or_else(|| v.as_str()?.parse().ok()));
+    let memory_mb = hard.map(|h| h as u32).or(t.resources.memory_max_mb).unwrap_or(t.resources.memory_mb);
     let devices = strings(c.get("devices")).map(|ds| {
         ds.into_iter()
             .map(|d| bollard::models::DeviceMapping {
@@ -98,13 +113,26 @@ pub fn body(t: &Task, cx: &Context<'_>) -> Result<ContainerCreateBody, String> {
         cap_drop: strings(c.get("cap_drop")),
         devices,
         memory: Some(i64::from(memory_mb) * 1024 * 1024),
-        memory_reservation: t.resources.memory_max_mb.map(|_| i64::from(t.resources.memory_mb) * 1024 * 1024),
+        memory_reservation: (t.resources.memory_max_mb.is_some() || hard.is_some())
+            .then(|| i64::from(t.resources.memory_mb) * 1024 * 1024),
         // Nomad maps MHz to shares the same way: one share per MHz.
         cpu_shares: Some(i64::from(t.resources.cpu_mhz.max(2))),
         dns: strings(c.get("dns_servers")),
         extra_hosts: strings(c.get("extra_hosts")),
         init: c.get("init").map(|v| truthy(Some(v))),
         security_opt: strings(c.get("security_opt")),
+        group_add: strings(c.get("group_add")),
+        ipc_mode: c.get("ipc_mode").and_then(Value::as_str).map(str::to_owned),
+        pid_mode: c.get("pid_mode").and_then(Value::as_str).map(str::to_owned),
+        userns_mode: c.get("userns_mode").and_then(Value::as_str).map(str::to_owned),
+        shm_size: c.get("shm_size").and_then(|v| v.as_i64().or_else(|| v.as_str()?.parse().ok())),
+        sysctls: c.get("sysctl").and_then(Value::as_array).and_then(|a| a.first()).and_then(Value::as_object).map(
+            |m| {
+                m.iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string())))
+                    .collect()
+            },
+        ),
         ..Default::default()
     };
     let mut labels: HashMap<String, String> = c
@@ -264,5 +292,74 @@ pub async fn adopt(docker: Docker, name: String, key: TaskKey, exits: mpsc::Send
             });
             true
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rabble_shared::job::{Resources, RestartPolicy};
+
+    fn task(config: serde_json::Value) -> Task {
+        Task {
+            name: "web".into(),
+            driver: "docker".into(),
+            config: config.as_object().unwrap().clone(),
+            env: Default::default(),
+            user: Some("1000".into()),
+            resources: Resources { cpu_mhz: 500, memory_mb: 128, memory_max_mb: Some(256) },
+            kill_timeout_ms: 5_000,
+            kill_signal: None,
+            lifecycle: None,
+            services: vec![],
+            constraints: vec![],
+            volume_mounts: vec![],
+            restart: RestartPolicy::default_for(rabble_shared::job::JobType::Service),
+            meta: Default::default(),
+        }
+    }
+
+    #[test]
+    fn the_task_becomes_the_container_nomad_would_create() {
+        let config = serde_json::json!({
+            "image": "plex:1", "ports": ["http"], "args": ["--verbose"], "labels": {"owner": "me"},
+            "volumes": ["/srv/a:/a"], "mount": [{"type": "bind", "source": "/srv/b", "target": "/b", "readonly": true}],
+            "sysctl": [{"net.core.somaxconn": "1024"}], "shm_size": 67108864, "ipc_mode": "host", "cap_add": ["NET_ADMIN"],
+        });
+        let t = task(config.clone());
+        let ports = [AllocPort { label: "http".into(), value: 21000, to: Some(32400) }];
+        let env = BTreeMap::from([("TZ".to_owned(), "UTC".to_owned())]);
+        let none = BTreeMap::new();
+        let cx = Context {
+            node: "pi4",
+            alloc: "abc",
+            ports: &ports,
+            env: &env,
+            config: config.as_object().unwrap(),
+            volumes: &none,
+            host_volumes: &BTreeMap::new(),
+        };
+        let b = body(&t, &cx).unwrap();
+        let hc = b.host_config.as_ref().unwrap();
+        assert_eq!(b.image.as_deref(), Some("plex:1"));
+        assert_eq!(b.cmd, Some(vec!["--verbose".to_owned()]));
+        assert_eq!(b.env, Some(vec!["TZ=UTC".to_owned()]));
+        assert_eq!(b.user.as_deref(), Some("1000"));
+        let labels = b.labels.as_ref().unwrap();
+        assert_eq!(
+            (labels["owner"].as_str(), labels[LABEL_ALLOC].as_str(), labels[LABEL_NODE].as_str()),
+            ("me", "abc", "pi4")
+        );
+        let binding = hc.port_bindings.as_ref().unwrap()["32400/tcp"].as_ref().unwrap()[0].host_port.clone();
+        assert_eq!(binding.as_deref(), Some("21000"), "the host port maps to `to` inside");
+        assert_eq!(hc.binds, Some(vec!["/srv/a:/a".to_owned(), "/srv/b:/b:ro".to_owned()]));
+        assert_eq!((hc.memory, hc.memory_reservation), (Some(256 << 20), Some(128 << 20)));
+        assert_eq!(hc.cpu_shares, Some(500));
+        assert_eq!(hc.sysctls.as_ref().unwrap()["net.core.somaxconn"], "1024");
+        assert_eq!((hc.shm_size, hc.ipc_mode.as_deref()), (Some(67108864), Some("host")));
+        assert_eq!(hc.cap_add, Some(vec!["NET_ADMIN".to_owned()]));
+        let bad = serde_json::json!({"image": "x", "mount": [{"type": "tmpfs", "target": "/t"}]});
+        let cx = Context { config: bad.as_object().unwrap(), ..cx };
+        assert!(body(&task(bad.clone()), &cx).unwrap_err().contains("config.mount"));
     }
 }
