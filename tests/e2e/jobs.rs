@@ -368,14 +368,16 @@ fn a_rolling_update_keeps_an_instance_healthy_and_a_failing_version_reverts() {
         let (ok, out, err) = rabble(&hub, &["job", "run", "-detach", file.to_str().unwrap()]);
         assert!(ok, "{out}{err}");
     };
-    let passing = || -> usize {
+    let passing_ids = || -> Vec<String> {
         hub.services()
             .into_iter()
             .filter(|s| s.name == "roll")
             .flat_map(|s| s.instances)
             .filter(|i| i.status == Status::Passing)
-            .count()
+            .map(|i| i.id)
+            .collect()
     };
+    let passing = || passing_ids().len();
     let settled = |version: u64| {
         let j = job(&hub, "roll");
         let live: Vec<_> = j
@@ -383,7 +385,12 @@ fn a_rolling_update_keeps_an_instance_healthy_and_a_failing_version_reverts() {
             .iter()
             .filter(|a| a.desired == rabble_shared::alloc::DesiredStatus::Run && !a.client_status.is_terminal())
             .collect();
-        j.version == version && live.len() == 2 && live.iter().all(|a| a.job_version == version) && passing() == 2
+        // Settled means every live instance of this version passes its check; an outgoing
+        // instance that still passes does not count.
+        let passing = passing_ids();
+        j.version == version
+            && live.len() == 2
+            && live.iter().all(|a| a.job_version == version && passing.iter().any(|id| id.contains(&a.id.to_string())))
     };
     run(rolling_job("1", false));
     wait_for("version 0 healthy", Duration::from_secs(30), || {

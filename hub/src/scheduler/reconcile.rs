@@ -11,7 +11,8 @@
 //!   per interval, delay growing constant/exponential/fibonacci up to `max_delay`),
 //!   away from the node it failed on; system jobs are not rescheduled;
 //! - a new job version replaces allocations whose group changed, `max_parallel` at a
-//!   time, counting replacements not yet running; an unchanged group is updated in place;
+//!   time, counting replacements not yet healthy, the unhealthy first; an unchanged
+//!   group is updated in place;
 //! - a draining node's service and system allocations are replaced; batch work is
 //!   left to finish until the drain's deadline.
 
@@ -275,7 +276,10 @@ fn counted(
             }
         }
     }
-    // Rolling replacement of changed allocations, `max_parallel` at a time.
+    // Rolling replacement of changed allocations, `max_parallel` at a time; those not
+    // healthy yet go first (a release pushed mid-rollout), so the healthy keep serving.
+    let healthy = |a: &Allocation| job.healthy_since.get(&a.id).is_some_and(|s| now_ms >= s + min_healthy);
+    to_replace.sort_by_key(|a| (healthy(a), a.index));
     let room = g.update.as_ref().map_or(u32::MAX, |u| u.max_parallel.max(1)).saturating_sub(replacing);
     for a in to_replace.into_iter().take(room as usize) {
         d.actions.push(Action::Stop { alloc: a.id.clone(), reason: format!("replaced by version {}", job.version) });

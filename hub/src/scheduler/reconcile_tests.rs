@@ -187,6 +187,20 @@ fn new_versions_replace_changed_groups_max_parallel_at_a_time_and_bump_the_rest(
 }
 
 #[test]
+fn a_release_pushed_mid_rollout_replaces_the_unhealthy_first() {
+    // Version 2 rolled index 0 (healthy) and index 1 (not healthy yet) when version 3
+    // arrives: index 1 goes first, so index 0 keeps serving.
+    let mut c = Case { version: 3, ..Case::new(job("service", 2, "meta { v = \"3\" }")) };
+    let allocs = [alloc("h0", 0, "a", ClientStatus::Running, 2, 7), alloc("u1", 1, "b", ClientStatus::Running, 2, 7)];
+    c.healthy.insert(AllocId::new("h0").unwrap(), 0);
+    let d = c.run(&allocs, Trigger::Register, 20_000);
+    assert_eq!(
+        (stops(&d), places(&d)),
+        (vec!["u1: replaced by version 3".to_owned()], vec![(1, Some("u1".to_owned()))])
+    );
+}
+
+#[test]
 fn system_jobs_follow_the_nodes_and_sysbatch_runs_once() {
     let mut c = Case::new(job("system", 0, ""));
     let d = c.run(&[], Trigger::Register, 0);
