@@ -88,15 +88,7 @@ fn a_docker_job_runs_is_adopted_across_an_agent_restart_and_is_removed_on_stop()
 }}
 "#
     );
-    let file = d.join("whoami.nomad.hcl");
-    std::fs::write(&file, job).unwrap();
-    let out = Command::new(bin("rabble"))
-        .args(["job", "run", "-detach"])
-        .arg(&file)
-        .env("RABBLE_ADDR", &hub.http)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    hub.run_job(&d.join("whoami.nomad.hcl"), &job);
     hub.wait_check_named("whoami", Status::Passing, Duration::from_secs(30));
     let view: rabble_shared::api::JobView = hub.get("/api/v1/jobs/whoami").unwrap();
     let alloc = view.allocations[0].clone();

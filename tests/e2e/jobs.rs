@@ -73,21 +73,8 @@ fn web_job(count: u32) -> String {
     )
 }
 
-fn rabble(hub: &Hub, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(bin("rabble")).args(args).env("RABBLE_ADDR", &hub.http).output().unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 fn job(hub: &Hub, id: &str) -> rabble_shared::api::JobView {
     hub.get(&format!("/api/v1/jobs/{id}")).unwrap()
-}
-
-fn running_on(hub: &Hub, id: &str) -> Vec<String> {
-    hub.running_on(id)
 }
 
 #[test]
@@ -98,11 +85,11 @@ fn a_raw_exec_service_job_runs_registers_resolves_and_moves_when_its_node_dies()
     let mut agents = [Agent::worker(d, &hub, "pi1"), Agent::worker(d, &hub, "pi2")];
     let file = d.join("web.nomad.hcl");
     std::fs::write(&file, web_job(1)).unwrap();
-    let (ok, out, err) = rabble(&hub, &["job", "run", file.to_str().unwrap()]);
+    let (ok, out, err) = hub.cli(&["job", "run", file.to_str().unwrap()]);
     assert!(ok, "{err}");
     assert!(out.contains("submitted: version 0"), "{out}");
     wait_for("the allocation to run", Duration::from_secs(20), || {
-        let on = running_on(&hub, "web");
+        let on = hub.running_on("web");
         if on.len() == 1 { Ok(()) } else { Err(format!("running on {on:?}")) }
     });
     hub.wait_check_named("web", Status::Passing, Duration::from_secs(20));
@@ -115,14 +102,14 @@ fn a_raw_exec_service_job_runs_registers_resolves_and_moves_when_its_node_dies()
     let body = ureq::get(&format!("http://127.0.0.1:{port}/")).call().unwrap().into_body().read_to_string().unwrap();
     assert_eq!(body.trim(), "web.web[0]", "NOMAD_ALLOC_NAME reached the task");
     // Kill -9 the node running it, and its task, as a power cut would.
-    let first = running_on(&hub, "web")[0].clone();
+    let first = hub.running_on("web")[0].clone();
     let (i, _) = agents.iter().enumerate().find(|(_, a)| a.name == first).unwrap();
     // (The task first: on this one host its port must be free for the replacement.)
     assert_eq!(kill_processes_under(&d.join(format!("{first}-alloc"))), 1, "the task dies with its node");
     let started = std::time::Instant::now();
     agents[i].proc.stop("KILL");
     wait_for("the allocation to run on the other node", Duration::from_secs(40), || {
-        let on = running_on(&hub, "web");
+        let on = hub.running_on("web");
         if on.len() == 1 && on[0] != first { Ok(()) } else { Err(format!("running on {on:?}")) }
     });
     println!("BENCH replaced after kill -9 of its node in {:.1} s", started.elapsed().as_secs_f64());
@@ -132,7 +119,7 @@ fn a_raw_exec_service_job_runs_registers_resolves_and_moves_when_its_node_dies()
         "the old one is lost"
     );
     // Stop: the process, the service and the DNS answer go.
-    let (ok, _, err) = rabble(&hub, &["job", "stop", "web"]);
+    let (ok, _, err) = hub.cli(&["job", "stop", "web"]);
     assert!(ok, "{err}");
     wait_for("the service to be deregistered", Duration::from_secs(15), || {
         if hub.instances("web").is_empty() { Ok(()) } else { Err(format!("{:?}", hub.instances("web"))) }
@@ -153,10 +140,9 @@ fn forged_replayed_and_misaddressed_assignments_run_nothing_and_are_counted() {
     let a = Agent::worker(d, &hub, "pi1");
     let alloc_dir = d.join("pi1-alloc");
     let file = d.join("web.nomad.hcl");
-    std::fs::write(&file, web_job(1)).unwrap();
-    assert!(rabble(&hub, &["job", "run", "-detach", file.to_str().unwrap()]).0);
+    hub.run_job(&file, &web_job(1));
     wait_for("the job to run", Duration::from_secs(20), || {
-        if running_on(&hub, "web").len() == 1 { Ok(()) } else { Err("not yet".into()) }
+        if hub.running_on("web").len() == 1 { Ok(()) } else { Err("not yet".into()) }
     });
     // The hub's real message while the job runs: replayed after the job is stopped.
     let topic = rabble_shared::topic::assignments(&NodeId::new("pi1").unwrap());
@@ -166,7 +152,7 @@ fn forged_replayed_and_misaddressed_assignments_run_nothing_and_are_counted() {
         .unwrap();
     let old = String::from_utf8_lossy(&out.stdout).trim().to_owned();
     assert!(old.contains("\"sig\""), "{old}");
-    assert!(rabble(&hub, &["job", "stop", "web"]).0);
+    assert!(hub.cli(&["job", "stop", "web"]).0);
     wait_for("the task to stop", Duration::from_secs(15), || {
         if rabble_tests::processes_under(&alloc_dir) == 0 { Ok(()) } else { Err("still running".into()) }
     });
@@ -228,10 +214,9 @@ fn a_hub_restart_loses_no_job_and_restarts_no_task() {
     let _a = Agent::worker(d, &hub, "pi1");
     let alloc_dir = d.join("pi1-alloc");
     let file = d.join("web.nomad.hcl");
-    std::fs::write(&file, web_job(2)).unwrap();
-    assert!(rabble(&hub, &["job", "run", "-detach", file.to_str().unwrap()]).0);
+    hub.run_job(&file, &web_job(2));
     wait_for("two allocations to run", Duration::from_secs(20), || {
-        if running_on(&hub, "web").len() == 2 { Ok(()) } else { Err("not yet".into()) }
+        if hub.running_on("web").len() == 2 { Ok(()) } else { Err("not yet".into()) }
     });
     let pids = rabble_tests::pids_under(&alloc_dir);
     let before: Vec<String> = job(&hub, "web").allocations.iter().map(|a| a.id.to_string()).collect();
@@ -242,10 +227,10 @@ fn a_hub_restart_loses_no_job_and_restarts_no_task() {
     let after = job(&hub, "web");
     let ids: Vec<String> = after.allocations.iter().map(|a| a.id.to_string()).collect();
     assert_eq!(ids, before, "the same allocations, from redb");
-    assert_eq!(running_on(&hub, "web").len(), 2);
+    assert_eq!(hub.running_on("web").len(), 2);
     assert_eq!(rabble_tests::pids_under(&alloc_dir), pids, "no task was restarted");
     // And an unchanged file run again changes nothing.
-    let (ok, out, _) = rabble(&hub, &["job", "run", "-detach", file.to_str().unwrap()]);
+    let (ok, out, _) = hub.cli(&["job", "run", "-detach", file.to_str().unwrap()]);
     assert!(ok && out.contains("nothing to do"), "{out}");
 }
 
@@ -284,12 +269,12 @@ fn exec_enforces_the_memory_limit_where_cgroup_v2_allows_and_says_so_where_not()
         // No cgroup v2 memory controller here: exec is reported unavailable, with why,
         // and the scheduler does not place exec work on the node.
         assert!(!exec.healthy && exec.detail.contains("cgroup"), "{exec:?}");
-        let (_, out, err) = rabble(&hub, &["job", "plan", file.to_str().unwrap()]);
+        let (_, out, err) = hub.cli(&["job", "plan", file.to_str().unwrap()]);
         assert!(out.contains("driver exec unhealthy filtered 1 node"), "{out}{err}");
         return;
     }
     assert!(exec.healthy, "{exec:?}");
-    assert!(rabble(&hub, &["job", "run", "-detach", file.to_str().unwrap()]).0);
+    assert!(hub.cli(&["job", "run", "-detach", file.to_str().unwrap()]).0);
     wait_for("the hog to be killed for memory", Duration::from_secs(60), || {
         let j = job(&hub, "hog");
         let a = j.allocations.first().ok_or("no allocation")?;
@@ -363,11 +348,7 @@ fn a_rolling_update_keeps_an_instance_healthy_and_a_failing_version_reverts() {
     let hub = Hub::start(d, &[]);
     let _agents = [Agent::worker(d, &hub, "pi1"), Agent::worker(d, &hub, "pi2")];
     let file = d.join("roll.nomad.hcl");
-    let run = |text: String| {
-        std::fs::write(&file, text).unwrap();
-        let (ok, out, err) = rabble(&hub, &["job", "run", "-detach", file.to_str().unwrap()]);
-        assert!(ok, "{out}{err}");
-    };
+    let run = |text: String| hub.run_job(&file, &text);
     let passing_ids = || -> Vec<String> {
         hub.services()
             .into_iter()

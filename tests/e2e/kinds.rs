@@ -4,23 +4,14 @@
 
 use rabble_shared::alloc::{ClientStatus, DesiredStatus};
 use rabble_shared::api::JobView;
-use rabble_tests::{Agent, Hub, bin, wait_for};
+use rabble_tests::{Agent, Hub, wait_for};
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(30);
 
 fn run(hub: &Hub, d: &Path, name: &str, text: &str) {
-    let file = d.join(format!("{name}.nomad.hcl"));
-    std::fs::write(&file, text).unwrap();
-    let out = Command::new(bin("rabble"))
-        .args(["job", "run", "-detach"])
-        .arg(&file)
-        .env("RABBLE_ADDR", &hub.http)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    hub.run_job(&d.join(format!("{name}.nomad.hcl")), text);
 }
 
 fn job(hub: &Hub, id: &str) -> JobView {
@@ -137,9 +128,9 @@ fn a_drain_moves_service_work_and_eligibility_gates_placement() {
     let hub = Hub::start(d, &[]);
     let _a = Agent::worker(d, &hub, "pi1");
     let rabble = |args: &[&str]| {
-        let out = Command::new(bin("rabble")).args(args).env("RABBLE_ADDR", &hub.http).output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        let (ok, out, err) = hub.cli(args);
+        assert!(ok, "{err}");
+        out
     };
     run(&hub, d, "svc", &format!("job \"svc\" {{\n group \"g\" {{\n {}\n }}\n}}\n", task("exec sleep 600")));
     wait_for("svc on pi1", T, || {

@@ -67,15 +67,7 @@ fn a_node_cut_off_silently_is_down_within_seconds_and_its_work_moves() {
         "job \"web\" {{\n group \"web\" {{\n network {{\n port \"http\" {{}}\n }}\n task \"server\" {{\n driver = \"raw_exec\"\n config {{\n command = \"{}\"\n }}\n }}\n }}\n}}\n",
         bin("tiny-http").display()
     );
-    let file = d.join("web.nomad.hcl");
-    std::fs::write(&file, job).unwrap();
-    let out = Command::new(bin("rabble"))
-        .args(["job", "run", "-detach"])
-        .arg(&file)
-        .env("RABBLE_ADDR", &hub.http)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    hub.run_job(&d.join("web.nomad.hcl"), &job);
     wait_for("the job to run inside the namespace", Duration::from_secs(20), || {
         if hub.running_on("web") == ["cut"] { Ok(()) } else { Err(format!("{:?}", hub.running_on("web"))) }
     });

@@ -9,10 +9,14 @@
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 
 mod agent;
+mod mosquitto;
+mod work;
 pub use agent::{Agent, aarch64_agent, rabble_hub_cmd, release_agent};
+pub use mosquitto::{Mosquitto, Subscriber, mosquitto_pub};
+pub use work::{kill_processes_under, pids_under, processes_under};
 
 use rabble_shared::api::{HubHealth, NodeStatus, NodeView, ServiceView};
-use std::io::{BufRead, Read, Write};
+use std::io::{BufRead, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -215,25 +219,6 @@ impl Hub {
         resp.body_mut().read_json().map_err(|e| format!("GET {url}: {e}"))
     }
 
-    /// The job's allocations that are wanted and running, by node.
-    pub fn running_on(&self, job: &str) -> Vec<String> {
-        let j: rabble_shared::api::JobView = self.get(&format!("/api/v1/jobs/{}", job.replace('/', "%2F"))).unwrap();
-        j.allocations
-            .iter()
-            .filter(|a| a.client_status == rabble_shared::alloc::ClientStatus::Running)
-            .filter(|a| a.desired == rabble_shared::alloc::DesiredStatus::Run)
-            .map(|a| a.node.to_string())
-            .collect()
-    }
-
-    /// The hub's public assignment key, as agents are configured with it.
-    pub fn key(&self) -> String {
-        let data_dir = self.data_dir.display().to_string();
-        let (ok, out, err) = crate::rabble_hub_cmd(&["--data-dir", &data_dir, "key"]);
-        assert!(ok, "rabble-hub key: {err}");
-        out.trim().to_owned()
-    }
-
     pub fn post<T: serde::de::DeserializeOwned>(&self, path: &str, body: &serde_json::Value) -> Result<T, String> {
         let url = format!("{}{path}", self.http);
         let mut resp = ureq::post(&url).send_json(body).map_err(|e| format!("POST {url}: {e}"))?;
@@ -279,21 +264,6 @@ impl Hub {
         });
     }
 
-    /// Waits until every instance of service `name` has the aggregate status `want`
-    /// (and there is at least one).
-    pub fn wait_check_named(&self, name: &str, want: rabble_shared::Status, timeout: Duration) {
-        wait_for(&format!("service {name} {want}"), timeout, || {
-            let found: Vec<rabble_shared::Status> = self
-                .services()
-                .into_iter()
-                .filter(|s| s.name == name)
-                .flat_map(|s| s.instances)
-                .map(|i| i.status)
-                .collect();
-            if !found.is_empty() && found.iter().all(|s| *s == want) { Ok(()) } else { Err(format!("{found:?}")) }
-        });
-    }
-
     /// Instance ids of service `name` as `node/id`, sorted.
     pub fn instances(&self, name: &str) -> Vec<String> {
         let mut v: Vec<String> = self
@@ -305,137 +275,6 @@ impl Hub {
             .collect();
         v.sort();
         v
-    }
-}
-
-/// The processes whose working directory is under `dir` (an agent's tasks).
-pub fn pids_under(dir: &Path) -> Vec<u32> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
-        if std::fs::read_link(entry.path().join("cwd")).is_ok_and(|cwd| cwd.starts_with(dir)) {
-            out.push(pid);
-        }
-    }
-    out
-}
-
-pub fn processes_under(dir: &Path) -> usize {
-    pids_under(dir).len()
-}
-
-/// Kills (SIGKILL) every process whose working directory is under `dir`: the tasks a
-/// dead agent left behind, as a power cut would take them. Returns how many.
-pub fn kill_processes_under(dir: &Path) -> usize {
-    let pids = pids_under(dir);
-    for pid in &pids {
-        // (One may have exited since it was listed.)
-        let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).stderr(Stdio::null()).status();
-    }
-    pids.len()
-}
-
-/// A real Mosquitto broker on a loopback port.
-pub struct Mosquitto {
-    pub proc: Proc,
-    pub port: u16,
-}
-
-impl Mosquitto {
-    pub fn start(dir: &Path) -> Mosquitto {
-        Self::start_with(dir, "allow_anonymous true\n")
-    }
-
-    /// A Mosquitto that lets in only these users (a `mosquitto_passwd` file), as Home
-    /// Assistant's Mosquitto add-on does.
-    pub fn start_with_passwords(dir: &Path, users: &[(&str, &str)]) -> Mosquitto {
-        let file = dir.join("mosquitto.passwd");
-        std::fs::write(&file, "").unwrap();
-        for (user, pass) in users {
-            let out = Command::new(tool("mosquitto_passwd")).arg("-b").arg(&file).arg(user).arg(pass).output().unwrap();
-            assert!(out.status.success(), "mosquitto_passwd: {}", String::from_utf8_lossy(&out.stderr));
-        }
-        Self::start_with(dir, &format!("allow_anonymous false\npassword_file {}\n", file.display()))
-    }
-
-    /// Passwords as above, and the topic ACL Rabble ships (`images/etc/mosquitto-acl.conf`).
-    pub fn start_with_acl(dir: &Path, users: &[(&str, &str)]) -> Mosquitto {
-        let file = dir.join("mosquitto.passwd");
-        std::fs::write(&file, "").unwrap();
-        for (user, pass) in users {
-            let out = Command::new(tool("mosquitto_passwd")).arg("-b").arg(&file).arg(user).arg(pass).output().unwrap();
-            assert!(out.status.success(), "mosquitto_passwd: {}", String::from_utf8_lossy(&out.stderr));
-        }
-        let acl = Path::new(env!("CARGO_MANIFEST_DIR")).join("../images/etc/mosquitto-acl.conf");
-        Self::start_with(
-            dir,
-            &format!("allow_anonymous false\npassword_file {}\nacl_file {}\n", file.display(), acl.display()),
-        )
-    }
-
-    fn start_with(dir: &Path, extra: &str) -> Mosquitto {
-        let port = free_port();
-        let conf = dir.join("mosquitto.conf");
-        std::fs::write(&conf, format!("listener {port} 127.0.0.1\npersistence false\n{extra}")).unwrap();
-        let mut cmd = Command::new(tool("mosquitto"));
-        cmd.arg("-c").arg(&conf);
-        let proc = Proc::spawn("mosquitto", &mut cmd, dir);
-        wait_for("mosquitto to listen", Duration::from_secs(5), || {
-            std::net::TcpStream::connect(("127.0.0.1", port)).map(|_| ()).map_err(|e| e.to_string())
-        });
-        Mosquitto { proc, port }
-    }
-}
-
-/// `mosquitto_sub -t 'rabble/#' -v` writing to a file; read it with [`Subscriber::lines`].
-pub struct Subscriber {
-    pub proc: Proc,
-    path: PathBuf,
-}
-
-impl Subscriber {
-    pub fn start(dir: &Path, port: u16) -> Subscriber {
-        let mut cmd = Command::new(tool("mosquitto_sub"));
-        cmd.args(["-h", "127.0.0.1", "-p", &port.to_string(), "-t", "rabble/#", "-v"]);
-        let proc = Proc::spawn("mosquitto_sub", &mut cmd, dir);
-        let path = dir.join("mosquitto_sub.log");
-        Subscriber { proc, path }
-    }
-
-    pub fn lines(&self) -> Vec<String> {
-        let mut s = String::new();
-        if let Ok(mut f) = std::fs::File::open(&self.path) {
-            let _ = f.read_to_string(&mut s);
-        }
-        s.lines().map(str::to_owned).collect()
-    }
-
-    /// Waits until a line starts with `prefix`.
-    pub fn wait_line(&self, prefix: &str, timeout: Duration) -> String {
-        wait_for(&format!("mosquitto_sub to print {prefix:?}"), timeout, || {
-            self.lines()
-                .into_iter()
-                .find(|l| l.starts_with(prefix))
-                .ok_or_else(|| format!("{} lines", self.lines().len()))
-        })
-    }
-}
-
-/// Publishes raw bytes with `mosquitto_pub` (QoS 1, not retained); `Err` holds its stderr.
-pub fn mosquitto_pub(port: u16, topic: &str, payload: &[u8]) -> Result<(), String> {
-    let mut child = Command::new(tool("mosquitto_pub"))
-        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-q", "1", "-t", topic, "-s"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(payload).unwrap();
-    let out = child.wait_with_output().unwrap();
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!("mosquitto_pub {topic}: {}", String::from_utf8_lossy(&out.stderr)))
     }
 }
 

@@ -7,16 +7,17 @@
 
 #[cfg(feature = "docker")]
 pub mod docker;
+mod driver;
 pub mod env;
 pub mod policy;
 pub mod process;
 mod services;
 
+use driver::{launch, start_container, stop_task};
 use policy::AfterExit;
-use process::{Launch, Running, TaskExit, TaskKey};
+use process::{Running, TaskExit, TaskKey};
 use rabble_shared::alloc::ClientStatus;
 use rabble_shared::assign::{AllocState, Assignment, Assignments, TaskState};
-use rabble_shared::attr::NodeRef;
 use rabble_shared::job::{Hook, Task};
 use rabble_shared::msg::NodeFacts;
 use rabble_shared::{AllocId, NodeId};
@@ -447,145 +448,6 @@ impl Allocs {
             (&rt.a, running)
         })
     }
-}
-
-fn stop_task(t: &mut TaskRt, now: Instant, docker: &Engine) {
-    let _ = docker;
-    match std::mem::replace(&mut t.phase, Phase::Dead { ok: true }) {
-        Phase::Running { generation, run } => {
-            let kill_at = now + Duration::from_millis(t.spec.kill_timeout_ms);
-            match &run {
-                Handle::Proc(p) => {
-                    let sig =
-                        process::parse_signal(t.spec.kill_signal.as_deref()).unwrap_or(rustix::process::Signal::TERM);
-                    process::signal(p.pid, sig);
-                }
-                #[cfg(feature = "docker")]
-                Handle::Container(c) => {
-                    if let Some(d) = docker {
-                        // The engine sends the signal and kills after the timeout; the
-                        // watcher reports the exit.
-                        docker::stop(
-                            d.clone(),
-                            c.name.clone(),
-                            t.spec.kill_signal.clone(),
-                            t.spec.kill_timeout_ms.div_ceil(1000),
-                        );
-                    }
-                }
-            }
-            t.event = "stopping".into();
-            t.phase = Phase::Stopping { generation, run, kill_at };
-        }
-        stopping @ Phase::Stopping { .. } => t.phase = stopping,
-        dead @ Phase::Dead { .. } => t.phase = dead,
-        Phase::Pending | Phase::Waiting { .. } => t.event = "not started".into(),
-    }
-}
-
-/// A docker task: adopted when a container from an earlier run of the agent is still
-/// running for it, else created and started (asynchronously; the outcome comes back as
-/// a `TaskExit`).
-#[allow(clippy::too_many_arguments)]
-fn start_container(
-    cfg: &Settings,
-    docker: &Engine,
-    adoptable: &mut Option<BTreeMap<(String, String), bool>>,
-    a: &Assignment,
-    t: &Task,
-    facts: &NodeFacts,
-    key: TaskKey,
-    exits: &mpsc::Sender<TaskExit>,
-) -> Result<Handle, String> {
-    #[cfg(feature = "docker")]
-    {
-        let d = docker.as_ref().ok_or("no Docker engine on this node")?;
-        let name = docker::name(a.alloc.as_str(), &t.name);
-        let adoptable = adoptable.as_mut().and_then(|f| f.remove(&(a.alloc.to_string(), t.name.clone()))).is_some();
-        let (vars, config, task_dir) = prepare(cfg, a, t, facts)?;
-        let cx = docker::Context {
-            node: cfg.node.as_str(),
-            alloc: a.alloc.as_str(),
-            ports: &a.ports,
-            env: &vars,
-            config: &config,
-            volumes: &a.volumes,
-            host_volumes: &cfg.host_volumes,
-        };
-        let mut body = docker::body(t, &cx)?;
-        let alloc_dir = task_dir.parent().map(|p| p.join("alloc")).unwrap_or_default();
-        let mounts =
-            [(alloc_dir, "/alloc"), (task_dir.join("local"), "/local"), (task_dir.join("secrets"), "/secrets")];
-        if let Some(hc) = body.host_config.as_mut() {
-            let binds = hc.binds.get_or_insert_with(Vec::new);
-            binds.extend(mounts.iter().map(|(h, c)| format!("{}:{c}", h.display())));
-        }
-        let force = config.get("force_pull").is_some_and(|v| v == &serde_json::Value::Bool(true) || v == "true");
-        let _ = std::fs::write(docker::record(&cfg.alloc_dir, a.alloc.as_str(), &t.name), &name);
-        if adoptable {
-            // Still running from before the agent restarted? Then watch it; else start anew.
-            let (d, exits, n) = (d.clone(), exits.clone(), name.clone());
-            let (alloc, task) = (a.alloc.clone(), t.name.clone());
-            tokio::spawn(async move {
-                if docker::adopt(d.clone(), n.clone(), key.clone(), exits.clone()).await {
-                    tracing::info!(alloc = %alloc, task = %task, "adopted the running container");
-                } else {
-                    docker::spawn(d, key, body, force, exits);
-                }
-            });
-            return Ok(Handle::Container(docker::Container { name }));
-        }
-        Ok(Handle::Container(docker::spawn(d.clone(), key, body, force, exits.clone())))
-    }
-    #[cfg(not(feature = "docker"))]
-    {
-        let _ = (cfg, docker, adoptable, a, t, facts, key, exits);
-        Err("this agent was built without the Docker driver".into())
-    }
-}
-
-/// A task ready to start: its environment, its interpolated config, its directory.
-type Prepared = (BTreeMap<String, String>, serde_json::Map<String, serde_json::Value>, PathBuf);
-
-/// A task's directories (made), environment and interpolated config.
-fn prepare(cfg: &Settings, a: &Assignment, t: &Task, facts: &NodeFacts) -> Result<Prepared, String> {
-    let alloc_dir = cfg.alloc_dir.join(a.alloc.as_str());
-    let task_dir = alloc_dir.join(&t.name);
-    for d in [alloc_dir.join("alloc"), task_dir.join("local"), task_dir.join("secrets"), task_dir.join("tmp")] {
-        std::fs::create_dir_all(&d).map_err(|e| format!("cannot create {}: {e}", d.display()))?;
-    }
-    let dirs = env::Dirs { alloc: &alloc_dir.join("alloc"), task: &task_dir };
-    let vars = env::build(a, t, &cfg.node, facts, &dirs);
-    let here = NodeRef { id: &cfg.node, facts };
-    let config = match env::interpolate_json(&serde_json::Value::Object(t.config.clone()), &vars, here) {
-        serde_json::Value::Object(m) => m,
-        _ => serde_json::Map::new(),
-    };
-    Ok((vars, config, task_dir))
-}
-
-/// What to run for a raw_exec or exec task.
-fn launch(cfg: &Settings, a: &Assignment, t: &Task, facts: &NodeFacts) -> Result<Launch, String> {
-    let (vars, config, task_dir) = prepare(cfg, a, t, facts)?;
-    let cgroup = match t.driver.as_str() {
-        "raw_exec" => None,
-        "exec" if cfg.cgroups => Some((
-            format!("{}-{}", a.alloc, t.name),
-            t.resources.memory_max_mb.unwrap_or(t.resources.memory_mb),
-            t.resources.cpu_mhz,
-        )),
-        "exec" => return Err("exec needs cgroup v2 with the memory controller on this node".into()),
-        other => return Err(format!("the {other} driver is not available on this agent")),
-    };
-    let command = config.get("command").and_then(|c| c.as_str()).ok_or("config.command is missing")?.to_owned();
-    let args = match config.get("args") {
-        None => vec![],
-        Some(serde_json::Value::Array(a)) => {
-            a.iter().map(|x| x.as_str().map(str::to_owned).unwrap_or_else(|| x.to_string())).collect()
-        }
-        Some(other) => return Err(format!("config.args must be a list, not {other}")),
-    };
-    Ok(Launch { command, args, env: vars, cwd: task_dir, user: t.user.clone(), cgroup })
 }
 
 #[cfg(test)]

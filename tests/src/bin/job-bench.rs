@@ -65,17 +65,9 @@ fn main() {
     let job = format!(
         "job \"bench\" {{\n group \"g\" {{\n count = {COUNT}\n task \"t\" {{\n driver = \"raw_exec\"\n config {{\n command = \"/bin/sleep\"\n args = [\"600\"]\n }}\n resources {{\n cpu = 10\n memory = 10\n }}\n }}\n }}\n}}\n"
     );
-    let file = d.join("bench.nomad.hcl");
-    std::fs::write(&file, job).unwrap();
     let t0 = Instant::now();
     let t0_ms = rabble_shared::support::clock::now_ms();
-    let out = Command::new(bin("rabble"))
-        .args(["job", "run", "-detach"])
-        .arg(&file)
-        .env("RABBLE_ADDR", &hub.http)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    hub.run_job(&d.join("bench.nomad.hcl"), &job);
     wait_for("200 allocations running", Duration::from_secs(120), || {
         let n = running(&hub).len();
         if n == COUNT as usize { Ok(()) } else { Err(format!("{n} running")) }
@@ -135,7 +127,7 @@ fn main() {
         "busiest node killed -> its {lost} running elsewhere: {:.2} s (3 s of it the hub's grace for a node that went offline)",
         t1.elapsed().as_secs_f64()
     );
-    let _ = Command::new(bin("rabble")).args(["job", "stop", "bench"]).env("RABBLE_ADDR", &hub.http).output();
+    let _ = hub.cli(&["job", "stop", "bench"]);
     if let Some(max) = std::env::var("RABBLE_BENCH_MAX_HWM_KB").ok().and_then(|s| s.parse::<u64>().ok())
         && max_hwm > max
     {
