@@ -21,6 +21,8 @@ pub enum Refusal {
     OtherNode(String),
     #[error("older than what this node runs (seq {got} < {have}): a replay")]
     Replayed { got: u64, have: u64 },
+    #[error("issued at {issued_ms} ms, too far from this node's clock ({now_ms} ms): a replay, or a clock to set")]
+    Stale { issued_ms: u64, now_ms: u64 },
 }
 
 /// A hub key as configured: base64 of the 32-byte ed25519 public key.
@@ -37,11 +39,7 @@ pub fn parse_key(b64: &str) -> Result<Vec<u8>, String> {
 pub fn verify(payload: &[u8], key: Option<&[u8]>, me: &NodeId, have: Option<u64>) -> Result<Assignments, Refusal> {
     let key = key.ok_or(Refusal::NoKey)?;
     let signed: Signed = msg::decode(payload).map_err(|e| Refusal::Malformed(e.to_string()))?;
-    let sig = STANDARD.decode(&signed.sig).map_err(|_| Refusal::BadSignature)?;
-    ring::signature::UnparsedPublicKey::new(&ring::signature::ED25519, key)
-        .verify(signed.body.as_bytes(), &sig)
-        .map_err(|_| Refusal::BadSignature)?;
-    let body: Assignments = serde_json::from_str(&signed.body).map_err(|e| Refusal::Malformed(e.to_string()))?;
+    let body: Assignments = open(&signed.body, &signed.sig, key)?;
     if &body.node != me {
         return Err(Refusal::OtherNode(body.node.to_string()));
     }
@@ -51,6 +49,15 @@ pub fn verify(payload: &[u8], key: Option<&[u8]>, me: &NodeId, have: Option<u64>
         return Err(Refusal::Replayed { got: body.seq, have });
     }
     Ok(body)
+}
+
+/// The body of a signed message, parsed, if `sig` is `key`'s signature of it.
+pub fn open<T: serde::de::DeserializeOwned>(body: &str, sig: &str, key: &[u8]) -> Result<T, Refusal> {
+    let sig = STANDARD.decode(sig).map_err(|_| Refusal::BadSignature)?;
+    ring::signature::UnparsedPublicKey::new(&ring::signature::ED25519, key)
+        .verify(body.as_bytes(), &sig)
+        .map_err(|_| Refusal::BadSignature)?;
+    serde_json::from_str(body).map_err(|e| Refusal::Malformed(e.to_string()))
 }
 
 #[cfg(test)]

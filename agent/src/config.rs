@@ -53,69 +53,46 @@ pub struct FileConfig {
     pub host_volumes: BTreeMap<String, PathBuf>,
 }
 
-/// Settings given as flags; `None` means "not given".
-#[derive(Debug, Default, Clone, clap::Args)]
+/// Settings given as flags (`crate::args` parses them); `None` means "not given".
+#[derive(Debug, Default, Clone)]
 pub struct Flags {
     /// Config file (TOML); missing is fine when it is the default path.
-    #[arg(long, env = "RABBLE_AGENT_CONFIG")]
     pub config: Option<PathBuf>,
     /// The hub's MQTT broker, e.g. mqtt://hub.lan:1883.
-    #[arg(long)]
     pub hub: Option<String>,
     /// The node's name (default: the hostname).
-    #[arg(long)]
     pub name: Option<String>,
-    #[arg(long)]
     pub datacenter: Option<String>,
-    #[arg(long)]
     pub node_class: Option<String>,
     /// The address DNS and other nodes use for this node (default: detected).
-    #[arg(long)]
     pub advertise: Option<IpAddr>,
     /// Directory of service files (*.toml, *.hcl, *.json).
-    #[arg(long)]
     pub services_dir: Option<PathBuf>,
     /// Allow `args` (script) checks.
-    #[arg(long)]
     pub enable_script_checks: bool,
     /// How often to publish a heartbeat, e.g. 5s.
-    #[arg(long)]
     pub heartbeat_interval: Option<GoDuration>,
     /// MQTT keepalive; the broker declares the agent gone after 1.5x this.
-    #[arg(long)]
     pub keepalive: Option<GoDuration>,
     /// The local control socket (`rabble-agent check ...` talks to it).
-    #[arg(long, global = true)]
     pub socket: Option<PathBuf>,
     /// PEM file of the CA that signed the hub's certificate (for an mqtts:// hub);
     /// without it the system's trust store is used.
-    #[arg(long)]
     pub ca: Option<PathBuf>,
     /// File holding this node's token from `rabble-hub node add <name>`.
-    #[arg(long)]
     pub token_file: Option<PathBuf>,
     /// The Docker engine's socket (default /var/run/docker.sock).
-    #[arg(long)]
     pub docker_socket: Option<PathBuf>,
     /// Do not use Docker on this node.
-    #[arg(long)]
     pub no_docker: bool,
     /// Node metadata, key=value (repeatable).
-    #[arg(long = "meta", value_parser = parse_kv)]
     pub meta: Vec<(String, String)>,
     /// The hub's public key (`rabble-hub key`): the agent runs only work signed with it.
-    #[arg(long)]
     pub hub_key: Option<String>,
     /// Do not run raw_exec or exec tasks on this node.
-    #[arg(long)]
     pub no_exec: bool,
     /// Where allocations' working directories go (a tmpfs: nothing reaches the SD card).
-    #[arg(long)]
     pub alloc_dir: Option<PathBuf>,
-}
-
-fn parse_kv(s: &str) -> Result<(String, String), String> {
-    s.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())).ok_or_else(|| format!("{s:?} is not key=value"))
 }
 
 /// The resolved configuration the agent runs with.

@@ -1,6 +1,7 @@
 //! rabble-agent: publishes a node's facts, heartbeats, services and checks to the hub over MQTT.
 
 pub mod allocs;
+pub mod args;
 pub mod assign;
 pub mod cgroup;
 pub mod checks;
@@ -11,6 +12,7 @@ mod engine;
 pub mod error;
 pub mod facts;
 pub mod link;
+pub mod logs;
 pub mod services;
 pub mod tls;
 

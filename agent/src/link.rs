@@ -98,10 +98,13 @@ pub enum LinkEvent {
     Closed,
     /// A message on this node's assignments topic (not yet verified).
     Assignments(Vec<u8>),
+    /// A message on this node's logs-request topic (not yet verified).
+    LogsRequest(Vec<u8>),
 }
 
 /// Runs until the engine's DISCONNECT goes out or the engine drops the receiver.
-pub async fn run(mut eventloop: EventLoop, tx: mpsc::Sender<LinkEvent>, assignments_topic: String) {
+pub async fn run(mut eventloop: EventLoop, tx: mpsc::Sender<LinkEvent>, node: rabble_shared::NodeId) {
+    let (assignments_topic, logs_topic) = (topic::assignments(&node), topic::logs_request(&node));
     let with_credentials = eventloop.mqtt_options.credentials().is_some();
     let mut backoff = Backoff::default();
     let mut up = false;
@@ -118,6 +121,9 @@ pub async fn run(mut eventloop: EventLoop, tx: mpsc::Sender<LinkEvent>, assignme
             }
             Ok(Event::Incoming(Packet::Publish(p))) if p.topic == assignments_topic => {
                 LinkEvent::Assignments(p.payload.to_vec())
+            }
+            Ok(Event::Incoming(Packet::Publish(p))) if p.topic == logs_topic => {
+                LinkEvent::LogsRequest(p.payload.to_vec())
             }
             Ok(Event::Outgoing(Outgoing::Disconnect)) => {
                 // Queued, not yet flushed: keep polling until the broker hangs up.

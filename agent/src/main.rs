@@ -1,10 +1,8 @@
 //! The `rabble-agent` binary: runs the agent, or talks to a running one (`check`, `reload`).
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use rabble_agent::args::{self, Command, HELP};
 use rabble_agent::config::{Config, DEFAULT_SOCKET, Flags};
-use rabble_shared::Status;
-use rabble_shared::control::Request;
 use std::path::PathBuf;
 
 /// `rabble-agent --version` says which build this is.
@@ -13,36 +11,6 @@ const VERSION: &str = if cfg!(feature = "docker") {
 } else {
     concat!(env!("CARGO_PKG_VERSION"), " (bare metal: no docker driver)")
 };
-
-#[derive(Parser)]
-#[command(
-    name = "rabble-agent",
-    version = VERSION,
-    about = "Rabble's node agent: facts, heartbeats, services and checks over MQTT"
-)]
-struct Cli {
-    #[command(flatten)]
-    flags: Flags,
-    #[command(subcommand)]
-    cmd: Option<Cmd>,
-}
-
-#[derive(Subcommand)]
-enum Cmd {
-    /// Update a TTL check on the running agent.
-    Check {
-        /// pass, warn or fail.
-        #[arg(value_parser = ["pass", "warn", "fail"])]
-        status: String,
-        /// The check's id (e.g. `service:web` or the id in its file).
-        id: String,
-        /// Text to record as the check's output.
-        #[arg(long, default_value = "")]
-        note: String,
-    },
-    /// Re-read the service files (same as SIGHUP); prints any file problems.
-    Reload,
-}
 
 fn socket(flags: &Flags) -> PathBuf {
     flags.socket.clone().unwrap_or_else(|| DEFAULT_SOCKET.into())
@@ -56,20 +24,24 @@ fn main() {
 }
 
 fn real_main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    let request = match &cli.cmd {
-        None => return run(cli.flags),
-        Some(Cmd::Check { status, id, note }) => {
-            let status = match status.as_str() {
-                "pass" => Status::Passing,
-                "warn" => Status::Warning,
-                _ => Status::Critical,
-            };
-            Request::UpdateTtl { check: id.clone(), status, note: note.clone() }
+    let command = args::parse(std::env::args_os().skip(1), std::env::var_os("RABBLE_AGENT_CONFIG"));
+    let (flags, request) = match command {
+        Ok(Command::Run(flags)) => return run(flags),
+        Ok(Command::Control(flags, request)) => (flags, request),
+        Ok(Command::Help) => {
+            print!("{HELP}");
+            return Ok(());
         }
-        Some(Cmd::Reload) => Request::Reload,
+        Ok(Command::Version) => {
+            println!("rabble-agent {VERSION}");
+            return Ok(());
+        }
+        Err(e) => {
+            eprintln!("rabble-agent: {e}");
+            std::process::exit(2);
+        }
     };
-    let reply = rabble_agent::control::send(&socket(&cli.flags), &request).map_err(anyhow::Error::msg)?;
+    let reply = rabble_agent::control::send(&socket(&flags), &request).map_err(anyhow::Error::msg)?;
     if !reply.ok {
         anyhow::bail!("{}", reply.error);
     }

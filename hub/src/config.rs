@@ -33,6 +33,9 @@ pub struct FileConfig {
     pub heartbeat_ttl: Option<GoDuration>,
     #[serde(default)]
     pub dns: DnsFile,
+    /// `[[lane]]` tables: the HTTP routing lanes (default: `routing` and `ingress`).
+    #[serde(default)]
+    pub lane: Vec<crate::routes::table::Lane>,
 }
 
 /// The `[dns]` table of hub.toml.
@@ -170,6 +173,8 @@ pub struct Config {
     pub http_listen: SocketAddr,
     pub heartbeat_ttl: Duration,
     pub dns: DnsConfig,
+    /// The HTTP routing lanes.
+    pub lanes: Vec<crate::routes::table::Lane>,
 }
 
 impl Config {
@@ -259,7 +264,27 @@ impl Config {
             },
             recursors,
         };
+        let lanes = if file.lane.is_empty() { crate::routes::table::Lane::defaults() } else { file.lane };
+        for (i, l) in lanes.iter().enumerate() {
+            let field = "lane";
+            if !rabble_shared::routes::valid_lane(&l.name) {
+                return Err(ConfigError::Field {
+                    field,
+                    message: format!("name {:?}: use [a-z0-9-], 1 to 32 characters", l.name),
+                });
+            }
+            if l.prefix.is_empty() || l.prefix.contains(['=', ' ']) {
+                return Err(ConfigError::Field {
+                    field,
+                    message: format!("lane {:?}: prefix {:?} is not a tag prefix", l.name, l.prefix),
+                });
+            }
+            if lanes[..i].iter().any(|o| o.name == l.name) {
+                return Err(ConfigError::Field { field, message: format!("lane {:?} is defined twice", l.name) });
+            }
+        }
         Ok(Config {
+            lanes,
             broker_login,
             broker_ca,
             dns,

@@ -79,7 +79,7 @@ pub fn validate(topic_name: &str, payload: &[u8]) -> Result<Option<Update>, Reje
     }
     let empty = payload.is_empty();
     let (node, u) = match t {
-        Topic::HubStatus => return Ok(None),
+        Topic::HubStatus | Topic::Routes(_) => return Ok(None),
         Topic::NodeStatus(_) | Topic::NodeFacts(_) | Topic::NodeManifest(_) | Topic::NodeHeartbeat(_) if empty => {
             return Ok(None);
         }
@@ -102,8 +102,9 @@ pub fn validate(topic_name: &str, payload: &[u8]) -> Result<Option<Update>, Reje
             check_id(&st.id, &k)?;
             (n, NodeUpdate::Check(k, Some(st)))
         }
-        // The hub's own publications, and a cleared allocation topic: no change.
-        Topic::Assignments(_) => return Ok(None),
+        // The hub's own publications, task output (routed by `run`, not the catalog),
+        // and a cleared allocation topic: no change.
+        Topic::Assignments(_) | Topic::LogsRequest(_) | Topic::Logs(..) => return Ok(None),
         Topic::Alloc(..) if empty => return Ok(None),
         Topic::Alloc(n, id) => {
             let st = msg::decode::<AllocState>(payload)?;
@@ -122,95 +123,107 @@ pub fn validate(topic_name: &str, payload: &[u8]) -> Result<Option<Update>, Reje
     Ok(Some(Update::Node(node, u)))
 }
 
-/// Polls the hub's MQTT connection until `stop`: subscribes and announces the hub
-/// after every CONNACK (agents re-publish everything when they see it), reconnects
-/// with backoff. When told to stop it says `offline` itself (a clean DISCONNECT
-/// suppresses the Will) and returns once the broker has closed the connection.
-/// It also returns if the writer is gone.
-pub async fn run(
-    mut eventloop: EventLoop,
-    client: AsyncClient,
-    tx: mpsc::Sender<Ingested>,
-    stats: Arc<Stats>,
-    connected: Arc<AtomicBool>,
-    connects: tokio::sync::watch::Sender<u64>,
-    stop: CancellationToken,
-) {
-    let mut backoff = Backoff::default();
-    let mut closing = false;
-    // Never completes: once `stop` fires it queues the goodbye, and the loop below
-    // sees our DISCONNECT go out. (The poll itself is never cancelled.)
-    let goodbye = {
-        let (client, stop) = (client.clone(), stop.clone());
-        async move {
-            stop.cancelled().await;
-            tracing::info!("hub stopping");
-            let _ = client.try_publish(topic::HUB_STATUS, QoS::AtLeastOnce, true, topic::OFFLINE);
-            let _ = client.try_disconnect();
-            std::future::pending::<()>().await
-        }
-    };
-    tokio::pin!(goodbye);
-    loop {
-        let event = tokio::select! {
-            _ = &mut goodbye => unreachable!("goodbye never completes"),
-            e = eventloop.poll() => e,
+/// The ingest task's parts: the hub's MQTT client, the writer's input, and where
+/// task output goes (`crate::logs`).
+pub struct Ingest {
+    pub client: AsyncClient,
+    pub tx: mpsc::Sender<Ingested>,
+    pub stats: Arc<Stats>,
+    pub connected: Arc<AtomicBool>,
+    pub connects: tokio::sync::watch::Sender<u64>,
+    pub logs: Arc<crate::logs::LogHub>,
+}
+
+impl Ingest {
+    /// Polls the hub's MQTT connection until `stop`: subscribes and announces the hub
+    /// after every CONNACK (agents re-publish everything when they see it), reconnects
+    /// with backoff. When told to stop it says `offline` itself (a clean DISCONNECT
+    /// suppresses the Will) and returns once the broker has closed the connection.
+    /// It also returns if the writer is gone.
+    pub async fn run(self, mut eventloop: EventLoop, stop: CancellationToken) {
+        let Ingest { client, tx, stats, connected, connects, logs } = self;
+        let mut backoff = Backoff::default();
+        let mut closing = false;
+        // Never completes: once `stop` fires it queues the goodbye, and the loop below
+        // sees our DISCONNECT go out. (The poll itself is never cancelled.)
+        let goodbye = {
+            let (client, stop) = (client.clone(), stop.clone());
+            async move {
+                stop.cancelled().await;
+                tracing::info!("hub stopping");
+                let _ = client.try_publish(topic::HUB_STATUS, QoS::AtLeastOnce, true, topic::OFFLINE);
+                let _ = client.try_disconnect();
+                std::future::pending::<()>().await
+            }
         };
-        match event {
-            Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                backoff.reset();
-                connected.store(true, Ordering::Relaxed);
-                tracing::info!("connected to the broker; announcing the hub");
-                let _ = client.try_subscribe(topic::ALL, QoS::AtLeastOnce);
-                let _ = client.try_publish(topic::HUB_STATUS, QoS::AtLeastOnce, true, topic::ONLINE);
-                connects.send_modify(|n| *n += 1);
-            }
-            Ok(Event::Incoming(Packet::Publish(p))) => {
-                let ack = (p.qos != QoS::AtMostOnce).then(|| {
-                    let mut a = p.clone();
-                    a.payload = Default::default();
-                    a
-                });
-                match validate(&p.topic, &p.payload) {
-                    Ok(Some(mut update)) => {
-                        if let Update::Alloc(_, AllocUpdate::Client { at_ms, .. }) = &mut update {
-                            *at_ms = rabble_shared::support::clock::now_ms();
-                        }
-                        stats.accepted();
-                        let done = ack.map_or(Done::Nothing, Done::Ack);
-                        if tx.send(Input { source: p.topic.clone(), update: Some(update), done }).await.is_err() {
-                            return; // the writer is gone
-                        }
+        tokio::pin!(goodbye);
+        loop {
+            let event = tokio::select! {
+                _ = &mut goodbye => unreachable!("goodbye never completes"),
+                e = eventloop.poll() => e,
+            };
+            match event {
+                Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                    backoff.reset();
+                    connected.store(true, Ordering::Relaxed);
+                    tracing::info!("connected to the broker; announcing the hub");
+                    let _ = client.try_subscribe(topic::ALL, QoS::AtLeastOnce);
+                    let _ = client.try_publish(topic::HUB_STATUS, QoS::AtLeastOnce, true, topic::ONLINE);
+                    connects.send_modify(|n| *n += 1);
+                }
+                Ok(Event::Incoming(Packet::Publish(p))) => {
+                    let ack = (p.qos != QoS::AtMostOnce).then(|| {
+                        let mut a = p.clone();
+                        a.payload = Default::default();
+                        a
+                    });
+                    if let Ok(Topic::Logs(node, _)) = Topic::parse(&p.topic)
+                        && let Err(e) = logs.deliver(&node, &p.payload)
+                    {
+                        stats.rejected("bad-payload");
+                        tracing::warn!(topic = %p.topic, "rejected log chunk: {e}");
                     }
-                    other => {
-                        if let Err(e) = other {
-                            stats.rejected(e.label());
-                            tracing::warn!(topic = %p.topic, reason = e.label(), "rejected message: {e}");
+                    match validate(&p.topic, &p.payload) {
+                        Ok(Some(mut update)) => {
+                            if let Update::Alloc(_, AllocUpdate::Client { at_ms, .. }) = &mut update {
+                                *at_ms = rabble_shared::support::clock::now_ms();
+                            }
+                            stats.accepted();
+                            let done = ack.map_or(Done::Nothing, Done::Ack);
+                            if tx.send(Input { source: p.topic.clone(), update: Some(update), done }).await.is_err() {
+                                return; // the writer is gone
+                            }
                         }
-                        // Acked through the writer too, so acks leave in arrival order.
-                        if let Some(a) = ack
-                            && tx
-                                .send(Input { source: p.topic.clone(), update: None, done: Done::Ack(a) })
-                                .await
-                                .is_err()
-                        {
-                            return;
+                        other => {
+                            if let Err(e) = other {
+                                stats.rejected(e.label());
+                                tracing::warn!(topic = %p.topic, reason = e.label(), "rejected message: {e}");
+                            }
+                            // Acked through the writer too, so acks leave in arrival order.
+                            if let Some(a) = ack
+                                && tx
+                                    .send(Input { source: p.topic.clone(), update: None, done: Done::Ack(a) })
+                                    .await
+                                    .is_err()
+                            {
+                                return;
+                            }
                         }
                     }
                 }
-            }
-            Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) => closing = true,
-            Ok(_) => {}
-            Err(_) if closing || stop.is_cancelled() => return, // stopping: our DISCONNECT went out, or no broker
-            Err(e) => {
-                if connected.swap(false, Ordering::Relaxed) {
-                    tracing::warn!(error = %e, "lost the broker; reconnecting");
-                } else {
-                    tracing::debug!(error = %e, "cannot reach the broker; retrying");
-                }
-                tokio::select! {
-                    _ = stop.cancelled() => return,
-                    _ = tokio::time::sleep(backoff.next_delay()) => {}
+                Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) => closing = true,
+                Ok(_) => {}
+                Err(_) if closing || stop.is_cancelled() => return, // stopping: our DISCONNECT went out, or no broker
+                Err(e) => {
+                    if connected.swap(false, Ordering::Relaxed) {
+                        tracing::warn!(error = %e, "lost the broker; reconnecting");
+                    } else {
+                        tracing::debug!(error = %e, "cannot reach the broker; retrying");
+                    }
+                    tokio::select! {
+                        _ = stop.cancelled() => return,
+                        _ = tokio::time::sleep(backoff.next_delay()) => {}
+                    }
                 }
             }
         }

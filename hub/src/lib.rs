@@ -15,6 +15,8 @@ pub mod dispatch;
 pub mod dns;
 pub mod ingest;
 pub mod jobspec;
+pub mod logs;
+pub mod routes;
 pub mod scheduler;
 pub mod stamp;
 pub mod stats;
@@ -117,10 +119,12 @@ pub async fn run(
     let (events, _) = broadcast::channel(EVENT_QUEUE);
     let (ingest_tx, ingest_rx) = mpsc::channel(INGEST_QUEUE);
     let dns_server = Arc::new(dns::DnsServer::new(cfg.dns.settings.clone(), cfg.dns.recursors.clone(), &catalog));
+    let domain = cfg.dns.settings.domain_name().trim_end_matches('.').to_owned();
+    let (route_table, routes_rx) = routes::RouteTable::new(cfg.lanes.clone(), domain, &catalog);
 
     let writer = Writer {
         store: Arc::new(store),
-        observers: vec![dns_server.clone() as Arc<dyn catalog::writer::Observer>],
+        observers: vec![dns_server.clone() as Arc<dyn catalog::writer::Observer>, route_table],
         catalog,
         rx: ingest_rx,
         acker: ingest::MqttAcker(client.clone()),
@@ -136,11 +140,22 @@ pub async fn run(
         scheduler::task::Scheduler { snapshot: snap_rx.clone(), writer: ingest_tx.clone(), status: sched_tx };
     topo.spawn("scheduler", Stage::Inputs, |stop| scheduler.run(stop));
     let (connects_tx, connects_rx) = watch::channel(0u64);
+    let logs = logs::LogHub::new(client.clone(), key.clone());
+    let publisher =
+        routes::Publisher { tables: routes_rx.clone(), client: client.clone(), connects: connects_rx.clone() };
+    topo.spawn("routes", Stage::Doors, |stop| publisher.run(stop));
     let dispatch = dispatch::Dispatch { snapshot: snap_rx.clone(), client: client.clone(), key, connects: connects_rx };
     topo.spawn("dispatch", Stage::Doors, |stop| dispatch.run(stop));
-    let (s, c) = (stats.clone(), connected.clone());
     let writer_tx = ingest_tx.clone();
-    topo.spawn("ingest", Stage::Inputs, |stop| ingest::run(eventloop, client, ingest_tx, s, c, connects_tx, stop));
+    let ingest = ingest::Ingest {
+        client,
+        tx: ingest_tx,
+        stats: stats.clone(),
+        connected: connected.clone(),
+        connects: connects_tx,
+        logs: logs.clone(),
+    };
+    topo.spawn("ingest", Stage::Inputs, |stop| ingest.run(eventloop, stop));
     tracing::info!(
         addr = %dns_udp.local_addr().map_err(HubError::Http)?,
         domain = %cfg.dns.settings.domain_name(),
@@ -158,6 +173,8 @@ pub async fn run(
         stop: topo.token(Stage::Doors),
         writer: writer_tx,
         sched: sched_rx,
+        logs,
+        routes: routes_rx,
     });
     tracing::info!(addr = %http.local_addr().map_err(HubError::Http)?, "HTTP API listening");
     topo.spawn("http-api", Stage::Doors, |stop| {

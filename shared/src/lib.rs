@@ -12,7 +12,9 @@ pub mod control;
 pub mod health;
 pub mod id;
 pub mod job;
+pub mod logs;
 pub mod msg;
+pub mod routes;
 #[cfg(feature = "support")]
 pub mod support;
 pub mod topic;

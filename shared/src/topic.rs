@@ -12,6 +12,9 @@
 //! | `rabble/node/<node>/check/<check>`      | agent | yes      | 1   | [`crate::msg::CheckState`]; empty removes |
 //! | `rabble/node/<node>/assignments`        | hub   | yes      | 1   | [`crate::assign::Signed`] [`crate::assign::Assignments`] |
 //! | `rabble/node/<node>/alloc/<alloc>`      | agent | yes      | 1   | [`crate::assign::AllocState`]; empty removes |
+//! | `rabble/hub/routes/<lane>`              | hub   | yes      | 1   | [`crate::routes::LaneTable`] |
+//! | `rabble/node/<node>/logs`               | hub   | no       | 1   | [`crate::logs::SignedRequest`] [`crate::logs::LogsRequest`] |
+//! | `rabble/node/<node>/logs/<session>`     | agent | no       | 0   | [`crate::logs::LogChunk`] |
 
 use crate::id::{AllocId, NodeId, TopicId};
 
@@ -24,6 +27,13 @@ pub const HUB_STATUS: &str = "rabble/hub/status";
 /// Availability payloads, as Home Assistant and most MQTT tools expect them.
 pub const ONLINE: &str = "online";
 pub const OFFLINE: &str = "offline";
+
+/// `lane` must pass [`crate::routes::valid_lane`].
+pub fn routes(lane: &str) -> String {
+    format!("rabble/hub/routes/{lane}")
+}
+/// Every lane's table.
+pub const ALL_ROUTES: &str = "rabble/hub/routes/+";
 
 pub fn node_status(node: &NodeId) -> String {
     format!("rabble/node/{node}/status")
@@ -51,6 +61,14 @@ pub fn alloc(node: &NodeId, alloc: &AllocId) -> String {
     format!("rabble/node/{node}/alloc/{alloc}")
 }
 
+pub fn logs_request(node: &NodeId) -> String {
+    format!("rabble/node/{node}/logs")
+}
+/// `session` must pass [`crate::logs::valid_session`].
+pub fn logs(node: &NodeId, session: &str) -> String {
+    format!("rabble/node/{node}/logs/{session}")
+}
+
 /// The client id prefix of agents: `rabble-agent-<node>`.
 pub const AGENT_CLIENT_PREFIX: &str = "rabble-agent-";
 
@@ -58,6 +76,7 @@ pub const AGENT_CLIENT_PREFIX: &str = "rabble-agent-";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Topic {
     HubStatus,
+    Routes(String),
     NodeStatus(NodeId),
     NodeFacts(NodeId),
     NodeHeartbeat(NodeId),
@@ -66,6 +85,8 @@ pub enum Topic {
     Check(NodeId, TopicId),
     Assignments(NodeId),
     Alloc(NodeId, AllocId),
+    LogsRequest(NodeId),
+    Logs(NodeId, String),
 }
 
 /// Why a topic is not one of Rabble's.
@@ -86,6 +107,7 @@ impl Topic {
         let rest: Vec<&str> = parts.collect();
         match rest.as_slice() {
             ["hub", "status"] => Ok(Topic::HubStatus),
+            ["hub", "routes", lane] if crate::routes::valid_lane(lane) => Ok(Topic::Routes((*lane).to_owned())),
             ["node", node, tail @ ..] => {
                 let node = NodeId::new(*node).map_err(|_| err("bad node id"))?;
                 match tail {
@@ -106,6 +128,9 @@ impl Topic {
                         let id = AllocId::new(*id).map_err(|_| err("bad allocation id"))?;
                         Ok(Topic::Alloc(node, id))
                     }
+                    ["logs"] => Ok(Topic::LogsRequest(node)),
+                    ["logs", s] if crate::logs::valid_session(s) => Ok(Topic::Logs(node, (*s).to_owned())),
+                    ["logs", _] => Err(err("bad logs session")),
                     _ => Err(err("unknown node topic")),
                 }
             }
@@ -116,7 +141,7 @@ impl Topic {
     /// The node the topic belongs to, if any.
     pub fn node(&self) -> Option<&NodeId> {
         match self {
-            Topic::HubStatus => None,
+            Topic::HubStatus | Topic::Routes(_) => None,
             Topic::NodeStatus(n)
             | Topic::NodeFacts(n)
             | Topic::NodeHeartbeat(n)
@@ -124,7 +149,9 @@ impl Topic {
             | Topic::Service(n, _)
             | Topic::Check(n, _)
             | Topic::Assignments(n)
-            | Topic::Alloc(n, _) => Some(n),
+            | Topic::Alloc(n, _)
+            | Topic::LogsRequest(n)
+            | Topic::Logs(n, _) => Some(n),
         }
     }
 }
@@ -147,6 +174,9 @@ mod tests {
             (assignments(&n), Topic::Assignments(n.clone())),
             (alloc(&n, &AllocId::new("00ff").unwrap()), Topic::Alloc(n.clone(), AllocId::new("00ff").unwrap())),
             (HUB_STATUS.to_owned(), Topic::HubStatus),
+            (routes("routing"), Topic::Routes("routing".into())),
+            (logs_request(&n), Topic::LogsRequest(n.clone())),
+            (logs(&n, "9f"), Topic::Logs(n.clone(), "9f".into())),
         ];
         for (t, want) in cases {
             assert_eq!(Topic::parse(&t).unwrap(), want, "{t}");
@@ -166,6 +196,8 @@ mod tests {
             "rabble/node/pi3/service/a/b",
             "rabble/node/pi3/check/UPPER",
             "rabble/hub/other",
+            "rabble/node/pi3/logs/XYZ",
+            "rabble/node/pi3/logs/1/2",
         ] {
             assert!(Topic::parse(t).is_err(), "{t} should be rejected");
         }

@@ -274,3 +274,28 @@ fn operators_read_nomads_spellings() {
         assert_eq!(Operator::parse(op.as_str()), Some(op));
     }
 }
+
+#[test]
+fn logs_request_and_chunk_v1() {
+    use rabble_shared::logs::*;
+    let req = LogsRequest {
+        node: rabble_shared::NodeId::new("pi3").unwrap(),
+        session: "0c1f".into(),
+        alloc: rabble_shared::AllocId::new("7a3c9e01").unwrap(),
+        task: "web".into(),
+        stream: LogStream::Stderr,
+        follow: true,
+        lines: Some(10),
+        bytes: None,
+        issued_ms: 1_700_000_000_000,
+        cancel: false,
+    };
+    let signed = SignedRequest { body: serde_json::to_string(&req).unwrap(), sig: "c2ln".into() };
+    golden("logs_request.v1.json", &encode(&signed));
+    let chunk =
+        LogChunk { session: "0c1f".into(), seq: 3, data: "ready\n".into(), skipped: 120, eof: false, error: None };
+    golden("log_chunk.v1.json", &encode(&chunk));
+    assert_eq!(decode::<LogChunk>(&encode(&chunk)).unwrap(), chunk);
+    let bad = br#"{"v":1,"session":"../x","seq":0}"#;
+    assert!(decode::<LogChunk>(bad).unwrap_err().to_string().contains("hex"));
+}

@@ -117,6 +117,11 @@ fn a_docker_job_runs_is_adopted_across_an_agent_restart_and_is_removed_on_stop()
     assert_eq!(containers(alloc.id.as_str()), ids, "the same container");
     assert_eq!(started_at(&ids[0]), first_start, "not restarted");
     assert!(agent.proc.log().contains("adopted the running container"), "{}", agent.proc.log());
+    // Its output comes from the Docker engine's log, through the (new) agent.
+    let (ok, err_out, e) = hub.cli(&["alloc", "logs", "-stderr", alloc.id.as_str()]);
+    assert!(ok && err_out.contains("tiny-http: whoami.web[0] listening on"), "{err_out}{e}");
+    let (ok, out, e) = hub.cli(&["alloc", "logs", alloc.id.as_str()]);
+    assert!(ok && out.is_empty(), "stdout is empty: {out:?}{e}");
 
     // Stopping the job removes the container.
     let out =

@@ -13,6 +13,7 @@ mod docker_jobs;
 mod jobs;
 mod kinds;
 mod liveness;
+mod logs;
 mod malformed;
 mod mosquitto;
 mod qemu;

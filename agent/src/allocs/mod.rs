@@ -9,6 +9,7 @@
 pub mod docker;
 mod driver;
 pub mod env;
+pub mod output;
 pub mod policy;
 pub mod process;
 mod services;
@@ -55,6 +56,9 @@ struct TaskRt {
     exit_code: Option<i32>,
     failed: bool,
     event: String,
+    /// The output tails of the task's latest process (kept after it exits, for
+    /// `rabble alloc logs`).
+    output: Option<process::Output>,
 }
 
 impl TaskRt {
@@ -206,6 +210,7 @@ impl Allocs {
                                 exit_code: None,
                                 failed: false,
                                 event: "received".into(),
+                                output: None,
                             };
                             (t.name.clone(), rt)
                         })
@@ -297,6 +302,10 @@ impl Allocs {
             Ok(run) => {
                 tracing::info!(alloc = %id, task, "task started");
                 t.event = if t.restarts_total > 0 { "restarted".into() } else { "started".into() };
+                #[allow(irrefutable_let_patterns)] // without the docker feature
+                if let Handle::Proc(p) = &run {
+                    t.output = Some(process::Output { stdout: p.stdout.clone(), stderr: p.stderr.clone() });
+                }
                 t.phase = Phase::Running { generation, run };
             }
             Err(e) => {

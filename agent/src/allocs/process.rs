@@ -48,13 +48,32 @@ pub struct TaskExit {
 #[derive(Debug, Default)]
 pub struct Tail {
     pub bytes: VecDeque<u8>,
+    /// Bytes ever written to the stream (an offset for followers).
+    pub total: u64,
+}
+
+/// A task's two streams.
+#[derive(Debug, Clone)]
+pub struct Output {
+    pub stdout: Arc<Mutex<Tail>>,
+    pub stderr: Arc<Mutex<Tail>>,
 }
 
 impl Tail {
-    fn push(&mut self, chunk: &[u8]) {
+    pub fn push(&mut self, chunk: &[u8]) {
         self.bytes.extend(chunk);
+        self.total += chunk.len() as u64;
         let extra = self.bytes.len().saturating_sub(TAIL_BYTES);
         self.bytes.drain(..extra);
+    }
+
+    /// What was written after `offset` (as far as it is still kept), how many bytes
+    /// after `offset` are no longer kept, and the new offset.
+    pub fn since(&self, offset: u64) -> (Vec<u8>, u64, u64) {
+        let new = self.total.saturating_sub(offset);
+        let kept = new.min(self.bytes.len() as u64);
+        let from = self.bytes.len() - kept as usize;
+        (self.bytes.range(from..).copied().collect(), new - kept, self.total)
     }
 
     /// The last non-empty line, for a failure's reason.

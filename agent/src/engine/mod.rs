@@ -77,8 +77,10 @@ struct Engine {
     allocs: crate::allocs::Allocs,
     /// The services of running allocations, registered like the files' services.
     job_services: Vec<ServiceDef>,
-    /// Assignment messages refused since start (reported in heartbeats).
+    /// Assignment and logs-request messages refused since start (reported in heartbeats).
     refused: u64,
+    /// `rabble alloc logs` sessions.
+    logs: crate::logs::Sessions,
 }
 
 /// Runs the agent until `shutdown` resolves, then deregisters and says `offline`.
@@ -87,7 +89,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
     let opts = link::options(&cfg, MQTT_QUEUE)?;
     let (client, eventloop) = AsyncClient::new(opts, MQTT_QUEUE);
     let (link_tx, mut link_rx) = mpsc::channel(LINK_QUEUE);
-    let link = tokio::spawn(link::run(eventloop, link_tx, topic::assignments(&node)));
+    let link = tokio::spawn(link::run(eventloop, link_tx, node.clone()));
     let (exit_tx, mut exit_rx) = mpsc::channel(CHECK_QUEUE);
     let (check_tx, mut check_rx) = mpsc::channel(CHECK_QUEUE);
     let (control_tx, mut control_rx) = mpsc::channel(CONTROL_QUEUE);
@@ -141,6 +143,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
         .with_docker(docker_engine(&cfg).await, docker_found),
         job_services: Vec::new(),
         refused: 0,
+        logs: Default::default(),
         cfg,
     };
     engine.reload("startup", true);
@@ -237,6 +240,7 @@ impl Engine {
                 self.connected = true;
                 let _ = self.client.try_subscribe(topic::HUB_STATUS, QoS::AtLeastOnce);
                 let _ = self.client.try_subscribe(topic::assignments(&self.cfg.node), QoS::AtLeastOnce);
+                let _ = self.client.try_subscribe(topic::logs_request(&self.cfg.node), QoS::AtLeastOnce);
                 self.publish_all();
             }
             LinkEvent::Disconnected(_) => self.connected = false,
@@ -249,6 +253,7 @@ impl Engine {
             LinkEvent::Hub { online, .. } => tracing::debug!(online, "hub status"),
             LinkEvent::Closed => self.connected = false,
             LinkEvent::Assignments(bytes) => self.on_assignments(&bytes),
+            LinkEvent::LogsRequest(bytes) => self.on_logs_request(&bytes),
         }
     }
 

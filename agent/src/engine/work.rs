@@ -30,6 +30,21 @@ impl Engine {
         }
     }
 
+    /// A message on this node's logs-request topic.
+    pub(super) fn on_logs_request(&mut self, bytes: &[u8]) {
+        let now = rabble_shared::support::clock::now_ms();
+        match crate::logs::verify(bytes, self.cfg.hub_key.as_deref(), &self.cfg.node, now) {
+            Ok(req) => {
+                let source = self.allocs.log_source(&req.alloc, &req.task, req.stream);
+                self.logs.handle(req, source, &self.client, &self.cfg.node);
+            }
+            Err(why) => {
+                self.refused += 1;
+                tracing::warn!(refused = self.refused, "refused a logs request: {why}");
+            }
+        }
+    }
+
     pub(super) fn on_task_exit(&mut self, x: TaskExit) {
         self.allocs.on_exit(x, &self.facts, Instant::now());
         self.sync_work();

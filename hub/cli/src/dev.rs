@@ -144,6 +144,7 @@ pub async fn run(
             },
             recursors: vec![],
         },
+        lanes: rabble_hub::routes::table::Lane::defaults(),
     };
     let listeners = rabble_hub::Listeners::bind(&hub_cfg).await?;
     let hub_data = hub_cfg.data_dir.clone();

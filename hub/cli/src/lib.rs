@@ -22,6 +22,16 @@ pub enum CliError {
     Io(#[from] std::io::Error),
 }
 
+/// What `rabble alloc logs` asks for.
+#[derive(Debug, Clone, Default)]
+pub struct LogsQuery {
+    pub task: Option<String>,
+    pub stderr: bool,
+    pub follow: bool,
+    pub lines: Option<u32>,
+    pub bytes: Option<u32>,
+}
+
 /// A client for the hub's HTTP API.
 #[derive(Debug, Clone)]
 pub struct Client {
@@ -76,6 +86,41 @@ impl Client {
 
     pub fn services(&self) -> Result<Vec<ServiceView>, CliError> {
         self.get("/api/v1/services")
+    }
+
+    /// Copies a task's output to `out` as it arrives (`rabble alloc logs`).
+    pub fn logs(&self, alloc: &str, q: &LogsQuery, out: &mut impl std::io::Write) -> Result<(), CliError> {
+        let mut url = format!(
+            "{}/api/v1/allocations/{alloc}/logs?type={}",
+            self.addr,
+            if q.stderr { "stderr" } else { "stdout" }
+        );
+        if let Some(t) = &q.task {
+            url.push_str(&format!("&task={}", t.replace('%', "%25").replace('&', "%26").replace('#', "%23")));
+        }
+        if q.follow {
+            url.push_str("&follow=true");
+        }
+        for (k, v) in [("lines", q.lines), ("bytes", q.bytes)] {
+            if let Some(v) = v {
+                url.push_str(&format!("&{k}={v}"));
+            }
+        }
+        let resp = ureq::get(&url).config().http_status_as_error(false).build().call();
+        let mut resp = resp.map_err(|source| CliError::Unreachable { addr: self.addr.clone(), error: source })?;
+        if !resp.status().is_success() {
+            return self.answer::<()>(url, Ok(resp));
+        }
+        let mut body = resp.body_mut().as_reader();
+        let mut buf = [0u8; 8192];
+        loop {
+            let n = std::io::Read::read(&mut body, &mut buf)?;
+            if n == 0 {
+                return Ok(());
+            }
+            out.write_all(&buf[..n])?;
+            out.flush()?;
+        }
     }
 
     /// Calls `each` for every event until the stream ends.

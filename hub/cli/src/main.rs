@@ -88,6 +88,28 @@ enum AllocCmd {
         #[arg(long)]
         json: bool,
     },
+    /// A task's output, read from its node on demand (the node keeps the last few kB of
+    /// a process's output; Docker keeps a container's whole log).
+    Logs {
+        id: String,
+        /// The task (needed when the group has several; also `-task`).
+        task_arg: Option<String>,
+        #[arg(long)]
+        task: Option<String>,
+        /// stderr instead of stdout.
+        #[arg(long)]
+        stderr: bool,
+        /// Keep printing new output until interrupted.
+        #[arg(short = 'f')]
+        follow: bool,
+        /// Only the end: the last -n lines (default 10) or -c bytes.
+        #[arg(long)]
+        tail: bool,
+        #[arg(short = 'n')]
+        lines: Option<u32>,
+        #[arg(short = 'c')]
+        bytes: Option<u32>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -141,6 +163,11 @@ fn main() {
         Cmd::Job(JobCmd::History { id, json }) => cli::job::history(&client, &id, json).map_err(Into::into),
         Cmd::DemoServer => cli::dev::demo_server().map_err(Into::into),
         Cmd::Alloc(AllocCmd::Status { id, json }) => cli::job::alloc_status(&client, &id, json).map_err(Into::into),
+        Cmd::Alloc(AllocCmd::Logs { id, task_arg, task, stderr, follow, tail, lines, bytes }) => {
+            let lines = lines.or((tail && bytes.is_none()).then_some(10));
+            let q = cli::LogsQuery { task: task.or(task_arg), stderr, follow, lines, bytes };
+            client.logs(&id, &q, &mut std::io::stdout()).map_err(Into::into)
+        }
         Cmd::Node(NodeCmd::Drain { node, disable, deadline }) => {
             let deadline_s = match deadline.as_deref().map(rabble_shared::support::duration::parse) {
                 Some(Ok(d)) => Some(d.as_secs()),

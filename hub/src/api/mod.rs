@@ -2,9 +2,12 @@
 //!
 //! `GET /api/v1/health`, `/api/v1/nodes`, `/api/v1/nodes/{id}`, `/api/v1/services`,
 //! `/api/v1/services/{name}`, and `/api/v1/events` (newline-delimited JSON, live);
-//! jobs and allocations in `jobs.rs`.
+//! jobs and allocations in `jobs.rs`; a task's output in `logs.rs`; the routing
+//! tables (and Traefik's HTTP provider) in `routes.rs`.
 
 mod jobs;
+mod logs;
+mod routes;
 
 use crate::catalog::Catalog;
 use crate::catalog::writer::LiveMap;
@@ -37,6 +40,10 @@ pub struct AppState {
     pub writer: crate::WriterTx,
     /// What the scheduler last concluded (unplaced groups, periodic launches).
     pub sched: watch::Receiver<Arc<SchedStatus>>,
+    /// Task output sessions with the nodes.
+    pub logs: Arc<crate::logs::LogHub>,
+    /// The lanes' routing tables.
+    pub routes: watch::Receiver<crate::routes::Tables>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -53,12 +60,15 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/jobs/{id}/versions", get(jobs::versions))
         .route("/api/v1/allocations", get(jobs::allocations))
         .route("/api/v1/allocations/{id}", get(jobs::allocation))
+        .route("/api/v1/allocations/{id}/logs", get(logs::logs))
+        .route("/api/v1/routes", get(routes::list))
+        .route("/v1/traefik/{lane}", get(routes::traefik))
         .route("/api/v1/nodes/{id}/drain", post(jobs::drain))
         .route("/api/v1/nodes/{id}/eligibility", post(jobs::eligibility))
         .fallback(|| async {
             not_found(
                 "no such endpoint; see /api/v1/health, /api/v1/nodes, /api/v1/services, /api/v1/jobs, \
-                 /api/v1/allocations, /api/v1/events",
+                 /api/v1/allocations, /api/v1/routes, /api/v1/events, /v1/traefik/<lane>",
             )
         })
         .with_state(state)

@@ -2,9 +2,10 @@
 //! the client's bytes are cut into MQTT 3.1.1 packets, and each is checked before it is
 //! forwarded to the broker:
 //!
-//! - a node may publish only under `rabble/node/<its id>/` (not its `assignments`: those
-//!   are the hub's), and its Will must be its own `status`;
-//! - a node may subscribe only to `rabble/hub/status` and its own `assignments`;
+//! - a node may publish only under `rabble/node/<its id>/` (not its `assignments` or
+//!   `logs` requests: those are the hub's), and its Will must be its own `status`;
+//! - a node may subscribe only to `rabble/hub/status`, the lanes' routing tables
+//!   (`rabble/hub/routes/<lane>`), its own `assignments` and its own `logs` requests;
 //! - an observer (`rabble-hub node add <name> --observer`) may subscribe to anything
 //!   under `rabble/` and publish nothing.
 //!
@@ -163,9 +164,9 @@ fn remaining(packet: &[u8]) -> usize {
 pub fn may_publish(role: &Role, t: &str) -> bool {
     match role {
         Role::Observer | Role::Unknown(_) => false,
-        Role::Node(n) => {
-            t.strip_prefix(&format!("rabble/node/{n}/")).is_some_and(|rest| !rest.is_empty() && rest != "assignments")
-        }
+        Role::Node(n) => t
+            .strip_prefix(&format!("rabble/node/{n}/"))
+            .is_some_and(|rest| !rest.is_empty() && rest != "assignments" && rest != "logs"),
     }
 }
 
@@ -173,7 +174,13 @@ pub fn may_subscribe(role: &Role, filter: &str) -> bool {
     match role {
         Role::Unknown(_) => false,
         Role::Observer => filter == topic::ALL || filter.starts_with("rabble/"),
-        Role::Node(n) => filter == topic::HUB_STATUS || filter == topic::assignments(n),
+        Role::Node(n) => {
+            filter == topic::HUB_STATUS
+                || filter == topic::ALL_ROUTES
+                || filter.strip_prefix("rabble/hub/routes/").is_some_and(rabble_shared::routes::valid_lane)
+                || filter == topic::assignments(n)
+                || filter == topic::logs_request(n)
+        }
     }
 }
 

@@ -78,16 +78,31 @@ fn session(user: &str) -> Session {
 #[test]
 fn a_node_publishes_and_subscribes_only_its_own() {
     let mut s = session("pi1");
-    for ok in ["rabble/node/pi1/facts", "rabble/node/pi1/service/web", "rabble/node/pi1/alloc/00ff"] {
+    for ok in [
+        "rabble/node/pi1/facts",
+        "rabble/node/pi1/service/web",
+        "rabble/node/pi1/alloc/00ff",
+        "rabble/node/pi1/logs/0a1b",
+    ] {
         assert_eq!(s.check(&publish(ok), lookup), Ok(()), "{ok}");
     }
     assert_eq!(s.check(&subscribe(&["rabble/hub/status", "rabble/node/pi1/assignments"]), lookup), Ok(()));
+    assert_eq!(s.check(&subscribe(&["rabble/node/pi1/logs"]), lookup), Ok(()));
+    assert_eq!(s.check(&subscribe(&["rabble/hub/routes/+", "rabble/hub/routes/ingress"]), lookup), Ok(()));
     assert_eq!(s.check(&[0xc0, 0], lookup), Ok(()), "PINGREQ");
-    for bad in ["rabble/node/pi2/facts", "rabble/node/pi1/assignments", "rabble/hub/status", "rabble/node/pi1", "other"]
-    {
+    for bad in [
+        "rabble/node/pi2/facts",
+        "rabble/node/pi1/assignments",
+        "rabble/node/pi1/logs",
+        "rabble/hub/status",
+        "rabble/node/pi1",
+        "other",
+    ] {
         assert_eq!(session("pi1").check(&publish(bad), lookup), Err(Violation::Publish(bad.into())), "{bad}");
     }
-    for bad in ["rabble/#", "rabble/node/pi2/assignments", "#", "rabble/node/+/assignments"] {
+    for bad in
+        ["rabble/#", "rabble/node/pi2/assignments", "rabble/node/pi2/logs", "#", "rabble/node/+/logs", "rabble/hub/#"]
+    {
         let got = session("pi1").check(&subscribe(&["rabble/hub/status", bad]), lookup);
         assert_eq!(got, Err(Violation::Subscribe(bad.into())), "{bad}");
     }

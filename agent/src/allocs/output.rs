@@ -1,0 +1,44 @@
+//! Where a task's output is read from for `rabble alloc logs`: the in-memory tails of
+//! its latest process (raw_exec, exec), or the Docker engine's log of its container.
+
+use super::Allocs;
+use super::process::Tail;
+use rabble_shared::AllocId;
+use rabble_shared::logs::LogStream;
+use std::sync::{Arc, Mutex};
+
+/// One task stream's output.
+pub enum Source {
+    Tail(Arc<Mutex<Tail>>),
+    #[cfg(feature = "docker")]
+    Docker {
+        docker: bollard::Docker,
+        container: String,
+    },
+}
+
+impl Allocs {
+    /// Where `task`'s `stream` of `alloc` can be read, or why it cannot.
+    pub fn log_source(&self, alloc: &AllocId, task: &str, stream: LogStream) -> Result<Source, String> {
+        let rt = self.allocs.get(alloc).ok_or_else(|| format!("allocation {alloc} is not running on this node"))?;
+        let Some(t) = rt.tasks.get(task) else {
+            let names: Vec<&str> = rt.tasks.keys().map(String::as_str).collect();
+            return Err(format!("allocation {alloc} has no task {task:?} (its tasks: {})", names.join(", ")));
+        };
+        if t.spec.driver == "docker" {
+            #[cfg(feature = "docker")]
+            if let Some(docker) = &self.docker {
+                return Ok(Source::Docker {
+                    docker: docker.clone(),
+                    container: super::docker::name(alloc.as_str(), task),
+                });
+            }
+            return Err("this node has no Docker engine".into());
+        }
+        let out = t.output.as_ref().ok_or_else(|| format!("task {task:?} has not started yet"))?;
+        Ok(Source::Tail(match stream {
+            LogStream::Stdout => out.stdout.clone(),
+            LogStream::Stderr => out.stderr.clone(),
+        }))
+    }
+}

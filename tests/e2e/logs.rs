@@ -1,0 +1,140 @@
+//! `rabble alloc logs`: a task's output read from its node over MQTT, on demand.
+
+use rabble_tests::{Agent, Hub, Subscriber, bin, wait_for};
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A raw_exec service task that says hello on both streams, then ticks five times a second.
+const CHATTY: &str = r#"job "chatty" {
+  group "g" {
+    task "talk" {
+      driver = "raw_exec"
+      config {
+        command = "/bin/sh"
+        args    = ["-c", "echo hello-out; echo hello-err >&2; i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.2; done"]
+      }
+      kill_timeout = "1s"
+    }
+  }
+}
+"#;
+
+fn alloc_id(hub: &Hub) -> String {
+    let j: rabble_shared::api::JobView = hub.get("/api/v1/jobs/chatty").unwrap();
+    j.allocations[0].id.to_string()
+}
+
+#[test]
+fn alloc_logs_reads_and_follows_a_tasks_output_and_stops_when_the_reader_goes() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let hub = Hub::start(d, &[]);
+    let _a = Agent::worker(d, &hub, "pi1");
+    hub.run_job(&d.join("chatty.nomad.hcl"), CHATTY);
+    wait_for("the job to run", Duration::from_secs(20), || {
+        if hub.running_on("chatty").len() == 1 { Ok(()) } else { Err("not yet".into()) }
+    });
+    let id = alloc_id(&hub);
+    let short = &id[..8]; // a unique prefix works, as in Nomad
+
+    // stdout, stderr, and the end only.
+    let out = wait_for("stdout with ticks", Duration::from_secs(10), || {
+        let (ok, out, err) = hub.cli(&["alloc", "logs", short]);
+        if ok && out.contains("hello-out") && out.contains("tick 2") { Ok(out) } else { Err(format!("{out}{err}")) }
+    });
+    assert!(!out.contains("hello-err"), "{out}");
+    let (ok, err_out, e) = hub.cli(&["alloc", "logs", "-stderr", short, "talk"]);
+    assert!(ok && err_out == "hello-err\n", "{err_out}{e}");
+    let (ok, tail, e) = hub.cli(&["alloc", "logs", "-tail", "-n", "1", short]);
+    assert!(ok && tail.lines().count() == 1 && tail.starts_with("tick "), "{tail:?}{e}");
+
+    // Mistakes are explained, not hung on.
+    let (ok, _, e) = hub.cli(&["alloc", "logs", "-task", "nope", short]);
+    assert!(!ok && e.contains("no task \"nope\"") && e.contains("talk"), "{e}");
+    let (ok, _, e) = hub.cli(&["alloc", "logs", "ffffffffffff"]);
+    assert!(!ok && e.contains("no allocation"), "{e}");
+
+    // -f: new output keeps coming; when the reader goes, the node stops sending.
+    let sub = Subscriber::start(d, hub.mqtt_port);
+    let chunks = || sub.lines().iter().filter(|l| l.starts_with("rabble/node/pi1/logs/")).count();
+    let mut follow = Command::new(bin("rabble"))
+        .args(["alloc", "logs", "-f", "-tail", "-n", "1", short])
+        .env("RABBLE_ADDR", &hub.http)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(follow.stdout.take().unwrap()).lines();
+    let first_tick = |l: &str| l.strip_prefix("tick ").and_then(|n| n.parse::<u32>().ok());
+    let mut seen = Vec::new();
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(15) {
+        let Some(Ok(line)) = lines.next() else { break };
+        if let Some(n) = first_tick(&line) {
+            seen.push(n);
+        }
+        // Eight seconds of ticks: longer than a renewal period, so the lease held.
+        if seen.len() > 1 && seen.last().unwrap() - seen[0] >= 40 {
+            break;
+        }
+    }
+    assert!(
+        seen.len() > 1 && seen.last().unwrap() - seen[0] >= 40,
+        "-f did not keep streaming new output (ticks seen: {seen:?})"
+    );
+    follow.kill().unwrap();
+    let _ = follow.wait();
+    drop(lines);
+    // Chunks stop within a moment of the reader going (cancel), not at lease end.
+    std::thread::sleep(Duration::from_secs(2));
+    let after_cancel = chunks();
+    assert!(after_cancel > 10, "mosquitto_sub saw {after_cancel} chunks of the session");
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(chunks(), after_cancel, "the node kept streaming after the reader went");
+}
+
+#[test]
+fn a_forged_logs_request_streams_nothing_and_is_counted() {
+    use rabble_shared::logs::{LogsRequest, SignedRequest};
+    use rabble_shared::{NodeId, msg};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let hub = Hub::start(d, &[]);
+    let _a = Agent::worker(d, &hub, "pi1");
+    hub.run_job(&d.join("chatty.nomad.hcl"), CHATTY);
+    wait_for("the job to run", Duration::from_secs(20), || {
+        if hub.running_on("chatty").len() == 1 { Ok(()) } else { Err("not yet".into()) }
+    });
+    let req = LogsRequest {
+        node: NodeId::new("pi1").unwrap(),
+        session: "abcd".into(),
+        alloc: rabble_shared::AllocId::new(alloc_id(&hub)).unwrap(),
+        task: "talk".into(),
+        stream: Default::default(),
+        follow: false,
+        lines: None,
+        bytes: None,
+        issued_ms: rabble_shared::support::clock::now_ms(),
+        cancel: false,
+    };
+    let body = serde_json::to_string(&req).unwrap();
+    let other = rabble_hub::dispatch::sign::SigningKey::load_or_create(&d.join("attacker")).unwrap();
+    let forged = msg::encode(&SignedRequest { sig: other.sign(body.as_bytes()), body });
+    let sub = Subscriber::start(d, hub.mqtt_port);
+    let refused = || {
+        hub.nodes()
+            .into_iter()
+            .find(|n| n.id.as_str() == "pi1")
+            .and_then(|n| n.heartbeat)
+            .map_or(0, |h| h.assignments_refused)
+    };
+    let before = refused();
+    rabble_tests::mosquitto_pub(hub.mqtt_port, "rabble/node/pi1/logs", &forged).unwrap();
+    wait_for("the refusal counted", Duration::from_secs(10), || {
+        let n = refused();
+        if n > before { Ok(()) } else { Err(format!("{n}")) }
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let sent: Vec<String> = sub.lines().into_iter().filter(|l| l.starts_with("rabble/node/pi1/logs/")).collect();
+    assert!(sent.is_empty(), "a forged request got output: {sent:?}");
+}
