@@ -45,6 +45,7 @@ Options (each also in the config file; a flag wins):
       --hub-key <KEY>             the hub's public key (`rabble-hub key`): only work signed with it runs
       --no-exec                   do not run raw_exec or exec tasks
       --alloc-dir <DIR>           allocations' working directories (a tmpfs)
+      --lane <NAME=ADDR>          serve an HTTP lane, e.g. routing=0.0.0.0:80 (repeatable)
   -h, --help
   -V, --version
 ";
@@ -91,6 +92,12 @@ pub fn parse(args: impl IntoIterator<Item = OsString>, env_config: Option<OsStri
             Long("hub-key") => f.hub_key = Some(value(&mut p, "hub-key")?),
             Long("no-exec") => f.no_exec = true,
             Long("alloc-dir") => f.alloc_dir = Some(value(&mut p, "alloc-dir")?),
+            Long("lane") => {
+                let nv: String = value(&mut p, "lane")?;
+                let (name, addr) = nv.split_once('=').ok_or_else(|| format!("--lane {nv:?} is not name=address"))?;
+                let listen = addr.parse().map_err(|e| format!("--lane {nv:?}: {e}"))?;
+                f.lanes.push(crate::proxy::LaneListen { name: name.to_owned(), listen });
+            }
             Long("note") if words.first().is_some_and(|w| w == "check") => note = value(&mut p, "note")?,
             Value(v) => words.push(v.into_string().map_err(|v| format!("{v:?} is not UTF-8"))?),
             other => return Err(format!("{} (see --help)", other.unexpected())),

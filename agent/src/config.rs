@@ -51,6 +51,9 @@ pub struct FileConfig {
     /// Directories lent to jobs (`volume "x" { type = "host" source = "x" }`), by name.
     #[serde(default)]
     pub host_volumes: BTreeMap<String, PathBuf>,
+    /// `[[lane]]` tables: the HTTP lanes this node serves.
+    #[serde(default)]
+    pub lane: Vec<crate::proxy::LaneListen>,
 }
 
 /// Settings given as flags (`crate::args` parses them); `None` means "not given".
@@ -93,6 +96,8 @@ pub struct Flags {
     pub no_exec: bool,
     /// Where allocations' working directories go (a tmpfs: nothing reaches the SD card).
     pub alloc_dir: Option<PathBuf>,
+    /// HTTP lanes to serve, `name=address` (added to the file's).
+    pub lanes: Vec<crate::proxy::LaneListen>,
 }
 
 /// The resolved configuration the agent runs with.
@@ -115,6 +120,8 @@ pub struct Config {
     pub hub_key: Option<Vec<u8>>,
     pub alloc_dir: PathBuf,
     pub host_volumes: BTreeMap<String, PathBuf>,
+    /// The HTTP lanes this node serves.
+    pub lanes: Vec<crate::proxy::LaneListen>,
 }
 
 impl Config {
@@ -167,7 +174,24 @@ impl Config {
             }
             None => None,
         };
+        let mut lanes = file.lane;
+        lanes.extend(flags.lanes);
+        for (i, l) in lanes.iter().enumerate() {
+            if !rabble_shared::routes::valid_lane(&l.name) {
+                return Err(ConfigError::Field {
+                    field: "lane",
+                    message: format!("name {:?}: use [a-z0-9-], 1 to 32 characters", l.name),
+                });
+            }
+            if lanes[..i].iter().any(|o| o.name == l.name || o.listen == l.listen) {
+                return Err(ConfigError::Field {
+                    field: "lane",
+                    message: format!("lane {:?} ({}) is given twice", l.name, l.listen),
+                });
+            }
+        }
         Ok(Config {
+            lanes,
             ca,
             credentials,
             drivers,

@@ -10,4 +10,6 @@ pub enum AgentError {
     Socket { path: PathBuf, error: std::io::Error },
     #[error("TLS to the hub: {0}")]
     Tls(String),
+    #[error("{what} address {addr}: {error}")]
+    Bind { what: String, addr: std::net::SocketAddr, error: std::io::Error },
 }

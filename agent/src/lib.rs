@@ -13,6 +13,7 @@ pub mod error;
 pub mod facts;
 pub mod link;
 pub mod logs;
+pub mod proxy;
 pub mod services;
 pub mod tls;
 

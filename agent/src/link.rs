@@ -100,6 +100,8 @@ pub enum LinkEvent {
     Assignments(Vec<u8>),
     /// A message on this node's logs-request topic (not yet verified).
     LogsRequest(Vec<u8>),
+    /// A lane's routing table (`rabble/hub/routes/<lane>`).
+    Routes(String, Vec<u8>),
 }
 
 /// Runs until the engine's DISCONNECT goes out or the engine drops the receiver.
@@ -124,6 +126,9 @@ pub async fn run(mut eventloop: EventLoop, tx: mpsc::Sender<LinkEvent>, node: ra
             }
             Ok(Event::Incoming(Packet::Publish(p))) if p.topic == logs_topic => {
                 LinkEvent::LogsRequest(p.payload.to_vec())
+            }
+            Ok(Event::Incoming(Packet::Publish(p))) if p.topic.starts_with("rabble/hub/routes/") => {
+                LinkEvent::Routes(p.topic["rabble/hub/routes/".len()..].to_owned(), p.payload.to_vec())
             }
             Ok(Event::Outgoing(Outgoing::Disconnect)) => {
                 // Queued, not yet flushed: keep polling until the broker hangs up.

@@ -1,5 +1,6 @@
 //! The README's first command, `rabble dev`, and the CLI against it: `rabble nodes`,
-//! `rabble services`, `rabble watch`, `rabble job status` on the demo job.
+//! `rabble services`, `rabble watch`, `rabble routes`, `rabble job status` on the demo
+//! job, and the demo served through the routing lane.
 
 use rabble_tests::*;
 use std::io::{BufRead, BufReader};
@@ -9,7 +10,7 @@ use std::time::Duration;
 #[test]
 fn rabble_dev_serves_a_passing_demo_service_and_the_cli_shows_it() {
     let dir = tempfile::tempdir().unwrap();
-    let (mqtt, http, dns) = (free_port(), free_port(), free_port());
+    let (mqtt, http, dns, lane) = (free_port(), free_port(), free_port(), free_port());
     let mut dev = Proc::spawn(
         "rabble-dev",
         Command::new(bin("rabble")).args([
@@ -20,6 +21,8 @@ fn rabble_dev_serves_a_passing_demo_service_and_the_cli_shows_it() {
             &format!("127.0.0.1:{http}"),
             "--dns-listen",
             &format!("127.0.0.1:{dns}"),
+            "--lane-listen",
+            &format!("127.0.0.1:{lane}"),
         ]),
         dir.path(),
     );
@@ -57,6 +60,18 @@ fn rabble_dev_serves_a_passing_demo_service_and_the_cli_shows_it() {
     assert_eq!(dns_port, dns);
     assert_eq!(dig(dns_port, "demo.service.rabble", "A", &[]).data(), ["127.0.0.1"]);
     assert!(log.contains(&format!("mosquitto_sub -h 127.0.0.1 -p {mqtt} -t 'rabble/#' -v")), "{log}");
+    // ... and is served by the routing lane, on the name DNS answers.
+    assert!(log.contains(&format!("curl -H 'Host: demo.service.rabble' http://127.0.0.1:{lane}/")), "{log}");
+    let body = wait_for("the demo through the routing lane", Duration::from_secs(10), || {
+        let out = Command::new("curl")
+            .args(["-s", "-H", "Host: demo.service.rabble", &format!("http://127.0.0.1:{lane}/")])
+            .output()
+            .unwrap();
+        let body = String::from_utf8_lossy(&out.stdout).into_owned();
+        if body.starts_with("hello from rabble dev") { Ok(body) } else { Err(body) }
+    });
+    assert!(body.contains("demo.demo[0]"), "{body}");
+    assert!(rabble(&["routes"]).contains("Host(`demo.service.rabble`)"));
     let nodes = rabble(&["nodes"]);
     assert!(nodes.starts_with("NODE ") && nodes.lines().nth(1).is_some_and(|l| l.contains(" up ")), "{nodes}");
     let json: serde_json::Value = serde_json::from_str(&rabble(&["services", "--json"])).unwrap();

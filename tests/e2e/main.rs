@@ -16,8 +16,10 @@ mod liveness;
 mod logs;
 mod malformed;
 mod mosquitto;
+mod proxy;
 mod qemu;
 mod restart;
+mod routes;
 mod silent;
 mod tls;
 

@@ -53,25 +53,25 @@ pub fn tool(name: &str) -> PathBuf {
 /// A loopback port that was free (TCP and UDP) a moment ago, for processes that bind
 /// their own.
 ///
-/// Picked at random *below* the kernel's ephemeral range: a port the kernel hands out
-/// with `bind(0)` is also what it hands out as the source port of outgoing
-/// connections, so between this check and the hub's bind some test's `connect()`
-/// could take it ("Address already in use" on the hub's DNS port, seen in CI). Below
-/// the range only another test's pick can collide, and a random pick out of ~17,000
-/// makes that rare.
+/// Picked at random in 10000..20000: *below* the kernel's ephemeral range (a port the
+/// kernel hands out with `bind(0)` is also what it hands out as the source port of
+/// outgoing connections, so between this check and the hub's bind some test's
+/// `connect()` could take it — "Address already in use" on the hub's DNS port, seen in
+/// CI) and below the scheduler's dynamic ports (20000..32000, which tasks bind). Only
+/// another test's pick can collide, and a random pick out of 10,000 makes that rare.
 pub fn free_port() -> u16 {
     use std::hash::{BuildHasher, Hasher};
+    const RANGE: std::ops::Range<u16> = 10_000..20_000;
     let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
         .ok()
         .and_then(|s| s.split_whitespace().next()?.parse::<u16>().ok())
         .unwrap_or(32768);
-    const FLOOR: u16 = 15000;
-    if low > FLOOR + 1000 {
+    if low >= RANGE.end {
         let seed = std::collections::hash_map::RandomState::new();
         for i in 0u32..500 {
             let mut h = seed.build_hasher();
             h.write_u32(i);
-            let port = FLOOR + (h.finish() % u64::from(low - FLOOR)) as u16;
+            let port = RANGE.start + (h.finish() % u64::from(RANGE.end - RANGE.start)) as u16;
             let tcp = TcpListener::bind(("127.0.0.1", port));
             let udp = std::net::UdpSocket::bind(("127.0.0.1", port));
             if tcp.is_ok() && udp.is_ok() {

@@ -81,6 +81,8 @@ struct Engine {
     refused: u64,
     /// `rabble alloc logs` sessions.
     logs: crate::logs::Sessions,
+    /// The HTTP lanes this node serves.
+    lanes: crate::proxy::Lanes,
 }
 
 /// Runs the agent until `shutdown` resolves, then deregisters and says `offline`.
@@ -100,6 +102,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
         }
         None => None,
     };
+    let (lanes, lane_tasks) = crate::proxy::Lanes::start(&cfg.lanes).await?;
     let (driver_tx, mut driver_rx) = mpsc::channel(1);
     let driver_task = tokio::spawn(driver::run(cfg.drivers.clone(), driver_tx));
     let mut sampler = Sampler::new();
@@ -144,6 +147,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
         job_services: Vec::new(),
         refused: 0,
         logs: Default::default(),
+        lanes,
         cfg,
     };
     engine.reload("startup", true);
@@ -207,6 +211,9 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
     engine.checks.clear(); // stops every check task
     link.abort();
     driver_task.abort();
+    for t in lane_tasks {
+        t.abort();
+    }
     if let Some(t) = control_task {
         t.abort();
     }
@@ -241,6 +248,9 @@ impl Engine {
                 let _ = self.client.try_subscribe(topic::HUB_STATUS, QoS::AtLeastOnce);
                 let _ = self.client.try_subscribe(topic::assignments(&self.cfg.node), QoS::AtLeastOnce);
                 let _ = self.client.try_subscribe(topic::logs_request(&self.cfg.node), QoS::AtLeastOnce);
+                for lane in self.lanes.names() {
+                    let _ = self.client.try_subscribe(topic::routes(lane), QoS::AtLeastOnce);
+                }
                 self.publish_all();
             }
             LinkEvent::Disconnected(_) => self.connected = false,
@@ -254,6 +264,7 @@ impl Engine {
             LinkEvent::Closed => self.connected = false,
             LinkEvent::Assignments(bytes) => self.on_assignments(&bytes),
             LinkEvent::LogsRequest(bytes) => self.on_logs_request(&bytes),
+            LinkEvent::Routes(lane, bytes) => self.lanes.update(&lane, &bytes),
         }
     }
 

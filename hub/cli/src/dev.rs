@@ -20,6 +20,9 @@ pub struct DevArgs {
     /// The DNS server's address (UDP and TCP).
     #[arg(long, default_value = "127.0.0.1:8600")]
     pub dns_listen: SocketAddr,
+    /// Where the agent serves the `routing` HTTP lane.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub lane_listen: SocketAddr,
     /// Keep the catalog here (default: a fresh temporary directory, removed on exit).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
@@ -177,6 +180,7 @@ pub async fn run(
         ),
         alloc_dir: scratch.join("alloc"),
         host_volumes: Default::default(),
+        lanes: vec![rabble_agent::proxy::LaneListen { name: "routing".into(), listen: args.lane_listen }],
     };
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -223,7 +227,11 @@ pub async fn run(
     println!("            service \"demo\" on a dynamic port, HTTP check every 2s: rabble services");
     println!("  Services  {}   (service files: the agent reloads them)", services_dir.display());
     let dns = args.dns_listen;
-    println!("  DNS       {dns}    try:       dig @{} -p {} demo.service.rabble\n", dns.ip(), dns.port());
+    println!("  DNS       {dns}    try:       dig @{} -p {} demo.service.rabble", dns.ip(), dns.port());
+    let lane = args.lane_listen;
+    println!(
+        "  Routes    http://{lane}   the routing lane: curl -H 'Host: demo.service.rabble' http://{lane}/   (rabble routes)\n"
+    );
     println!("Ctrl-C to stop.");
 
     shutdown.await;

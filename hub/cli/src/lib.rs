@@ -1,4 +1,4 @@
-//! The operator CLI: `rabble dev`, `rabble nodes`, `rabble services`, `rabble watch`.
+//! The operator CLI: `rabble dev`, `rabble nodes`, `rabble services`, `rabble routes`, `rabble watch`.
 
 pub mod dev;
 pub mod job;
@@ -157,6 +157,21 @@ pub fn print_services(client: &Client, json: bool) -> Result<(), CliError> {
         println!("{}", serde_json::to_string_pretty(&services).unwrap_or_default());
     } else {
         print!("{}", table::services(&services));
+    }
+    Ok(())
+}
+
+/// `rabble routes [--lane L] [--json]`.
+pub fn print_routes(client: &Client, lane: Option<&str>, json: bool) -> Result<(), CliError> {
+    let path = match lane {
+        Some(l) => format!("/api/v1/routes?lane={l}"),
+        None => "/api/v1/routes".to_owned(),
+    };
+    let tables: Vec<rabble_shared::routes::LaneTable> = client.get(&path)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&tables).unwrap_or_default());
+    } else {
+        print!("{}", table::routes(&tables));
     }
     Ok(())
 }

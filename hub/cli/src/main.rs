@@ -27,6 +27,13 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// The HTTP routing table of each lane: routers, their services' servers, problems.
+    Routes {
+        #[arg(long)]
+        lane: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Stream cluster changes as they happen.
     Watch {
         #[arg(long)]
@@ -152,6 +159,7 @@ fn main() {
         Cmd::Nodes { json } => cli::print_nodes(&client, json).map_err(Into::into),
         Cmd::Services { json } => cli::print_services(&client, json).map_err(Into::into),
         Cmd::Watch { json } => cli::watch(&client, json).map_err(Into::into),
+        Cmd::Routes { lane, json } => cli::print_routes(&client, lane.as_deref(), json).map_err(Into::into),
         Cmd::Job(JobCmd::Validate(args)) => cli::job::validate(&args).map_err(Into::into),
         Cmd::Job(JobCmd::Run { file, detach }) => cli::job::run(&client, &file, detach).map_err(Into::into),
         Cmd::Job(JobCmd::Plan(file)) => match cli::job::plan(&client, &file) {

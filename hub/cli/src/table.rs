@@ -110,6 +110,40 @@ pub fn services(services: &[ServiceView]) -> String {
     render(&["SERVICE", "NODE", "ADDRESS", "STATUS", "CHECKS", "TAGS"], &rows)
 }
 
+/// `rabble routes`: one row per router, then the problems of each lane.
+pub fn routes(tables: &[rabble_shared::routes::LaneTable]) -> String {
+    let mut rows = Vec::new();
+    for t in tables {
+        for (name, r) in &t.routers {
+            let servers = t
+                .services
+                .get(&r.service)
+                .map(|s| s.servers.iter().map(|x| x.url.as_str()).collect::<Vec<_>>().join(" "));
+            let tls = match &r.tls {
+                Some(tls) => tls.cert_resolver.clone().map_or("tls".to_owned(), |c| format!("tls:{c}")),
+                None => "-".to_owned(),
+            };
+            rows.push(vec![
+                t.lane.clone(),
+                name.clone(),
+                r.rule.clone(),
+                r.priority.to_string(),
+                tls,
+                if r.middlewares.is_empty() { "-".into() } else { r.middlewares.join(",") },
+                format!("{} -> {}", r.service, servers.unwrap_or_default()),
+            ]);
+        }
+    }
+    let mut out = render(&["LANE", "ROUTER", "RULE", "PRIORITY", "TLS", "MIDDLEWARES", "SERVICE"], &rows);
+    for t in tables {
+        for p in &t.problems {
+            let whose = if p.instance.is_empty() { String::new() } else { format!("{} ", p.instance) };
+            out.push_str(&format!("{}: {whose}{}: {}\n", t.lane, p.tag, p.reason));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -141,3 +141,33 @@ fn no_port_and_several_services_are_explained() {
     assert!(c.routers.is_empty() && c.problems[0].reason.contains("name one"), "{:?}", c.problems);
     assert_eq!(normalize("My Service_1"), "My-Service-1");
 }
+
+/// Random and mutated tags never panic (the cargo-fuzz target is hub/fuzz's route_rule).
+#[test]
+fn random_tags_never_panic() {
+    const PARTS: [&str; 14] = [
+        "routing.",
+        "http.",
+        "routers.",
+        "services.",
+        "middlewares.",
+        "r.",
+        "rule=",
+        "loadbalancer.server.port=",
+        "headers.customrequestheaders.",
+        "chain.middlewares=",
+        "Host(`a`)",
+        "=",
+        ".",
+        "ratelimit.average=9",
+    ];
+    let mut rng = fastrand::Rng::with_seed(7);
+    for _ in 0..5_000 {
+        let t: Vec<String> = (0..rng.usize(0..8))
+            .map(|_| (0..rng.usize(1..6)).map(|_| PARTS[rng.usize(..PARTS.len())]).collect())
+            .chain(["routing.enable=true".to_owned()])
+            .collect();
+        let c = contribution(&inst("x", &t, Some(1)), "routing", "rabble");
+        let _ = crate::routes::table::merge(&crate::routes::table::Lane::defaults()[0], 1, vec![c]);
+    }
+}

@@ -1,7 +1,8 @@
 //! The agent's budgets, measured on the shipped builds: static size of the aarch64 and
 //! x86_64 musl `agent-release` binaries; resident memory high-water mark (VmHWM) of the
 //! x86_64 musl agent running 20 services and 20 checks for a while; and bytes it writes
-//! to disk meanwhile (`write_bytes` in /proc/<pid>/io: what reached the block layer).
+//! to disk meanwhile (`write_bytes` in /proc/<pid>/io: what reached the block layer);
+//! and VmHWM of an agent serving an idle HTTP lane.
 //! Prints every figure; exits 1 if one is over its limit. Run it with
 //! `bash tests/budget-agent.sh [seconds]`.
 
@@ -11,8 +12,11 @@ use rabble_tests::*;
 use std::process::Command;
 use std::time::Duration;
 
-const SIZE_LIMIT: u64 = 3 * 1024 * 1024;
+/// 3.5 MB with the lane proxy built in (3 MiB before it).
+const SIZE_LIMIT: u64 = 3_500_000;
 const HWM_LIMIT_KB: u64 = 6 * 1024;
+/// An agent serving an idle lane (its proxy started, a table received).
+const LANE_HWM_LIMIT_KB: u64 = 5 * 1024;
 const SERVICES: usize = 20;
 
 /// `Key:   123 kB` from /proc/<pid>/status.
@@ -121,6 +125,36 @@ fn main() {
         over.push(format!("only {passing}/{SERVICES} checks passing at the end"));
     }
     drop(agent);
+    drop(hub);
+
+    // An idle lane: the proxy bound, the hub's table received, no traffic.
+    std::fs::create_dir_all(d.join("lane")).unwrap();
+    let hub = Hub::start(&d.join("lane"), &[]);
+    let lane_port = free_port();
+    let lane = Agent::spawn(
+        Command::new(release_agent("x86_64-unknown-linux-musl")),
+        &d.join("lane"),
+        "lane",
+        &format!("mqtt://127.0.0.1:{}", hub.mqtt_port),
+        d.join("lane-services"),
+        &["--lane", &format!("routing=127.0.0.1:{lane_port}")],
+    );
+    let lane_pid = lane.proc.pid();
+    wait_for("the lane's table", Duration::from_secs(20), || {
+        if lane.proc.log().contains("routing table updated") { Ok(()) } else { Err("not yet".into()) }
+    });
+    std::thread::sleep(Duration::from_secs((secs / 6).max(5)));
+    let lane_hwm = status_kb(lane_pid, "VmHWM:");
+    println!("\n== x86_64 musl agent serving an idle routing lane ==");
+    println!(
+        "VmHWM (peak resident)      {lane_hwm:>6} kB  ({:.2} MB; limit {} MB)",
+        lane_hwm as f64 / 1024.0,
+        LANE_HWM_LIMIT_KB / 1024
+    );
+    if lane_hwm > LANE_HWM_LIMIT_KB {
+        over.push(format!("VmHWM with an idle lane {lane_hwm} kB (limit {LANE_HWM_LIMIT_KB} kB)"));
+    }
+    drop(lane);
     drop(hub);
     if over.is_empty() {
         println!("\nagent budgets: OK");

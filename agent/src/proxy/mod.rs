@@ -1,0 +1,76 @@
+//! The built-in proxy: the node serves the HTTP lanes its config names (`[[lane]] name,
+//! listen`), routing with the table the hub publishes retained on
+//! `rabble/hub/routes/<lane>` — "Traefik on every node" without Traefik. The table is
+//! kept in memory, so a node keeps routing while the hub is away. A node without a
+//! lane starts nothing and pays nothing. `table` is the pure core; `serve` the IO.
+
+pub mod serve;
+pub mod table;
+
+use rabble_shared::msg;
+use rabble_shared::routes::LaneTable;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use table::Lane;
+use tokio::sync::watch;
+
+/// A lane this node serves, as configured.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LaneListen {
+    pub name: String,
+    pub listen: SocketAddr,
+}
+
+/// The running lanes: each one's table, updated from the hub's messages.
+#[derive(Default)]
+pub struct Lanes {
+    tables: BTreeMap<String, watch::Sender<Arc<Lane>>>,
+}
+
+impl Lanes {
+    /// Binds every lane's listener (naming the one that fails) and starts serving.
+    pub async fn start(
+        lanes: &[LaneListen],
+    ) -> Result<(Lanes, Vec<tokio::task::JoinHandle<()>>), crate::error::AgentError> {
+        let mut out = Lanes::default();
+        let mut tasks = Vec::new();
+        for l in lanes {
+            let listener = tokio::net::TcpListener::bind(l.listen).await.map_err(|error| {
+                crate::error::AgentError::Bind { what: format!("lane {}", l.name), addr: l.listen, error }
+            })?;
+            let (tx, rx) = watch::channel(Arc::new(Lane { name: l.name.clone(), ..Default::default() }));
+            tracing::info!(lane = %l.name, listen = %l.listen, "serving the lane");
+            tasks.push(tokio::spawn(serve::serve(l.name.clone(), listener, rx)));
+            out.tables.insert(l.name.clone(), tx);
+        }
+        Ok((out, tasks))
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.tables.keys().map(String::as_str)
+    }
+
+    /// A message on `rabble/hub/routes/<lane>`: the lane's new table (empty: none).
+    pub fn update(&self, lane: &str, payload: &[u8]) {
+        let Some(tx) = self.tables.get(lane) else { return };
+        let table = if payload.is_empty() {
+            LaneTable { lane: lane.to_owned(), ..Default::default() }
+        } else {
+            match msg::decode::<LaneTable>(payload) {
+                Ok(t) => t,
+                Err(e) => {
+                    tracing::warn!(lane, "refused a routing table (keeping the last one): {e}");
+                    return;
+                }
+            }
+        };
+        let (compiled, skipped) = Lane::compile(&table);
+        for s in &skipped {
+            tracing::warn!(lane, "{s}");
+        }
+        tracing::info!(lane, routers = compiled.routes.len(), index = compiled.index, "routing table updated");
+        tx.send_replace(Arc::new(compiled));
+    }
+}

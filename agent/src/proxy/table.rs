@@ -1,0 +1,237 @@
+//! A lane's table compiled for serving, pure: routers sorted by priority with their
+//! rules parsed and middlewares resolved (chains flattened), services with their
+//! upstreams and a round-robin cursor. A router whose rule, service or middlewares
+//! cannot be served is left out with the reason — never served without a middleware
+//! it asked for (an auth middleware Rabble cannot apply yet fails closed).
+
+use rabble_shared::routes::rule::{Net, Request, Rule};
+use rabble_shared::routes::{LaneTable, Middleware};
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::time::Instant;
+
+/// Client addresses a rate limiter remembers at most (the oldest is forgotten).
+const MAX_CLIENTS: usize = 4096;
+
+/// One thing a router does to a request (or instead of forwarding it).
+#[derive(Debug)]
+pub enum Step {
+    RedirectScheme { scheme: String, port: Option<String>, permanent: bool },
+    StripPrefix(Vec<String>),
+    AddPrefix(String),
+    Headers { request: Vec<(String, String)>, response: Vec<(String, String)> },
+    AllowList(Vec<Net>),
+    RateLimit(Limiter),
+}
+
+/// Traefik's rateLimit: `average` requests per second with bursts of `burst`, per
+/// client IP.
+#[derive(Debug)]
+pub struct Limiter {
+    pub average: f64,
+    pub burst: f64,
+    buckets: Mutex<HashMap<IpAddr, (f64, Instant)>>,
+}
+
+impl Limiter {
+    pub fn new(average: u64, burst: u64) -> Limiter {
+        Limiter { average: average as f64, burst: burst.max(1) as f64, buckets: Mutex::new(HashMap::new()) }
+    }
+
+    /// Takes a token for `ip` at `now`, if there is one.
+    pub fn allow(&self, ip: IpAddr, now: Instant) -> bool {
+        let mut b = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        if b.len() >= MAX_CLIENTS && !b.contains_key(&ip) {
+            let oldest = b.iter().min_by_key(|(_, (_, t))| *t).map(|(k, _)| *k);
+            if let Some(k) = oldest {
+                b.remove(&k);
+            }
+        }
+        let (tokens, last) = b.entry(ip).or_insert((self.burst, now));
+        *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * self.average).min(self.burst);
+        *last = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// Where a service's requests go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upstream {
+    pub https: bool,
+    /// `host:port` (`[v6]:port`).
+    pub authority: String,
+}
+
+#[derive(Debug)]
+pub struct Backend {
+    pub name: String,
+    pub servers: Vec<Upstream>,
+    pub pass_host_header: bool,
+    next: AtomicUsize,
+}
+
+impl Backend {
+    /// Every server, starting with the next one in round-robin order (the rest are the
+    /// retries when a connect fails).
+    pub fn order(&self) -> Vec<&Upstream> {
+        let n = self.servers.len();
+        if n == 0 {
+            return Vec::new();
+        }
+        let start = self.next.fetch_add(1, Ordering::Relaxed) % n;
+        (0..n).map(|i| &self.servers[(start + i) % n]).collect()
+    }
+}
+
+#[derive(Debug)]
+pub struct Route {
+    pub name: String,
+    pub rule: Rule,
+    pub priority: i64,
+    pub backend: Arc<Backend>,
+    pub steps: Vec<Arc<Step>>,
+}
+
+/// A lane ready to serve.
+#[derive(Debug, Default)]
+pub struct Lane {
+    pub name: String,
+    pub index: u64,
+    /// Highest priority first; equal priorities by name.
+    pub routes: Vec<Route>,
+}
+
+impl Lane {
+    /// Compiles a table; the second value lists the routers left out and why.
+    pub fn compile(t: &LaneTable) -> (Lane, Vec<String>) {
+        let mut skipped = Vec::new();
+        let backends: BTreeMap<&str, Arc<Backend>> = t
+            .services
+            .iter()
+            .map(|(name, s)| {
+                let servers = s.servers.iter().filter_map(|x| upstream(&x.url)).collect();
+                let b = Backend {
+                    name: name.clone(),
+                    servers,
+                    pass_host_header: s.pass_host_header,
+                    next: AtomicUsize::new(0),
+                };
+                (name.as_str(), Arc::new(b))
+            })
+            .collect();
+        let mut steps: BTreeMap<&str, Result<Arc<Step>, String>> = BTreeMap::new();
+        for (name, m) in &t.middlewares {
+            if !matches!(m, Middleware::Chain(_)) {
+                steps.insert(name, step(m).map(Arc::new));
+            }
+        }
+        let mut routes = Vec::new();
+        'routers: for (name, r) in &t.routers {
+            let rule = match Rule::parse(&r.rule) {
+                Ok(rule) => rule,
+                Err(e) => {
+                    skipped.push(format!("router {name}: rule: {e}"));
+                    continue;
+                }
+            };
+            let Some(backend) = backends.get(r.service.as_str()) else {
+                skipped.push(format!("router {name}: no service {:?}", r.service));
+                continue;
+            };
+            let mut names = Vec::new();
+            for m in &r.middlewares {
+                if let Err(e) = flatten(t, m, &mut names, 0) {
+                    skipped.push(format!("router {name}: {e}"));
+                    continue 'routers;
+                }
+            }
+            let mut resolved = Vec::new();
+            for m in names {
+                match steps.get(m.as_str()) {
+                    Some(Ok(s)) => resolved.push(s.clone()),
+                    Some(Err(e)) => {
+                        skipped.push(format!("router {name}: middleware {m:?}: {e}"));
+                        continue 'routers;
+                    }
+                    None => {} // compress: served uncompressed
+                }
+            }
+            routes.push(Route {
+                name: name.clone(),
+                rule,
+                priority: r.priority,
+                backend: backend.clone(),
+                steps: resolved,
+            });
+        }
+        routes.sort_by(|a, b| b.priority.cmp(&a.priority).then_with(|| a.name.cmp(&b.name)));
+        (Lane { name: t.lane.clone(), index: t.index, routes }, skipped)
+    }
+
+    /// The router for a request: the first match in priority order.
+    pub fn route(&self, r: &dyn Request) -> Option<&Route> {
+        self.routes.iter().find(|route| route.rule.matches(r))
+    }
+}
+
+/// `http://10.0.0.5:8080` → an upstream.
+fn upstream(url: &str) -> Option<Upstream> {
+    let (https, rest) = match url.split_once("://")? {
+        ("http", r) => (false, r),
+        ("https", r) => (true, r),
+        _ => return None,
+    };
+    let authority = rest.split('/').next()?.to_owned();
+    (!authority.is_empty()).then_some(Upstream { https, authority })
+}
+
+/// A chain's members, in order (chains inside chains too, at most 8 deep).
+fn flatten(t: &LaneTable, name: &str, out: &mut Vec<String>, depth: usize) -> Result<(), String> {
+    if depth > 8 {
+        return Err(format!("middleware chain through {name:?} is more than 8 deep"));
+    }
+    match t.middlewares.get(name) {
+        Some(Middleware::Chain(c)) => {
+            for m in &c.middlewares {
+                flatten(t, m, out, depth + 1)?;
+            }
+            Ok(())
+        }
+        Some(Middleware::Compress(_)) => Ok(()),
+        Some(_) => {
+            out.push(name.to_owned());
+            Ok(())
+        }
+        None => Err(format!("no middleware {name:?} in this lane")),
+    }
+}
+
+fn step(m: &Middleware) -> Result<Step, String> {
+    Ok(match m {
+        Middleware::RedirectScheme(r) => {
+            Step::RedirectScheme { scheme: r.scheme.clone(), port: r.port.clone(), permanent: r.permanent }
+        }
+        Middleware::StripPrefix(s) => Step::StripPrefix(s.prefixes.clone()),
+        Middleware::AddPrefix(a) => Step::AddPrefix(a.prefix.clone()),
+        Middleware::Headers(h) => Step::Headers {
+            request: h.custom_request_headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            response: h.custom_response_headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        },
+        Middleware::IpAllowList(i) => Step::AllowList(i.source_range.iter().filter_map(|r| Net::parse(r)).collect()),
+        Middleware::RateLimit(r) => Step::RateLimit(Limiter::new(r.average, r.burst)),
+        Middleware::BasicAuth(_) => return Err("basicAuth is not applied by Rabble's proxy yet: not served".into()),
+        Middleware::ForwardAuth(_) => return Err("forwardAuth is not applied by Rabble's proxy yet: not served".into()),
+        Middleware::Compress(_) | Middleware::Chain(_) => return Err("not a step".into()),
+    })
+}
+
+#[cfg(test)]
+#[path = "table_tests.rs"]
+mod tests;
