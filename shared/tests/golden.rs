@@ -299,3 +299,50 @@ fn logs_request_and_chunk_v1() {
     let bad = br#"{"v":1,"session":"../x","seq":0}"#;
     assert!(decode::<LogChunk>(bad).unwrap_err().to_string().contains("hex"));
 }
+
+#[test]
+fn consul_health_entry_and_register_as_consul_clients_use_them() {
+    use rabble_shared::consul::*;
+    let node = Node {
+        id: "3f2a4c1e-0b9d-4e7f-8a6b-5c4d3e2f1a0b".into(),
+        node: "pi3".into(),
+        address: "192.168.1.23".into(),
+        datacenter: "home".into(),
+        tagged_addresses: BTreeMap::from([("lan".to_owned(), "192.168.1.23".to_owned())]),
+        meta: BTreeMap::new(),
+        create_index: 1,
+        modify_index: 42,
+    };
+    let service = Service {
+        id: "filebot".into(),
+        service: "filebot".into(),
+        tags: vec!["routing.enable=true".into()],
+        address: String::new(),
+        port: 5452,
+        meta: BTreeMap::new(),
+        enable_tag_override: false,
+        create_index: 1,
+        modify_index: 42,
+    };
+    let check = Check {
+        node: "pi3".into(),
+        check_id: "serfHealth".into(),
+        name: "Serf Health Status".into(),
+        status: "passing".into(),
+        notes: String::new(),
+        output: "Agent alive and reachable".into(),
+        service_id: String::new(),
+        service_name: String::new(),
+        service_tags: vec![],
+        kind: String::new(),
+        create_index: 1,
+        modify_index: 42,
+    };
+    let entry = HealthEntry { node, service, checks: vec![check] };
+    golden("consul_health_entry.json", &serde_json::to_vec(&entry).unwrap());
+    let r: Register = serde_json::from_str(
+        r#"{"Node":"printer","Address":"10.0.0.5","Service":{"Service":"ipp","Port":631},"SkipNodeUpdate":true}"#,
+    )
+    .unwrap();
+    assert_eq!((r.node.as_str(), r.service.unwrap().port), ("printer", 631));
+}

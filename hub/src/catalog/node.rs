@@ -7,6 +7,9 @@ use rabble_shared::msg::{CheckState, Heartbeat, Manifest, NodeFacts, ServiceRegi
 use rabble_shared::{NodeId, TopicId};
 use std::collections::BTreeMap;
 
+/// The agent version an external node's facts carry (`/v1/catalog/register`).
+pub const EXTERNAL: &str = "external (catalog/register)";
+
 /// A validated change to one node, as ingest (or the writer's liveness tick) makes it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum NodeUpdate {
@@ -24,6 +27,9 @@ pub enum NodeUpdate {
     /// `rabble node drain <node>`: `Some(deadline)` starts a drain (and makes the node
     /// ineligible), `None` ends it.
     Drain(Option<u64>),
+    /// The node leaves the catalog with its services and checks (an external node
+    /// deregistered through Consul's API).
+    Forget,
 }
 
 /// What one node is known to have. Everything here is durable.
@@ -44,6 +50,12 @@ pub struct Node {
 }
 
 impl Node {
+    /// A node registered through Consul's API rather than run by an agent: no
+    /// heartbeats are expected from it.
+    pub fn is_external(&self) -> bool {
+        self.facts.as_ref().is_some_and(|f| f.agent_version == EXTERNAL)
+    }
+
     pub fn new() -> Node {
         Node {
             status: NodeStatus::Up,
@@ -69,6 +81,15 @@ impl Default for Node {
 /// brings a down node back.
 pub(super) fn apply(nodes: &mut BTreeMap<NodeId, Node>, id: NodeId, u: NodeUpdate) -> Applied {
     let mut out = Applied::default();
+    if matches!(u, NodeUpdate::Forget) {
+        if let Some(node) = nodes.remove(&id) {
+            out.dirty.extend(node.services.keys().map(|k| Dirty::Service(id.clone(), k.clone())));
+            out.dirty.extend(node.checks.keys().map(|k| Dirty::Check(id.clone(), k.clone())));
+            out.dirty.push(Dirty::Node(id.clone()));
+            out.summaries.push(format!("node {id} deregistered"));
+        }
+        return out;
+    }
     let existed = nodes.contains_key(&id);
     if matches!(u, NodeUpdate::HeartbeatTimeout) && !existed {
         return out;
@@ -103,6 +124,7 @@ pub(super) fn apply(nodes: &mut BTreeMap<NodeId, Node>, id: NodeId, u: NodeUpdat
                 out.summaries.push(format!("node {id} {}", if e { "eligible" } else { "ineligible" }));
             }
         }
+        NodeUpdate::Forget => {}
         NodeUpdate::Drain(deadline) => {
             if node.drain_deadline_ms != deadline {
                 node.drain_deadline_ms = deadline;

@@ -248,7 +248,7 @@ impl<A: Acker> Writer<A> {
             self.catalog
                 .nodes
                 .iter()
-                .filter(|(_, n)| n.status == NodeStatus::Up)
+                .filter(|(_, n)| n.status == NodeStatus::Up && !n.is_external())
                 .filter(|(id, _)| live.get(*id).is_none_or(|l| now.duration_since(l.last_seen) > self.heartbeat_ttl))
                 .map(|(id, _)| id.clone())
                 .collect()
