@@ -16,6 +16,7 @@ pub mod dns;
 pub mod ingest;
 pub mod jobspec;
 pub mod logs;
+pub mod metrics;
 pub mod routes;
 pub mod scheduler;
 pub mod stamp;
@@ -162,6 +163,7 @@ pub async fn run(
         recursors = cfg.dns.recursors.len(),
         "DNS listening"
     );
+    let dns_for_api = dns_server.clone();
     topo.spawn("dns", Stage::Doors, |stop| dns::serve(dns_server, dns_udp, dns_tcp, stop.cancelled_owned()));
     let app = api::router(api::AppState {
         snapshot: snap_rx,
@@ -175,6 +177,7 @@ pub async fn run(
         sched: sched_rx,
         logs,
         routes: routes_rx,
+        dns: dns_for_api,
     });
     tracing::info!(addr = %http.local_addr().map_err(HubError::Http)?, "HTTP API listening");
     topo.spawn("http-api", Stage::Doors, |stop| {

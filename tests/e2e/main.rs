@@ -17,6 +17,7 @@ mod liveness;
 mod logs;
 mod malformed;
 mod mosquitto;
+mod prometheus;
 mod proxy;
 mod qemu;
 mod restart;

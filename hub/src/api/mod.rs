@@ -45,6 +45,8 @@ pub struct AppState {
     pub logs: Arc<crate::logs::LogHub>,
     /// The lanes' routing tables.
     pub routes: watch::Receiver<crate::routes::Tables>,
+    /// The DNS server (its counters, for `/metrics`).
+    pub dns: Arc<crate::dns::DnsServer>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -63,6 +65,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/allocations/{id}", get(jobs::allocation))
         .route("/api/v1/allocations/{id}/logs", get(logs::logs))
         .route("/api/v1/routes", get(routes::list))
+        .route("/metrics", get(metrics))
+        .route("/api/v1/prometheus/targets", get(prometheus_targets))
         .route("/v1/traefik", get(routes::traefik_all))
         .route("/v1/traefik/{lane}", get(routes::traefik))
         .route("/api/v1/nodes/{id}/drain", post(jobs::drain))
@@ -75,7 +79,8 @@ pub fn router(state: AppState) -> Router {
             }
             not_found(
                 "no such endpoint; see /api/v1/health, /api/v1/nodes, /api/v1/services, /api/v1/jobs, \
-                 /api/v1/allocations, /api/v1/routes, /api/v1/events, /v1/traefik/<lane>",
+                 /api/v1/allocations, /api/v1/routes, /api/v1/events, /api/v1/prometheus/targets, /metrics, \
+                 /v1/traefik/<lane>",
             )
         })
         .with_state(state)
@@ -145,6 +150,27 @@ async fn service(State(s): State<AppState>, Path(name): Path<String>) -> Respons
         Some(v) => Json(v).into_response(),
         None => not_found(&format!("no service {name:?}")),
     }
+}
+
+/// Prometheus' text format: the hub's figures and every node's.
+async fn metrics(State(s): State<AppState>) -> Response {
+    let c = s.catalog();
+    let live = s.live.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let lanes = s.routes.borrow().clone();
+    let ingest = s.stats.snapshot();
+    let text = crate::metrics::render(&crate::metrics::Sources {
+        catalog: &c,
+        live: &live,
+        ingest: &ingest,
+        dns: &s.dns.stats,
+        lanes: &lanes,
+    });
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
+}
+
+/// Prometheus' http_sd: the instances tagged `prometheus.scrape=true`.
+async fn prometheus_targets(State(s): State<AppState>) -> Response {
+    Json(crate::metrics::targets(&s.catalog())).into_response()
 }
 
 async fn events(State(s): State<AppState>) -> Response {

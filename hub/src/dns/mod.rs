@@ -5,6 +5,7 @@ pub mod answer;
 pub mod fast;
 pub mod fixture;
 pub mod server;
+pub mod stats;
 pub mod zone;
 
 pub use server::{DnsServer, serve};

@@ -32,6 +32,8 @@ pub struct DnsServer {
     recursors: Vec<SocketAddr>,
     zone: RwLock<Arc<Zone>>,
     forwards: Semaphore,
+    /// Counters for `/metrics`.
+    pub stats: super::stats::DnsStats,
 }
 
 impl Observer for DnsServer {
@@ -50,7 +52,13 @@ impl std::fmt::Debug for DnsServer {
 impl DnsServer {
     pub fn new(settings: DnsSettings, recursors: Vec<SocketAddr>, catalog: &Catalog) -> DnsServer {
         let zone = Zone::build(catalog, &settings);
-        DnsServer { settings, recursors, zone: RwLock::new(Arc::new(zone)), forwards: Semaphore::new(MAX_FORWARDS) }
+        DnsServer {
+            settings,
+            recursors,
+            zone: RwLock::new(Arc::new(zone)),
+            forwards: Semaphore::new(MAX_FORWARDS),
+            stats: Default::default(),
+        }
     }
 
     /// The zone as of the last commit.
@@ -60,12 +68,15 @@ impl DnsServer {
 
     /// Answers one request (relaying it when it is not ours).
     pub async fn handle(&self, req: &[u8], transport: Transport) -> Option<Vec<u8>> {
+        let start = tokio::time::Instant::now();
         let recursion = !self.recursors.is_empty();
-        match answer(req, &self.zone(), &self.settings, transport, recursion) {
+        let reply = match answer(req, &self.zone(), &self.settings, transport, recursion) {
             Outcome::Reply(r) => Some(r),
             Outcome::Drop => None,
             Outcome::Forward => self.relay(req, transport).await,
-        }
+        };
+        self.stats.record(req, reply.as_deref(), start.elapsed());
+        reply
     }
 
     /// Relays a request outside our domain; SERVFAIL when no recursor answers or too
@@ -120,15 +131,19 @@ async fn udp_worker(server: Arc<DnsServer>, sock: Arc<UdpSocket>) {
         // Our own names are answered inline (no allocation beyond the reply); a relay
         // is slow, so it gets its own task and the worker moves on.
         let recursion = !server.recursors.is_empty();
+        let start = tokio::time::Instant::now();
         match answer(req, &server.zone(), &server.settings, Transport::Udp, recursion) {
             Outcome::Reply(r) => {
+                server.stats.record(req, Some(&r), start.elapsed());
                 let _ = sock.send_to(&r, peer).await;
             }
-            Outcome::Drop => {}
+            Outcome::Drop => server.stats.record(req, None, start.elapsed()),
             Outcome::Forward => {
                 let (server, sock, req) = (server.clone(), sock.clone(), req.to_vec());
                 tokio::spawn(async move {
-                    if let Some(r) = server.relay(&req, Transport::Udp).await {
+                    let r = server.relay(&req, Transport::Udp).await;
+                    server.stats.record(&req, r.as_deref(), start.elapsed());
+                    if let Some(r) = r {
                         let _ = sock.send_to(&r, peer).await;
                     }
                 });

@@ -1,0 +1,228 @@
+//! Prometheus, pure: `render` writes `/metrics` in the text exposition format (the hub's
+//! own figures and every node's heartbeat figures, labelled `node`, so a homelab can
+//! drop node_exporter from its Pis); `targets` builds the `http_sd` list of instances
+//! that opt in to scraping with the tag `prometheus.scrape=true`.
+
+use crate::catalog::writer::Live;
+use crate::catalog::{Catalog, health};
+use crate::dns::stats::DnsStats;
+use rabble_shared::NodeId;
+use rabble_shared::api::{IngestStats, NodeStatus};
+use rabble_shared::routes::LaneTable;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write;
+
+/// What `/metrics` reports.
+pub struct Sources<'a> {
+    pub catalog: &'a Catalog,
+    pub live: &'a HashMap<NodeId, Live>,
+    pub ingest: &'a IngestStats,
+    pub dns: &'a DnsStats,
+    pub lanes: &'a [LaneTable],
+}
+
+/// A family's samples: rendered labels and values.
+type Samples = Vec<(String, f64)>;
+
+/// A label value, escaped as the format wants.
+fn esc(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+/// One metric family: HELP, TYPE and its samples (`labels` already rendered).
+fn family(out: &mut String, name: &str, kind: &str, help: &str, samples: &[(String, f64)]) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+    for (labels, v) in samples {
+        if labels.is_empty() {
+            let _ = writeln!(out, "{name} {v}");
+        } else {
+            let _ = writeln!(out, "{name}{{{labels}}} {v}");
+        }
+    }
+}
+
+pub fn render(s: &Sources<'_>) -> String {
+    let mut out = String::new();
+    let c = s.catalog;
+    let i = s.ingest;
+    let one = |l: String, v: f64| vec![(l, v)];
+    family(
+        &mut out,
+        "rabble_ingest_messages_total",
+        "counter",
+        "MQTT messages the hub received, by result.",
+        &[("result=\"accepted\"".into(), i.accepted as f64), ("result=\"rejected\"".into(), i.rejected as f64)],
+    );
+    let rejected: Vec<(String, f64)> =
+        i.rejected_by_reason.iter().map(|(r, n)| (format!("reason=\"{}\"", esc(r)), *n as f64)).collect();
+    family(&mut out, "rabble_ingest_rejected_total", "counter", "Messages refused, by reason.", &rejected);
+    family(
+        &mut out,
+        "rabble_catalog_commits_total",
+        "counter",
+        "Catalog commits to redb.",
+        &one(String::new(), i.commits as f64),
+    );
+    family(
+        &mut out,
+        "rabble_catalog_index",
+        "gauge",
+        "The catalog's index (rises with every change).",
+        &one(String::new(), c.index as f64),
+    );
+    let up = c.nodes.values().filter(|n| n.status == NodeStatus::Up).count();
+    family(
+        &mut out,
+        "rabble_nodes",
+        "gauge",
+        "Nodes by status.",
+        &[("status=\"up\"".into(), up as f64), ("status=\"down\"".into(), (c.nodes.len() - up) as f64)],
+    );
+    let mut by_status: BTreeMap<String, f64> = BTreeMap::new();
+    for n in c.nodes.values() {
+        for r in n.services.values() {
+            *by_status.entry(health::status(n, r).to_string()).or_default() += 1.0;
+        }
+    }
+    let inst: Vec<(String, f64)> = by_status.into_iter().map(|(k, v)| (format!("status=\"{k}\""), v)).collect();
+    family(&mut out, "rabble_instances", "gauge", "Service instances by aggregate health.", &inst);
+    family(
+        &mut out,
+        "rabble_services",
+        "gauge",
+        "Distinct service names.",
+        &one(String::new(), c.service_count() as f64),
+    );
+    family(&mut out, "rabble_jobs", "gauge", "Jobs the hub knows.", &one(String::new(), c.work.jobs.len() as f64));
+    let mut allocs: BTreeMap<String, f64> = BTreeMap::new();
+    for a in c.work.allocs.values() {
+        let st =
+            serde_json::to_value(a.client_status).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+        *allocs.entry(st).or_default() += 1.0;
+    }
+    let allocs: Vec<(String, f64)> = allocs.into_iter().map(|(k, v)| (format!("status=\"{}\"", esc(&k)), v)).collect();
+    family(
+        &mut out,
+        "rabble_allocations",
+        "gauge",
+        "Allocations by client status (placements the scheduler made).",
+        &allocs,
+    );
+    for (name, help, f) in [
+        (
+            "rabble_lane_routers",
+            "Routers served in each HTTP lane.",
+            (|t: &LaneTable| t.routers.len()) as fn(&LaneTable) -> usize,
+        ),
+        ("rabble_lane_services", "Services (with servers) in each HTTP lane.", |t: &LaneTable| t.services.len()),
+        ("rabble_lane_problems", "Tags or routers a lane could not use.", |t: &LaneTable| t.problems.len()),
+    ] {
+        let v: Vec<(String, f64)> =
+            s.lanes.iter().map(|t| (format!("lane=\"{}\"", esc(&t.lane)), f(t) as f64)).collect();
+        family(&mut out, name, "gauge", help, &v);
+    }
+    s.dns.render(&mut out);
+    nodes(&mut out, s);
+    out
+}
+
+/// Every node's liveness and last heartbeat.
+fn nodes(out: &mut String, s: &Sources<'_>) {
+    let mut f: BTreeMap<&str, (&str, Samples)> = BTreeMap::new();
+    let mut add = |name: &'static str, help: &'static str, labels: String, v: f64| {
+        f.entry(name).or_insert((help, Vec::new())).1.push((labels, v));
+    };
+    for (id, n) in &s.catalog.nodes {
+        let node = format!("node=\"{}\"", esc(id.as_str()));
+        let dc = n.facts.as_ref().map(|f| f.datacenter.clone()).unwrap_or_default();
+        let up = if n.status == NodeStatus::Up { 1.0 } else { 0.0 };
+        add("rabble_node_up", "1 while the node is up.", format!("{node},datacenter=\"{}\"", esc(&dc)), up);
+        let Some(hb) = s.live.get(id).and_then(|l| l.heartbeat.as_ref()) else { continue };
+        add(
+            "rabble_node_cpu_percent",
+            "CPU use over the last heartbeat period.",
+            node.clone(),
+            f64::from(hb.cpu_percent),
+        );
+        for (k, v) in ["1", "5", "15"].iter().zip(hb.load) {
+            add("rabble_node_load", "Load average.", format!("{node},period=\"{k}m\""), f64::from(v));
+        }
+        add("rabble_node_memory_used_bytes", "Memory in use.", node.clone(), hb.memory_used_bytes as f64);
+        add("rabble_node_memory_total_bytes", "Memory installed.", node.clone(), hb.memory_total_bytes as f64);
+        add("rabble_node_uptime_seconds", "Time since boot.", node.clone(), hb.uptime_s as f64);
+        for d in &hb.disks {
+            let l = format!("{node},mount=\"{}\"", esc(&d.mount));
+            add("rabble_node_disk_used_bytes", "Disk space in use.", l.clone(), d.used_bytes as f64);
+            add("rabble_node_disk_total_bytes", "Disk size.", l, d.total_bytes as f64);
+        }
+        if let Some(t) = hb.temperature_c {
+            add("rabble_node_temperature_celsius", "SoC temperature.", node.clone(), f64::from(t));
+        }
+        if let Some(th) = &hb.throttled {
+            for (bit, flag) in ["under-voltage", "arm-freq-capped", "throttled", "soft-temp-limit"].iter().enumerate() {
+                let now = f64::from(th.raw >> bit & 1);
+                add(
+                    "rabble_node_throttled",
+                    "Raspberry Pi firmware throttling flags, now (1) or not (0).",
+                    format!("{node},flag=\"{flag}\""),
+                    now,
+                );
+            }
+        }
+        add(
+            "rabble_node_assignments_refused_total",
+            "Assignment or logs messages the agent refused.",
+            node,
+            hb.assignments_refused as f64,
+        );
+    }
+    for (name, (help, samples)) in f {
+        let kind = if name.ends_with("_total") { "counter" } else { "gauge" };
+        family(out, name, kind, help, &samples);
+    }
+}
+
+/// One http_sd target group.
+#[derive(Debug, serde::Serialize)]
+pub struct TargetGroup {
+    pub targets: Vec<String>,
+    pub labels: BTreeMap<String, String>,
+}
+
+/// Instances tagged `prometheus.scrape=true`; `prometheus.port=`, `prometheus.path=` and
+/// `prometheus.scheme=` tags override the instance's port, `/metrics` and `http`.
+pub fn targets(c: &Catalog) -> Vec<TargetGroup> {
+    let mut out = Vec::new();
+    for (id, n) in &c.nodes {
+        for r in n.services.values() {
+            let tag = |k: &str| r.tags.iter().find_map(|t| t.strip_prefix(k)).map(str::to_owned);
+            if tag("prometheus.scrape=").as_deref() != Some("true") {
+                continue;
+            }
+            let Some(addr) = health::address(n, r) else { continue };
+            let Some(port) = tag("prometheus.port=").and_then(|p| p.parse::<u16>().ok()).or(r.port) else { continue };
+            let host = if addr.contains(':') { format!("[{addr}]") } else { addr.to_owned() };
+            let mut labels = BTreeMap::from([
+                ("service".to_owned(), r.name.clone()),
+                ("node".to_owned(), id.to_string()),
+                ("instance_id".to_owned(), r.id.clone()),
+                ("datacenter".to_owned(), n.facts.as_ref().map(|f| f.datacenter.clone()).unwrap_or_default()),
+                ("__metrics_path__".to_owned(), tag("prometheus.path=").unwrap_or_else(|| "/metrics".into())),
+                ("__scheme__".to_owned(), tag("prometheus.scheme=").unwrap_or_else(|| "http".into())),
+                ("__meta_rabble_health".to_owned(), health::status(n, r).to_string()),
+                ("__meta_rabble_tags".to_owned(), format!(",{},", r.tags.join(","))),
+            ]);
+            for (k, v) in &r.meta {
+                let k: String = k.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+                labels.insert(format!("__meta_rabble_service_meta_{k}"), v.clone());
+            }
+            out.push(TargetGroup { targets: vec![format!("{host}:{port}")], labels });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+#[path = "metrics_tests.rs"]
+mod tests;

@@ -1,0 +1,90 @@
+//! `/metrics` and the http_sd list from a small catalog.
+
+use super::*;
+use crate::dns::fixture::add;
+use rabble_shared::Status;
+use rabble_shared::msg::{DiskUse, Heartbeat, Throttled};
+
+fn catalog() -> Catalog {
+    let mut c = Catalog::default();
+    add(
+        &mut c,
+        "pi1",
+        "192.168.1.11",
+        "web",
+        &["prometheus.scrape=true", "prometheus.path=/stats"],
+        None,
+        Status::Passing,
+    );
+    add(&mut c, "pi2", "192.168.1.12", "db", &[], None, Status::Critical);
+    c
+}
+
+fn live() -> HashMap<NodeId, Live> {
+    let hb = Heartbeat {
+        seq: 1,
+        uptime_s: 60,
+        cpu_percent: 12.5,
+        load: [0.5, 0.25, 0.125],
+        memory_used_bytes: 400,
+        memory_total_bytes: 1000,
+        disks: vec![DiskUse { mount: "/".into(), used_bytes: 8, total_bytes: 32 }],
+        temperature_c: Some(48.5),
+        throttled: Some(Throttled::from_raw(0x50005)),
+        assignments_refused: 0,
+    };
+    HashMap::from([(NodeId::new("pi1").unwrap(), Live { heartbeat: Some(hb), last_seen: tokio::time::Instant::now() })])
+}
+
+#[test]
+fn metrics_cover_the_hub_and_every_nodes_heartbeat_in_valid_text_format() {
+    let c = catalog();
+    let live = live();
+    let ingest =
+        IngestStats { accepted: 7, rejected: 2, rejected_by_reason: [("bad-topic".to_owned(), 2)].into(), commits: 5 };
+    let dns = DnsStats::default();
+    let lanes = [LaneTable { lane: "routing".into(), ..Default::default() }];
+    let text = render(&Sources { catalog: &c, live: &live, ingest: &ingest, dns: &dns, lanes: &lanes });
+    for want in [
+        "rabble_ingest_messages_total{result=\"accepted\"} 7",
+        "rabble_ingest_rejected_total{reason=\"bad-topic\"} 2",
+        "rabble_nodes{status=\"up\"} 2",
+        "rabble_instances{status=\"critical\"} 1",
+        "rabble_lane_routers{lane=\"routing\"} 0",
+        "rabble_node_up{node=\"pi1\",datacenter=\"home\"} 1",
+        "rabble_node_cpu_percent{node=\"pi1\"} 12.5",
+        "rabble_node_load{node=\"pi1\",period=\"5m\"} 0.25",
+        "rabble_node_disk_total_bytes{node=\"pi1\",mount=\"/\"} 32",
+        "rabble_node_temperature_celsius{node=\"pi1\"} 48.5",
+        "rabble_node_throttled{node=\"pi1\",flag=\"under-voltage\"} 1",
+        "rabble_node_throttled{node=\"pi1\",flag=\"arm-freq-capped\"} 0",
+        "rabble_dns_answer_seconds_count 0",
+    ] {
+        assert!(text.contains(want), "missing {want:?} in\n{text}");
+    }
+    // Every sample line is `name{labels} number`, and every family is declared once.
+    let mut declared = std::collections::BTreeSet::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            assert!(declared.insert(rest.split(' ').next().unwrap().to_owned()), "declared twice: {line}");
+            continue;
+        }
+        if line.starts_with('#') {
+            continue;
+        }
+        let (_, value) = line.rsplit_once(' ').unwrap();
+        assert!(value.parse::<f64>().is_ok() || value == "+Inf", "{line}");
+    }
+}
+
+#[test]
+fn http_sd_lists_opted_in_instances_with_labels() {
+    let t = targets(&catalog());
+    assert_eq!(t.len(), 1);
+    assert_eq!(t[0].targets, vec!["192.168.1.11:8080"]);
+    assert_eq!(t[0].labels["service"], "web");
+    assert_eq!(t[0].labels["node"], "pi1");
+    assert_eq!(t[0].labels["__metrics_path__"], "/stats");
+    assert_eq!(t[0].labels["__meta_rabble_health"], "passing");
+    assert!(t[0].labels["__meta_rabble_tags"].contains(",prometheus.scrape=true,"));
+}
