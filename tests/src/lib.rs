@@ -110,17 +110,39 @@ pub struct Proc {
 }
 
 impl Proc {
+    /// Starts `cmd` with its output going through pipes to `<dir>/<name>.log`, copied by
+    /// the harness — as a service's output goes to journald over a socket — so the
+    /// child's own disk writes (`write_bytes`) are only what it writes itself.
     pub fn spawn(name: &str, cmd: &mut Command, dir: &Path) -> Proc {
         let log = dir.join(format!("{name}.log"));
-        let f = std::fs::File::create(&log).unwrap();
-        let child = cmd
+        let f = Arc::new(std::sync::Mutex::new(std::fs::File::create(&log).unwrap()));
+        let mut child = cmd
             .env("RABBLE_LOG", "info,rumqttd=warn")
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
-            .stdout(f.try_clone().unwrap())
-            .stderr(f)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("spawning {name}: {e}"));
+        fn copy(mut from: impl std::io::Read + Send + 'static, to: Arc<std::sync::Mutex<std::fs::File>>) {
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 8192];
+                while let Ok(n) = from.read(&mut buf) {
+                    if n == 0 {
+                        return;
+                    }
+                    if let Ok(mut f) = to.lock() {
+                        let _ = f.write_all(&buf[..n]);
+                    }
+                }
+            });
+        }
+        if let Some(out) = child.stdout.take() {
+            copy(out, f.clone());
+        }
+        if let Some(err) = child.stderr.take() {
+            copy(err, f);
+        }
         Proc { name: name.to_owned(), child, log }
     }
 
