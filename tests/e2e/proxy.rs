@@ -316,3 +316,108 @@ fn hostile_clients_and_a_silent_backend_do_not_stall_the_lane() {
     }
     assert_eq!(curl(lane, "ok.lan", "/").0, 200);
 }
+
+/// An auth server for forwardAuth: 200 with `X-Auth-User: alice` when the request
+/// carries `Cookie: session=ok` (and says which URI it was asked about), else a 302 to
+/// a login page.
+fn auth_server() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(s) = s else { continue };
+            let mut r = BufReader::new(s.try_clone().unwrap());
+            let mut head = String::new();
+            let mut line = String::new();
+            while r.read_line(&mut line).map(|n| n > 2).unwrap_or(false) {
+                head.push_str(&line.to_ascii_lowercase());
+                line.clear();
+            }
+            let mut s = s;
+            let uri = head.lines().find_map(|l| l.strip_prefix("x-forwarded-uri: ")).unwrap_or("?").trim().to_owned();
+            if head.contains("cookie: session=ok") && head.starts_with("get /verify ") {
+                let _ = write!(
+                    s,
+                    "HTTP/1.1 200 OK\r\nX-Auth-User: alice\r\nX-Asked: {uri}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                );
+            } else {
+                let _ = write!(
+                    s,
+                    "HTTP/1.1 302 Found\r\nLocation: http://login.lan/\r\nContent-Length: 5\r\nConnection: close\r\n\r\nlogin"
+                );
+            }
+        }
+    });
+    port
+}
+
+#[test]
+fn forward_auth_and_basic_auth_guard_their_routers() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let hub = Hub::start(d, &[]);
+    let backend = echo_backend("private");
+    let auth = auth_server();
+    let pi1 = Agent::start(d, "pi1", hub.mqtt_port, &[]);
+    let fa = format!("routing.http.middlewares.sso.forwardauth.address=http://127.0.0.1:{auth}/verify");
+    pi1.write_service(
+        "private.hcl",
+        &service(
+            "private",
+            backend,
+            &[
+                "routing.enable=true",
+                "routing.http.routers.private.rule=Host(`private.lan`)",
+                "routing.http.routers.private.middlewares=sso",
+                &fa,
+                "routing.http.middlewares.sso.forwardauth.authResponseHeaders=X-Auth-User",
+            ],
+            None,
+        ),
+    );
+    // htpasswd -s: {SHA} + base64(sha1("pw")).
+    pi1.write_service(
+        "admin.hcl",
+        &service(
+            "admin",
+            backend,
+            &[
+                "routing.enable=true",
+                "routing.http.routers.admin.rule=Host(`admin.lan`)",
+                "routing.http.routers.admin.middlewares=login",
+                "routing.http.middlewares.login.basicauth.users=me:{SHA}GpHWL3ymc5liWkNopqtdSjuqYHM=",
+            ],
+            None,
+        ),
+    );
+    let lane = free_port();
+    let _edge = Agent::start(d, "edge", hub.mqtt_port, &["--lane", &format!("routing=127.0.0.1:{lane}")]);
+    let get = |host: &str, extra: &[&str]| {
+        let out = Command::new("curl")
+            .args(["-s", "-i", "-m", "5", "-H", &format!("Host: {host}")])
+            .args(extra)
+            .arg(format!("http://127.0.0.1:{lane}/page?x=1"))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).to_ascii_lowercase()
+    };
+    // Without a session: the auth server's redirect is the answer.
+    let text = wait_for("the private router", T, || {
+        let t = get("private.lan", &[]);
+        if t.starts_with("http/1.1 302") { Ok(t) } else { Err(t) }
+    });
+    assert!(text.contains("location: http://login.lan/"), "{text}");
+    // With one: through, with the auth server's user header, and the URI it was asked about.
+    let text = get("private.lan", &["-H", "Cookie: session=ok"]);
+    assert!(text.starts_with("http/1.1 200"), "{text}");
+    assert!(text.contains("x-auth-user: alice"), "the backend sees the user: {text}");
+    // Basic auth: challenged, refused, then let in.
+    let text = wait_for("the admin router", T, || {
+        let t = get("admin.lan", &[]);
+        if t.starts_with("http/1.1 401") { Ok(t) } else { Err(t) }
+    });
+    assert!(text.contains("www-authenticate: basic realm=\"traefik\""), "{text}");
+    assert!(get("admin.lan", &["-u", "me:wrong"]).starts_with("http/1.1 401"));
+    let text = get("admin.lan", &["-u", "me:pw"]);
+    assert!(text.starts_with("http/1.1 200") && text.contains("\r\n\r\nprivate\n"), "{text}");
+}

@@ -5,6 +5,7 @@
 //! lane starts nothing and pays nothing. `table` is the pure core; `serve` the IO.
 
 pub mod serve;
+pub mod steps;
 pub mod table;
 
 use rabble_shared::msg;

@@ -5,7 +5,7 @@
 //! connect fails, upgrades (WebSocket) tunnelled, timeouts on every phase, and a page
 //! naming the lane when nothing can answer.
 
-use super::table::{Lane, Route, Step};
+use super::table::{Lane, Route};
 use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
@@ -60,7 +60,7 @@ impl Pool {
     }
 }
 
-async fn connect(authority: &str) -> Result<SendRequest<Body>, String> {
+pub(super) async fn connect(authority: &str) -> Result<SendRequest<Body>, String> {
     let stream = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(authority)).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => return Err(format!("{authority}: {e}")),
@@ -179,7 +179,8 @@ async fn handle(mut req: Request<Incoming>, ctx: &Ctx) -> Response<Body> {
     };
     let mut response_headers = Vec::new();
     for step in &route.steps {
-        if let Some(answer) = apply(step, &mut req, &host, ctx, &mut response_headers) {
+        let at = super::steps::At { lane: &ctx.lane, host: &host, peer: ctx.peer };
+        if let Some(answer) = super::steps::apply(step, &mut req, &at, &mut response_headers).await {
             return answer;
         }
     }
@@ -198,88 +199,6 @@ async fn handle(mut req: Request<Incoming>, ctx: &Ctx) -> Response<Body> {
     resp
 }
 
-/// Applies one step; `Some` is an answer instead of forwarding.
-fn apply(
-    step: &Step,
-    req: &mut Request<Incoming>,
-    host: &str,
-    ctx: &Ctx,
-    response_headers: &mut Vec<(String, String)>,
-) -> Option<Response<Body>> {
-    match step {
-        Step::AllowList(nets) => {
-            let ip = ctx.peer.ip();
-            if !nets.iter().any(|n| n.contains(ip)) {
-                return Some(page(StatusCode::FORBIDDEN, &ctx.lane, &format!("{ip} is not allowed here")));
-            }
-        }
-        Step::RateLimit(l) => {
-            if !l.allow(ctx.peer.ip(), tokio::time::Instant::now()) {
-                return Some(page(StatusCode::TOO_MANY_REQUESTS, &ctx.lane, "rate limit reached; retry shortly"));
-            }
-        }
-        Step::RedirectScheme { scheme, port, permanent } => {
-            if scheme != "http" {
-                let port = port.as_deref().map(|p| format!(":{p}")).unwrap_or_default();
-                let pq = req.uri().path_and_query().map_or("/", |p| p.as_str());
-                let location = format!("{scheme}://{host}{port}{pq}");
-                let get = req.method() == hyper::Method::GET;
-                let code = match (*permanent, get) {
-                    (true, true) => StatusCode::MOVED_PERMANENTLY,
-                    (true, false) => StatusCode::PERMANENT_REDIRECT,
-                    (false, true) => StatusCode::FOUND,
-                    (false, false) => StatusCode::TEMPORARY_REDIRECT,
-                };
-                let mut r = page(code, &ctx.lane, &format!("moved to {location}"));
-                if let Ok(v) = HeaderValue::from_str(&location) {
-                    r.headers_mut().insert(header::LOCATION, v);
-                }
-                return Some(r);
-            }
-        }
-        Step::StripPrefix(prefixes) => {
-            let path = req.uri().path().to_owned();
-            if let Some(p) = prefixes.iter().filter(|p| path.starts_with(p.as_str())).max_by_key(|p| p.len()) {
-                let rest = &path[p.len()..];
-                let rest = if rest.starts_with('/') { rest.to_owned() } else { format!("/{rest}") };
-                set_path(req, &rest);
-                if let Ok(v) = HeaderValue::from_str(p) {
-                    req.headers_mut().insert("x-forwarded-prefix", v);
-                }
-            }
-        }
-        Step::AddPrefix(p) => {
-            let path = format!("{}{}", p.trim_end_matches('/'), req.uri().path());
-            set_path(req, &path);
-        }
-        Step::Headers { request, response } => {
-            for (k, v) in request {
-                let Ok(name) = HeaderName::from_bytes(k.as_bytes()) else { continue };
-                match HeaderValue::from_str(v) {
-                    Ok(value) if !v.is_empty() => {
-                        req.headers_mut().insert(name, value);
-                    }
-                    _ => {
-                        req.headers_mut().remove(name);
-                    }
-                }
-            }
-            response_headers.extend(response.iter().cloned());
-        }
-    }
-    None
-}
-
-fn set_path<B>(req: &mut Request<B>, path: &str) {
-    let pq = match req.uri().query() {
-        Some(q) => format!("{path}?{q}"),
-        None => path.to_owned(),
-    };
-    if let Ok(uri) = pq.parse() {
-        *req.uri_mut() = uri;
-    }
-}
-
 /// Hop-by-hop headers: never forwarded (except what an upgrade needs).
 const HOP: [&str; 8] = [
     "connection",
@@ -292,7 +211,7 @@ const HOP: [&str; 8] = [
     "upgrade",
 ];
 
-fn strip_hop_by_hop(h: &mut hyper::HeaderMap, keep_upgrade: bool) {
+pub(super) fn strip_hop_by_hop(h: &mut hyper::HeaderMap, keep_upgrade: bool) {
     let listed: Vec<String> = h
         .get_all(header::CONNECTION)
         .iter()

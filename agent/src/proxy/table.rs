@@ -2,7 +2,8 @@
 //! rules parsed and middlewares resolved (chains flattened), services with their
 //! upstreams and a round-robin cursor. A router whose rule, service or middlewares
 //! cannot be served is left out with the reason — never served without a middleware
-//! it asked for (an auth middleware Rabble cannot apply yet fails closed).
+//! it asked for (an auth middleware that cannot be applied, an MD5 hash, an https
+//! forwardAuth server, fails closed).
 
 use rabble_shared::routes::rule::{Net, Request, Rule};
 use rabble_shared::routes::{LaneTable, Middleware};
@@ -24,6 +25,93 @@ pub enum Step {
     Headers { request: Vec<(String, String)>, response: Vec<(String, String)> },
     AllowList(Vec<Net>),
     RateLimit(Limiter),
+    BasicAuth(BasicAuth),
+    ForwardAuth(ForwardAuth),
+}
+
+/// A password hash from an htpasswd line.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Hash {
+    /// `$2y$...` (htpasswd -B), `$2a$`, `$2b$`.
+    Bcrypt(String),
+    /// `{SHA}` + base64 of the SHA-1 (htpasswd -s).
+    Sha1(Vec<u8>),
+}
+
+/// Passwords remembered as verified, at most.
+const VERIFIED: usize = 64;
+
+/// Traefik's basicAuth: `user:hash` lines; a verified (user, password) is remembered
+/// (as a SHA-256 of both), so repeated requests do not pay a bcrypt each.
+#[derive(Debug)]
+pub struct BasicAuth {
+    users: Vec<(String, Hash)>,
+    verified: Mutex<std::collections::VecDeque<[u8; 32]>>,
+}
+
+impl BasicAuth {
+    pub fn parse(users: &[String]) -> Result<BasicAuth, String> {
+        use base64::Engine;
+        let mut out = Vec::new();
+        for line in users {
+            let (user, hash) = line.split_once(':').ok_or_else(|| format!("{line:?} is not user:hash"))?;
+            let hash = if hash.starts_with("$2y$") || hash.starts_with("$2a$") || hash.starts_with("$2b$") {
+                Hash::Bcrypt(hash.to_owned())
+            } else if let Some(b) = hash.strip_prefix("{SHA}") {
+                Hash::Sha1(
+                    base64::engine::general_purpose::STANDARD.decode(b).map_err(|e| format!("user {user}: {e}"))?,
+                )
+            } else if hash.starts_with("$apr1$") {
+                return Err(format!(
+                    "user {user}: MD5 (apr1) hashes are not supported; make a bcrypt one (htpasswd -nB)"
+                ));
+            } else {
+                return Err(format!("user {user}: not an htpasswd hash (bcrypt or {{SHA}})"));
+            };
+            out.push((user.to_owned(), hash));
+        }
+        Ok(BasicAuth { users: out, verified: Mutex::new(Default::default()) })
+    }
+
+    /// Whether `password` is `user`'s.
+    pub fn check(&self, user: &str, password: &str) -> bool {
+        let key: [u8; 32] = {
+            let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+            for part in [user.as_bytes(), b"\0", password.as_bytes()] {
+                ctx.update(part);
+            }
+            ctx.finish().as_ref().try_into().unwrap_or([0; 32])
+        };
+        if self.verified.lock().map(|v| v.contains(&key)).unwrap_or(false) {
+            return true;
+        }
+        let ok = self.users.iter().any(|(u, h)| {
+            u == user
+                && match h {
+                    Hash::Bcrypt(b) => bcrypt::verify(password, b).unwrap_or(false),
+                    Hash::Sha1(d) => {
+                        ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, password.as_bytes()).as_ref() == d
+                    }
+                }
+        });
+        if ok && let Ok(mut v) = self.verified.lock() {
+            if v.len() >= VERIFIED {
+                v.pop_front();
+            }
+            v.push_back(key);
+        }
+        ok
+    }
+}
+
+/// Traefik's forwardAuth, on an `http://` address.
+#[derive(Debug)]
+pub struct ForwardAuth {
+    pub authority: String,
+    /// Path and query of the address.
+    pub path: String,
+    pub trust_forward_header: bool,
+    pub response_headers: Vec<String>,
 }
 
 /// Traefik's rateLimit: `average` requests per second with bursts of `burst`, per
@@ -226,8 +314,23 @@ fn step(m: &Middleware) -> Result<Step, String> {
         },
         Middleware::IpAllowList(i) => Step::AllowList(i.source_range.iter().filter_map(|r| Net::parse(r)).collect()),
         Middleware::RateLimit(r) => Step::RateLimit(Limiter::new(r.average, r.burst)),
-        Middleware::BasicAuth(_) => return Err("basicAuth is not applied by Rabble's proxy yet: not served".into()),
-        Middleware::ForwardAuth(_) => return Err("forwardAuth is not applied by Rabble's proxy yet: not served".into()),
+        Middleware::BasicAuth(b) => Step::BasicAuth(BasicAuth::parse(&b.users)?),
+        Middleware::ForwardAuth(f) => {
+            let rest = f.address.strip_prefix("http://").ok_or_else(|| {
+                format!("forwardAuth address {:?}: only http:// auth servers are supported", f.address)
+            })?;
+            let (authority, path) = match rest.find('/') {
+                Some(i) => (&rest[..i], &rest[i..]),
+                None => (rest, "/"),
+            };
+            let authority = if authority.contains(':') { authority.to_owned() } else { format!("{authority}:80") };
+            Step::ForwardAuth(ForwardAuth {
+                authority,
+                path: path.to_owned(),
+                trust_forward_header: f.trust_forward_header,
+                response_headers: f.auth_response_headers.clone(),
+            })
+        }
         Middleware::Compress(_) | Middleware::Chain(_) => return Err("not a step".into()),
     })
 }

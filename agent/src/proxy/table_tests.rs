@@ -1,7 +1,7 @@
 //! Compiling a lane's table: order, round robin, middlewares, failing closed.
 
 use super::*;
-use rabble_shared::routes::{BasicAuth, Chain, Compress, LbService, RateLimit, Router, Server};
+use rabble_shared::routes::{BasicAuth as BasicAuthTags, Chain, Compress, LbService, RateLimit, Router, Server};
 use std::time::Duration;
 
 fn router(rule: &str, service: &str, priority: i64, middlewares: &[&str]) -> Router {
@@ -30,7 +30,7 @@ fn table() -> LaneTable {
     t.middlewares.insert("gz".into(), Middleware::Compress(Compress {}));
     t.middlewares.insert("slow".into(), Middleware::RateLimit(RateLimit { average: 1, burst: 2 }));
     t.middlewares.insert("both".into(), Middleware::Chain(Chain { middlewares: vec!["slow".into(), "gz".into()] }));
-    t.middlewares.insert("auth".into(), Middleware::BasicAuth(BasicAuth { users: vec!["me:x".into()] }));
+    t.middlewares.insert("auth".into(), Middleware::BasicAuth(BasicAuthTags { users: vec!["me:x".into()] }));
     t
 }
 
@@ -63,7 +63,7 @@ fn priority_order_round_robin_and_what_is_left_out() {
     assert_eq!(lane.routes.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), vec!["api", "web"]);
     assert_eq!(lane.index, 7);
     let all = skipped.join("\n");
-    assert!(all.contains("router secret: middleware \"auth\": basicAuth is not applied"), "{all}");
+    assert!(all.contains("router secret: middleware \"auth\": user me: not an htpasswd hash"), "{all}");
     assert!(all.contains("router dangling: no service \"nope\""), "{all}");
     assert_eq!(lane.route(&Req("web.lan", "/api/x")).unwrap().name, "api");
     assert_eq!(lane.route(&Req("WEB.lan", "/")).unwrap().name, "web");
@@ -88,4 +88,19 @@ async fn the_rate_limit_refills_over_time_per_client() {
     tokio::time::advance(Duration::from_millis(500)).await;
     assert!(l.allow(a, Instant::now()), "one token back after half a second at 2/s");
     assert!(!l.allow(a, Instant::now()));
+}
+
+#[test]
+fn basic_auth_takes_bcrypt_and_sha_hashes_and_refuses_md5() {
+    use base64::Engine;
+    let bcrypt = bcrypt::hash("s3cret", 4).unwrap();
+    let sha = base64::engine::general_purpose::STANDARD
+        .encode(ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, b"pw").as_ref());
+    let auth = BasicAuth::parse(&[format!("me:{bcrypt}"), format!("you:{{SHA}}{sha}")]).unwrap();
+    assert!(auth.check("me", "s3cret"));
+    assert!(auth.check("me", "s3cret"), "remembered");
+    assert!(!auth.check("me", "wrong") && !auth.check("you", "s3cret") && !auth.check("nobody", "pw"));
+    assert!(auth.check("you", "pw"));
+    let e = BasicAuth::parse(&["old:$apr1$abc$def".to_owned()]).unwrap_err();
+    assert!(e.contains("MD5 (apr1) hashes are not supported"), "{e}");
 }
