@@ -104,7 +104,7 @@ pub fn validate(topic_name: &str, payload: &[u8]) -> Result<Option<Update>, Reje
         }
         // The hub's own publications, task output (routed by `run`, not the catalog),
         // and a cleared allocation topic: no change.
-        Topic::Assignments(_) | Topic::LogsRequest(_) | Topic::Logs(..) => return Ok(None),
+        Topic::Assignments(_) | Topic::LogsRequest(_) | Topic::Logs(..) | Topic::Proxy(_) => return Ok(None),
         Topic::Alloc(..) if empty => return Ok(None),
         Topic::Alloc(n, id) => {
             let st = msg::decode::<AllocState>(payload)?;
@@ -132,7 +132,13 @@ pub struct Ingest {
     pub connected: Arc<AtomicBool>,
     pub connects: tokio::sync::watch::Sender<u64>,
     pub logs: Arc<crate::logs::LogHub>,
+    /// Each node's lane proxy counters (for `/metrics`; not the catalog).
+    pub proxy: ProxyMap,
 }
+
+/// Each node's latest lane proxy counters.
+pub type ProxyMap =
+    Arc<std::sync::Mutex<std::collections::HashMap<rabble_shared::NodeId, rabble_shared::routes::ProxyStats>>>;
 
 impl Ingest {
     /// Polls the hub's MQTT connection until `stop`: subscribes and announces the hub
@@ -141,7 +147,7 @@ impl Ingest {
     /// suppresses the Will) and returns once the broker has closed the connection.
     /// It also returns if the writer is gone.
     pub async fn run(self, mut eventloop: EventLoop, stop: CancellationToken) {
-        let Ingest { client, tx, stats, connected, connects, logs } = self;
+        let Ingest { client, tx, stats, connected, connects, logs, proxy } = self;
         let mut backoff = Backoff::default();
         let mut closing = false;
         // Never completes: once `stop` fires it queues the goodbye, and the loop below
@@ -182,6 +188,17 @@ impl Ingest {
                     {
                         stats.rejected("bad-payload");
                         tracing::warn!(topic = %p.topic, "rejected log chunk: {e}");
+                    }
+                    if let Ok(Topic::Proxy(node)) = Topic::parse(&p.topic) {
+                        match msg::decode::<rabble_shared::routes::ProxyStats>(&p.payload) {
+                            Ok(s) => {
+                                proxy.lock().unwrap_or_else(|e| e.into_inner()).insert(node, s);
+                            }
+                            Err(e) => {
+                                stats.rejected(Reject::Payload(e).label());
+                                tracing::warn!(topic = %p.topic, "rejected proxy counters");
+                            }
+                        }
                     }
                     match validate(&p.topic, &p.payload) {
                         Ok(Some(mut update)) => {

@@ -148,7 +148,9 @@ pub async fn run(
     let dispatch = dispatch::Dispatch { snapshot: snap_rx.clone(), client: client.clone(), key, connects: connects_rx };
     topo.spawn("dispatch", Stage::Doors, |stop| dispatch.run(stop));
     let writer_tx = ingest_tx.clone();
+    let proxy_stats: ingest::ProxyMap = Default::default();
     let ingest = ingest::Ingest {
+        proxy: proxy_stats.clone(),
         client,
         tx: ingest_tx,
         stats: stats.clone(),
@@ -178,6 +180,7 @@ pub async fn run(
         logs,
         routes: routes_rx,
         dns: dns_for_api,
+        proxy: proxy_stats,
     });
     tracing::info!(addr = %http.local_addr().map_err(HubError::Http)?, "HTTP API listening");
     topo.spawn("http-api", Stage::Doors, |stop| {

@@ -19,6 +19,8 @@ pub struct Sources<'a> {
     pub ingest: &'a IngestStats,
     pub dns: &'a DnsStats,
     pub lanes: &'a [LaneTable],
+    /// Each node's lane proxy counters.
+    pub proxy: &'a HashMap<NodeId, rabble_shared::routes::ProxyStats>,
 }
 
 /// A family's samples: rendered labels and values.
@@ -124,7 +126,40 @@ pub fn render(s: &Sources<'_>) -> String {
     }
     s.dns.render(&mut out);
     nodes(&mut out, s);
+    proxies(&mut out, s);
     out
+}
+
+/// The lane proxies' counters, by node, lane and router (`-`: no router matched).
+fn proxies(out: &mut String, s: &Sources<'_>) {
+    let (mut requests, mut sum) = (Vec::new(), Vec::new());
+    let mut nodes: Vec<_> = s.proxy.iter().collect();
+    nodes.sort_by(|a, b| a.0.cmp(b.0));
+    for (node, p) in nodes {
+        for (lane, routers) in &p.lanes {
+            for (router, r) in routers {
+                let l = format!("node=\"{}\",lane=\"{}\",router=\"{}\"", esc(node.as_str()), esc(lane), esc(router));
+                for (code, n) in &r.responses {
+                    requests.push((format!("{l},code=\"{}\"", esc(code)), *n as f64));
+                }
+                sum.push((l, r.seconds_sum));
+            }
+        }
+    }
+    family(
+        out,
+        "rabble_proxy_requests_total",
+        "counter",
+        "Requests a node's lane proxy answered, by router and response class.",
+        &requests,
+    );
+    family(
+        out,
+        "rabble_proxy_request_seconds_total",
+        "counter",
+        "Time a node's lane proxy spent answering, by router (divide by requests for the mean).",
+        &sum,
+    );
 }
 
 /// Every node's liveness and last heartbeat.

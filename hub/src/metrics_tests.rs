@@ -44,7 +44,16 @@ fn metrics_cover_the_hub_and_every_nodes_heartbeat_in_valid_text_format() {
         IngestStats { accepted: 7, rejected: 2, rejected_by_reason: [("bad-topic".to_owned(), 2)].into(), commits: 5 };
     let dns = DnsStats::default();
     let lanes = [LaneTable { lane: "routing".into(), ..Default::default() }];
-    let text = render(&Sources { catalog: &c, live: &live, ingest: &ingest, dns: &dns, lanes: &lanes });
+    let mut stats = rabble_shared::routes::RouterStats::default();
+    stats.responses.insert("2xx".into(), 9);
+    stats.count = 9;
+    let proxy = HashMap::from([(
+        NodeId::new("pi1").unwrap(),
+        rabble_shared::routes::ProxyStats {
+            lanes: [("routing".to_owned(), [("web".to_owned(), stats)].into())].into(),
+        },
+    )]);
+    let text = render(&Sources { catalog: &c, live: &live, ingest: &ingest, dns: &dns, lanes: &lanes, proxy: &proxy });
     for want in [
         "rabble_ingest_messages_total{result=\"accepted\"} 7",
         "rabble_ingest_rejected_total{reason=\"bad-topic\"} 2",
@@ -59,6 +68,8 @@ fn metrics_cover_the_hub_and_every_nodes_heartbeat_in_valid_text_format() {
         "rabble_node_throttled{node=\"pi1\",flag=\"under-voltage\"} 1",
         "rabble_node_throttled{node=\"pi1\",flag=\"arm-freq-capped\"} 0",
         "rabble_dns_answer_seconds_count 0",
+        "rabble_proxy_requests_total{node=\"pi1\",lane=\"routing\",router=\"web\",code=\"2xx\"} 9",
+        "rabble_proxy_request_seconds_total{node=\"pi1\",lane=\"routing\",router=\"web\"} 0",
     ] {
         assert!(text.contains(want), "missing {want:?} in\n{text}");
     }

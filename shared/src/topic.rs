@@ -13,6 +13,7 @@
 //! | `rabble/node/<node>/assignments`        | hub   | yes      | 1   | [`crate::assign::Signed`] [`crate::assign::Assignments`] |
 //! | `rabble/node/<node>/alloc/<alloc>`      | agent | yes      | 1   | [`crate::assign::AllocState`]; empty removes |
 //! | `rabble/hub/routes/<lane>`              | hub   | yes      | 1   | [`crate::routes::LaneTable`] |
+//! | `rabble/node/<node>/proxy`              | agent | no       | 0   | [`crate::routes::ProxyStats`] |
 //! | `rabble/node/<node>/logs`               | hub   | no       | 1   | [`crate::logs::SignedRequest`] [`crate::logs::LogsRequest`] |
 //! | `rabble/node/<node>/logs/<session>`     | agent | no       | 0   | [`crate::logs::LogChunk`] |
 
@@ -61,6 +62,9 @@ pub fn alloc(node: &NodeId, alloc: &AllocId) -> String {
     format!("rabble/node/{node}/alloc/{alloc}")
 }
 
+pub fn proxy(node: &NodeId) -> String {
+    format!("rabble/node/{node}/proxy")
+}
 pub fn logs_request(node: &NodeId) -> String {
     format!("rabble/node/{node}/logs")
 }
@@ -87,6 +91,7 @@ pub enum Topic {
     Alloc(NodeId, AllocId),
     LogsRequest(NodeId),
     Logs(NodeId, String),
+    Proxy(NodeId),
 }
 
 /// Why a topic is not one of Rabble's.
@@ -129,6 +134,7 @@ impl Topic {
                         Ok(Topic::Alloc(node, id))
                     }
                     ["logs"] => Ok(Topic::LogsRequest(node)),
+                    ["proxy"] => Ok(Topic::Proxy(node)),
                     ["logs", s] if crate::logs::valid_session(s) => Ok(Topic::Logs(node, (*s).to_owned())),
                     ["logs", _] => Err(err("bad logs session")),
                     _ => Err(err("unknown node topic")),
@@ -151,7 +157,8 @@ impl Topic {
             | Topic::Assignments(n)
             | Topic::Alloc(n, _)
             | Topic::LogsRequest(n)
-            | Topic::Logs(n, _) => Some(n),
+            | Topic::Logs(n, _)
+            | Topic::Proxy(n) => Some(n),
         }
     }
 }
@@ -176,6 +183,7 @@ mod tests {
             (HUB_STATUS.to_owned(), Topic::HubStatus),
             (routes("routing"), Topic::Routes("routing".into())),
             (logs_request(&n), Topic::LogsRequest(n.clone())),
+            (proxy(&n), Topic::Proxy(n.clone())),
             (logs(&n, "9f"), Topic::Logs(n.clone(), "9f".into())),
         ];
         for (t, want) in cases {

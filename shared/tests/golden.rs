@@ -346,3 +346,16 @@ fn consul_health_entry_and_register_as_consul_clients_use_them() {
     .unwrap();
     assert_eq!((r.node.as_str(), r.service.unwrap().port), ("printer", 631));
 }
+
+#[test]
+fn proxy_stats_v1() {
+    use rabble_shared::routes::{ProxyStats, RouterStats};
+    let r = RouterStats {
+        responses: BTreeMap::from([("2xx".to_owned(), 41), ("5xx".to_owned(), 1)]),
+        seconds_sum: 0.125,
+        count: 42,
+    };
+    let s = ProxyStats { lanes: BTreeMap::from([("routing".to_owned(), BTreeMap::from([("filebot".to_owned(), r)]))]) };
+    golden("proxy_stats.v1.json", &encode(&s));
+    assert_eq!(decode::<ProxyStats>(&encode(&s)).unwrap(), s);
+}

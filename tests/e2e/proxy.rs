@@ -209,6 +209,23 @@ fn the_routing_lane_serves_round_robin_follows_health_tunnels_upgrades_and_outli
         if seen.iter().all(|s| s == "two") { Ok(()) } else { Err(format!("{seen:?}")) }
     });
 
+    // The lane's counters reach the hub's /metrics, by node, lane and router.
+    wait_for("the edge's proxy counters in /metrics", T, || {
+        let text = ureq::get(&format!("{}/metrics", hub.http))
+            .call()
+            .map_err(|e| e.to_string())?
+            .into_body()
+            .read_to_string()
+            .map_err(|e| e.to_string())?;
+        let line = text.lines().find(|l| {
+            l.starts_with("rabble_proxy_requests_total{node=\"edge\",lane=\"routing\",router=\"web\",code=\"2xx\"}")
+        });
+        let n: f64 = line.and_then(|l| l.rsplit(' ').next()?.parse().ok()).unwrap_or(0.0);
+        let misses =
+            text.contains("rabble_proxy_requests_total{node=\"edge\",lane=\"routing\",router=\"-\",code=\"4xx\"}");
+        if n >= 9.0 && misses { Ok(()) } else { Err(format!("{line:?}")) }
+    });
+
     // The hub goes away: the node keeps routing with the table it has.
     hub.proc.stop("KILL");
     std::thread::sleep(Duration::from_secs(1));

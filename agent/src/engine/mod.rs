@@ -37,6 +37,8 @@ const MQTT_QUEUE: usize = crate::services::MAX_SERVICES + crate::services::MAX_C
 const TICK: Duration = Duration::from_millis(500);
 /// The services directory is re-scanned this often (stat only; nothing is written).
 const WATCH_EVERY_TICKS: u32 = 4;
+/// The lane proxy's counters are published this often, when they changed.
+const PROXY_EVERY_TICKS: u32 = 10;
 /// Facts (addresses, disks, ...) are re-read this often and published if they changed.
 const FACTS_EVERY_TICKS: u32 = 120;
 
@@ -83,6 +85,8 @@ struct Engine {
     logs: crate::logs::Sessions,
     /// The HTTP lanes this node serves.
     lanes: crate::proxy::Lanes,
+    /// The proxy counters last published.
+    proxy_sent: rabble_shared::routes::ProxyStats,
 }
 
 /// Runs the agent until `shutdown` resolves, then deregisters and says `offline`.
@@ -148,6 +152,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
         refused: 0,
         logs: Default::default(),
         lanes,
+        proxy_sent: Default::default(),
         cfg,
     };
     engine.reload("startup", true);
@@ -189,6 +194,9 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
                 engine.tick_work();
                 ticks = ticks.wrapping_add(1);
                 engine.tick(ticks % WATCH_EVERY_TICKS == 0);
+                if ticks % PROXY_EVERY_TICKS == 0 {
+                    engine.publish_proxy_stats();
+                }
                 if ticks % FACTS_EVERY_TICKS == 0 {
                     engine.refresh_facts();
                 }

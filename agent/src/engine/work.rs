@@ -45,6 +45,18 @@ impl Engine {
         }
     }
 
+    /// The lanes' counters, when they moved (QoS 0: a lost one is made up by the next).
+    pub(super) fn publish_proxy_stats(&mut self) {
+        if self.lanes.is_empty() || !self.connected {
+            return;
+        }
+        let stats = self.lanes.stats();
+        if stats != self.proxy_sent {
+            let _ = self.client.try_publish(topic::proxy(&self.cfg.node), QoS::AtMostOnce, false, msg::encode(&stats));
+            self.proxy_sent = stats;
+        }
+    }
+
     pub(super) fn on_task_exit(&mut self, x: TaskExit) {
         self.allocs.on_exit(x, &self.facts, Instant::now());
         self.sync_work();

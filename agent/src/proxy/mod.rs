@@ -24,10 +24,11 @@ pub struct LaneListen {
     pub listen: SocketAddr,
 }
 
-/// The running lanes: each one's table, updated from the hub's messages.
+/// The running lanes: each one's table, updated from the hub's messages, and its
+/// routers' counters.
 #[derive(Default)]
 pub struct Lanes {
-    tables: BTreeMap<String, watch::Sender<Arc<Lane>>>,
+    tables: BTreeMap<String, (watch::Sender<Arc<Lane>>, Arc<table::Counters>)>,
 }
 
 impl Lanes {
@@ -41,12 +42,32 @@ impl Lanes {
             let listener = tokio::net::TcpListener::bind(l.listen).await.map_err(|error| {
                 crate::error::AgentError::Bind { what: format!("lane {}", l.name), addr: l.listen, error }
             })?;
-            let (tx, rx) = watch::channel(Arc::new(Lane { name: l.name.clone(), ..Default::default() }));
+            let counters = Arc::new(table::Counters::default());
+            let empty = LaneTable { lane: l.name.clone(), ..Default::default() };
+            let (tx, rx) = watch::channel(Arc::new(Lane::compile(&empty, &counters).0));
             tracing::info!(lane = %l.name, listen = %l.listen, "serving the lane");
             tasks.push(tokio::spawn(serve::serve(l.name.clone(), listener, rx)));
-            out.tables.insert(l.name.clone(), tx);
+            out.tables.insert(l.name.clone(), (tx, counters));
         }
         Ok((out, tasks))
+    }
+
+    /// Every router's counters, for `rabble/node/<node>/proxy`.
+    pub fn stats(&self) -> rabble_shared::routes::ProxyStats {
+        let lanes = self
+            .tables
+            .iter()
+            .map(|(name, (_, counters))| {
+                let c = counters.lock().unwrap_or_else(|e| e.into_inner());
+                let routers = c.iter().map(|(r, s)| (r.clone(), s.snapshot())).filter(|(_, s)| s.count > 0).collect();
+                (name.clone(), routers)
+            })
+            .collect();
+        rabble_shared::routes::ProxyStats { lanes }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tables.is_empty()
     }
 
     pub fn names(&self) -> impl Iterator<Item = &str> {
@@ -55,7 +76,7 @@ impl Lanes {
 
     /// A message on `rabble/hub/routes/<lane>`: the lane's new table (empty: none).
     pub fn update(&self, lane: &str, payload: &[u8]) {
-        let Some(tx) = self.tables.get(lane) else { return };
+        let Some((tx, counters)) = self.tables.get(lane) else { return };
         let table = if payload.is_empty() {
             LaneTable { lane: lane.to_owned(), ..Default::default() }
         } else {
@@ -67,7 +88,7 @@ impl Lanes {
                 }
             }
         };
-        let (compiled, skipped) = Lane::compile(&table);
+        let (compiled, skipped) = Lane::compile(&table, counters);
         for s in &skipped {
             tracing::warn!(lane, "{s}");
         }

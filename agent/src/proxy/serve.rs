@@ -170,21 +170,30 @@ impl<B> rabble_shared::routes::rule::Request for View<'_, B> {
     }
 }
 
-async fn handle(mut req: Request<Incoming>, ctx: &Ctx) -> Response<Body> {
+async fn handle(req: Request<Incoming>, ctx: &Ctx) -> Response<Body> {
+    let start = tokio::time::Instant::now();
     let lane = ctx.table.borrow().clone();
     let host = host_of(&req);
     let Some(route) = lane.route(&View { req: &req, host: &host, peer: ctx.peer }) else {
         let why = format!("no router matches {host}{}", req.uri().path());
-        return page(StatusCode::NOT_FOUND, &ctx.lane, &why);
+        let r = page(StatusCode::NOT_FOUND, &ctx.lane, &why);
+        lane.misses.record(r.status().as_u16(), start.elapsed());
+        return r;
     };
+    let r = routed(req, route, ctx, &host).await;
+    route.stats.record(r.status().as_u16(), start.elapsed());
+    r
+}
+
+async fn routed(mut req: Request<Incoming>, route: &Route, ctx: &Ctx, host: &str) -> Response<Body> {
     let mut response_headers = Vec::new();
     for step in &route.steps {
-        let at = super::steps::At { lane: &ctx.lane, host: &host, peer: ctx.peer };
+        let at = super::steps::At { lane: &ctx.lane, host, peer: ctx.peer };
         if let Some(answer) = super::steps::apply(step, &mut req, &at, &mut response_headers).await {
             return answer;
         }
     }
-    let mut resp = forward(req, route, ctx, &host).await;
+    let mut resp = forward(req, route, ctx, host).await;
     for (k, v) in response_headers {
         let Ok(name) = HeaderName::from_bytes(k.as_bytes()) else { continue };
         match HeaderValue::from_str(&v) {

@@ -9,7 +9,7 @@ use rabble_shared::routes::rule::{Net, Request, Rule};
 use rabble_shared::routes::{LaneTable, Middleware};
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::time::Instant;
 
@@ -185,6 +185,46 @@ pub struct Route {
     pub priority: i64,
     pub backend: Arc<Backend>,
     pub steps: Vec<Arc<Step>>,
+    /// Its counters (kept across table changes, by router name).
+    pub stats: Arc<RouteStats>,
+}
+
+/// A router's counters: responses by class, and time spent.
+#[derive(Debug, Default)]
+pub struct RouteStats {
+    classes: [AtomicU64; 5],
+    nanos: AtomicU64,
+    count: AtomicU64,
+}
+
+impl RouteStats {
+    pub fn record(&self, status: u16, took: std::time::Duration) {
+        let class = usize::from(status / 100).clamp(1, 5) - 1;
+        self.classes[class].fetch_add(1, Ordering::Relaxed);
+        self.nanos.fetch_add(took.as_nanos() as u64, Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn snapshot(&self) -> rabble_shared::routes::RouterStats {
+        let responses = (1..=5)
+            .zip(&self.classes)
+            .map(|(c, n)| (format!("{c}xx"), n.load(Ordering::Relaxed)))
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        rabble_shared::routes::RouterStats {
+            responses,
+            seconds_sum: self.nanos.load(Ordering::Relaxed) as f64 / 1e9,
+            count: self.count.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// A lane's counters by router name (`-`: no router matched), across table changes.
+pub type Counters = Mutex<BTreeMap<String, Arc<RouteStats>>>;
+
+/// The counters of router `name`, made on first use.
+pub fn counter(c: &Counters, name: &str) -> Arc<RouteStats> {
+    c.lock().unwrap_or_else(|e| e.into_inner()).entry(name.to_owned()).or_default().clone()
 }
 
 /// A lane ready to serve.
@@ -194,11 +234,13 @@ pub struct Lane {
     pub index: u64,
     /// Highest priority first; equal priorities by name.
     pub routes: Vec<Route>,
+    /// Requests no router matched.
+    pub misses: Arc<RouteStats>,
 }
 
 impl Lane {
     /// Compiles a table; the second value lists the routers left out and why.
-    pub fn compile(t: &LaneTable) -> (Lane, Vec<String>) {
+    pub fn compile(t: &LaneTable, counters: &Counters) -> (Lane, Vec<String>) {
         let mut skipped = Vec::new();
         let backends: BTreeMap<&str, Arc<Backend>> = t
             .services
@@ -257,10 +299,12 @@ impl Lane {
                 priority: r.priority,
                 backend: backend.clone(),
                 steps: resolved,
+                stats: counter(counters, name),
             });
         }
         routes.sort_by(|a, b| b.priority.cmp(&a.priority).then_with(|| a.name.cmp(&b.name)));
-        (Lane { name: t.lane.clone(), index: t.index, routes }, skipped)
+        let misses = counter(counters, "-");
+        (Lane { name: t.lane.clone(), index: t.index, routes, misses }, skipped)
     }
 
     /// The router for a request: the first match in priority order.

@@ -59,7 +59,7 @@ impl Request for Req {
 
 #[test]
 fn priority_order_round_robin_and_what_is_left_out() {
-    let (lane, skipped) = Lane::compile(&table());
+    let (lane, skipped) = Lane::compile(&table(), &Counters::default());
     assert_eq!(lane.routes.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), vec!["api", "web"]);
     assert_eq!(lane.index, 7);
     let all = skipped.join("\n");

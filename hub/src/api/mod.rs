@@ -47,6 +47,8 @@ pub struct AppState {
     pub routes: watch::Receiver<crate::routes::Tables>,
     /// The DNS server (its counters, for `/metrics`).
     pub dns: Arc<crate::dns::DnsServer>,
+    /// Each node's lane proxy counters.
+    pub proxy: crate::ingest::ProxyMap,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -158,7 +160,9 @@ async fn metrics(State(s): State<AppState>) -> Response {
     let live = s.live.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let lanes = s.routes.borrow().clone();
     let ingest = s.stats.snapshot();
+    let proxy = s.proxy.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let text = crate::metrics::render(&crate::metrics::Sources {
+        proxy: &proxy,
         catalog: &c,
         live: &live,
         ingest: &ingest,

@@ -176,3 +176,25 @@ pub struct Problem {
     pub tag: String,
     pub reason: String,
 }
+
+/// A node's lane proxy counters, cumulative since the agent started, published every
+/// few seconds while they change on `rabble/node/<node>/proxy` (QoS 0, not retained);
+/// the hub serves them on `/metrics`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ProxyStats {
+    /// lane → router (`-` for requests no router matched) → counters.
+    pub lanes: BTreeMap<String, BTreeMap<String, RouterStats>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct RouterStats {
+    /// Responses by class: `1xx` … `5xx`.
+    pub responses: BTreeMap<String, u64>,
+    /// Seconds spent answering, summed over `count` requests.
+    pub seconds_sum: f64,
+    pub count: u64,
+}
+
+impl Payload for ProxyStats {
+    const WHAT: &'static str = "proxy stats";
+}
