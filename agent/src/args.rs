@@ -96,7 +96,12 @@ pub fn parse(args: impl IntoIterator<Item = OsString>, env_config: Option<OsStri
                 let nv: String = value(&mut p, "lane")?;
                 let (name, addr) = nv.split_once('=').ok_or_else(|| format!("--lane {nv:?} is not name=address"))?;
                 let listen = addr.parse().map_err(|e| format!("--lane {nv:?}: {e}"))?;
-                f.lanes.push(crate::proxy::LaneListen { name: name.to_owned(), listen });
+                f.lanes.push(crate::proxy::LaneListen {
+                    name: name.to_owned(),
+                    listen,
+                    tls_listen: None,
+                    certs: vec![],
+                });
             }
             Long("note") if words.first().is_some_and(|w| w == "check") => note = value(&mut p, "note")?,
             Value(v) => words.push(v.into_string().map_err(|v| format!("{v:?} is not UTF-8"))?),

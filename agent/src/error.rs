@@ -10,6 +10,8 @@ pub enum AgentError {
     Socket { path: PathBuf, error: std::io::Error },
     #[error("TLS to the hub: {0}")]
     Tls(String),
+    #[error("lane TLS: {0}")]
+    LaneTls(String),
     #[error("{what} address {addr}: {error}")]
     Bind { what: String, addr: std::net::SocketAddr, error: std::io::Error },
 }

@@ -438,3 +438,71 @@ fn forward_auth_and_basic_auth_guard_their_routers() {
     let text = get("admin.lan", &["-u", "me:pw"]);
     assert!(text.starts_with("http/1.1 200") && text.contains("\r\n\r\nprivate\n"), "{text}");
 }
+
+/// A self-signed certificate for `name`: (cert PEM path, key PEM path).
+fn self_signed(dir: &std::path::Path, name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let ck = rcgen::generate_simple_self_signed(vec![name.to_owned()]).unwrap();
+    let (cert, key) = (dir.join(format!("{name}.pem")), dir.join(format!("{name}.key")));
+    std::fs::write(&cert, ck.cert.pem()).unwrap();
+    std::fs::write(&key, ck.signing_key.serialize_pem()).unwrap();
+    (cert, key)
+}
+
+#[test]
+fn tls_on_a_lane_picks_the_certificate_by_sni_and_serves_tls_routers_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let hub = Hub::start(d, &[]);
+    let backend = echo_backend("secure");
+    let pi1 = Agent::start(d, "pi1", hub.mqtt_port, &[]);
+    pi1.write_service(
+        "secure.hcl",
+        &service(
+            "secure",
+            backend,
+            &[
+                "routing.enable=true",
+                "routing.http.routers.secure.rule=Host(`secure.lan`) || Host(`other.lan`)",
+                "routing.http.routers.secure.tls=true",
+            ],
+            None,
+        ),
+    );
+    let (a_cert, a_key) = self_signed(d, "secure.lan");
+    let (b_cert, b_key) = self_signed(d, "other.lan");
+    let (plain, tls) = (free_port(), free_port());
+    let config = d.join("edge.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[lane]]\nname = \"routing\"\nlisten = \"127.0.0.1:{plain}\"\ntls_listen = \"127.0.0.1:{tls}\"\n\
+             [[lane.cert]]\ncert = \"{}\"\nkey = \"{}\"\n[[lane.cert]]\ncert = \"{}\"\nkey = \"{}\"\n",
+            a_cert.display(),
+            a_key.display(),
+            b_cert.display(),
+            b_key.display()
+        ),
+    )
+    .unwrap();
+    let _edge = Agent::start(d, "edge", hub.mqtt_port, &["--config", &config.display().to_string()]);
+    let https = |name: &str, ca: &std::path::Path| {
+        let out = Command::new("curl")
+            .args(["-s", "-m", "5", "-w", "\n%{http_code}", "--cacert"])
+            .arg(ca)
+            .args(["--resolve", &format!("{name}:{tls}:127.0.0.1")])
+            .arg(format!("https://{name}:{tls}/"))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    // Each name gets its own certificate (curl verifies it against that one alone).
+    let body = wait_for("secure.lan over TLS", T, || {
+        let b = https("secure.lan", &a_cert);
+        if b.ends_with("\n200") { Ok(b) } else { Err(b) }
+    });
+    assert!(body.to_ascii_lowercase().contains("x-forwarded-proto: https"), "{body}");
+    assert!(https("other.lan", &b_cert).ends_with("\n200"), "SNI picks other.lan's certificate");
+    assert!(!https("other.lan", &a_cert).ends_with("\n200"), "not secure.lan's");
+    // A tls router does not answer plain HTTP.
+    assert_eq!(curl(plain, "secure.lan", "/").0, 404);
+}

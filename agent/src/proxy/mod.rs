@@ -7,6 +7,7 @@
 pub mod serve;
 pub mod steps;
 pub mod table;
+pub mod tls;
 
 use rabble_shared::msg;
 use rabble_shared::routes::LaneTable;
@@ -22,6 +23,11 @@ use tokio::sync::watch;
 pub struct LaneListen {
     pub name: String,
     pub listen: SocketAddr,
+    /// HTTPS for the lane's `tls` routers, with `[[lane.cert]]` certificates.
+    #[serde(default)]
+    pub tls_listen: Option<SocketAddr>,
+    #[serde(default, rename = "cert")]
+    pub certs: Vec<tls::CertFiles>,
 }
 
 /// The running lanes: each one's table, updated from the hub's messages, and its
@@ -46,7 +52,16 @@ impl Lanes {
             let empty = LaneTable { lane: l.name.clone(), ..Default::default() };
             let (tx, rx) = watch::channel(Arc::new(Lane::compile(&empty, &counters).0));
             tracing::info!(lane = %l.name, listen = %l.listen, "serving the lane");
-            tasks.push(tokio::spawn(serve::serve(l.name.clone(), listener, rx)));
+            if let Some(addr) = l.tls_listen {
+                let acceptor = tls::acceptor(&l.certs)
+                    .map_err(|e| crate::error::AgentError::LaneTls(format!("lane {}: {e}", l.name)))?;
+                let tls_listener = tokio::net::TcpListener::bind(addr).await.map_err(|error| {
+                    crate::error::AgentError::Bind { what: format!("lane {} (TLS)", l.name), addr, error }
+                })?;
+                tracing::info!(lane = %l.name, listen = %addr, certs = l.certs.len(), "serving the lane over TLS");
+                tasks.push(tokio::spawn(serve::serve(l.name.clone(), tls_listener, rx.clone(), Some(acceptor))));
+            }
+            tasks.push(tokio::spawn(serve::serve(l.name.clone(), listener, rx, None)));
             out.tables.insert(l.name.clone(), (tx, counters));
         }
         Ok((out, tasks))

@@ -80,10 +80,20 @@ struct Ctx {
     table: watch::Receiver<Arc<Lane>>,
     pool: Arc<Pool>,
     peer: SocketAddr,
+    /// Whether the client came over TLS (only routers with `tls` answer it).
+    https: bool,
 }
 
-/// Serves one lane on `listener` until the task is dropped.
-pub async fn serve(lane: String, listener: TcpListener, table: watch::Receiver<Arc<Lane>>) {
+/// For a client to finish its TLS handshake.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Serves one lane on `listener` (over TLS with `tls`) until the task is dropped.
+pub async fn serve(
+    lane: String,
+    listener: TcpListener,
+    table: watch::Receiver<Arc<Lane>>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) {
     let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let pool = Arc::new(Pool::default());
     let lane: Arc<str> = lane.into();
@@ -98,22 +108,40 @@ pub async fn serve(lane: String, listener: TcpListener, table: watch::Receiver<A
             }
         };
         let _ = stream.set_nodelay(true);
-        let ctx = Ctx { lane: lane.clone(), table: table.clone(), pool: pool.clone(), peer };
+        let ctx = Ctx { lane: lane.clone(), table: table.clone(), pool: pool.clone(), peer, https: tls.is_some() };
+        let tls = tls.clone();
         tokio::spawn(async move {
             let _permit = permit;
-            let svc = hyper::service::service_fn(move |req| {
-                let ctx = ctx.clone();
-                async move { Ok::<_, Infallible>(handle(req, &ctx).await) }
-            });
-            let conn = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_TIMEOUT)
-                .max_buf_size(MAX_HEAD)
-                .serve_connection(TokioIo::new(stream), svc)
-                .with_upgrades();
-            let _ = conn.await;
+            match tls {
+                None => http(stream, ctx).await,
+                Some(acceptor) => match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                    Ok(Ok(s)) => http(s, ctx).await,
+                    Ok(Err(e)) => {
+                        tracing::debug!(lane = %ctx.lane, peer = %ctx.peer, error = %e, "TLS handshake failed")
+                    }
+                    Err(_) => tracing::debug!(lane = %ctx.lane, peer = %ctx.peer, "TLS handshake timed out"),
+                },
+            }
         });
     }
+}
+
+/// Serves one client connection.
+async fn http<I>(io: I, ctx: Ctx)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let svc = hyper::service::service_fn(move |req| {
+        let ctx = ctx.clone();
+        async move { Ok::<_, Infallible>(handle(req, &ctx).await) }
+    });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT)
+        .max_buf_size(MAX_HEAD)
+        .serve_connection(TokioIo::new(io), svc)
+        .with_upgrades();
+    let _ = conn.await;
 }
 
 /// A plain-text answer from the proxy itself, naming the lane.
@@ -174,7 +202,7 @@ async fn handle(req: Request<Incoming>, ctx: &Ctx) -> Response<Body> {
     let start = tokio::time::Instant::now();
     let lane = ctx.table.borrow().clone();
     let host = host_of(&req);
-    let Some(route) = lane.route(&View { req: &req, host: &host, peer: ctx.peer }) else {
+    let Some(route) = lane.route(&View { req: &req, host: &host, peer: ctx.peer }, ctx.https) else {
         let why = format!("no router matches {host}{}", req.uri().path());
         let r = page(StatusCode::NOT_FOUND, &ctx.lane, &why);
         lane.misses.record(r.status().as_u16(), start.elapsed());
@@ -188,7 +216,7 @@ async fn handle(req: Request<Incoming>, ctx: &Ctx) -> Response<Body> {
 async fn routed(mut req: Request<Incoming>, route: &Route, ctx: &Ctx, host: &str) -> Response<Body> {
     let mut response_headers = Vec::new();
     for step in &route.steps {
-        let at = super::steps::At { lane: &ctx.lane, host, peer: ctx.peer };
+        let at = super::steps::At { lane: &ctx.lane, host, peer: ctx.peer, https: ctx.https };
         if let Some(answer) = super::steps::apply(step, &mut req, &at, &mut response_headers).await {
             return answer;
         }
@@ -258,9 +286,10 @@ async fn forward(mut req: Request<Incoming>, route: &Route, ctx: &Ctx, host: &st
         Some(prior) => format!("{prior}, {ip}"),
         None => ip.clone(),
     };
+    let proto = if ctx.https { "https" } else { "http" };
     for (k, v) in [
         ("x-forwarded-for", xff.as_str()),
-        ("x-forwarded-proto", "http"),
+        ("x-forwarded-proto", proto),
         ("x-forwarded-host", host),
         ("x-real-ip", &ip),
     ] {

@@ -22,6 +22,8 @@ pub struct At<'a> {
     pub lane: &'a str,
     pub host: &'a str,
     pub peer: SocketAddr,
+    /// The client came over TLS.
+    pub https: bool,
 }
 
 /// Applies one step; `Some` is an answer instead of forwarding.
@@ -47,7 +49,7 @@ pub async fn apply(
             }
         }
         Step::RedirectScheme { scheme, port, permanent } => {
-            if scheme != "http" {
+            if scheme != if at.https { "https" } else { "http" } {
                 let port = port.as_deref().map(|p| format!(":{p}")).unwrap_or_default();
                 let pq = req.uri().path_and_query().map_or("/", |p| p.as_str());
                 let location = format!("{scheme}://{host}{port}{pq}");
@@ -138,7 +140,7 @@ async fn forward_auth(fa: &ForwardAuth, req: &mut Request<Incoming>, at: &At<'_>
     let method = req.method().as_str().to_owned();
     for (k, v) in [
         ("x-forwarded-method", method.as_str()),
-        ("x-forwarded-proto", "http"),
+        ("x-forwarded-proto", if at.https { "https" } else { "http" }),
         ("x-forwarded-host", at.host),
         ("x-forwarded-uri", uri.as_str()),
         ("x-forwarded-for", ip.as_str()),

@@ -187,6 +187,8 @@ pub struct Route {
     pub steps: Vec<Arc<Step>>,
     /// Its counters (kept across table changes, by router name).
     pub stats: Arc<RouteStats>,
+    /// Served to TLS clients only (and only those), as Traefik's `tls` routers are.
+    pub tls: bool,
 }
 
 /// A router's counters: responses by class, and time spent.
@@ -300,6 +302,7 @@ impl Lane {
                 backend: backend.clone(),
                 steps: resolved,
                 stats: counter(counters, name),
+                tls: r.tls.is_some(),
             });
         }
         routes.sort_by(|a, b| b.priority.cmp(&a.priority).then_with(|| a.name.cmp(&b.name)));
@@ -307,9 +310,10 @@ impl Lane {
         (Lane { name: t.lane.clone(), index: t.index, routes, misses }, skipped)
     }
 
-    /// The router for a request: the first match in priority order.
-    pub fn route(&self, r: &dyn Request) -> Option<&Route> {
-        self.routes.iter().find(|route| route.rule.matches(r))
+    /// The router for a request (`https`: it came over TLS): the first match in priority
+    /// order among the routers for that kind of connection.
+    pub fn route(&self, r: &dyn Request, https: bool) -> Option<&Route> {
+        self.routes.iter().find(|route| route.tls == https && route.rule.matches(r))
     }
 }
 

@@ -65,13 +65,13 @@ fn priority_order_round_robin_and_what_is_left_out() {
     let all = skipped.join("\n");
     assert!(all.contains("router secret: middleware \"auth\": user me: not an htpasswd hash"), "{all}");
     assert!(all.contains("router dangling: no service \"nope\""), "{all}");
-    assert_eq!(lane.route(&Req("web.lan", "/api/x")).unwrap().name, "api");
-    assert_eq!(lane.route(&Req("WEB.lan", "/")).unwrap().name, "web");
-    assert!(lane.route(&Req("s.lan", "/")).is_none(), "an auth middleware that cannot be applied fails closed");
+    assert_eq!(lane.route(&Req("web.lan", "/api/x"), false).unwrap().name, "api");
+    assert_eq!(lane.route(&Req("WEB.lan", "/"), false).unwrap().name, "web");
+    assert!(lane.route(&Req("s.lan", "/"), false).is_none(), "an auth middleware that cannot be applied fails closed");
     // The chain resolved to its rate limit (compress is served uncompressed).
-    let api = lane.route(&Req("web.lan", "/api")).unwrap();
+    let api = lane.route(&Req("web.lan", "/api"), false).unwrap();
     assert!(matches!(*api.steps[0], Step::RateLimit(_)) && api.steps.len() == 1);
-    let web = lane.route(&Req("web.lan", "/")).unwrap();
+    let web = lane.route(&Req("web.lan", "/"), false).unwrap();
     let firsts: Vec<String> = (0..4).map(|_| web.backend.order()[0].authority.clone()).collect();
     assert_eq!(firsts, vec!["10.0.0.1:80", "10.0.0.2:80", "[fd00::3]:80", "10.0.0.1:80"]);
     assert_eq!(web.backend.order().len(), 3, "every server, for retries");
@@ -103,4 +103,14 @@ fn basic_auth_takes_bcrypt_and_sha_hashes_and_refuses_md5() {
     assert!(auth.check("you", "pw"));
     let e = BasicAuth::parse(&["old:$apr1$abc$def".to_owned()]).unwrap_err();
     assert!(e.contains("MD5 (apr1) hashes are not supported"), "{e}");
+}
+
+#[test]
+fn tls_routers_answer_tls_clients_only() {
+    let mut t = table();
+    t.routers.get_mut("web").unwrap().tls = Some(Default::default());
+    let (lane, _) = Lane::compile(&t, &Counters::default());
+    assert!(lane.route(&Req("web.lan", "/"), false).is_none());
+    assert_eq!(lane.route(&Req("web.lan", "/"), true).unwrap().name, "web");
+    assert_eq!(lane.route(&Req("web.lan", "/api"), true).unwrap().name, "web", "api has no tls: web answers");
 }

@@ -180,7 +180,12 @@ pub async fn run(
         ),
         alloc_dir: scratch.join("alloc"),
         host_volumes: Default::default(),
-        lanes: vec![rabble_agent::proxy::LaneListen { name: "routing".into(), listen: args.lane_listen }],
+        lanes: vec![rabble_agent::proxy::LaneListen {
+            name: "routing".into(),
+            listen: args.lane_listen,
+            tls_listen: None,
+            certs: vec![],
+        }],
     };
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

@@ -1,0 +1,69 @@
+//! TLS on a lane: certificates from PEM files, the one presented chosen by the client's
+//! SNI (the first certificate valid for the name; the first one when none is or the
+//! client sends no name), HTTP/1.1 by ALPN. Errors name the file.
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio_rustls::TlsAcceptor;
+
+/// A certificate chain and its key (`[[lane.cert]] cert = "..." key = "..."`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// Picks a certificate by SNI.
+#[derive(Debug)]
+struct BySni {
+    certs: Vec<Arc<CertifiedKey>>,
+}
+
+impl BySni {
+    fn valid_for(ck: &CertifiedKey, name: &str) -> bool {
+        let Ok(name) = ServerName::try_from(name) else { return false };
+        let Some(der) = ck.cert.first() else { return false };
+        webpki::EndEntityCert::try_from(der).is_ok_and(|c| c.verify_is_valid_for_subject_name(&name).is_ok())
+    }
+}
+
+impl ResolvesServerCert for BySni {
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let chosen = hello.server_name().and_then(|n| self.certs.iter().find(|c| Self::valid_for(c, n)));
+        chosen.or(self.certs.first()).cloned()
+    }
+}
+
+fn load(f: &CertFiles) -> Result<Arc<CertifiedKey>, String> {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&f.cert)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("{}: {e}", f.cert.display()))?;
+    if certs.is_empty() {
+        return Err(format!("{}: no certificate in it (expected PEM)", f.cert.display()));
+    }
+    let key = PrivateKeyDer::from_pem_file(&f.key).map_err(|e| format!("{}: {e}", f.key.display()))?;
+    let key = rustls::crypto::ring::sign::any_supported_type(&key).map_err(|e| format!("{}: {e}", f.key.display()))?;
+    let ck = CertifiedKey::new(certs, key);
+    ck.keys_match().map_err(|e| format!("{} does not go with {}: {e}", f.key.display(), f.cert.display()))?;
+    Ok(Arc::new(ck))
+}
+
+/// The acceptor for a lane's TLS listener.
+pub fn acceptor(files: &[CertFiles]) -> Result<TlsAcceptor, String> {
+    if files.is_empty() {
+        return Err("tls_listen needs at least one [[lane.cert]] (cert and key files)".into());
+    }
+    let certs = files.iter().map(load).collect::<Result<Vec<_>, _>>()?;
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(BySni { certs }));
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
