@@ -10,14 +10,7 @@ use std::time::Duration;
 const T: Duration = Duration::from_secs(20);
 
 fn curl(port: u16, host: &str) -> (u16, String) {
-    let out = Command::new("curl")
-        .args(["-s", "-m", "5", "-w", "\n%{http_code}", "-H", &format!("Host: {host}")])
-        .arg(format!("http://127.0.0.1:{port}/"))
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
-    (code.trim().parse().unwrap_or(0), body.to_owned())
+    rabble_tests::curl_host(port, host, "/")
 }
 
 /// A tiny HTTP server answering `<name>`, failing its /health while `fail` exists.

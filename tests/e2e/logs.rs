@@ -25,16 +25,22 @@ fn alloc_id(hub: &Hub) -> String {
     j.allocations[0].id.to_string()
 }
 
-#[test]
-fn alloc_logs_reads_and_follows_a_tasks_output_and_stops_when_the_reader_goes() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
+/// A hub and a worker `pi1` running the chatty job.
+fn chatty(d: &std::path::Path) -> (Hub, Agent) {
     let hub = Hub::start(d, &[]);
-    let _a = Agent::worker(d, &hub, "pi1");
+    let a = Agent::worker(d, &hub, "pi1");
     hub.run_job(&d.join("chatty.nomad.hcl"), CHATTY);
     wait_for("the job to run", Duration::from_secs(20), || {
         if hub.running_on("chatty").len() == 1 { Ok(()) } else { Err("not yet".into()) }
     });
+    (hub, a)
+}
+
+#[test]
+fn alloc_logs_reads_and_follows_a_tasks_output_and_stops_when_the_reader_goes() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (hub, _a) = chatty(d);
     let id = alloc_id(&hub);
     let short = &id[..8]; // a unique prefix works, as in Nomad
 
@@ -99,12 +105,7 @@ fn a_forged_logs_request_streams_nothing_and_is_counted() {
     use rabble_shared::{NodeId, msg};
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let hub = Hub::start(d, &[]);
-    let _a = Agent::worker(d, &hub, "pi1");
-    hub.run_job(&d.join("chatty.nomad.hcl"), CHATTY);
-    wait_for("the job to run", Duration::from_secs(20), || {
-        if hub.running_on("chatty").len() == 1 { Ok(()) } else { Err("not yet".into()) }
-    });
+    let (hub, _a) = chatty(d);
     let req = LogsRequest {
         node: NodeId::new("pi1").unwrap(),
         session: "abcd".into(),

@@ -48,14 +48,7 @@ fn echo_backend(name: &'static str) -> u16 {
 }
 
 fn curl(lane_port: u16, host: &str, path: &str) -> (u16, String) {
-    let out = Command::new("curl")
-        .args(["-s", "-m", "10", "-w", "\n%{http_code}", "-H", &format!("Host: {host}")])
-        .arg(format!("http://127.0.0.1:{lane_port}{path}"))
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
-    (code.trim().parse().unwrap_or(0), body.to_owned())
+    rabble_tests::curl_host(lane_port, host, path)
 }
 
 /// One request on an open keep-alive connection: the status code (the body is read
