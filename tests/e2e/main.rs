@@ -19,6 +19,7 @@ mod malformed;
 mod mosquitto;
 mod prometheus;
 mod proxy;
+mod proxy_secure;
 mod qemu;
 mod restart;
 mod routes;

@@ -12,7 +12,7 @@ const T: Duration = Duration::from_secs(15);
 
 /// A backend that answers `<name>` and the request head it got (so headers can be
 /// checked), or, asked to upgrade, switches protocols and echoes bytes.
-fn echo_backend(name: &'static str) -> u16 {
+pub(crate) fn echo_backend(name: &'static str) -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
     std::thread::spawn(move || {
@@ -47,7 +47,7 @@ fn echo_backend(name: &'static str) -> u16 {
     port
 }
 
-fn curl(lane_port: u16, host: &str, path: &str) -> (u16, String) {
+pub(crate) fn curl(lane_port: u16, host: &str, path: &str) -> (u16, String) {
     rabble_tests::curl_host(lane_port, host, path)
 }
 
@@ -69,7 +69,7 @@ fn exchange(s: &mut BufReader<TcpStream>, host: &str) -> u16 {
     status.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0)
 }
 
-fn service(name: &str, port: u16, tags: &[&str], check: Option<&str>) -> String {
+pub(crate) fn service(name: &str, port: u16, tags: &[&str], check: Option<&str>) -> String {
     let tags: Vec<String> = tags.iter().map(|t| format!("{t:?}")).collect();
     let check = check
         .map(|url| format!("checks = [{{ http = \"{url}\", interval = \"1s\", timeout = \"1s\" }}]"))
@@ -325,177 +325,4 @@ fn hostile_clients_and_a_silent_backend_do_not_stall_the_lane() {
         let _ = c.wait();
     }
     assert_eq!(curl(lane, "ok.lan", "/").0, 200);
-}
-
-/// An auth server for forwardAuth: 200 with `X-Auth-User: alice` when the request
-/// carries `Cookie: session=ok` (and says which URI it was asked about), else a 302 to
-/// a login page.
-fn auth_server() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for s in l.incoming() {
-            let Ok(s) = s else { continue };
-            let mut r = BufReader::new(s.try_clone().unwrap());
-            let mut head = String::new();
-            let mut line = String::new();
-            while r.read_line(&mut line).map(|n| n > 2).unwrap_or(false) {
-                head.push_str(&line.to_ascii_lowercase());
-                line.clear();
-            }
-            let mut s = s;
-            let uri = head.lines().find_map(|l| l.strip_prefix("x-forwarded-uri: ")).unwrap_or("?").trim().to_owned();
-            if head.contains("cookie: session=ok") && head.starts_with("get /verify ") {
-                let _ = write!(
-                    s,
-                    "HTTP/1.1 200 OK\r\nX-Auth-User: alice\r\nX-Asked: {uri}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                );
-            } else {
-                let _ = write!(
-                    s,
-                    "HTTP/1.1 302 Found\r\nLocation: http://login.lan/\r\nContent-Length: 5\r\nConnection: close\r\n\r\nlogin"
-                );
-            }
-        }
-    });
-    port
-}
-
-#[test]
-fn forward_auth_and_basic_auth_guard_their_routers() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    let hub = Hub::start(d, &[]);
-    let backend = echo_backend("private");
-    let auth = auth_server();
-    let pi1 = Agent::start(d, "pi1", hub.mqtt_port, &[]);
-    let fa = format!("routing.http.middlewares.sso.forwardauth.address=http://127.0.0.1:{auth}/verify");
-    pi1.write_service(
-        "private.hcl",
-        &service(
-            "private",
-            backend,
-            &[
-                "routing.enable=true",
-                "routing.http.routers.private.rule=Host(`private.lan`)",
-                "routing.http.routers.private.middlewares=sso",
-                &fa,
-                "routing.http.middlewares.sso.forwardauth.authResponseHeaders=X-Auth-User",
-            ],
-            None,
-        ),
-    );
-    // htpasswd -s: {SHA} + base64(sha1("pw")).
-    pi1.write_service(
-        "admin.hcl",
-        &service(
-            "admin",
-            backend,
-            &[
-                "routing.enable=true",
-                "routing.http.routers.admin.rule=Host(`admin.lan`)",
-                "routing.http.routers.admin.middlewares=login",
-                "routing.http.middlewares.login.basicauth.users=me:{SHA}GpHWL3ymc5liWkNopqtdSjuqYHM=",
-            ],
-            None,
-        ),
-    );
-    let lane = free_port();
-    let _edge = Agent::start(d, "edge", hub.mqtt_port, &["--lane", &format!("routing=127.0.0.1:{lane}")]);
-    let get = |host: &str, extra: &[&str]| {
-        let out = Command::new("curl")
-            .args(["-s", "-i", "-m", "5", "-H", &format!("Host: {host}")])
-            .args(extra)
-            .arg(format!("http://127.0.0.1:{lane}/page?x=1"))
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).to_ascii_lowercase()
-    };
-    // Without a session: the auth server's redirect is the answer.
-    let text = wait_for("the private router", T, || {
-        let t = get("private.lan", &[]);
-        if t.starts_with("http/1.1 302") { Ok(t) } else { Err(t) }
-    });
-    assert!(text.contains("location: http://login.lan/"), "{text}");
-    // With one: through, with the auth server's user header, and the URI it was asked about.
-    let text = get("private.lan", &["-H", "Cookie: session=ok"]);
-    assert!(text.starts_with("http/1.1 200"), "{text}");
-    assert!(text.contains("x-auth-user: alice"), "the backend sees the user: {text}");
-    // Basic auth: challenged, refused, then let in.
-    let text = wait_for("the admin router", T, || {
-        let t = get("admin.lan", &[]);
-        if t.starts_with("http/1.1 401") { Ok(t) } else { Err(t) }
-    });
-    assert!(text.contains("www-authenticate: basic realm=\"traefik\""), "{text}");
-    assert!(get("admin.lan", &["-u", "me:wrong"]).starts_with("http/1.1 401"));
-    let text = get("admin.lan", &["-u", "me:pw"]);
-    assert!(text.starts_with("http/1.1 200") && text.contains("\r\n\r\nprivate\n"), "{text}");
-}
-
-/// A self-signed certificate for `name`: (cert PEM path, key PEM path).
-fn self_signed(dir: &std::path::Path, name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
-    let ck = rcgen::generate_simple_self_signed(vec![name.to_owned()]).unwrap();
-    let (cert, key) = (dir.join(format!("{name}.pem")), dir.join(format!("{name}.key")));
-    std::fs::write(&cert, ck.cert.pem()).unwrap();
-    std::fs::write(&key, ck.signing_key.serialize_pem()).unwrap();
-    (cert, key)
-}
-
-#[test]
-fn tls_on_a_lane_picks_the_certificate_by_sni_and_serves_tls_routers_only() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    let hub = Hub::start(d, &[]);
-    let backend = echo_backend("secure");
-    let pi1 = Agent::start(d, "pi1", hub.mqtt_port, &[]);
-    pi1.write_service(
-        "secure.hcl",
-        &service(
-            "secure",
-            backend,
-            &[
-                "routing.enable=true",
-                "routing.http.routers.secure.rule=Host(`secure.lan`) || Host(`other.lan`)",
-                "routing.http.routers.secure.tls=true",
-            ],
-            None,
-        ),
-    );
-    let (a_cert, a_key) = self_signed(d, "secure.lan");
-    let (b_cert, b_key) = self_signed(d, "other.lan");
-    let (plain, tls) = (free_port(), free_port());
-    let config = d.join("edge.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[[lane]]\nname = \"routing\"\nlisten = \"127.0.0.1:{plain}\"\ntls_listen = \"127.0.0.1:{tls}\"\n\
-             [[lane.cert]]\ncert = \"{}\"\nkey = \"{}\"\n[[lane.cert]]\ncert = \"{}\"\nkey = \"{}\"\n",
-            a_cert.display(),
-            a_key.display(),
-            b_cert.display(),
-            b_key.display()
-        ),
-    )
-    .unwrap();
-    let _edge = Agent::start(d, "edge", hub.mqtt_port, &["--config", &config.display().to_string()]);
-    let https = |name: &str, ca: &std::path::Path| {
-        let out = Command::new("curl")
-            .args(["-s", "-m", "5", "-w", "\n%{http_code}", "--cacert"])
-            .arg(ca)
-            .args(["--resolve", &format!("{name}:{tls}:127.0.0.1")])
-            .arg(format!("https://{name}:{tls}/"))
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
-    // Each name gets its own certificate (curl verifies it against that one alone).
-    let body = wait_for("secure.lan over TLS", T, || {
-        let b = https("secure.lan", &a_cert);
-        if b.ends_with("\n200") { Ok(b) } else { Err(b) }
-    });
-    assert!(body.to_ascii_lowercase().contains("x-forwarded-proto: https"), "{body}");
-    assert!(https("other.lan", &b_cert).ends_with("\n200"), "SNI picks other.lan's certificate");
-    assert!(!https("other.lan", &a_cert).ends_with("\n200"), "not secure.lan's");
-    // A tls router does not answer plain HTTP.
-    assert_eq!(curl(plain, "secure.lan", "/").0, 404);
 }
