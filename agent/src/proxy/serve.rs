@@ -249,17 +249,21 @@ const HOP: [&str; 8] = [
 ];
 
 pub(super) fn strip_hop_by_hop(h: &mut hyper::HeaderMap, keep_upgrade: bool) {
-    let listed: Vec<String> = h
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(',').map(|s| s.trim().to_ascii_lowercase()))
-        .collect();
-    for name in HOP.iter().map(|s| s.to_string()).chain(listed) {
-        if keep_upgrade && (name == "connection" || name == "upgrade") {
-            continue;
+    let keep = |name: &str| keep_upgrade && (name == "connection" || name == "upgrade");
+    // Headers the client named in `Connection` go too (rare: allocate only then).
+    if h.contains_key(header::CONNECTION) {
+        let listed: Vec<String> = h
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(',').map(|s| s.trim().to_ascii_lowercase()))
+            .collect();
+        for name in listed.iter().filter(|n| !keep(n)) {
+            h.remove(name.as_str());
         }
-        h.remove(name.as_str());
+    }
+    for name in HOP.iter().filter(|n| !keep(n)) {
+        h.remove(*name);
     }
 }
 
@@ -297,9 +301,12 @@ async fn forward(mut req: Request<Incoming>, route: &Route, ctx: &Ctx, host: &st
             req.headers_mut().insert(k, v);
         }
     }
-    let pq = req.uri().path_and_query().map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned());
-    if let Ok(uri) = pq.parse() {
-        *req.uri_mut() = uri;
+    // An absolute-form target (`GET http://host/x`) goes upstream in origin form.
+    if req.uri().authority().is_some() {
+        let pq = req.uri().path_and_query().map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned());
+        if let Ok(uri) = pq.parse() {
+            *req.uri_mut() = uri;
+        }
     }
     let client_side = upgrade.then(|| hyper::upgrade::on(&mut req));
     let mut req = req.map(|b| b.boxed());
