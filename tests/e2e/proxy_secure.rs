@@ -181,4 +181,18 @@ fn tls_on_a_lane_picks_the_certificate_by_sni_and_serves_tls_routers_only() {
     assert!(!https("other.lan", &a_cert).ends_with("\n200"), "not secure.lan's");
     // A tls router does not answer plain HTTP.
     assert_eq!(curl(plain, "secure.lan", "/").0, 404);
+
+    // A renewal (new key and certificate, swapped in by rename as certbot does) is served
+    // without a restart.
+    let renewed = d.join("renewed");
+    std::fs::create_dir_all(&renewed).unwrap();
+    let (new_cert, new_key) = self_signed(&renewed, "secure.lan");
+    std::fs::copy(&new_key, d.join("swap.key")).unwrap();
+    std::fs::copy(&new_cert, d.join("swap.pem")).unwrap();
+    std::fs::rename(d.join("swap.key"), &a_key).unwrap();
+    std::fs::rename(d.join("swap.pem"), &a_cert).unwrap();
+    wait_for("the renewed certificate", T, || {
+        let b = https("secure.lan", &new_cert);
+        if b.ends_with("\n200") { Ok(()) } else { Err(b) }
+    });
 }

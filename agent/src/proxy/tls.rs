@@ -1,6 +1,8 @@
 //! TLS on a lane: certificates from PEM files, the one presented chosen by the client's
 //! SNI (the first certificate valid for the name; the first one when none is or the
-//! client sends no name), HTTP/1.1 by ALPN. Errors name the file.
+//! client sends no name), HTTP/1.1 by ALPN. Renewed files (certbot, lego, a copy) are
+//! picked up by the next handshakes, checked at most every few seconds; a broken
+//! renewal keeps the certificates in use and says why. Errors name the file.
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
@@ -18,13 +20,60 @@ pub struct CertFiles {
     pub key: PathBuf,
 }
 
+/// How often the files are looked at for a renewal.
+const RELOAD_CHECK: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// What identifies a file's version: modification time, size and inode.
+type Stamp = Option<(std::time::SystemTime, u64, u64)>;
+
+fn stamp(p: &std::path::Path) -> Stamp {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(p).ok()?;
+    Some((m.modified().ok()?, m.len(), m.ino()))
+}
+
+fn stamps(files: &[CertFiles]) -> Vec<Stamp> {
+    files.iter().flat_map(|f| [stamp(&f.cert), stamp(&f.key)]).collect()
+}
+
+/// The certificates in use, and what they were loaded from.
+#[derive(Debug)]
+struct Loaded {
+    certs: Vec<Arc<CertifiedKey>>,
+    stamps: Vec<Stamp>,
+    checked: tokio::time::Instant,
+}
+
 /// Picks a certificate by SNI.
 #[derive(Debug)]
 struct BySni {
-    certs: Vec<Arc<CertifiedKey>>,
+    files: Vec<CertFiles>,
+    loaded: std::sync::Mutex<Loaded>,
 }
 
 impl BySni {
+    /// The certificates, re-read first if their files changed (at most every
+    /// [`RELOAD_CHECK`]).
+    fn current(&self) -> Vec<Arc<CertifiedKey>> {
+        let mut l = self.loaded.lock().unwrap_or_else(|e| e.into_inner());
+        let now = tokio::time::Instant::now();
+        if now.duration_since(l.checked) >= RELOAD_CHECK {
+            l.checked = now;
+            let st = stamps(&self.files);
+            if st != l.stamps {
+                l.stamps = st;
+                match self.files.iter().map(load).collect::<Result<Vec<_>, _>>() {
+                    Ok(certs) => {
+                        tracing::info!(certs = certs.len(), "lane certificates reloaded");
+                        l.certs = certs;
+                    }
+                    Err(e) => tracing::warn!("lane certificates not reloaded (keeping those in use): {e}"),
+                }
+            }
+        }
+        l.certs.clone()
+    }
+
     fn valid_for(ck: &CertifiedKey, name: &str) -> bool {
         let Ok(name) = ServerName::try_from(name) else { return false };
         let Some(der) = ck.cert.first() else { return false };
@@ -34,8 +83,9 @@ impl BySni {
 
 impl ResolvesServerCert for BySni {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        let chosen = hello.server_name().and_then(|n| self.certs.iter().find(|c| Self::valid_for(c, n)));
-        chosen.or(self.certs.first()).cloned()
+        let certs = self.current();
+        let chosen = hello.server_name().and_then(|n| certs.iter().find(|c| Self::valid_for(c, n)));
+        chosen.or(certs.first()).cloned()
     }
 }
 
@@ -59,11 +109,12 @@ pub fn acceptor(files: &[CertFiles]) -> Result<TlsAcceptor, String> {
         return Err("tls_listen needs at least one [[lane.cert]] (cert and key files)".into());
     }
     let certs = files.iter().map(load).collect::<Result<Vec<_>, _>>()?;
+    let loaded = Loaded { certs, stamps: stamps(files), checked: tokio::time::Instant::now() };
     let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?
         .with_no_client_auth()
-        .with_cert_resolver(Arc::new(BySni { certs }));
+        .with_cert_resolver(Arc::new(BySni { files: files.to_vec(), loaded: std::sync::Mutex::new(loaded) }));
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
