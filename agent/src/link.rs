@@ -127,9 +127,10 @@ pub async fn run(mut eventloop: EventLoop, tx: mpsc::Sender<LinkEvent>, node: ra
             Ok(Event::Incoming(Packet::Publish(p))) if p.topic == logs_topic => {
                 LinkEvent::LogsRequest(p.payload.to_vec())
             }
-            Ok(Event::Incoming(Packet::Publish(p))) if p.topic.starts_with("rabble/hub/routes/") => {
-                LinkEvent::Routes(p.topic["rabble/hub/routes/".len()..].to_owned(), p.payload.to_vec())
-            }
+            Ok(Event::Incoming(Packet::Publish(p))) => match topic::Topic::parse(&p.topic) {
+                Ok(topic::Topic::Routes(lane)) => LinkEvent::Routes(lane, p.payload.to_vec()),
+                _ => continue, // nothing else is subscribed to
+            },
             Ok(Event::Outgoing(Outgoing::Disconnect)) => {
                 // Queued, not yet flushed: keep polling until the broker hangs up.
                 closing = true;

@@ -183,14 +183,15 @@ impl Ingest {
                         a.payload = Default::default();
                         a
                     });
-                    if let Ok(Topic::Logs(node, _)) = Topic::parse(&p.topic)
-                        && let Err(e) = logs.deliver(&node, &p.payload)
-                    {
-                        stats.rejected("bad-payload");
-                        tracing::warn!(topic = %p.topic, "rejected log chunk: {e}");
-                    }
-                    if let Ok(Topic::Proxy(node)) = Topic::parse(&p.topic) {
-                        match msg::decode::<rabble_shared::routes::ProxyStats>(&p.payload) {
+                    // Side channels (not the catalog): task output and proxy counters.
+                    match Topic::parse(&p.topic) {
+                        Ok(Topic::Logs(node, _)) => {
+                            if let Err(e) = logs.deliver(&node, &p.payload) {
+                                stats.rejected("bad-payload");
+                                tracing::warn!(topic = %p.topic, "rejected log chunk: {e}");
+                            }
+                        }
+                        Ok(Topic::Proxy(node)) => match msg::decode::<rabble_shared::routes::ProxyStats>(&p.payload) {
                             Ok(s) => {
                                 proxy.lock().unwrap_or_else(|e| e.into_inner()).insert(node, s);
                             }
@@ -198,7 +199,8 @@ impl Ingest {
                                 stats.rejected(Reject::Payload(e).label());
                                 tracing::warn!(topic = %p.topic, "rejected proxy counters");
                             }
-                        }
+                        },
+                        _ => {}
                     }
                     match validate(&p.topic, &p.payload) {
                         Ok(Some(mut update)) => {

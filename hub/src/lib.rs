@@ -19,7 +19,7 @@ pub mod logs;
 pub mod metrics;
 pub mod routes;
 pub mod scheduler;
-pub mod stamp;
+pub use rabble_shared::support::stamp;
 pub mod stats;
 pub mod topology;
 

@@ -99,9 +99,7 @@ pub fn render(s: &Sources<'_>) -> String {
     family(&mut out, "rabble_jobs", "gauge", "Jobs the hub knows.", &one(String::new(), c.work.jobs.len() as f64));
     let mut allocs: BTreeMap<String, f64> = BTreeMap::new();
     for a in c.work.allocs.values() {
-        let st =
-            serde_json::to_value(a.client_status).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
-        *allocs.entry(st).or_default() += 1.0;
+        *allocs.entry(a.client_status.as_str().to_owned()).or_default() += 1.0;
     }
     let allocs: Vec<(String, f64)> = allocs.into_iter().map(|(k, v)| (format!("status=\"{}\"", esc(&k)), v)).collect();
     family(

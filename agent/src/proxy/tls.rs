@@ -23,24 +23,19 @@ pub struct CertFiles {
 /// How often the files are looked at for a renewal.
 const RELOAD_CHECK: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// What identifies a file's version: modification time, size and inode.
-type Stamp = Option<(std::time::SystemTime, u64, u64)>;
+/// Every file's stamp (`None`: missing), in order.
+type Stamps = Vec<Option<rabble_shared::support::stamp::Stamp>>;
 
-fn stamp(p: &std::path::Path) -> Stamp {
-    use std::os::unix::fs::MetadataExt;
-    let m = std::fs::metadata(p).ok()?;
-    Some((m.modified().ok()?, m.len(), m.ino()))
-}
-
-fn stamps(files: &[CertFiles]) -> Vec<Stamp> {
-    files.iter().flat_map(|f| [stamp(&f.cert), stamp(&f.key)]).collect()
+fn stamps(files: &[CertFiles]) -> Stamps {
+    use rabble_shared::support::stamp::of;
+    files.iter().flat_map(|f| [of(&f.cert), of(&f.key)]).collect()
 }
 
 /// The certificates in use, and what they were loaded from.
 #[derive(Debug)]
 struct Loaded {
     certs: Vec<Arc<CertifiedKey>>,
-    stamps: Vec<Stamp>,
+    stamps: Stamps,
     checked: tokio::time::Instant,
 }
 

@@ -177,7 +177,7 @@ pub fn may_subscribe(role: &Role, filter: &str) -> bool {
         Role::Node(n) => {
             filter == topic::HUB_STATUS
                 || filter == topic::ALL_ROUTES
-                || filter.strip_prefix("rabble/hub/routes/").is_some_and(rabble_shared::routes::valid_lane)
+                || matches!(topic::Topic::parse(filter), Ok(topic::Topic::Routes(_)))
                 || filter == topic::assignments(n)
                 || filter == topic::logs_request(n)
         }

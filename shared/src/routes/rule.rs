@@ -189,7 +189,8 @@ fn query_values(q: Option<&str>, key: &str) -> Vec<String> {
         .collect()
 }
 
-fn percent_decode(s: &str) -> String {
+/// `%XX` and `+` decoded (a query string's values); invalid escapes are kept as they are.
+pub fn percent_decode(s: &str) -> String {
     let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());

@@ -60,7 +60,7 @@ impl Params {
         let mut p = Params::default();
         for pair in raw.unwrap_or("").split('&').filter(|s| !s.is_empty()) {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            let v = decode(v);
+            let v = rabble_shared::routes::rule::percent_decode(v);
             match k {
                 "index" => p.index = Some(v.parse().map_err(|_| format!("index={v:?} is not a number"))?),
                 "wait" => {
@@ -75,28 +75,6 @@ impl Params {
         }
         Ok(p)
     }
-}
-
-fn decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = |c: u8| (c as char).to_digit(16);
-        match b[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < b.len() => match (hex(b[i + 1]), hex(b[i + 2])) {
-                (Some(h), Some(l)) => {
-                    out.push((h * 16 + l) as u8);
-                    i += 2;
-                }
-                _ => out.push(b'%'),
-            },
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The catalog to answer from: at once, or — for a blocking query — once its index

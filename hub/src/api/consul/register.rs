@@ -108,7 +108,7 @@ fn status(s: Option<&str>) -> Result<Status, Fail> {
     }
 }
 
-fn check_update(c: &RegisterCheck, service: Option<&str>) -> Result<Update, Fail> {
+fn check_update(node: &NodeId, c: &RegisterCheck, service: Option<&str>) -> Result<Update, Fail> {
     let id = c.check_id.clone().unwrap_or_else(|| c.name.clone());
     let key =
         TopicId::from_name(&id).ok_or_else(|| fail(StatusCode::BAD_REQUEST, "a check needs a CheckID or Name"))?;
@@ -122,15 +122,7 @@ fn check_update(c: &RegisterCheck, service: Option<&str>) -> Result<Update, Fail
         output,
         since_ms: now_ms(),
     };
-    // The node id is filled in by the caller.
-    Ok(Update::Node(NodeId::new("x").expect("valid"), NodeUpdate::Check(key, Some(state))))
-}
-
-fn with_node(u: Update, node: &NodeId) -> Update {
-    match u {
-        Update::Node(_, nu) => Update::Node(node.clone(), nu),
-        other => other,
-    }
+    Ok(Update::Node(node.clone(), NodeUpdate::Check(key, Some(state))))
 }
 
 pub async fn register(State(s): State<AppState>, body: Bytes) -> Response {
@@ -186,8 +178,8 @@ pub async fn register(State(s): State<AppState>, body: Bytes) -> Response {
         service_id = Some(id);
     }
     for c in r.check.iter().chain(&r.checks) {
-        match check_update(c, service_id.as_deref()) {
-            Ok(u) => updates.push(with_node(u, &node)),
+        match check_update(&node, c, service_id.as_deref()) {
+            Ok(u) => updates.push(u),
             Err(e) => return e.into_response(),
         }
     }

@@ -1,5 +1,5 @@
-//! Has a file changed? `Stamp` is what the hub compares to decide whether to re-read a
-//! file it watches (credentials, the TLS certificate): modification time, size and
+//! Has a file changed? `Stamp` is what the hub and the agent compare to decide whether
+//! to re-read a file they watch (credentials, TLS certificates): modification time, size and
 //! inode, so an atomic replace (write + rename, as `rabble-hub node` and certbot do) is
 //! seen even within one tick of a coarse clock.
 
