@@ -88,6 +88,7 @@ impl Sampler {
             drivers: Default::default(), // filled in by the driver task (crate::driver)
             host_volumes: Default::default(),
             cpu_total_mhz: None,
+            tls_lanes: Vec::new(), // filled in from the lanes (engine)
         }
     }
 

@@ -36,6 +36,9 @@ pub struct FileConfig {
     /// `[[lane]]` tables: the HTTP routing lanes (default: `routing` and `ingress`).
     #[serde(default)]
     pub lane: Vec<crate::routes::table::Lane>,
+    /// `[[resolver]]` tables: ACME certificate resolvers for `tls.certresolver`.
+    #[serde(default)]
+    pub resolver: Vec<crate::acme::config::ResolverFile>,
 }
 
 /// The `[dns]` table of hub.toml.
@@ -175,6 +178,7 @@ pub struct Config {
     pub dns: DnsConfig,
     /// The HTTP routing lanes.
     pub lanes: Vec<crate::routes::table::Lane>,
+    pub resolvers: Vec<crate::acme::config::Resolver>,
 }
 
 impl Config {
@@ -283,8 +287,21 @@ impl Config {
                 return Err(ConfigError::Field { field, message: format!("lane {:?} is defined twice", l.name) });
             }
         }
+        let env = |k: &str| std::env::var(k).ok();
+        let mut resolvers: Vec<crate::acme::config::Resolver> = Vec::new();
+        for r in file.resolver {
+            let r = r.resolve(&env)?;
+            if resolvers.iter().any(|o| o.name == r.name) {
+                return Err(ConfigError::Field {
+                    field: "resolver",
+                    message: format!("{:?} is defined twice", r.name),
+                });
+            }
+            resolvers.push(r);
+        }
         Ok(Config {
             lanes,
+            resolvers,
             broker_login,
             broker_ca,
             dns,

@@ -5,6 +5,7 @@
 //! takes already-bound listeners and a shutdown future so tests and `rabble dev` can
 //! bind port 0.
 
+pub mod acme;
 pub mod admin;
 pub mod api;
 pub mod auth;
@@ -19,6 +20,7 @@ pub mod logs;
 pub mod metrics;
 pub mod routes;
 pub mod scheduler;
+pub mod secrets;
 pub use rabble_shared::support::stamp;
 pub mod stats;
 pub mod topology;
@@ -145,6 +147,17 @@ pub async fn run(
     let publisher =
         routes::Publisher { tables: routes_rx.clone(), client: client.clone(), connects: connects_rx.clone() };
     topo.spawn("routes", Stage::Doors, |stop| publisher.run(stop));
+    let (certs_tx, certs_rx) = watch::channel(acme::Status::default());
+    let acme = acme::Acme {
+        resolvers: cfg.resolvers.clone(),
+        data_dir: cfg.data_dir.clone(),
+        tables: routes_rx.clone(),
+        snapshot: snap_rx.clone(),
+        client: client.clone(),
+        connects: connects_rx.clone(),
+        status: certs_tx,
+    };
+    topo.spawn("acme", Stage::Doors, |stop| acme.run(stop));
     let dispatch = dispatch::Dispatch { snapshot: snap_rx.clone(), client: client.clone(), key, connects: connects_rx };
     topo.spawn("dispatch", Stage::Doors, |stop| dispatch.run(stop));
     let writer_tx = ingest_tx.clone();
@@ -179,6 +192,7 @@ pub async fn run(
         sched: sched_rx,
         logs,
         routes: routes_rx,
+        certs: certs_rx,
         dns: dns_for_api,
         proxy: proxy_stats,
     });

@@ -8,6 +8,7 @@ pub mod alloc;
 pub mod api;
 pub mod assign;
 pub mod attr;
+pub mod certs;
 pub mod consul;
 pub mod control;
 pub mod health;

@@ -151,6 +151,10 @@ pub struct NodeFacts {
     /// the scheduler assumes 1,000 MHz a core otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu_total_mhz: Option<u64>,
+    /// The HTTP lanes this node serves over TLS (`[[lane]] tls_listen`): the hub hands
+    /// it the lanes' ACME certificates on `rabble/node/<node>/certs/<lane>`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tls_lanes: Vec<String>,
 }
 
 /// A directory the node lends to jobs (`volume "x" { type = "host" source = "x" }`).

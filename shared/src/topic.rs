@@ -16,6 +16,7 @@
 //! | `rabble/node/<node>/proxy`              | agent | no       | 0   | [`crate::routes::ProxyStats`] |
 //! | `rabble/node/<node>/logs`               | hub   | no       | 1   | [`crate::logs::SignedRequest`] [`crate::logs::LogsRequest`] |
 //! | `rabble/node/<node>/logs/<session>`     | agent | no       | 0   | [`crate::logs::LogChunk`] |
+//! | `rabble/node/<node>/certs/<lane>`       | hub   | yes      | 1   | [`crate::certs::CertMessage`]; empty: none |
 
 use crate::id::{AllocId, NodeId, TopicId};
 
@@ -73,6 +74,15 @@ pub fn logs(node: &NodeId, session: &str) -> String {
     format!("rabble/node/{node}/logs/{session}")
 }
 
+/// `lane` must pass [`crate::routes::valid_lane`].
+pub fn certs(node: &NodeId, lane: &str) -> String {
+    format!("rabble/node/{node}/certs/{lane}")
+}
+/// Every lane's certificates for one node.
+pub fn all_certs(node: &NodeId) -> String {
+    format!("rabble/node/{node}/certs/+")
+}
+
 /// The client id prefix of agents: `rabble-agent-<node>`.
 pub const AGENT_CLIENT_PREFIX: &str = "rabble-agent-";
 
@@ -92,6 +102,7 @@ pub enum Topic {
     LogsRequest(NodeId),
     Logs(NodeId, String),
     Proxy(NodeId),
+    Certs(NodeId, String),
 }
 
 /// Why a topic is not one of Rabble's.
@@ -137,6 +148,8 @@ impl Topic {
                     ["proxy"] => Ok(Topic::Proxy(node)),
                     ["logs", s] if crate::logs::valid_session(s) => Ok(Topic::Logs(node, (*s).to_owned())),
                     ["logs", _] => Err(err("bad logs session")),
+                    ["certs", lane] if crate::routes::valid_lane(lane) => Ok(Topic::Certs(node, (*lane).to_owned())),
+                    ["certs", _] => Err(err("bad lane name")),
                     _ => Err(err("unknown node topic")),
                 }
             }
@@ -158,7 +171,8 @@ impl Topic {
             | Topic::Alloc(n, _)
             | Topic::LogsRequest(n)
             | Topic::Logs(n, _)
-            | Topic::Proxy(n) => Some(n),
+            | Topic::Proxy(n)
+            | Topic::Certs(n, _) => Some(n),
         }
     }
 }
@@ -185,6 +199,7 @@ mod tests {
             (logs_request(&n), Topic::LogsRequest(n.clone())),
             (proxy(&n), Topic::Proxy(n.clone())),
             (logs(&n, "9f"), Topic::Logs(n.clone(), "9f".into())),
+            (certs(&n, "ingress"), Topic::Certs(n.clone(), "ingress".into())),
         ];
         for (t, want) in cases {
             assert_eq!(Topic::parse(&t).unwrap(), want, "{t}");

@@ -40,6 +40,7 @@ fn facts() -> NodeFacts {
         )]),
         host_volumes: Default::default(),
         cpu_total_mhz: None,
+        tls_lanes: Vec::new(),
     }
 }
 
@@ -358,4 +359,24 @@ fn proxy_stats_v1() {
     let s = ProxyStats { lanes: BTreeMap::from([("routing".to_owned(), BTreeMap::from([("filebot".to_owned(), r)]))]) };
     golden("proxy_stats.v1.json", &encode(&s));
     assert_eq!(decode::<ProxyStats>(&encode(&s)).unwrap(), s);
+}
+
+#[test]
+fn certs_v1() {
+    use rabble_shared::certs::{CertBundle, CertMessage, IssuedCert};
+    let bundle = CertBundle {
+        lane: "ingress".into(),
+        certs: vec![IssuedCert {
+            resolver: "cloudflare".into(),
+            domains: vec!["registry.example.com".into()],
+            chain_pem: "-----BEGIN CERTIFICATE-----\n...\n-----END CERTIFICATE-----\n".into(),
+            key_pem: "-----BEGIN PRIVATE KEY-----\n...\n-----END PRIVATE KEY-----\n".into(),
+            not_after: 1_803_254_400,
+        }],
+    };
+    let m = CertMessage::plain(bundle);
+    golden("certs_plain.v1.json", &encode(&m));
+    assert_eq!(decode::<CertMessage>(&encode(&m)).unwrap(), m);
+    let sealed = CertMessage::sealed("bm9uY2UuLi5jaXBoZXJ0ZXh0".into());
+    golden("certs_sealed.v1.json", &encode(&sealed));
 }

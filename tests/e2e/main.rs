@@ -5,6 +5,7 @@
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 
 mod acl;
+mod acme;
 mod cli;
 mod cluster;
 mod consul_api;

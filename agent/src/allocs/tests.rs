@@ -24,6 +24,7 @@ fn facts() -> NodeFacts {
         drivers: Default::default(),
         host_volumes: Default::default(),
         cpu_total_mhz: None,
+        tls_lanes: Vec::new(),
     }
 }
 

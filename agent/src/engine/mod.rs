@@ -116,6 +116,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
         .iter()
         .map(|(k, p)| (k.clone(), rabble_shared::msg::HostVolume { path: p.display().to_string(), read_only: false }))
         .collect();
+    facts.tls_lanes = cfg.lanes.iter().filter(|l| l.tls_listen.is_some()).map(|l| l.name.clone()).collect();
     // Containers this node ran before the agent (re)started: adopted or removed once
     // the hub's assignments arrive.
     let docker_found = match docker_engine(&cfg).await {
@@ -259,6 +260,9 @@ impl Engine {
                 for lane in self.lanes.names() {
                     let _ = self.client.try_subscribe(topic::routes(lane), QoS::AtLeastOnce);
                 }
+                if !self.facts.tls_lanes.is_empty() {
+                    let _ = self.client.try_subscribe(topic::all_certs(&self.cfg.node), QoS::AtLeastOnce);
+                }
                 self.publish_all();
             }
             LinkEvent::Disconnected(_) => self.connected = false,
@@ -273,6 +277,10 @@ impl Engine {
             LinkEvent::Assignments(bytes) => self.on_assignments(&bytes),
             LinkEvent::LogsRequest(bytes) => self.on_logs_request(&bytes),
             LinkEvent::Routes(lane, bytes) => self.lanes.update(&lane, &bytes),
+            LinkEvent::Certs(lane, bytes) => {
+                let token = self.cfg.credentials.as_ref().map(|(_, t)| t.as_str());
+                self.lanes.certs(&self.cfg.node, &lane, &bytes, token);
+            }
         }
     }
 

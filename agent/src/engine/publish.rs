@@ -107,6 +107,7 @@ impl Engine {
         let mut facts = self.sampler.facts(&self.cfg.identity);
         facts.drivers = self.facts.drivers.clone();
         facts.host_volumes = self.facts.host_volumes.clone();
+        facts.tls_lanes = self.facts.tls_lanes.clone();
         if facts != self.facts {
             tracing::info!(advertise = %facts.advertise, "node facts changed");
             self.facts = facts;

@@ -30,12 +30,15 @@ pub struct LaneListen {
     pub certs: Vec<tls::CertFiles>,
 }
 
-/// The running lanes: each one's table, updated from the hub's messages, and its
-/// routers' counters.
+/// The running lanes: each one's table, updated from the hub's messages, its routers'
+/// counters, and (served over TLS) the certificates the hub handed it.
 #[derive(Default)]
 pub struct Lanes {
-    tables: BTreeMap<String, (watch::Sender<Arc<Lane>>, Arc<table::Counters>)>,
+    tables: BTreeMap<String, Running>,
 }
+
+/// One lane's table (sender), counters, and hub certificates (served over TLS only).
+type Running = (watch::Sender<Arc<Lane>>, Arc<table::Counters>, Option<Arc<tls::Pushed>>);
 
 impl Lanes {
     /// Binds every lane's listener (naming the one that fails) and starts serving.
@@ -52,17 +55,20 @@ impl Lanes {
             let empty = LaneTable { lane: l.name.clone(), ..Default::default() };
             let (tx, rx) = watch::channel(Arc::new(Lane::compile(&empty, &counters).0));
             tracing::info!(lane = %l.name, listen = %l.listen, "serving the lane");
+            let mut pushed = None;
             if let Some(addr) = l.tls_listen {
-                let acceptor = tls::acceptor(&l.certs)
+                let from_hub = Arc::new(tls::Pushed::default());
+                pushed = Some(from_hub.clone());
+                let acceptor = tls::acceptor(&l.certs, from_hub)
                     .map_err(|e| crate::error::AgentError::LaneTls(format!("lane {}: {e}", l.name)))?;
                 let tls_listener = tokio::net::TcpListener::bind(addr).await.map_err(|error| {
                     crate::error::AgentError::Bind { what: format!("lane {} (TLS)", l.name), addr, error }
                 })?;
-                tracing::info!(lane = %l.name, listen = %addr, certs = l.certs.len(), "serving the lane over TLS");
+                tracing::info!(lane = %l.name, listen = %addr, cert_files = l.certs.len(), "serving the lane over TLS (and with the hub's ACME certificates)");
                 tasks.push(tokio::spawn(serve::serve(l.name.clone(), tls_listener, rx.clone(), Some(acceptor))));
             }
             tasks.push(tokio::spawn(serve::serve(l.name.clone(), listener, rx, None)));
-            out.tables.insert(l.name.clone(), (tx, counters));
+            out.tables.insert(l.name.clone(), (tx, counters, pushed));
         }
         Ok((out, tasks))
     }
@@ -72,7 +78,7 @@ impl Lanes {
         let lanes = self
             .tables
             .iter()
-            .map(|(name, (_, counters))| {
+            .map(|(name, (_, counters, _))| {
                 let c = counters.lock().unwrap_or_else(|e| e.into_inner());
                 let routers = c.iter().map(|(r, s)| (r.clone(), s.snapshot())).filter(|(_, s)| s.count > 0).collect();
                 (name.clone(), routers)
@@ -91,7 +97,7 @@ impl Lanes {
 
     /// A message on `rabble/hub/routes/<lane>`: the lane's new table (empty: none).
     pub fn update(&self, lane: &str, payload: &[u8]) {
-        let Some((tx, counters)) = self.tables.get(lane) else { return };
+        let Some((tx, counters, _)) = self.tables.get(lane) else { return };
         let table = if payload.is_empty() {
             LaneTable { lane: lane.to_owned(), ..Default::default() }
         } else {
@@ -109,5 +115,54 @@ impl Lanes {
         }
         tracing::info!(lane, routers = compiled.routes.len(), index = compiled.index, "routing table updated");
         tx.send_replace(Arc::new(compiled));
+    }
+
+    /// A message on `rabble/node/<node>/certs/<lane>`: the lane's ACME certificates
+    /// (sealed with a key from this node's token; empty: none). Kept in memory only.
+    pub fn certs(&self, node: &rabble_shared::NodeId, lane: &str, payload: &[u8], token: Option<&str>) {
+        let Some((_, _, Some(pushed))) = self.tables.get(lane) else { return };
+        let bundle = if payload.is_empty() { Ok(Default::default()) } else { certs::open(node, lane, payload, token) };
+        match bundle {
+            Ok(b) => {
+                let mut keys = Vec::new();
+                for c in &b.certs {
+                    match tls::from_pem(c.chain_pem.as_bytes(), c.key_pem.as_bytes(), &c.domains.join(","), "its key") {
+                        Ok(k) => keys.push(k),
+                        Err(e) => tracing::warn!(lane, "a certificate from the hub is unusable: {e}"),
+                    }
+                }
+                tracing::info!(lane, certs = keys.len(), "lane certificates from the hub");
+                pushed.set(keys);
+            }
+            Err(e) => tracing::warn!(lane, "refused certificates from the hub (keeping those in use): {e}"),
+        }
+    }
+}
+
+mod certs {
+    //! Opening a certificate message.
+    use rabble_shared::certs::{CertBundle, CertMessage};
+    use rabble_shared::support::seal;
+
+    pub fn open(
+        node: &rabble_shared::NodeId,
+        lane: &str,
+        payload: &[u8],
+        token: Option<&str>,
+    ) -> Result<CertBundle, String> {
+        let m = rabble_shared::msg::decode::<CertMessage>(payload).map_err(|e| e.to_string())?;
+        match (m.sealed, m.plain, token) {
+            (_, Some(plain), _) => Ok(plain),
+            (Some(_), None, None) => Err("they are sealed and this node has no token (token_file)".into()),
+            (Some(b64), None, Some(token)) => {
+                use base64::Engine;
+                let bytes = base64::engine::general_purpose::STANDARD.decode(b64).map_err(|e| e.to_string())?;
+                let key = seal::node_key(&seal::token_sha256(token), node.as_str());
+                let topic = rabble_shared::topic::certs(node, lane);
+                let plain = key.open(topic.as_bytes(), &bytes).map_err(|e| e.to_string())?;
+                CertBundle::from_bytes(&plain).map_err(|e| e.to_string())
+            }
+            (None, None, _) => Err("empty certificate message".into()),
+        }
     }
 }

@@ -148,6 +148,7 @@ pub async fn run(
             recursors: vec![],
         },
         lanes: rabble_hub::routes::table::Lane::defaults(),
+        resolvers: Vec::new(),
     };
     let listeners = rabble_hub::Listeners::bind(&hub_cfg).await?;
     let hub_data = hub_cfg.data_dir.clone();

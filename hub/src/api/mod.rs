@@ -45,6 +45,8 @@ pub struct AppState {
     pub logs: Arc<crate::logs::LogHub>,
     /// The lanes' routing tables.
     pub routes: watch::Receiver<crate::routes::Tables>,
+    /// ACME certificates: what is wanted, held, failing (never a key).
+    pub certs: watch::Receiver<crate::acme::Status>,
     /// The DNS server (its counters, for `/metrics`).
     pub dns: Arc<crate::dns::DnsServer>,
     /// Each node's lane proxy counters.
@@ -67,6 +69,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/allocations/{id}", get(jobs::allocation))
         .route("/api/v1/allocations/{id}/logs", get(logs::logs))
         .route("/api/v1/routes", get(routes::list))
+        .route("/api/v1/certs", get(routes::certs))
         .route("/metrics", get(metrics))
         .route("/api/v1/prometheus/targets", get(prometheus_targets))
         .route("/v1/traefik", get(routes::traefik_all))

@@ -1,7 +1,8 @@
 //! The lanes' routing tables: `GET /api/v1/routes[?lane=L]` (what `rabble routes`
 //! shows, problems included) and `GET /v1/traefik/{lane}` (or `/v1/traefik`: every
 //! lane, names prefixed with it), the lane as Traefik's HTTP provider reads it (`{"http": {"routers", "services", "middlewares"}}`, sorted, so
-//! the bytes change only when the lane does).
+//! the bytes change only when the lane does). `GET /api/v1/certs`: the ACME certificates
+//! the lanes want, when each expires or why it failed (never a key).
 
 use super::{AppState, not_found};
 use axum::Json;
@@ -101,4 +102,8 @@ pub async fn traefik(State(s): State<AppState>, Path(lane): Path<String>) -> Res
         return not_found(&format!("no lane {lane:?} (lanes: {})", names(&tables)));
     };
     Json(with_http(dynamic(t, ""))).into_response()
+}
+
+pub async fn certs(State(s): State<AppState>) -> Response {
+    Json(s.certs.borrow().clone()).into_response()
 }

@@ -2,10 +2,10 @@
 //! the client's bytes are cut into MQTT 3.1.1 packets, and each is checked before it is
 //! forwarded to the broker:
 //!
-//! - a node may publish only under `rabble/node/<its id>/` (not its `assignments` or
-//!   `logs` requests: those are the hub's), and its Will must be its own `status`;
+//! - a node may publish only under `rabble/node/<its id>/` (not its `assignments`,
+//!   `logs` requests or `certs`: those are the hub's), and its Will must be its own `status`;
 //! - a node may subscribe only to `rabble/hub/status`, the lanes' routing tables
-//!   (`rabble/hub/routes/<lane>`), its own `assignments` and its own `logs` requests;
+//!   (`rabble/hub/routes/<lane>`), its own `assignments`, `logs` requests and `certs`;
 //! - an observer (`rabble-hub node add <name> --observer`) may subscribe to anything
 //!   under `rabble/` and publish nothing.
 //!
@@ -164,9 +164,9 @@ fn remaining(packet: &[u8]) -> usize {
 pub fn may_publish(role: &Role, t: &str) -> bool {
     match role {
         Role::Observer | Role::Unknown(_) => false,
-        Role::Node(n) => t
-            .strip_prefix(&format!("rabble/node/{n}/"))
-            .is_some_and(|rest| !rest.is_empty() && rest != "assignments" && rest != "logs"),
+        Role::Node(n) => t.strip_prefix(&format!("rabble/node/{n}/")).is_some_and(|rest| {
+            !rest.is_empty() && rest != "assignments" && rest != "logs" && !rest.starts_with("certs/")
+        }),
     }
 }
 
@@ -180,6 +180,8 @@ pub fn may_subscribe(role: &Role, filter: &str) -> bool {
                 || matches!(topic::Topic::parse(filter), Ok(topic::Topic::Routes(_)))
                 || filter == topic::assignments(n)
                 || filter == topic::logs_request(n)
+                || filter == topic::all_certs(n)
+                || matches!(topic::Topic::parse(filter), Ok(topic::Topic::Certs(c, _)) if &c == n)
         }
     }
 }

@@ -89,20 +89,30 @@ fn a_node_publishes_and_subscribes_only_its_own() {
     assert_eq!(s.check(&subscribe(&["rabble/hub/status", "rabble/node/pi1/assignments"]), lookup), Ok(()));
     assert_eq!(s.check(&subscribe(&["rabble/node/pi1/logs"]), lookup), Ok(()));
     assert_eq!(s.check(&subscribe(&["rabble/hub/routes/+", "rabble/hub/routes/ingress"]), lookup), Ok(()));
+    assert_eq!(s.check(&subscribe(&["rabble/node/pi1/certs/+", "rabble/node/pi1/certs/ingress"]), lookup), Ok(()));
     assert_eq!(s.check(&[0xc0, 0], lookup), Ok(()), "PINGREQ");
     for bad in [
         "rabble/node/pi2/facts",
         "rabble/node/pi1/assignments",
         "rabble/node/pi1/logs",
+        "rabble/node/pi1/certs/ingress",
         "rabble/hub/status",
         "rabble/node/pi1",
         "other",
     ] {
         assert_eq!(session("pi1").check(&publish(bad), lookup), Err(Violation::Publish(bad.into())), "{bad}");
     }
-    for bad in
-        ["rabble/#", "rabble/node/pi2/assignments", "rabble/node/pi2/logs", "#", "rabble/node/+/logs", "rabble/hub/#"]
-    {
+    for bad in [
+        "rabble/#",
+        "rabble/node/pi2/assignments",
+        "rabble/node/pi2/logs",
+        "#",
+        "rabble/node/+/logs",
+        "rabble/hub/#",
+        "rabble/node/pi2/certs/+",
+        "rabble/node/pi2/certs/ingress",
+        "rabble/node/+/certs/+",
+    ] {
         let got = session("pi1").check(&subscribe(&["rabble/hub/status", bad]), lookup);
         assert_eq!(got, Err(Violation::Subscribe(bad.into())), "{bad}");
     }

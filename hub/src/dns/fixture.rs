@@ -56,6 +56,7 @@ pub fn facts(ip: &str) -> NodeFacts {
         drivers: Default::default(),
         host_volumes: Default::default(),
         cpu_total_mhz: None,
+        tls_lanes: Vec::new(),
     }
 }
 

@@ -38,6 +38,7 @@ struct RouterTags {
     priority: Option<i64>,
     tls: bool,
     resolver: Option<String>,
+    domains: std::collections::BTreeMap<usize, TlsDomain>,
 }
 
 #[derive(Default)]
@@ -127,6 +128,19 @@ pub fn contribution(inst: &Instance<'_>, prefix: &str, domain: &str) -> Contribu
                         r.resolver = Some(value.to_owned());
                         Ok(())
                     }
+                    ["tls", d, which @ ("main" | "sans")] => match domain_index(d) {
+                        Some(i) if i < 16 => {
+                            r.tls = true;
+                            let dom = r.domains.entry(i).or_default();
+                            if *which == "main" {
+                                dom.main = value.trim().to_ascii_lowercase();
+                            } else {
+                                dom.sans = list(&value.to_ascii_lowercase());
+                            }
+                            Ok(())
+                        }
+                        _ => Err(format!("{d:?} is not domains[0] to domains[15]")),
+                    },
                     _ => Err(format!("router setting {:?} is not supported", field.join("."))),
                 }
             }
@@ -211,11 +225,21 @@ pub fn contribution(inst: &Instance<'_>, prefix: &str, domain: &str) -> Contribu
             }
         };
         let priority = r.priority.filter(|p| *p != 0).unwrap_or_else(|| default_priority(&rule));
-        let tls = r.tls.then_some(RouterTls { cert_resolver: r.resolver });
+        if let Some((i, _)) = r.domains.iter().find(|(_, d)| d.main.is_empty()) {
+            c.problems.push(problem(&format!("{tag}.tls.domains[{i}]"), "sans without a main domain".into()));
+            continue;
+        }
+        let domains = r.domains.into_values().collect();
+        let tls = r.tls.then_some(RouterTls { cert_resolver: r.resolver, domains });
         let router = Router { rule, service, entry_points: r.entry_points, middlewares: r.middlewares, priority, tls };
         c.routers.insert(name, router);
     }
     c
+}
+
+/// `domains[3]` → 3.
+fn domain_index(s: &str) -> Option<usize> {
+    s.strip_prefix("domains[")?.strip_suffix(']')?.parse().ok()
 }
 
 /// The setting a middleware cannot work without, if it is missing.

@@ -171,3 +171,30 @@ fn random_tags_never_panic() {
         let _ = crate::routes::table::merge(&crate::routes::table::Lane::defaults()[0], 1, vec![c]);
     }
 }
+
+#[test]
+fn tls_domains_main_and_sans() {
+    let t = tags(&[
+        "ingress.enable=true",
+        "ingress.http.routers.web.tls.certresolver=le",
+        "ingress.http.routers.web.tls.domains[0].main=Example.org",
+        "ingress.http.routers.web.tls.domains[0].sans=*.example.org, www.example.net",
+        "ingress.http.routers.web.tls.domains[1].main=other.org",
+    ]);
+    let c = contribution(&inst("web", &t, Some(80)), "ingress", "rabble");
+    assert!(c.problems.is_empty(), "{:?}", c.problems);
+    let tls = c.routers["web"].tls.clone().unwrap();
+    assert_eq!(tls.domains.len(), 2);
+    assert_eq!(tls.domains[0].main, "example.org");
+    assert_eq!(tls.domains[0].sans, vec!["*.example.org", "www.example.net"]);
+    assert_eq!(tls.domains[1], TlsDomain { main: "other.org".into(), sans: vec![] });
+    for (bad, why) in [
+        ("ingress.http.routers.web.tls.domains[x].main=a.org", "domains[0] to domains[15]"),
+        ("ingress.http.routers.web.tls.domains[99].main=a.org", "domains[0] to domains[15]"),
+        ("ingress.http.routers.web.tls.domains[0].sans=a.org", "without a main domain"),
+    ] {
+        let t = tags(&["ingress.enable=true", bad]);
+        let c = contribution(&inst("web", &t, Some(80)), "ingress", "rabble");
+        assert!(c.problems.iter().any(|p| p.reason.contains(why)), "{bad}: {:?}", c.problems);
+    }
+}

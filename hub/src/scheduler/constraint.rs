@@ -141,6 +141,7 @@ mod tests {
             .into(),
             host_volumes: Default::default(),
             cpu_total_mhz: None,
+            tls_lanes: Vec::new(),
         }
     }
 

@@ -24,5 +24,6 @@ pub fn facts(name: &str, arch: &str, cpus: u32, mem_gb: u64, drivers: &[&str]) -
             .collect(),
         host_volumes: Default::default(),
         cpu_total_mhz: None,
+        tls_lanes: Vec::new(),
     }
 }

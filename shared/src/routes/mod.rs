@@ -66,6 +66,18 @@ pub struct Router {
 pub struct RouterTls {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cert_resolver: Option<String>,
+    /// `tls.domains[n].main|sans`: the names the resolver gets certificates for
+    /// (default: the rule's `Host`s).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub domains: Vec<TlsDomain>,
+}
+
+/// One certificate's names, as Traefik's `tls.domains`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct TlsDomain {
+    pub main: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sans: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -35,6 +35,7 @@ fn facts(i: usize) -> NodeFacts {
             .into(),
         host_volumes: Default::default(),
         cpu_total_mhz: None,
+        tls_lanes: Vec::new(),
     }
 }
 

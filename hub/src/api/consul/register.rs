@@ -154,6 +154,7 @@ pub async fn register(State(s): State<AppState>, body: Bytes) -> Response {
         drivers: Default::default(),
         host_volumes: Default::default(),
         cpu_total_mhz: None,
+        tls_lanes: Vec::new(),
     };
     let mut updates = vec![
         Update::Node(node.clone(), NodeUpdate::Facts(Box::new(facts))),
