@@ -101,6 +101,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>, env_config: Option<OsStri
                     listen,
                     tls_listen: None,
                     certs: vec![],
+                    servers_transport: Default::default(),
                 });
             }
             Long("note") if words.first().is_some_and(|w| w == "check") => note = value(&mut p, "note")?,

@@ -196,3 +196,94 @@ fn tls_on_a_lane_picks_the_certificate_by_sni_and_serves_tls_routers_only() {
         if b.ends_with("\n200") { Ok(()) } else { Err(b) }
     });
 }
+
+/// An HTTPS server (Python's, with `cert`/`key`) answering `pve over tls`.
+fn https_backend(d: &std::path::Path, cert: &str, key: &str) -> (u16, rabble_tests::Proc) {
+    let port = free_port();
+    let script = r#"
+import http.server, ssl, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        b = b"pve over tls\n"
+        self.send_response(200)
+        self.send_header("content-length", str(len(b)))
+        self.end_headers()
+        self.wfile.write(b)
+    def log_message(self, *a):
+        pass
+s = http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H)
+c = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+c.load_cert_chain(sys.argv[2], sys.argv[3])
+s.socket = c.wrap_socket(s.socket, server_side=True)
+s.serve_forever()
+"#;
+    let p = rabble_tests::Proc::spawn(
+        "https-backend",
+        Command::new(rabble_tests::tool("python3")).args(["-c", script, &port.to_string(), cert, key]),
+        d,
+    );
+    (port, p)
+}
+
+#[test]
+fn https_servers_behind_a_lane_are_verified_by_the_lanes_servers_transport() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let pki = d.join("pki");
+    let (ok, _, err) =
+        rabble_tests::rabble_hub_cmd(&["tls", "init", "--dir", pki.to_str().unwrap(), "--name", "127.0.0.1"]);
+    assert!(ok, "{err}");
+    let pem = |f: &str| pki.join(f).to_str().unwrap().to_owned();
+    // A self-signed appliance (the Proxmox UI): its certificate comes from a private CA.
+    let (backend, _py) = https_backend(d, &pem("hub.pem"), &pem("hub.key"));
+    let hub_toml = d.join("hub.toml");
+    std::fs::write(
+        &hub_toml,
+        "[[lane]]\nname = \"verified\"\nprefix = \"verified\"\n[[lane]]\nname = \"skip\"\nprefix = \"skip\"\n\
+         [[lane]]\nname = \"system\"\nprefix = \"system\"\n",
+    )
+    .unwrap();
+    let hub = Hub::start(d, &["--config", hub_toml.to_str().unwrap()]);
+    let (verified, skip, system) = (free_port(), free_port(), free_port());
+    let edge_toml = d.join("edge.toml");
+    std::fs::write(
+        &edge_toml,
+        format!(
+            "[[lane]]\nname = \"verified\"\nlisten = \"127.0.0.1:{verified}\"\n[lane.servers_transport]\nroot_cas = [\"{}\"]\n\
+             [[lane]]\nname = \"skip\"\nlisten = \"127.0.0.1:{skip}\"\n[lane.servers_transport]\ninsecure_skip_verify = true\n\
+             [[lane]]\nname = \"system\"\nlisten = \"127.0.0.1:{system}\"\n",
+            pem("ca.pem")
+        ),
+    )
+    .unwrap();
+    let edge = Agent::start(d, "edge", hub.mqtt_port, &["--config", edge_toml.to_str().unwrap()]);
+    let mut tags = Vec::new();
+    for lane in ["verified", "skip", "system"] {
+        tags.push(format!("{lane}.enable=true"));
+        tags.push(format!("{lane}.http.routers.pve.rule=Host(`pve.lan`)"));
+        tags.push(format!("{lane}.http.services.pve.loadbalancer.server.scheme=https"));
+    }
+    // forwardAuth to an https auth server goes through the lane's transport too.
+    tags.push(format!("skip.http.middlewares.sso.forwardauth.address=https://127.0.0.1:{backend}/verify"));
+    tags.push("skip.http.routers.guarded.rule=Host(`guarded.lan`)".into());
+    tags.push("skip.http.routers.guarded.middlewares=sso".into());
+    tags.push("skip.http.routers.guarded.service=pve".into());
+    let tags: Vec<&str> = tags.iter().map(String::as_str).collect();
+    edge.write_service("pve.hcl", &service("pve", backend, &tags, None));
+    for port in [verified, skip] {
+        let (code, body) = wait_for("the https server through the lane", T, || {
+            let (c, b) = curl(port, "pve.lan", "/");
+            if c == 200 { Ok((c, b)) } else { Err(format!("{c} {b}")) }
+        });
+        assert_eq!((code, body.as_str()), (200, "pve over tls\n"));
+    }
+    let (code, body) = wait_for("the guarded router", T, || {
+        let (c, b) = curl(skip, "guarded.lan", "/");
+        if c == 200 { Ok((c, b)) } else { Err(format!("{c} {b}")) }
+    });
+    assert_eq!((code, body.as_str()), (200, "pve over tls\n"));
+    // Verified against the system's roots, a private CA's certificate is refused, saying so.
+    let (code, body) = curl(system, "pve.lan", "/");
+    assert_eq!(code, 502, "{body}");
+    assert!(body.contains("TLS") && body.contains("system"), "{body}");
+}

@@ -8,6 +8,7 @@ pub mod serve;
 pub mod steps;
 pub mod table;
 pub mod tls;
+pub mod upstream;
 
 use rabble_shared::msg;
 use rabble_shared::routes::LaneTable;
@@ -28,6 +29,9 @@ pub struct LaneListen {
     pub tls_listen: Option<SocketAddr>,
     #[serde(default, rename = "cert")]
     pub certs: Vec<tls::CertFiles>,
+    /// How the lane talks to its `https` servers.
+    #[serde(default)]
+    pub servers_transport: upstream::ServersTransport,
 }
 
 /// The running lanes: each one's table, updated from the hub's messages, its routers'
@@ -55,6 +59,10 @@ impl Lanes {
             let empty = LaneTable { lane: l.name.clone(), ..Default::default() };
             let (tx, rx) = watch::channel(Arc::new(Lane::compile(&empty, &counters).0));
             tracing::info!(lane = %l.name, listen = %l.listen, "serving the lane");
+            let upstream_tls = Arc::new(upstream::client_config(&l.servers_transport));
+            if let Err(e) = upstream_tls.as_ref() {
+                tracing::warn!(lane = %l.name, "the lane's https servers will get 502s: {e}");
+            }
             let mut pushed = None;
             if let Some(addr) = l.tls_listen {
                 let from_hub = Arc::new(tls::Pushed::default());
@@ -65,9 +73,15 @@ impl Lanes {
                     crate::error::AgentError::Bind { what: format!("lane {} (TLS)", l.name), addr, error }
                 })?;
                 tracing::info!(lane = %l.name, listen = %addr, cert_files = l.certs.len(), "serving the lane over TLS (and with the hub's ACME certificates)");
-                tasks.push(tokio::spawn(serve::serve(l.name.clone(), tls_listener, rx.clone(), Some(acceptor))));
+                tasks.push(tokio::spawn(serve::serve(
+                    l.name.clone(),
+                    tls_listener,
+                    rx.clone(),
+                    Some(acceptor),
+                    upstream_tls.clone(),
+                )));
             }
-            tasks.push(tokio::spawn(serve::serve(l.name.clone(), listener, rx, None)));
+            tasks.push(tokio::spawn(serve::serve(l.name.clone(), listener, rx, None, upstream_tls)));
             out.tables.insert(l.name.clone(), (tx, counters, pushed));
         }
         Ok((out, tasks))

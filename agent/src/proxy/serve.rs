@@ -60,15 +60,33 @@ impl Pool {
     }
 }
 
-pub(super) async fn connect(authority: &str) -> Result<SendRequest<Body>, String> {
+/// An upstream connection, over TLS with `tls` (an https server).
+pub(super) async fn connect(
+    authority: &str,
+    tls: Option<&Arc<rustls::ClientConfig>>,
+) -> Result<SendRequest<Body>, String> {
     let stream = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(authority)).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => return Err(format!("{authority}: {e}")),
         Err(_) => return Err(format!("{authority}: no connection within {CONNECT_TIMEOUT:?}")),
     };
     let _ = stream.set_nodelay(true);
+    let Some(tls) = tls else { return handshake(authority, stream).await };
+    let name = super::upstream::server_name(authority)?;
+    let connector = tokio_rustls::TlsConnector::from(tls.clone());
+    match tokio::time::timeout(CONNECT_TIMEOUT, connector.connect(name, stream)).await {
+        Ok(Ok(s)) => handshake(authority, s).await,
+        Ok(Err(e)) => Err(format!("{authority}: TLS: {e}")),
+        Err(_) => Err(format!("{authority}: no TLS handshake within {CONNECT_TIMEOUT:?}")),
+    }
+}
+
+async fn handshake<I>(authority: &str, io: I) -> Result<SendRequest<Body>, String>
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let (sender, conn) =
-        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| format!("{authority}: {e}"))?;
+        hyper::client::conn::http1::handshake(TokioIo::new(io)).await.map_err(|e| format!("{authority}: {e}"))?;
     tokio::spawn(conn.with_upgrades());
     Ok(sender)
 }
@@ -82,6 +100,8 @@ struct Ctx {
     peer: SocketAddr,
     /// Whether the client came over TLS (only routers with `tls` answer it).
     https: bool,
+    /// For the lane's https servers, or why there is none.
+    upstream_tls: Arc<Result<Arc<rustls::ClientConfig>, String>>,
 }
 
 /// For a client to finish its TLS handshake.
@@ -93,6 +113,7 @@ pub async fn serve(
     listener: TcpListener,
     table: watch::Receiver<Arc<Lane>>,
     tls: Option<tokio_rustls::TlsAcceptor>,
+    upstream_tls: Arc<Result<Arc<rustls::ClientConfig>, String>>,
 ) {
     let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let pool = Arc::new(Pool::default());
@@ -108,7 +129,14 @@ pub async fn serve(
             }
         };
         let _ = stream.set_nodelay(true);
-        let ctx = Ctx { lane: lane.clone(), table: table.clone(), pool: pool.clone(), peer, https: tls.is_some() };
+        let ctx = Ctx {
+            lane: lane.clone(),
+            table: table.clone(),
+            pool: pool.clone(),
+            peer,
+            https: tls.is_some(),
+            upstream_tls: upstream_tls.clone(),
+        };
         let tls = tls.clone();
         tokio::spawn(async move {
             let _permit = permit;
@@ -216,7 +244,13 @@ async fn handle(req: Request<Incoming>, ctx: &Ctx) -> Response<Body> {
 async fn routed(mut req: Request<Incoming>, route: &Route, ctx: &Ctx, host: &str) -> Response<Body> {
     let mut response_headers = Vec::new();
     for step in &route.steps {
-        let at = super::steps::At { lane: &ctx.lane, host, peer: ctx.peer, https: ctx.https };
+        let at = super::steps::At {
+            lane: &ctx.lane,
+            host,
+            peer: ctx.peer,
+            https: ctx.https,
+            upstream_tls: ctx.upstream_tls.as_ref(),
+        };
         if let Some(answer) = super::steps::apply(step, &mut req, &at, &mut response_headers).await {
             return answer;
         }
@@ -312,10 +346,16 @@ async fn forward(mut req: Request<Incoming>, route: &Route, ctx: &Ctx, host: &st
     let mut req = req.map(|b| b.boxed());
     let mut last = String::new();
     for up in servers {
-        if up.https {
-            last = format!("{}: https servers are not supported by Rabble's proxy yet", up.authority);
-            continue;
-        }
+        let tls = match (up.https, ctx.upstream_tls.as_ref()) {
+            (false, _) => None,
+            (true, Ok(c)) => Some(c),
+            (true, Err(e)) => {
+                last = format!("{}: no TLS for https servers: {e}", up.authority);
+                continue;
+            }
+        };
+        // Pooled by scheme too: a plain and a TLS connection to one address differ.
+        let key = if up.https { format!("https://{}", up.authority) } else { up.authority.clone() };
         if !backend.pass_host_header
             && let Ok(v) = HeaderValue::from_str(&up.authority)
         {
@@ -323,11 +363,11 @@ async fn forward(mut req: Request<Incoming>, route: &Route, ctx: &Ctx, host: &st
         }
         // A pooled connection may have been closed by the server meanwhile: then the
         // request comes back unsent and goes on a fresh connection.
-        let mut pooled = if upgrade { None } else { ctx.pool.take(&up.authority) };
+        let mut pooled = if upgrade { None } else { ctx.pool.take(&key) };
         for _attempt in 0..2 {
             let mut sender = match pooled.take() {
                 Some(s) => s,
-                None => match connect(&up.authority).await {
+                None => match connect(&up.authority, tls).await {
                     Ok(s) => s,
                     Err(e) => {
                         last = e;
@@ -347,7 +387,7 @@ async fn forward(mut req: Request<Incoming>, route: &Route, ctx: &Ctx, host: &st
                             tokio::spawn(tunnel(client_side, server_side));
                         }
                     } else if !upgrade {
-                        ctx.pool.put(&up.authority, sender);
+                        ctx.pool.put(&key, sender);
                         strip_hop_by_hop(resp.headers_mut(), false);
                     }
                     return resp.map(|b| b.boxed());

@@ -24,6 +24,8 @@ pub struct At<'a> {
     pub peer: SocketAddr,
     /// The client came over TLS.
     pub https: bool,
+    /// TLS for https servers (a forwardAuth address), or why there is none.
+    pub upstream_tls: &'a Result<std::sync::Arc<rustls::ClientConfig>, String>,
 }
 
 /// Applies one step; `Some` is an answer instead of forwarding.
@@ -162,7 +164,12 @@ async fn forward_auth(fa: &ForwardAuth, req: &mut Request<Incoming>, at: &At<'_>
         Ok(u) => *auth_req.uri_mut() = u,
         Err(e) => return fail(format!("forwardAuth address path {:?}: {e}", fa.path)),
     }
-    let mut sender = match connect(&fa.authority).await {
+    let tls = match (fa.https, at.upstream_tls) {
+        (false, _) => None,
+        (true, Ok(c)) => Some(c),
+        (true, Err(e)) => return fail(format!("forwardAuth server {}: no TLS: {e}", fa.authority)),
+    };
+    let mut sender = match connect(&fa.authority, tls).await {
         Ok(s) => s,
         Err(e) => return fail(format!("forwardAuth server unreachable: {e}")),
     };

@@ -2,8 +2,8 @@
 //! rules parsed and middlewares resolved (chains flattened), services with their
 //! upstreams and a round-robin cursor. A router whose rule, service or middlewares
 //! cannot be served is left out with the reason — never served without a middleware
-//! it asked for (an auth middleware that cannot be applied, an MD5 hash, an https
-//! forwardAuth server, fails closed).
+//! it asked for (an auth middleware that cannot be applied, an MD5 hash, an address
+//! that is not http(s), fails closed).
 
 use rabble_shared::routes::rule::{Net, Request, Rule};
 use rabble_shared::routes::{LaneTable, Middleware};
@@ -104,9 +104,10 @@ impl BasicAuth {
     }
 }
 
-/// Traefik's forwardAuth, on an `http://` address.
+/// Traefik's forwardAuth (an https address uses the lane's servers transport).
 #[derive(Debug)]
 pub struct ForwardAuth {
+    pub https: bool,
     pub authority: String,
     /// Path and query of the address.
     pub path: String,
@@ -364,15 +365,19 @@ fn step(m: &Middleware) -> Result<Step, String> {
         Middleware::RateLimit(r) => Step::RateLimit(Limiter::new(r.average, r.burst)),
         Middleware::BasicAuth(b) => Step::BasicAuth(BasicAuth::parse(&b.users)?),
         Middleware::ForwardAuth(f) => {
-            let rest = f.address.strip_prefix("http://").ok_or_else(|| {
-                format!("forwardAuth address {:?}: only http:// auth servers are supported", f.address)
-            })?;
+            let (https, rest) = match f.address.split_once("://") {
+                Some(("http", r)) => (false, r),
+                Some(("https", r)) => (true, r),
+                _ => return Err(format!("forwardAuth address {:?}: not http:// or https://", f.address)),
+            };
             let (authority, path) = match rest.find('/') {
                 Some(i) => (&rest[..i], &rest[i..]),
                 None => (rest, "/"),
             };
-            let authority = if authority.contains(':') { authority.to_owned() } else { format!("{authority}:80") };
+            let port = if https { 443 } else { 80 };
+            let authority = if authority.contains(':') { authority.to_owned() } else { format!("{authority}:{port}") };
             Step::ForwardAuth(ForwardAuth {
+                https,
                 authority,
                 path: path.to_owned(),
                 trust_forward_header: f.trust_forward_header,

@@ -186,6 +186,7 @@ pub async fn run(
             listen: args.lane_listen,
             tls_listen: None,
             certs: vec![],
+            servers_transport: Default::default(),
         }],
     };
 
