@@ -14,6 +14,7 @@ mod docker;
 mod docker_jobs;
 mod jobs;
 mod kinds;
+mod kv;
 mod liveness;
 mod logs;
 mod malformed;

@@ -1,7 +1,9 @@
-//! The operator CLI: `rabble dev`, `rabble nodes`, `rabble services`, `rabble routes`, `rabble watch`.
+//! The operator CLI: `rabble dev`, `rabble nodes`, `rabble services`, `rabble routes`, `rabble watch`,
+//! `rabble kv`.
 
 pub mod dev;
 pub mod job;
+pub mod kv;
 mod table;
 
 use rabble_shared::api::{Event, NodeView, ServiceView};

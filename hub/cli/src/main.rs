@@ -48,6 +48,9 @@ enum Cmd {
     /// Drain nodes, set eligibility.
     #[command(subcommand)]
     Node(NodeCmd),
+    /// The KV store (Consul's, at /v1/kv).
+    #[command(subcommand)]
+    Kv(KvCmd),
     /// The demo job's task (`rabble dev`): a tiny HTTP server on $NOMAD_PORT_http.
     #[command(hide = true)]
     DemoServer,
@@ -120,6 +123,50 @@ enum AllocCmd {
 }
 
 #[derive(Subcommand)]
+enum KvCmd {
+    /// A key's value (raw bytes), or its Consul JSON with --json.
+    Get {
+        key: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set a key: VALUE, @FILE, or - (stdin; also without VALUE).
+    Put {
+        key: String,
+        value: Option<String>,
+        #[arg(long)]
+        flags: Option<u64>,
+        /// Only if the key's ModifyIndex is this (0: only if it does not exist).
+        #[arg(long)]
+        cas: Option<u64>,
+    },
+    /// Delete a key, or every key under a prefix with --recurse.
+    Delete {
+        key: String,
+        #[arg(long)]
+        recurse: bool,
+        #[arg(long)]
+        cas: Option<u64>,
+    },
+    /// The keys under a prefix.
+    List {
+        #[arg(default_value = "")]
+        prefix: String,
+        /// One level only: cut each key after this (e.g. /).
+        #[arg(long)]
+        separator: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a key (or a prefix with --recurse) now and at every change.
+    Watch {
+        key: String,
+        #[arg(long)]
+        recurse: bool,
+    },
+}
+
+#[derive(Subcommand)]
 enum NodeCmd {
     /// Move work off a node (service work moves now; batch work gets until the deadline).
     Drain {
@@ -187,6 +234,19 @@ fn main() {
             };
             cli::job::drain(&client, &node, !disable, deadline_s).map_err(Into::into)
         }
+        Cmd::Kv(KvCmd::Get { key, json }) => {
+            cli::kv::get(&client, &key, json, &mut std::io::stdout()).map_err(Into::into)
+        }
+        Cmd::Kv(KvCmd::Put { key, value, flags, cas }) => cli::kv::value(value.as_deref())
+            .and_then(|v| cli::kv::put(&client, &key, v, flags, cas))
+            .map_err(Into::into),
+        Cmd::Kv(KvCmd::Delete { key, recurse, cas }) => {
+            cli::kv::delete(&client, &key, recurse, cas).map_err(Into::into)
+        }
+        Cmd::Kv(KvCmd::List { prefix, separator, json }) => {
+            cli::kv::list(&client, &prefix, separator.as_deref(), json).map_err(Into::into)
+        }
+        Cmd::Kv(KvCmd::Watch { key, recurse }) => cli::kv::watch(&client, &key, recurse).map_err(Into::into),
         Cmd::Node(NodeCmd::Eligibility { node, enable, .. }) => {
             cli::job::eligibility(&client, &node, enable).map_err(Into::into)
         }

@@ -1,4 +1,5 @@
-//! The catalog: nodes, services and checks, kept in redb behind a single writer.
+//! The catalog: nodes, services and checks, jobs, and the KV store, kept in redb behind a
+//! single writer.
 //!
 //! `state` (the whole catalog, `Update`, `Dirty`) and `node` (a node's rules) are pure;
 //! `health` is the one rule for an instance's status and address; `views` builds the
@@ -6,6 +7,7 @@
 
 pub mod health;
 pub mod jobs;
+pub mod kv;
 pub mod node;
 pub mod state;
 pub mod store;

@@ -16,6 +16,7 @@ pub enum Update {
     Node(NodeId, NodeUpdate),
     Job(String, JobUpdate),
     Alloc(AllocId, AllocUpdate),
+    Kv(super::kv::KvUpdate),
 }
 
 impl Update {
@@ -23,7 +24,7 @@ impl Update {
     pub fn node(&self) -> Option<&NodeId> {
         match self {
             Update::Node(n, _) => Some(n),
-            Update::Job(..) | Update::Alloc(..) => None,
+            Update::Job(..) | Update::Alloc(..) | Update::Kv(_) => None,
         }
     }
 }
@@ -37,6 +38,7 @@ pub enum Dirty {
     Job(String),
     JobVersion(String, u64),
     Alloc(AllocId),
+    Kv(String),
 }
 
 /// The outcome of applying an update: which durable keys changed, and a summary of
@@ -53,6 +55,8 @@ pub struct Catalog {
     pub nodes: BTreeMap<NodeId, Node>,
     /// Jobs, their history and their allocations.
     pub work: Work,
+    /// The KV store (shared between snapshots until it changes).
+    pub kv: super::kv::Kv,
     pub index: u64,
 }
 
@@ -63,6 +67,8 @@ impl Catalog {
         match u {
             Update::Node(id, nu) => super::node::apply(&mut self.nodes, id, nu),
             Update::Job(id, ju) => self.work.apply_job(id, ju),
+            // Stamped with the index this batch's commit will have.
+            Update::Kv(ku) => self.kv.apply(ku, self.index + 1),
             Update::Alloc(id, au) => {
                 let mut out = self.work.apply_alloc(id.clone(), au);
                 // A finished allocation's services go with it, even when its node is

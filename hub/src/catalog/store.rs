@@ -23,6 +23,8 @@ const NODE_SCHED: TableDefinition<'_, &str, &str> = TableDefinition::new("node_s
 const JOBS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("jobs");
 const JOB_VERSIONS: TableDefinition<'_, (&str, u64), &[u8]> = TableDefinition::new("job_versions");
 const ALLOCS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("allocs");
+/// KV entries: `kv::encode_entry` (indexes, flags, then the value's bytes).
+const KV: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("kv");
 const INDEX_KEY: &str = "index";
 /// A small page cache: the hub must fit a 512 MB LXC next to everything else.
 const CACHE_BYTES: usize = 8 * 1024 * 1024;
@@ -77,6 +79,7 @@ impl Store {
             tx.open_table(JOBS).map_err(db)?;
             tx.open_table(JOB_VERSIONS).map_err(db)?;
             tx.open_table(ALLOCS).map_err(db)?;
+            tx.open_table(KV).map_err(db)?;
         }
         tx.commit().map_err(db)?;
         let catalog = store.load()?;
@@ -140,7 +143,19 @@ impl Store {
         }
         let index = tx.open_table(META).map_err(db)?.get(INDEX_KEY).map_err(db)?.map_or(0, |v| v.value());
         let work = load_work(&tx)?;
-        Ok(Catalog { nodes, work, index })
+        let mut entries = BTreeMap::new();
+        for row in tx.open_table(KV).map_err(db)?.iter().map_err(db)? {
+            let (k, v) = row.map_err(db)?;
+            match super::kv::decode_entry(v.value()) {
+                Some(e) => {
+                    entries.insert(k.value().to_owned(), std::sync::Arc::new(e));
+                }
+                None => tracing::warn!(key = k.value(), "skipping a stored KV entry that does not decode"),
+            }
+        }
+        // The last delete's index is not kept: the catalog's bounds it.
+        let kv = super::kv::Kv { entries: std::sync::Arc::new(entries), index };
+        Ok(Catalog { nodes, work, index, kv })
     }
 
     /// Writes the current value of every dirty key, and the index, in one transaction
@@ -156,6 +171,7 @@ impl Store {
             let mut jobs = tx.open_table(JOBS).map_err(db)?;
             let mut versions = tx.open_table(JOB_VERSIONS).map_err(db)?;
             let mut allocs = tx.open_table(ALLOCS).map_err(db)?;
+            let mut kv = tx.open_table(KV).map_err(db)?;
             for d in dirty {
                 match d {
                     Dirty::Node(id) => match catalog.nodes.get(id) {
@@ -196,6 +212,13 @@ impl Store {
                         match catalog.nodes.get(id).and_then(|n| n.services.get(key)) {
                             Some(reg) => services.insert((id.as_str(), key.as_str()), msg::encode(reg).as_slice()),
                             None => services.remove((id.as_str(), key.as_str())).map(|_| None),
+                        }
+                        .map_err(db)?;
+                    }
+                    Dirty::Kv(key) => {
+                        match catalog.kv.entries.get(key) {
+                            Some(e) => kv.insert(key.as_str(), super::kv::encode_entry(e).as_slice()),
+                            None => kv.remove(key.as_str()).map(|_| None),
                         }
                         .map_err(db)?;
                     }
@@ -310,7 +333,13 @@ mod tests {
         .job;
         let register = JobUpdate::Register { spec: Box::new(spec), group_hashes: [("g".into(), 7)].into(), at_ms: 3 };
         dirty.extend(cat.apply(Update::Job("j".into(), register)).dirty);
+        use crate::catalog::kv::KvUpdate;
+        for (k, v) in [("app/db", "postgres://db"), ("app/empty", "")] {
+            let set = KvUpdate::Set { key: k.into(), value: v.into(), flags: 3, cas: None };
+            dirty.extend(cat.apply(Update::Kv(set)).dirty);
+        }
         cat.index = 7;
+        cat.kv.index = 7; // a loaded store's last KV change is bounded by the catalog's index
         store.commit(&cat, &dirty).unwrap();
         drop(store);
         let (store, loaded) = Store::open(dir.path()).unwrap();
@@ -319,9 +348,13 @@ mod tests {
         assert_eq!((loaded.nodes[&n].eligible, loaded.nodes[&n].drain_deadline_ms), (false, Some(99)));
         assert_eq!(loaded.work.jobs["j"].group_hashes["g"], 7);
         assert_eq!(loaded.work.history.len(), 1);
-        let dirty = cat.apply(Update::Node(n.clone(), NodeUpdate::Service(k, None))).dirty;
+        assert_eq!(loaded.kv.entries["app/db"].value, b"postgres://db");
+        let mut dirty = cat.apply(Update::Node(n.clone(), NodeUpdate::Service(k, None))).dirty;
+        dirty.extend(cat.apply(Update::Kv(KvUpdate::Delete { key: "app/db".into(), recurse: false, cas: None })).dirty);
         store.commit(&cat, &dirty).unwrap();
         drop(store);
-        assert_eq!(Store::open(dir.path()).unwrap().1.instance_count(), 0);
+        let loaded = Store::open(dir.path()).unwrap().1;
+        assert_eq!(loaded.instance_count(), 0);
+        assert_eq!(loaded.kv.entries.keys().collect::<Vec<_>>(), vec!["app/empty"]);
     }
 }

@@ -1,11 +1,12 @@
 //! Consul's HTTP API on the hub's port (8500 by default), so Traefik's consulCatalog
 //! provider, Prometheus' consul_sd, py-consul and Ansible work unchanged against
 //! Rabble: the catalog and health endpoints (`read.rs`), external registrations
-//! (`register.rs`), and blocking queries — `?index=N&wait=D` holds until the catalog
+//! (`register.rs`), the KV store (`kv.rs`), and blocking queries — `?index=N&wait=D` holds until the catalog
 //! index moves past N or the wait ends (default 5 minutes, at most 10), answered with
 //! `X-Consul-Index` (≥ 1, rising). Unknown parameters are ignored, as Consul ignores
 //! them; unknown endpoints answer 404 naming themselves.
 
+mod kv;
 mod read;
 mod register;
 
@@ -37,13 +38,15 @@ pub fn router() -> Router<AppState> {
         .route("/v1/health/state/{state}", get(read::health_state))
         .route("/v1/catalog/register", put(register::register))
         .route("/v1/catalog/deregister", put(register::deregister))
+        .route("/v1/kv/", get(kv::get).put(kv::put).delete(kv::delete))
+        .route("/v1/kv/{*key}", get(kv::get).put(kv::put).delete(kv::delete))
 }
 
 /// The endpoints served, for the 404 of one that is not.
 pub const SERVED: &str = "/v1/agent/self, /v1/status/leader, /v1/status/peers, /v1/catalog/datacenters, \
     /v1/catalog/services, /v1/catalog/service/<s>, /v1/catalog/nodes, /v1/catalog/node/<n>, /v1/health/service/<s>, \
     /v1/health/checks/<s>, /v1/health/node/<n>, /v1/health/state/<state>, /v1/catalog/register, \
-    /v1/catalog/deregister, /v1/traefik, /v1/traefik/<lane>";
+    /v1/catalog/deregister, /v1/kv/<key>, /v1/traefik, /v1/traefik/<lane>";
 
 /// The query parameters Rabble reads; everything else is ignored.
 #[derive(Debug, Default)]
@@ -80,13 +83,19 @@ impl Params {
 /// The catalog to answer from: at once, or — for a blocking query — once its index
 /// has moved past `index` (or went backwards: the client resets), or the wait ended.
 pub async fn snapshot(s: &AppState, p: &Params) -> Arc<Catalog> {
+    snapshot_by(s, p, |c| c.index).await
+}
+
+/// [`snapshot`], with the index a query answers with (a KV query's: its keys' highest
+/// ModifyIndex).
+pub async fn snapshot_by(s: &AppState, p: &Params, index_of: impl Fn(&Catalog) -> u64) -> Arc<Catalog> {
     let mut rx = s.snapshot.clone();
     let Some(index) = p.index else { return rx.borrow().clone() };
     let wait = p.wait.unwrap_or(DEFAULT_WAIT).min(MAX_WAIT);
     let deadline = tokio::time::Instant::now() + wait;
     loop {
         let c = rx.borrow_and_update().clone();
-        if c.index.max(1) != index {
+        if index_of(&c).max(1) != index {
             return c;
         }
         tokio::select! {

@@ -1,0 +1,137 @@
+//! The KV store through Consul's HTTP API, with the clients users already have: curl's
+//! shapes (base64 JSON, `?raw`, `?keys&separator`), check-and-set conflicts, a blocking
+//! read woken by a write, recursive delete, durability across a hub restart, py-consul,
+//! and `rabble kv`.
+
+use rabble_tests::{Hub, bin, tool};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder().http_status_as_error(false).build().new_agent()
+}
+
+/// (status, X-Consul-Index, body)
+fn req(method: &str, url: &str, body: &str) -> (u16, u64, String) {
+    let a = agent();
+    let r = match method {
+        "PUT" => a.put(url).send(body),
+        "DELETE" => a.delete(url).call(),
+        _ => a.get(url).call(),
+    };
+    let mut r = r.unwrap();
+    let index = r.headers().get("x-consul-index").and_then(|v| v.to_str().ok()?.parse().ok()).unwrap_or(0);
+    (r.status().as_u16(), index, r.body_mut().read_to_string().unwrap_or_default())
+}
+
+#[test]
+fn kv_over_consuls_api_with_cas_blocking_reads_and_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut hub = Hub::start(d, &[]);
+    let kv = |k: &str| format!("{}/v1/kv/{k}", hub.http);
+
+    assert_eq!(req("GET", &kv("app/db"), ""), (404, req("GET", &kv("app/db"), "").1, String::new()));
+    assert_eq!(req("PUT", &(kv("app/db") + "?flags=42"), "postgres://db:5432").2, "true");
+    let (code, index, body) = req("GET", &kv("app/db"), "");
+    assert_eq!(code, 200);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v[0]["Key"], "app/db");
+    assert_eq!(v[0]["Flags"], 42);
+    assert_eq!(v[0]["Value"], "cG9zdGdyZXM6Ly9kYjo1NDMy"); // base64, as Consul
+    let modify = v[0]["ModifyIndex"].as_u64().unwrap();
+    assert_eq!((index, v[0]["CreateIndex"].as_u64().unwrap()), (modify, modify));
+    assert_eq!(req("GET", &(kv("app/db") + "?raw"), "").2, "postgres://db:5432");
+
+    // Check-and-set.
+    assert_eq!(req("PUT", &(kv("app/db") + "?cas=0"), "x").2, "false", "cas=0 on an existing key");
+    assert_eq!(req("PUT", &(kv("app/db") + &format!("?cas={}", modify + 100)), "x").2, "false");
+    assert_eq!(req("PUT", &(kv("app/db") + &format!("?cas={modify}")), "postgres://db2").2, "true");
+    assert_eq!(req("PUT", &(kv("app/db") + &format!("?cas={modify}")), "x").2, "false", "a stale index");
+    assert_eq!(req("DELETE", &(kv("app/db") + "?cas=1"), "").2, "false");
+
+    // A blocking read is woken by a write.
+    let (_, index, _) = req("GET", &kv("app/db"), "");
+    let url = kv("app/db") + &format!("?index={index}&wait=20s");
+    let waiter = std::thread::spawn(move || {
+        let t = Instant::now();
+        (req("GET", &url, ""), t.elapsed())
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    // A write to another key does not wake it (its index is the key's own)...
+    assert_eq!(req("PUT", &kv("other/key"), "x").2, "true");
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(!waiter.is_finished(), "a write to another key woke the blocking read");
+    // ...a write to it does.
+    assert_eq!(req("PUT", &kv("app/db"), "postgres://db3").2, "true");
+    let ((code, new_index, body), took) = waiter.join().unwrap();
+    assert_eq!(code, 200);
+    assert!(new_index > index && took < Duration::from_secs(10), "{new_index} {took:?}");
+    assert!(body.contains("cG9zdGdyZXM6Ly9kYjM="), "{body}");
+
+    // Keys, one level at a time; recursive delete.
+    for k in ["app/a", "app/b/c", "app/b/d", "apple"] {
+        assert_eq!(req("PUT", &kv(k), "v").2, "true");
+    }
+    assert_eq!(req("GET", &(kv("app/") + "?keys&separator=/"), "").2, r#"["app/a","app/b/","app/db"]"#);
+    let (_, _, all) = req("GET", &(kv("app") + "?recurse"), "");
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&all).unwrap().as_array().unwrap().len(), 5);
+    assert_eq!(req("DELETE", &(kv("app/") + "?recurse"), "").2, "true");
+    assert_eq!(req("GET", &(kv("") + "?keys"), "").2, r#"["apple","other/key"]"#);
+    assert_eq!(req("PUT", &kv(""), "v").0, 400, "no key");
+    let big = "x".repeat(512 * 1024 + 1);
+    assert_eq!(req("PUT", &kv("big"), &big).0, 413);
+
+    // Durable: a restarted hub has it.
+    hub.restart("KILL");
+    let kv = |k: &str| format!("{}/v1/kv/{k}", hub.http);
+    assert_eq!(req("GET", &(kv("apple") + "?raw"), "").2, "v");
+
+    // py-consul, as scripts and Ansible's older modules use it.
+    let port = hub.http.rsplit(':').next().unwrap().to_owned();
+    let script = format!(
+        r#"
+import consul
+c = consul.Consul(host="127.0.0.1", port={port})
+assert c.kv.put("py/config", "one")
+index, data = c.kv.get("py/config")
+assert data["Value"] == b"one", data
+assert not c.kv.put("py/config", "two", cas=data["ModifyIndex"] + 1000)
+assert c.kv.put("py/config", "two", cas=data["ModifyIndex"])
+c.kv.put("py/other", "x", flags=7)
+index, keys = c.kv.get("py/", keys=True)
+assert keys == ["py/config", "py/other"], keys
+index, items = c.kv.get("py/", recurse=True)
+assert [(i["Key"], i["Value"], i["Flags"]) for i in items] == [("py/config", b"two", 0), ("py/other", b"x", 7)], items
+assert c.kv.delete("py/", recurse=True)
+assert c.kv.get("py/config")[1] is None
+print("ok")
+"#
+    );
+    let out = Command::new(tool("python3")).arg("-c").arg(&script).output().unwrap();
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+
+    // rabble kv.
+    let rabble = |args: &[&str]| {
+        let out = Command::new(bin("rabble")).args(args).env("RABBLE_ADDR", &hub.http).output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, out, err) = rabble(&["kv", "put", "cli/greeting", "hello world"]);
+    assert!(ok && out.contains("Success! Data written to: cli/greeting"), "{out}{err}");
+    let file = d.join("conf");
+    std::fs::write(&file, "from a file\n").unwrap();
+    assert!(rabble(&["kv", "put", "cli/file", &format!("@{}", file.display())]).0);
+    assert_eq!(rabble(&["kv", "get", "cli/greeting"]).1, "hello world");
+    assert_eq!(rabble(&["kv", "get", "cli/file"]).1, "from a file\n");
+    assert_eq!(rabble(&["kv", "list", "cli/"]).1, "cli/file\ncli/greeting\n");
+    let (ok, _, err) = rabble(&["kv", "put", "cli/greeting", "x", "--cas", "0"]);
+    assert!(!ok && err.contains("check-and-set failed"), "{err}");
+    let (ok, _, err) = rabble(&["kv", "get", "cli/none"]);
+    assert!(!ok && err.contains("no key \"cli/none\""), "{err}");
+    assert!(rabble(&["kv", "delete", "cli/", "--recurse"]).0);
+    assert_eq!(rabble(&["kv", "list", "cli/"]).1, "");
+}
