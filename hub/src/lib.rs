@@ -59,6 +59,8 @@ pub enum HubError {
     TaskDied(#[from] topology::TaskDied),
     #[error(transparent)]
     Key(#[from] dispatch::sign::KeyError),
+    #[error(transparent)]
+    Secrets(#[from] secrets::SecretsError),
     #[error("{what} address {addr}: {error}")]
     Bind { what: &'static str, addr: std::net::SocketAddr, error: std::io::Error },
 }
@@ -110,6 +112,7 @@ pub async fn run(
         "catalog loaded"
     );
     let key = Arc::new(dispatch::sign::SigningKey::load_or_create(&cfg.data_dir)?);
+    let seal = Arc::new(secrets::key(&cfg.data_dir)?);
     tracing::info!(hub_key = %key.public_b64(), "assignments are signed with this key (agents: hub_key)");
     let mut topo = Topology::default();
     let session = broker::session::open(&cfg, mqtts, &mut topo, 4 * INGEST_QUEUE).await?;
@@ -193,6 +196,7 @@ pub async fn run(
         logs,
         routes: routes_rx,
         certs: certs_rx,
+        seal,
         dns: dns_for_api,
         proxy: proxy_stats,
     });

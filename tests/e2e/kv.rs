@@ -135,3 +135,79 @@ print("ok")
     assert!(rabble(&["kv", "delete", "cli/", "--recurse"]).0);
     assert_eq!(rabble(&["kv", "list", "cli/"]).1, "");
 }
+
+/// Every file under `dir`, read whole.
+fn files(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(files(&p));
+        } else if let Ok(b) = std::fs::read(&p) {
+            out.push((p, b));
+        }
+    }
+    out
+}
+
+#[test]
+fn variables_are_sealed_at_rest_and_useless_without_the_key() {
+    const SECRET: &str = "hunter2-3f9a7c";
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut hub = Hub::start(d, &[]);
+    let rabble = |hub: &Hub, args: &[&str]| {
+        let out = Command::new(bin("rabble")).args(args).env("RABBLE_ADDR", &hub.http).output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, out, err) = rabble(&hub, &["var", "put", "nomad/jobs/web", &format!("db_password={SECRET}"), "user=app"]);
+    assert!(ok, "{out}{err}");
+    assert_eq!(rabble(&hub, &["var", "get", "nomad/jobs/web", "--item", "db_password"]).1.trim(), SECRET);
+    // Nomad's API shape.
+    let (code, _, body) = req("GET", &format!("{}/v1/var/nomad/jobs/web", hub.http), "");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!((code, v["Path"].as_str(), v["Items"]["user"].as_str()), (200, Some("nomad/jobs/web"), Some("app")));
+    assert!(v["ModifyIndex"].as_u64().unwrap() > 0 && v["CreateTime"].as_u64().unwrap() > 1_700_000_000_000_000_000);
+    let (_, _, list) = req("GET", &format!("{}/v1/vars?prefix=nomad/", hub.http), "");
+    assert!(list.contains("nomad/jobs/web") && !list.contains(SECRET) && !list.contains("Items"), "{list}");
+    // Check-and-set.
+    let (ok, _, err) = rabble(&hub, &["var", "put", "nomad/jobs/web", "x=1", "--cas", "0"]);
+    assert!(!ok && err.contains("conflict"), "{err}");
+
+    // Never in clear: not on disk, not in the hub's log, not in events.
+    hub.restart("TERM");
+    for (path, bytes) in files(&hub.data_dir) {
+        assert!(
+            !bytes.windows(SECRET.len()).any(|w| w == SECRET.as_bytes()),
+            "{} holds the value in clear",
+            path.display()
+        );
+    }
+    assert!(!hub.proc.log().contains(SECRET));
+    assert_eq!(
+        rabble(&hub, &["var", "get", "nomad/jobs/web", "--item", "db_password"]).1.trim(),
+        SECRET,
+        "after a restart"
+    );
+
+    // A backup of the data dir without secret.key opens nothing.
+    hub.proc.stop("TERM");
+    let elsewhere = d.join("elsewhere");
+    let stolen = elsewhere.join("hub-data");
+    std::fs::create_dir_all(&stolen).unwrap();
+    for (path, bytes) in files(&hub.data_dir) {
+        if path.file_name().is_some_and(|n| n != "secret.key") {
+            std::fs::write(stolen.join(path.file_name().unwrap()), bytes).unwrap();
+        }
+    }
+    let other = Hub::start(&elsewhere, &[]);
+    let (code, _, body) = req("GET", &format!("{}/v1/var/nomad/jobs/web", other.http), "");
+    assert_eq!(code, 500, "{body}");
+    assert!(body.contains("does not open") && !body.contains(SECRET), "{body}");
+    assert!(rabble(&other, &["var", "purge", "nomad/jobs/web"]).0);
+    assert_eq!(req("GET", &format!("{}/v1/var/nomad/jobs/web", other.http), "").0, 404);
+}

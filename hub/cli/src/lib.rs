@@ -1,10 +1,11 @@
 //! The operator CLI: `rabble dev`, `rabble nodes`, `rabble services`, `rabble routes`, `rabble watch`,
-//! `rabble kv`.
+//! `rabble kv`, `rabble var`.
 
 pub mod dev;
 pub mod job;
 pub mod kv;
 mod table;
+pub mod vars;
 
 use rabble_shared::api::{Event, NodeView, ServiceView};
 use serde::de::DeserializeOwned;

@@ -51,6 +51,9 @@ enum Cmd {
     /// The KV store (Consul's, at /v1/kv).
     #[command(subcommand)]
     Kv(KvCmd),
+    /// Variables, sealed by the hub (as `nomad var`).
+    #[command(subcommand)]
+    Var(VarCmd),
     /// The demo job's task (`rabble dev`): a tiny HTTP server on $NOMAD_PORT_http.
     #[command(hide = true)]
     DemoServer,
@@ -167,6 +170,40 @@ enum KvCmd {
 }
 
 #[derive(Subcommand)]
+enum VarCmd {
+    /// Write a variable: key=value items (key=@file, key=- for stdin).
+    Put {
+        path: String,
+        #[arg(required = true)]
+        items: Vec<String>,
+        /// Only if its ModifyIndex is this (0: only if new).
+        #[arg(long)]
+        cas: Option<u64>,
+    },
+    /// A variable's items (one with --item).
+    Get {
+        path: String,
+        #[arg(long)]
+        item: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Variable paths under a prefix (never their items).
+    List {
+        #[arg(default_value = "")]
+        prefix: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a variable.
+    Purge {
+        path: String,
+        #[arg(long)]
+        cas: Option<u64>,
+    },
+}
+
+#[derive(Subcommand)]
 enum NodeCmd {
     /// Move work off a node (service work moves now; batch work gets until the deadline).
     Drain {
@@ -247,6 +284,12 @@ fn main() {
             cli::kv::list(&client, &prefix, separator.as_deref(), json).map_err(Into::into)
         }
         Cmd::Kv(KvCmd::Watch { key, recurse }) => cli::kv::watch(&client, &key, recurse).map_err(Into::into),
+        Cmd::Var(VarCmd::Put { path, items, cas }) => cli::vars::put(&client, &path, &items, cas).map_err(Into::into),
+        Cmd::Var(VarCmd::Get { path, item, json }) => {
+            cli::vars::get(&client, &path, item.as_deref(), json).map_err(Into::into)
+        }
+        Cmd::Var(VarCmd::List { prefix, json }) => cli::vars::list(&client, &prefix, json).map_err(Into::into),
+        Cmd::Var(VarCmd::Purge { path, cas }) => cli::vars::purge(&client, &path, cas).map_err(Into::into),
         Cmd::Node(NodeCmd::Eligibility { node, enable, .. }) => {
             cli::job::eligibility(&client, &node, enable).map_err(Into::into)
         }

@@ -9,6 +9,7 @@ mod consul;
 mod jobs;
 mod logs;
 mod routes;
+pub mod vars;
 
 use crate::catalog::Catalog;
 use crate::catalog::writer::LiveMap;
@@ -45,6 +46,8 @@ pub struct AppState {
     pub logs: Arc<crate::logs::LogHub>,
     /// The lanes' routing tables.
     pub routes: watch::Receiver<crate::routes::Tables>,
+    /// The data dir's sealing key (variables).
+    pub seal: Arc<rabble_shared::support::seal::SealKey>,
     /// ACME certificates: what is wanted, held, failing (never a key).
     pub certs: watch::Receiver<crate::acme::Status>,
     /// The DNS server (its counters, for `/metrics`).
@@ -70,6 +73,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/allocations/{id}/logs", get(logs::logs))
         .route("/api/v1/routes", get(routes::list))
         .route("/api/v1/certs", get(routes::certs))
+        .route("/v1/vars", get(vars::list))
+        .route("/v1/var/{*path}", get(vars::get).put(vars::put).delete(vars::delete))
         .route("/metrics", get(metrics))
         .route("/api/v1/prometheus/targets", get(prometheus_targets))
         .route("/v1/traefik", get(routes::traefik_all))

@@ -1,4 +1,4 @@
-//! The catalog: nodes, services and checks, jobs, and the KV store, kept in redb behind a
+//! The catalog: nodes, services and checks, jobs, the KV store and variables, kept in redb behind a
 //! single writer.
 //!
 //! `state` (the whole catalog, `Update`, `Dirty`) and `node` (a node's rules) are pure;
@@ -11,6 +11,7 @@ pub mod kv;
 pub mod node;
 pub mod state;
 pub mod store;
+pub mod vars;
 mod views;
 pub mod writer;
 pub use jobs::{AllocUpdate, JobUpdate};

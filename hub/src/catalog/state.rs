@@ -17,6 +17,7 @@ pub enum Update {
     Job(String, JobUpdate),
     Alloc(AllocId, AllocUpdate),
     Kv(super::kv::KvUpdate),
+    Var(super::vars::VarUpdate),
 }
 
 impl Update {
@@ -24,7 +25,7 @@ impl Update {
     pub fn node(&self) -> Option<&NodeId> {
         match self {
             Update::Node(n, _) => Some(n),
-            Update::Job(..) | Update::Alloc(..) | Update::Kv(_) => None,
+            Update::Job(..) | Update::Alloc(..) | Update::Kv(_) | Update::Var(_) => None,
         }
     }
 }
@@ -39,6 +40,7 @@ pub enum Dirty {
     JobVersion(String, u64),
     Alloc(AllocId),
     Kv(String),
+    Var(String),
 }
 
 /// The outcome of applying an update: which durable keys changed, and a summary of
@@ -57,6 +59,8 @@ pub struct Catalog {
     pub work: Work,
     /// The KV store (shared between snapshots until it changes).
     pub kv: super::kv::Kv,
+    /// Variables, sealed (never in clear in the catalog).
+    pub vars: super::vars::Vars,
     pub index: u64,
 }
 
@@ -69,6 +73,7 @@ impl Catalog {
             Update::Job(id, ju) => self.work.apply_job(id, ju),
             // Stamped with the index this batch's commit will have.
             Update::Kv(ku) => self.kv.apply(ku, self.index + 1),
+            Update::Var(vu) => self.vars.apply(vu, self.index + 1),
             Update::Alloc(id, au) => {
                 let mut out = self.work.apply_alloc(id.clone(), au);
                 // A finished allocation's services go with it, even when its node is

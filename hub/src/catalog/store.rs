@@ -25,6 +25,8 @@ const JOB_VERSIONS: TableDefinition<'_, (&str, u64), &[u8]> = TableDefinition::n
 const ALLOCS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("allocs");
 /// KV entries: `kv::encode_entry` (indexes, flags, then the value's bytes).
 const KV: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("kv");
+/// Variables: `vars::encode` (indexes, times, then the sealed items: never clear text).
+const VARS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("vars");
 const INDEX_KEY: &str = "index";
 /// A small page cache: the hub must fit a 512 MB LXC next to everything else.
 const CACHE_BYTES: usize = 8 * 1024 * 1024;
@@ -80,6 +82,7 @@ impl Store {
             tx.open_table(JOB_VERSIONS).map_err(db)?;
             tx.open_table(ALLOCS).map_err(db)?;
             tx.open_table(KV).map_err(db)?;
+            tx.open_table(VARS).map_err(db)?;
         }
         tx.commit().map_err(db)?;
         let catalog = store.load()?;
@@ -155,7 +158,18 @@ impl Store {
         }
         // The last delete's index is not kept: the catalog's bounds it.
         let kv = super::kv::Kv { entries: std::sync::Arc::new(entries), index };
-        Ok(Catalog { nodes, work, index, kv })
+        let mut vars = BTreeMap::new();
+        for row in tx.open_table(VARS).map_err(db)?.iter().map_err(db)? {
+            let (k, v) = row.map_err(db)?;
+            match super::vars::decode(v.value()) {
+                Some(e) => {
+                    vars.insert(k.value().to_owned(), std::sync::Arc::new(e));
+                }
+                None => tracing::warn!(path = k.value(), "skipping a stored variable that does not decode"),
+            }
+        }
+        let vars = super::vars::Vars { entries: std::sync::Arc::new(vars) };
+        Ok(Catalog { nodes, work, index, kv, vars })
     }
 
     /// Writes the current value of every dirty key, and the index, in one transaction
@@ -172,6 +186,7 @@ impl Store {
             let mut versions = tx.open_table(JOB_VERSIONS).map_err(db)?;
             let mut allocs = tx.open_table(ALLOCS).map_err(db)?;
             let mut kv = tx.open_table(KV).map_err(db)?;
+            let mut vars = tx.open_table(VARS).map_err(db)?;
             for d in dirty {
                 match d {
                     Dirty::Node(id) => match catalog.nodes.get(id) {
@@ -219,6 +234,13 @@ impl Store {
                         match catalog.kv.entries.get(key) {
                             Some(e) => kv.insert(key.as_str(), super::kv::encode_entry(e).as_slice()),
                             None => kv.remove(key.as_str()).map(|_| None),
+                        }
+                        .map_err(db)?;
+                    }
+                    Dirty::Var(path) => {
+                        match catalog.vars.entries.get(path) {
+                            Some(v) => vars.insert(path.as_str(), super::vars::encode(v).as_slice()),
+                            None => vars.remove(path.as_str()).map(|_| None),
                         }
                         .map_err(db)?;
                     }

@@ -218,7 +218,7 @@ impl<A: Acker> Writer<A> {
                             _ => entry.last_seen = now,
                         }
                     }
-                    Some(Update::Job(..) | Update::Alloc(..) | Update::Kv(_)) | None => {}
+                    Some(Update::Job(..) | Update::Alloc(..) | Update::Kv(_) | Update::Var(_)) | None => {}
                 }
                 dones.push(item.done);
                 changes.push((item.source, item.update));
