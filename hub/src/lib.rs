@@ -23,6 +23,7 @@ pub mod scheduler;
 pub mod secrets;
 pub use rabble_shared::support::stamp;
 pub mod stats;
+pub mod template;
 pub mod topology;
 
 use catalog::Store;
