@@ -217,6 +217,22 @@ fn job() -> JobSpec {
         volume_mounts: vec![],
         restart: RestartPolicy::default_for(JobType::Service),
         meta: BTreeMap::new(),
+        templates: vec![rabble_shared::job::TemplateSpec {
+            data: "{{ range service \"web\" }}server {{ .Address }}:{{ .Port }};\n{{ end }}".into(),
+            destination: "local/upstreams.conf".into(),
+            env: false,
+            change_mode: rabble_shared::job::ChangeMode::Signal,
+            change_signal: Some("SIGHUP".into()),
+            perms: "0644".into(),
+            uid: None,
+            gid: None,
+            left_delimiter: "{{".into(),
+            right_delimiter: "}}".into(),
+            splay_ms: 5000,
+            wait_ms: Some((2000, 10_000)),
+            error_on_missing_key: false,
+            line: 14,
+        }],
     };
     JobSpec {
         id: "web".into(),

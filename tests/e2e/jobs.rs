@@ -28,13 +28,36 @@ fn job_validate_accepts_real_files_and_places_every_mistake() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let job: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(job["groups"][0]["tasks"][0]["config"]["image"], "plex:beta");
-    // A template block: refused with its place, unless -ignore-unsupported.
+    // A template block: read and checked (no longer an unsupported block); `job plan`
+    // says templates are not rendered onto nodes yet and `job run` refuses to run
+    // the job without its files.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
     let file = job_file("grafana-template.nomad.hcl");
     let out = Command::new(bin("rabble")).args(["job", "validate"]).arg(&file).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let hub = Hub::start(d, &[]);
+    let rabble = |args: &[&str]| {
+        Command::new(bin("rabble")).args(args).arg(&file).env("RABBLE_ADDR", &hub.http).output().unwrap()
+    };
+    let out = rabble(&["job", "plan"]);
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("does not yet render templates"), "{text}");
+    let out = rabble(&["job", "run"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("template \"secrets/env\" (line 14)"), "{stderr}");
+    // An unsupported block is still refused with its place, unless -ignore-unsupported.
+    let vault = d.join("vault.nomad.hcl");
+    let text = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace("      template {", "      vault {\n        policies = [\"x\"]\n      }\n      template {");
+    std::fs::write(&vault, text).unwrap();
+    let out = Command::new(bin("rabble")).args(["job", "validate"]).arg(&vault).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(stderr.contains("grafana-template.nomad.hcl:13:7:") && stderr.contains("> template"), "{stderr}");
-    let out = Command::new(bin("rabble")).args(["job", "validate", "-ignore-unsupported"]).arg(&file).output().unwrap();
+    assert!(stderr.contains("vault.nomad.hcl:13:7:") && stderr.contains("> vault"), "{stderr}");
+    let out =
+        Command::new(bin("rabble")).args(["job", "validate", "-ignore-unsupported"]).arg(&vault).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stderr).contains("ignored:"));
 }

@@ -316,6 +316,7 @@ mod tests {
             volume_mounts: vec![],
             restart: RestartPolicy::default_for(rabble_shared::job::JobType::Service),
             meta: Default::default(),
+            templates: vec![],
         }
     }
 

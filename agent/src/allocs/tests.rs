@@ -44,6 +44,7 @@ fn task(name: &str, script: &str, attempts: u32, hook: Option<Hook>) -> Task {
         volume_mounts: vec![],
         restart: RestartPolicy { attempts, interval_ms: 60_000, delay_ms: 100, mode: RestartMode::Fail },
         meta: Default::default(),
+        templates: vec![],
     }
 }
 

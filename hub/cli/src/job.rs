@@ -203,6 +203,9 @@ pub fn run(client: &crate::Client, args: &FileArgs, detach: bool) -> Result<(), 
 pub fn plan(client: &crate::Client, args: &FileArgs) -> Result<i32, JobError> {
     let parsed = args.parse()?;
     let p: JobPlanView = client.post("/api/v1/jobs/plan", &parsed.job)?;
+    for w in &p.warnings {
+        eprintln!("warning: {w}");
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&p).unwrap_or_default());
     } else {

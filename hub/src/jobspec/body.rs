@@ -73,7 +73,6 @@ pub struct Reader<'c, 'a> {
 /// Blocks the issue and real homelab files name that Rabble does not run (yet): refused
 /// unless the user passes `-ignore-unsupported`.
 const UNSUPPORTED: &[(&str, &str)] = &[
-    ("template", "templates come with Rabble's KV and variables"),
     ("vault", "Vault is not available; Rabble variables will replace it"),
     ("connect", "the Consul Connect service mesh is not available"),
     ("artifact", "artifacts are not downloaded; bake the file into the image"),

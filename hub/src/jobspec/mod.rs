@@ -12,6 +12,7 @@ pub mod cron;
 mod decode;
 pub mod eval;
 mod task;
+mod template;
 mod vars;
 
 pub use vars::Given;

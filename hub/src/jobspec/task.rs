@@ -100,7 +100,9 @@ pub fn task(mut b: Child<'_, '_>, group_restart: RestartPolicy) -> Option<Task> 
         }
         v.reader.finish();
     }
+    let templates = super::template::templates(r);
     let t = Task {
+        templates,
         driver,
         config,
         env: r.string_map("env"),

@@ -116,14 +116,43 @@ fn batch_with_heredoc_lifecycle_and_distinct_hosts() {
 }
 
 #[test]
-fn unsupported_blocks_are_named_and_refused_unless_ignored() {
+fn template_blocks_are_read_and_checked() {
     let src = fixture("grafana-template.nomad.hcl");
-    let e = parse("grafana.hcl", &src, &Options::default()).unwrap_err().to_string();
-    assert!(e.contains("grafana.hcl:13:7: job \"grafana\" > group \"grafana\" > task \"grafana\" > template"), "{e}");
-    assert!(e.contains("-ignore-unsupported"), "{e}");
-    let p = parse("grafana.hcl", &src, &Options { ignore_unsupported: true, ..Default::default() }).unwrap();
-    assert_eq!(p.job.ignored.len(), 1);
+    let p = parse("grafana.hcl", &src, &Options::default()).unwrap();
+    let t = &p.job.groups[0].tasks[0].templates[0];
+    assert_eq!((t.destination.as_str(), t.env, t.line), ("secrets/env", true, 14));
+    assert_eq!(t.data, "GF_SECURITY_ADMIN_PASSWORD={{ key \"grafana/admin\" }}");
+    assert_eq!((t.change_mode, t.perms.as_str(), t.splay_ms), (rabble_shared::job::ChangeMode::Restart, "0644", 5000));
     assert_eq!(p.job.groups[0].tasks[0].services[0].name, "grafana-grafana-grafana", "Nomad's default service name");
+    let job = |tpl: &str| {
+        format!(
+            "job \"j\" {{\n  group \"g\" {{\n    task \"t\" {{\n      driver = \"raw_exec\"\n      config {{ command = \"x\" }}\n      template {{\n{tpl}\n      }}\n    }}\n  }}\n}}\n"
+        )
+    };
+    // A heredoc's template error names the job file's own line.
+    let bad = job("        destination = \"local/a\"\n        data = <<EOF\nok\n{{ range }}\nEOF");
+    let e = parse("j.hcl", &bad, &Options::default()).unwrap_err().to_string();
+    assert!(e.contains("template \"local/a\" line 10") && e.contains("empty action"), "{e}");
+    for (tpl, why) in [
+        ("data = \"x\"\n destination = \"/etc/passwd\"", "inside the task's directory"),
+        ("data = \"x\"\n destination = \"local/../../x\"", "inside the task's directory"),
+        ("source = \"a.tpl\"\n destination = \"local/a\"", "`source` is a file on the node"),
+        ("data = \"x\"\n destination = \"local/a\"\n change_mode = \"signal\"", "needs change_signal"),
+        ("data = \"x\"\n destination = \"local/a\"\n change_mode = \"script\"", "not supported"),
+        ("data = \"x\"\n destination = \"local/a\"\n perms = \"rw\"", "octal"),
+        (
+            "data = \"[[ x \"\n destination = \"local/a\"\n left_delimiter = \"[[\"\n right_delimiter = \"]]\"",
+            "unclosed action",
+        ),
+    ] {
+        let e = parse("j.hcl", &job(tpl), &Options::default()).unwrap_err().to_string();
+        assert!(e.contains(why), "{tpl}: {e}");
+    }
+    let ok = job(
+        "data = \"{{ with nomadVar \\\"nomad/jobs/j\\\" }}{{ .user }}{{ end }}\"\n destination = \"${NOMAD_SECRETS_DIR}/u\"\n change_mode = \"signal\"\n change_signal = \"SIGHUP\"\n wait {\n min = \"2s\"\n max = \"10s\"\n }",
+    );
+    let p = parse("j.hcl", &ok, &Options::default()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(p.job.groups[0].tasks[0].templates[0].wait_ms, Some((2000, 10_000)));
 }
 
 #[test]

@@ -6,6 +6,9 @@
 //! Runtime interpolations (`${attr.cpu.arch}`, `${NOMAD_PORT_http}`, `${meta.rack}`)
 //! stay in the strings as written; placement and the agent resolve them.
 
+pub mod template;
+pub use template::{ChangeMode, TemplateSpec};
+
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -221,6 +224,9 @@ pub struct Task {
     /// The task's own `restart`, else its group's, else Nomad's default for the job type.
     pub restart: RestartPolicy,
     pub meta: BTreeMap<String, String>,
+    /// `template` blocks, in file order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub templates: Vec<TemplateSpec>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
