@@ -173,6 +173,21 @@ pub struct JobPlanView {
     pub unplaced: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// Each template as a new allocation would render it now.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub templates: Vec<TemplatePreview>,
+}
+
+/// Whether a template renders against the catalog as it is (never its text).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TemplatePreview {
+    pub group: String,
+    pub task: String,
+    pub destination: String,
+    /// `renders`, `waiting` (for data that does not exist yet) or `fails`.
+    pub status: String,
+    /// The size rendered, what it waits for, or why it fails.
+    pub detail: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -43,6 +43,21 @@ fn job_validate_accepts_real_files_and_places_every_mistake() {
     let out = rabble(&["job", "plan"]);
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(text.contains("does not yet render templates"), "{text}");
+    // The plan renders each template against the catalog as it is: waiting for the key,
+    // then rendering once it is there (never showing the text).
+    assert!(text.contains("template secrets/env (grafana/grafana): waiting for key \"grafana/admin\""), "{text}");
+    let put = Command::new(bin("rabble"))
+        .args(["kv", "put", "grafana/admin", "s3cret"])
+        .env("RABBLE_ADDR", &hub.http)
+        .output()
+        .unwrap();
+    assert!(put.status.success());
+    let out = rabble(&["job", "plan"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("template secrets/env (grafana/grafana): renders 33 bytes") && !text.contains("s3cret"),
+        "{text}"
+    );
     let out = rabble(&["job", "run"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && stderr.contains("template \"secrets/env\" (line 14)"), "{stderr}");

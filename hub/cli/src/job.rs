@@ -227,6 +227,9 @@ pub fn plan(client: &crate::Client, args: &FileArgs) -> Result<i32, JobError> {
         for (g, why) in &p.unplaced {
             println!("\nGroup {g:?} cannot be placed: {why}");
         }
+        for t in &p.templates {
+            println!("    template {} ({}/{}): {} {}", t.destination, t.group, t.task, t.status, t.detail);
+        }
         if p.placements.is_empty() && p.stops.is_empty() && p.in_place == 0 && p.unplaced.is_empty() {
             println!("    (no changes)");
         }

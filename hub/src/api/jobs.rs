@@ -110,8 +110,21 @@ pub async fn plan(
     match read_job(&headers, &body, &q) {
         Ok((spec, mut warnings)) => {
             warnings.extend(templates_not_deliverable(&spec));
-            let mut view = preview::plan(&s.catalog(), spec, now_ms());
+            let catalog = s.catalog();
+            let templates = crate::template::source::preview(&catalog, &s.seal, &spec)
+                .into_iter()
+                .map(|(group, task, destination, outcome)| {
+                    let (status, detail) = match outcome {
+                        Ok(n) => ("renders", format!("{n} bytes")),
+                        Err(crate::template::RenderError::Missing(what)) => ("waiting", format!("for {what}")),
+                        Err(crate::template::RenderError::Failed(e)) => ("fails", e.to_string()),
+                    };
+                    rabble_shared::api::TemplatePreview { group, task, destination, status: status.into(), detail }
+                })
+                .collect();
+            let mut view = preview::plan(&catalog, spec, now_ms());
             view.warnings = warnings;
+            view.templates = templates;
             Json(view).into_response()
         }
         Err(r) => r,

@@ -12,6 +12,7 @@ pub mod exec;
 pub mod funcs;
 pub mod lex;
 pub mod parse;
+pub mod source;
 pub mod value;
 
 use std::collections::BTreeMap;

@@ -211,3 +211,37 @@ fn hostile_templates_are_bounded_and_never_panic() {
         let _ = render(&text);
     }
 }
+
+#[test]
+fn the_catalog_source_serves_health_kv_and_only_the_tasks_variables() {
+    use crate::catalog::kv::KvUpdate;
+    use crate::catalog::vars::VarUpdate;
+    use crate::catalog::{Catalog, Update};
+    use crate::dns::fixture::add;
+    use rabble_shared::Status;
+    use rabble_shared::support::seal::SealKey;
+    let mut c = Catalog::default();
+    add(&mut c, "n0", "192.168.1.1", "web", &["primary"], None, Status::Passing);
+    add(&mut c, "n1", "192.168.1.2", "web", &[], None, Status::Critical);
+    c.apply(Update::Kv(KvUpdate::Set { key: "app/motd".into(), value: b"hi".to_vec(), flags: 0, cas: None }));
+    let seal = SealKey::from_bytes(&[3; 32]);
+    for (path, item) in [("nomad/jobs/web", "mine"), ("nomad/jobs/other", "theirs"), ("shared/db", "granted")] {
+        let sealed = seal.seal(path.as_bytes(), format!("{{\"v\":\"{item}\"}}").as_bytes()).unwrap();
+        c.apply(Update::Var(VarUpdate::Put { path: path.into(), sealed, cas: None, at_ns: 1 }));
+    }
+    let src = source::CatalogSource::new(&c, &seal, "web", "g", "t", &["shared/"]);
+    let r = |t: &str| Template::parse("t", t, "{{", "}}").unwrap().render(&src);
+    assert_eq!(r("{{ range service \"web\" }}{{ .Address }} {{ .Node }}{{ end }}").unwrap(), "192.168.1.1 n0");
+    assert_eq!(
+        r("{{ len (service \"web|any\") }} {{ range service \"primary.web\" }}{{ .Status }}{{ end }}").unwrap(),
+        "2 passing"
+    );
+    assert_eq!(r("{{ key \"app/motd\" }}").unwrap(), "hi");
+    assert_eq!(
+        r("{{ with nomadVar \"nomad/jobs/web\" }}{{ .v }}{{ end }} {{ (nomadVar \"shared/db\").v }}").unwrap(),
+        "mine granted"
+    );
+    let e = r("{{ nomadVar \"nomad/jobs/other\" }}").unwrap_err().to_string();
+    assert!(e.contains("may read") && !e.contains("theirs"), "{e}");
+    assert_eq!(r("{{ range nomadVarList \"\" }}{{ .Path }} {{ end }}").unwrap(), "nomad/jobs/web shared/db ");
+}
