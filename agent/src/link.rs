@@ -104,6 +104,8 @@ pub enum LinkEvent {
     Routes(String, Vec<u8>),
     /// A lane's ACME certificates for this node (`rabble/node/<node>/certs/<lane>`).
     Certs(String, Vec<u8>),
+    /// An allocation's rendered templates (not yet verified).
+    Templates(rabble_shared::AllocId, Vec<u8>),
 }
 
 /// Runs until the engine's DISCONNECT goes out or the engine drops the receiver.
@@ -132,6 +134,7 @@ pub async fn run(mut eventloop: EventLoop, tx: mpsc::Sender<LinkEvent>, node: ra
             Ok(Event::Incoming(Packet::Publish(p))) => match topic::Topic::parse(&p.topic) {
                 Ok(topic::Topic::Routes(lane)) => LinkEvent::Routes(lane, p.payload.to_vec()),
                 Ok(topic::Topic::Certs(n, lane)) if n == node => LinkEvent::Certs(lane, p.payload.to_vec()),
+                Ok(topic::Topic::Templates(n, alloc)) if n == node => LinkEvent::Templates(alloc, p.payload.to_vec()),
                 _ => continue, // nothing else is subscribed to
             },
             Ok(Event::Outgoing(Outgoing::Disconnect)) => {

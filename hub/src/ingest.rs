@@ -104,7 +104,12 @@ pub fn validate(topic_name: &str, payload: &[u8]) -> Result<Option<Update>, Reje
         }
         // The hub's own publications, task output (routed by `run`, not the catalog),
         // and a cleared allocation topic: no change.
-        Topic::Assignments(_) | Topic::LogsRequest(_) | Topic::Logs(..) | Topic::Proxy(_) | Topic::Certs(..) => {
+        Topic::Assignments(_)
+        | Topic::LogsRequest(_)
+        | Topic::Logs(..)
+        | Topic::Proxy(_)
+        | Topic::Certs(..)
+        | Topic::Templates(..) => {
             return Ok(None);
         }
         Topic::Alloc(..) if empty => return Ok(None),

@@ -18,6 +18,7 @@ pub mod ingest;
 pub mod jobspec;
 pub mod logs;
 pub mod metrics;
+pub mod render;
 pub mod routes;
 pub mod scheduler;
 pub mod secrets;
@@ -162,6 +163,16 @@ pub async fn run(
         status: certs_tx,
     };
     topo.spawn("acme", Stage::Doors, |stop| acme.run(stop));
+    let renderer = render::Renderer {
+        snapshot: snap_rx.clone(),
+        client: client.clone(),
+        key: key.clone(),
+        seal: seal.clone(),
+        data_dir: cfg.data_dir.clone(),
+        connects: connects_rx.clone(),
+        writer: ingest_tx.clone(),
+    };
+    topo.spawn("templates", Stage::Doors, |stop| renderer.run(stop));
     let dispatch = dispatch::Dispatch { snapshot: snap_rx.clone(), client: client.clone(), key, connects: connects_rx };
     topo.spawn("dispatch", Stage::Doors, |stop| dispatch.run(stop));
     let writer_tx = ingest_tx.clone();

@@ -16,6 +16,7 @@ pub mod id;
 pub mod job;
 pub mod logs;
 pub mod msg;
+pub mod rendered;
 pub mod routes;
 #[cfg(feature = "support")]
 pub mod support;

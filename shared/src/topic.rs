@@ -17,6 +17,7 @@
 //! | `rabble/node/<node>/logs`               | hub   | no       | 1   | [`crate::logs::SignedRequest`] [`crate::logs::LogsRequest`] |
 //! | `rabble/node/<node>/logs/<session>`     | agent | no       | 0   | [`crate::logs::LogChunk`] |
 //! | `rabble/node/<node>/certs/<lane>`       | hub   | yes      | 1   | [`crate::certs::CertMessage`]; empty: none |
+//! | `rabble/node/<node>/templates/<alloc>`  | hub   | yes      | 1   | [`crate::assign::Signed`] [`crate::rendered::RenderedMessage`]; empty: none |
 
 use crate::id::{AllocId, NodeId, TopicId};
 
@@ -78,6 +79,13 @@ pub fn logs(node: &NodeId, session: &str) -> String {
 pub fn certs(node: &NodeId, lane: &str) -> String {
     format!("rabble/node/{node}/certs/{lane}")
 }
+pub fn templates(node: &NodeId, alloc: &AllocId) -> String {
+    format!("rabble/node/{node}/templates/{alloc}")
+}
+/// Every allocation's rendered templates for one node.
+pub fn all_templates(node: &NodeId) -> String {
+    format!("rabble/node/{node}/templates/+")
+}
 /// Every lane's certificates for one node.
 pub fn all_certs(node: &NodeId) -> String {
     format!("rabble/node/{node}/certs/+")
@@ -103,6 +111,7 @@ pub enum Topic {
     Logs(NodeId, String),
     Proxy(NodeId),
     Certs(NodeId, String),
+    Templates(NodeId, AllocId),
 }
 
 /// Why a topic is not one of Rabble's.
@@ -150,6 +159,10 @@ impl Topic {
                     ["logs", _] => Err(err("bad logs session")),
                     ["certs", lane] if crate::routes::valid_lane(lane) => Ok(Topic::Certs(node, (*lane).to_owned())),
                     ["certs", _] => Err(err("bad lane name")),
+                    ["templates", id] => {
+                        let id = AllocId::new(*id).map_err(|_| err("bad allocation id"))?;
+                        Ok(Topic::Templates(node, id))
+                    }
                     _ => Err(err("unknown node topic")),
                 }
             }
@@ -172,7 +185,8 @@ impl Topic {
             | Topic::LogsRequest(n)
             | Topic::Logs(n, _)
             | Topic::Proxy(n)
-            | Topic::Certs(n, _) => Some(n),
+            | Topic::Certs(n, _)
+            | Topic::Templates(n, _) => Some(n),
         }
     }
 }
@@ -200,6 +214,7 @@ mod tests {
             (proxy(&n), Topic::Proxy(n.clone())),
             (logs(&n, "9f"), Topic::Logs(n.clone(), "9f".into())),
             (certs(&n, "ingress"), Topic::Certs(n.clone(), "ingress".into())),
+            (templates(&n, &AllocId::new("0a").unwrap()), Topic::Templates(n.clone(), AllocId::new("0a").unwrap())),
         ];
         for (t, want) in cases {
             assert_eq!(Topic::parse(&t).unwrap(), want, "{t}");

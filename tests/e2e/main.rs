@@ -26,6 +26,7 @@ mod qemu;
 mod restart;
 mod routes;
 mod silent;
+mod templates;
 mod tls;
 
 use std::path::PathBuf;

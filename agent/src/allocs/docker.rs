@@ -258,6 +258,14 @@ pub fn stop(docker: Docker, name: String, signal: Option<String>, timeout_s: u64
     });
 }
 
+/// Sends `signal` to a task's container (a template's `change_signal`).
+pub fn signal(docker: Docker, name: String, signal: String) {
+    tokio::spawn(async move {
+        let opts = bollard::query_parameters::KillContainerOptions { signal };
+        let _ = docker.kill_container(&name, Some(opts)).await;
+    });
+}
+
 /// The file (on the tmpfs alloc dir) that remembers a task's container across agent
 /// restarts: listing containers would cost the agent bollard's container-summary model
 /// (~30 KB on the SD card).

@@ -13,6 +13,7 @@ pub mod output;
 pub mod policy;
 pub mod process;
 mod services;
+pub mod templates;
 
 use driver::{launch, start_container, stop_task};
 use policy::AfterExit;
@@ -59,6 +60,11 @@ struct TaskRt {
     /// The output tails of the task's latest process (kept after it exits, for
     /// `rabble alloc logs`).
     output: Option<process::Output>,
+    /// A changed template's restart or signal, after its splay.
+    restart_at: Option<Instant>,
+    signal_at: Option<(Instant, String)>,
+    /// Stopping for a template change: started again at once, not counted as a restart.
+    template_restart: bool,
 }
 
 impl TaskRt {
@@ -158,11 +164,22 @@ pub struct Allocs {
     /// Containers from an earlier run of the agent, (alloc, task) → running: adopted
     /// when the first assignment set still wants them, removed otherwise.
     adoptable: Option<BTreeMap<(String, String), bool>>,
+    /// Rendered templates by allocation (those of allocations not assigned yet too).
+    templates: BTreeMap<AllocId, rabble_shared::rendered::AllocTemplates>,
 }
 
 impl Allocs {
     pub fn new(cfg: Settings, exits: mpsc::Sender<TaskExit>) -> Allocs {
-        Allocs { cfg, exits, seq: None, allocs: BTreeMap::new(), generation: 0, docker: None, adoptable: None }
+        Allocs {
+            cfg,
+            exits,
+            seq: None,
+            allocs: BTreeMap::new(),
+            generation: 0,
+            docker: None,
+            adoptable: None,
+            templates: BTreeMap::new(),
+        }
     }
 
     /// Runs docker tasks on `docker`; `found` are this node's containers from before.
@@ -211,6 +228,9 @@ impl Allocs {
                                 failed: false,
                                 event: "received".into(),
                                 output: None,
+                                restart_at: None,
+                                signal_at: None,
+                                template_restart: false,
                             };
                             (t.name.clone(), rt)
                         })
@@ -269,6 +289,7 @@ impl Allocs {
                 .filter(|(_, t)| {
                     matches!(t.phase, Phase::Pending) || matches!(t.phase, Phase::Waiting { until } if until <= now)
                 })
+                .filter(|(_, t)| templates::ready(&self.templates, &id, &t.spec))
                 .filter(|(_, t)| match t.hook() {
                     Some(Hook::Prestart) => true,
                     None => prestart_done,
@@ -289,11 +310,13 @@ impl Allocs {
         let Some(rt) = self.allocs.get_mut(id) else { return };
         let Some(t) = rt.tasks.get(task) else { return };
         let key = TaskKey { alloc: id.clone(), task: task.to_owned(), generation };
-        let result = match t.spec.driver.as_str() {
-            "docker" => {
-                start_container(&self.cfg, &self.docker, &mut self.adoptable, &rt.a, &t.spec, facts, key, &self.exits)
+        let spec = templates::prepare(&self.cfg, &self.templates, id, &t.spec);
+        let result = match (spec, t.spec.driver.as_str()) {
+            (Err(e), _) => Err(format!("template: {e}")),
+            (Ok(spec), "docker") => {
+                start_container(&self.cfg, &self.docker, &mut self.adoptable, &rt.a, &spec, facts, key, &self.exits)
             }
-            _ => launch(&self.cfg, &rt.a, &t.spec, facts)
+            (Ok(spec), _) => launch(&self.cfg, &rt.a, &spec, facts)
                 .and_then(|l| process::spawn(l, key, self.exits.clone()))
                 .map(Handle::Proc),
         };
@@ -360,6 +383,12 @@ impl Allocs {
             t.event = "stopped".into();
             return;
         }
+        if std::mem::take(&mut t.template_restart) {
+            t.phase = Phase::Pending;
+            t.event = "restarting: a template changed".into();
+            self.advance(facts, now);
+            return;
+        }
         let finishes = policy::finishes(kind, t.hook(), t.sidecar());
         match policy::after_exit(finishes, &t.spec.restart, ok, &mut t.restarts, now) {
             AfterExit::Restart(delay) => {
@@ -387,6 +416,7 @@ impl Allocs {
 
     /// Restart delays and kill deadlines.
     pub fn tick(&mut self, facts: &NodeFacts, now: Instant) {
+        self.template_actions(now);
         for rt in self.allocs.values_mut() {
             for t in rt.tasks.values_mut() {
                 if let Phase::Stopping { run: Handle::Proc(p), kill_at, .. } = &mut t.phase

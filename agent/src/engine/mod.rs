@@ -257,6 +257,9 @@ impl Engine {
                 let _ = self.client.try_subscribe(topic::HUB_STATUS, QoS::AtLeastOnce);
                 let _ = self.client.try_subscribe(topic::assignments(&self.cfg.node), QoS::AtLeastOnce);
                 let _ = self.client.try_subscribe(topic::logs_request(&self.cfg.node), QoS::AtLeastOnce);
+                if self.cfg.hub_key.is_some() {
+                    let _ = self.client.try_subscribe(topic::all_templates(&self.cfg.node), QoS::AtLeastOnce);
+                }
                 for lane in self.lanes.names() {
                     let _ = self.client.try_subscribe(topic::routes(lane), QoS::AtLeastOnce);
                 }
@@ -277,6 +280,7 @@ impl Engine {
             LinkEvent::Assignments(bytes) => self.on_assignments(&bytes),
             LinkEvent::LogsRequest(bytes) => self.on_logs_request(&bytes),
             LinkEvent::Routes(lane, bytes) => self.lanes.update(&lane, &bytes),
+            LinkEvent::Templates(alloc, bytes) => self.on_templates(&alloc, &bytes),
             LinkEvent::Certs(lane, bytes) => {
                 let token = self.cfg.credentials.as_ref().map(|(_, t)| t.as_str());
                 self.lanes.certs(&self.cfg.node, &lane, &bytes, token);

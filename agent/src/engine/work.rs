@@ -30,6 +30,26 @@ impl Engine {
         }
     }
 
+    /// A message on `rabble/node/<node>/templates/<alloc>`.
+    pub(super) fn on_templates(&mut self, alloc: &rabble_shared::AllocId, bytes: &[u8]) {
+        if bytes.is_empty() {
+            self.allocs.drop_templates(alloc);
+            return;
+        }
+        let token = self.cfg.credentials.as_ref().map(|(_, t)| t.as_str());
+        match allocs::templates::verify(bytes, self.cfg.hub_key.as_deref(), &self.cfg.node, alloc, token) {
+            Ok(t) => {
+                self.allocs.templates(t, Instant::now());
+                self.allocs.tick(&self.facts, Instant::now());
+                self.sync_work();
+            }
+            Err(why) => {
+                self.refused += 1;
+                tracing::warn!(refused = self.refused, alloc = %alloc, "refused rendered templates: {why}");
+            }
+        }
+    }
+
     /// A message on this node's logs-request topic.
     pub(super) fn on_logs_request(&mut self, bytes: &[u8]) {
         let now = rabble_shared::support::clock::now_ms();

@@ -9,7 +9,6 @@ use crate::auth::Credentials;
 use crate::catalog::Catalog;
 use rabble_shared::NodeId;
 use rabble_shared::certs::{CertBundle, CertMessage, IssuedCert};
-use rabble_shared::support::seal;
 use std::collections::BTreeMap;
 
 /// Every (node, lane) that should hold certificates, with the bundle it should hold.
@@ -42,24 +41,16 @@ pub fn bundles(catalog: &Catalog, wanted: &Wanted, certs: &[Stored]) -> BTreeMap
 /// The message for one node: sealed when the node has (unrevoked) credentials.
 pub fn message(node: &NodeId, topic: &str, bundle: &CertBundle, creds: &Credentials) -> Option<CertMessage> {
     use base64::Engine;
-    let Some(c) = creds.nodes.get(node).filter(|c| c.revoked.is_none() && !c.observer) else {
-        return Some(CertMessage::plain(bundle.clone()));
-    };
-    let hash = hex(&c.sha256)?;
-    let sealed = seal::node_key(&hash, node.as_str()).seal(topic.as_bytes(), &bundle.to_bytes()).ok()?;
+    let Some(key) = creds.seal_key(node) else { return Some(CertMessage::plain(bundle.clone())) };
+    let sealed = key.seal(topic.as_bytes(), &bundle.to_bytes()).ok()?;
     Some(CertMessage::sealed(base64::engine::general_purpose::STANDARD.encode(sealed)))
-}
-
-fn hex(s: &str) -> Option<Vec<u8>> {
-    (s.len() % 2 == 0)
-        .then(|| (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect())
-        .flatten()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::auth::credentials::NodeCredential;
+    use rabble_shared::support::seal;
 
     #[test]
     fn sealed_for_a_node_with_credentials_and_opened_with_its_token() {
@@ -78,12 +69,5 @@ mod tests {
         let opened = key.open(b"rabble/node/pi-1/certs/ingress", &sealed).unwrap();
         assert_eq!(CertBundle::from_bytes(&opened).unwrap(), bundle);
         assert!(key.open(b"rabble/node/pi-2/certs/ingress", &sealed).is_err());
-    }
-
-    #[test]
-    fn hex_decodes_or_refuses() {
-        assert_eq!(hex("00ff10"), Some(vec![0, 255, 16]));
-        assert_eq!(hex("0"), None);
-        assert_eq!(hex("zz"), None);
     }
 }

@@ -50,21 +50,6 @@ fn read_job(headers: &HeaderMap, body: &[u8], q: &SubmitQuery) -> Result<(JobSpe
     Ok((parsed.job, parsed.warnings.iter().map(|w| w.to_string()).collect()))
 }
 
-/// Templates are parsed and checked, but not yet rendered onto nodes: a job that has
-/// them is refused by `job run` (never run without its files) and warned about by `job plan`.
-fn templates_not_deliverable(spec: &JobSpec) -> Option<String> {
-    let (g, t, tpl) = spec
-        .groups
-        .iter()
-        .flat_map(|g| g.tasks.iter().map(move |t| (g, t)))
-        .find_map(|(g, t)| t.templates.first().map(|tpl| (g, t, tpl)))?;
-    Some(format!(
-        "group {:?} task {:?}: template {:?} (line {}) is valid, but this hub does not yet render templates onto \
-         nodes, so the job cannot run with its files; the KV store and variables it reads are available",
-        g.name, t.name, tpl.destination, tpl.line
-    ))
-}
-
 /// Sends one update to the writer and waits until it is durable.
 async fn write(s: &AppState, update: Update) -> Result<crate::catalog::writer::Committed, Response> {
     let (tx, rx) = oneshot::channel();
@@ -88,9 +73,6 @@ pub async fn submit(
         Ok(x) => x,
         Err(r) => return r,
     };
-    if let Some(why) = templates_not_deliverable(&spec) {
-        return (StatusCode::UNPROCESSABLE_ENTITY, Json(serde_json::json!({ "error": why }))).into_response();
-    }
     let id = spec.id.clone();
     match write(&s, eval::register(spec, now_ms())).await {
         Ok(c) => {
@@ -108,8 +90,7 @@ pub async fn plan(
     body: Bytes,
 ) -> Response {
     match read_job(&headers, &body, &q) {
-        Ok((spec, mut warnings)) => {
-            warnings.extend(templates_not_deliverable(&spec));
+        Ok((spec, warnings)) => {
             let catalog = s.catalog();
             let templates = crate::template::source::preview(&catalog, &s.seal, &spec)
                 .into_iter()

@@ -156,6 +156,20 @@ impl Credentials {
 }
 
 /// Compares two hashes without an early exit.
+impl Credentials {
+    /// The key the hub seals what it sends `node` with (certificates, rendered
+    /// templates): derived from the SHA-256 of its token, which both ends hold. `None`
+    /// for a node without active credentials (then it gets them in clear).
+    pub fn seal_key(&self, node: &NodeId) -> Option<rabble_shared::support::seal::SealKey> {
+        let c = self.nodes.get(node).filter(|c| c.revoked.is_none() && !c.observer)?;
+        let hex = &c.sha256;
+        let bytes: Option<Vec<u8>> = (hex.len() % 2 == 0)
+            .then(|| (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok()).collect())
+            .flatten();
+        Some(rabble_shared::support::seal::node_key(&bytes?, node.as_str()))
+    }
+}
+
 fn same_hash(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

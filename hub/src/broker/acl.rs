@@ -3,9 +3,9 @@
 //! forwarded to the broker:
 //!
 //! - a node may publish only under `rabble/node/<its id>/` (not its `assignments`,
-//!   `logs` requests or `certs`: those are the hub's), and its Will must be its own `status`;
+//!   `logs` requests, `certs` or `templates`: those are the hub's), and its Will must be its own `status`;
 //! - a node may subscribe only to `rabble/hub/status`, the lanes' routing tables
-//!   (`rabble/hub/routes/<lane>`), its own `assignments`, `logs` requests and `certs`;
+//!   (`rabble/hub/routes/<lane>`), its own `assignments`, `logs` requests, `certs` and `templates`;
 //! - an observer (`rabble-hub node add <name> --observer`) may subscribe to anything
 //!   under `rabble/` and publish nothing.
 //!
@@ -181,6 +181,7 @@ pub fn may_subscribe(role: &Role, filter: &str) -> bool {
                 || filter == topic::assignments(n)
                 || filter == topic::logs_request(n)
                 || filter == topic::all_certs(n)
+                || filter == topic::all_templates(n)
                 || matches!(topic::Topic::parse(filter), Ok(topic::Topic::Certs(c, _)) if &c == n)
         }
     }

@@ -90,12 +90,14 @@ fn a_node_publishes_and_subscribes_only_its_own() {
     assert_eq!(s.check(&subscribe(&["rabble/node/pi1/logs"]), lookup), Ok(()));
     assert_eq!(s.check(&subscribe(&["rabble/hub/routes/+", "rabble/hub/routes/ingress"]), lookup), Ok(()));
     assert_eq!(s.check(&subscribe(&["rabble/node/pi1/certs/+", "rabble/node/pi1/certs/ingress"]), lookup), Ok(()));
+    assert_eq!(s.check(&subscribe(&["rabble/node/pi1/templates/+"]), lookup), Ok(()));
     assert_eq!(s.check(&[0xc0, 0], lookup), Ok(()), "PINGREQ");
     for bad in [
         "rabble/node/pi2/facts",
         "rabble/node/pi1/assignments",
         "rabble/node/pi1/logs",
         "rabble/node/pi1/certs/ingress",
+        "rabble/node/pi1/templates/00ff",
         "rabble/hub/status",
         "rabble/node/pi1",
         "other",

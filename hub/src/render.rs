@@ -1,0 +1,206 @@
+//! The `templates` task: renders every running allocation's `template` blocks where
+//! the data is, after every commit, and hands each allocation's files to its node
+//! retained on `rabble/node/<node>/templates/<alloc>` — signed with the assignment key,
+//! sealed for the node (files may hold secrets) — only when they changed. A template
+//! waiting for data (a key not there yet) holds its allocation's tasks on the node, as
+//! Nomad does; one that fails (`error_on_missing_key`, a function's error, too big)
+//! fails the allocation with the template's name, line and reason.
+
+use crate::catalog::writer::{Done, Input};
+use crate::catalog::{AllocUpdate, Catalog, Update};
+use crate::dispatch::sign::SigningKey;
+use crate::template::source::{CatalogSource, GRANT_META};
+use crate::template::{RenderError, Template};
+use rabble_shared::alloc::ClientStatus;
+use rabble_shared::assign::{Assignment, Signed};
+use rabble_shared::job::TemplateSpec;
+use rabble_shared::rendered::{AllocTemplates, MAX_RENDERED, RenderedFile, RenderedMessage};
+use rabble_shared::support::seal::SealKey;
+use rabble_shared::{AllocId, NodeId, msg, topic};
+use rumqttc::{AsyncClient, QoS};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+/// One allocation's files, by task; or why there are none yet.
+pub fn render_alloc(
+    c: &Catalog,
+    seal: &SealKey,
+    a: &Assignment,
+) -> Result<BTreeMap<String, Vec<RenderedFile>>, RenderError> {
+    let job = c.work.jobs.get(&a.job_id);
+    let job_meta = job.and_then(|j| j.spec.meta.get(GRANT_META));
+    let group_meta =
+        job.and_then(|j| j.spec.groups.iter().find(|g| g.name == a.group)).and_then(|g| g.meta.get(GRANT_META));
+    let mut out = BTreeMap::new();
+    let mut total = 0usize;
+    for t in a.tasks.iter().filter(|t| !t.templates.is_empty()) {
+        let grants: Vec<&str> =
+            [job_meta, group_meta, t.meta.get(GRANT_META)].into_iter().flatten().map(String::as_str).collect();
+        let mut src = CatalogSource::new(c, seal, &a.job_id, &a.group, &t.name, &grants);
+        src.env = t.env.clone();
+        for (k, v) in [
+            ("NOMAD_ALLOC_ID", a.alloc.to_string()),
+            ("NOMAD_ALLOC_NAME", a.name.clone()),
+            ("NOMAD_ALLOC_INDEX", a.index.to_string()),
+            ("NOMAD_JOB_ID", a.job_id.clone()),
+            ("NOMAD_JOB_NAME", a.job_id.clone()),
+            ("NOMAD_GROUP_NAME", a.group.clone()),
+            ("NOMAD_TASK_NAME", t.name.clone()),
+        ] {
+            src.env.insert(k.into(), v);
+        }
+        let mut files = Vec::new();
+        for spec in &t.templates {
+            let contents = render_one(spec, &src)?;
+            total += contents.len();
+            if total > MAX_RENDERED {
+                return Err(fail(spec, format!("task {:?}'s templates render to over {MAX_RENDERED} bytes", t.name)));
+            }
+            files.push(RenderedFile {
+                destination: spec.destination.clone(),
+                contents,
+                env: spec.env,
+                perms: u32::from_str_radix(&spec.perms, 8).unwrap_or(0o644),
+                uid: spec.uid,
+                gid: spec.gid,
+                change_mode: spec.change_mode,
+                change_signal: spec.change_signal.clone(),
+                splay_ms: spec.splay_ms,
+            });
+        }
+        out.insert(t.name.clone(), files);
+    }
+    Ok(out)
+}
+
+fn fail(spec: &TemplateSpec, reason: String) -> RenderError {
+    RenderError::Failed(crate::template::TemplateError { template: spec.destination.clone(), line: spec.line, reason })
+}
+
+fn render_one(spec: &TemplateSpec, src: &CatalogSource<'_>) -> Result<String, RenderError> {
+    let mut t = Template::parse(&spec.destination, &spec.data, &spec.left_delimiter, &spec.right_delimiter)
+        .map_err(RenderError::Failed)?;
+    t.strict = spec.error_on_missing_key;
+    t.render(src).map_err(|e| match e {
+        // Lines in the job file, not in the template text.
+        RenderError::Failed(mut te) => {
+            te.line = spec.line + te.line.saturating_sub(1);
+            RenderError::Failed(te)
+        }
+        missing => missing,
+    })
+}
+
+/// The task.
+pub struct Renderer {
+    pub snapshot: watch::Receiver<Arc<Catalog>>,
+    pub client: AsyncClient,
+    pub key: Arc<SigningKey>,
+    pub seal: Arc<SealKey>,
+    pub data_dir: PathBuf,
+    pub connects: watch::Receiver<u64>,
+    pub writer: crate::WriterTx,
+}
+
+impl Renderer {
+    pub async fn run(mut self, stop: CancellationToken) -> Result<(), &'static str> {
+        let mut sent: BTreeMap<(NodeId, AllocId), Vec<u8>> = BTreeMap::new();
+        let mut waiting: BTreeMap<AllocId, String> = BTreeMap::new();
+        let mut failed: BTreeSet<AllocId> = BTreeSet::new();
+        loop {
+            let c = self.snapshot.borrow_and_update().clone();
+            let mut live = BTreeSet::new();
+            let mut creds: Option<crate::auth::Credentials> = None;
+            for node in c.nodes.keys() {
+                for a in crate::dispatch::assignments(&c, node)
+                    .iter()
+                    .filter(|a| a.tasks.iter().any(|t| !t.templates.is_empty()))
+                {
+                    let key = (node.clone(), a.alloc.clone());
+                    live.insert(key.clone());
+                    match render_alloc(&c, &self.seal, a) {
+                        Ok(tasks) => {
+                            waiting.remove(&a.alloc);
+                            let plain = serde_json::to_vec(&tasks).unwrap_or_default();
+                            if sent.get(&key) == Some(&plain) {
+                                continue;
+                            }
+                            let creds = creds.get_or_insert_with(|| {
+                                crate::auth::Credentials::load(&crate::auth::Credentials::path(&self.data_dir))
+                                    .unwrap_or_default()
+                            });
+                            let body = AllocTemplates { alloc: a.alloc.clone(), index: c.index, tasks };
+                            let t = topic::templates(node, &a.alloc);
+                            let Some(m) = message(&t, &body, creds.seal_key(node)) else { continue };
+                            let body = String::from_utf8(msg::encode(&m)).unwrap_or_default();
+                            let signed = Signed { sig: self.key.sign(body.as_bytes()), body };
+                            if self.client.publish(t, QoS::AtLeastOnce, true, msg::encode(&signed)).await.is_err() {
+                                return Err("the MQTT client is gone");
+                            }
+                            tracing::info!(alloc = %a.alloc, node = %node, index = c.index, "templates rendered and sent");
+                            sent.insert(key, plain);
+                        }
+                        Err(RenderError::Missing(what)) => {
+                            if waiting.get(&a.alloc) != Some(&what) {
+                                tracing::info!(alloc = %a.alloc, "templates wait for {what}");
+                                waiting.insert(a.alloc.clone(), what);
+                            }
+                        }
+                        Err(RenderError::Failed(e)) => {
+                            if failed.insert(a.alloc.clone()) {
+                                tracing::warn!(alloc = %a.alloc, "template failed: {e}");
+                                let update = AllocUpdate::Client {
+                                    status: ClientStatus::Failed,
+                                    reason: e.to_string(),
+                                    at_ms: rabble_shared::support::clock::now_ms(),
+                                    node: None,
+                                };
+                                let input = Input {
+                                    source: "hub".into(),
+                                    update: Some(Update::Alloc(a.alloc.clone(), update)),
+                                    done: Done::Nothing,
+                                };
+                                if self.writer.send(input).await.is_err() {
+                                    return Ok(());
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            let gone: Vec<_> = sent.keys().filter(|k| !live.contains(*k)).cloned().collect();
+            for (node, alloc) in gone {
+                if self
+                    .client
+                    .publish(topic::templates(&node, &alloc), QoS::AtLeastOnce, true, Vec::new())
+                    .await
+                    .is_err()
+                {
+                    return Err("the MQTT client is gone");
+                }
+                sent.remove(&(node, alloc));
+            }
+            waiting.retain(|a, _| live.iter().any(|(_, x)| x == a));
+            failed.retain(|a| c.work.allocs.contains_key(a));
+            tokio::select! {
+                _ = stop.cancelled() => return Ok(()),
+                r = self.snapshot.changed() => if r.is_err() { return Ok(()) },
+                r = self.connects.changed() => {
+                    if r.is_err() { return Ok(()) }
+                    sent.clear();
+                }
+            }
+        }
+    }
+}
+
+/// The message for a node: sealed with its key when it has one.
+fn message(topic: &str, body: &AllocTemplates, key: Option<SealKey>) -> Option<RenderedMessage> {
+    use base64::Engine;
+    let Some(key) = key else { return Some(RenderedMessage { sealed: None, plain: Some(body.clone()) }) };
+    let sealed = key.seal(topic.as_bytes(), &body.to_bytes()).ok()?;
+    Some(RenderedMessage { sealed: Some(base64::engine::general_purpose::STANDARD.encode(sealed)), plain: None })
+}

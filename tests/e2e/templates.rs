@@ -1,0 +1,180 @@
+//! `template` blocks end to end: rendered on the hub from the catalog, the KV store and
+//! variables, delivered to the node with the assignment key's signature, written into
+//! the task's directory before it starts; a catalog change re-renders and signals the
+//! task (`change_mode = "signal"`), a KV change restarts it (`restart`, the file an
+//! `env = true` environment), a missing key holds the task until it is put, and a
+//! template that fails fails its allocation with the template and line.
+
+use rabble_shared::alloc::ClientStatus;
+use rabble_tests::{Agent, Hub, wait_for};
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(20);
+
+fn register(hub: &Hub, node: &str, addr: &str) {
+    let body = format!(r#"{{"Node": "{node}", "Address": "{addr}", "Service": {{"Service": "web", "Port": 8080}}}}"#);
+    let r =
+        ureq::put(&format!("{}/v1/catalog/register", hub.http)).content_type("application/json").send(body.as_str());
+    assert!(r.is_ok(), "{r:?}");
+}
+
+fn job(hub: &Hub, id: &str) -> rabble_shared::api::JobView {
+    hub.get(&format!("/api/v1/jobs/{id}")).unwrap()
+}
+
+const JOB: &str = r#"job "tpl" {
+  group "g" {
+    task "app" {
+      driver = "raw_exec"
+      config {
+        command = "/bin/sh"
+        args    = ["-c", "echo \"$GREETING $PASSWORD\" >> $NOMAD_ALLOC_DIR/starts; trap 'cp $NOMAD_TASK_DIR/upstreams.conf $NOMAD_ALLOC_DIR/hup.conf' HUP; while true; do sleep 0.1; done"]
+      }
+      template {
+        data          = <<EOT
+{{ range service "web" }}server {{ .Address }}:{{ .Port }};
+{{ end -}}
+EOT
+        destination   = "local/upstreams.conf"
+        change_mode   = "signal"
+        change_signal = "SIGHUP"
+        splay         = "0s"
+      }
+      template {
+        data        = "GREETING={{ key \"app/greeting\" }}\nPASSWORD={{ with nomadVar \"nomad/jobs/tpl\" }}{{ .password }}{{ end }}\n"
+        destination = "secrets/app.env"
+        env         = true
+        splay       = "0s"
+        perms       = "0600"
+      }
+    }
+  }
+}
+"#;
+
+#[test]
+fn templates_render_deliver_re_render_and_restart_or_signal() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let hub = Hub::start(d, &[]);
+    let _w = Agent::worker(d, &hub, "w1");
+    register(&hub, "ext1", "10.1.1.1");
+    assert!(hub.cli(&["kv", "put", "app/greeting", "hello"]).0);
+    assert!(hub.cli(&["var", "put", "nomad/jobs/tpl", "password=pw-7f3a"]).0);
+    hub.run_job(&d.join("tpl.hcl"), JOB);
+    let alloc = wait_for("the task running", T, || {
+        let j = job(&hub, "tpl");
+        let a = j.allocations.first().ok_or("no allocation")?;
+        if a.client_status == ClientStatus::Running {
+            Ok(a.id.to_string())
+        } else {
+            Err(format!("{:?} {}", a.client_status, a.client_reason))
+        }
+    });
+    let adir = d.join("w1-alloc").join(&alloc);
+    let read = |p: &str| std::fs::read_to_string(adir.join(p)).unwrap_or_default();
+    let starts = wait_for("the task's first start", T, || {
+        let s = read("alloc/starts");
+        if s.is_empty() { Err("none".to_owned()) } else { Ok(s) }
+    });
+    assert_eq!(starts, "hello pw-7f3a\n", "the env file became the environment");
+    assert_eq!(read("app/local/upstreams.conf"), "server 10.1.1.1:8080;\n");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(adir.join("app/secrets/app.env")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+
+    // A new instance re-renders the file and signals the task (no restart).
+    register(&hub, "ext2", "10.1.1.2");
+    let hup = wait_for("the SIGHUP after the re-render", T, || {
+        let s = read("alloc/hup.conf");
+        if s.contains("10.1.1.2") { Ok(s) } else { Err(s) }
+    });
+    assert_eq!(hup, "server 10.1.1.1:8080;\nserver 10.1.1.2:8080;\n");
+    assert_eq!(read("alloc/starts").lines().count(), 1, "signalled, not restarted");
+
+    // A KV change restarts it with the new environment (not counted against its restarts).
+    assert!(hub.cli(&["kv", "put", "app/greeting", "bonjour"]).0);
+    wait_for("the restart with the new value", T, || {
+        let s = read("alloc/starts");
+        if s == "hello pw-7f3a\nbonjour pw-7f3a\n" { Ok(()) } else { Err(s) }
+    });
+    let a = job(&hub, "tpl").allocations.into_iter().next().unwrap();
+    assert_eq!(a.client_status, ClientStatus::Running);
+
+    // The variable's value is not in clear in the hub's data dir.
+    for e in std::fs::read_dir(&hub.data_dir).unwrap().flatten() {
+        let b = std::fs::read(e.path()).unwrap_or_default();
+        assert!(!b.windows(7).any(|w| w == b"pw-7f3a"), "{} holds the variable in clear", e.path().display());
+    }
+}
+
+#[test]
+fn a_missing_key_holds_the_task_and_a_failing_template_fails_the_allocation() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let hub = Hub::start(d, &[]);
+    let _w = Agent::worker(d, &hub, "w1");
+    let waits = r#"job "waits" {
+  group "g" {
+    task "t" {
+      driver = "raw_exec"
+      config {
+        command = "/bin/sh"
+        args    = ["-c", "cp $NOMAD_TASK_DIR/later $NOMAD_ALLOC_DIR/seen; while true; do sleep 0.1; done"]
+      }
+      template {
+        data        = "{{ key \"app/later\" }}"
+        destination = "local/later"
+      }
+    }
+  }
+}
+"#;
+    hub.run_job(&d.join("waits.hcl"), waits);
+    std::thread::sleep(Duration::from_secs(2));
+    let a = job(&hub, "waits").allocations.into_iter().next().expect("an allocation");
+    assert_eq!(a.client_status, ClientStatus::Pending, "the task waits for its template");
+    assert!(hub.cli(&["kv", "put", "app/later", "now"]).0);
+    wait_for("the task once the key exists", T, || {
+        let j = job(&hub, "waits");
+        let a = j.allocations.first().ok_or("none")?;
+        let seen =
+            std::fs::read_to_string(d.join("w1-alloc").join(a.id.as_str()).join("alloc/seen")).unwrap_or_default();
+        if a.client_status == ClientStatus::Running && seen == "now" {
+            Ok(())
+        } else {
+            Err(format!("{:?} {seen:?}", a.client_status))
+        }
+    });
+
+    let fails = r#"job "fails" {
+  type = "batch"
+  group "g" {
+    task "t" {
+      driver = "raw_exec"
+      config {
+        command = "/bin/true"
+      }
+      template {
+        data        = <<EOT
+ok
+{{ parseInt "not a number" }}
+EOT
+        destination = "local/x"
+      }
+    }
+  }
+}
+"#;
+    hub.run_job(&d.join("fails.hcl"), fails);
+    let reason = wait_for("the allocation to fail", T, || {
+        let j = job(&hub, "fails");
+        let a = j.allocations.first().ok_or("none")?;
+        if a.client_status == ClientStatus::Failed {
+            Ok(a.client_reason.clone())
+        } else {
+            Err(format!("{:?}", a.client_status))
+        }
+    });
+    assert!(reason.contains("\"local/x\", line 12") && reason.contains("parseInt"), "{reason}");
+}
