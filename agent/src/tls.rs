@@ -48,7 +48,9 @@ impl ServerCertVerifier for SkipVerify {
     }
 }
 
-fn skip_verify() -> Result<Arc<ClientConfig>, String> {
+/// A client config that accepts any server certificate (health checks'
+/// `tls_skip_verify`, a lane's `insecure_skip_verify`).
+pub fn skip_verify() -> Result<Arc<ClientConfig>, String> {
     let p = provider();
     ClientConfig::builder_with_provider(p.clone())
         .with_safe_default_protocol_versions()

@@ -105,20 +105,6 @@ fn token(hub_data: &Path, name: &str, extra: &[&str]) -> String {
     out.trim().to_owned()
 }
 
-/// Every file under `dir`, read whole.
-fn files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(files(&p));
-        } else if let Ok(b) = std::fs::read(&p) {
-            out.push((p, b));
-        }
-    }
-    out
-}
-
 fn contains(hay: &[u8], needle: &str) -> bool {
     hay.windows(needle.len()).any(|w| w == needle.as_bytes())
 }
@@ -248,7 +234,7 @@ fn a_certresolver_router_gets_a_certificate_by_dns01_and_the_lane_node_serves_it
 
     // Nothing in clear on disk, nor on the wire: an observer sees the certificates
     // sealed for the node.
-    for (path, bytes) in files(&hub_data) {
+    for (path, bytes) in rabble_tests::files_under(&hub_data) {
         assert!(!contains(&bytes, "PRIVATE KEY"), "{} holds a private key in clear", path.display());
     }
     let sub = Command::new(tool("mosquitto_sub"))

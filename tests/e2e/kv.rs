@@ -136,20 +136,6 @@ print("ok")
     assert_eq!(rabble(&["kv", "list", "cli/"]).1, "");
 }
 
-/// Every file under `dir`, read whole.
-fn files(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(files(&p));
-        } else if let Ok(b) = std::fs::read(&p) {
-            out.push((p, b));
-        }
-    }
-    out
-}
-
 #[test]
 fn variables_are_sealed_at_rest_and_useless_without_the_key() {
     const SECRET: &str = "hunter2-3f9a7c";
@@ -180,7 +166,7 @@ fn variables_are_sealed_at_rest_and_useless_without_the_key() {
 
     // Never in clear: not on disk, not in the hub's log, not in events.
     hub.restart("TERM");
-    for (path, bytes) in files(&hub.data_dir) {
+    for (path, bytes) in rabble_tests::files_under(&hub.data_dir) {
         assert!(
             !bytes.windows(SECRET.len()).any(|w| w == SECRET.as_bytes()),
             "{} holds the value in clear",
@@ -199,7 +185,7 @@ fn variables_are_sealed_at_rest_and_useless_without_the_key() {
     let elsewhere = d.join("elsewhere");
     let stolen = elsewhere.join("hub-data");
     std::fs::create_dir_all(&stolen).unwrap();
-    for (path, bytes) in files(&hub.data_dir) {
+    for (path, bytes) in rabble_tests::files_under(&hub.data_dir) {
         if path.file_name().is_some_and(|n| n != "secret.key") {
             std::fs::write(stolen.join(path.file_name().unwrap()), bytes).unwrap();
         }

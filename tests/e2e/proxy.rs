@@ -2,7 +2,7 @@
 //! table, in front of real backends, driven with curl and raw sockets.
 
 use rabble_shared::api::NodeStatus;
-use rabble_tests::{Agent, FlipServer, Hub, free_port, wait_for};
+use rabble_tests::{Agent, FlipServer, Hub, free_port, hwm_kb, wait_for};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::Command;
@@ -224,13 +224,6 @@ fn the_routing_lane_serves_round_robin_follows_health_tunnels_upgrades_and_outli
     std::thread::sleep(Duration::from_secs(1));
     let (code, body) = curl(lane, "web.lan", "/");
     assert_eq!((code, body.lines().next()), (200, Some("two")), "{body}");
-}
-
-/// `VmHWM` of a process, in kB.
-fn hwm_kb(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
 #[test]

@@ -4,10 +4,9 @@
 //! homelab with self-signed appliances sets — not verified at all (signatures are still
 //! checked, so the session keys are the server's). HTTP/1.1 by ALPN.
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::{ClientConfig, RootCertStore};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -26,13 +25,12 @@ pub struct ServersTransport {
 /// The client config for a lane's https servers, or why there is none (then those
 /// servers get a 502 that says it).
 pub fn client_config(t: &ServersTransport) -> Result<Arc<ClientConfig>, String> {
-    let provider = rabble_shared::support::tls::provider();
-    let builder = ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?;
     let mut config = if t.insecure_skip_verify {
-        builder.dangerous().with_custom_certificate_verifier(Arc::new(AnyCert(provider))).with_no_client_auth()
+        (*crate::tls::skip_verify()?).clone()
     } else if !t.root_cas.is_empty() {
+        let builder = ClientConfig::builder_with_provider(rabble_shared::support::tls::provider())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?;
         let mut roots = RootCertStore::empty();
         for f in &t.root_cas {
             let err = |e: &dyn std::fmt::Display| format!("root_cas {}: {e}", f.display());
@@ -56,42 +54,6 @@ pub fn server_name(authority: &str) -> Result<ServerName<'static>, String> {
     };
     let host = host.trim_start_matches('[').trim_end_matches(']');
     ServerName::try_from(host.to_owned()).map_err(|e| format!("{authority}: {e}"))
-}
-
-/// Accepts any certificate; still checks the handshake's signatures with it.
-#[derive(Debug)]
-struct AnyCert(Arc<rustls::crypto::CryptoProvider>);
-
-impl ServerCertVerifier for AnyCert {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
 }
 
 #[cfg(test)]

@@ -63,14 +63,6 @@ fn cpu_seconds(pid: u32) -> f64 {
     (f.get(10).unwrap_or(&0) + f.get(11).unwrap_or(&0)) as f64 / 100.0
 }
 
-fn hwm_kb(pid: u32) -> u64 {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    text.lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|r| r.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
-
 fn routable(web: u16, host: &str) -> bool {
     ureq::get(&format!("http://127.0.0.1:{web}/")).header("Host", host).call().is_ok()
 }

@@ -16,14 +16,6 @@ use std::time::{Duration, Instant};
 const SECONDS: u32 = 5;
 const CONNECTIONS: u32 = 32;
 
-fn hwm_kb(pid: u32) -> u64 {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    text.lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|r| r.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
-
 /// Every process in `pid`'s tree (nginx's master and workers).
 fn tree(pid: u32) -> Vec<u32> {
     let mut out = vec![pid];
