@@ -81,10 +81,13 @@ pub(super) async fn connect(
     }
 }
 
-async fn handshake<I>(authority: &str, io: I) -> Result<SendRequest<Body>, String>
-where
-    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
+/// An upstream stream, plain or TLS, behind one type: hyper's client connection is then
+/// compiled once, not once per stream type (the agent's size budget).
+trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Stream for T {}
+
+async fn handshake(authority: &str, io: impl Stream + 'static) -> Result<SendRequest<Body>, String> {
+    let io: Box<dyn Stream> = Box::new(io);
     let (sender, conn) =
         hyper::client::conn::http1::handshake(TokioIo::new(io)).await.map_err(|e| format!("{authority}: {e}"))?;
     tokio::spawn(conn.with_upgrades());
