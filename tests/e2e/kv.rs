@@ -197,3 +197,31 @@ fn variables_are_sealed_at_rest_and_useless_without_the_key() {
     assert!(rabble(&other, &["var", "purge", "nomad/jobs/web"]).0);
     assert_eq!(req("GET", &format!("{}/v1/var/nomad/jobs/web", other.http), "").0, 404);
 }
+
+#[test]
+fn ansibles_consul_kv_module_puts_reads_idempotently_and_deletes() {
+    // Debian's ansible (with community.general), run on the Python that has py-consul.
+    let dir = tempfile::tempdir().unwrap();
+    let hub = Hub::start(dir.path(), &[]);
+    let port = hub.http.rsplit(':').next().unwrap().to_owned();
+    let py = Command::new(tool("python3")).args(["-c", "import sys; print(sys.executable)"]).output().unwrap();
+    let py = String::from_utf8_lossy(&py.stdout).trim().to_owned();
+    let ansible = |args: &str| {
+        let out = Command::new(tool("ansible"))
+            .args(["localhost", "-c", "local", "-e", &format!("ansible_python_interpreter={py}")])
+            .args(["-m", "community.general.consul_kv", "-a", &format!("{args} host=127.0.0.1 port={port}")])
+            .env("ANSIBLE_LOCALHOST_WARNING", "false")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+        text
+    };
+    assert!(ansible("key=ansible/motd value=hello").contains("\"changed\": true"));
+    assert_eq!(req("GET", &format!("{}/v1/kv/ansible/motd?raw", hub.http), "").2, "hello");
+    assert!(ansible("key=ansible/motd value=hello").contains("\"changed\": false"), "idempotent");
+    assert!(ansible("key=ansible/motd value=bye").contains("\"changed\": true"));
+    assert_eq!(req("GET", &format!("{}/v1/kv/ansible/motd?raw", hub.http), "").2, "bye");
+    assert!(ansible("key=ansible/motd state=absent").contains("\"changed\": true"));
+    assert_eq!(req("GET", &format!("{}/v1/kv/ansible/motd", hub.http), "").0, 404);
+}
