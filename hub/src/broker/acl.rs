@@ -165,7 +165,9 @@ pub fn may_publish(role: &Role, t: &str) -> bool {
     match role {
         Role::Observer | Role::Unknown(_) => false,
         Role::Node(n) => t.strip_prefix(&format!("rabble/node/{n}/")).is_some_and(|rest| {
-            !rest.is_empty() && rest != "assignments" && rest != "logs" && !rest.starts_with("certs/")
+            let hubs =
+                rest == "assignments" || rest == "logs" || rest.starts_with("certs/") || rest.starts_with("templates/");
+            !rest.is_empty() && !hubs
         }),
     }
 }
