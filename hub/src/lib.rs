@@ -163,6 +163,7 @@ pub async fn run(
         status: certs_tx,
     };
     topo.spawn("acme", Stage::Doors, |stop| acme.run(stop));
+    let (waits_tx, waits_rx) = watch::channel(render::Waits::default());
     let renderer = render::Renderer {
         snapshot: snap_rx.clone(),
         client: client.clone(),
@@ -171,6 +172,7 @@ pub async fn run(
         data_dir: cfg.data_dir.clone(),
         connects: connects_rx.clone(),
         writer: ingest_tx.clone(),
+        waits: waits_tx,
     };
     topo.spawn("templates", Stage::Doors, |stop| renderer.run(stop));
     let dispatch = dispatch::Dispatch { snapshot: snap_rx.clone(), client: client.clone(), key, connects: connects_rx };
@@ -209,6 +211,7 @@ pub async fn run(
         routes: routes_rx,
         certs: certs_rx,
         seal,
+        template_waits: waits_rx,
         dns: dns_for_api,
         proxy: proxy_stats,
     });

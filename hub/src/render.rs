@@ -103,14 +103,21 @@ pub struct Renderer {
     pub data_dir: PathBuf,
     pub connects: watch::Receiver<u64>,
     pub writer: crate::WriterTx,
+    /// What each waiting allocation's templates wait for (`rabble alloc status`).
+    pub waits: watch::Sender<Waits>,
 }
+
+/// Allocations whose templates wait for data, and what for.
+pub type Waits = Arc<BTreeMap<AllocId, String>>;
 
 impl Renderer {
     pub async fn run(mut self, stop: CancellationToken) -> Result<(), &'static str> {
         let mut sent: BTreeMap<(NodeId, AllocId), Vec<u8>> = BTreeMap::new();
         let mut waiting: BTreeMap<AllocId, String> = BTreeMap::new();
         let mut failed: BTreeSet<AllocId> = BTreeSet::new();
+        let mut quiet: BTreeMap<(NodeId, AllocId), Quiet> = BTreeMap::new();
         loop {
+            let mut next_wake: Option<tokio::time::Instant> = None;
             let c = self.snapshot.borrow_and_update().clone();
             let mut live = BTreeSet::new();
             let mut creds: Option<crate::auth::Credentials> = None;
@@ -126,8 +133,29 @@ impl Renderer {
                             waiting.remove(&a.alloc);
                             let plain = serde_json::to_vec(&tasks).unwrap_or_default();
                             if sent.get(&key) == Some(&plain) {
+                                quiet.remove(&key);
                                 continue;
                             }
+                            // A re-render waits for quiet (the templates' `wait`): at least
+                            // `min` since the last change, at most `max` since the first.
+                            let now = tokio::time::Instant::now();
+                            if let Some(w) = quiescence(a).filter(|_| sent.contains_key(&key)) {
+                                let q = quiet.entry(key.clone()).or_insert_with(|| Quiet {
+                                    first: now,
+                                    last: now,
+                                    plain: vec![],
+                                });
+                                if q.plain != plain {
+                                    q.plain = plain.clone();
+                                    q.last = now;
+                                }
+                                let at = not_before(q.first, q.last, w);
+                                if at > now {
+                                    next_wake = Some(next_wake.map_or(at, |n: tokio::time::Instant| n.min(at)));
+                                    continue;
+                                }
+                            }
+                            quiet.remove(&key);
                             let creds = creds.get_or_insert_with(|| {
                                 crate::auth::Credentials::load(&crate::auth::Credentials::path(&self.data_dir))
                                     .unwrap_or_default()
@@ -184,9 +212,24 @@ impl Renderer {
                 sent.remove(&(node, alloc));
             }
             waiting.retain(|a, _| live.iter().any(|(_, x)| x == a));
+            self.waits.send_if_modified(|w| {
+                let changed = **w != waiting;
+                if changed {
+                    *w = Arc::new(waiting.clone());
+                }
+                changed
+            });
             failed.retain(|a| c.work.allocs.contains_key(a));
+            quiet.retain(|k, _| live.contains(k));
+            let wake = async {
+                match next_wake {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 _ = stop.cancelled() => return Ok(()),
+                _ = wake => {}
                 r = self.snapshot.changed() => if r.is_err() { return Ok(()) },
                 r = self.connects.changed() => {
                     if r.is_err() { return Ok(()) }
@@ -197,10 +240,49 @@ impl Renderer {
     }
 }
 
+/// A re-render held back by the templates' `wait`.
+struct Quiet {
+    first: tokio::time::Instant,
+    last: tokio::time::Instant,
+    plain: Vec<u8>,
+}
+
+/// The longest `wait` (min, max) among an allocation's templates, if any sets one.
+fn quiescence(a: &Assignment) -> Option<(std::time::Duration, std::time::Duration)> {
+    let ms = |x: u64| std::time::Duration::from_millis(x);
+    a.tasks.iter().flat_map(|t| &t.templates).filter_map(|t| t.wait_ms).map(|(min, max)| (ms(min), ms(max))).max()
+}
+
+/// When a held re-render may go: `min` after the last change, but no later than `max`
+/// after the first.
+pub fn not_before(
+    first: tokio::time::Instant,
+    last: tokio::time::Instant,
+    (min, max): (std::time::Duration, std::time::Duration),
+) -> tokio::time::Instant {
+    (last + min).min(first + max.max(min))
+}
+
 /// The message for a node: sealed with its key when it has one.
 fn message(topic: &str, body: &AllocTemplates, key: Option<SealKey>) -> Option<RenderedMessage> {
     use base64::Engine;
     let Some(key) = key else { return Some(RenderedMessage { sealed: None, plain: Some(body.clone()) }) };
     let sealed = key.seal(topic.as_bytes(), &body.to_bytes()).ok()?;
     Some(RenderedMessage { sealed: Some(base64::engine::general_purpose::STANDARD.encode(sealed)), plain: None })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[tokio::test(start_paused = true)]
+    async fn quiet_waits_min_after_the_last_change_and_at_most_max_after_the_first() {
+        let t0 = tokio::time::Instant::now();
+        let s = Duration::from_secs;
+        assert_eq!(not_before(t0, t0, (s(2), s(10))), t0 + s(2));
+        assert_eq!(not_before(t0, t0 + s(5), (s(2), s(10))), t0 + s(7));
+        assert_eq!(not_before(t0, t0 + s(9), (s(2), s(10))), t0 + s(10), "max bounds the wait");
+        assert_eq!(not_before(t0, t0, (s(3), s(1))), t0 + s(3), "max below min acts as min");
+    }
 }

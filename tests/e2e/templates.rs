@@ -39,6 +39,10 @@ EOT
         change_mode   = "signal"
         change_signal = "SIGHUP"
         splay         = "0s"
+        wait {
+          min = "1s"
+          max = "4s"
+        }
       }
       template {
         data        = "GREETING={{ key \"app/greeting\" }}\nPASSWORD={{ with nomadVar \"nomad/jobs/tpl\" }}{{ .password }}{{ end }}\n"
@@ -83,13 +87,16 @@ fn templates_render_deliver_re_render_and_restart_or_signal() {
     let mode = std::fs::metadata(adir.join("app/secrets/app.env")).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
 
-    // A new instance re-renders the file and signals the task (no restart).
+    // A new instance re-renders the file (after the template's `wait`: at least its
+    // `min` of quiet) and signals the task (no restart).
+    let registered = std::time::Instant::now();
     register(&hub, "ext2", "10.1.1.2");
     let hup = wait_for("the SIGHUP after the re-render", T, || {
         let s = read("alloc/hup.conf");
         if s.contains("10.1.1.2") { Ok(s) } else { Err(s) }
     });
     assert_eq!(hup, "server 10.1.1.1:8080;\nserver 10.1.1.2:8080;\n");
+    assert!(registered.elapsed() >= Duration::from_millis(1000), "re-rendered before the wait's min");
     assert_eq!(read("alloc/starts").lines().count(), 1, "signalled, not restarted");
 
     // A KV change restarts it with the new environment (not counted against its restarts).
@@ -134,6 +141,8 @@ fn a_missing_key_holds_the_task_and_a_failing_template_fails_the_allocation() {
     std::thread::sleep(Duration::from_secs(2));
     let a = job(&hub, "waits").allocations.into_iter().next().expect("an allocation");
     assert_eq!(a.client_status, ClientStatus::Pending, "the task waits for its template");
+    let (ok, out, err) = hub.cli(&["alloc", "status", a.id.as_str()]);
+    assert!(ok && out.contains("Templates      = waiting for key \"app/later\""), "{out}{err}");
     assert!(hub.cli(&["kv", "put", "app/later", "now"]).0);
     wait_for("the task once the key exists", T, || {
         let j = job(&hub, "waits");

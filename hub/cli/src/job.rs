@@ -295,11 +295,14 @@ pub fn history(client: &crate::Client, id: &str, json: bool) -> Result<(), JobEr
 
 /// `rabble alloc status ID`.
 pub fn alloc_status(client: &crate::Client, id: &str, json: bool) -> Result<(), JobError> {
-    let a: rabble_shared::alloc::Allocation = client.get(&format!("/api/v1/allocations/{id}"))?;
+    let v: serde_json::Value = client.get(&format!("/api/v1/allocations/{id}"))?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&a).unwrap_or_default());
+        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
         return Ok(());
     }
+    let wait = v.get("template_wait").and_then(|w| w.as_str()).map(str::to_owned);
+    let a: rabble_shared::alloc::Allocation = serde_json::from_value(v)
+        .map_err(|e| crate::CliError::BadAnswer { url: id.to_owned(), message: e.to_string() })?;
     println!("ID             = {}", a.id);
     println!("Name           = {}", a.name);
     println!("Node           = {}", a.node);
@@ -321,6 +324,9 @@ pub fn alloc_status(client: &crate::Client, id: &str, json: bool) -> Result<(), 
     }
     if let Some(prev) = &a.previous {
         println!("Replaces       = {prev}");
+    }
+    if let Some(w) = wait {
+        println!("Templates      = waiting for {w}");
     }
     Ok(())
 }

@@ -230,7 +230,14 @@ pub fn find_alloc<'c>(c: &'c Catalog, prefix: &str) -> Result<&'c Allocation, St
 pub async fn allocation(State(s): State<AppState>, Path(id): Path<String>) -> Response {
     let c = s.catalog();
     match find_alloc(&c, &id) {
-        Ok(a) => Json(a.clone()).into_response(),
+        Ok(a) => {
+            // The allocation, and what its templates wait for, if they do.
+            let mut v = serde_json::to_value(a).unwrap_or_default();
+            if let (Some(obj), Some(why)) = (v.as_object_mut(), s.template_waits.borrow().get(&a.id)) {
+                obj.insert("template_wait".into(), why.clone().into());
+            }
+            Json(v).into_response()
+        }
         Err(e) => not_found(&e),
     }
 }

@@ -46,6 +46,8 @@ pub struct AppState {
     pub logs: Arc<crate::logs::LogHub>,
     /// The lanes' routing tables.
     pub routes: watch::Receiver<crate::routes::Tables>,
+    /// What waiting allocations' templates wait for.
+    pub template_waits: watch::Receiver<crate::render::Waits>,
     /// The data dir's sealing key (variables).
     pub seal: Arc<rabble_shared::support::seal::SealKey>,
     /// ACME certificates: what is wanted, held, failing (never a key).
