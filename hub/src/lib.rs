@@ -156,6 +156,7 @@ pub async fn run(
     let acme = acme::Acme {
         resolvers: cfg.resolvers.clone(),
         data_dir: cfg.data_dir.clone(),
+        seal: seal.clone(),
         tables: routes_rx.clone(),
         snapshot: snap_rx.clone(),
         client: client.clone(),

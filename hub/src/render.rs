@@ -265,10 +265,9 @@ pub fn not_before(
 
 /// The message for a node: sealed with its key when it has one.
 fn message(topic: &str, body: &AllocTemplates, key: Option<SealKey>) -> Option<RenderedMessage> {
-    use base64::Engine;
     let Some(key) = key else { return Some(RenderedMessage { sealed: None, plain: Some(body.clone()) }) };
-    let sealed = key.seal(topic.as_bytes(), &body.to_bytes()).ok()?;
-    Some(RenderedMessage { sealed: Some(base64::engine::general_purpose::STANDARD.encode(sealed)), plain: None })
+    let sealed = rabble_shared::support::seal::seal_b64(&key, topic, &body.to_bytes()).ok()?;
+    Some(RenderedMessage { sealed: Some(sealed), plain: None })
 }
 
 #[cfg(test)]

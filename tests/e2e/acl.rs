@@ -3,17 +3,8 @@
 
 use rabble_shared::api::NodeStatus;
 use rabble_tests::{Agent, Hub, free_port, rabble_hub_cmd, tool, wait_for};
-use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
-
-fn token(hub_data: &Path, name: &str, extra: &[&str]) -> String {
-    let mut args = vec!["--data-dir", hub_data.to_str().unwrap(), "node", "add", name];
-    args.extend(extra);
-    let (ok, out, err) = rabble_hub_cmd(&args);
-    assert!(ok, "node add {name}: {err}");
-    out.trim().to_owned()
-}
 
 #[test]
 fn a_nodes_credentials_reach_only_its_own_topics() {
@@ -23,8 +14,8 @@ fn a_nodes_credentials_reach_only_its_own_topics() {
     let (ok, _, err) = rabble_hub_cmd(&["tls", "init", "--dir", tls.to_str().unwrap(), "--name", "hub.test"]);
     assert!(ok, "{err}");
     let hub_data = d.join("hub-data");
-    let pi1 = token(&hub_data, "pi1", &[]);
-    let watcher = token(&hub_data, "watcher", &["--observer"]);
+    let pi1 = rabble_tests::node_token(&hub_data, "pi1", &[]);
+    let watcher = rabble_tests::node_token(&hub_data, "watcher", &["--observer"]);
     let port = free_port();
     let hub = Hub::start(
         d,

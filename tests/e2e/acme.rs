@@ -97,14 +97,6 @@ fn curl(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn token(hub_data: &Path, name: &str, extra: &[&str]) -> String {
-    let mut args = vec!["--data-dir", hub_data.to_str().unwrap(), "node", "add", name];
-    args.extend(extra);
-    let (ok, out, err) = rabble_hub_cmd(&args);
-    assert!(ok, "node add {name}: {err}");
-    out.trim().to_owned()
-}
-
 fn contains(hay: &[u8], needle: &str) -> bool {
     hay.windows(needle.len()).any(|w| w == needle.as_bytes())
 }
@@ -119,8 +111,8 @@ fn a_certresolver_router_gets_a_certificate_by_dns01_and_the_lane_node_serves_it
     assert!(ok, "{err}");
     let p = pebble(d, &pki);
     let hub_data = d.join("hub-data");
-    let edge_token = token(&hub_data, "edge", &[]);
-    let watcher = token(&hub_data, "watcher", &["--observer"]);
+    let edge_token = rabble_tests::node_token(&hub_data, "edge", &[]);
+    let watcher = rabble_tests::node_token(&hub_data, "watcher", &["--observer"]);
     let cf_token = d.join("cf.token");
     std::fs::write(&cf_token, TOKEN).unwrap();
     let hub_toml = d.join("hub.toml");

@@ -105,8 +105,11 @@ fn templates_render_deliver_re_render_and_restart_or_signal() {
         let s = read("alloc/starts");
         if s == "hello pw-7f3a\nbonjour pw-7f3a\n" { Ok(()) } else { Err(s) }
     });
-    let a = job(&hub, "tpl").allocations.into_iter().next().unwrap();
-    assert_eq!(a.client_status, ClientStatus::Running);
+    // Running again (the node reports it after the restart, asynchronously).
+    wait_for("the allocation running after the restart", T, || {
+        let a = job(&hub, "tpl").allocations.into_iter().next().ok_or("none")?;
+        if a.client_status == ClientStatus::Running { Ok(()) } else { Err(format!("{:?}", a.client_status)) }
+    });
 
     // The variable's value is not in clear in the hub's data dir.
     for e in std::fs::read_dir(&hub.data_dir).unwrap().flatten() {

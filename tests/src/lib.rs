@@ -498,3 +498,12 @@ pub fn files_under(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     }
     out
 }
+
+/// A node's token from `rabble-hub node add <name> [extra...]` on `hub_data`.
+pub fn node_token(hub_data: &Path, name: &str, extra: &[&str]) -> String {
+    let mut args = vec!["--data-dir", hub_data.to_str().unwrap(), "node", "add", name];
+    args.extend(extra);
+    let (ok, out, err) = rabble_hub_cmd(&args);
+    assert!(ok, "node add {name}: {err}");
+    out.trim().to_owned()
+}

@@ -33,10 +33,7 @@ pub fn verify(
         (_, Some(p), _) => p,
         (Some(_), None, None) => return Err("they are sealed and this node has no token (token_file)".into()),
         (Some(b64), None, Some(token)) => {
-            use base64::Engine;
-            let bytes = base64::engine::general_purpose::STANDARD.decode(b64).map_err(|e| e.to_string())?;
-            let k = seal::node_key(&seal::token_sha256(token), me.as_str());
-            let plain = k.open(topic::templates(me, alloc).as_bytes(), &bytes).map_err(|e| e.to_string())?;
+            let plain = seal::open_b64(token, me.as_str(), &topic::templates(me, alloc), &b64)?;
             AllocTemplates::from_bytes(&plain).map_err(|e| e.to_string())?
         }
         (None, None, _) => return Err("empty message".into()),

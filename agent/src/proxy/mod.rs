@@ -169,11 +169,7 @@ mod certs {
             (_, Some(plain), _) => Ok(plain),
             (Some(_), None, None) => Err("they are sealed and this node has no token (token_file)".into()),
             (Some(b64), None, Some(token)) => {
-                use base64::Engine;
-                let bytes = base64::engine::general_purpose::STANDARD.decode(b64).map_err(|e| e.to_string())?;
-                let key = seal::node_key(&seal::token_sha256(token), node.as_str());
-                let topic = rabble_shared::topic::certs(node, lane);
-                let plain = key.open(topic.as_bytes(), &bytes).map_err(|e| e.to_string())?;
+                let plain = seal::open_b64(token, node.as_str(), &rabble_shared::topic::certs(node, lane), &b64)?;
                 CertBundle::from_bytes(&plain).map_err(|e| e.to_string())
             }
             (None, None, _) => Err("empty certificate message".into()),

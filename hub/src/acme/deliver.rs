@@ -40,10 +40,8 @@ pub fn bundles(catalog: &Catalog, wanted: &Wanted, certs: &[Stored]) -> BTreeMap
 
 /// The message for one node: sealed when the node has (unrevoked) credentials.
 pub fn message(node: &NodeId, topic: &str, bundle: &CertBundle, creds: &Credentials) -> Option<CertMessage> {
-    use base64::Engine;
     let Some(key) = creds.seal_key(node) else { return Some(CertMessage::plain(bundle.clone())) };
-    let sealed = key.seal(topic.as_bytes(), &bundle.to_bytes()).ok()?;
-    Some(CertMessage::sealed(base64::engine::general_purpose::STANDARD.encode(sealed)))
+    rabble_shared::support::seal::seal_b64(&key, topic, &bundle.to_bytes()).ok().map(CertMessage::sealed)
 }
 
 #[cfg(test)]

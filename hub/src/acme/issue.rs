@@ -1,7 +1,7 @@
 //! One certificate from an ACME CA (instant-acme): an order for the names, a DNS-01
 //! TXT record per authorization through Cloudflare, a wait until the record shows at
 //! the resolvers, then the challenge, the CSR (a fresh ECDSA P-256 key) and the chain.
-//! The TXT records are removed whatever happens.
+//! The TXT records stay until the CA has validated them, and are removed whatever happens.
 
 use super::cloudflare::Cloudflare;
 use super::config::Resolver;
@@ -26,15 +26,18 @@ pub async fn issue(r: &Resolver, account: &Account, dns: &Cloudflare, key: &Cert
     let ids: Vec<Identifier> = key.domains.iter().map(|d| Identifier::Dns(d.clone())).collect();
     let mut order = account.new_order(&NewOrder::new(&ids)).await?;
     let mut records: Vec<(String, String)> = Vec::new();
-    let result = challenge_all(r, dns, &mut order, &mut records).await;
+    let retry = RetryPolicy::new().timeout(Duration::from_secs(120));
+    // The records stay until the CA has validated them (the order is ready or failed).
+    let ready = match challenge_all(r, dns, &mut order, &mut records).await {
+        Ok(()) => order.poll_ready(&retry).await.map_err(IssueError::from),
+        Err(e) => Err(e),
+    };
     for (zone, id) in &records {
         if let Err(e) = dns.delete(zone, id).await {
             tracing::warn!(resolver = %r.name, "could not remove a challenge record: {e}");
         }
     }
-    result?;
-    let retry = RetryPolicy::new().timeout(Duration::from_secs(120));
-    let status = order.poll_ready(&retry).await?;
+    let status = ready?;
     if status != OrderStatus::Ready {
         return Err(IssueError::Other(format!("the order is {status:?}, not ready, after the challenges")));
     }

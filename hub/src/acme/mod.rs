@@ -67,6 +67,8 @@ struct Failure {
 pub struct Acme {
     pub resolvers: Vec<Resolver>,
     pub data_dir: PathBuf,
+    /// The data dir's sealing key (the store is sealed with it).
+    pub seal: Arc<rabble_shared::support::seal::SealKey>,
     pub tables: watch::Receiver<Tables>,
     pub snapshot: watch::Receiver<Arc<Catalog>>,
     pub client: AsyncClient,
@@ -80,7 +82,7 @@ fn now() -> u64 {
 
 impl Acme {
     pub async fn run(mut self, stop: CancellationToken) -> Result<(), String> {
-        let mut store = store::Store::open(&self.data_dir).map_err(|e| e.to_string())?;
+        let mut store = store::Store::open(&self.data_dir, self.seal.clone()).map_err(|e| e.to_string())?;
         let mut accounts: BTreeMap<String, instant_acme::Account> = BTreeMap::new();
         let mut failures: BTreeMap<CertKey, Failure> = BTreeMap::new();
         let mut sent: BTreeMap<(NodeId, String), Vec<u8>> = BTreeMap::new();

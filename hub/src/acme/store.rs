@@ -8,6 +8,7 @@ use rabble_shared::support::seal::SealKey;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 pub const FILE_NAME: &str = "acme.sealed";
 
@@ -32,13 +33,12 @@ struct Contents {
 #[derive(Debug)]
 pub struct Store {
     path: PathBuf,
-    key: SealKey,
+    key: Arc<SealKey>,
     contents: Contents,
 }
 
 impl Store {
-    pub fn open(data_dir: &std::path::Path) -> Result<Store, SecretsError> {
-        let key = secrets::key(data_dir)?;
+    pub fn open(data_dir: &std::path::Path, key: Arc<SealKey>) -> Result<Store, SecretsError> {
         let path = data_dir.join(FILE_NAME);
         let contents = match secrets::read(&path, &key)? {
             None => Contents::default(),

@@ -68,12 +68,6 @@ fn cas(uri: &Uri) -> Result<Option<u64>, String> {
     query(uri, "cas").map(|v| v.parse().map_err(|_| format!("cas={v:?} is not a number"))).transpose()
 }
 
-/// The items of a sealed variable (`None`: it does not open with this hub's key).
-pub fn open(s: &AppState, path: &str, v: &SealedVar) -> Option<BTreeMap<String, String>> {
-    let plain = s.seal.open(path.as_bytes(), &v.sealed).ok()?;
-    serde_json::from_slice(&plain).ok()
-}
-
 pub async fn list(State(s): State<AppState>, uri: Uri) -> Response {
     let prefix = query(&uri, "prefix").unwrap_or_default();
     let c = s.snapshot.borrow().clone();
@@ -91,11 +85,9 @@ pub async fn get(State(s): State<AppState>, uri: Uri) -> Response {
     let path = path_of(&uri);
     let c = s.snapshot.borrow().clone();
     let Some(v) = c.vars.entries.get(&path) else { return err(StatusCode::NOT_FOUND, "variable not found") };
-    match open(&s, &path, v) {
-        Some(items) => Json(meta(&path, v, Some(items))).into_response(),
-        None => {
-            err(StatusCode::INTERNAL_SERVER_ERROR, format!("variable {path} does not open with this hub's secret.key"))
-        }
+    match v.open(&s.seal, &path) {
+        Ok(items) => Json(meta(&path, v, Some(items))).into_response(),
+        Err(e) => err(StatusCode::INTERNAL_SERVER_ERROR, format!("variable {path} {e}")),
     }
 }
 

@@ -23,6 +23,20 @@ pub struct SealedVar {
     pub modify_time: u64,
 }
 
+impl SealedVar {
+    /// The items, opened with the data dir's key (the path is the associated data).
+    pub fn open(
+        &self,
+        key: &rabble_shared::support::seal::SealKey,
+        path: &str,
+    ) -> Result<BTreeMap<String, String>, String> {
+        let plain = key
+            .open(path.as_bytes(), &self.sealed)
+            .map_err(|_| "does not open with this hub's secret.key".to_owned())?;
+        serde_json::from_slice(&plain).map_err(|e| e.to_string())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Vars {
     pub entries: Arc<BTreeMap<String, Arc<SealedVar>>>,

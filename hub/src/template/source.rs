@@ -128,11 +128,7 @@ impl Source for CatalogSource<'_> {
             ));
         }
         let Some(v) = self.catalog.vars.entries.get(path) else { return Ok(None) };
-        let plain = self
-            .seal
-            .open(path.as_bytes(), &v.sealed)
-            .map_err(|_| "does not open with this hub's secret.key".to_owned())?;
-        serde_json::from_slice(&plain).map(Some).map_err(|e| e.to_string())
+        v.open(self.seal, path).map(Some)
     }
 
     fn var_list(&self, prefix: &str) -> Result<Vec<String>, String> {

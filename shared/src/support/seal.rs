@@ -92,6 +92,20 @@ pub fn node_key(token_sha256: &[u8], node: &str) -> SealKey {
     SealKey::derive(token_sha256, &context)
 }
 
+/// What the hub sends one node sealed (certificates, rendered templates): `plain`
+/// sealed with the node's key, the topic as associated data, in base64.
+pub fn seal_b64(key: &SealKey, topic: &str, plain: &[u8]) -> Result<String, SealError> {
+    use base64::Engine;
+    Ok(base64::engine::general_purpose::STANDARD.encode(key.seal(topic.as_bytes(), plain)?))
+}
+
+/// The node's side of [`seal_b64`]: opened with the node's token.
+pub fn open_b64(token: &str, node: &str, topic: &str, b64: &str) -> Result<Vec<u8>, String> {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::STANDARD.decode(b64).map_err(|e| e.to_string())?;
+    node_key(&token_sha256(token), node).open(topic.as_bytes(), &bytes).map_err(|e| e.to_string())
+}
+
 /// The SHA-256 of a token, as `credentials.json` keeps it (raw bytes).
 pub fn token_sha256(token: &str) -> [u8; 32] {
     let d = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
