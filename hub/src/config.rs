@@ -39,6 +39,17 @@ pub struct FileConfig {
     /// `[[resolver]]` tables: ACME certificate resolvers for `tls.certresolver`.
     #[serde(default)]
     pub resolver: Vec<crate::acme::config::ResolverFile>,
+    #[serde(default)]
+    pub kv: KvFile,
+}
+
+/// The `[kv]` table of hub.toml.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KvFile {
+    /// Key prefixes mirrored retained on `rabble/kv/<key>` (none by default).
+    #[serde(default)]
+    pub public: Vec<String>,
 }
 
 /// The `[dns]` table of hub.toml.
@@ -119,6 +130,10 @@ pub struct Flags {
     /// Upstream DNS server for names outside the domain, ip[:port] (repeatable).
     #[arg(long = "recursor")]
     pub recursors: Vec<String>,
+    /// A KV prefix to mirror retained on `rabble/kv/<key>` (repeatable; default none:
+    /// values may be secrets).
+    #[arg(long = "kv-public")]
+    pub kv_public: Vec<String>,
 }
 
 /// The DNS interface's configuration.
@@ -179,6 +194,8 @@ pub struct Config {
     /// The HTTP routing lanes.
     pub lanes: Vec<crate::routes::table::Lane>,
     pub resolvers: Vec<crate::acme::config::Resolver>,
+    /// KV prefixes mirrored on MQTT.
+    pub kv_public: Vec<String>,
 }
 
 impl Config {
@@ -299,7 +316,12 @@ impl Config {
             }
             resolvers.push(r);
         }
+        let kv_public = if flags.kv_public.is_empty() { file.kv.public } else { flags.kv_public };
+        for p in &kv_public {
+            crate::kvmirror::check_prefix(p).map_err(|message| ConfigError::Field { field: "kv.public", message })?;
+        }
         Ok(Config {
+            kv_public,
             lanes,
             resolvers,
             broker_login,

@@ -74,12 +74,16 @@ fn check_id(id: &str, key: &TopicId) -> Result<(), Reject> {
 /// change (our own hub status, a cleared retained topic that has no meaning).
 pub fn validate(topic_name: &str, payload: &[u8]) -> Result<Option<Update>, Reject> {
     let t = Topic::parse(topic_name)?;
+    // The hub's own messages (a public KV value may be larger than a node's limit).
+    if matches!(t, Topic::HubStatus | Topic::Routes(_) | Topic::Kv(_)) {
+        return Ok(None);
+    }
     if payload.len() > msg::MAX_PAYLOAD {
         return Err(DecodeError::TooLarge { size: payload.len(), limit: msg::MAX_PAYLOAD }.into());
     }
     let empty = payload.is_empty();
     let (node, u) = match t {
-        Topic::HubStatus | Topic::Routes(_) => return Ok(None),
+        Topic::HubStatus | Topic::Routes(_) | Topic::Kv(_) => return Ok(None),
         Topic::NodeStatus(_) | Topic::NodeFacts(_) | Topic::NodeManifest(_) | Topic::NodeHeartbeat(_) if empty => {
             return Ok(None);
         }

@@ -16,6 +16,7 @@ pub mod dispatch;
 pub mod dns;
 pub mod ingest;
 pub mod jobspec;
+pub mod kvmirror;
 pub mod logs;
 pub mod metrics;
 pub mod render;
@@ -176,6 +177,15 @@ pub async fn run(
         waits: waits_tx,
     };
     topo.spawn("templates", Stage::Doors, |stop| renderer.run(stop));
+    if !cfg.kv_public.is_empty() {
+        let mirror = kvmirror::KvMirror {
+            public: cfg.kv_public.clone(),
+            snapshot: snap_rx.clone(),
+            client: client.clone(),
+            connects: connects_rx.clone(),
+        };
+        topo.spawn("kv-mirror", Stage::Doors, |stop| mirror.run(stop));
+    }
     let dispatch = dispatch::Dispatch { snapshot: snap_rx.clone(), client: client.clone(), key, connects: connects_rx };
     topo.spawn("dispatch", Stage::Doors, |stop| dispatch.run(stop));
     let writer_tx = ingest_tx.clone();

@@ -18,6 +18,7 @@
 //! | `rabble/node/<node>/logs/<session>`     | agent | no       | 0   | [`crate::logs::LogChunk`] |
 //! | `rabble/node/<node>/certs/<lane>`       | hub   | yes      | 1   | [`crate::certs::CertMessage`]; empty: none |
 //! | `rabble/node/<node>/templates/<alloc>`  | hub   | yes      | 1   | [`crate::assign::Signed`] [`crate::rendered::RenderedMessage`]; empty: none |
+//! | `rabble/kv/<key>`                       | hub   | yes      | 1   | a public KV key's raw value (`[kv] public`); empty: deleted |
 
 use crate::id::{AllocId, NodeId, TopicId};
 
@@ -91,6 +92,11 @@ pub fn all_certs(node: &NodeId) -> String {
     format!("rabble/node/{node}/certs/+")
 }
 
+/// A KV key the operator marked public (the key as is: `/` makes topic levels).
+pub fn kv(key: &str) -> String {
+    format!("rabble/kv/{key}")
+}
+
 /// The client id prefix of agents: `rabble-agent-<node>`.
 pub const AGENT_CLIENT_PREFIX: &str = "rabble-agent-";
 
@@ -112,6 +118,7 @@ pub enum Topic {
     Proxy(NodeId),
     Certs(NodeId, String),
     Templates(NodeId, AllocId),
+    Kv(String),
 }
 
 /// Why a topic is not one of Rabble's.
@@ -133,6 +140,7 @@ impl Topic {
         match rest.as_slice() {
             ["hub", "status"] => Ok(Topic::HubStatus),
             ["hub", "routes", lane] if crate::routes::valid_lane(lane) => Ok(Topic::Routes((*lane).to_owned())),
+            ["kv", ..] if rest.len() > 1 => Ok(Topic::Kv(rest[1..].join("/"))),
             ["node", node, tail @ ..] => {
                 let node = NodeId::new(*node).map_err(|_| err("bad node id"))?;
                 match tail {
@@ -173,7 +181,7 @@ impl Topic {
     /// The node the topic belongs to, if any.
     pub fn node(&self) -> Option<&NodeId> {
         match self {
-            Topic::HubStatus | Topic::Routes(_) => None,
+            Topic::HubStatus | Topic::Routes(_) | Topic::Kv(_) => None,
             Topic::NodeStatus(n)
             | Topic::NodeFacts(n)
             | Topic::NodeHeartbeat(n)
@@ -215,6 +223,7 @@ mod tests {
             (logs(&n, "9f"), Topic::Logs(n.clone(), "9f".into())),
             (certs(&n, "ingress"), Topic::Certs(n.clone(), "ingress".into())),
             (templates(&n, &AllocId::new("0a").unwrap()), Topic::Templates(n.clone(), AllocId::new("0a").unwrap())),
+            (kv("public/motd"), Topic::Kv("public/motd".into())),
         ];
         for (t, want) in cases {
             assert_eq!(Topic::parse(&t).unwrap(), want, "{t}");

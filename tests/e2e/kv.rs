@@ -3,9 +3,11 @@
 //! read woken by a write, recursive delete, durability across a hub restart, py-consul,
 //! and `rabble kv`.
 
-use rabble_tests::{Hub, bin, tool};
+use rabble_tests::{Hub, Subscriber, bin, tool, wait_for};
 use std::process::Command;
 use std::time::{Duration, Instant};
+
+const T: Duration = Duration::from_secs(15);
 
 fn agent() -> ureq::Agent {
     ureq::Agent::config_builder().http_status_as_error(false).build().new_agent()
@@ -224,4 +226,46 @@ fn ansibles_consul_kv_module_puts_reads_idempotently_and_deletes() {
     assert_eq!(req("GET", &format!("{}/v1/kv/ansible/motd?raw", hub.http), "").2, "bye");
     assert!(ansible("key=ansible/motd state=absent").contains("\"changed\": true"));
     assert_eq!(req("GET", &format!("{}/v1/kv/ansible/motd", hub.http), "").0, 404);
+}
+
+/// Keys under a prefix the operator marked public are mirrored retained on
+/// `rabble/kv/<key>`, as `mosquitto_sub` shows them; other keys never reach MQTT; a
+/// deleted key's topic is cleared; a restarted hub publishes them again.
+#[test]
+fn public_prefixes_are_mirrored_on_mqtt_and_nothing_else_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut hub = Hub::start(d, &["--kv-public", "public/"]);
+    let sub = Subscriber::start(d, hub.mqtt_port);
+    let kv = |h: &Hub, k: &str| format!("{}/v1/kv/{k}", h.http);
+    assert_eq!(req("PUT", &kv(&hub, "secret/db"), "s3cret-value").2, "true");
+    assert_eq!(req("PUT", &kv(&hub, "public/motd"), "hello homelab").2, "true");
+    assert_eq!(req("PUT", &kv(&hub, "public/gone"), "soon").2, "true");
+    sub.wait_line("rabble/kv/public/motd hello homelab", T);
+    sub.wait_line("rabble/kv/public/gone soon", T);
+    assert_eq!(req("DELETE", &kv(&hub, "public/gone"), "").2, "true");
+    sub.wait_line("rabble/kv/public/gone (null)", T);
+    let retained = |port: u16| {
+        let out = Command::new(tool("mosquitto_sub"))
+            .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-t", "rabble/kv/#", "-v", "-W", "2"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert_eq!(retained(hub.mqtt_port), "rabble/kv/public/motd hello homelab\n", "a late watcher sees the value");
+
+    // The embedded broker forgets retained messages with the hub: they come back.
+    drop(sub);
+    hub.restart("KILL");
+    wait_for("the mirror after a restart", T, || {
+        let r = retained(hub.mqtt_port);
+        if r == "rabble/kv/public/motd hello homelab\n" { Ok(()) } else { Err(r) }
+    });
+    assert!(!hub.proc.log().contains("s3cret-value"));
+    let all = Command::new(tool("mosquitto_sub"))
+        .args(["-h", "127.0.0.1", "-p", &hub.mqtt_port.to_string(), "-t", "rabble/#", "-v", "-W", "2"])
+        .output()
+        .unwrap();
+    let all = String::from_utf8_lossy(&all.stdout);
+    assert!(all.contains("rabble/kv/public/motd") && !all.contains("secret/db") && !all.contains("s3cret"), "{all}");
 }
