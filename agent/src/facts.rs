@@ -8,6 +8,8 @@ use sysinfo::{Disks, Networks, System};
 
 /// At most this many disks are reported (bounded payloads on odd machines).
 const MAX_DISKS: usize = 16;
+/// Interfaces listed by name in the facts.
+const MAX_INTERFACES: usize = 16;
 const THERMAL_ZONE: &str = "/sys/class/thermal/thermal_zone0/temp";
 const PI_THROTTLED: &str = "/sys/devices/platform/soc/soc:firmware/get_throttled";
 
@@ -52,7 +54,7 @@ impl Sampler {
 
     /// Facts: read at start and on reload.
     pub fn facts(&mut self, id: &Identity) -> NodeFacts {
-        let addrs = addresses();
+        let (addrs, interfaces) = addresses();
         let advertise =
             id.advertise.or_else(|| pick_advertise(&addrs)).map_or_else(|| "127.0.0.1".into(), |a| a.to_string());
         let (cpus, memory_bytes) = match self.sys.as_mut() {
@@ -89,6 +91,7 @@ impl Sampler {
             host_volumes: Default::default(),
             cpu_total_mhz: None,
             tls_lanes: Vec::new(), // filled in from the lanes (engine)
+            interfaces,
         }
     }
 
@@ -135,20 +138,27 @@ fn read_trimmed(path: &str) -> Option<String> {
     std::fs::read_to_string(path).ok().map(|s| s.trim().to_owned())
 }
 
-/// Non-loopback addresses of real interfaces (not Docker bridges or veth pairs), sorted.
-fn addresses() -> Vec<IpAddr> {
-    let Ok(nets) = Networks::new_with_refreshed_list() else { return Vec::new() };
+/// Non-loopback addresses of real interfaces (not Docker bridges or veth pairs), sorted,
+/// and the same by interface (at most [`MAX_INTERFACES`]).
+fn addresses() -> (Vec<IpAddr>, BTreeMap<String, Vec<String>>) {
     let mut out: Vec<IpAddr> = Vec::new();
+    let mut by_name = BTreeMap::new();
+    let Ok(nets) = Networks::new_with_refreshed_list() else { return (out, by_name) };
     for (name, data) in &nets {
         let name = name.to_string_lossy();
         if name == "lo" || name.starts_with("docker") || name.starts_with("br-") || name.starts_with("veth") {
             continue;
         }
-        out.extend(data.ip_networks().iter().map(|n| n.addr).filter(|a| !a.is_loopback()));
+        let mut mine: Vec<IpAddr> = data.ip_networks().iter().map(|n| n.addr).filter(|a| !a.is_loopback()).collect();
+        mine.sort();
+        out.extend(&mine);
+        if !mine.is_empty() && by_name.len() < MAX_INTERFACES {
+            by_name.insert(name.into_owned(), mine.iter().map(IpAddr::to_string).collect());
+        }
     }
     out.sort();
     out.dedup();
-    out
+    (out, by_name)
 }
 
 /// The address to advertise: a private IPv4 first, then any IPv4, then a global IPv6.

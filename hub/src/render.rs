@@ -28,6 +28,7 @@ use tokio_util::sync::CancellationToken;
 pub fn render_alloc(
     c: &Catalog,
     seal: &SealKey,
+    node: &NodeId,
     a: &Assignment,
 ) -> Result<BTreeMap<String, Vec<RenderedFile>>, RenderError> {
     let job = c.work.jobs.get(&a.job_id);
@@ -41,6 +42,7 @@ pub fn render_alloc(
             [job_meta, group_meta, t.meta.get(GRANT_META)].into_iter().flatten().map(String::as_str).collect();
         let mut src = CatalogSource::new(c, seal, &a.job_id, &a.group, &t.name, &grants);
         src.env = t.env.clone();
+        src.node = Some(node.clone());
         for (k, v) in [
             ("NOMAD_ALLOC_ID", a.alloc.to_string()),
             ("NOMAD_ALLOC_NAME", a.name.clone()),
@@ -128,7 +130,7 @@ impl Renderer {
                 {
                     let key = (node.clone(), a.alloc.clone());
                     live.insert(key.clone());
-                    match render_alloc(&c, &self.seal, a) {
+                    match render_alloc(&c, &self.seal, node, a) {
                         Ok(tasks) => {
                             waiting.remove(&a.alloc);
                             let plain = serde_json::to_vec(&tasks).unwrap_or_default();

@@ -155,6 +155,10 @@ pub struct NodeFacts {
     /// it the lanes' ACME certificates on `rabble/node/<node>/certs/<lane>`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tls_lanes: Vec<String>,
+    /// `addresses` by interface name (`eth0`, `wlan0`), for templates' `sockaddr
+    /// "GetInterfaceIP \"eth0\""`. Added in 0.1 without a version bump.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub interfaces: BTreeMap<String, Vec<String>>,
 }
 
 /// A directory the node lends to jobs (`volume "x" { type = "host" source = "x" }`).
@@ -203,6 +207,9 @@ impl Payload for NodeFacts {
         }
         if self.drivers.len() > 16 {
             return Err(DecodeError::Invalid("node facts: more than 16 drivers".into()));
+        }
+        if self.interfaces.len() > 32 {
+            return Err(DecodeError::Invalid("node facts: more than 32 interfaces".into()));
         }
         Ok(())
     }

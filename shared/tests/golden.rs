@@ -41,6 +41,7 @@ fn facts() -> NodeFacts {
         host_volumes: Default::default(),
         cpu_total_mhz: None,
         tls_lanes: Vec::new(),
+        interfaces: Default::default(),
     }
 }
 

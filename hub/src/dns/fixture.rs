@@ -57,6 +57,7 @@ pub fn facts(ip: &str) -> NodeFacts {
         host_volumes: Default::default(),
         cpu_total_mhz: None,
         tls_lanes: Vec::new(),
+        interfaces: Default::default(),
     }
 }
 

@@ -142,6 +142,7 @@ mod tests {
             host_volumes: Default::default(),
             cpu_total_mhz: None,
             tls_lanes: Vec::new(),
+            interfaces: Default::default(),
         }
     }
 

@@ -25,5 +25,6 @@ pub fn facts(name: &str, arch: &str, cpus: u32, mem_gb: u64, drivers: &[&str]) -
         host_volumes: Default::default(),
         cpu_total_mhz: None,
         tls_lanes: Vec::new(),
+        interfaces: Default::default(),
     }
 }

@@ -4,7 +4,7 @@
 //! nomadVarList nomadVarExists secret env`) through the [`Source`], and text (`toJSON
 //! toJSONPretty parseJSON split join toLower toUpper toTitle trimSpace replaceAll
 //! regexReplaceAll regexMatch contains in base64Encode base64Decode parseInt parseBool
-//! parseFloat byTag`). A data function whose answer does not exist yet *blocks* the
+//! parseFloat byTag`) and `sockaddr` over the node's addresses. A data function whose answer does not exist yet *blocks* the
 //! render ([`RenderError::Missing`]) as consul-template does.
 
 use super::exec::Exec;
@@ -190,7 +190,11 @@ pub fn call(e: &mut Exec<'_>, name: &str, a: Vec<Value>) -> Result<Value, Render
             let paths = src.var_list(&prefix).map_err(|r| e.fail(format!("{name} {prefix:?}: {r}")))?;
             Value::List(paths.into_iter().map(|p| Value::map([("Path", Value::Str(p))])).collect())
         }
-        "sockaddr" => return Err(e.fail("sockaddr is not available: templates render on the hub, not the node")),
+        "sockaddr" => {
+            want(e, name, &a, 1)?;
+            let addrs = src.node_addrs().ok_or_else(|| missing("the allocation's node (sockaddr)".into()))?;
+            Value::Str(super::sockaddr::eval(&s(&a[0]), &addrs).map_err(|r| e.fail(r))?)
+        }
         // Text.
         "toJSON" | "toJSONPretty" => {
             want(e, name, &a, 1)?;

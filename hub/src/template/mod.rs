@@ -12,6 +12,7 @@ pub mod exec;
 pub mod funcs;
 pub mod lex;
 pub mod parse;
+pub mod sockaddr;
 pub mod source;
 pub mod value;
 
@@ -55,6 +56,9 @@ pub trait Source {
     /// A variable's items, if the job may read it (`Err`: it may not).
     fn var(&self, path: &str) -> Result<Option<BTreeMap<String, String>>, String>;
     fn var_list(&self, prefix: &str) -> Result<Vec<String>, String>;
+    /// The addresses of the node the task runs on, by interface (`sockaddr`); `None`
+    /// while there is no node (`job plan`).
+    fn node_addrs(&self) -> Option<Vec<(String, std::net::IpAddr)>>;
 }
 
 /// A parsed template.

@@ -18,6 +18,8 @@ pub struct CatalogSource<'a> {
     /// The paths this task may read: exact ones, and prefixes (ending in `/`).
     pub readable: Vec<String>,
     pub env: BTreeMap<String, String>,
+    /// The node the task runs on (`None` for `job plan`).
+    pub node: Option<rabble_shared::NodeId>,
 }
 
 impl<'a> CatalogSource<'a> {
@@ -32,7 +34,7 @@ impl<'a> CatalogSource<'a> {
         for g in grants {
             readable.extend(g.split(',').map(str::trim).filter(|p| !p.is_empty()).map(str::to_owned));
         }
-        CatalogSource { catalog, seal, readable, env: BTreeMap::new() }
+        CatalogSource { catalog, seal, readable, env: BTreeMap::new(), node: None }
     }
 
     fn may_read(&self, path: &str) -> bool {
@@ -141,6 +143,20 @@ impl Source for CatalogSource<'_> {
             .map(|(p, _)| p.clone())
             .filter(|p| self.may_read(p))
             .collect())
+    }
+
+    /// By interface from the facts; without names (an older agent), the bare addresses;
+    /// without those (a node registered through the API), its advertised address.
+    fn node_addrs(&self) -> Option<Vec<(String, std::net::IpAddr)>> {
+        let facts = self.catalog.nodes.get(self.node.as_ref()?)?.facts.as_ref()?;
+        let parse = |n: &str, a: &String| a.parse().ok().map(|ip| (n.to_owned(), ip));
+        Some(if facts.interfaces.is_empty() {
+            let bare =
+                if facts.addresses.is_empty() { std::slice::from_ref(&facts.advertise) } else { &facts.addresses };
+            bare.iter().filter_map(|a| parse("", a)).collect()
+        } else {
+            facts.interfaces.iter().flat_map(|(n, l)| l.iter().filter_map(move |a| parse(n, a))).collect()
+        })
     }
 }
 

@@ -69,6 +69,9 @@ impl Source for Fixture {
     fn var_list(&self, prefix: &str) -> Result<Vec<String>, String> {
         Ok(self.vars.keys().filter(|k| k.starts_with(prefix)).cloned().collect())
     }
+    fn node_addrs(&self) -> Option<Vec<(String, std::net::IpAddr)>> {
+        Some(vec![("eth0".into(), "192.168.1.20".parse().unwrap())])
+    }
 }
 
 fn render(text: &str) -> Result<String, RenderError> {
@@ -244,4 +247,17 @@ fn the_catalog_source_serves_health_kv_and_only_the_tasks_variables() {
     let e = r("{{ nomadVar \"nomad/jobs/other\" }}").unwrap_err().to_string();
     assert!(e.contains("may read") && !e.contains("theirs"), "{e}");
     assert_eq!(r("{{ range nomadVarList \"\" }}{{ .Path }} {{ end }}").unwrap(), "nomad/jobs/web shared/db ");
+    // sockaddr answers from the task's node's facts, and waits while there is none.
+    assert!(matches!(r("{{ sockaddr \"GetPrivateIP\" }}"), Err(RenderError::Missing(_))));
+    let mut src = source::CatalogSource::new(&c, &seal, "web", "g", "t", &[]);
+    src.node = Some(rabble_shared::NodeId::new("n1").unwrap());
+    let t = Template::parse("t", "{{ sockaddr \"GetPrivateIP\" }}", "{{", "}}").unwrap();
+    assert_eq!(t.render(&src).unwrap(), "192.168.1.2");
+}
+
+#[test]
+fn sockaddr_in_a_template() {
+    assert_eq!(ok("bind {{ sockaddr `GetInterfaceIP \"eth0\"` }}"), "bind 192.168.1.20");
+    assert_eq!(ok("{{ sockaddr \"GetInterfaceIP \\\"eth0\\\"\" }}"), "192.168.1.20");
+    assert!(failed("{{ sockaddr \"GetAllInterfaces\" }}").to_string().contains("not supported"));
 }

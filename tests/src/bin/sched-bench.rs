@@ -36,6 +36,7 @@ fn facts(i: usize) -> NodeFacts {
         host_volumes: Default::default(),
         cpu_total_mhz: None,
         tls_lanes: Vec::new(),
+        interfaces: Default::default(),
     }
 }
 

@@ -155,6 +155,7 @@ pub async fn register(State(s): State<AppState>, body: Bytes) -> Response {
         host_volumes: Default::default(),
         cpu_total_mhz: None,
         tls_lanes: Vec::new(),
+        interfaces: Default::default(),
     };
     let mut updates = vec![
         Update::Node(node.clone(), NodeUpdate::Facts(Box::new(facts))),
