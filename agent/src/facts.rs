@@ -92,6 +92,7 @@ impl Sampler {
             cpu_total_mhz: None,
             tls_lanes: Vec::new(), // filled in from the lanes (engine)
             interfaces,
+            alloc_dir: String::new(),
         }
     }
 

@@ -13,7 +13,7 @@ use crate::template::source::{CatalogSource, GRANT_META};
 use crate::template::{RenderError, Template};
 use rabble_shared::alloc::ClientStatus;
 use rabble_shared::assign::{Assignment, Signed};
-use rabble_shared::job::TemplateSpec;
+use rabble_shared::job::{Task, TemplateSpec, env};
 use rabble_shared::rendered::{AllocTemplates, MAX_RENDERED, RenderedFile, RenderedMessage};
 use rabble_shared::support::seal::SealKey;
 use rabble_shared::{AllocId, NodeId, msg, topic};
@@ -23,6 +23,15 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
+
+/// The task's environment as the node will set it (`NOMAD_PORT_http`, `NOMAD_TASK_DIR`,
+/// its own `env`): the agent's own rules (`job::env`) over the node's facts.
+fn task_env(c: &Catalog, node: &NodeId, a: &Assignment, t: &Task) -> BTreeMap<String, String> {
+    let Some(facts) = c.nodes.get(node).and_then(|n| n.facts.as_ref()) else { return t.env.clone() };
+    let alloc_dir = std::path::Path::new(&facts.alloc_dir).join(a.alloc.as_str());
+    let dirs = env::Dirs { alloc: &alloc_dir.join("alloc"), task: &alloc_dir.join(&t.name) };
+    env::build(a, t, node, facts, &dirs)
+}
 
 /// One allocation's files, by task; or why there are none yet.
 pub fn render_alloc(
@@ -41,19 +50,8 @@ pub fn render_alloc(
         let grants: Vec<&str> =
             [job_meta, group_meta, t.meta.get(GRANT_META)].into_iter().flatten().map(String::as_str).collect();
         let mut src = CatalogSource::new(c, seal, &a.job_id, &a.group, &t.name, &grants);
-        src.env = t.env.clone();
         src.node = Some(node.clone());
-        for (k, v) in [
-            ("NOMAD_ALLOC_ID", a.alloc.to_string()),
-            ("NOMAD_ALLOC_NAME", a.name.clone()),
-            ("NOMAD_ALLOC_INDEX", a.index.to_string()),
-            ("NOMAD_JOB_ID", a.job_id.clone()),
-            ("NOMAD_JOB_NAME", a.job_id.clone()),
-            ("NOMAD_GROUP_NAME", a.group.clone()),
-            ("NOMAD_TASK_NAME", t.name.clone()),
-        ] {
-            src.env.insert(k.into(), v);
-        }
+        src.env = task_env(c, node, a, t);
         let mut files = Vec::new();
         for spec in &t.templates {
             let contents = render_one(spec, &src)?;

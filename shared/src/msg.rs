@@ -159,6 +159,11 @@ pub struct NodeFacts {
     /// "GetInterfaceIP \"eth0\""`. Added in 0.1 without a version bump.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub interfaces: BTreeMap<String, Vec<String>>,
+    /// Where the agent keeps allocations' directories (`<alloc_dir>/<alloc>/<task>`),
+    /// so the hub renders `NOMAD_TASK_DIR` and friends in templates as the task sees
+    /// them. Added in 0.1 without a version bump.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub alloc_dir: String,
 }
 
 /// A directory the node lends to jobs (`volume "x" { type = "host" source = "x" }`).

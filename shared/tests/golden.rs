@@ -42,6 +42,7 @@ fn facts() -> NodeFacts {
         cpu_total_mhz: None,
         tls_lanes: Vec::new(),
         interfaces: Default::default(),
+        alloc_dir: String::new(),
     }
 }
 

@@ -51,6 +51,10 @@ EOT
         splay       = "0s"
         perms       = "0600"
       }
+      template {
+        data        = "{{ env \"NOMAD_TASK_DIR\" }} {{ env \"NOMAD_ALLOC_ID\" }}"
+        destination = "local/where"
+      }
     }
   }
 }
@@ -83,6 +87,8 @@ fn templates_render_deliver_re_render_and_restart_or_signal() {
     });
     assert_eq!(starts, "hello pw-7f3a\n", "the env file became the environment");
     assert_eq!(read("app/local/upstreams.conf"), "server 10.1.1.1:8080;\n");
+    // The task's environment as the node sets it, rendered on the hub.
+    assert_eq!(read("app/local/where"), format!("{} {alloc}", adir.join("app/local").display()));
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(adir.join("app/secrets/app.env")).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);

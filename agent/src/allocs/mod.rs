@@ -8,7 +8,7 @@
 #[cfg(feature = "docker")]
 pub mod docker;
 mod driver;
-pub mod env;
+pub use rabble_shared::job::env;
 pub mod output;
 pub mod policy;
 pub mod process;

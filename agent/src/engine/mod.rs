@@ -117,6 +117,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
         .map(|(k, p)| (k.clone(), rabble_shared::msg::HostVolume { path: p.display().to_string(), read_only: false }))
         .collect();
     facts.tls_lanes = cfg.lanes.iter().filter(|l| l.tls_listen.is_some()).map(|l| l.name.clone()).collect();
+    facts.alloc_dir = cfg.alloc_dir.display().to_string();
     // Containers this node ran before the agent (re)started: adopted or removed once
     // the hub's assignments arrive.
     let docker_found = match docker_engine(&cfg).await {

@@ -108,6 +108,7 @@ impl Engine {
         facts.drivers = self.facts.drivers.clone();
         facts.host_volumes = self.facts.host_volumes.clone();
         facts.tls_lanes = self.facts.tls_lanes.clone();
+        facts.alloc_dir = self.facts.alloc_dir.clone();
         if facts != self.facts {
             tracing::info!(advertise = %facts.advertise, "node facts changed");
             self.facts = facts;

@@ -58,6 +58,7 @@ pub fn facts(ip: &str) -> NodeFacts {
         cpu_total_mhz: None,
         tls_lanes: Vec::new(),
         interfaces: Default::default(),
+        alloc_dir: String::new(),
     }
 }
 

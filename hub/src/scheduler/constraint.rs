@@ -143,6 +143,7 @@ mod tests {
             cpu_total_mhz: None,
             tls_lanes: Vec::new(),
             interfaces: Default::default(),
+            alloc_dir: String::new(),
         }
     }
 

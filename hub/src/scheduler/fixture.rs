@@ -26,5 +26,6 @@ pub fn facts(name: &str, arch: &str, cpus: u32, mem_gb: u64, drivers: &[&str]) -
         cpu_total_mhz: None,
         tls_lanes: Vec::new(),
         interfaces: Default::default(),
+        alloc_dir: String::new(),
     }
 }

@@ -6,6 +6,7 @@
 //! Runtime interpolations (`${attr.cpu.arch}`, `${NOMAD_PORT_http}`, `${meta.rack}`)
 //! stay in the strings as written; placement and the agent resolve them.
 
+pub mod env;
 pub mod template;
 pub use template::{ChangeMode, TemplateSpec};
 

@@ -37,6 +37,7 @@ fn facts(i: usize) -> NodeFacts {
         cpu_total_mhz: None,
         tls_lanes: Vec::new(),
         interfaces: Default::default(),
+        alloc_dir: String::new(),
     }
 }
 

@@ -156,6 +156,7 @@ pub async fn register(State(s): State<AppState>, body: Bytes) -> Response {
         cpu_total_mhz: None,
         tls_lanes: Vec::new(),
         interfaces: Default::default(),
+        alloc_dir: String::new(),
     };
     let mut updates = vec![
         Update::Node(node.clone(), NodeUpdate::Facts(Box::new(facts))),

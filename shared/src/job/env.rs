@@ -3,11 +3,11 @@
 //! its config, env and args: `NOMAD_*` from that environment, `attr.*`, `node.*` and
 //! `meta.*` from the node's facts. Pure.
 
-use rabble_shared::NodeId;
-use rabble_shared::assign::Assignment;
-use rabble_shared::attr::{self, NodeRef};
-use rabble_shared::job::Task;
-use rabble_shared::msg::NodeFacts;
+use crate::NodeId;
+use crate::assign::Assignment;
+use crate::attr::{self, NodeRef};
+use crate::job::Task;
+use crate::msg::NodeFacts;
 use std::collections::BTreeMap;
 use std::path::Path;
 
