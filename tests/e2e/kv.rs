@@ -93,7 +93,7 @@ fn kv_over_consuls_api_with_cas_blocking_reads_and_restarts() {
     let port = hub.http.rsplit(':').next().unwrap().to_owned();
     let script = format!(
         r#"
-import consul
+import base64, consul
 c = consul.Consul(host="127.0.0.1", port={port})
 assert c.kv.put("py/config", "one")
 index, data = c.kv.get("py/config")
@@ -107,6 +107,22 @@ index, items = c.kv.get("py/", recurse=True)
 assert [(i["Key"], i["Value"], i["Flags"]) for i in items] == [("py/config", b"two", 0), ("py/other", b"x", 7)], items
 assert c.kv.delete("py/", recurse=True)
 assert c.kv.get("py/config")[1] is None
+# A transaction: both writes and a read of the first, or nothing.
+b64 = lambda s: base64.b64encode(s.encode()).decode()
+r = c.txn.put([{{"KV": {{"Verb": "set", "Key": "tx/a", "Value": b64("1")}}}},
+               {{"KV": {{"Verb": "set", "Key": "tx/b", "Value": b64("2"), "Flags": 5}}}},
+               {{"KV": {{"Verb": "get", "Key": "tx/a"}}}}])
+assert [x["KV"]["Key"] for x in r["Results"]] == ["tx/a", "tx/b", "tx/a"], r
+assert r["Results"][2]["KV"]["Value"] == b64("1") and r["Results"][0]["KV"]["Value"] is None, r
+a_index = c.kv.get("tx/a")[1]["ModifyIndex"]
+try:
+    c.txn.put([{{"KV": {{"Verb": "set", "Key": "tx/c", "Value": b64("3")}}}},
+               {{"KV": {{"Verb": "cas", "Key": "tx/a", "Value": b64("x"), "Index": a_index + 99}}}}])
+    raise SystemExit("a stale cas committed")
+except consul.ConsulException as e:
+    assert "OpIndex" in str(e) or "409" in str(e) or "stale" in str(e), e
+assert c.kv.get("tx/c")[1] is None, "rolled back"
+assert c.kv.get("tx/a")[1]["Value"] == b"1"
 print("ok")
 "#
     );

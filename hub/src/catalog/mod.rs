@@ -8,6 +8,7 @@
 pub mod health;
 pub mod jobs;
 pub mod kv;
+pub mod kv_txn;
 pub mod node;
 pub mod state;
 pub mod store;

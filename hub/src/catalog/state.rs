@@ -17,6 +17,8 @@ pub enum Update {
     Job(String, JobUpdate),
     Alloc(AllocId, AllocUpdate),
     Kv(super::kv::KvUpdate),
+    /// A KV transaction (`/v1/txn`): all its writes or none, in one commit.
+    KvTxn(Vec<super::kv_txn::TxnOp>),
     Var(super::vars::VarUpdate),
 }
 
@@ -25,7 +27,7 @@ impl Update {
     pub fn node(&self) -> Option<&NodeId> {
         match self {
             Update::Node(n, _) => Some(n),
-            Update::Job(..) | Update::Alloc(..) | Update::Kv(_) | Update::Var(_) => None,
+            Update::Job(..) | Update::Alloc(..) | Update::Kv(_) | Update::KvTxn(_) | Update::Var(_) => None,
         }
     }
 }
@@ -49,6 +51,8 @@ pub enum Dirty {
 pub struct Applied {
     pub dirty: Vec<Dirty>,
     pub summaries: Vec<String>,
+    /// A KV transaction's results or errors, for its caller.
+    pub txn: Option<super::kv_txn::TxnOutcome>,
 }
 
 /// The whole catalog. `index` moves on every durable change.
@@ -73,6 +77,11 @@ impl Catalog {
             Update::Job(id, ju) => self.work.apply_job(id, ju),
             // Stamped with the index this batch's commit will have.
             Update::Kv(ku) => self.kv.apply(ku, self.index + 1),
+            Update::KvTxn(ops) => {
+                let (mut applied, outcome) = self.kv.txn(ops, self.index + 1);
+                applied.txn = Some(outcome);
+                applied
+            }
             Update::Var(vu) => self.vars.apply(vu, self.index + 1),
             Update::Alloc(id, au) => {
                 let mut out = self.work.apply_alloc(id.clone(), au);

@@ -49,12 +49,14 @@ pub trait Acker: Send + 'static {
 }
 
 /// What became of an input that asked for a reply.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Committed {
     /// The catalog index the change is visible at.
     pub index: u64,
     /// False when the update changed nothing (and nothing was written).
     pub changed: bool,
+    /// A KV transaction's results or errors.
+    pub txn: Option<super::kv_txn::TxnOutcome>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -95,6 +97,9 @@ pub struct Writer<A: Acker> {
     pub events: broadcast::Sender<Event>,
     pub stats: Arc<Stats>,
 }
+
+/// Per change: whether it changed anything, and a KV transaction's outcome.
+type Outcome = (bool, Option<super::kv_txn::TxnOutcome>);
 
 enum Step<T> {
     Batch(Vec<Input<T>>),
@@ -144,14 +149,14 @@ impl<A: Acker> Writer<A> {
     /// Applies, commits (off the async workers: an fsync must not stall DNS or the
     /// API), lets observers catch up, then publishes. Returns, per change, whether it
     /// changed anything, or the commit's failure.
-    async fn commit(&mut self, changes: Vec<(String, Option<Update>)>) -> Result<Vec<bool>, CommitFailed> {
+    async fn commit(&mut self, changes: Vec<(String, Option<Update>)>) -> Result<Vec<Outcome>, CommitFailed> {
         let mut dirty: Vec<Dirty> = Vec::new();
         let mut summaries: Vec<(String, String)> = Vec::new();
         let mut changed = Vec::with_capacity(changes.len());
         let now_ms = rabble_shared::support::clock::now_ms();
         for (source, u) in changes {
             let Some(u) = u else {
-                changed.push(false);
+                changed.push((false, None));
                 continue;
             };
             let node = u.node().cloned();
@@ -162,7 +167,7 @@ impl<A: Acker> Writer<A> {
             {
                 n.status_since_ms = now_ms;
             }
-            changed.push(!applied.dirty.is_empty());
+            changed.push((!applied.dirty.is_empty(), applied.txn));
             dirty.extend(applied.dirty);
             summaries.extend(applied.summaries.into_iter().map(|s| (source.clone(), s)));
         }
@@ -218,21 +223,22 @@ impl<A: Acker> Writer<A> {
                             _ => entry.last_seen = now,
                         }
                     }
-                    Some(Update::Job(..) | Update::Alloc(..) | Update::Kv(_) | Update::Var(_)) | None => {}
+                    Some(Update::Job(..) | Update::Alloc(..) | Update::Kv(_) | Update::KvTxn(_) | Update::Var(_))
+                    | None => {}
                 }
                 dones.push(item.done);
                 changes.push((item.source, item.update));
             }
         }
-        let outcome = self.commit(changes).await;
+        let mut outcome = self.commit(changes).await;
         let index = self.catalog.index;
         for (i, done) in dones.into_iter().enumerate() {
             match done {
                 Done::Nothing => {}
                 Done::Ack(token) => self.acker.ack(token).await,
                 Done::Reply(tx) => {
-                    let answer = match &outcome {
-                        Ok(changed) => Ok(Committed { index, changed: changed[i] }),
+                    let answer = match &mut outcome {
+                        Ok(changed) => Ok(Committed { index, changed: changed[i].0, txn: changed[i].1.take() }),
                         Err(e) => Err(e.clone()),
                     };
                     let _ = tx.send(answer);

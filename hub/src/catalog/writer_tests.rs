@@ -104,7 +104,11 @@ async fn observers_then_snapshot_then_acks() {
     h.tx.send(input(service("a", "web"), Done::Ack(2))).await.unwrap();
     h.tx.send(input(service("b", "db"), Done::Nothing)).await.unwrap();
     let r = reply(&h, service("b", "db")).await.unwrap();
-    assert_eq!(r, Committed { index: 1, changed: false }, "queued together: one batch, and the copy changed nothing");
+    assert_eq!(
+        r,
+        Committed { index: 1, changed: false, txn: None },
+        "queued together: one batch, and the copy changed nothing"
+    );
     assert_eq!(*h.witness.seen.lock().unwrap(), vec![(1, 0)], "the observer saw index 1 before the snapshot did");
     assert_eq!(*h.recorder.acks.lock().unwrap(), vec![(1, 1), (2, 1)], "acks come after the snapshot moved");
     assert_eq!(h.snapshot.borrow().instance_count(), 2);
@@ -129,9 +133,9 @@ async fn inputs_without_an_update_are_acked_in_order_with_the_rest() {
 #[tokio::test(start_paused = true)]
 async fn an_unchanged_update_writes_nothing_and_says_so() {
     let h = start(Duration::from_secs(15));
-    assert_eq!(reply(&h, service("a", "web")).await.unwrap(), Committed { index: 1, changed: true });
-    assert_eq!(reply(&h, service("a", "web")).await.unwrap(), Committed { index: 1, changed: false });
-    assert_eq!(reply(&h, service("a", "db")).await.unwrap(), Committed { index: 2, changed: true });
+    assert_eq!(reply(&h, service("a", "web")).await.unwrap(), Committed { index: 1, changed: true, txn: None });
+    assert_eq!(reply(&h, service("a", "web")).await.unwrap(), Committed { index: 1, changed: false, txn: None });
+    assert_eq!(reply(&h, service("a", "db")).await.unwrap(), Committed { index: 2, changed: true, txn: None });
     assert_eq!(h.stats.snapshot().commits, 2);
 }
 

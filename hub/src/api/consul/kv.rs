@@ -8,7 +8,7 @@ use super::super::AppState;
 use super::{Fail, Params, answer, fail};
 use crate::catalog::Update;
 use crate::catalog::kv::{Entry, KvUpdate, MAX_VALUE, check_key};
-use crate::catalog::writer::{Done, Input};
+use crate::catalog::writer::{Committed, Done, Input};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, Uri, header};
@@ -58,16 +58,16 @@ fn bad(e: String) -> Fail {
 
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
-struct KvPair<'a> {
+pub(super) struct KvPair<'a> {
     lock_index: u64,
     key: &'a str,
     flags: u64,
-    value: Option<String>,
+    pub(super) value: Option<String>,
     create_index: u64,
     modify_index: u64,
 }
 
-fn pair<'a>(key: &'a str, e: &Entry) -> KvPair<'a> {
+pub(super) fn pair<'a>(key: &'a str, e: &Entry) -> KvPair<'a> {
     KvPair {
         lock_index: 0,
         key,
@@ -114,17 +114,22 @@ pub async fn get(State(s): State<AppState>, uri: Uri) -> Result<Response, Fail> 
     Ok(answer(index, &[pair(&key, e)]))
 }
 
-/// Sends `u` to the writer; whether it changed anything.
-async fn write(s: &AppState, u: KvUpdate) -> Result<bool, Fail> {
+/// Sends `u` to the writer and waits for its commit.
+pub(super) async fn commit(s: &AppState, u: Update) -> Result<Committed, Fail> {
     let (tx, rx) = oneshot::channel();
-    let input = Input { source: "api".into(), update: Some(Update::Kv(u)), done: Done::Reply(tx) };
+    let input = Input { source: "api".into(), update: Some(u), done: Done::Reply(tx) };
     let unavailable = || fail(StatusCode::SERVICE_UNAVAILABLE, "the hub is stopping");
     s.writer.send(input).await.map_err(|_| unavailable())?;
     match rx.await {
-        Ok(Ok(c)) => Ok(c.changed),
+        Ok(Ok(c)) => Ok(c),
         Ok(Err(e)) => Err(fail(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string())),
         Err(_) => Err(unavailable()),
     }
+}
+
+/// Sends a KV change to the writer; whether it changed anything.
+async fn write(s: &AppState, u: KvUpdate) -> Result<bool, Fail> {
+    Ok(commit(s, Update::Kv(u)).await?.changed)
 }
 
 fn boolean(b: bool) -> Response {

@@ -1,7 +1,7 @@
 //! Consul's HTTP API on the hub's port (8500 by default), so Traefik's consulCatalog
 //! provider, Prometheus' consul_sd, py-consul and Ansible work unchanged against
 //! Rabble: the catalog and health endpoints (`read.rs`), external registrations
-//! (`register.rs`), the KV store (`kv.rs`), and blocking queries — `?index=N&wait=D` holds until the catalog
+//! (`register.rs`), the KV store (`kv.rs`) and its transactions (`txn.rs`), and blocking queries — `?index=N&wait=D` holds until the catalog
 //! index moves past N or the wait ends (default 5 minutes, at most 10), answered with
 //! `X-Consul-Index` (≥ 1, rising). Unknown parameters are ignored, as Consul ignores
 //! them; unknown endpoints answer 404 naming themselves.
@@ -9,6 +9,7 @@
 mod kv;
 mod read;
 mod register;
+mod txn;
 
 use super::AppState;
 use crate::catalog::Catalog;
@@ -40,6 +41,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/catalog/deregister", put(register::deregister))
         .route("/v1/kv/", get(kv::get).put(kv::put).delete(kv::delete))
         .route("/v1/kv/{*key}", get(kv::get).put(kv::put).delete(kv::delete))
+        .route("/v1/txn", put(txn::txn))
 }
 
 /// The endpoints served, for the 404 of one that is not.
