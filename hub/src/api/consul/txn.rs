@@ -15,8 +15,11 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use serde_json::{Value, json};
 
+/// Failed operations, by position, and why.
+type OpErrors = Vec<(usize, String)>;
+
 /// The operations in a request body, or every malformed one by position.
-fn parse(body: &[u8]) -> Result<Result<Vec<TxnOp>, Vec<(usize, String)>>, Fail> {
+fn parse(body: &[u8]) -> Result<Result<Vec<TxnOp>, OpErrors>, Fail> {
     let bad = |m: String| fail(StatusCode::BAD_REQUEST, &m);
     let ops: Vec<Value> = serde_json::from_slice(body).map_err(|e| bad(format!("Failed to parse body: {e}")))?;
     if ops.len() > MAX_OPS {
