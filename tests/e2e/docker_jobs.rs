@@ -1,6 +1,7 @@
 //! Docker jobs against the real engine: a `FROM scratch` image of the tests' static
 //! tiny-http (no image can be pulled here), run, registered, adopted across an agent
-//! restart without being restarted, and removed when the job stops.
+//! restart without being restarted (its templates re-delivered without a restart), restarted
+//! with a new environment when a template's KV key changes, and removed when the job stops.
 
 use rabble_shared::Status;
 use rabble_shared::api::NodeStatus;
@@ -83,11 +84,23 @@ fn a_docker_job_runs_is_adopted_across_an_agent_restart_and_is_removed_on_stop()
       resources {{
         memory = 64
       }}
+      template {{
+        data        = "GREETING={{{{ key \"app/greeting\" }}}}\n"
+        destination = "secrets/env"
+        env         = true
+        splay       = "0s"
+      }}
+      template {{
+        data        = "page for {{{{ env \"NOMAD_ALLOC_NAME\" }}}}: {{{{ key \"app/greeting\" }}}}"
+        destination = "local/page.txt"
+        change_mode = "noop"
+      }}
     }}
   }}
 }}
 "#
     );
+    assert!(hub.cli(&["kv", "put", "app/greeting", "hello"]).0);
     hub.run_job(&d.join("whoami.nomad.hcl"), &job);
     hub.wait_check_named("whoami", Status::Passing, Duration::from_secs(30));
     let view: rabble_shared::api::JobView = hub.get("/api/v1/jobs/whoami").unwrap();
@@ -100,7 +113,12 @@ fn a_docker_job_runs_is_adopted_across_an_agent_restart_and_is_removed_on_stop()
         .into_body()
         .read_to_string()
         .unwrap();
-    assert_eq!(body.trim(), "whoami.web[0]");
+    assert_eq!(body.trim(), "whoami.web[0] hello", "the template's env file is the container's environment");
+    let get = |path: &str| {
+        let url = format!("http://127.0.0.1:{}{path}", alloc.ports[0].value);
+        ureq::get(&url).call().map(|r| r.into_body().read_to_string().unwrap()).map_err(|e| e.to_string())
+    };
+    assert_eq!(get("/file/local/page.txt").unwrap(), "page for whoami.web[0]: hello", "mounted at /local");
     let first_start = started_at(&ids[0]);
 
     // The agent is restarted (an upgrade: SIGTERM, then a new process): the container
@@ -119,9 +137,20 @@ fn a_docker_job_runs_is_adopted_across_an_agent_restart_and_is_removed_on_stop()
     assert!(agent.proc.log().contains("adopted the running container"), "{}", agent.proc.log());
     // Its output comes from the Docker engine's log, through the (new) agent.
     let (ok, err_out, e) = hub.cli(&["alloc", "logs", "-stderr", alloc.id.as_str()]);
-    assert!(ok && err_out.contains("tiny-http: whoami.web[0] listening on"), "{err_out}{e}");
+    assert!(ok && err_out.contains("tiny-http: whoami.web[0] hello listening on"), "{err_out}{e}");
     let (ok, out, e) = hub.cli(&["alloc", "logs", alloc.id.as_str()]);
     assert!(ok && out.is_empty(), "stdout is empty: {out:?}{e}");
+
+    // A KV change re-renders both templates: the env file restarts the container with the
+    // new environment (the page alone would not: `noop`).
+    assert!(hub.cli(&["kv", "put", "app/greeting", "bonjour"]).0);
+    wait_for("the container restarted with the new environment", Duration::from_secs(30), || {
+        let b = get("/").unwrap_or_default();
+        if b.trim() == "whoami.web[0] bonjour" { Ok(()) } else { Err(b) }
+    });
+    assert_eq!(get("/file/local/page.txt").unwrap(), "page for whoami.web[0]: bonjour");
+    let now = containers(alloc.id.as_str());
+    assert_eq!(now.len(), 1, "{now:?}");
 
     // Stopping the job removes the container.
     let out =

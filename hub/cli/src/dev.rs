@@ -149,6 +149,7 @@ pub async fn run(
         },
         lanes: rabble_hub::routes::table::Lane::defaults(),
         resolvers: Vec::new(),
+        kv_public: Vec::new(),
     };
     let listeners = rabble_hub::Listeners::bind(&hub_cfg).await?;
     let hub_data = hub_cfg.data_dir.clone();
