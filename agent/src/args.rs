@@ -39,6 +39,8 @@ Options (each also in the config file; a flag wins):
       --socket <PATH>             the local control socket
       --ca <FILE>                 PEM of the CA that signed the hub's certificate
       --token-file <FILE>         this node's token from `rabble-hub node add <name>`
+      --join-token-file <FILE>    a join token (`node add <name> --join`), traded at the first connect for the
+                                  node's own token, kept in --token-file
       --docker-socket <PATH>      the Docker engine (default /var/run/docker.sock)
       --no-docker                 do not use Docker on this node
       --meta <KEY=VALUE>          node metadata (repeatable)
@@ -82,6 +84,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>, env_config: Option<OsStri
             Long("socket") => f.socket = Some(value(&mut p, "socket")?),
             Long("ca") => f.ca = Some(value(&mut p, "ca")?),
             Long("token-file") => f.token_file = Some(value(&mut p, "token-file")?),
+            Long("join-token-file") => f.join_token_file = Some(value(&mut p, "join-token-file")?),
             Long("docker-socket") => f.docker_socket = Some(value(&mut p, "docker-socket")?),
             Long("no-docker") => f.no_docker = true,
             Long("meta") => {

@@ -9,7 +9,7 @@ use rabble_shared::support::mqtt::BrokerAddr;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub const DEFAULT_CONFIG: &str = "/etc/rabble/agent.toml";
@@ -41,6 +41,7 @@ pub struct FileConfig {
     pub socket: Option<PathBuf>,
     pub ca: Option<PathBuf>,
     pub token_file: Option<PathBuf>,
+    pub join_token_file: Option<PathBuf>,
     pub docker: Option<bool>,
     pub docker_socket: Option<PathBuf>,
     pub hub_key: Option<String>,
@@ -84,6 +85,9 @@ pub struct Flags {
     pub ca: Option<PathBuf>,
     /// File holding this node's token from `rabble-hub node add <name>`.
     pub token_file: Option<PathBuf>,
+    /// A join token (`rabble-hub node add <name> --join`): traded at the first connect
+    /// for the node's own token, then kept in token_file.
+    pub join_token_file: Option<PathBuf>,
     /// The Docker engine's socket (default /var/run/docker.sock).
     pub docker_socket: Option<PathBuf>,
     /// Do not use Docker on this node.
@@ -98,6 +102,36 @@ pub struct Flags {
     pub alloc_dir: Option<PathBuf>,
     /// HTTP lanes to serve, `name=address` (added to the file's).
     pub lanes: Vec<crate::proxy::LaneListen>,
+}
+
+/// A node joining with a join token: the password that trades it, and where its new
+/// token moves once the hub accepted it.
+#[derive(Debug, Clone)]
+pub struct Join {
+    pub password: String,
+    /// `<token_file>.joining`: the new token, kept until the hub accepted it (a retry
+    /// after a lost CONNACK presents the same one).
+    pub pending: PathBuf,
+    pub token_file: PathBuf,
+}
+
+/// The node's own token for a join, made once and kept in `pending` (0600).
+fn pending_token(pending: &Path) -> Result<String, ConfigError> {
+    if pending.exists() {
+        return read_secret(pending);
+    }
+    let err = |message: String| ConfigError::File { path: pending.to_owned(), message };
+    let token = rabble_shared::support::join::new_token().map_err(|e| err(e.to_string()))?;
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(pending)
+        .map_err(|e| err(format!("cannot create: {e}")))?;
+    f.write_all(token.as_bytes()).and_then(|()| f.sync_all()).map_err(|e| err(format!("cannot write: {e}")))?;
+    Ok(token)
 }
 
 /// The resolved configuration the agent runs with.
@@ -115,6 +149,8 @@ pub struct Config {
     pub ca: Option<PathBuf>,
     /// MQTT username (the node id) and password (its token), when a token file is set.
     pub credentials: Option<(String, String)>,
+    /// Joining: the node's token is not recorded by the hub yet.
+    pub join: Option<Join>,
     pub drivers: DriverConfig,
     /// The hub's ed25519 public key; without one the agent runs no work.
     pub hub_key: Option<Vec<u8>>,
@@ -157,10 +193,23 @@ impl Config {
                 message: format!("is set but hub {hub} is not mqtts:// (the CA would be ignored)"),
             });
         }
-        let credentials = match flags.token_file.or(file.token_file) {
-            Some(path) => Some((node.as_str().to_owned(), read_secret(&path)?)),
-            None => None,
-        };
+        let (credentials, join) =
+            match (flags.token_file.or(file.token_file), flags.join_token_file.or(file.join_token_file)) {
+                (None, Some(_)) => {
+                    return Err(ConfigError::Field {
+                        field: "join_token_file",
+                        message: "needs token_file: where the node keeps the token it trades the join token for".into(),
+                    });
+                }
+                (Some(token_file), Some(j)) if !token_file.exists() => {
+                    let pending = PathBuf::from(format!("{}.joining", token_file.display()));
+                    let token = pending_token(&pending)?;
+                    let password = rabble_shared::support::join::password(&read_secret(&j)?, &token);
+                    (Some((node.as_str().to_owned(), token)), Some(Join { password, pending, token_file }))
+                }
+                (Some(path), _) => (Some((node.as_str().to_owned(), read_secret(&path)?)), None),
+                (None, None) => (None, None),
+            };
         let docker_socket = flags.docker_socket.or(file.docker_socket);
         // A socket set by hand on a build without Docker is reported as such in the facts.
         let docker_on = !flags.no_docker && file.docker.unwrap_or(cfg!(feature = "docker") || docker_socket.is_some());
@@ -194,6 +243,7 @@ impl Config {
             lanes,
             ca,
             credentials,
+            join,
             drivers,
             hub,
             node,

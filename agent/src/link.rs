@@ -29,7 +29,7 @@ pub fn options(cfg: &Config, queue: usize) -> Result<MqttOptions, AgentError> {
         opts.set_transport(Transport::Tls(TlsConfiguration::Rustls(tls)));
     }
     if let Some((user, pass)) = &cfg.credentials {
-        opts.set_credentials(user.clone(), pass.clone());
+        opts.set_credentials(user.clone(), cfg.join.as_ref().map_or(pass, |j| &j.password).clone());
     }
     Ok(opts)
 }
@@ -109,7 +109,12 @@ pub enum LinkEvent {
 }
 
 /// Runs until the engine's DISCONNECT goes out or the engine drops the receiver.
-pub async fn run(mut eventloop: EventLoop, tx: mpsc::Sender<LinkEvent>, node: rabble_shared::NodeId) {
+pub async fn run(
+    mut eventloop: EventLoop,
+    tx: mpsc::Sender<LinkEvent>,
+    node: rabble_shared::NodeId,
+    mut join: Option<(crate::config::Join, String)>,
+) {
     let (assignments_topic, logs_topic) = (topic::assignments(&node), topic::logs_request(&node));
     let with_credentials = eventloop.mqtt_options.credentials().is_some();
     let mut backoff = Backoff::default();
@@ -120,6 +125,16 @@ pub async fn run(mut eventloop: EventLoop, tx: mpsc::Sender<LinkEvent>, node: ra
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
                 backoff.reset();
                 up = true;
+                if let Some((j, token)) = join.take() {
+                    // Joined: the hub keeps our token's hash; it is our credential from now on.
+                    match std::fs::rename(&j.pending, &j.token_file) {
+                        Ok(()) => tracing::info!(token_file = %j.token_file.display(), "joined the hub; token kept"),
+                        Err(e) => {
+                            tracing::error!(error = %e, path = %j.token_file.display(), "joined, but cannot keep the token")
+                        }
+                    }
+                    eventloop.mqtt_options.set_credentials(node.as_str(), token);
+                }
                 LinkEvent::Connected
             }
             Ok(Event::Incoming(Packet::Publish(p))) if p.topic == topic::HUB_STATUS => {
@@ -149,7 +164,12 @@ pub async fn run(mut eventloop: EventLoop, tx: mpsc::Sender<LinkEvent>, node: ra
             }
             Err(e) => {
                 let delay = backoff.next_delay();
-                let (why, refused) = if up { (e.to_string(), false) } else { explain(&e, with_credentials) };
+                let (mut why, refused) = if up { (e.to_string(), false) } else { explain(&e, with_credentials) };
+                if refused && join.is_some() {
+                    why = format!(
+                        "{why} — joining: the join token may be used, expired or for another node (the hub's log says                          which; `rabble-hub node add <name> --join` makes a new one)"
+                    );
+                }
                 if up {
                     tracing::warn!(error = %why, "lost the hub; reconnecting");
                 } else if refused {

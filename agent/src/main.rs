@@ -1,6 +1,5 @@
 //! The `rabble-agent` binary: runs the agent, or talks to a running one (`check`, `reload`).
 
-use anyhow::Context;
 use rabble_agent::args::{self, Command, HELP};
 use rabble_agent::config::{Config, DEFAULT_SOCKET, Flags};
 use std::path::PathBuf;
@@ -16,14 +15,26 @@ fn socket(flags: &Flags) -> PathBuf {
     flags.socket.clone().unwrap_or_else(|| DEFAULT_SOCKET.into())
 }
 
+/// An error and its causes, `what: cause: cause` (anyhow's `{:#}`, without anyhow: the
+/// agent's size budget has no room for it).
+fn chain(what: &str, e: &dyn std::error::Error) -> String {
+    let mut out = if what.is_empty() { e.to_string() } else { format!("{what}: {e}") };
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        out.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
+    out
+}
+
 fn main() {
     if let Err(e) = real_main() {
-        eprintln!("rabble-agent: {e:#}");
+        eprintln!("rabble-agent: {e}");
         std::process::exit(1);
     }
 }
 
-fn real_main() -> anyhow::Result<()> {
+fn real_main() -> Result<(), String> {
     let command = args::parse(std::env::args_os().skip(1), std::env::var_os("RABBLE_AGENT_CONFIG"));
     let (flags, request) = match command {
         Ok(Command::Run(flags)) => return run(flags),
@@ -41,20 +52,20 @@ fn real_main() -> anyhow::Result<()> {
             std::process::exit(2);
         }
     };
-    let reply = rabble_agent::control::send(&socket(&flags), &request).map_err(anyhow::Error::msg)?;
+    let reply = rabble_agent::control::send(&socket(&flags), &request)?;
     if !reply.ok {
-        anyhow::bail!("{}", reply.error);
+        return Err(reply.error);
     }
     Ok(())
 }
 
-fn run(flags: Flags) -> anyhow::Result<()> {
+fn run(flags: Flags) -> Result<(), String> {
     // `Targets` rather than EnvFilter: same `info,rumqttc=debug` syntax, no regex engine
     // in a binary with a size budget.
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     let filter: tracing_subscriber::filter::Targets = match std::env::var("RABBLE_LOG") {
-        Ok(s) => s.parse().map_err(|e| anyhow::anyhow!("RABBLE_LOG={s:?}: {e}"))?,
+        Ok(s) => s.parse().map_err(|e| format!("RABBLE_LOG={s:?}: {e}"))?,
         Err(_) => "info".parse().expect("valid filter"),
     };
     // No colour codes into journald or a log file.
@@ -63,9 +74,10 @@ fn run(flags: Flags) -> anyhow::Result<()> {
         .with(tracing_subscriber::fmt::layer().with_ansi(ansi).with_writer(std::io::stderr))
         .with(filter)
         .init();
-    let cfg = Config::resolve(flags).context("configuration")?;
+    let cfg = Config::resolve(flags).map_err(|e| chain("configuration", &e))?;
     // One thread: the agent does little, and every thread costs memory on a 1 GB Pi.
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().context("tokio runtime")?;
+    let rt =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| chain("tokio runtime", &e))?;
     rt.block_on(async {
         let shutdown = async {
             let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
@@ -76,5 +88,5 @@ fn run(flags: Flags) -> anyhow::Result<()> {
         };
         rabble_agent::run(cfg, shutdown).await
     })
-    .map_err(anyhow::Error::from)
+    .map_err(|e| chain("", &e))
 }

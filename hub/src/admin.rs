@@ -46,6 +46,29 @@ pub fn node_add(data_dir: &Path, name: &str, observer: bool, out: &mut impl Writ
     Ok(())
 }
 
+/// Issues a join token for a node (single use, valid `ttl`) and prints it: it goes on
+/// the node's card (`rabble image --join-token-file`); the node trades it for its own
+/// credential at its first connect.
+pub fn node_join(
+    data_dir: &Path,
+    name: &str,
+    ttl: std::time::Duration,
+    out: &mut impl Write,
+) -> Result<(), AdminError> {
+    let path = Credentials::path(data_dir);
+    let mut creds = Credentials::load(&path)?;
+    let (id, token) = creds.add_join(name, ttl.as_secs())?;
+    creds.save(&path)?;
+    let key = SigningKey::load_or_create(data_dir)?.public_b64();
+    writeln!(out, "{token}")?;
+    eprintln!(
+        "Issued a join token for node {id}: single use, valid {}s. Put it on the node's card:
+           rabble image <image> --name {id} --join-token-file <this file> --hub-key {key} --hub mqtts://<hub>:8883 --ca ca.pem",
+        ttl.as_secs()
+    );
+    Ok(())
+}
+
 /// `rabble-hub key`: the public key agents verify assignments with.
 pub fn hub_key(data_dir: &Path, out: &mut impl Write) -> Result<(), AdminError> {
     writeln!(out, "{}", SigningKey::load_or_create(data_dir)?.public_b64())?;
@@ -67,7 +90,11 @@ pub fn node_list(data_dir: &Path, out: &mut impl Write) -> Result<(), AdminError
     let creds = Credentials::load(&Credentials::path(data_dir))?;
     writeln!(out, "{:<24} {:<8} {:<11} REVOKED", "NODE", "STATE", "ADDED")?;
     for (id, c) in &creds.nodes {
-        let state = if c.revoked.is_some() { "revoked" } else { "active" };
+        let state = match (&c.revoked, &c.join) {
+            (Some(_), _) => "revoked",
+            (None, Some(j)) if j.used.is_none() && c.sha256.is_empty() => "joining",
+            _ => "active",
+        };
         let revoked = c.revoked.map(utc_date).unwrap_or_default();
         writeln!(out, "{:<24} {:<8} {:<11} {revoked}", id.as_str(), state, utc_date(c.added))?;
     }

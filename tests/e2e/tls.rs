@@ -190,3 +190,81 @@ fn agents_join_over_tls_with_their_credentials_and_others_are_refused() {
     assert!(hub.proc.log().contains("MQTT/TLS handshake failed"), "the hub logs a failed handshake with the peer");
     drop(hostile);
 }
+
+/// A join token (`node add --join`) is traded at the first connect for the node's own
+/// token, kept 0600 in its token_file; the node is then let in with that token across
+/// restarts; a replay of the join token (another agent with a copy of the card) is refused
+/// and says why, as is an expired one.
+#[test]
+fn a_join_token_is_traded_once_for_the_nodes_own_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    tls_init(&d.join("tls"));
+    let hub_data = d.join("hub-data");
+    let join = |name: &str, ttl: &str| {
+        let args = ["--data-dir", hub_data.to_str().unwrap(), "node", "add", name, "--join", "--ttl", ttl];
+        let (ok, out, err) = rabble_hub_cmd(&args);
+        assert!(ok && err.contains("rabble image"), "node add --join: {err}");
+        let p = d.join(format!("{name}.join"));
+        std::fs::write(&p, out).unwrap();
+        p
+    };
+    let kitchen = join("pi-kitchen", "24h");
+    let expired = join("pi-late", "0s");
+    let (_, list, _) = rabble_hub_cmd(&["--data-dir", hub_data.to_str().unwrap(), "node", "list"]);
+    assert!(list.lines().any(|l| l.contains("pi-kitchen") && l.contains("joining")), "{list}");
+
+    let tls_port = free_port();
+    let tls = d.join("tls");
+    let (cert, key) = (tls.join("hub.pem"), tls.join("hub.key"));
+    let hub_args = ["--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap()];
+    let listen = format!("127.0.0.1:{tls_port}");
+    let hub = Hub::start(d, &[&hub_args[..], &["--mqtts-listen", &listen]].concat());
+    let url = format!("mqtts://localhost:{tls_port}");
+    let ca = tls.join("ca.pem");
+    let agent = |name: &str, state: &Path, join: &Path| {
+        std::fs::create_dir_all(state).unwrap();
+        let token = state.join("token");
+        let extra = ["--ca", ca.to_str().unwrap(), "--token-file", token.to_str().unwrap(), "--join-token-file"];
+        let mut extra: Vec<&str> = extra.to_vec();
+        extra.push(join.to_str().unwrap());
+        // Each in its own directory (log, socket): a thief runs under the same name.
+        let cmd = std::process::Command::new(rabble_tests::bin("rabble-agent"));
+        Agent::spawn(cmd, state, name, &url, state.join("services"), &extra)
+    };
+
+    let state = d.join("kitchen-state");
+    let mut a = agent("pi-kitchen", &state, &kitchen);
+    hub.wait_node("pi-kitchen", NodeStatus::Up, Duration::from_secs(15));
+    let token_file = state.join("token");
+    wait_for("the node's token kept", Duration::from_secs(10), || {
+        if token_file.exists() { Ok(()) } else { Err("not yet".into()) }
+    });
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&token_file).unwrap().permissions().mode() & 0o777, 0o600);
+    assert!(!state.join("token.joining").exists());
+    let mine = std::fs::read_to_string(&token_file).unwrap();
+    let creds = std::fs::read_to_string(hub_data.join("credentials.json")).unwrap();
+    assert!(!creds.contains(mine.trim()) && !creds.contains(std::fs::read_to_string(&kitchen).unwrap().trim()));
+    assert!(hub.proc.log().contains("node joined"), "{}", hub.proc.log());
+
+    // Restarted, it logs in with its own token (the join token is spent).
+    a.proc.stop("TERM");
+    hub.wait_node("pi-kitchen", NodeStatus::Down, Duration::from_secs(15));
+    let a2 = agent("pi-kitchen", &state, &kitchen);
+    hub.wait_node("pi-kitchen", NodeStatus::Up, Duration::from_secs(15));
+
+    // A copy of the card (the same join token, another agent's own new token): refused, and
+    // the hub says it was used; the node keeps running.
+    let thief = agent("pi-kitchen", &d.join("thief-state"), &kitchen);
+    assert_refused_with_backoff(&thief, "join token");
+    assert!(hub.proc.log().contains("refused a join token: it was already used"), "{}", hub.proc.log());
+    assert!(!d.join("thief-state/token").exists());
+    drop(thief);
+    // An expired join token: refused, and the hub says so.
+    let late = agent("pi-late", &d.join("late-state"), &expired);
+    assert_refused_with_backoff(&late, "join token");
+    assert!(hub.proc.log().contains("refused a join token: it expired"), "{}", hub.proc.log());
+    assert_eq!(hub.node_status("pi-kitchen"), Some(NodeStatus::Up));
+    drop(a2);
+}

@@ -9,6 +9,7 @@
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 
 mod agent;
+pub mod card;
 mod mosquitto;
 mod work;
 pub use agent::{Agent, aarch64_agent, rabble_hub_cmd, release_agent};

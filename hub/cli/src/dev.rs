@@ -174,6 +174,7 @@ pub async fn run(
         socket: Some(scratch.join("agent.sock")),
         ca: None,
         credentials: None,
+        join: None,
         drivers: rabble_agent::driver::DriverConfig { docker_socket: None, exec: true },
         // The hub signs assignments with this key (made now if the data dir is new).
         hub_key: Some(

@@ -2,6 +2,7 @@
 //! `rabble kv`, `rabble var`.
 
 pub mod dev;
+pub mod image;
 pub mod job;
 pub mod kv;
 mod table;

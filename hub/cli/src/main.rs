@@ -54,6 +54,8 @@ enum Cmd {
     /// Variables, sealed by the hub (as `nomad var`).
     #[command(subcommand)]
     Var(VarCmd),
+    /// Put the agent on a Raspberry Pi OS image (its boot partition only; no mount, no root).
+    Image(cli::image::ImageArgs),
     /// The demo job's task (`rabble dev`): a tiny HTTP server on $NOMAD_PORT_http.
     #[command(hide = true)]
     DemoServer,
@@ -254,6 +256,7 @@ fn main() {
         Cmd::Job(JobCmd::Stop { id, purge }) => cli::job::stop(&client, &id, purge).map_err(Into::into),
         Cmd::Job(JobCmd::History { id, json }) => cli::job::history(&client, &id, json).map_err(Into::into),
         Cmd::DemoServer => cli::dev::demo_server().map_err(Into::into),
+        Cmd::Image(args) => cli::image::run(&args).map(|r| cli::image::print(&r)).map_err(Into::into),
         Cmd::Alloc(AllocCmd::Status { id, json }) => cli::job::alloc_status(&client, &id, json).map_err(Into::into),
         Cmd::Alloc(AllocCmd::Logs { id, task_arg, task, stderr, follow, tail, lines, bytes }) => {
             let lines = lines.or((tail && bytes.is_none()).then_some(10));

@@ -58,7 +58,13 @@ mod tests {
         assert_eq!(message(&node, "t", &bundle, &creds), Some(CertMessage::plain(bundle.clone())));
         creds.nodes.insert(
             node.clone(),
-            NodeCredential { sha256: crate::auth::credentials::hash("tok"), added: 0, revoked: None, observer: false },
+            NodeCredential {
+                sha256: crate::auth::credentials::hash("tok"),
+                added: 0,
+                revoked: None,
+                observer: false,
+                join: None,
+            },
         );
         let m = message(&node, "rabble/node/pi-1/certs/ingress", &bundle, &creds).unwrap();
         use base64::Engine;

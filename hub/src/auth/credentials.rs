@@ -49,6 +49,21 @@ pub struct NodeCredential {
     /// nothing. Not a node: it cannot register anything.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub observer: bool,
+    /// A join token (`node add --join`): single use, until `expires`. `sha256` above is
+    /// empty until the node joins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub join: Option<JoinToken>,
+}
+
+/// A node's join token, hashed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JoinToken {
+    pub sha256: String,
+    /// Unix seconds.
+    pub expires: u64,
+    /// Unix seconds; set when the node joined.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub used: Option<u64>,
 }
 
 /// The whole file.
@@ -68,6 +83,13 @@ pub enum Verdict {
     /// A node's token used under another node's agent client id (`rabble-agent-<other>`),
     /// which would take that node's session over.
     OtherNodesClientId,
+    /// A join token that was valid: the node's credential is now recorded (save the file).
+    Joined,
+    /// A join token already traded for a credential (by another token than this one).
+    JoinUsed,
+    JoinExpired,
+    /// A node that has not joined yet, presenting a plain token.
+    NotJoined,
 }
 
 fn now() -> u64 {
@@ -126,8 +148,55 @@ impl Credentials {
             return Err(CredentialsError::Exists(id));
         }
         let token = new_token()?;
-        self.nodes.insert(id.clone(), NodeCredential { sha256: hash(&token), added: now(), revoked: None, observer });
+        self.nodes.insert(
+            id.clone(),
+            NodeCredential { sha256: hash(&token), added: now(), revoked: None, observer, join: None },
+        );
         Ok((id, token))
+    }
+
+    /// Issues a join token for `name`, valid `ttl_secs` and once: the node trades it for
+    /// its own credential at its first connect (`rabble image` puts it on the card).
+    /// Replaces an unused join token; a node that has joined must be revoked first.
+    pub fn add_join(&mut self, name: &str, ttl_secs: u64) -> Result<(NodeId, String), CredentialsError> {
+        let id = NodeId::from_name(name).ok_or_else(|| CredentialsError::BadName(name.to_owned()))?;
+        if id.as_str() == HUB_USER {
+            return Err(CredentialsError::Reserved(name.to_owned()));
+        }
+        if self.nodes.get(&id).is_some_and(|c| c.revoked.is_none() && !c.sha256.is_empty()) {
+            return Err(CredentialsError::Exists(id));
+        }
+        let token = new_token()?;
+        let join = JoinToken { sha256: hash(&token), expires: now().saturating_add(ttl_secs), used: None };
+        let c =
+            NodeCredential { sha256: String::new(), added: now(), revoked: None, observer: false, join: Some(join) };
+        self.nodes.insert(id.clone(), c);
+        Ok((id, token))
+    }
+
+    /// Decides a join password (`rabble_shared::support::join`) at unix time `now`; on
+    /// [`Verdict::Joined`] the node's credential is recorded here (the caller saves).
+    pub fn join(&mut self, user: &str, join_token: &str, token_hash: &str, now: u64) -> Verdict {
+        let Some(c) = NodeId::new(user).ok().and_then(|id| self.nodes.get_mut(&id)) else {
+            return Verdict::UnknownNode;
+        };
+        if c.revoked.is_some() {
+            return Verdict::Revoked;
+        }
+        let Some(j) = c.join.as_mut().filter(|j| same_hash(&j.sha256, &hash(join_token))) else {
+            return Verdict::WrongToken;
+        };
+        match j.used {
+            // The node retrying after its CONNACK was lost: the same hash, accepted.
+            Some(_) if same_hash(&c.sha256, token_hash) => Verdict::Accepted,
+            Some(_) => Verdict::JoinUsed,
+            None if now > j.expires => Verdict::JoinExpired,
+            None => {
+                j.used = Some(now);
+                c.sha256 = token_hash.to_owned();
+                Verdict::Joined
+            }
+        }
     }
 
     /// Revokes `name`'s token; the broker refuses it from the next CONNECT on.
@@ -147,6 +216,8 @@ impl Credentials {
         let Some(c) = NodeId::new(user).ok().and_then(|id| self.nodes.get(&id)) else { return Verdict::UnknownNode };
         if c.revoked.is_some() {
             Verdict::Revoked
+        } else if c.sha256.is_empty() {
+            Verdict::NotJoined
         } else if same_hash(&c.sha256, &hash(token)) {
             Verdict::Accepted
         } else {
@@ -161,7 +232,7 @@ impl Credentials {
     /// templates): derived from the SHA-256 of its token, which both ends hold. `None`
     /// for a node without active credentials (then it gets them in clear).
     pub fn seal_key(&self, node: &NodeId) -> Option<rabble_shared::support::seal::SealKey> {
-        let c = self.nodes.get(node).filter(|c| c.revoked.is_none() && !c.observer)?;
+        let c = self.nodes.get(node).filter(|c| c.revoked.is_none() && !c.observer && !c.sha256.is_empty())?;
         let hex = &c.sha256;
         let bytes: Option<Vec<u8>> = (hex.len() % 2 == 0)
             .then(|| (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok()).collect())
@@ -205,6 +276,32 @@ mod tests {
             (Verdict::Accepted, Verdict::WrongToken)
         );
         assert!(matches!(c3.revoke("ghost"), Err(CredentialsError::Unknown(_))));
+    }
+
+    #[test]
+    fn join_tokens_are_single_use_short_lived_and_bound_to_the_name() {
+        use rabble_shared::support::join;
+        let mut c = Credentials::default();
+        let (id, j) = c.add_join("Pi-Kitchen", 3600).unwrap();
+        assert_eq!(id.as_str(), "pi-kitchen");
+        let t0 = c.nodes[&id].join.as_ref().unwrap().expires - 3600;
+        assert_eq!(c.verify("pi-kitchen", "anything"), Verdict::NotJoined);
+        assert!(c.seal_key(&id).is_none(), "no key before the node has a credential");
+        let mine = join::password(&j, "node-token");
+        let (jt, h) = join::parse(&mine).unwrap();
+        assert_eq!(c.join("pi-other", jt, h, t0), Verdict::UnknownNode, "bound to its name");
+        assert_eq!(c.join("pi-kitchen", "wrong", h, t0), Verdict::WrongToken);
+        assert_eq!(c.join("pi-kitchen", jt, h, t0 + 3601), Verdict::JoinExpired);
+        assert_eq!(c.join("pi-kitchen", jt, h, t0 + 10), Verdict::Joined);
+        assert_eq!(c.verify("pi-kitchen", "node-token"), Verdict::Accepted, "the node's own token from now on");
+        assert!(c.seal_key(&id).is_some());
+        assert_eq!(c.join("pi-kitchen", jt, h, t0 + 20), Verdict::Accepted, "the same node retrying");
+        let (_, other) = join::parse(&join::password(&j, "thief")).map(|(a, b)| (a.to_owned(), b.to_owned())).unwrap();
+        assert_eq!(c.join("pi-kitchen", jt, &other, t0 + 20), Verdict::JoinUsed, "a replay is refused");
+        assert!(matches!(c.add_join("pi-kitchen", 60), Err(CredentialsError::Exists(_))));
+        c.revoke("pi-kitchen").unwrap();
+        assert_eq!(c.join("pi-kitchen", jt, h, t0 + 20), Verdict::Revoked);
+        assert!(c.add_join("pi-kitchen", 60).is_ok(), "a revoked node can be given a new join token");
     }
 
     #[test]

@@ -100,17 +100,53 @@ impl Authenticator {
         if let Err(e) = self.refresh() {
             tracing::error!(error = %e, "credentials file unreadable; using the last good one");
         }
-        let mut verdict = self.cache.lock().unwrap_or_else(|p| p.into_inner()).creds.verify(user, pass);
         // rumqttd drops the older of two sessions with one client id: a node may use its
-        // own agent id, or any id that is not an agent's, never another node's.
-        if verdict == Verdict::Accepted && client_id.strip_prefix(AGENT_CLIENT_PREFIX).is_some_and(|n| n != user) {
-            verdict = Verdict::OtherNodesClientId;
-        }
+        // own agent id, or any id that is not an agent's, never another node's (checked
+        // first, so a join is never spent on a connection that is then refused).
+        let verdict = if client_id.strip_prefix(AGENT_CLIENT_PREFIX).is_some_and(|n| n != user) {
+            Verdict::OtherNodesClientId
+        } else {
+            match rabble_shared::support::join::parse(pass) {
+                Some((join, token_hash)) => self.join(user, join, token_hash),
+                None => self.cache.lock().unwrap_or_else(|p| p.into_inner()).creds.verify(user, pass),
+            }
+        };
         match verdict {
             Verdict::Accepted => tracing::debug!(client_id, user, "node authenticated"),
+            Verdict::JoinUsed => {
+                tracing::warn!(client_id, user, "refused a join token: it was already used (a copy of the card?)")
+            }
+            Verdict::JoinExpired => tracing::warn!(
+                client_id,
+                user,
+                "refused a join token: it expired (`rabble-hub node add {user} --join` makes a new one)"
+            ),
+            Verdict::NotJoined => {
+                tracing::warn!(client_id, user, "refused: the node has a join token and has not joined yet")
+            }
             v => tracing::warn!(client_id, user, verdict = ?v, "refused an MQTT connection"),
         }
-        verdict
+        if verdict == Verdict::Joined { Verdict::Accepted } else { verdict }
+    }
+
+    /// A join: decided on the cached set, and on success saved at once (the file is the
+    /// record that the token is used).
+    fn join(&self, user: &str, join: &str, token_hash: &str) -> Verdict {
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let mut next = cache.creds.clone();
+        let verdict = next.join(user, join, token_hash, now);
+        if verdict != Verdict::Joined {
+            return verdict;
+        }
+        if let Err(e) = next.save(&self.path) {
+            tracing::error!(error = %e, user, "could not record the node's credential; refusing its join for now");
+            return Verdict::WrongToken;
+        }
+        cache.creds = next;
+        cache.stamp = crate::stamp::of(&self.path);
+        tracing::info!(user, "node joined: its join token is used, its own credential recorded");
+        Verdict::Joined
     }
 
     /// The hook rumqttd calls for every CONNECT on a listener that requires credentials.

@@ -41,6 +41,13 @@ enum NodeCmd {
         /// may not publish.
         #[arg(long)]
         observer: bool,
+        /// Issue a join token instead (single use, short-lived; for `rabble image`): the
+        /// node trades it for its own credential at its first connect.
+        #[arg(long, conflicts_with = "observer")]
+        join: bool,
+        /// How long a join token stays valid.
+        #[arg(long, default_value = "24h", requires = "join")]
+        ttl: rabble_shared::support::duration::GoDuration,
     },
     /// Refuse a node's token from its next connection on.
     Revoke { name: String },
@@ -75,7 +82,12 @@ fn real_main() -> anyhow::Result<()> {
     let data_dir = || Config::resolve(cli.flags.clone()).context("configuration").map(|c| c.data_dir);
     let mut out = std::io::stdout().lock();
     match cmd {
-        Cmd::Node { cmd: NodeCmd::Add { name, observer } } => admin::node_add(&data_dir()?, &name, observer, &mut out)?,
+        Cmd::Node { cmd: NodeCmd::Add { name, join: true, ttl, .. } } => {
+            admin::node_join(&data_dir()?, &name, ttl.0, &mut out)?
+        }
+        Cmd::Node { cmd: NodeCmd::Add { name, observer, .. } } => {
+            admin::node_add(&data_dir()?, &name, observer, &mut out)?
+        }
         Cmd::Node { cmd: NodeCmd::Revoke { name } } => admin::node_revoke(&data_dir()?, &name)?,
         Cmd::Node { cmd: NodeCmd::List } => admin::node_list(&data_dir()?, &mut out)?,
         Cmd::Tls { cmd: TlsCmd::Init { dir, names } } => drop(admin::tls_init(&dir, &names)?),
