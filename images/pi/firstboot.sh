@@ -16,22 +16,20 @@ log() {
   echo "$(date -u +%FT%TZ) $*" >> "$LOG" 2>/dev/null || true
 }
 
-# Removes the cmdline tokens listed in cmdline.added, and any systemd.run= of ours.
+# Removes the cmdline tokens listed in cmdline.added, and any systemd.run= of ours. Plain
+# sh, grep and tr only (a minimal root file system may have no awk).
 unhook() {
   added="$SRC/cmdline.added"
-  [ -f "$added" ] || added=/dev/null
-  if awk 'FILENAME == ARGV[1] { drop[$0] = 1; next }
-          { out = ""
-            for (i = 1; i <= NF; i++) {
-              t = $i
-              if (t in drop) continue
-              if (t ~ /^systemd\.run=.*\/rabble\/firstboot\.sh$/) continue
-              out = out (out == "" ? "" : " ") t
-            }
-            print out }' "$added" "$FW/cmdline.txt" > "$FW/cmdline.txt.rabble"; then
-    cat "$FW/cmdline.txt.rabble" > "$FW/cmdline.txt"
-  fi
-  rm -f "$FW/cmdline.txt.rabble"
+  line=$(tr -d '\r' < "$FW/cmdline.txt")
+  out=""
+  set -f
+  for t in $line; do
+    case "$t" in systemd.run=*/rabble/firstboot.sh) continue ;; esac
+    if [ -f "$added" ] && grep -qxF -e "$t" "$added"; then continue; fi
+    out="${out:+$out }$t"
+  done
+  set +f
+  printf '%s\n' "$out" > "$FW/cmdline.txt"
 }
 
 install_agent() {

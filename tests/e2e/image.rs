@@ -205,3 +205,30 @@ fn firstboot_sh_passes_shellcheck() {
     let out = Command::new(tool("shellcheck")).args(["-s", "sh"]).arg(&script).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
 }
+
+/// firstboot.sh's `unhook`, run by the host's sh: it removes exactly the tokens Rabble
+/// added (Imager's stay), also from a CRLF file. (The qemu first-boot test runs it too.)
+#[test]
+fn firstboot_unhook_removes_exactly_our_tokens() {
+    let script =
+        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../images/pi/firstboot.sh")).unwrap();
+    let start = script.find("unhook() {").unwrap();
+    let func = &script[start..start + script[start..].find("\n}\n").unwrap() + 3];
+    let dir = tempfile::tempdir().unwrap();
+    let fw = dir.path();
+    std::fs::create_dir_all(fw.join("rabble")).unwrap();
+    std::fs::write(fw.join("rabble/cmdline.added"), "systemd.run=/boot/rabble/firstboot.sh\n").unwrap();
+    std::fs::write(
+        fw.join("cmdline.txt"),
+        format!("{}systemd.run=/boot/rabble/firstboot.sh\r\n", card::CMDLINE_IMAGER.trim_end().to_owned() + " "),
+    )
+    .unwrap();
+    let sh = format!("SRC={0}/rabble; FW={0}; {func}\nunhook", fw.display());
+    card::run(Command::new("sh").args(["-c", &sh]));
+    assert_eq!(std::fs::read_to_string(fw.join("cmdline.txt")).unwrap(), card::CMDLINE_IMAGER, "Imager's hook stays");
+    // Without cmdline.added (an older card): our systemd.run= still goes, nothing else.
+    std::fs::remove_file(fw.join("rabble/cmdline.added")).unwrap();
+    std::fs::write(fw.join("cmdline.txt"), "a b systemd.run=/boot/firmware/rabble/firstboot.sh c\n").unwrap();
+    card::run(Command::new("sh").args(["-c", &sh]));
+    assert_eq!(std::fs::read_to_string(fw.join("cmdline.txt")).unwrap(), "a b c\n");
+}

@@ -12,6 +12,7 @@ mod consul_api;
 mod dns;
 mod docker;
 mod docker_jobs;
+mod firstboot;
 mod image;
 mod jobs;
 mod kinds;
