@@ -15,6 +15,7 @@ pub mod config;
 pub mod dispatch;
 pub mod dns;
 pub mod ingest;
+pub mod install;
 pub mod jobspec;
 pub mod kvmirror;
 pub mod logs;

@@ -30,6 +30,16 @@ enum Cmd {
     },
     /// Print the public key agents verify assignments with (their `hub_key`).
     Key,
+    /// Make this machine (a Debian container or VM, as root) a hub: user, directories,
+    /// config, TLS, the systemd unit; enable and start it. Re-run to upgrade.
+    Install {
+        /// Install the files under this directory instead (no user, no systemd).
+        #[arg(long, default_value = "/")]
+        root: PathBuf,
+        /// A DNS name or IP address nodes reach the hub at (repeatable), for its certificate.
+        #[arg(long = "name")]
+        names: Vec<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -92,6 +102,10 @@ fn real_main() -> anyhow::Result<()> {
         Cmd::Node { cmd: NodeCmd::List } => admin::node_list(&data_dir()?, &mut out)?,
         Cmd::Tls { cmd: TlsCmd::Init { dir, names } } => drop(admin::tls_init(&dir, &names)?),
         Cmd::Key => admin::hub_key(&data_dir()?, &mut out)?,
+        Cmd::Install { root, names } => {
+            let binary = std::env::current_exe().context("finding this program")?;
+            drop(rabble_hub::install::install(&rabble_hub::install::Options { root, binary, names }, &mut out)?)
+        }
     }
     Ok(())
 }
