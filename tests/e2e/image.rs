@@ -232,3 +232,46 @@ fn firstboot_unhook_removes_exactly_our_tokens() {
     card::run(Command::new("sh").args(["-c", &sh]));
     assert_eq!(std::fs::read_to_string(fw.join("cmdline.txt")).unwrap(), "a b c\n");
 }
+
+/// A real block device: a loop device over a file (no card reader here). Writing to it
+/// is refused without --force (a loop device is not removable), then the image is
+/// flashed with --out (4 MiB chunks, synced, read back) and changed in place on the
+/// device; the device's file passes fsck.fat and holds the hook once.
+#[test]
+fn writing_to_a_block_device() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let i = inputs(d);
+    let c = card::make(d, Layout::Bookworm);
+    let backing = d.join("sdcard");
+    std::fs::File::create(&backing).unwrap().set_len(std::fs::metadata(&c.path).unwrap().len() + (64 << 20)).unwrap();
+    let dev = card::run(Command::new(tool("losetup")).args(["--find", "--show"]).arg(&backing)).trim().to_owned();
+    struct Detach(String);
+    impl Drop for Detach {
+        fn drop(&mut self) {
+            let _ = Command::new("losetup").args(["-d", &self.0]).status();
+        }
+    }
+    let _detach = Detach(dev.clone());
+    let out = Command::new(bin("rabble"))
+        .arg("image")
+        .arg(&c.path)
+        .args(["--name", "x", "--hub", "mqtt://h:1883", "--agent", agent_aarch64().to_str().unwrap(), "--yes"])
+        .args(["--out", &dev])
+        .output()
+        .unwrap();
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && e.contains("is not a removable disk: --force"), "{e}");
+
+    image(&c.path, &i, &["--out", &dev, "--force", "--yes"]);
+    let on_card = Card { path: backing.clone(), ..c.clone() };
+    on_card.fsck();
+    assert!(on_card.boot_file("rabble/firstboot.sh").is_some());
+    // In place on the device, a second time: still one hook, nothing else changed.
+    let before = std::fs::read(&backing).unwrap();
+    image(Path::new(&dev), &i, &["--force", "--yes"]);
+    on_card.fsck();
+    let cmdline = String::from_utf8(on_card.boot_file("cmdline.txt").unwrap()).unwrap();
+    assert_eq!(cmdline.matches("systemd.run=").count(), 1, "{cmdline}");
+    assert!(std::fs::read(&backing).unwrap() == before, "identical files are not rewritten on the card either");
+}

@@ -6,6 +6,7 @@
 
 pub mod boot;
 pub mod card;
+pub mod device;
 pub mod disk;
 pub mod fat;
 mod xz;
@@ -68,9 +69,70 @@ pub struct ImageArgs {
     /// The node's service files (`*.toml`, `*.json`, `*.hcl`), copied to /etc/rabble/services.d.
     #[arg(long)]
     pub services_dir: Option<PathBuf>,
-    /// Write the result here instead of changing the image in place.
+    /// Write the result here instead of changing the image in place: a file, or the card
+    /// itself (`/dev/sdX`: written in 4 MiB chunks with progress, synced, read back).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Do not ask before writing to a device.
+    #[arg(long)]
+    pub yes: bool,
+    /// Write to a device that is not removable (never one that is mounted or holds /).
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Whether `p` is a block device.
+fn is_device(p: &Path) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    std::fs::metadata(p).is_ok_and(|m| m.file_type().is_block_device())
+}
+
+/// The device's description, refused or confirmed.
+fn check_device(p: &Path, args: &ImageArgs, what: &str) -> Result<(), ImageError> {
+    let name = std::fs::canonicalize(p).map_err(io(p))?.display().to_string();
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+    let d = device::describe(Path::new("/sys"), &mounts, &device::disk_name(&name)).map_err(ImageError::Usage)?;
+    if let Some(why) = device::refuse(&d, args.force) {
+        return Err(ImageError::Usage(why));
+    }
+    let removable = if d.removable { "removable" } else { "NOT removable" };
+    eprintln!("{what} /dev/{}: {} {}, {removable}.", d.name, d.model, device::size(d.bytes));
+    if !args.yes {
+        eprint!("Everything else on it stays, but check it is the card. Type yes to go on: ");
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer).map_err(io(Path::new("stdin")))?;
+        if answer.trim() != "yes" {
+            return Err(ImageError::Usage("not confirmed; nothing written".into()));
+        }
+    }
+    Ok(())
+}
+
+/// Opens a device for writing, exclusively: the kernel refuses (EBUSY) if anything has
+/// it mounted or open exclusively.
+fn open_device(p: &Path) -> Result<std::fs::File, ImageError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    const O_EXCL: i32 = 0o200; // the same on every Linux architecture (asm-generic)
+    OpenOptions::new().read(true).write(true).custom_flags(O_EXCL).open(p).map_err(io(p))
+}
+
+/// Flashes the prepared image onto the device at `--out`, with a progress line.
+fn flash_to(img: &Path, dev: &Path) -> Result<u64, ImageError> {
+    let mut f = open_device(dev)?;
+    let started = tokio::time::Instant::now();
+    let bytes = device::flash(img, &mut f, |done, total| {
+        let secs = started.elapsed().as_secs_f64().max(0.001);
+        let rate = done as f64 / secs;
+        let left = (total.saturating_sub(done)) as f64 / rate.max(1.0);
+        eprint!("\r  {} of {}, {:.1} MB/s, {left:.0} s left   ", device::size(done), device::size(total), rate / 1e6);
+    })
+    .map_err(|e| ImageError::Layout(dev.to_owned(), e))?;
+    eprintln!("\n  written and verified in {:.1} s", started.elapsed().as_secs_f64());
+    drop(f);
+    // The kernel re-reads the new partition table (util-linux's blockdev; a failure only
+    // means the old one shows until the card is re-inserted).
+    let _ = std::process::Command::new("blockdev").arg("--rereadpt").arg(dev).status();
+    Ok(bytes)
 }
 
 fn parse_meta(s: &str) -> Result<(String, String), String> {
@@ -173,11 +235,13 @@ fn node(args: &ImageArgs) -> Result<card::Node, ImageError> {
     })
 }
 
-/// The image to change: the input itself, a copy at `--out`, or the `.xz` decompressed.
+/// The image to change: the input itself, a copy at `--out`, or the `.xz` decompressed
+/// (for a device at `--out`: a temporary copy, flashed afterwards).
 fn working_copy(args: &ImageArgs) -> Result<PathBuf, ImageError> {
     let input = &args.image;
     let xz = input.extension().is_some_and(|e| e == "xz");
     let out = match (&args.out, xz) {
+        (Some(o), _) if is_device(o) => std::env::temp_dir().join(format!("rabble-image-{}.img", std::process::id())),
         (Some(o), _) => o.clone(),
         (None, true) => input.with_extension(""),
         (None, false) => return Ok(input.clone()),
@@ -196,9 +260,37 @@ fn working_copy(args: &ImageArgs) -> Result<PathBuf, ImageError> {
 /// Does the work on an image file.
 pub fn run(args: &ImageArgs) -> Result<Report, ImageError> {
     let node = node(args)?;
+    let to_device = args.out.as_deref().filter(|o| is_device(o));
+    if is_device(&args.image) {
+        if args.out.is_some() {
+            return Err(ImageError::Usage("a card is changed in place: no --out".into()));
+        }
+        check_device(&args.image, args, "Changing the boot partition of")?;
+    }
+    if let Some(dev) = to_device {
+        check_device(dev, args, "Writing the image to")?;
+    }
     let path = working_copy(args)?;
-    let open = || OpenOptions::new().read(true).write(true).open(&path).map_err(io(&path));
-    let mut file = open()?;
+    let report = edit(node, &path);
+    if let Some(dev) = to_device {
+        let flashed = report.and_then(|r| flash_to(&path, dev).map(|_| Report { image: dev.to_owned(), ..r }));
+        let _ = std::fs::remove_file(&path);
+        return flashed;
+    }
+    report
+}
+
+/// Edits the boot partition of the image (or card) at `path`.
+fn edit(node: card::Node, path: &Path) -> Result<Report, ImageError> {
+    let path = path.to_owned();
+    // Opened once (a device exclusively); the partitions use clones of that one handle.
+    let mut file = if is_device(&path) {
+        open_device(&path)?
+    } else {
+        OpenOptions::new().read(true).write(true).open(&path).map_err(io(&path))?
+    };
+    let handle = file.try_clone().map_err(io(&path))?;
+    let open = || handle.try_clone().map_err(io(&path));
     let mut sector = [0u8; 512];
     file.read_exact(&mut sector).map_err(io(&path))?;
     let mbr = disk::parse_mbr(&sector).map_err(|e| ImageError::Layout(path.clone(), e))?;
