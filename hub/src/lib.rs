@@ -117,7 +117,8 @@ pub async fn run(
     );
     let key = Arc::new(dispatch::sign::SigningKey::load_or_create(&cfg.data_dir)?);
     let seal = Arc::new(secrets::key(&cfg.data_dir)?);
-    tracing::info!(hub_key = %key.public_b64(), "assignments are signed with this key (agents: hub_key)");
+    let hub_key = key.public_b64();
+    tracing::info!(hub_key = %hub_key, "assignments are signed with this key (agents: hub_key)");
     let mut topo = Topology::default();
     let session = broker::session::open(&cfg, mqtts, &mut topo, 4 * INGEST_QUEUE).await?;
     let (client, eventloop) = AsyncClient::new(session.options, 4 * INGEST_QUEUE);
@@ -210,6 +211,8 @@ pub async fn run(
     let dns_for_api = dns_server.clone();
     topo.spawn("dns", Stage::Doors, |stop| dns::serve(dns_server, dns_udp, dns_tcp, stop.cancelled_owned()));
     let app = api::router(api::AppState {
+        auth: session.auth.clone(),
+        hub_key: hub_key.clone(),
         snapshot: snap_rx,
         live,
         events,

@@ -275,3 +275,45 @@ fn writing_to_a_block_device() {
     assert_eq!(cmdline.matches("systemd.run=").count(), 1, "{cmdline}");
     assert!(std::fs::read(&backing).unwrap() == before, "identical files are not rewritten on the card either");
 }
+
+/// `rabble image --join` asks the hub for the node's join token (and its hub_key): the
+/// token on the card is one the hub accepts, once; a hub without node credentials says why.
+#[test]
+fn join_tokens_straight_from_the_hub() {
+    use rabble_shared::api::NodeStatus;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let c = card::make(d, Layout::Bookworm);
+    let ask = |hub: &rabble_tests::Hub| {
+        Command::new(bin("rabble"))
+            .arg("image")
+            .arg(&c.path)
+            .args(["--name", "pi-den", "--hub", "mqtt://h:1883", "--join", "--addr", &hub.http])
+            .args(["--agent", agent_aarch64().to_str().unwrap()])
+            .output()
+            .unwrap()
+    };
+    std::fs::create_dir_all(d.join("plain")).unwrap();
+    let plain = rabble_tests::Hub::start(&d.join("plain"), &[]);
+    let out = ask(&plain);
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && e.contains("does not use node credentials"), "{e}");
+    drop(plain);
+
+    let hub = rabble_tests::Hub::start(d, &["--require-credentials", "true"]);
+    let out = ask(&hub);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let token = String::from_utf8(c.boot_file("rabble/join-token").unwrap()).unwrap();
+    let toml = String::from_utf8(c.boot_file("rabble/agent.toml").unwrap()).unwrap();
+    assert!(toml.contains(&format!("hub_key = \"{}\"", hub.key())), "{toml}");
+    // The card's join token lets that node in (an agent on this host stands in for the Pi).
+    std::fs::write(d.join("join"), &token).unwrap();
+    let state = d.join("den");
+    std::fs::create_dir_all(&state).unwrap();
+    let (tok, join) = (state.join("token"), d.join("join"));
+    let extra = ["--token-file", tok.to_str().unwrap(), "--join-token-file", join.to_str().unwrap()];
+    let url = format!("mqtt://127.0.0.1:{}", hub.mqtt_port);
+    let _a =
+        rabble_tests::Agent::spawn(Command::new(bin("rabble-agent")), &state, "pi-den", &url, state.join("s"), &extra);
+    hub.wait_node("pi-den", NodeStatus::Up, std::time::Duration::from_secs(15));
+}

@@ -256,7 +256,7 @@ fn main() {
         Cmd::Job(JobCmd::Stop { id, purge }) => cli::job::stop(&client, &id, purge).map_err(Into::into),
         Cmd::Job(JobCmd::History { id, json }) => cli::job::history(&client, &id, json).map_err(Into::into),
         Cmd::DemoServer => cli::dev::demo_server().map_err(Into::into),
-        Cmd::Image(args) => cli::image::run(&args).map(|r| cli::image::print(&r)).map_err(Into::into),
+        Cmd::Image(args) => cli::image::run(&args, &client).map(|r| cli::image::print(&r)).map_err(Into::into),
         Cmd::Alloc(AllocCmd::Status { id, json }) => cli::job::alloc_status(&client, &id, json).map_err(Into::into),
         Cmd::Alloc(AllocCmd::Logs { id, task_arg, task, stderr, follow, tail, lines, bytes }) => {
             let lines = lines.or((tail && bytes.is_none()).then_some(10));

@@ -7,6 +7,7 @@
 
 mod consul;
 mod jobs;
+mod join;
 mod logs;
 mod routes;
 pub mod vars;
@@ -30,6 +31,10 @@ use tokio_util::sync::CancellationToken;
 
 #[derive(Clone)]
 pub struct AppState {
+    /// Node credentials (the embedded broker requiring them): join tokens are minted here.
+    pub auth: Option<Arc<crate::auth::Authenticator>>,
+    /// The assignment key's public half (`hub_key`), for `rabble image --join`.
+    pub hub_key: String,
     pub snapshot: watch::Receiver<Arc<Catalog>>,
     pub live: LiveMap,
     pub events: broadcast::Sender<Event>,
@@ -82,6 +87,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/traefik", get(routes::traefik_all))
         .route("/v1/traefik/{lane}", get(routes::traefik))
         .route("/api/v1/nodes/{id}/drain", post(jobs::drain))
+        .route("/api/v1/nodes/{id}/join", post(join::mint))
         .route("/api/v1/nodes/{id}/eligibility", post(jobs::eligibility))
         .merge(consul::router())
         .fallback(|uri: axum::http::Uri| async move {

@@ -129,6 +129,20 @@ impl Authenticator {
         if verdict == Verdict::Joined { Verdict::Accepted } else { verdict }
     }
 
+    /// Mints a join token for `name` (`POST /api/v1/nodes/<name>/join`), under the same
+    /// lock as the joins it will be checked by, from the file as it is now.
+    pub fn mint_join(&self, name: &str, ttl_secs: u64) -> Result<(rabble_shared::NodeId, String), CredentialsError> {
+        let _ = self.refresh();
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        let mut next = cache.creds.clone();
+        let minted = next.add_join(name, ttl_secs)?;
+        next.save(&self.path)?;
+        cache.creds = next;
+        cache.stamp = crate::stamp::of(&self.path);
+        tracing::info!(node = %minted.0, ttl_secs, "minted a join token");
+        Ok(minted)
+    }
+
     /// A join: decided on the cached set, and on success saved at once (the file is the
     /// record that the token is used).
     fn join(&self, user: &str, join: &str, token_hash: &str) -> Verdict {

@@ -18,6 +18,8 @@ use tokio::net::TcpListener;
 pub struct Session {
     pub options: MqttOptions,
     pub describe: String,
+    /// The embedded broker's credentials check, when nodes need credentials.
+    pub auth: Option<Arc<Authenticator>>,
 }
 
 /// Starts what the broker choice needs. `queue` sizes rumqttc's request channel.
@@ -27,6 +29,7 @@ pub async fn open(
     topo: &mut Topology,
     queue: usize,
 ) -> Result<Session, HubError> {
+    let mut session_auth = None;
     let (host, port, describe, login) = match &cfg.broker {
         BrokerChoice::Embedded { listen, tls, require_credentials } => {
             let auth = match require_credentials {
@@ -55,6 +58,7 @@ pub async fn open(
                 });
             }
             if let Some(auth) = auth {
+                session_auth = Some(auth.clone());
                 topo.spawn("revocation", Stage::Doors, |stop| auth::revoke::run(auth, local, stop));
             }
             let mut desc = format!("embedded mqtt://{listen}");
@@ -87,5 +91,5 @@ pub async fn open(
         .set_max_packet_size(4 * 1024 * 1024, rabble_shared::assign::MAX_ASSIGNMENTS + 1024)
         .set_request_channel_capacity(queue)
         .set_last_will(LastWill::new(topic::HUB_STATUS, topic::OFFLINE, QoS::AtLeastOnce, true));
-    Ok(Session { options: opts, describe })
+    Ok(Session { options: opts, describe, auth: session_auth })
 }

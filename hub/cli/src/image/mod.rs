@@ -27,6 +27,15 @@ pub enum ImageError {
     Fat { path: PathBuf, part: u8, error: String },
     #[error("{0}")]
     Usage(String),
+    #[error("asking the hub for a join token: {0}")]
+    Hub(#[from] crate::CliError),
+}
+
+/// The hub's answer to `POST /api/v1/nodes/<name>/join`.
+#[derive(Debug, serde::Deserialize)]
+struct Minted {
+    join_token: String,
+    hub_key: String,
 }
 
 /// What `rabble image` was asked to do.
@@ -43,6 +52,9 @@ pub struct ImageArgs {
     /// The hub's CA (`rabble-hub tls init` made it), for mqtts://.
     #[arg(long)]
     pub ca: Option<PathBuf>,
+    /// Ask the hub (--addr / RABBLE_ADDR) for a join token for this node (and its hub_key).
+    #[arg(long, conflicts_with_all = ["token_file", "join_token_file"])]
+    pub join: bool,
     /// A join token (`rabble-hub node add <name> --join`): single use and short-lived; the
     /// node trades it for its own token at its first connect. Preferred to --token-file.
     #[arg(long, conflicts_with = "token_file")]
@@ -198,8 +210,9 @@ fn agents(args: &ImageArgs) -> Result<Vec<(Arch, Vec<u8>)>, ImageError> {
     Ok(out)
 }
 
-/// Reads the node's files from the command line's paths.
-fn node(args: &ImageArgs) -> Result<card::Node, ImageError> {
+/// Reads the node's files from the command line's paths (and asks the hub for a join
+/// token with --join).
+fn node(args: &ImageArgs, hub: &crate::Client) -> Result<card::Node, ImageError> {
     let read = |p: &PathBuf| std::fs::read(p).map_err(io(p));
     let mut services = Vec::new();
     if let Some(dir) = &args.services_dir {
@@ -219,14 +232,20 @@ fn node(args: &ImageArgs) -> Result<card::Node, ImageError> {
             None => Ok(None),
         }
     };
-    let (token, join_token) = (secret(&args.token_file)?, secret(&args.join_token_file)?);
+    let (token, mut join_token) = (secret(&args.token_file)?, secret(&args.join_token_file)?);
+    let mut hub_key = args.hub_key.clone();
+    if args.join {
+        let m: Minted = hub.post(&format!("/api/v1/nodes/{}/join", args.name), &serde_json::json!({}))?;
+        join_token = Some(m.join_token);
+        hub_key = hub_key.or(Some(m.hub_key));
+    }
     Ok(card::Node {
         name: args.name.clone(),
         hub: args.hub.clone(),
         datacenter: args.datacenter.clone(),
         class: args.class.clone(),
         meta: args.meta.clone(),
-        hub_key: args.hub_key.clone(),
+        hub_key,
         ca: args.ca.as_ref().map(read).transpose()?,
         token,
         join_token,
@@ -258,8 +277,8 @@ fn working_copy(args: &ImageArgs) -> Result<PathBuf, ImageError> {
 }
 
 /// Does the work on an image file.
-pub fn run(args: &ImageArgs) -> Result<Report, ImageError> {
-    let node = node(args)?;
+pub fn run(args: &ImageArgs, hub: &crate::Client) -> Result<Report, ImageError> {
+    let node = node(args, hub)?;
     let to_device = args.out.as_deref().filter(|o| is_device(o));
     if is_device(&args.image) {
         if args.out.is_some() {
