@@ -1,11 +1,12 @@
 //! First boot for real: a Raspberry-Pi-OS-shaped card (tests/vm/build-vm.sh: a systemd
-//! Debian arm64 root, Debian's arm64 kernel) made ready by the real `rabble image` with
+//! Debian arm64 root — Debian 12 and 13, what Pi OS Bookworm and Trixie are built from —,
+//! Debian's arm64 kernel) made ready by the real `rabble image` with
 //! the real aarch64 agent and a join token minted by the real hub, booted twice under
 //! qemu-system-aarch64 (TCG): boot 1 runs firstboot.sh through `systemd.run=` and
 //! reboots; boot 2 starts the agent's unit, which trades the join token at its first
 //! connect and registers the card's service. The card's FAT is clean of Rabble's files
 //! and hook afterwards, and the same join token is refused when replayed. Times go to
-//! target/firstboot.txt (printed by .ci/run). The guest reaches the hub on the host
+//! target/firstboot-<suite>.txt (printed by .ci/run). The guest reaches the hub on the host
 //! through qemu's user network (restrict=on: nothing leaves qemu) and a guestfwd to
 //! 10.0.2.100:1883.
 
@@ -16,10 +17,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn vm_dir() -> PathBuf {
+/// The VM for a Debian suite (`bookworm`: target/vm, `trixie`: target/vm-trixie), built once.
+fn vm_dir(suite: &str) -> PathBuf {
     let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    run(Command::new("bash").arg(here.join("vm/build-vm.sh")).env("W", here.join("../target/vm")));
-    here.join("../target/vm")
+    let w = here.join(if suite == "bookworm" { "../target/vm".to_owned() } else { format!("../target/vm-{suite}") });
+    run(Command::new("bash").arg(here.join("vm/build-vm.sh")).env("W", &w).env("SUITE", suite));
+    w
 }
 
 /// The kernel command line the Pi firmware would pass: the card's cmdline.txt, with the
@@ -55,7 +58,17 @@ fn boot(vm: &Path, card: &Path, log: &Path, hub_port: u16) -> Child {
 
 #[test]
 fn a_card_boots_installs_the_agent_and_joins_the_hub() {
-    let vm = vm_dir();
+    first_boot("bookworm");
+}
+
+/// The same on Debian 13 (systemd 257, kernel 6.12), what Pi OS Trixie is built from.
+#[test]
+fn a_trixie_card_boots_installs_the_agent_and_joins_the_hub() {
+    first_boot("trixie");
+}
+
+fn first_boot(suite: &str) {
+    let vm = vm_dir(suite);
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let hub = Hub::start(d, &["--require-credentials", "true"]);
@@ -146,14 +159,15 @@ fn a_card_boots_installs_the_agent_and_joins_the_hub() {
         .filter_map(|l| l.split_whitespace().nth(1)?.parse::<usize>().ok())
         .sum();
     let report = format!(
-        "rabble image (debug build) on a 1.5 GB card: {:.1} s; {agent_bytes} bytes of Rabble's files on the card\n\
-         boot 1 (firstboot.sh, reboot): {:.1} s\nboot 2 to node up with its service: {:.1} s\n\
-         power-on to node up (both boots, qemu TCG on this machine): {:.1} s (goal: 60 s)\n",
+        "{suite}: rabble image (debug build) on a 1.5 GB card: {:.1} s; {agent_bytes} bytes of Rabble's files on the card\n\
+         {suite}: boot 1 (firstboot.sh, reboot): {:.1} s; boot 2 to node up with its service: {:.1} s\n\
+         {suite}: power-on to node up (both boots, qemu TCG on this machine): {:.1} s (goal: 60 s)\n",
         image_time.as_secs_f64(),
         boot1.as_secs_f64(),
         boot2.as_secs_f64(),
         node_up.as_secs_f64()
     );
     eprint!("{report}");
-    std::fs::write(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/firstboot.txt"), report).unwrap();
+    let out = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("../target/firstboot-{suite}.txt"));
+    std::fs::write(out, report).unwrap();
 }
