@@ -119,7 +119,7 @@ fn addresses() -> Vec<String> {
         .into_iter()
         .filter(|(name, _)| !["docker", "br-", "veth"].iter().any(|p| name.to_string_lossy().starts_with(p)))
         .flat_map(|(_, n)| n.ip_networks().iter().map(|i| i.addr))
-        .filter(|a| !a.is_loopback() && !matches!(a, std::net::IpAddr::V6(v) if (v.segments()[0] & 0xffc0) == 0xfe80))
+        .filter(|a| !a.is_loopback() && !matches!(a, std::net::IpAddr::V6(v) if v.is_unicast_link_local()))
         .map(|a| a.to_string())
         .collect();
     out.sort();

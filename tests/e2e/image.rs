@@ -67,7 +67,7 @@ fn others(c: &Card) -> Vec<(String, Vec<u8>)> {
         .collect()
 }
 
-fn check_layout(d: &Path, layout: Layout, mount: &str, script: &str) {
+fn check_layout(d: &Path, layout: Layout, mount: &str, script: &str) -> Card {
     let i = inputs(d);
     let c = card::make(d, layout);
     let before = std::fs::read(&c.path).unwrap();
@@ -124,6 +124,7 @@ fn check_layout(d: &Path, layout: Layout, mount: &str, script: &str) {
     let summary = image(&c.path, &i, &[]);
     assert!(summary.contains("(unchanged)"), "{summary}");
     assert!(std::fs::read(&c.path).unwrap() == after, "a second run changed the image");
+    c
 }
 
 #[test]
@@ -135,8 +136,7 @@ fn bookworm_card() {
 #[test]
 fn trixie_card_with_cloud_init_files() {
     let dir = tempfile::tempdir().unwrap();
-    check_layout(dir.path(), Layout::TrixieCloudInit, "/boot/firmware", "/boot/firmware/rabble/firstboot.sh");
-    let c = Card { path: dir.path().join("trixiecloudinit.img"), boot: (16_384 * 512, 1_048_576 * 512), root: (0, 0) };
+    let c = check_layout(dir.path(), Layout::TrixieCloudInit, "/boot/firmware", "/boot/firmware/rabble/firstboot.sh");
     assert_eq!(c.boot_file("network-config").unwrap(), b"version: 2\nethernets:\n  eth0:\n    dhcp4: true\n");
     let cmdline = String::from_utf8(c.boot_file("cmdline.txt").unwrap()).unwrap();
     assert!(cmdline.contains(" ds=nocloud;i=rpi-imager-1732450000 "), "{cmdline}");
@@ -146,8 +146,7 @@ fn trixie_card_with_cloud_init_files() {
 fn imager_customised_card() {
     let dir = tempfile::tempdir().unwrap();
     // Imager's initramfs fix-up rewrites /boot/ to /boot/firmware/: our path is written as /boot/.
-    check_layout(dir.path(), Layout::Imager, "/boot/firmware", "/boot/rabble/firstboot.sh");
-    let c = Card { path: dir.path().join("imager.img"), boot: (16_384 * 512, 1_048_576 * 512), root: (0, 0) };
+    let c = check_layout(dir.path(), Layout::Imager, "/boot/firmware", "/boot/rabble/firstboot.sh");
     let cmdline = String::from_utf8(c.boot_file("cmdline.txt").unwrap()).unwrap();
     assert!(
         cmdline.contains("systemd.run=/boot/firstrun.sh systemd.run_success_action=reboot"),

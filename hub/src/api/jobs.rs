@@ -6,14 +6,13 @@
 #![allow(clippy::result_large_err)]
 
 use super::{AppState, bad_request, not_found};
-use crate::catalog::writer::{Done, Input};
 use crate::catalog::{Catalog, JobUpdate, NodeUpdate, Update};
 use crate::jobspec;
 use crate::scheduler::{eval, preview};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use rabble_shared::alloc::{Allocation, ClientStatus, DesiredStatus};
 use rabble_shared::api::{DrainRequest, EligibilityRequest, GroupSummary, JobSubmitted, JobView};
@@ -21,7 +20,6 @@ use rabble_shared::job::{JobSpec, JobType};
 use rabble_shared::support::clock::now_ms;
 use rabble_shared::{AllocId, NodeId};
 use serde::Deserialize;
-use tokio::sync::oneshot;
 
 #[derive(Debug, Deserialize, Default)]
 pub struct SubmitQuery {
@@ -52,15 +50,7 @@ fn read_job(headers: &HeaderMap, body: &[u8], q: &SubmitQuery) -> Result<(JobSpe
 
 /// Sends one update to the writer and waits until it is durable.
 async fn write(s: &AppState, update: Update) -> Result<crate::catalog::writer::Committed, Response> {
-    let (tx, rx) = oneshot::channel();
-    let input = Input { source: "api".into(), update: Some(update), done: Done::Reply(tx) };
-    let unavailable = || (StatusCode::SERVICE_UNAVAILABLE, "the hub is stopping").into_response();
-    s.writer.send(input).await.map_err(|_| unavailable())?;
-    match rx.await {
-        Ok(Ok(c)) => Ok(c),
-        Ok(Err(e)) => Err((StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response()),
-        Err(_) => Err(unavailable()),
-    }
+    s.commit(update).await.map_err(|e| (e.0, e.1).into_response())
 }
 
 pub async fn submit(

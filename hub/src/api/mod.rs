@@ -112,7 +112,29 @@ fn bad_request(msg: &str) -> Response {
     (StatusCode::BAD_REQUEST, Json(serde_json::json!({ "error": msg }))).into_response()
 }
 
+/// Why an update sent to the writer did not become durable: the status and message
+/// every endpoint answers with.
+#[derive(Debug)]
+pub struct WriteFailed(pub StatusCode, pub String);
+
 impl AppState {
+    /// Sends one update to the catalog writer and waits until it is durable.
+    pub async fn commit(
+        &self,
+        update: crate::catalog::Update,
+    ) -> Result<crate::catalog::writer::Committed, WriteFailed> {
+        use crate::catalog::writer::{Done, Input};
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let input = Input { source: "api".into(), update: Some(update), done: Done::Reply(tx) };
+        let stopping = || WriteFailed(StatusCode::SERVICE_UNAVAILABLE, "the hub is stopping".into());
+        self.writer.send(input).await.map_err(|_| stopping())?;
+        match rx.await {
+            Ok(Ok(c)) => Ok(c),
+            Ok(Err(e)) => Err(WriteFailed(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
+            Err(_) => Err(stopping()),
+        }
+    }
+
     fn catalog(&self) -> Arc<Catalog> {
         self.snapshot.borrow().clone()
     }

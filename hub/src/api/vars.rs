@@ -7,7 +7,6 @@
 use super::AppState;
 use crate::catalog::Update;
 use crate::catalog::vars::{MAX_ITEMS_BYTES, SealedVar, VarUpdate, check_path};
-use crate::catalog::writer::{Done, Input};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -15,7 +14,6 @@ use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use tokio::sync::oneshot;
 
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
@@ -92,15 +90,7 @@ pub async fn get(State(s): State<AppState>, uri: Uri) -> Response {
 }
 
 async fn write(s: &AppState, u: VarUpdate) -> Result<bool, Response> {
-    let (tx, rx) = oneshot::channel();
-    let input = Input { source: "api".into(), update: Some(Update::Var(u)), done: Done::Reply(tx) };
-    let gone = || err(StatusCode::SERVICE_UNAVAILABLE, "the hub is stopping");
-    s.writer.send(input).await.map_err(|_| gone())?;
-    match rx.await {
-        Ok(Ok(c)) => Ok(c.changed),
-        Ok(Err(e)) => Err(err(StatusCode::INTERNAL_SERVER_ERROR, e)),
-        Err(_) => Err(gone()),
-    }
+    Ok(s.commit(Update::Var(u)).await.map_err(|e| err(e.0, e.1))?.changed)
 }
 
 /// The 409 of a failed check-and-set: the variable as it is (metadata only).

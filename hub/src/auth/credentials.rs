@@ -8,8 +8,7 @@
 //! rename): the hub never reads half a file.
 
 use rabble_shared::NodeId;
-use ring::digest::{SHA256, digest};
-use ring::rand::{SecureRandom, SystemRandom};
+use rabble_shared::support::{join, seal};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -92,20 +91,19 @@ pub enum Verdict {
     NotJoined,
 }
 
-fn now() -> u64 {
+/// Unix seconds, as the file keeps times.
+pub fn now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
-/// Hex SHA-256 of a token.
+/// Hex SHA-256 of a token (what a joining node sends, too).
 pub fn hash(token: &str) -> String {
-    digest(&SHA256, token.as_bytes()).as_ref().iter().map(|b| format!("{b:02x}")).collect()
+    join::hex(&seal::token_sha256(token))
 }
 
 /// A fresh 256-bit token, hex.
 pub fn new_token() -> Result<String, CredentialsError> {
-    let mut bytes = [0u8; 32];
-    SystemRandom::new().fill(&mut bytes).map_err(|e| CredentialsError::Random(e.to_string()))?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    join::new_token().map_err(|e| CredentialsError::Random(e.to_string()))
 }
 
 impl Credentials {

@@ -136,9 +136,7 @@ impl Authenticator {
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         let mut next = cache.creds.clone();
         let minted = next.add_join(name, ttl_secs)?;
-        next.save(&self.path)?;
-        cache.creds = next;
-        cache.stamp = crate::stamp::of(&self.path);
+        self.keep(&mut cache, next)?;
         tracing::info!(node = %minted.0, ttl_secs, "minted a join token");
         Ok(minted)
     }
@@ -147,20 +145,25 @@ impl Authenticator {
     /// record that the token is used).
     fn join(&self, user: &str, join: &str, token_hash: &str) -> Verdict {
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let mut next = cache.creds.clone();
-        let verdict = next.join(user, join, token_hash, now);
+        let verdict = next.join(user, join, token_hash, credentials::now());
         if verdict != Verdict::Joined {
             return verdict;
         }
-        if let Err(e) = next.save(&self.path) {
+        if let Err(e) = self.keep(&mut cache, next) {
             tracing::error!(error = %e, user, "could not record the node's credential; refusing its join for now");
             return Verdict::WrongToken;
         }
-        cache.creds = next;
-        cache.stamp = crate::stamp::of(&self.path);
         tracing::info!(user, "node joined: its join token is used, its own credential recorded");
         Verdict::Joined
+    }
+
+    /// Saves `next` and makes it the cached set (its stamp too, so it is not re-read).
+    fn keep(&self, cache: &mut Cache, next: Credentials) -> Result<(), CredentialsError> {
+        next.save(&self.path)?;
+        cache.creds = next;
+        cache.stamp = crate::stamp::of(&self.path);
+        Ok(())
     }
 
     /// The hook rumqttd calls for every CONNECT on a listener that requires credentials.

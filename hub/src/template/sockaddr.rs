@@ -15,14 +15,14 @@ pub type Addrs = [(String, IpAddr)];
 fn private(a: &IpAddr) -> bool {
     match a {
         IpAddr::V4(v) => v.is_private() || (v.octets()[0] == 100 && (v.octets()[1] & 0xc0) == 64),
-        IpAddr::V6(v) => (v.segments()[0] & 0xfe00) == 0xfc00,
+        IpAddr::V6(v) => v.is_unique_local(),
     }
 }
 
 fn usable(a: &IpAddr) -> bool {
     match a {
         IpAddr::V4(v) => !v.is_loopback() && !v.is_link_local() && !v.is_unspecified(),
-        IpAddr::V6(v) => !v.is_loopback() && (v.segments()[0] & 0xffc0) != 0xfe80 && !v.is_unspecified(),
+        IpAddr::V6(v) => !v.is_loopback() && !v.is_unicast_link_local() && !v.is_unspecified(),
     }
 }
 

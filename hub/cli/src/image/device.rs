@@ -124,7 +124,8 @@ pub fn flash(src: &Path, dst: &mut std::fs::File, mut progress: impl FnMut(u64, 
     Ok(done)
 }
 
-fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+/// Reads until `buf` is full or the input ends; the bytes read.
+pub(super) fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
     let mut n = 0;
     while n < buf.len() {
         match r.read(&mut buf[n..])? {

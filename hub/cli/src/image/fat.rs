@@ -55,7 +55,7 @@ pub fn read(dir: &Dir<'_>, path: &str) -> Result<Option<Vec<u8>>, FatError> {
     match dir.open_file(path) {
         Ok(mut f) => {
             let mut out = Vec::new();
-            f.read_to_end(&mut out).map_err(|e| fatfs::Error::Io(std::io::Error::other(e.to_string())))?;
+            f.read_to_end(&mut out).map_err(fatfs::Error::Io)?;
             Ok(Some(out))
         }
         Err(fatfs::Error::NotFound) => Ok(None),
@@ -67,8 +67,8 @@ pub fn read(dir: &Dir<'_>, path: &str) -> Result<Option<Vec<u8>>, FatError> {
 pub fn write(dir: &Dir<'_>, path: &str, bytes: &[u8]) -> Result<(), FatError> {
     let mut f = dir.create_file(path)?;
     f.truncate()?;
-    f.write_all(bytes).map_err(|e| fatfs::Error::Io(std::io::Error::other(e.to_string())))?;
-    f.flush().map_err(|e| fatfs::Error::Io(std::io::Error::other(e.to_string())))?;
+    f.write_all(bytes).map_err(fatfs::Error::Io)?;
+    f.flush().map_err(fatfs::Error::Io)?;
     Ok(())
 }
 

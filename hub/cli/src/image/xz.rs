@@ -2,7 +2,7 @@
 //! 2 GB image with 1 GB of data costs 1 GB of disk and no time writing zeros.
 
 use super::{ImageError, io};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Seek, SeekFrom, Write};
 use std::path::Path;
 
 const CHUNK: usize = 1 << 20;
@@ -16,14 +16,7 @@ pub fn decompress(input: &Path, out: &Path) -> Result<u64, ImageError> {
     let mut buf = vec![0u8; CHUNK];
     let mut total: u64 = 0;
     loop {
-        let mut n = 0;
-        while n < buf.len() {
-            match xz.read(&mut buf[n..]) {
-                Ok(0) => break,
-                Ok(k) => n += k,
-                Err(e) => return Err(ImageError::Io(input.to_owned(), e)),
-            }
-        }
+        let n = super::device::read_full(&mut xz, &mut buf).map_err(io(input))?;
         if n == 0 {
             break;
         }

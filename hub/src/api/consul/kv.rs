@@ -8,14 +8,13 @@ use super::super::AppState;
 use super::{Fail, Params, answer, fail};
 use crate::catalog::Update;
 use crate::catalog::kv::{Entry, KvUpdate, MAX_VALUE, check_key};
-use crate::catalog::writer::{Committed, Done, Input};
+use crate::catalog::writer::Committed;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use serde::Serialize;
-use tokio::sync::oneshot;
 
 /// The KV parameters (the blocking ones are [`Params`]).
 #[derive(Debug, Default)]
@@ -116,15 +115,7 @@ pub async fn get(State(s): State<AppState>, uri: Uri) -> Result<Response, Fail> 
 
 /// Sends `u` to the writer and waits for its commit.
 pub(super) async fn commit(s: &AppState, u: Update) -> Result<Committed, Fail> {
-    let (tx, rx) = oneshot::channel();
-    let input = Input { source: "api".into(), update: Some(u), done: Done::Reply(tx) };
-    let unavailable = || fail(StatusCode::SERVICE_UNAVAILABLE, "the hub is stopping");
-    s.writer.send(input).await.map_err(|_| unavailable())?;
-    match rx.await {
-        Ok(Ok(c)) => Ok(c),
-        Ok(Err(e)) => Err(fail(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string())),
-        Err(_) => Err(unavailable()),
-    }
+    s.commit(u).await.map_err(|e| fail(e.0, &e.1))
 }
 
 /// Sends a KV change to the writer; whether it changed anything.

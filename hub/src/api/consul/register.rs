@@ -9,7 +9,6 @@ use super::super::AppState;
 use super::{Fail, error, fail};
 use crate::catalog::Update;
 use crate::catalog::node::NodeUpdate;
-use crate::catalog::writer::{Done, Input};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -18,22 +17,13 @@ use rabble_shared::consul::{Deregister, Register, RegisterCheck};
 use rabble_shared::msg::{CheckKind, CheckState, NodeFacts, OsFacts, ServiceRegistration};
 use rabble_shared::support::clock::now_ms;
 use rabble_shared::{NodeId, Status, TopicId};
-use tokio::sync::oneshot;
 
 use crate::catalog::node::EXTERNAL;
 
 async fn write(s: &AppState, updates: Vec<Update>) -> Result<u64, Fail> {
     let mut index = 0;
     for update in updates {
-        let (tx, rx) = oneshot::channel();
-        let input = Input { source: "api".into(), update: Some(update), done: Done::Reply(tx) };
-        let unavailable = || fail(StatusCode::SERVICE_UNAVAILABLE, "the hub is stopping");
-        s.writer.send(input).await.map_err(|_| unavailable())?;
-        index = match rx.await {
-            Ok(Ok(c)) => c.index,
-            Ok(Err(e)) => return Err(fail(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string())),
-            Err(_) => return Err(unavailable()),
-        };
+        index = s.commit(update).await.map_err(|e| fail(e.0, &e.1))?.index;
     }
     Ok(index)
 }
