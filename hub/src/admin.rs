@@ -23,9 +23,9 @@ pub enum AdminError {
 /// Issues a token for a node and prints it with the lines to put on the node.
 pub fn node_add(data_dir: &Path, name: &str, observer: bool, out: &mut impl Write) -> Result<(), AdminError> {
     let path = Credentials::path(data_dir);
-    let mut creds = Credentials::load(&path)?;
-    let (id, token) = creds.add_with(name, observer)?;
-    creds.save(&path)?;
+    let mut file = Credentials::lock(&path)?;
+    let (id, token) = file.creds.add_with(name, observer)?;
+    file.save()?;
     if observer {
         writeln!(out, "{token}")?;
         eprintln!(
@@ -56,9 +56,9 @@ pub fn node_join(
     out: &mut impl Write,
 ) -> Result<(), AdminError> {
     let path = Credentials::path(data_dir);
-    let mut creds = Credentials::load(&path)?;
-    let (id, token) = creds.add_join(name, ttl.as_secs())?;
-    creds.save(&path)?;
+    let mut file = Credentials::lock(&path)?;
+    let (id, token) = file.creds.add_join(name, ttl.as_secs())?;
+    file.save()?;
     let key = SigningKey::load_or_create(data_dir)?.public_b64();
     writeln!(out, "{token}")?;
     eprintln!(
@@ -77,9 +77,9 @@ pub fn hub_key(data_dir: &Path, out: &mut impl Write) -> Result<(), AdminError> 
 
 pub fn node_revoke(data_dir: &Path, name: &str) -> Result<(), AdminError> {
     let path = Credentials::path(data_dir);
-    let mut creds = Credentials::load(&path)?;
-    let id = creds.revoke(name)?;
-    creds.save(&path)?;
+    let mut file = Credentials::lock(&path)?;
+    let id = file.creds.revoke(name)?;
+    file.save()?;
     eprintln!(
         "Revoked node {id}: a running hub closes its session at once, marks it down and refuses it from then on."
     );

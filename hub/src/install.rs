@@ -101,15 +101,21 @@ pub fn default_config() -> String {
         .to_owned()
 }
 
-/// Whether systemd can give a service a private mount namespace here: a transient unit
-/// with the sandbox's directives is run and must succeed (an unprivileged LXC without
-/// nesting fails it with 226/NAMESPACE).
+/// Whether systemd gives a service a mount namespace of its own here: a transient unit with
+/// the sandbox's directives prints its mount namespace, which must differ from PID 1's.
+/// Where none can be made (an unprivileged LXC without nesting), systemd either fails the
+/// unit (226/NAMESPACE) or runs it in PID 1's namespace with those directives skipped
+/// ("assuming containerized execution"): both mean the drop-in would protect nothing.
 fn namespaces_work() -> bool {
-    Command::new("systemd-run")
-        .args(["--wait", "--quiet", "--collect", "-p", "ProtectSystem=strict", "-p", "PrivateTmp=yes"])
-        .args(["-p", "PrivateDevices=yes", "-p", "ProtectKernelTunables=yes", "/bin/true"])
-        .output()
-        .is_ok_and(|o| o.status.success())
+    let Ok(init) = std::fs::read_link("/proc/1/ns/mnt") else { return false };
+    let out = Command::new("systemd-run")
+        .args(["--wait", "--quiet", "--collect", "--pipe", "-p", "ProtectSystem=strict", "-p", "PrivateTmp=yes"])
+        .args(["-p", "PrivateDevices=yes", "-p", "ProtectKernelTunables=yes", "readlink", "/proc/self/ns/mnt"])
+        .stdin(std::process::Stdio::null())
+        .output();
+    let Ok(out) = out else { return false };
+    let unit = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    out.status.success() && !unit.is_empty() && Path::new(&unit) != init
 }
 
 /// The non-loopback addresses of this machine, for the certificate and the summary.

@@ -1,9 +1,8 @@
 //! `rabble-hub install --root DIR` (no user, no systemd: what can run here): the files a
 //! hub LXC gets, a hub started from exactly those files answering DNS and HTTP, and a
 //! re-run that upgrades the binary and keeps the config, the certificates and the state.
-//! The unit itself is checked by `systemd-analyze verify` (no systemd runs as PID 1 on
-//! this machine, so the unit is not started here; the install in a real CT runs
-//! `systemctl` and is not tested here).
+//! The unit itself is checked by `systemd-analyze verify`; hub_ct.rs runs the whole install,
+//! systemctl and all, in containers with systemd as PID 1.
 
 use rabble_tests::{bin, dig, free_port, tool, wait_for};
 use std::path::Path;

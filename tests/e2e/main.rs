@@ -13,6 +13,7 @@ mod dns;
 mod docker;
 mod docker_jobs;
 mod firstboot;
+mod hub_ct;
 mod image;
 mod install;
 mod jobs;

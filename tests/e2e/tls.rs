@@ -268,3 +268,42 @@ fn a_join_token_is_traded_once_for_the_nodes_own_token() {
     assert_eq!(hub.node_status("pi-kitchen"), Some(NodeStatus::Up));
     drop(a2);
 }
+
+/// `rabble-hub node add` in many processes at once beside a hub minting join tokens through
+/// its API: every change lands (the file's lock), the file stays whole.
+#[test]
+fn node_adds_and_minted_join_tokens_at_once_lose_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let hub = Hub::start(d, &["--require-credentials", "true"]);
+    let data = hub.data_dir.to_str().unwrap().to_owned();
+    let adds: Vec<std::process::Child> = (0..12)
+        .map(|i| {
+            std::process::Command::new(rabble_tests::bin("rabble-hub"))
+                .args(["--data-dir", &data, "node", "add", &format!("cli-{i}")])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    std::thread::scope(|s| {
+        for i in 0..12 {
+            let hub = &hub;
+            s.spawn(move || {
+                let r: Result<serde_json::Value, String> =
+                    hub.post(&format!("/api/v1/nodes/api-{i}/join"), &serde_json::json!({"ttl": "1h"}));
+                assert!(r.is_ok(), "{r:?}");
+            });
+        }
+    });
+    for mut c in adds {
+        assert!(c.wait().unwrap().success());
+    }
+    let (ok, list, err) = rabble_hub_cmd(&["--data-dir", &data, "node", "list"]);
+    assert!(ok, "{err}");
+    for i in 0..12 {
+        assert!(list.contains(&format!("cli-{i} ")), "cli-{i} lost:\n{list}");
+        assert!(list.contains(&format!("api-{i} ")), "api-{i} lost:\n{list}");
+    }
+}

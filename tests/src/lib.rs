@@ -10,6 +10,7 @@
 
 mod agent;
 pub mod card;
+pub mod ct;
 mod dns;
 mod mosquitto;
 mod work;

@@ -5,7 +5,8 @@
 //! by `node add`. The file keeps only the token's SHA-256 (a token is random, so a plain
 //! hash is enough: there is nothing to brute-force). Revoked nodes stay in the file, so a
 //! refusal can say "revoked" and `node list` shows when. Writes are atomic (temp file +
-//! rename): the hub never reads half a file.
+//! rename): the hub never reads half a file. Changes are made under the file's lock
+//! (`Credentials::lock`), by the hub and the CLI alike.
 
 use rabble_shared::NodeId;
 use rabble_shared::support::{join, seal};
@@ -32,6 +33,25 @@ pub enum CredentialsError {
     Unknown(String),
     #[error("no secure random numbers: {0}")]
     Random(String),
+}
+
+/// The file, read under its lock (`Credentials::lock`); `save` writes it back, dropping
+/// it without saving changes nothing. The lock goes with it.
+#[derive(Debug)]
+pub struct Locked {
+    pub creds: Credentials,
+    path: PathBuf,
+    _file: std::fs::File,
+}
+
+impl Locked {
+    /// Writes the changed set and releases the lock; returns the set as saved and the
+    /// file's stamp taken before the lock went (so the hub's cache matches the file).
+    pub fn save(self) -> Result<(Credentials, Option<crate::stamp::Stamp>), CredentialsError> {
+        self.creds.save(&self.path)?;
+        let stamp = crate::stamp::of(&self.path);
+        Ok((self.creds, stamp))
+    }
 }
 
 /// One node's entry.
@@ -129,6 +149,35 @@ impl Credentials {
         let mut bytes = serde_json::to_vec_pretty(self).map_err(|e| err(e.to_string()))?;
         bytes.push(b'\n');
         super::write_private(path, &bytes).map_err(|e| err(format!("cannot write: {e}")))
+    }
+
+    /// Takes the file's lock (an exclusive `flock` on `<file>.lock`, waiting for it) and
+    /// reads the file as it is now: the running hub (joins, minted join tokens) and
+    /// `rabble-hub node add|revoke` in another process change it one at a time, none losing
+    /// another's change.
+    pub fn lock(path: &Path) -> Result<Locked, CredentialsError> {
+        let err = |message: String| CredentialsError::File { path: path.to_owned(), message };
+        let mut name = path.as_os_str().to_owned();
+        name.push(".lock");
+        let lock_path = PathBuf::from(name);
+        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir).map_err(|e| err(format!("cannot create {}: {e}", dir.display())))?;
+        use std::os::unix::fs::OpenOptionsExt;
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&lock_path)
+            .map_err(|e| err(format!("cannot open {}: {e}", lock_path.display())))?;
+        // Made by root (`node add`) for the hub's user: owned like the directory.
+        if let Ok(m) = std::fs::metadata(dir) {
+            use std::os::unix::fs::MetadataExt;
+            let _ = std::os::unix::fs::fchown(&file, Some(m.uid()), Some(m.gid()));
+        }
+        rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)
+            .map_err(|e| err(format!("cannot lock {}: {e}", lock_path.display())))?;
+        Ok(Locked { creds: Credentials::load(path)?, path: path.to_owned(), _file: file })
     }
 
     /// Issues a token for `name`; returns the node id and the token (shown once).

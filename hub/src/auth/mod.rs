@@ -129,40 +129,42 @@ impl Authenticator {
         if verdict == Verdict::Joined { Verdict::Accepted } else { verdict }
     }
 
-    /// Mints a join token for `name` (`POST /api/v1/nodes/<name>/join`), under the same
-    /// lock as the joins it will be checked by, from the file as it is now.
+    /// Mints a join token for `name` (`POST /api/v1/nodes/<name>/join`): under the file's
+    /// lock, from the file as it is now.
     pub fn mint_join(&self, name: &str, ttl_secs: u64) -> Result<(rabble_shared::NodeId, String), CredentialsError> {
-        let _ = self.refresh();
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        let mut next = cache.creds.clone();
-        let minted = next.add_join(name, ttl_secs)?;
-        self.keep(&mut cache, next)?;
+        let mut file = Credentials::lock(&self.path)?;
+        let minted = file.creds.add_join(name, ttl_secs)?;
+        self.keep(&mut cache, file)?;
         tracing::info!(node = %minted.0, ttl_secs, "minted a join token");
         Ok(minted)
     }
 
-    /// A join: decided on the cached set, and on success saved at once (the file is the
-    /// record that the token is used).
+    /// A join: decided on the file as it is now, under its lock, and on success saved at
+    /// once (the file is the record that the token is used).
     fn join(&self, user: &str, join: &str, token_hash: &str) -> Verdict {
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        let mut next = cache.creds.clone();
-        let verdict = next.join(user, join, token_hash, credentials::now());
-        if verdict != Verdict::Joined {
-            return verdict;
+        let saved = Credentials::lock(&self.path).and_then(|mut file| {
+            let verdict = file.creds.join(user, join, token_hash, credentials::now());
+            if verdict == Verdict::Joined { self.keep(&mut cache, file).map(|()| verdict) } else { Ok(verdict) }
+        });
+        match saved {
+            Ok(Verdict::Joined) => {
+                tracing::info!(user, "node joined: its join token is used, its own credential recorded");
+                Verdict::Joined
+            }
+            Ok(verdict) => verdict,
+            Err(e) => {
+                tracing::error!(error = %e, user, "could not record the node's credential; refusing its join for now");
+                Verdict::WrongToken
+            }
         }
-        if let Err(e) = self.keep(&mut cache, next) {
-            tracing::error!(error = %e, user, "could not record the node's credential; refusing its join for now");
-            return Verdict::WrongToken;
-        }
-        tracing::info!(user, "node joined: its join token is used, its own credential recorded");
-        Verdict::Joined
     }
 
-    /// Saves `next` and makes it the cached set (its stamp too, so it is not re-read).
-    fn keep(&self, cache: &mut Cache, next: Credentials) -> Result<(), CredentialsError> {
-        next.save(&self.path)?;
-        cache.creds = next;
-        cache.stamp = crate::stamp::of(&self.path);
+    /// Saves the locked file and makes it the cached set (its stamp too, so it is not
+    /// re-read).
+    fn keep(&self, cache: &mut Cache, file: credentials::Locked) -> Result<(), CredentialsError> {
+        (cache.creds, cache.stamp) = file.save()?;
         Ok(())
     }
 
