@@ -17,9 +17,7 @@
 //! the CA and the catalog kept.
 
 use rabble_tests::bin;
-use rabble_tests::ct::Container;
-use rabble_tests::wait_for;
-use std::time::Duration;
+use rabble_tests::ct::{Container, text};
 
 #[test]
 fn the_hub_installs_and_upgrades_in_a_bookworm_container() {
@@ -40,32 +38,8 @@ fn install_in(suite: &str) {
     }
 }
 
-fn text(o: &std::process::Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
-
-fn install(ct: &Container) -> String {
-    let o = ct.exec(&["/root/rabble-hub", "install", "--name", "hub.lan"]);
-    assert!(o.status.success(), "install: {}\n{}", text(&o), ct.journal("rabble-hub"));
-    text(&o)
-}
-
-/// The hub's API inside the container (curl in its network namespace).
-fn curl(ct: &Container, args: &[&str]) -> Result<String, String> {
-    let mut a = vec!["curl", "-sS", "--fail-with-body", "--max-time", "5"];
-    a.extend(args);
-    let o = ct.net(&a);
-    if o.status.success() { Ok(String::from_utf8_lossy(&o.stdout).into_owned()) } else { Err(text(&o)) }
-}
-
 fn main_pid(ct: &Container) -> String {
     ct.sh("systemctl show -p MainPID --value rabble-hub").trim().to_owned()
-}
-
-fn healthy(ct: &Container) -> String {
-    wait_for("the hub's API in the container", Duration::from_secs(20), || {
-        curl(ct, &["http://127.0.0.1:8500/api/v1/health"]).map_err(|e| format!("{e}\n{}", ct.journal("rabble-hub")))
-    })
 }
 
 fn check(ct: &Container, nesting: bool) {
@@ -80,7 +54,7 @@ fn check(ct: &Container, nesting: bool) {
     }
 
     ct.put("/root/rabble-hub", &bin("rabble-hub"));
-    let first = install(ct);
+    let first = ct.install_hub();
     assert!(first.contains("created the system user rabble") && first.contains("enabled and (re)started"), "{first}");
     let drop_in = ct.root.join("etc/systemd/system/rabble-hub.service.d/10-sandbox.conf");
     if nesting {
@@ -89,7 +63,7 @@ fn check(ct: &Container, nesting: bool) {
         assert!(first.contains("no mount namespaces here") && !drop_in.exists(), "{first}");
     }
 
-    let health = healthy(ct);
+    let health = ct.hub_health();
     assert!(health.contains("\"mqtt_connected\":true"), "{health}");
     assert_eq!(ct.sh("systemctl is-active rabble-hub").trim(), "active");
     let pid = main_pid(ct);
@@ -100,7 +74,7 @@ fn check(ct: &Container, nesting: bool) {
 
     // A service in the catalog, answered by the hub's DNS (real dig, in the container's network).
     let body = r#"{"Node": "nas", "Address": "192.168.1.20", "Service": {"Service": "web", "Port": 80}}"#;
-    curl(ct, &["-X", "PUT", "--data", body, "http://127.0.0.1:8500/v1/catalog/register"]).unwrap();
+    ct.curl(&["-X", "PUT", "--data", body, "http://127.0.0.1:8500/v1/catalog/register"]).unwrap();
     let dig = || {
         let o = ct.net(&["dig", "@127.0.0.1", "-p", "8600", "web.service.rabble", "A", "+short", "+time=3"]);
         String::from_utf8_lossy(&o.stdout).trim().to_owned()
@@ -115,7 +89,7 @@ fn check(ct: &Container, nesting: bool) {
         assert_eq!(ct.sh(&format!("stat -c %U /var/lib/rabble/{f}")).trim(), "rabble", "{f}: the hub's own");
     }
     // The hub (as rabble) takes the same file's lock after root's `node add` made it.
-    let minted = curl(ct, &["-X", "POST", "--data", r#"{"ttl": "1h"}"#, "http://127.0.0.1:8500/api/v1/nodes/pi2/join"]);
+    let minted = ct.curl(&["-X", "POST", "--data", r#"{"ttl": "1h"}"#, "http://127.0.0.1:8500/api/v1/nodes/pi2/join"]);
     assert!(minted.as_ref().is_ok_and(|m| m.contains("hub_key")), "{minted:?}");
 
     // Install again with a newer binary: upgraded in place, restarted, everything kept.
@@ -126,9 +100,9 @@ fn check(ct: &Container, nesting: bool) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("rabble-hub"), newer).unwrap();
     ct.put("/root/rabble-hub", &dir.path().join("rabble-hub"));
-    let second = install(ct);
+    let second = ct.install_hub();
     assert!(second.contains("upgraded") && second.contains("kept") && !second.contains("created"), "{second}");
-    healthy(ct);
+    ct.hub_health();
     assert_ne!(main_pid(ct), pid, "the upgraded hub was restarted");
     assert_eq!(ct.sh("sha256sum /etc/rabble/tls/ca.pem"), ca);
     assert!(ct.sh("cat /etc/rabble/hub.toml").contains("# edited by hand"));

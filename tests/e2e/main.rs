@@ -6,6 +6,7 @@
 
 mod acl;
 mod acme;
+mod agent_ct;
 mod cli;
 mod cluster;
 mod consul_api;

@@ -96,10 +96,43 @@ impl Container {
     /// Puts a host file into the container (readable and executable by all: the user
     /// namespace maps the host's root to nobody).
     pub fn put(&self, path: &str, from: &Path) {
+        self.write(path, &std::fs::read(from).unwrap(), 0o755);
+    }
+
+    /// Writes a file into the container, its directories made, owned by nobody inside.
+    pub fn write(&self, path: &str, bytes: &[u8], mode: u32) {
         let to = self.root.join(path.trim_start_matches('/'));
-        std::fs::copy(from, &to).unwrap();
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::write(&to, bytes).unwrap();
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(&to, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    /// curl in the container's network (the hub's API on its loopback): the body, or what
+    /// went wrong.
+    pub fn curl(&self, args: &[&str]) -> Result<String, String> {
+        let mut a = vec!["curl", "-sS", "--fail-with-body", "--max-time", "5"];
+        a.extend(args);
+        let o = self.net(&a);
+        if o.status.success() { Ok(String::from_utf8_lossy(&o.stdout).into_owned()) } else { Err(text(&o)) }
+    }
+
+    /// `rabble-hub install --name hub.lan` with the binary at /root/rabble-hub: its output.
+    pub fn install_hub(&self) -> String {
+        let o = self.exec(&["/root/rabble-hub", "install", "--name", "hub.lan"]);
+        assert!(o.status.success(), "install: {}\n{}", text(&o), self.journal("rabble-hub"));
+        text(&o)
+    }
+
+    /// Waits for the hub in the container to be up (its API answers, its MQTT client
+    /// connected): the health answer.
+    pub fn hub_health(&self) -> String {
+        wait_for("the hub's API in the container", Duration::from_secs(20), || {
+            match self.curl(&["http://127.0.0.1:8500/api/v1/health"]) {
+                Ok(h) if h.contains("\"mqtt_connected\":true") => Ok(h),
+                h => Err(format!("{h:?}\n{}", self.journal("rabble-hub"))),
+            }
+        })
     }
 
     pub fn failed_units(&self) -> String {
@@ -115,6 +148,11 @@ impl Container {
         let lines: Vec<&str> = log.lines().collect();
         lines[lines.len().saturating_sub(30)..].join("\n")
     }
+}
+
+/// A command's stdout and stderr, one after the other.
+pub fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
 
 impl Drop for Container {

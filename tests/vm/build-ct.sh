@@ -17,6 +17,8 @@ rm -rf "$W/rootfs"
 debootstrap --variant=minbase --include=systemd-sysv,dbus "$SUITE" "$W/rootfs" "$MIRROR" > "$W/debootstrap.log" 2>&1 ||
   { tail -20 "$W/debootstrap.log"; exit 1; }
 echo hub-ct > "$W/rootfs/etc/hostname"
+# What a Proxmox CT's /etc/hosts starts with (debootstrap writes none).
+printf '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n' > "$W/rootfs/etc/hosts"
 # A fresh machine ID at each boot, as a new CT from a template gets.
 : > "$W/rootfs/etc/machine-id"
 rm -rf "$W/rootfs/var/cache/apt/archives/"*.deb
