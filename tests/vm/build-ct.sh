@@ -12,6 +12,8 @@ SUITE=${SUITE:-bookworm}; W=${W:-$HERE/../../target/ct-$SUITE}
 MIRROR=${MIRROR:-$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)}
 MIRROR=${MIRROR:-http://deb.debian.org/debian}
 mkdir -p "$W"; W=$(cd "$W" && pwd)
+# Two tests may ask for the same suite at once: one builds, the other waits and reuses.
+exec 9> "$W.lock"; flock 9
 if [ -f "$W/built" ]; then echo "reusing $W"; exit 0; fi
 rm -rf "$W/rootfs"
 debootstrap --variant=minbase --include=systemd-sysv,dbus "$SUITE" "$W/rootfs" "$MIRROR" > "$W/debootstrap.log" 2>&1 ||
