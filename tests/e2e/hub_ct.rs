@@ -6,7 +6,7 @@
 //!   namespaces, install adds the sandbox drop-in and the hub runs in a namespace of its own;
 //! - nesting off. No Proxmox here, so a stand-in for its AppArmor profile (which denies
 //!   the mounts a unit's namespace needs): a seccomp filter denies unshare(2) to everything
-//!   in the container. For systemd it is the same: a `DynamicUser=` unit fails with
+//!   in the container (`Container::boot`). For systemd it is the same: a `DynamicUser=` unit fails with
 //!   226/NAMESPACE (checked: the failure the old unit had), install leaves the drop-in out
 //!   and says why, and the hub runs all the same.
 //!
@@ -32,14 +32,9 @@ fn the_hub_installs_and_upgrades_in_a_trixie_container() {
 
 fn install_in(suite: &str) {
     for nesting in [true, false] {
-        let filter: &[&str] = if nesting { &[] } else { &["--system-call-filter=~unshare"] };
-        let ct = Container::boot(suite, filter);
+        let ct = Container::boot(suite, nesting);
         check(&ct, nesting);
     }
-}
-
-fn main_pid(ct: &Container) -> String {
-    ct.sh("systemctl show -p MainPID --value rabble-hub").trim().to_owned()
 }
 
 fn check(ct: &Container, nesting: bool) {
@@ -66,7 +61,7 @@ fn check(ct: &Container, nesting: bool) {
     let health = ct.hub_health();
     assert!(health.contains("\"mqtt_connected\":true"), "{health}");
     assert_eq!(ct.sh("systemctl is-active rabble-hub").trim(), "active");
-    let pid = main_pid(ct);
+    let pid = ct.main_pid("rabble-hub");
     assert_eq!(ct.sh(&format!("stat -c %U /proc/{pid}")).trim(), "rabble", "the hub runs as its own user");
     let ns = ct.sh(&format!("readlink /proc/{pid}/ns/mnt /proc/1/ns/mnt"));
     let ns: Vec<&str> = ns.lines().collect();
@@ -75,10 +70,7 @@ fn check(ct: &Container, nesting: bool) {
     // A service in the catalog, answered by the hub's DNS (real dig, in the container's network).
     let body = r#"{"Node": "nas", "Address": "192.168.1.20", "Service": {"Service": "web", "Port": 80}}"#;
     ct.curl(&["-X", "PUT", "--data", body, "http://127.0.0.1:8500/v1/catalog/register"]).unwrap();
-    let dig = || {
-        let o = ct.net(&["dig", "@127.0.0.1", "-p", "8600", "web.service.rabble", "A", "+short", "+time=3"]);
-        String::from_utf8_lossy(&o.stdout).trim().to_owned()
-    };
+    let dig = || ct.dig("web.service.rabble", "A");
     assert_eq!(dig(), "192.168.1.20");
 
     // The operator's next step, beside the running hub, on the files it uses.
@@ -103,7 +95,7 @@ fn check(ct: &Container, nesting: bool) {
     let second = ct.install_hub();
     assert!(second.contains("upgraded") && second.contains("kept") && !second.contains("created"), "{second}");
     ct.hub_health();
-    assert_ne!(main_pid(ct), pid, "the upgraded hub was restarted");
+    assert_ne!(ct.main_pid("rabble-hub"), pid, "the upgraded hub was restarted");
     assert_eq!(ct.sh("sha256sum /etc/rabble/tls/ca.pem"), ca);
     assert!(ct.sh("cat /etc/rabble/hub.toml").contains("# edited by hand"));
     assert_eq!(dig(), "192.168.1.20", "the catalog is kept");

@@ -28,9 +28,13 @@ pub fn rootfs(suite: &str) -> PathBuf {
 }
 
 impl Container {
-    /// Boots a copy of `suite`'s root with extra systemd-nspawn options and waits until
-    /// systemd says the system is up.
-    pub fn boot(suite: &str, nspawn: &[&str]) -> Container {
+    /// Boots a copy of `suite`'s root and waits until systemd says the system is up.
+    /// Without `nesting`: no Proxmox here, so a stand-in for its AppArmor profile (which
+    /// denies the mounts a unit's namespace needs): a seccomp filter denies unshare(2) to
+    /// everything in the container — for systemd the same, a `DynamicUser=` unit fails
+    /// with 226/NAMESPACE.
+    pub fn boot(suite: &str, nesting: bool) -> Container {
+        let nspawn: &[&str] = if nesting { &[] } else { &["--system-call-filter=~unshare"] };
         let base = rootfs(suite);
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("root");
@@ -133,6 +137,17 @@ impl Container {
                 h => Err(format!("{h:?}\n{}", self.journal("rabble-hub"))),
             }
         })
+    }
+
+    /// The main process of a unit inside the container (its PID there).
+    pub fn main_pid(&self, unit: &str) -> String {
+        self.sh(&format!("systemctl show -p MainPID --value {unit}")).trim().to_owned()
+    }
+
+    /// `dig +short` against the hub's DNS on the container's loopback.
+    pub fn dig(&self, name: &str, qtype: &str) -> String {
+        let o = self.net(&["dig", "@127.0.0.1", "-p", "8600", name, qtype, "+short", "+time=3"]);
+        String::from_utf8_lossy(&o.stdout).trim().to_owned()
     }
 
     pub fn failed_units(&self) -> String {

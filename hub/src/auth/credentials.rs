@@ -144,7 +144,7 @@ impl Credentials {
     /// Writes the file atomically, readable by its owner only.
     pub fn save(&self, path: &Path) -> Result<(), CredentialsError> {
         let err = |message: String| CredentialsError::File { path: path.to_owned(), message };
-        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let dir = super::dir_of(path);
         std::fs::create_dir_all(dir).map_err(|e| err(format!("cannot create {}: {e}", dir.display())))?;
         let mut bytes = serde_json::to_vec_pretty(self).map_err(|e| err(e.to_string()))?;
         bytes.push(b'\n');
@@ -160,21 +160,11 @@ impl Credentials {
         let mut name = path.as_os_str().to_owned();
         name.push(".lock");
         let lock_path = PathBuf::from(name);
-        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let dir = super::dir_of(path);
         std::fs::create_dir_all(dir).map_err(|e| err(format!("cannot create {}: {e}", dir.display())))?;
-        use std::os::unix::fs::OpenOptionsExt;
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(&lock_path)
+        // Made by root (`node add`) for the hub's user too.
+        let file = super::open_private(&lock_path, false)
             .map_err(|e| err(format!("cannot open {}: {e}", lock_path.display())))?;
-        // Made by root (`node add`) for the hub's user: owned like the directory.
-        if let Ok(m) = std::fs::metadata(dir) {
-            use std::os::unix::fs::MetadataExt;
-            let _ = std::os::unix::fs::fchown(&file, Some(m.uid()), Some(m.gid()));
-        }
         rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)
             .map_err(|e| err(format!("cannot lock {}: {e}", lock_path.display())))?;
         Ok(Locked { creds: Credentials::load(path)?, path: path.to_owned(), _file: file })

@@ -15,22 +15,33 @@ use std::sync::{Arc, Mutex};
 
 pub use rabble_shared::topic::AGENT_CLIENT_PREFIX;
 
-/// Writes a secret file atomically (a temporary file, fsync, rename), mode 0600, and
-/// hands it to whoever owns its directory: run as root next to a hub that runs as its
-/// own user, the hub must still be able to read it.
+/// The directory a file lives in (`.` for a bare file name).
+pub fn dir_of(path: &std::path::Path) -> &std::path::Path {
+    path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."))
+}
+
+/// Opens (creating it, mode 0600) a private file and hands it to whoever owns its
+/// directory: made by root next to a hub that runs as its own user, the hub can still
+/// open it.
+pub fn open_private(path: &std::path::Path, truncate: bool) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let f = std::fs::OpenOptions::new().write(true).create(true).truncate(truncate).mode(0o600).open(path)?;
+    if let Ok(m) = std::fs::metadata(dir_of(path)) {
+        let _ = std::os::unix::fs::fchown(&f, Some(m.uid()), Some(m.gid()));
+    }
+    Ok(f)
+}
+
+/// Writes a secret file atomically (a temporary file, fsync, rename) through
+/// `open_private`.
 pub fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
-    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = std::path::PathBuf::from(tmp);
-    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+    let mut f = open_private(&tmp, true)?;
     f.write_all(bytes)?;
     f.sync_all()?;
-    if let Ok(m) = std::fs::metadata(dir) {
-        let _ = std::os::unix::fs::chown(&tmp, Some(m.uid()), Some(m.gid()));
-    }
     std::fs::rename(&tmp, path)
 }
 
