@@ -90,24 +90,29 @@ fn lanes_follow_the_seeds_tags_and_health_and_are_published_for_nodes() {
     assert_eq!(r.tls.as_ref().and_then(|t| t.cert_resolver.as_deref()), Some("cloudflare"));
     assert!(lane(&hub, "traefik").routers.is_empty(), "proxmox's check fails: not routed");
 
-    // What a node sees: the retained table, without the hub's API.
-    let out = Command::new("mosquitto_sub")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &hub.mqtt_port.to_string(),
-            "-t",
-            "rabble/hub/routes/routing",
-            "-C",
-            "1",
-            "-W",
-            "5",
-        ])
-        .output()
-        .unwrap();
-    let retained: LaneTable = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(retained.routers, routing.routers);
+    // What a node sees: the retained table, without the hub's API. The hub
+    // publishes after its own table changes, so a subscriber may still find the
+    // previous retained table for a moment: it must reach the API's one.
+    let retained = wait_for("the retained routing table", T, || {
+        let out = Command::new("mosquitto_sub")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &hub.mqtt_port.to_string(),
+                "-t",
+                "rabble/hub/routes/routing",
+                "-C",
+                "1",
+                "-W",
+                "5",
+            ])
+            .output()
+            .unwrap();
+        let t: LaneTable = serde_json::from_slice(&out.stdout).map_err(|e| format!("{e}"))?;
+        if t.routers == routing.routers { Ok(t) } else { Err(format!("{:?}", t.routers.keys())) }
+    });
+    assert_eq!(retained.services, routing.services);
 
     // Traefik's HTTP provider form.
     let traefik: serde_json::Value = hub.get("/v1/traefik/routing").unwrap();
