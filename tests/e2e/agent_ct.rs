@@ -7,8 +7,7 @@
 //! and its service is in the hub's DNS.
 
 use rabble_tests::ct::Container;
-use rabble_tests::{bin, wait_for};
-use std::path::PathBuf;
+use rabble_tests::{bin, images, wait_for};
 use std::time::Duration;
 
 #[test]
@@ -17,10 +16,6 @@ fn the_agents_unit_runs_in_a_container_with_and_without_nesting() {
         let ct = Container::boot("bookworm", nesting);
         agent_in(&ct, nesting);
     }
-}
-
-fn images(p: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../images").join(p)
 }
 
 fn agent_in(ct: &Container, nesting: bool) {

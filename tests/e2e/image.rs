@@ -200,7 +200,7 @@ fn an_img_xz_in_an_img_out_and_clear_refusals() {
 /// The first-boot installer is plain POSIX sh that shellcheck finds nothing in.
 #[test]
 fn firstboot_sh_passes_shellcheck() {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../images/pi/firstboot.sh");
+    let script = rabble_tests::images("pi/firstboot.sh");
     let out = Command::new(tool("shellcheck")).args(["-s", "sh"]).arg(&script).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
 }
@@ -209,8 +209,7 @@ fn firstboot_sh_passes_shellcheck() {
 /// added (Imager's stay), also from a CRLF file. (The qemu first-boot test runs it too.)
 #[test]
 fn firstboot_unhook_removes_exactly_our_tokens() {
-    let script =
-        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../images/pi/firstboot.sh")).unwrap();
+    let script = std::fs::read_to_string(rabble_tests::images("pi/firstboot.sh")).unwrap();
     let start = script.find("unhook() {").unwrap();
     let func = &script[start..start + script[start..].find("\n}\n").unwrap() + 3];
     let dir = tempfile::tempdir().unwrap();

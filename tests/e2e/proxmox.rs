@@ -34,7 +34,7 @@ esac
 const PVESH: &str = "#!/bin/bash\necho \"pvesh $*\" >> \"$STANDIN/log\"\necho 105\n";
 
 fn script() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../images/proxmox/rabble-hub-lxc.sh")
+    rabble_tests::images("proxmox/rabble-hub-lxc.sh")
 }
 
 fn run(standin: &Path) -> Vec<String> {

@@ -28,6 +28,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
+/// A file the project ships under images/ (units, scripts, configs), as the tests use it.
+pub fn images(path: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../images").join(path)
+}
+
 /// Path of a workspace binary next to the running test (target/<profile>/<name>).
 pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");

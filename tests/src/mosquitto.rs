@@ -38,7 +38,7 @@ impl Mosquitto {
             let out = Command::new(tool("mosquitto_passwd")).arg("-b").arg(&file).arg(user).arg(pass).output().unwrap();
             assert!(out.status.success(), "mosquitto_passwd: {}", String::from_utf8_lossy(&out.stderr));
         }
-        let acl = Path::new(env!("CARGO_MANIFEST_DIR")).join("../images/etc/mosquitto-acl.conf");
+        let acl = crate::images("etc/mosquitto-acl.conf");
         Self::start_with(
             dir,
             &format!("allow_anonymous false\npassword_file {}\nacl_file {}\n", file.display(), acl.display()),
