@@ -24,6 +24,7 @@ mod liveness;
 mod logs;
 mod malformed;
 mod mosquitto;
+mod policy;
 mod prometheus;
 mod proxmox;
 mod proxy;

@@ -147,3 +147,52 @@ fn mosquittos_acl_file_keeps_a_node_to_its_own_topics() {
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "online");
     assert_eq!(hub.node_status("pi-a"), Some(NodeStatus::Up));
 }
+
+/// Work through Mosquitto with the shipped `acl_file`: a node that logs in with its own
+/// password gets its signed assignments and its rendered templates (a task with a
+/// template starts only once its file arrived), and its task runs with them.
+#[test]
+fn a_templated_job_runs_through_mosquittos_acl() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mq = Mosquitto::start_with_acl(d, &[("rabble-hub", "hub-secret"), ("pi-a", "pi-a-secret")]);
+    let hub_pass = d.join("hub.pass");
+    std::fs::write(&hub_pass, "hub-secret\n").unwrap();
+    let pi_pass = d.join("pi-a.pass");
+    std::fs::write(&pi_pass, "pi-a-secret\n").unwrap();
+    let hub = Hub::start_external(
+        d,
+        mq.port,
+        &["--broker-username", "rabble-hub", "--broker-password-file", hub_pass.to_str().unwrap()],
+    );
+    let alloc_dir = d.join("pi-a-alloc");
+    let key = hub.key();
+    let args = ["--token-file", pi_pass.to_str().unwrap(), "--hub-key", &key, "--no-docker"];
+    let _a = Agent::start(d, "pi-a", mq.port, &[&args[..], &["--alloc-dir", alloc_dir.to_str().unwrap()]].concat());
+    hub.wait_node("pi-a", NodeStatus::Up, T);
+    assert!(hub.cli(&["kv", "put", "app/greeting", "hello-through-mosquitto"]).0);
+    let job = r#"job "tpl" {
+  group "g" {
+    task "app" {
+      driver = "raw_exec"
+      config {
+        command = "/bin/sh"
+        args    = ["-c", "cp $NOMAD_TASK_DIR/greeting $NOMAD_ALLOC_DIR/seen; while true; do sleep 0.1; done"]
+      }
+      template {
+        data        = "{{ key \"app/greeting\" }}"
+        destination = "local/greeting"
+      }
+    }
+  }
+}
+"#;
+    hub.run_job(&d.join("tpl.hcl"), job);
+    let seen = wait_for("the task to start with its rendered template", T, || {
+        let j: rabble_shared::api::JobView = hub.get("/api/v1/jobs/tpl")?;
+        let a = j.allocations.first().ok_or("no allocation")?;
+        let seen = std::fs::read_to_string(alloc_dir.join(a.id.to_string()).join("alloc/seen")).unwrap_or_default();
+        if seen.is_empty() { Err(format!("{:?} {}", a.client_status, a.client_reason)) } else { Ok(seen) }
+    });
+    assert_eq!(seen, "hello-through-mosquitto");
+}

@@ -13,6 +13,7 @@ pub mod card;
 pub mod ct;
 mod dns;
 mod mosquitto;
+pub mod probe;
 mod work;
 pub use agent::{Agent, aarch64_agent, rabble_hub_cmd, release_agent};
 pub use dns::{Dig, Unbound, dig};

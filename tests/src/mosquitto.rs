@@ -32,13 +32,20 @@ impl Mosquitto {
 
     /// Passwords as above, and the topic ACL Rabble ships (`images/etc/mosquitto-acl.conf`).
     pub fn start_with_acl(dir: &Path, users: &[(&str, &str)]) -> Mosquitto {
+        Self::start_with_acl_and(dir, users, "")
+    }
+
+    /// The shipped ACL with `extra` lines after it (observers, as docs/mqtt.md says).
+    pub fn start_with_acl_and(dir: &Path, users: &[(&str, &str)], extra: &str) -> Mosquitto {
         let file = dir.join("mosquitto.passwd");
         std::fs::write(&file, "").unwrap();
         for (user, pass) in users {
             let out = Command::new(tool("mosquitto_passwd")).arg("-b").arg(&file).arg(user).arg(pass).output().unwrap();
             assert!(out.status.success(), "mosquitto_passwd: {}", String::from_utf8_lossy(&out.stderr));
         }
-        let acl = crate::images("etc/mosquitto-acl.conf");
+        let acl = dir.join("rabble-acl.conf");
+        let shipped = std::fs::read_to_string(crate::images("etc/mosquitto-acl.conf")).unwrap();
+        std::fs::write(&acl, format!("{shipped}{extra}")).unwrap();
         Self::start_with(
             dir,
             &format!("allow_anonymous false\npassword_file {}\nacl_file {}\n", file.display(), acl.display()),

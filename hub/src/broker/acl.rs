@@ -1,18 +1,15 @@
 //! Topic ACLs for node credentials, enforced in the TLS relay (rumqttd has none). Pure:
 //! the client's bytes are cut into MQTT 3.1.1 packets, and each is checked before it is
-//! forwarded to the broker:
-//!
-//! - a node may publish only under `rabble/node/<its id>/` (not its `assignments`,
-//!   `logs` requests, `certs` or `templates`: those are the hub's), and its Will must be its own `status`;
-//! - a node may subscribe only to `rabble/hub/status`, the lanes' routing tables
-//!   (`rabble/hub/routes/<lane>`), its own `assignments`, `logs` requests, `certs` and `templates`;
-//! - an observer (`rabble-hub node add <name> --observer`) may subscribe to anything
-//!   under `rabble/` and publish nothing.
+//! forwarded to the broker against the topic policy (`rabble_shared::topic::policy`):
+//! a node publishes only its own state and reads only what the hub sends it (its Will must
+//! be its own `status`); an observer (`rabble-hub node add <name> --observer`) reads
+//! anything under `rabble/` and publishes nothing.
 //!
 //! A packet that breaks a rule ends the connection: the relay logs it and closes both
 //! sides. What credentials are accepted is still the broker's auth hook's decision.
 
-use rabble_shared::{NodeId, topic};
+use rabble_shared::NodeId;
+use rabble_shared::topic::{self, policy};
 
 /// Who a connection is, from its CONNECT's username.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -161,31 +158,20 @@ fn remaining(packet: &[u8]) -> usize {
     len
 }
 
+/// The policy's answer for a publish (`shared::topic::policy` declares it).
 pub fn may_publish(role: &Role, t: &str) -> bool {
     match role {
         Role::Observer | Role::Unknown(_) => false,
-        Role::Node(n) => t.strip_prefix(&format!("rabble/node/{n}/")).is_some_and(|rest| {
-            let hubs =
-                rest == "assignments" || rest == "logs" || rest.starts_with("certs/") || rest.starts_with("templates/");
-            !rest.is_empty() && !hubs
-        }),
+        Role::Node(n) => policy::node_may_publish(n, t),
     }
 }
 
+/// The policy's answer for a subscription.
 pub fn may_subscribe(role: &Role, filter: &str) -> bool {
     match role {
         Role::Unknown(_) => false,
-        Role::Observer => filter == topic::ALL || filter.starts_with("rabble/"),
-        Role::Node(n) => {
-            filter == topic::HUB_STATUS
-                || filter == topic::ALL_ROUTES
-                || matches!(topic::Topic::parse(filter), Ok(topic::Topic::Routes(_)))
-                || filter == topic::assignments(n)
-                || filter == topic::logs_request(n)
-                || filter == topic::all_certs(n)
-                || filter == topic::all_templates(n)
-                || matches!(topic::Topic::parse(filter), Ok(topic::Topic::Certs(c, _)) if &c == n)
-        }
+        Role::Observer => policy::observer_may_subscribe(filter),
+        Role::Node(n) => policy::node_may_subscribe(n, filter),
     }
 }
 

@@ -1,24 +1,10 @@
-//! Every MQTT topic Rabble uses, in one place: builders for publishers and one parser
-//! for subscribers. The table in README.md ("MQTT topics") documents the same set.
-//!
-//! | topic                                   | from  | retained | QoS | payload                 |
-//! |-----------------------------------------|-------|----------|-----|-------------------------|
-//! | `rabble/hub/status`                     | hub   | yes      | 1   | `online` / `offline`    |
-//! | `rabble/node/<node>/status`             | agent | yes      | 1   | `online` / `offline`    |
-//! | `rabble/node/<node>/facts`              | agent | yes      | 1   | [`crate::msg::NodeFacts`] |
-//! | `rabble/node/<node>/heartbeat`          | agent | no       | 0   | [`crate::msg::Heartbeat`] |
-//! | `rabble/node/<node>/manifest`           | agent | yes      | 1   | [`crate::msg::Manifest`]  |
-//! | `rabble/node/<node>/service/<service>`  | agent | yes      | 1   | [`crate::msg::ServiceRegistration`]; empty deregisters |
-//! | `rabble/node/<node>/check/<check>`      | agent | yes      | 1   | [`crate::msg::CheckState`]; empty removes |
-//! | `rabble/node/<node>/assignments`        | hub   | yes      | 1   | [`crate::assign::Signed`] [`crate::assign::Assignments`] |
-//! | `rabble/node/<node>/alloc/<alloc>`      | agent | yes      | 1   | [`crate::assign::AllocState`]; empty removes |
-//! | `rabble/hub/routes/<lane>`              | hub   | yes      | 1   | [`crate::routes::LaneTable`] |
-//! | `rabble/node/<node>/proxy`              | agent | no       | 0   | [`crate::routes::ProxyStats`] |
-//! | `rabble/node/<node>/logs`               | hub   | no       | 1   | [`crate::logs::SignedRequest`] [`crate::logs::LogsRequest`] |
-//! | `rabble/node/<node>/logs/<session>`     | agent | no       | 0   | [`crate::logs::LogChunk`] |
-//! | `rabble/node/<node>/certs/<lane>`       | hub   | yes      | 1   | [`crate::certs::CertMessage`]; empty: none |
-//! | `rabble/node/<node>/templates/<alloc>`  | hub   | yes      | 1   | [`crate::assign::Signed`] [`crate::rendered::RenderedMessage`]; empty: none |
-//! | `rabble/kv/<key>`                       | hub   | yes      | 1   | a public KV key's raw value (`[kv] public`); empty: deleted |
+//! Every MQTT topic Rabble uses, in one place: builders for publishers, one parser for
+//! subscribers, and the [`policy`] — who publishes each topic, whether it is retained, its
+//! QoS and who may read it — from which both brokers' ACLs and docs/mqtt.md are made.
+
+pub mod policy;
+
+pub use policy::{Kind, POLICY, Policy, Publisher, Readers};
 
 use crate::id::{AllocId, NodeId, TopicId};
 
@@ -178,6 +164,28 @@ impl Topic {
         }
     }
 
+    /// What kind of topic this is: [`Kind::policy`] says who publishes and reads it.
+    pub fn kind(&self) -> Kind {
+        match self {
+            Topic::HubStatus => Kind::HubStatus,
+            Topic::Routes(_) => Kind::Routes,
+            Topic::NodeStatus(_) => Kind::NodeStatus,
+            Topic::NodeFacts(_) => Kind::NodeFacts,
+            Topic::NodeHeartbeat(_) => Kind::NodeHeartbeat,
+            Topic::NodeManifest(_) => Kind::NodeManifest,
+            Topic::Service(..) => Kind::Service,
+            Topic::Check(..) => Kind::Check,
+            Topic::Assignments(_) => Kind::Assignments,
+            Topic::Alloc(..) => Kind::Alloc,
+            Topic::LogsRequest(_) => Kind::LogsRequest,
+            Topic::Logs(..) => Kind::Logs,
+            Topic::Proxy(_) => Kind::Proxy,
+            Topic::Certs(..) => Kind::Certs,
+            Topic::Templates(..) => Kind::Templates,
+            Topic::Kv(_) => Kind::Kv,
+        }
+    }
+
     /// The node the topic belongs to, if any.
     pub fn node(&self) -> Option<&NodeId> {
         match self {
@@ -227,6 +235,8 @@ mod tests {
         ];
         for (t, want) in cases {
             assert_eq!(Topic::parse(&t).unwrap(), want, "{t}");
+            let filter = want.kind().policy().filter(None);
+            assert!(policy::covers(&filter, &t), "{t} is not matched by its policy's {filter}");
         }
     }
 
