@@ -69,9 +69,12 @@ pub fn node_join(
     Ok(())
 }
 
-/// `rabble-hub key`: the public key agents verify assignments with.
+/// `rabble-hub key`: the public key agents verify assignments with — an existing hub's
+/// only (it never makes one), with the file it came from on stderr.
 pub fn hub_key(data_dir: &Path, out: &mut impl Write) -> Result<(), AdminError> {
-    writeln!(out, "{}", SigningKey::load_or_create(data_dir)?.public_b64())?;
+    let key = SigningKey::load(data_dir)?;
+    writeln!(out, "{}", key.public_b64())?;
+    eprintln!("the hub key in {}", SigningKey::path(data_dir).display());
     Ok(())
 }
 

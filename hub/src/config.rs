@@ -69,10 +69,10 @@ pub struct DnsFile {
 #[derive(Debug, Default, Clone, clap::Args)]
 pub struct Flags {
     /// Config file (TOML); missing is fine when it is the default path.
-    #[arg(long, env = "RABBLE_HUB_CONFIG")]
+    #[arg(long, env = "RABBLE_HUB_CONFIG", global = true)]
     pub config: Option<PathBuf>,
     /// Where the catalog lives (default /var/lib/rabble).
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub data_dir: Option<PathBuf>,
     /// The embedded MQTT broker's listen address (default 0.0.0.0:1883).
     #[arg(long)]

@@ -221,7 +221,7 @@ pub fn install(o: &Options, out: &mut impl Write) -> Result<Report, InstallError
         "\nThe hub: mqtts://{host}:8883 (nodes), DNS {host}:8600, API http://127.0.0.1:8500 (here), \
          CA {}\nNext:\n  rabble-hub node add <name> --join > <name>.join   # a join token for a Pi's card\n  \
          rabble image <pi-os.img.xz> --name <name> --hub mqtts://{host}:8883 --ca ca.pem --join-token-file \
-         <name>.join --hub-key \"$(rabble-hub key)\"\n  journalctl -u rabble-hub -f",
+         <name>.join --hub-key <the output of `rabble-hub key`>\n  journalctl -u rabble-hub -f",
         tls.join("ca.pem").display()
     )
     .map_err(io(Path::new("stdout")))?;

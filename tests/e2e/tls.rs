@@ -307,3 +307,28 @@ fn node_adds_and_minted_join_tokens_at_once_lose_nothing() {
         assert!(list.contains(&format!("api-{i} ")), "api-{i} lost:\n{list}");
     }
 }
+
+/// `rabble-hub key` prints an existing hub's key only: on a machine that is not the hub it
+/// names the data dir it looked in, fails, and creates nothing; global flags work after the
+/// subcommand too.
+#[test]
+fn rabble_hub_key_prints_only_an_existing_hubs_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let laptop = d.join("not-a-hub");
+    let (ok, out, err) = rabble_hub_cmd(&["key", "--data-dir", laptop.to_str().unwrap()]);
+    assert!(!ok, "printed a key on a machine without one: {out}");
+    assert!(out.is_empty(), "{out}");
+    assert!(err.contains(&format!("no hub key in the data dir {}", laptop.display())), "{err}");
+    assert!(!laptop.exists(), "rabble-hub key created {}", laptop.display());
+
+    let hub = Hub::start(d, &[]);
+    let data = hub.data_dir.to_str().unwrap();
+    let (ok, before, err) = rabble_hub_cmd(&["--data-dir", data, "key"]);
+    assert!(ok, "{err}");
+    assert!(err.contains("assign.key"), "{err}");
+    let (ok, after, err) = rabble_hub_cmd(&["key", "--data-dir", data]);
+    assert!(ok, "{err}");
+    assert_eq!(before, after);
+    assert_eq!(before.trim().len(), 44, "base64 of an ed25519 public key: {before}");
+}

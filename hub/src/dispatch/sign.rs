@@ -45,7 +45,30 @@ impl SigningKey {
             }
             Err(e) => return Err(err(format!("cannot read: {e}"))),
         };
-        let pair = Ed25519KeyPair::from_pkcs8(&doc).map_err(|e| err(format!("not an ed25519 PKCS#8 key: {e}")))?;
+        Self::from_pkcs8(&doc).map_err(err)
+    }
+
+    /// Loads an existing key; never creates one (`rabble-hub key` on a machine that is not
+    /// the hub must not print a key no hub has).
+    pub fn load(data_dir: &Path) -> Result<SigningKey, KeyError> {
+        let path = Self::path(data_dir);
+        let err = |message: String| KeyError { path: path.clone(), message };
+        let doc = match std::fs::read(&path) {
+            Ok(d) => d,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(err(format!(
+                    "no hub key in the data dir {}: a hub makes its key when it first starts. Run this on the hub, \
+                     or point --data-dir (or --config) at the hub's data dir",
+                    data_dir.display()
+                )));
+            }
+            Err(e) => return Err(err(format!("cannot read: {e}"))),
+        };
+        Self::from_pkcs8(&doc).map_err(err)
+    }
+
+    fn from_pkcs8(doc: &[u8]) -> Result<SigningKey, String> {
+        let pair = Ed25519KeyPair::from_pkcs8(doc).map_err(|e| format!("not an ed25519 PKCS#8 key: {e}"))?;
         Ok(SigningKey { pair })
     }
 
