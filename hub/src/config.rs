@@ -15,6 +15,9 @@ pub use rabble_shared::support::config::ConfigError;
 /// the agent's 3 s keepalive, a node that vanishes without a word (power cut, Wi-Fi
 /// gone) is down in under 5 s. Nomad takes 20-30 s.
 pub const DEFAULT_HEARTBEAT_TTL: Duration = Duration::from_secs(4);
+/// After a hub start, nodes get this long to be heard from: an agent's reconnect backoff
+/// is at most 10 s (30 s in earlier agents), plus its connect.
+pub const DEFAULT_RESTART_GRACE: Duration = Duration::from_secs(35);
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -31,6 +34,7 @@ pub struct FileConfig {
     pub broker_ca: Option<PathBuf>,
     pub http_listen: Option<SocketAddr>,
     pub heartbeat_ttl: Option<GoDuration>,
+    pub restart_grace: Option<GoDuration>,
     #[serde(default)]
     pub dns: DnsFile,
     /// `[[lane]]` tables: the HTTP routing lanes (default: `routing` and `ingress`).
@@ -109,6 +113,10 @@ pub struct Flags {
     /// A node whose heartbeats stop for this long is down (default 4s).
     #[arg(long)]
     pub heartbeat_ttl: Option<GoDuration>,
+    /// After the hub starts, how long a node it knows as up has to be heard from before it
+    /// is down (default 35s: more than an agent's longest reconnect backoff).
+    #[arg(long)]
+    pub restart_grace: Option<GoDuration>,
     /// DNS listen address, UDP and TCP (default 0.0.0.0:8600).
     #[arg(long)]
     pub dns_listen: Option<SocketAddr>,
@@ -190,6 +198,8 @@ pub struct Config {
     pub broker_ca: Option<PathBuf>,
     pub http_listen: SocketAddr,
     pub heartbeat_ttl: Duration,
+    /// The heartbeat TTL of nodes not heard from since the hub started (at least `heartbeat_ttl`).
+    pub restart_grace: Duration,
     pub dns: DnsConfig,
     /// The HTTP routing lanes.
     pub lanes: Vec<crate::routes::table::Lane>,
@@ -264,6 +274,8 @@ impl Config {
         if heartbeat_ttl < Duration::from_secs(1) {
             return Err(ConfigError::Field { field: "heartbeat_ttl", message: "must be at least 1s".into() });
         }
+        let restart_grace =
+            flags.restart_grace.or(file.restart_grace).map_or(DEFAULT_RESTART_GRACE, |d| d.0).max(heartbeat_ttl);
         let dns_file = file.dns;
         let domain = flags.domain.or(dns_file.domain).unwrap_or_else(|| "rabble".into());
         let domain = crate::dns::DnsSettings::domain_labels(&domain)
@@ -331,6 +343,7 @@ impl Config {
             broker,
             http_listen: flags.http_listen.or(file.http_listen).unwrap_or_else(|| ([127, 0, 0, 1], 8500).into()),
             heartbeat_ttl,
+            restart_grace,
         })
     }
 }

@@ -140,6 +140,7 @@ pub async fn run(
         rx: ingest_rx,
         acker: ingest::MqttAcker(client.clone()),
         heartbeat_ttl: cfg.heartbeat_ttl,
+        restart_grace: cfg.restart_grace,
         snapshot: snap_tx,
         live: live.clone(),
         events: events.clone(),

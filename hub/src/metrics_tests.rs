@@ -33,7 +33,10 @@ fn live() -> HashMap<NodeId, Live> {
         throttled: Some(Throttled::from_raw(0x50005)),
         assignments_refused: 0,
     };
-    HashMap::from([(NodeId::new("pi1").unwrap(), Live { heartbeat: Some(hb), last_seen: tokio::time::Instant::now() })])
+    HashMap::from([(
+        NodeId::new("pi1").unwrap(),
+        Live { heartbeat: Some(hb), last_seen: tokio::time::Instant::now(), heard: true },
+    )])
 }
 
 #[test]

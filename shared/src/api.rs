@@ -14,6 +14,9 @@ use std::collections::BTreeMap;
 pub enum NodeStatus {
     Up,
     Down,
+    /// Only in the API's views, never in the catalog: the catalog has the node up, and the
+    /// hub has not heard from it since it started (the node is within its restart grace).
+    Unknown,
 }
 
 /// `GET /api/v1/nodes` returns a list of these.
@@ -22,7 +25,7 @@ pub struct NodeView {
     pub id: NodeId,
     pub status: NodeStatus,
     /// Why the node is in its status: `online`, `heartbeat` (heard from again), `offline` (said so, or its
-    /// Will fired), `heartbeat-timeout`.
+    /// Will fired), `heartbeat-timeout`, `hub-restarted` (unknown: not heard from since the hub started).
     pub reason: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub facts: Option<NodeFacts>,

@@ -6,45 +6,10 @@
 use rabble_shared::Status;
 use rabble_shared::api::NodeStatus;
 use rabble_tests::{Agent, Hub, bin, wait_for};
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-const IMAGE: &str = "rabble-test/tiny-http:1";
-
-/// Builds the image once per test run.
-fn image() {
-    let static_bin =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/x86_64-unknown-linux-musl/debug/tiny-http");
-    assert!(static_bin.exists(), "{} is missing: bash .ci/test builds it", static_bin.display());
-    let ctx = tempfile::tempdir().unwrap();
-    std::fs::copy(&static_bin, ctx.path().join("tiny-http")).unwrap();
-    std::fs::write(
-        ctx.path().join("Dockerfile"),
-        "FROM scratch\nCOPY tiny-http /tiny-http\nENTRYPOINT [\"/tiny-http\"]\n",
-    )
-    .unwrap();
-    let out = Command::new("docker")
-        .args(["build", "-q", "-t", IMAGE])
-        .arg(ctx.path())
-        .env("DOCKER_BUILDKIT", "0")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "docker build: {}", String::from_utf8_lossy(&out.stderr));
-}
-
-fn containers(alloc_label: &str) -> Vec<String> {
-    let out = Command::new("docker")
-        .args(["ps", "-q", "--no-trunc", "--filter", &format!("label=rabble.alloc={alloc_label}")])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect()
-}
-
-fn started_at(id: &str) -> String {
-    let out = Command::new("docker").args(["inspect", "-f", "{{.State.StartedAt}}", id]).output().unwrap();
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
+use rabble_tests::docker::{IMAGE, containers, image, started_at};
 
 #[test]
 fn a_docker_job_runs_is_adopted_across_an_agent_restart_and_is_removed_on_stop() {

@@ -58,3 +58,119 @@ fn hub_restart_keeps_the_catalog_and_agents_resync() {
         if h.nodes_up == 2 && h.instances == 2 { Ok(()) } else { Err(format!("{h:?}")) }
     });
 }
+
+/// The hub down for a minute (a power cut on its Proxmox host, an upgrade gone slow)
+/// while three nodes run work: when it comes back, agents are still in their reconnect
+/// backoff, and none of them may be declared down for it — nothing lost, moved or
+/// restarted (raw_exec processes and a Docker container alike).
+#[test]
+fn a_minute_without_the_hub_moves_no_work() {
+    rabble_tests::docker::image();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let grace = "15s";
+    let mut hub = Hub::start(d, &["--restart-grace", grace]);
+    let key = hub.key();
+    let mut agents = Vec::new();
+    for (name, docker) in [("pi1", true), ("pi2", false), ("pi3", false)] {
+        let alloc = d.join(format!("{name}-alloc")).display().to_string();
+        let mut args = vec!["--hub-key", key.as_str(), "--alloc-dir", alloc.as_str()];
+        if !docker {
+            args.push("--no-docker");
+        }
+        agents.push(Agent::start(d, name, hub.mqtt_port, &args));
+        hub.wait_node(name, NodeStatus::Up, T);
+    }
+    let web = format!(
+        r#"job "web" {{
+  group "web" {{
+    count = 3
+    constraint {{
+      distinct_hosts = true
+    }}
+    network {{
+      port "http" {{}}
+    }}
+    task "server" {{
+      driver = "raw_exec"
+      config {{
+        command = "{}"
+      }}
+    }}
+  }}
+}}
+"#,
+        bin("tiny-http").display()
+    );
+    let whoami = format!(
+        r#"job "whoami" {{
+  group "web" {{
+    constraint {{
+      attribute = "${{node.unique.name}}"
+      value     = "pi1"
+    }}
+    network {{
+      port "http" {{}}
+    }}
+    task "server" {{
+      driver = "docker"
+      config {{
+        image        = "{}"
+        network_mode = "host"
+        ports        = ["http"]
+      }}
+      resources {{
+        memory = 64
+      }}
+    }}
+  }}
+}}
+"#,
+        rabble_tests::docker::IMAGE
+    );
+    hub.run_job(&d.join("web.nomad.hcl"), &web);
+    hub.run_job(&d.join("whoami.nomad.hcl"), &whoami);
+    wait_for("every allocation running", Duration::from_secs(60), || {
+        let (w, c) = (hub.running_on("web").len(), hub.running_on("whoami").len());
+        if (w, c) == (3, 1) { Ok(()) } else { Err(format!("web {w}, whoami {c}")) }
+    });
+    let placed = |hub: &Hub| {
+        let mut all = Vec::new();
+        for job in ["web", "whoami"] {
+            let j: rabble_shared::api::JobView = hub.get(&format!("/api/v1/jobs/{job}")).unwrap();
+            let allocs = j.allocations.into_iter();
+            all.extend(allocs.map(|a| (job, a.id.to_string(), a.node.to_string(), a.client_status)));
+        }
+        all.sort();
+        all
+    };
+    let before = placed(&hub);
+    let pids: Vec<_> = ["pi1", "pi2", "pi3"].map(|n| rabble_tests::pids_under(&d.join(format!("{n}-alloc")))).into();
+    let whoami_alloc = before.iter().find(|(job, ..)| *job == "whoami").map(|(_, id, ..)| id.clone()).unwrap();
+    let _cleanup = rabble_tests::docker::RemoveOnDrop(whoami_alloc.clone());
+    let container = wait_for("the container to run", T, || {
+        let c = rabble_tests::docker::containers(&whoami_alloc);
+        if c.len() == 1 { Ok(c) } else { Err(format!("{c:?}")) }
+    });
+    let started = rabble_tests::docker::started_at(&container[0]);
+
+    hub.proc.stop("KILL");
+    std::thread::sleep(Duration::from_secs(60));
+    let restarted = std::time::Instant::now();
+    hub.relaunch();
+    for n in ["pi1", "pi2", "pi3"] {
+        hub.wait_node(n, NodeStatus::Up, Duration::from_secs(30));
+    }
+    // Past the grace and a heartbeat TTL, every node has been judged: whatever a restart
+    // would move has moved by now.
+    let judged = Duration::from_secs(15 + 4 + 2);
+    std::thread::sleep(judged.saturating_sub(restarted.elapsed()));
+    let log = hub.proc.log();
+    assert!(!log.contains(" down ("), "a node was declared down after the restart:\n{log}");
+    assert_eq!(placed(&hub), before, "the same allocations, on the same nodes, still running");
+    let now: Vec<_> = ["pi1", "pi2", "pi3"].map(|n| rabble_tests::pids_under(&d.join(format!("{n}-alloc")))).into();
+    assert_eq!(now, pids, "no raw_exec task was restarted");
+    assert_eq!(rabble_tests::docker::containers(&whoami_alloc), container);
+    assert_eq!(rabble_tests::docker::started_at(&container[0]), started, "the container was not restarted");
+    drop(agents);
+}

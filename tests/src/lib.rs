@@ -12,6 +12,7 @@ mod agent;
 pub mod card;
 pub mod ct;
 mod dns;
+pub mod docker;
 mod mosquitto;
 pub mod probe;
 mod work;

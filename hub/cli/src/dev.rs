@@ -136,6 +136,7 @@ pub async fn run(
         broker_ca: None,
         http_listen: args.http_listen,
         heartbeat_ttl: rabble_hub::config::DEFAULT_HEARTBEAT_TTL,
+        restart_grace: rabble_hub::config::DEFAULT_RESTART_GRACE,
         dns: rabble_hub::config::DnsConfig {
             listen: args.dns_listen,
             settings: rabble_hub::dns::DnsSettings {

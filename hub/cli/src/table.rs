@@ -62,6 +62,7 @@ pub fn nodes(nodes: &[NodeView]) -> String {
             let status = match n.status {
                 NodeStatus::Up => "up".to_owned(),
                 NodeStatus::Down => format!("down ({})", n.reason),
+                NodeStatus::Unknown => "unknown (not heard from since the hub started)".to_owned(),
             };
             vec![
                 n.id.to_string(),

@@ -146,6 +146,10 @@ impl AppState {
             if let Some(l) = live.get(&v.id) {
                 v.heartbeat = l.heartbeat.clone();
                 v.last_seen_ago_ms = Some(now.duration_since(l.last_seen).as_millis() as u64);
+                if !l.heard && v.status == NodeStatus::Up {
+                    v.status = NodeStatus::Unknown;
+                    v.reason = "hub-restarted".into();
+                }
             }
         }
         views

@@ -32,6 +32,25 @@ pub enum NodeUpdate {
     Forget,
 }
 
+impl NodeUpdate {
+    /// Whether the node itself said this (over MQTT, or the Consul API for an external
+    /// node), as opposed to the hub's verdict or an operator's command.
+    pub fn is_from_node(&self) -> bool {
+        match self {
+            NodeUpdate::Online
+            | NodeUpdate::Offline
+            | NodeUpdate::Facts(_)
+            | NodeUpdate::Heartbeat(_)
+            | NodeUpdate::Manifest(_)
+            | NodeUpdate::Service(..)
+            | NodeUpdate::Check(..) => true,
+            NodeUpdate::HeartbeatTimeout | NodeUpdate::Eligibility(_) | NodeUpdate::Drain(_) | NodeUpdate::Forget => {
+                false
+            }
+        }
+    }
+}
+
 /// What one node is known to have. Everything here is durable.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Node {

@@ -30,7 +30,17 @@ const LIVENESS_TICK: Duration = Duration::from_millis(250);
 #[derive(Debug, Clone)]
 pub struct Live {
     pub heartbeat: Option<Heartbeat>,
+    /// When the node was last heard from (the hub's start, for a node not heard from since).
     pub last_seen: Instant,
+    /// Whether the node has spoken since the hub started: until it has, its liveness is
+    /// unknown (the API says so) and it has the restart grace, not the heartbeat TTL.
+    pub heard: bool,
+}
+
+impl Live {
+    fn heard(now: Instant) -> Live {
+        Live { heartbeat: None, last_seen: now, heard: true }
+    }
 }
 
 pub type LiveMap = Arc<Mutex<HashMap<NodeId, Live>>>;
@@ -92,6 +102,10 @@ pub struct Writer<A: Acker> {
     pub rx: mpsc::Receiver<Input<A::Token>>,
     pub acker: A,
     pub heartbeat_ttl: Duration,
+    /// The TTL of a node not heard from since the hub started: long enough for its agent's
+    /// reconnect backoff, so a hub restart moves no work (Nomad gives every node a fresh
+    /// grace after a leader change too).
+    pub restart_grace: Duration,
     pub snapshot: watch::Sender<Arc<Catalog>>,
     pub live: LiveMap,
     pub events: broadcast::Sender<Event>,
@@ -112,11 +126,11 @@ impl<A: Acker> Writer<A> {
     /// so whatever they sent is still committed).
     pub async fn run(mut self) {
         {
-            // After a restart every node gets a full TTL to be heard from again.
+            // After a restart every node gets the restart grace to be heard from again.
             let now = Instant::now();
             let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
             for id in self.catalog.nodes.keys() {
-                live.insert(id.clone(), Live { heartbeat: None, last_seen: now });
+                live.insert(id.clone(), Live { heartbeat: None, last_seen: now, heard: false });
             }
         }
         let mut tick = tokio::time::interval(LIVENESS_TICK);
@@ -212,8 +226,10 @@ impl<A: Acker> Writer<A> {
             let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
             for item in batch {
                 match &item.update {
-                    Some(Update::Node(node, nu)) => {
-                        let entry = live.entry(node.clone()).or_insert(Live { heartbeat: None, last_seen: now });
+                    // Only what the node says itself is hearing from it (not a drain by the API).
+                    Some(Update::Node(node, nu)) if nu.is_from_node() => {
+                        let entry = live.entry(node.clone()).or_insert_with(|| Live::heard(now));
+                        entry.heard = true;
                         match nu {
                             NodeUpdate::Offline => {}
                             NodeUpdate::Heartbeat(hb) => {
@@ -223,6 +239,7 @@ impl<A: Acker> Writer<A> {
                             _ => entry.last_seen = now,
                         }
                     }
+                    Some(Update::Node(..)) => {}
                     Some(Update::Job(..) | Update::Alloc(..) | Update::Kv(_) | Update::KvTxn(_) | Update::Var(_))
                     | None => {}
                 }
@@ -255,7 +272,12 @@ impl<A: Acker> Writer<A> {
                 .nodes
                 .iter()
                 .filter(|(_, n)| n.status == NodeStatus::Up && !n.is_external())
-                .filter(|(id, _)| live.get(*id).is_none_or(|l| now.duration_since(l.last_seen) > self.heartbeat_ttl))
+                .filter(|(id, _)| {
+                    live.get(*id).is_none_or(|l| {
+                        let ttl = if l.heard { self.heartbeat_ttl } else { self.restart_grace };
+                        now.duration_since(l.last_seen) > ttl
+                    })
+                })
                 .map(|(id, _)| id.clone())
                 .collect()
         };

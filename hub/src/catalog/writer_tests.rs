@@ -41,11 +41,16 @@ struct Harness {
     stats: Arc<Stats>,
     events: broadcast::Receiver<Event>,
     task: tokio::task::JoinHandle<()>,
-    _dir: tempfile::TempDir,
+    live: LiveMap,
+    dir: tempfile::TempDir,
 }
 
 fn start(ttl: Duration) -> Harness {
-    let dir = tempfile::tempdir().unwrap();
+    start_in(tempfile::tempdir().unwrap(), ttl, ttl)
+}
+
+/// A writer on the catalog in `dir` (a hub start), with its heartbeat TTL and restart grace.
+fn start_in(dir: tempfile::TempDir, ttl: Duration, restart_grace: Duration) -> Harness {
     let (store, catalog) = Store::open(dir.path()).unwrap();
     let (snap_tx, snapshot) = watch::channel(Arc::new(catalog.clone()));
     let (tx, rx) = mpsc::channel(1024);
@@ -54,6 +59,7 @@ fn start(ttl: Duration) -> Harness {
     *recorder.snapshot.lock().unwrap() = Some(snapshot.clone());
     let witness = Arc::new(Witness { seen: Mutex::new(vec![]), snapshot: snapshot.clone() });
     let stats = Arc::new(Stats::default());
+    let live = LiveMap::default();
     let writer = Writer {
         store: Arc::new(store),
         observers: vec![witness.clone() as Arc<dyn Observer>],
@@ -61,13 +67,14 @@ fn start(ttl: Duration) -> Harness {
         rx,
         acker: recorder.clone(),
         heartbeat_ttl: ttl,
+        restart_grace,
         snapshot: snap_tx,
-        live: Default::default(),
+        live: live.clone(),
         events,
         stats: stats.clone(),
     };
     let task = tokio::spawn(writer.run());
-    Harness { tx, snapshot, recorder, witness, stats, events: events_rx, task, _dir: dir }
+    Harness { tx, snapshot, recorder, witness, stats, events: events_rx, task, live, dir }
 }
 
 fn node(s: &str) -> NodeId {
@@ -139,31 +146,36 @@ async fn an_unchanged_update_writes_nothing_and_says_so() {
     assert_eq!(h.stats.snapshot().commits, 2);
 }
 
+fn heartbeat(n: &str) -> Update {
+    let hb = Heartbeat {
+        seq: 1,
+        uptime_s: 1,
+        cpu_percent: 0.0,
+        load: [0.0; 3],
+        memory_used_bytes: 0,
+        memory_total_bytes: 0,
+        disks: vec![],
+        temperature_c: None,
+        throttled: None,
+        assignments_refused: 0,
+    };
+    Update::Node(node(n), NodeUpdate::Heartbeat(hb))
+}
+
+fn status(h: &Harness, n: &str) -> (NodeStatus, String) {
+    let s = h.snapshot.borrow();
+    (s.nodes[&node(n)].status, s.nodes[&node(n)].reason.clone())
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_silent_node_goes_down_after_the_ttl_and_a_heartbeat_brings_it_back() {
     let h = start(Duration::from_secs(3));
     reply(&h, service("a", "web")).await.unwrap();
     reply(&h, service("b", "web")).await.unwrap();
-    let status = |h: &Harness, n: &str| {
-        let s = h.snapshot.borrow();
-        (s.nodes[&node(n)].status, s.nodes[&node(n)].reason.clone())
-    };
     // b keeps beating; a is silent.
     for _ in 0..8 {
         tokio::time::sleep(Duration::from_millis(500)).await;
-        let hb = Heartbeat {
-            seq: 1,
-            uptime_s: 1,
-            cpu_percent: 0.0,
-            load: [0.0; 3],
-            memory_used_bytes: 0,
-            memory_total_bytes: 0,
-            disks: vec![],
-            temperature_c: None,
-            throttled: None,
-            assignments_refused: 0,
-        };
-        h.tx.send(input(Update::Node(node("b"), NodeUpdate::Heartbeat(hb)), Done::Nothing)).await.unwrap();
+        h.tx.send(input(heartbeat("b"), Done::Nothing)).await.unwrap();
     }
     assert_eq!(status(&h, "a"), (NodeStatus::Down, "heartbeat-timeout".to_owned()));
     assert_eq!(status(&h, "b").0, NodeStatus::Up);
@@ -181,4 +193,31 @@ async fn the_writer_stops_when_its_inputs_are_gone_after_committing_them() {
     h.task.await.unwrap();
     assert_eq!(h.snapshot.borrow().instance_count(), 10);
     assert_eq!(h.recorder.acks.lock().unwrap().len(), 10);
+}
+
+/// After a hub start, nodes the catalog has up get the restart grace (an agent in its
+/// reconnect backoff is not down after one heartbeat TTL), unheard meanwhile; an
+/// operator's command is not hearing from the node; once the grace is over a silent node
+/// is down, and a node that spoke is judged by the heartbeat TTL again.
+#[tokio::test(start_paused = true)]
+async fn after_a_restart_known_nodes_get_the_restart_grace() {
+    let h = start(Duration::from_secs(4));
+    for n in ["a", "b", "c"] {
+        reply(&h, service(n, "web")).await.unwrap();
+    }
+    drop(h.tx);
+    h.task.await.unwrap();
+    let h = start_in(h.dir, Duration::from_secs(4), Duration::from_secs(35));
+    let heard = |n: &str| h.live.lock().unwrap()[&node(n)].heard;
+    reply(&h, heartbeat("b")).await.unwrap();
+    reply(&h, Update::Node(node("c"), NodeUpdate::Eligibility(false))).await.unwrap();
+    assert!(heard("b"));
+    assert!(!heard("a") && !heard("c"), "a drain or eligibility is not the node speaking");
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    assert_eq!(status(&h, "a").0, NodeStatus::Up, "still within the restart grace");
+    assert_eq!(status(&h, "c").0, NodeStatus::Up);
+    assert_eq!(status(&h, "b"), (NodeStatus::Down, "heartbeat-timeout".to_owned()), "heard: the TTL again");
+    tokio::time::sleep(Duration::from_secs(16)).await;
+    assert_eq!(status(&h, "a"), (NodeStatus::Down, "heartbeat-timeout".to_owned()));
+    assert_eq!(status(&h, "c").0, NodeStatus::Down);
 }

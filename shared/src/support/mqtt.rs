@@ -74,7 +74,9 @@ impl Default for Backoff {
 
 impl Backoff {
     const FIRST: Duration = Duration::from_millis(500);
-    const MAX: Duration = Duration::from_secs(30);
+    /// At most 10 s between tries (jittered to 5–10 s): a restarted hub hears from every node
+    /// within its restart grace, and a dozen nodes retrying every few seconds costs nothing.
+    pub const MAX: Duration = Duration::from_secs(10);
 
     pub fn reset(&mut self) {
         self.next = Self::FIRST;
@@ -111,7 +113,7 @@ mod tests {
         let mut b = Backoff::default();
         let d: Vec<_> = (0..10).map(|_| b.next_delay()).collect();
         assert!(d[0] >= Duration::from_millis(250) && d[0] <= Duration::from_millis(500));
-        assert!(d[9] >= Duration::from_secs(15) && d[9] <= Duration::from_secs(30));
+        assert!(d[9] >= Duration::from_secs(5) && d[9] <= Duration::from_secs(10));
         b.reset();
         assert!(b.next_delay() <= Duration::from_millis(500));
     }

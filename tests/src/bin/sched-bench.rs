@@ -94,6 +94,7 @@ fn main() {
             rx,
             acker: NoAck,
             heartbeat_ttl: std::time::Duration::from_secs(3600),
+            restart_grace: std::time::Duration::from_secs(3600),
             snapshot: snap_tx,
             live: Default::default(),
             events,
