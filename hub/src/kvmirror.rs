@@ -2,12 +2,14 @@
 //! by default: values may be secrets), mirrored retained on `rabble/kv/<key>` with the
 //! raw value, so `mosquitto_sub -t 'rabble/kv/#'` (or Home Assistant) watches them. A
 //! deleted key gets an empty retained message (MQTT's way to clear it). Pure core:
-//! [`changes`] (the catalog's public keys against what was sent); the task does the IO.
+//! [`mirrored`] (the catalog's public keys); the task keeps the topics through
+//! [`crate::retained`].
 
 use crate::catalog::Catalog;
-use crate::catalog::kv::Kv;
+use crate::catalog::kv::{Entry, Kv};
+use crate::retained::{self, Payload, Retained, Want};
 use rabble_shared::topic;
-use rumqttc::{AsyncClient, QoS};
+use rumqttc::AsyncClient;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use tokio::sync::watch;
@@ -33,30 +35,18 @@ fn topic_of(key: &str) -> Option<String> {
     (!key.contains(['+', '#', '\0'])).then(|| topic::kv(key))
 }
 
-/// What to publish: `(topic, Some(value))` for a public key that is new or changed
-/// since `sent` (key → ModifyIndex), `(topic, None)` for one that is gone. Updates
-/// `sent` as if every publish succeeded.
-pub fn changes(kv: &Kv, public: &[String], sent: &mut BTreeMap<String, u64>) -> Vec<(String, Option<Vec<u8>>)> {
-    let mut out = Vec::new();
-    let mut now: BTreeMap<String, u64> = BTreeMap::new();
+/// The mirrored topics: every key under a public prefix that can be a topic name, with
+/// its entry (a new ModifyIndex publishes again, even with the same value: Consul's
+/// watchers fire then too).
+pub fn mirrored<'a>(kv: &'a Kv, public: &'a [String]) -> BTreeMap<String, &'a Entry> {
+    let mut out = BTreeMap::new();
     for p in public {
         for (k, e) in kv.prefix(p) {
-            if now.insert(k.clone(), e.modify_index).is_some() {
-                continue; // under two overlapping prefixes
-            }
-            if sent.get(k) != Some(&e.modify_index)
-                && let Some(t) = topic_of(k)
-            {
-                out.push((t, Some(e.value.clone())));
+            if let Some(t) = topic_of(k) {
+                out.insert(t, &**e);
             }
         }
     }
-    for k in sent.keys().filter(|k| !now.contains_key(*k)) {
-        if let Some(t) = topic_of(k) {
-            out.push((t, None));
-        }
-    }
-    *sent = now;
     out
 }
 
@@ -71,28 +61,28 @@ pub struct KvMirror {
 
 impl KvMirror {
     pub async fn run(mut self, stop: CancellationToken) -> Result<(), &'static str> {
-        let mut sent: BTreeMap<String, u64> = BTreeMap::new();
-        let mut last = 0u64;
+        let mut out = Retained::new(self.client.clone(), MAX_MIRRORED);
         loop {
             let catalog = self.snapshot.borrow_and_update().clone();
-            if catalog.kv.index != last {
-                last = catalog.kv.index;
-                for (t, value) in changes(&catalog.kv, &self.public, &mut sent) {
-                    let mut payload = value.unwrap_or_default();
-                    if payload.len() > MAX_MIRRORED {
+            let want = mirrored(&catalog.kv, &self.public).into_iter().map(|(t, e)| {
+                let fingerprint = e.modify_index;
+                let name = t.clone();
+                let make = move || {
+                    if e.value.len() > MAX_MIRRORED {
                         tracing::warn!(
-                            topic = %t,
-                            bytes = payload.len(),
+                            topic = %name,
+                            bytes = e.value.len(),
                             limit = MAX_MIRRORED,
                             "a public KV value is over the MQTT limit; its topic is cleared instead"
                         );
-                        payload.clear();
+                        return Payload::Open(Vec::new());
                     }
-                    if self.client.publish(t, QoS::AtLeastOnce, true, payload).await.is_err() {
-                        return Err("the MQTT client is gone");
-                    }
-                }
-            }
+                    Payload::Open(e.value.clone())
+                };
+                (t, Want::Publish { fingerprint, make })
+            });
+            out.sync(want).await;
+            let retry = out.retry_at();
             tokio::select! {
                 _ = stop.cancelled() => return Ok(()),
                 r = self.snapshot.changed() => if r.is_err() { return Ok(()) },
@@ -100,11 +90,9 @@ impl KvMirror {
                     if r.is_err() {
                         return Ok(());
                     }
-                    // Send every key again; keep the names so a key deleted while the
-                    // broker was away is still cleared.
-                    sent.values_mut().for_each(|i| *i = 0);
-                    last = 0;
+                    out.reconnected();
                 }
+                _ = retained::retry(retry) => {}
             }
         }
     }
@@ -120,21 +108,19 @@ mod tests {
     }
 
     #[test]
-    fn only_public_keys_changed_ones_and_deletions() {
+    fn only_public_keys_that_can_be_topics_with_their_modify_index() {
         let mut kv = Kv::default();
         set(&mut kv, "public/motd", "hi", 1);
         set(&mut kv, "secret/db", "pw", 2);
         set(&mut kv, "public/a+b", "x", 3);
         let public = vec!["public/".to_owned(), "public/m".to_owned()];
-        let mut sent = BTreeMap::new();
-        let first = changes(&kv, &public, &mut sent);
-        assert_eq!(first, vec![("rabble/kv/public/motd".to_owned(), Some(b"hi".to_vec()))]);
-        assert!(changes(&kv, &public, &mut sent).is_empty(), "nothing changed");
-        set(&mut kv, "public/motd", "hi", 4); // same value, new ModifyIndex: Consul's watchers fire too
-        assert_eq!(changes(&kv, &public, &mut sent).len(), 1);
+        let m: Vec<(String, u64, Vec<u8>)> =
+            mirrored(&kv, &public).into_iter().map(|(t, e)| (t, e.modify_index, e.value.clone())).collect();
+        assert_eq!(m, [("rabble/kv/public/motd".to_owned(), 1, b"hi".to_vec())], "once, under two prefixes");
+        set(&mut kv, "public/motd", "hi", 4);
+        assert_eq!(mirrored(&kv, &public)["rabble/kv/public/motd"].modify_index, 4, "same value, new index");
         kv.apply(KvUpdate::Delete { key: "public/".into(), recurse: true, cas: None }, 5);
-        assert_eq!(changes(&kv, &public, &mut sent), vec![("rabble/kv/public/motd".to_owned(), None)]);
-        assert!(sent.is_empty());
+        assert!(mirrored(&kv, &public).is_empty());
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub mod kvmirror;
 pub mod logs;
 pub mod metrics;
 pub mod render;
+pub(crate) mod retained;
 pub mod routes;
 pub mod scheduler;
 pub mod secrets;
@@ -120,7 +121,9 @@ pub async fn run(
     let hub_key = key.public_b64();
     tracing::info!(hub_key = %hub_key, "assignments are signed with this key (agents: hub_key)");
     let mut topo = Topology::default();
-    let session = broker::session::open(&cfg, mqtts, &mut topo, 4 * INGEST_QUEUE).await?;
+    // The one reader of credentials.json: the broker's auth hook, and the keys secrets are sealed with.
+    let creds = Arc::new(auth::Authenticator::new(auth::Credentials::path(&cfg.data_dir))?);
+    let session = broker::session::open(&cfg, mqtts, &mut topo, 4 * INGEST_QUEUE, &creds).await?;
     let (client, eventloop) = AsyncClient::new(session.options, 4 * INGEST_QUEUE);
 
     let stats = Arc::new(stats::Stats::default());
@@ -166,6 +169,7 @@ pub async fn run(
         client: client.clone(),
         connects: connects_rx.clone(),
         status: certs_tx,
+        keys: creds.clone(),
     };
     topo.spawn("acme", Stage::Doors, |stop| acme.run(stop));
     let (waits_tx, waits_rx) = watch::channel(render::Waits::default());
@@ -174,7 +178,7 @@ pub async fn run(
         client: client.clone(),
         key: key.clone(),
         seal: seal.clone(),
-        data_dir: cfg.data_dir.clone(),
+        keys: creds.clone(),
         connects: connects_rx.clone(),
         writer: ingest_tx.clone(),
         waits: waits_tx,

@@ -9,6 +9,7 @@
 use crate::catalog::writer::{Done, Input};
 use crate::catalog::{AllocUpdate, Catalog, Update};
 use crate::dispatch::sign::SigningKey;
+use crate::retained::{self, Keys, Payload, Retained, Secret, Want};
 use crate::template::source::{CatalogSource, GRANT_META};
 use crate::template::{RenderError, Template};
 use rabble_shared::alloc::ClientStatus;
@@ -17,9 +18,8 @@ use rabble_shared::job::{Task, TemplateSpec, env};
 use rabble_shared::rendered::{AllocTemplates, MAX_RENDERED, RenderedFile, RenderedMessage};
 use rabble_shared::support::seal::SealKey;
 use rabble_shared::{AllocId, NodeId, msg, topic};
-use rumqttc::{AsyncClient, QoS};
+use rumqttc::AsyncClient;
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -100,19 +100,21 @@ pub struct Renderer {
     pub client: AsyncClient,
     pub key: Arc<SigningKey>,
     pub seal: Arc<SealKey>,
-    pub data_dir: PathBuf,
+    /// The nodes' keys: rendered files are sealed for their node (or withheld).
+    pub keys: Arc<dyn Keys>,
     pub connects: watch::Receiver<u64>,
     pub writer: crate::WriterTx,
     /// What each waiting allocation's templates wait for (`rabble alloc status`).
     pub waits: watch::Sender<Waits>,
 }
 
-/// Allocations whose templates wait for data, and what for.
+/// Allocations whose templates wait for data (or whose delivery is withheld), and what for.
 pub type Waits = Arc<BTreeMap<AllocId, String>>;
 
 impl Renderer {
     pub async fn run(mut self, stop: CancellationToken) -> Result<(), &'static str> {
-        let mut sent: BTreeMap<(NodeId, AllocId), Vec<u8>> = BTreeMap::new();
+        let mut out =
+            Retained::with_keys(self.client.clone(), rabble_shared::assign::MAX_ASSIGNMENTS, self.keys.clone());
         let mut waiting: BTreeMap<AllocId, String> = BTreeMap::new();
         let mut failed: BTreeSet<AllocId> = BTreeSet::new();
         let mut quiet: BTreeMap<(NodeId, AllocId), Quiet> = BTreeMap::new();
@@ -120,7 +122,7 @@ impl Renderer {
             let mut next_wake: Option<tokio::time::Instant> = None;
             let c = self.snapshot.borrow_and_update().clone();
             let mut live = BTreeSet::new();
-            let mut creds: Option<crate::auth::Credentials> = None;
+            let mut want = Vec::new();
             for node in c.nodes.keys() {
                 for a in crate::dispatch::assignments(&c, node)
                     .iter()
@@ -128,88 +130,69 @@ impl Renderer {
                 {
                     let key = (node.clone(), a.alloc.clone());
                     live.insert(key.clone());
-                    match render_alloc(&c, &self.seal, node, a) {
-                        Ok(tasks) => {
-                            waiting.remove(&a.alloc);
-                            let plain = serde_json::to_vec(&tasks).unwrap_or_default();
-                            if sent.get(&key) == Some(&plain) {
-                                quiet.remove(&key);
-                                continue;
-                            }
-                            // A re-render waits for quiet (the templates' `wait`): at least
-                            // `min` since the last change, at most `max` since the first.
-                            let now = tokio::time::Instant::now();
-                            if let Some(w) = quiescence(a).filter(|_| sent.contains_key(&key)) {
-                                let q = quiet.entry(key.clone()).or_insert_with(|| Quiet {
-                                    first: now,
-                                    last: now,
-                                    plain: vec![],
-                                });
-                                if q.plain != plain {
-                                    q.plain = plain.clone();
-                                    q.last = now;
-                                }
-                                let at = not_before(q.first, q.last, w);
-                                if at > now {
-                                    next_wake = Some(next_wake.map_or(at, |n: tokio::time::Instant| n.min(at)));
-                                    continue;
-                                }
-                            }
-                            quiet.remove(&key);
-                            let creds = creds.get_or_insert_with(|| {
-                                crate::auth::Credentials::load(&crate::auth::Credentials::path(&self.data_dir))
-                                    .unwrap_or_default()
-                            });
-                            let body = AllocTemplates { alloc: a.alloc.clone(), index: c.index, tasks };
-                            let t = topic::templates(node, &a.alloc);
-                            let Some(m) = message(&t, &body, creds.seal_key(node)) else { continue };
-                            let body = String::from_utf8(msg::encode(&m)).unwrap_or_default();
-                            let signed = Signed { sig: self.key.sign(body.as_bytes()), body };
-                            if self.client.publish(t, QoS::AtLeastOnce, true, msg::encode(&signed)).await.is_err() {
-                                return Err("the MQTT client is gone");
-                            }
-                            tracing::info!(alloc = %a.alloc, node = %node, index = c.index, "templates rendered and sent");
-                            sent.insert(key, plain);
-                        }
+                    let t = topic::templates(node, &a.alloc);
+                    let tasks = match render_alloc(&c, &self.seal, node, a) {
+                        Ok(tasks) => tasks,
                         Err(RenderError::Missing(what)) => {
                             if waiting.get(&a.alloc) != Some(&what) {
                                 tracing::info!(alloc = %a.alloc, "templates wait for {what}");
                                 waiting.insert(a.alloc.clone(), what);
                             }
+                            want.push((t, Want::Keep));
+                            continue;
                         }
                         Err(RenderError::Failed(e)) => {
-                            if failed.insert(a.alloc.clone()) {
-                                tracing::warn!(alloc = %a.alloc, "template failed: {e}");
-                                let update = AllocUpdate::Client {
-                                    status: ClientStatus::Failed,
-                                    reason: e.to_string(),
-                                    at_ms: rabble_shared::support::clock::now_ms(),
-                                    node: None,
-                                };
-                                let input = Input {
-                                    source: "hub".into(),
-                                    update: Some(Update::Alloc(a.alloc.clone(), update)),
-                                    done: Done::Nothing,
-                                };
-                                if self.writer.send(input).await.is_err() {
-                                    return Ok(());
-                                }
+                            want.push((t, Want::Keep));
+                            if failed.insert(a.alloc.clone()) && !self.fail(&a.alloc, e).await {
+                                return Ok(());
                             }
+                            continue;
+                        }
+                    };
+                    waiting.remove(&a.alloc);
+                    let fingerprint = retained::fingerprint(&serde_json::to_vec(&tasks).unwrap_or_default());
+                    let held = out.held(&t);
+                    if held == Some(fingerprint) {
+                        quiet.remove(&key);
+                        want.push((t, Want::Keep));
+                        continue;
+                    }
+                    // A re-render waits for quiet (the templates' `wait`): at least `min`
+                    // since the last change, at most `max` since the first.
+                    let now = tokio::time::Instant::now();
+                    if let Some(w) = quiescence(a).filter(|_| held.is_some()) {
+                        let q =
+                            quiet.entry(key.clone()).or_insert_with(|| Quiet { first: now, last: now, fingerprint });
+                        if q.fingerprint != fingerprint {
+                            q.fingerprint = fingerprint;
+                            q.last = now;
+                        }
+                        let at = not_before(q.first, q.last, w);
+                        if at > now {
+                            next_wake = Some(next_wake.map_or(at, |n: tokio::time::Instant| n.min(at)));
+                            want.push((t, Want::Keep));
+                            continue;
                         }
                     }
+                    quiet.remove(&key);
+                    let body = AllocTemplates { alloc: a.alloc.clone(), index: c.index, tasks };
+                    let (signer, node, index) = (self.key.clone(), node.clone(), c.index);
+                    let make = move || {
+                        tracing::info!(alloc = %body.alloc, node = %node, index, "templates rendered and sent");
+                        Payload::Secret(Secret {
+                            clear: body.to_bytes(),
+                            wrap: Box::new(move |sealed| wrap(&signer, body, sealed)),
+                        })
+                    };
+                    want.push((t, Want::Publish { fingerprint, make }));
                 }
             }
-            let gone: Vec<_> = sent.keys().filter(|k| !live.contains(*k)).cloned().collect();
-            for (node, alloc) in gone {
-                if self
-                    .client
-                    .publish(topic::templates(&node, &alloc), QoS::AtLeastOnce, true, Vec::new())
-                    .await
-                    .is_err()
-                {
-                    return Err("the MQTT client is gone");
+            out.sync(want).await;
+            // Delivery withheld (a node without a usable key): `alloc status` says why.
+            for (t, e) in out.problems() {
+                if let Ok(rabble_shared::topic::Topic::Templates(_, alloc)) = rabble_shared::topic::Topic::parse(t) {
+                    waiting.insert(alloc, format!("delivery to the node: {e}"));
                 }
-                sent.remove(&(node, alloc));
             }
             waiting.retain(|a, _| live.iter().any(|(_, x)| x == a));
             self.waits.send_if_modified(|w| {
@@ -221,30 +204,50 @@ impl Renderer {
             });
             failed.retain(|a| c.work.allocs.contains_key(a));
             quiet.retain(|k, _| live.contains(k));
-            let wake = async {
-                match next_wake {
-                    Some(at) => tokio::time::sleep_until(at).await,
-                    None => std::future::pending().await,
-                }
-            };
+            let wake = [next_wake, out.retry_at()].into_iter().flatten().min();
             tokio::select! {
                 _ = stop.cancelled() => return Ok(()),
-                _ = wake => {}
+                _ = retained::retry(wake) => {}
                 r = self.snapshot.changed() => if r.is_err() { return Ok(()) },
                 r = self.connects.changed() => {
                     if r.is_err() { return Ok(()) }
-                    sent.clear();
+                    out.reconnected();
                 }
             }
         }
     }
+
+    /// Fails an allocation whose templates cannot render; false when the writer is gone.
+    async fn fail(&self, alloc: &AllocId, e: crate::template::TemplateError) -> bool {
+        tracing::warn!(alloc = %alloc, "template failed: {e}");
+        let update = AllocUpdate::Client {
+            status: ClientStatus::Failed,
+            reason: e.to_string(),
+            at_ms: rabble_shared::support::clock::now_ms(),
+            node: None,
+        };
+        let input =
+            Input { source: "hub".into(), update: Some(Update::Alloc(alloc.clone(), update)), done: Done::Nothing };
+        self.writer.send(input).await.is_ok()
+    }
+}
+
+/// The wire message: the rendered files sealed for the node (`sealed`), or in clear for
+/// a node without credentials, signed with the assignment key.
+fn wrap(key: &SigningKey, body: AllocTemplates, sealed: Option<String>) -> Vec<u8> {
+    let m = match sealed {
+        Some(s) => RenderedMessage { sealed: Some(s), plain: None },
+        None => RenderedMessage { sealed: None, plain: Some(body) },
+    };
+    let body = String::from_utf8(msg::encode(&m)).unwrap_or_default();
+    msg::encode(&Signed { sig: key.sign(body.as_bytes()), body })
 }
 
 /// A re-render held back by the templates' `wait`.
 struct Quiet {
     first: tokio::time::Instant,
     last: tokio::time::Instant,
-    plain: Vec<u8>,
+    fingerprint: u64,
 }
 
 /// The longest `wait` (min, max) among an allocation's templates, if any sets one.
@@ -261,13 +264,6 @@ pub fn not_before(
     (min, max): (std::time::Duration, std::time::Duration),
 ) -> tokio::time::Instant {
     (last + min).min(first + max.max(min))
-}
-
-/// The message for a node: sealed with its key when it has one.
-fn message(topic: &str, body: &AllocTemplates, key: Option<SealKey>) -> Option<RenderedMessage> {
-    let Some(key) = key else { return Some(RenderedMessage { sealed: None, plain: Some(body.clone()) }) };
-    let sealed = rabble_shared::support::seal::seal_b64(&key, topic, &body.to_bytes()).ok()?;
-    Some(RenderedMessage { sealed: Some(sealed), plain: None })
 }
 
 #[cfg(test)]

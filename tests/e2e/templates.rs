@@ -196,3 +196,104 @@ EOT
     });
     assert!(reason.contains("\"local/x\", line 12") && reason.contains("parseInt"), "{reason}");
 }
+
+/// Rendered files hold secrets: for a node with credentials they leave the hub sealed,
+/// even when credentials.json cannot be read at the moment a template re-renders (the
+/// hub keeps the last good keys; it used to send such a render in clear).
+#[test]
+fn rendered_files_stay_sealed_when_the_credentials_file_breaks() {
+    use rabble_tests::{free_port, node_token, rabble_hub_cmd, tool};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let tls = d.join("tls");
+    let (ok, _, err) = rabble_hub_cmd(&["tls", "init", "--dir", tls.to_str().unwrap(), "--name", "localhost"]);
+    assert!(ok, "{err}");
+    let data = d.join("hub-data");
+    let token = node_token(&data, "w1", &[]);
+    let watcher = node_token(&data, "watcher", &["--observer"]);
+    let port = free_port();
+    let (cert, key) = (tls.join("hub.pem"), tls.join("hub.key"));
+    let hub = Hub::start(
+        d,
+        &[
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+            "--mqtts-listen",
+            &format!("127.0.0.1:{port}"),
+        ],
+    );
+    let token_file = d.join("w1.token");
+    std::fs::write(&token_file, &token).unwrap();
+    let (hub_key, alloc_dir, ca) = (hub.key(), d.join("w1-alloc"), tls.join("ca.pem"));
+    let extra = [
+        "--ca",
+        ca.to_str().unwrap(),
+        "--token-file",
+        token_file.to_str().unwrap(),
+        "--hub-key",
+        &hub_key,
+        "--alloc-dir",
+        alloc_dir.to_str().unwrap(),
+        "--no-docker",
+    ];
+    let cmd = std::process::Command::new(rabble_tests::bin("rabble-agent"));
+    let _a = Agent::spawn(cmd, d, "w1", &format!("mqtts://localhost:{port}"), d.join("w1-services"), &extra);
+    hub.wait_node("w1", rabble_shared::api::NodeStatus::Up, T);
+    assert!(hub.cli(&["kv", "put", "app/secret", "first-secret"]).0);
+    let job = r#"job "sec" {
+  group "g" {
+    task "t" {
+      driver = "raw_exec"
+      config {
+        command = "/bin/sh"
+        args    = ["-c", "while true; do sleep 0.1; done"]
+      }
+      template {
+        data        = "{{ key \"app/secret\" }}"
+        destination = "secrets/value"
+        change_mode = "noop"
+        splay       = "0s"
+      }
+    }
+  }
+}
+"#;
+    hub.run_job(&d.join("sec.hcl"), job);
+    let value = |alloc_dir: &std::path::Path| {
+        let alloc = std::fs::read_dir(alloc_dir).ok()?.flatten().next()?.path();
+        std::fs::read_to_string(alloc.join("t/secrets/value")).ok()
+    };
+    wait_for("the first render on the node", T, || {
+        value(&alloc_dir).filter(|v| v == "first-secret").ok_or_else(|| "not yet".to_owned())
+    });
+
+    std::fs::write(data.join("credentials.json"), "{ not json").unwrap();
+    assert!(hub.cli(&["kv", "put", "app/secret", "second-secret"]).0);
+    wait_for("the re-render on the node", T, || {
+        value(&alloc_dir).filter(|v| v == "second-secret").ok_or_else(|| "not yet".to_owned())
+    });
+    // What the broker holds for the node (as an observer sees it): sealed, never the value.
+    let out = std::process::Command::new(tool("mosquitto_sub"))
+        .args(["-h", "localhost", "-p", &port.to_string(), "--cafile", ca.to_str().unwrap()])
+        .args([
+            "-u",
+            "watcher",
+            "-P",
+            &watcher,
+            "-i",
+            "watcher",
+            "-t",
+            "rabble/node/w1/templates/+",
+            "-C",
+            "1",
+            "-W",
+            "10",
+        ])
+        .output()
+        .unwrap();
+    let retained = String::from_utf8_lossy(&out.stdout);
+    assert!(retained.contains("sealed"), "{retained}");
+    assert!(!retained.contains("second-secret") && !retained.contains("\\\"plain\\\""), "sent in clear: {retained}");
+}

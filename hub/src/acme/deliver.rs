@@ -1,11 +1,10 @@
 //! Which certificates each node gets: for every node that serves a lane over TLS (its
-//! facts' `tls_lanes`), the lane's current certificates, sealed for the node when it
-//! has credentials (`support::seal::node_key`: from the SHA-256 of its token, which
-//! is all `credentials.json` keeps). Pure apart from the sealing's random nonce.
+//! facts' `tls_lanes`), the lane's current certificates, and the wire message around
+//! them. Pure: `crate::retained` seals them for the node (from the SHA-256 of its
+//! token, which is all `credentials.json` keeps) or withholds them.
 
 use super::plan::Wanted;
 use super::store::Stored;
-use crate::auth::Credentials;
 use crate::catalog::Catalog;
 use rabble_shared::NodeId;
 use rabble_shared::certs::{CertBundle, CertMessage, IssuedCert};
@@ -38,40 +37,26 @@ pub fn bundles(catalog: &Catalog, wanted: &Wanted, certs: &[Stored]) -> BTreeMap
     out
 }
 
-/// The message for one node: sealed when the node has (unrevoked) credentials.
-pub fn message(node: &NodeId, topic: &str, bundle: &CertBundle, creds: &Credentials) -> Option<CertMessage> {
-    let Some(key) = creds.seal_key(node) else { return Some(CertMessage::plain(bundle.clone())) };
-    rabble_shared::support::seal::seal_b64(&key, topic, &bundle.to_bytes()).ok().map(CertMessage::sealed)
+/// The wire message around a bundle: `sealed` for the node (base64, made by
+/// `crate::retained`), or the bundle in clear for a node without credentials.
+pub fn wrap(bundle: CertBundle, sealed: Option<String>) -> Vec<u8> {
+    let m = match sealed {
+        Some(s) => CertMessage::sealed(s),
+        None => CertMessage::plain(bundle),
+    };
+    rabble_shared::msg::encode(&m)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::credentials::NodeCredential;
-    use rabble_shared::support::seal;
 
     #[test]
-    fn sealed_for_a_node_with_credentials_and_opened_with_its_token() {
-        let node = NodeId::new("pi-1").unwrap();
-        let mut creds = Credentials::default();
+    fn the_wire_message_carries_either_the_sealed_text_or_the_bundle() {
         let bundle = CertBundle { lane: "ingress".into(), certs: vec![] };
-        assert_eq!(message(&node, "t", &bundle, &creds), Some(CertMessage::plain(bundle.clone())));
-        creds.nodes.insert(
-            node.clone(),
-            NodeCredential {
-                sha256: crate::auth::credentials::hash("tok"),
-                added: 0,
-                revoked: None,
-                observer: false,
-                join: None,
-            },
-        );
-        let m = message(&node, "rabble/node/pi-1/certs/ingress", &bundle, &creds).unwrap();
-        use base64::Engine;
-        let sealed = base64::engine::general_purpose::STANDARD.decode(m.sealed.unwrap()).unwrap();
-        let key = seal::node_key(&seal::token_sha256("tok"), "pi-1");
-        let opened = key.open(b"rabble/node/pi-1/certs/ingress", &sealed).unwrap();
-        assert_eq!(CertBundle::from_bytes(&opened).unwrap(), bundle);
-        assert!(key.open(b"rabble/node/pi-2/certs/ingress", &sealed).is_err());
+        let sealed: CertMessage = rabble_shared::msg::decode(&wrap(bundle.clone(), Some("c2VhbGVk".into()))).unwrap();
+        assert_eq!(sealed, CertMessage::sealed("c2VhbGVk".into()));
+        let plain: CertMessage = rabble_shared::msg::decode(&wrap(bundle.clone(), None)).unwrap();
+        assert_eq!(plain, CertMessage::plain(bundle));
     }
 }

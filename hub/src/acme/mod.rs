@@ -13,11 +13,13 @@ pub mod plan;
 pub mod store;
 
 use crate::catalog::Catalog;
+use crate::retained::{Payload, Retained, Secret, Want};
 use crate::routes::Tables;
 use config::Resolver;
 use plan::{CertKey, Wanted};
-use rabble_shared::{NodeId, msg, topic};
-use rumqttc::{AsyncClient, QoS};
+use rabble_shared::assign::MAX_ASSIGNMENTS;
+use rabble_shared::topic;
+use rumqttc::AsyncClient;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -74,6 +76,8 @@ pub struct Acme {
     pub client: AsyncClient,
     pub connects: watch::Receiver<u64>,
     pub status: watch::Sender<Status>,
+    /// The nodes' keys: certificates are sealed for their node (or withheld).
+    pub keys: Arc<dyn crate::retained::Keys>,
 }
 
 fn now() -> u64 {
@@ -85,7 +89,7 @@ impl Acme {
         let mut store = store::Store::open(&self.data_dir, self.seal.clone()).map_err(|e| e.to_string())?;
         let mut accounts: BTreeMap<String, instant_acme::Account> = BTreeMap::new();
         let mut failures: BTreeMap<CertKey, Failure> = BTreeMap::new();
-        let mut sent: BTreeMap<(NodeId, String), Vec<u8>> = BTreeMap::new();
+        let mut out = Retained::with_keys(self.client.clone(), MAX_ASSIGNMENTS, self.keys.clone());
         loop {
             let tables = self.tables.borrow_and_update().clone();
             let mut problems = Vec::new();
@@ -129,20 +133,23 @@ impl Acme {
             if let Err(e) = store.prune(&wanted, now()) {
                 tracing::warn!("the ACME store could not be pruned: {e}");
             }
-            self.publish_status(&wanted, &store, &failures, problems);
             let catalog = self.snapshot.borrow_and_update().clone();
-            self.deliver(&catalog, &wanted, &store, &mut sent).await?;
+            self.deliver(&catalog, &wanted, &store, &mut out).await;
+            problems.extend(out.problems().iter().map(|(t, e)| format!("{t}: {e}")));
+            self.publish_status(&wanted, &store, &failures, problems);
             let next_retry = failures.values().map(|f| f.retry_at.saturating_sub(now())).min();
             let wait = next_retry.map_or(CHECK_EVERY, |s| Duration::from_secs(s.max(1)).min(CHECK_EVERY));
+            let retry = out.retry_at();
             tokio::select! {
                 _ = stop.cancelled() => return Ok(()),
                 r = self.tables.changed() => if r.is_err() { return Ok(()) },
                 r = self.snapshot.changed() => if r.is_err() { return Ok(()) },
                 r = self.connects.changed() => {
                     if r.is_err() { return Ok(()) }
-                    sent.clear();
+                    out.reconnected();
                 }
                 _ = tokio::time::sleep(wait) => {}
+                _ = crate::retained::retry(retry) => {}
             }
         }
     }
@@ -220,43 +227,20 @@ impl Acme {
         self.status.send_replace(Status { resolvers, certs, problems });
     }
 
-    /// Publishes each node's bundles that changed (and clears those no longer wanted).
-    async fn deliver(
-        &self,
-        catalog: &Catalog,
-        wanted: &Wanted,
-        store: &store::Store,
-        sent: &mut BTreeMap<(NodeId, String), Vec<u8>>,
-    ) -> Result<(), String> {
+    /// Keeps each node's bundles on its topics (sealed for it, or withheld: the reason
+    /// goes to `/api/v1/certs`), and clears those no longer wanted.
+    async fn deliver(&self, catalog: &Catalog, wanted: &Wanted, store: &store::Store, out: &mut Retained) {
         let bundles = deliver::bundles(catalog, wanted, store.certs());
-        let mut creds: Option<crate::auth::Credentials> = None;
-        for ((node, lane), bundle) in &bundles {
-            let plain = bundle.to_bytes();
-            if sent.get(&(node.clone(), lane.clone())) == Some(&plain) {
-                continue;
-            }
-            let creds = match &mut creds {
-                Some(c) => c,
-                None => creds.insert(
-                    crate::auth::Credentials::load(&crate::auth::Credentials::path(&self.data_dir)).unwrap_or_default(),
-                ),
+        let want = bundles.into_iter().map(|((node, lane), bundle)| {
+            let t = topic::certs(&node, &lane);
+            let clear = bundle.to_bytes();
+            let fingerprint = crate::retained::fingerprint(&clear);
+            let make = move || {
+                tracing::info!(node = %node, lane = %lane, certs = bundle.certs.len(), "certificates handed to the node");
+                Payload::Secret(Secret { clear, wrap: Box::new(move |sealed| deliver::wrap(bundle, sealed)) })
             };
-            let t = topic::certs(node, lane);
-            let Some(m) = deliver::message(node, &t, bundle, creds) else { continue };
-            if self.client.publish(t, QoS::AtLeastOnce, true, msg::encode(&m)).await.is_err() {
-                return Err("the MQTT client is gone".into());
-            }
-            tracing::info!(node = %node, lane = %lane, certs = bundle.certs.len(), sealed = m.sealed.is_some(), "certificates handed to the node");
-            sent.insert((node.clone(), lane.clone()), plain);
-        }
-        // A node that no longer serves the lane over TLS: clear the retained message.
-        let gone: Vec<_> = sent.keys().filter(|k| !bundles.contains_key(*k)).cloned().collect();
-        for (node, lane) in gone {
-            if self.client.publish(topic::certs(&node, &lane), QoS::AtLeastOnce, true, Vec::new()).await.is_err() {
-                return Err("the MQTT client is gone".into());
-            }
-            sent.remove(&(node, lane));
-        }
-        Ok(())
+            (t, Want::Publish { fingerprint, make })
+        });
+        out.sync(want).await;
     }
 }

@@ -263,21 +263,50 @@ impl Credentials {
     }
 }
 
-/// Compares two hashes without an early exit.
 impl Credentials {
-    /// The key the hub seals what it sends `node` with (certificates, rendered
-    /// templates): derived from the SHA-256 of its token, which both ends hold. `None`
-    /// for a node without active credentials (then it gets them in clear).
-    pub fn seal_key(&self, node: &NodeId) -> Option<rabble_shared::support::seal::SealKey> {
-        let c = self.nodes.get(node).filter(|c| c.revoked.is_none() && !c.observer && !c.sha256.is_empty())?;
+    /// How content meant for `node` alone may leave the hub: sealed with the key both ends
+    /// derive from its token; in clear only when the file has no entry for it at all (a
+    /// hub without node credentials: `rabble dev`, plain MQTT on a trusted LAN); withheld
+    /// for an entry without a usable key (revoked, not joined yet, an observer).
+    pub fn sealing(&self, node: &NodeId) -> Sealing {
+        let Some(c) = self.nodes.get(node) else { return Sealing::Clear };
+        if c.revoked.is_some() {
+            return Sealing::Withheld(format!("node {node}'s credentials are revoked"));
+        }
+        if c.observer {
+            return Sealing::Withheld(format!("{node} is an observer"));
+        }
         let hex = &c.sha256;
-        let bytes: Option<Vec<u8>> = (hex.len() % 2 == 0)
+        let bytes: Option<Vec<u8>> = (hex.len() % 2 == 0 && !hex.is_empty())
             .then(|| (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok()).collect())
             .flatten();
-        Some(rabble_shared::support::seal::node_key(&bytes?, node.as_str()))
+        match bytes {
+            Some(b) => Sealing::Sealed(Box::new(seal::node_key(&b, node.as_str()))),
+            None if c.join.is_some() => Sealing::Withheld(format!("node {node} has not joined yet")),
+            None => Sealing::Withheld(format!("node {node}'s credential in credentials.json is not a SHA-256")),
+        }
     }
 }
 
+/// How content meant for one node may leave the hub ([`Credentials::sealing`]).
+pub enum Sealing {
+    Sealed(Box<seal::SealKey>),
+    Clear,
+    /// Not at all, for this reason.
+    Withheld(String),
+}
+
+impl std::fmt::Debug for Sealing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Sealing::Sealed(_) => f.write_str("Sealed(..)"),
+            Sealing::Clear => f.write_str("Clear"),
+            Sealing::Withheld(why) => write!(f, "Withheld({why:?})"),
+        }
+    }
+}
+
+/// Compares two hashes without an early exit.
 fn same_hash(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
@@ -323,7 +352,8 @@ mod tests {
         assert_eq!(id.as_str(), "pi-kitchen");
         let t0 = c.nodes[&id].join.as_ref().unwrap().expires - 3600;
         assert_eq!(c.verify("pi-kitchen", "anything"), Verdict::NotJoined);
-        assert!(c.seal_key(&id).is_none(), "no key before the node has a credential");
+        assert!(matches!(c.sealing(&id), Sealing::Withheld(w) if w.contains("not joined")), "no key before it joins");
+        assert!(matches!(c.sealing(&NodeId::new("stranger").unwrap()), Sealing::Clear), "no entry: no credentials");
         let mine = join::password(&j, "node-token");
         let (jt, h) = join::parse(&mine).unwrap();
         assert_eq!(c.join("pi-other", jt, h, t0), Verdict::UnknownNode, "bound to its name");
@@ -331,13 +361,14 @@ mod tests {
         assert_eq!(c.join("pi-kitchen", jt, h, t0 + 3601), Verdict::JoinExpired);
         assert_eq!(c.join("pi-kitchen", jt, h, t0 + 10), Verdict::Joined);
         assert_eq!(c.verify("pi-kitchen", "node-token"), Verdict::Accepted, "the node's own token from now on");
-        assert!(c.seal_key(&id).is_some());
+        assert!(matches!(c.sealing(&id), Sealing::Sealed(_)));
         assert_eq!(c.join("pi-kitchen", jt, h, t0 + 20), Verdict::Accepted, "the same node retrying");
         let (_, other) = join::parse(&join::password(&j, "thief")).map(|(a, b)| (a.to_owned(), b.to_owned())).unwrap();
         assert_eq!(c.join("pi-kitchen", jt, &other, t0 + 20), Verdict::JoinUsed, "a replay is refused");
         assert!(matches!(c.add_join("pi-kitchen", 60), Err(CredentialsError::Exists(_))));
         c.revoke("pi-kitchen").unwrap();
         assert_eq!(c.join("pi-kitchen", jt, h, t0 + 20), Verdict::Revoked);
+        assert!(matches!(c.sealing(&id), Sealing::Withheld(w) if w.contains("revoked")), "never in clear");
         assert!(c.add_join("pi-kitchen", 60).is_ok(), "a revoked node can be given a new join token");
     }
 

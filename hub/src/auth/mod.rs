@@ -9,7 +9,7 @@ pub mod credentials;
 pub mod pki;
 pub mod revoke;
 
-pub use credentials::{Credentials, CredentialsError, HUB_USER, Verdict};
+pub use credentials::{Credentials, CredentialsError, HUB_USER, Sealing, Verdict};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -59,6 +59,8 @@ pub struct Authenticator {
 struct Cache {
     stamp: Option<crate::stamp::Stamp>,
     creds: Credentials,
+    /// Why the last read failed (the last good set is kept meanwhile).
+    error: Option<String>,
 }
 
 impl Authenticator {
@@ -79,8 +81,17 @@ impl Authenticator {
         let stamp = crate::stamp::of(&self.path);
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         if cache.stamp != stamp || stamp.is_none() {
-            cache.creds = Credentials::load(&self.path)?;
-            cache.stamp = stamp;
+            match Credentials::load(&self.path) {
+                Ok(creds) => {
+                    cache.creds = creds;
+                    cache.stamp = stamp;
+                    cache.error = None;
+                }
+                Err(e) => {
+                    cache.error = Some(e.to_string());
+                    return Err(e);
+                }
+            }
         }
         Ok(())
     }
@@ -94,6 +105,17 @@ impl Authenticator {
         let id = rabble_shared::NodeId::new(user).ok()?;
         let c = cache.creds.nodes.get(&id).filter(|c| c.revoked.is_none())?;
         Some(if c.observer { Role::Observer } else { Role::Node(id) })
+    }
+
+    /// How content for `node` alone may leave the hub, from the file as last read (no IO:
+    /// `refresh` first). Fails closed: when the file could not be read and the last good
+    /// one has no entry for the node, nothing goes out in clear.
+    pub fn sealing(&self, node: &rabble_shared::NodeId) -> Sealing {
+        let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        match (cache.creds.sealing(node), &cache.error) {
+            (Sealing::Clear, Some(e)) => Sealing::Withheld(format!("the credentials file is unreadable: {e}")),
+            (s, _) => s,
+        }
     }
 
     /// The revoked nodes, as of the last `refresh`.

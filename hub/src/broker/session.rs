@@ -22,20 +22,20 @@ pub struct Session {
     pub auth: Option<Arc<Authenticator>>,
 }
 
-/// Starts what the broker choice needs. `queue` sizes rumqttc's request channel.
+/// Starts what the broker choice needs; `creds` is the hub's one reader of the
+/// credentials file, the embedded broker's auth hook when nodes need credentials. `queue`
+/// sizes rumqttc's request channel.
 pub async fn open(
     cfg: &Config,
     mqtts: Option<TcpListener>,
     topo: &mut Topology,
     queue: usize,
+    creds: &Arc<Authenticator>,
 ) -> Result<Session, HubError> {
     let mut session_auth = None;
     let (host, port, describe, login) = match &cfg.broker {
         BrokerChoice::Embedded { listen, tls, require_credentials } => {
-            let auth = match require_credentials {
-                true => Some(Arc::new(Authenticator::new(auth::Credentials::path(&cfg.data_dir))?)),
-                false => None,
-            };
+            let auth = require_credentials.then(|| creds.clone());
             let login = auth.as_ref().map(|a| a.hub_login());
             // A bad certificate or key stops the hub here, naming the file.
             let certified = match tls {

@@ -1,19 +1,19 @@
 //! Dispatch: tells each node what to run. After every commit it computes each node's
 //! assignment set (pure: [`assignments`]), and for every node whose set changed it
 //! publishes the set, signed with the hub's key (`sign.rs`), retained on
-//! `rabble/node/<node>/assignments`. Retained, so an agent that (re)connects gets its
+//! `rabble/node/<node>/assignments` (through [`crate::retained`]). Retained, so an agent that (re)connects gets its
 //! work at once, and keeps running it while the hub is away.
 
 pub mod sign;
 
 use crate::catalog::Catalog;
+use crate::retained::{self, Retained, Want};
 use rabble_shared::alloc::DesiredStatus;
 use rabble_shared::assign::{Assignment, Assignments, MAX_ASSIGNMENTS, Signed};
 use rabble_shared::support::clock::now_ms;
-use rabble_shared::{NodeId, msg, topic};
-use rumqttc::{AsyncClient, QoS};
+use rabble_shared::{NodeId, topic};
+use rumqttc::AsyncClient;
 use sign::SigningKey;
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -73,38 +73,27 @@ pub struct Dispatch {
 
 impl Dispatch {
     pub async fn run(mut self, stop: CancellationToken) -> Result<(), &'static str> {
-        // What each node was last sent (the allocations' JSON): a change re-publishes.
-        let mut sent: BTreeMap<NodeId, String> = BTreeMap::new();
+        let mut out = Retained::new(self.client.clone(), MAX_ASSIGNMENTS);
         loop {
             let catalog = self.snapshot.borrow_and_update().clone();
-            for node in catalog.nodes.keys() {
+            // What each node should hold; its allocations' JSON is the fingerprint (the
+            // sequence number and time of a message that would change nothing are not).
+            let want = catalog.nodes.keys().map(|node| {
                 let allocs = assignments(&catalog, node);
-                let fingerprint = serde_json::to_string(&allocs).unwrap_or_default();
-                if sent.get(node) == Some(&fingerprint) {
-                    continue;
-                }
-                let payload = msg::encode(&signed(&self.key, node, catalog.index, allocs));
-                if payload.len() > MAX_ASSIGNMENTS {
-                    tracing::error!(node = %node, bytes = payload.len(), "this node's assignments are too large to send");
-                    continue;
-                }
-                match self.client.try_publish(topic::assignments(node), QoS::AtLeastOnce, true, payload) {
-                    Ok(()) => {
-                        tracing::debug!(node = %node, seq = catalog.index, "assignments published");
-                        sent.insert(node.clone(), fingerprint);
-                    }
-                    // The next commit tries again.
-                    Err(e) => tracing::warn!(node = %node, error = %e, "could not queue assignments"),
-                }
-            }
-            sent.retain(|n, _| catalog.nodes.contains_key(n));
+                let fingerprint = retained::fingerprint(serde_json::to_string(&allocs).unwrap_or_default().as_bytes());
+                let make = || retained::open(&signed(&self.key, node, catalog.index, allocs));
+                (topic::assignments(node), Want::Publish { fingerprint, make })
+            });
+            out.sync(want).await;
+            let retry = out.retry_at();
             tokio::select! {
                 _ = stop.cancelled() => return Ok(()),
                 changed = self.snapshot.changed() => if changed.is_err() { return Err("the catalog snapshot is gone") },
                 changed = self.connects.changed() => match changed {
-                    Ok(()) => sent.clear(),
+                    Ok(()) => out.reconnected(),
                     Err(_) => return Err("the hub's MQTT session is gone"),
                 },
+                _ = retained::retry(retry) => {}
             }
         }
     }

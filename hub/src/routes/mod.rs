@@ -11,9 +11,10 @@ pub mod tags;
 
 use crate::catalog::Catalog;
 use crate::catalog::writer::Observer;
+use crate::retained::{self, Retained, Want};
 use rabble_shared::routes::{LaneTable, MAX_TABLE};
-use rabble_shared::{msg, topic};
-use rumqttc::{AsyncClient, QoS};
+use rabble_shared::topic;
+use rumqttc::AsyncClient;
 use std::sync::Arc;
 use table::Lane;
 use tokio::sync::watch;
@@ -79,30 +80,20 @@ pub struct Publisher {
 
 impl Publisher {
     pub async fn run(mut self, stop: CancellationToken) -> Result<(), &'static str> {
-        let mut sent: Vec<(String, u64)> = Vec::new();
+        let mut out = Retained::new(self.client.clone(), MAX_TABLE);
         loop {
             let tables = self.tables.borrow_and_update().clone();
-            for t in tables.iter() {
-                if sent.iter().any(|(lane, index)| lane == &t.lane && *index == t.index) {
-                    continue;
-                }
-                let payload = msg::encode(t);
-                if payload.len() > MAX_TABLE {
-                    tracing::error!(
-                        lane = %t.lane,
-                        bytes = payload.len(),
-                        limit = MAX_TABLE,
-                        "the lane's table is over the size limit; nodes keep the last one"
-                    );
-                    continue;
-                }
-                if self.client.publish(topic::routes(&t.lane), QoS::AtLeastOnce, true, payload).await.is_err() {
-                    return Err("the MQTT client is gone");
-                }
-                tracing::info!(lane = %t.lane, routers = t.routers.len(), index = t.index, "published the lane's table");
-                sent.retain(|(lane, _)| lane != &t.lane);
-                sent.push((t.lane.clone(), t.index));
-            }
+            // A table keeps its index until its content changes: the index is the fingerprint.
+            let want = tables.iter().map(|t| {
+                let fingerprint = retained::fingerprint(format!("{} {}", t.lane, t.index).as_bytes());
+                let make = || {
+                    tracing::info!(lane = %t.lane, routers = t.routers.len(), index = t.index, "published the lane's table");
+                    retained::open(t)
+                };
+                (topic::routes(&t.lane), Want::Publish { fingerprint, make })
+            });
+            out.sync(want).await;
+            let retry = out.retry_at();
             tokio::select! {
                 _ = stop.cancelled() => return Ok(()),
                 r = self.tables.changed() => if r.is_err() { return Ok(()) },
@@ -110,8 +101,9 @@ impl Publisher {
                     if r.is_err() {
                         return Ok(());
                     }
-                    sent.clear();
+                    out.reconnected();
                 }
+                _ = retained::retry(retry) => {}
             }
         }
     }
