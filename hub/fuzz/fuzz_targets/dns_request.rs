@@ -6,8 +6,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use rabble_hub::dns::answer::{answer, Transport};
-use rabble_hub::dns::fixture;
+use rabble_core::dns::answer::{answer, Transport};
+use rabble_core::dns::fixture;
 use std::sync::OnceLock;
 
 fuzz_target!(|data: &[u8]| {

@@ -1,5 +1,5 @@
 //! Fuzzes the Traefik rule parser and matcher (`rabble_shared::routes::rule`) and the
-//! tag reader (`rabble_hub::routes::tags`): any text as a rule, and as a tag. They must
+//! tag reader (`rabble_core::routes::tags`): any text as a rule, and as a tag. They must
 //! never panic, and a rule that parses must be matchable.
 //!
 //! Run: `cd hub/fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run route_rule -- -max_total_time=60`
@@ -7,7 +7,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use rabble_hub::routes::tags::{Instance, contribution};
+use rabble_core::routes::tags::{Instance, contribution};
 use rabble_shared::routes::rule::{Request, Rule};
 
 struct Req;

@@ -7,10 +7,9 @@
 
 pub mod cloudflare;
 pub mod config;
-pub mod deliver;
 pub mod issue;
-pub mod plan;
 pub mod store;
+pub use rabble_core::acme::{deliver, plan};
 
 use crate::catalog::Catalog;
 use crate::retained::{Payload, Retained, Secret, Want};

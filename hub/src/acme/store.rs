@@ -12,15 +12,7 @@ use std::sync::Arc;
 
 pub const FILE_NAME: &str = "acme.sealed";
 
-/// A certificate and its key.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Stored {
-    pub key: CertKey,
-    pub chain_pem: String,
-    pub key_pem: String,
-    pub not_before: u64,
-    pub not_after: u64,
-}
+pub use rabble_core::acme::Stored;
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Contents {

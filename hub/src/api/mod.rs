@@ -199,14 +199,20 @@ async fn service(State(s): State<AppState>, Path(name): Path<String>) -> Respons
 /// Prometheus' text format: the hub's figures and every node's.
 async fn metrics(State(s): State<AppState>) -> Response {
     let c = s.catalog();
-    let live = s.live.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let heartbeats: std::collections::HashMap<_, _> = s
+        .live
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .filter_map(|(id, l)| Some((id.clone(), l.heartbeat.clone()?)))
+        .collect();
     let lanes = s.routes.borrow().clone();
     let ingest = s.stats.snapshot();
     let proxy = s.proxy.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let text = crate::metrics::render(&crate::metrics::Sources {
         proxy: &proxy,
         catalog: &c,
-        live: &live,
+        heartbeats: &heartbeats,
         ingest: &ingest,
         dns: &s.dns.stats,
         lanes: &lanes,

@@ -173,8 +173,9 @@ impl Store {
     }
 
     /// Writes the current value of every dirty key, and the index, in one transaction
-    /// (one fsync for a whole batch).
-    pub fn commit(&self, catalog: &Catalog, dirty: &[Dirty]) -> Result<(), StoreError> {
+    /// (one fsync for a whole batch). Only the catalog's writer commits: the compiler
+    /// keeps it so (`pub(in crate::catalog)`).
+    pub(in crate::catalog) fn commit(&self, catalog: &Catalog, dirty: &[Dirty]) -> Result<(), StoreError> {
         let tx = self.db.begin_write().map_err(db)?;
         {
             let mut nodes = tx.open_table(NODES).map_err(db)?;

@@ -8,7 +8,7 @@
 //!
 //! Invariant: readers never see a change that is not yet durable.
 
-use super::state::{Catalog, Dirty, NodeUpdate, Update};
+use super::state::{Catalog, NodeUpdate, Update};
 use super::store::Store;
 use crate::stats::Stats;
 use rabble_shared::NodeId;
@@ -164,33 +164,22 @@ impl<A: Acker> Writer<A> {
     /// API), lets observers catch up, then publishes. Returns, per change, whether it
     /// changed anything, or the commit's failure.
     async fn commit(&mut self, changes: Vec<(String, Option<Update>)>) -> Result<Vec<Outcome>, CommitFailed> {
-        let mut dirty: Vec<Dirty> = Vec::new();
+        let (sources, updates): (Vec<String>, Vec<Option<Update>>) = changes.into_iter().unzip();
+        let batch = self.catalog.apply_batch(updates, rabble_shared::support::clock::now_ms());
         let mut summaries: Vec<(String, String)> = Vec::new();
-        let mut changed = Vec::with_capacity(changes.len());
-        let now_ms = rabble_shared::support::clock::now_ms();
-        for (source, u) in changes {
-            let Some(u) = u else {
+        let mut changed = Vec::with_capacity(batch.applied.len());
+        for (source, applied) in sources.into_iter().zip(batch.applied) {
+            let Some(applied) = applied else {
                 changed.push((false, None));
                 continue;
             };
-            let node = u.node().cloned();
-            let before = node.as_ref().and_then(|n| self.catalog.nodes.get(n)).map(|n| n.status);
-            let applied = self.catalog.apply(u);
-            if let Some(n) = node.and_then(|n| self.catalog.nodes.get_mut(&n))
-                && Some(n.status) != before
-            {
-                n.status_since_ms = now_ms;
-            }
             changed.push((!applied.dirty.is_empty(), applied.txn));
-            dirty.extend(applied.dirty);
             summaries.extend(applied.summaries.into_iter().map(|s| (source.clone(), s)));
         }
+        let dirty = batch.dirty;
         if dirty.is_empty() {
             return Ok(changed);
         }
-        dirty.sort();
-        dirty.dedup();
-        self.catalog.index += 1;
         let snapshot = Arc::new(self.catalog.clone());
         let (store, observers, snap) = (self.store.clone(), self.observers.clone(), snapshot.clone());
         let done = tokio::task::spawn_blocking(move || {

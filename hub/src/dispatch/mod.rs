@@ -8,7 +8,7 @@ pub mod sign;
 
 use crate::catalog::Catalog;
 use crate::retained::{self, Retained, Want};
-use rabble_shared::alloc::DesiredStatus;
+pub use rabble_core::assign::assignments;
 use rabble_shared::assign::{Assignment, Assignments, MAX_ASSIGNMENTS, Signed};
 use rabble_shared::support::clock::now_ms;
 use rabble_shared::{NodeId, topic};
@@ -17,42 +17,6 @@ use sign::SigningKey;
 use std::sync::Arc;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
-
-/// The allocations `node` should run now, each with its group's spec at the version it
-/// runs (from the job's history, else the current one).
-pub fn assignments(catalog: &Catalog, node: &NodeId) -> Vec<Assignment> {
-    let mut out = Vec::new();
-    for a in catalog.work.allocs.values() {
-        if &a.node != node || a.desired != DesiredStatus::Run || a.client_status.is_terminal() {
-            continue;
-        }
-        let Some(job) = catalog.work.jobs.get(&a.job_id) else { continue };
-        let spec = catalog.work.history.get(&(a.job_id.clone(), a.job_version)).unwrap_or(&job.spec);
-        let Some(g) = spec
-            .groups
-            .iter()
-            .find(|g| g.name == a.group)
-            .or_else(|| job.spec.groups.iter().find(|g| g.name == a.group))
-        else {
-            continue;
-        };
-        out.push(Assignment {
-            alloc: a.id.clone(),
-            name: a.name.clone(),
-            job_id: a.job_id.clone(),
-            job_version: a.job_version,
-            kind: spec.kind,
-            group: a.group.clone(),
-            index: a.index,
-            ports: a.ports.clone(),
-            network_mode: g.network.mode.clone(),
-            services: g.services.clone(),
-            tasks: g.tasks.clone(),
-            volumes: g.volumes.clone(),
-        });
-    }
-    out
-}
 
 /// Builds and signs one node's message.
 pub fn signed(key: &SigningKey, node: &NodeId, seq: u64, allocs: Vec<Assignment>) -> Signed {

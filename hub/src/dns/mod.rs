@@ -1,12 +1,9 @@
 //! The DNS interface: `<service>.service.<domain>` and friends, answered from the
-//! live catalog over UDP and TCP, with everything else relayed to recursors.
+//! live catalog over UDP and TCP, with everything else relayed to recursors. The zone
+//! and the answers are `rabble_core::dns` (re-exported); `server` does the IO.
 
-pub mod answer;
-pub mod fast;
-pub mod fixture;
+pub use rabble_core::dns::{answer, fast, fixture, stats, zone};
 pub mod server;
-pub mod stats;
-pub mod zone;
 
 pub use server::{DnsServer, serve};
 pub use zone::{DnsSettings, Zone};

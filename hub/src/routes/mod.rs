@@ -1,13 +1,12 @@
 //! The HTTP routing table: for each configured lane (a name and a tag prefix), the
 //! routers, services and middlewares Traefik would build from the tags of healthy
-//! instances. Pure core: `tags` (one instance's tags) and `table` (the catalog → a
-//! table per lane). [`RouteTable`] is a writer observer like the DNS zone, so a table
+//! instances. Pure core (`rabble_core::routes`, re-exported): `tags` (one instance's
+//! tags) and `table` (the catalog → a table per lane). [`RouteTable`] is a writer observer like the DNS zone, so a table
 //! is never older than the catalog; [`Publisher`] puts each lane's table, when it
 //! changes, retained on `rabble/hub/routes/<lane>` (nodes keep routing while the hub
 //! is away).
 
-pub mod table;
-pub mod tags;
+pub use rabble_core::routes::{table, tags};
 
 use crate::catalog::Catalog;
 use crate::catalog::writer::Observer;

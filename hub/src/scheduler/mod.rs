@@ -1,14 +1,6 @@
-//! The scheduler: which node runs each allocation of each job. The rules are pure
-//! (`constraint`: node attributes and constraint checks; `plan`: feasibility, ranking
-//! and placement with reasons); the task that applies them reads the catalog and
-//! writes placements back through the catalog writer.
+//! The scheduler in the hub: its rules are `rabble_core::scheduler` (re-exported here);
+//! `task` is the loop that applies them to each new catalog and sends its decisions through
+//! the writer.
 
-pub mod constraint;
-pub mod eval;
-#[cfg(test)]
-mod fixture;
-pub mod periodic;
-pub mod plan;
-pub mod preview;
-pub mod reconcile;
+pub use rabble_core::scheduler::*;
 pub mod task;

@@ -3,8 +3,8 @@
 //! them. Pure: `crate::retained` seals them for the node (from the SHA-256 of its
 //! token, which is all `credentials.json` keeps) or withholds them.
 
+use super::Stored;
 use super::plan::Wanted;
-use super::store::Stored;
 use crate::catalog::Catalog;
 use rabble_shared::NodeId;
 use rabble_shared::certs::{CertBundle, CertMessage, IssuedCert};

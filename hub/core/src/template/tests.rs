@@ -269,7 +269,7 @@ fn the_readme_example_job_renders() {
     use crate::catalog::vars::VarUpdate;
     use crate::catalog::{Catalog, Update};
     use rabble_shared::support::seal::SealKey;
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
     let start = readme.find("job \"edge\" {").expect("the README's example job");
     let src = &readme[start..start + readme[start..].find("\n```").unwrap()];
     let job = crate::jobspec::parse("edge.nomad.hcl", src, &Default::default()).unwrap_or_else(|e| panic!("{e}")).job;

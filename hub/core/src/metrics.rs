@@ -3,11 +3,11 @@
 //! drop node_exporter from its Pis); `targets` builds the `http_sd` list of instances
 //! that opt in to scraping with the tag `prometheus.scrape=true`.
 
-use crate::catalog::writer::Live;
 use crate::catalog::{Catalog, health};
 use crate::dns::stats::DnsStats;
 use rabble_shared::NodeId;
 use rabble_shared::api::{IngestStats, NodeStatus};
+use rabble_shared::msg::Heartbeat;
 use rabble_shared::routes::LaneTable;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
@@ -15,7 +15,8 @@ use std::fmt::Write;
 /// What `/metrics` reports.
 pub struct Sources<'a> {
     pub catalog: &'a Catalog,
-    pub live: &'a HashMap<NodeId, Live>,
+    /// Each node's last heartbeat (the hub keeps them in memory, not in the catalog).
+    pub heartbeats: &'a HashMap<NodeId, Heartbeat>,
     pub ingest: &'a IngestStats,
     pub dns: &'a DnsStats,
     pub lanes: &'a [LaneTable],
@@ -171,7 +172,7 @@ fn nodes(out: &mut String, s: &Sources<'_>) {
         let dc = n.facts.as_ref().map(|f| f.datacenter.clone()).unwrap_or_default();
         let up = if n.status == NodeStatus::Up { 1.0 } else { 0.0 };
         add("rabble_node_up", "1 while the node is up.", format!("{node},datacenter=\"{}\"", esc(&dc)), up);
-        let Some(hb) = s.live.get(id).and_then(|l| l.heartbeat.as_ref()) else { continue };
+        let Some(hb) = s.heartbeats.get(id) else { continue };
         add(
             "rabble_node_cpu_percent",
             "CPU use over the last heartbeat period.",

@@ -20,7 +20,7 @@ fn catalog() -> Catalog {
     c
 }
 
-fn live() -> HashMap<NodeId, Live> {
+fn heartbeats() -> HashMap<NodeId, Heartbeat> {
     let hb = Heartbeat {
         seq: 1,
         uptime_s: 60,
@@ -33,16 +33,13 @@ fn live() -> HashMap<NodeId, Live> {
         throttled: Some(Throttled::from_raw(0x50005)),
         assignments_refused: 0,
     };
-    HashMap::from([(
-        NodeId::new("pi1").unwrap(),
-        Live { heartbeat: Some(hb), last_seen: tokio::time::Instant::now(), heard: true },
-    )])
+    HashMap::from([(NodeId::new("pi1").unwrap(), hb)])
 }
 
 #[test]
 fn metrics_cover_the_hub_and_every_nodes_heartbeat_in_valid_text_format() {
     let c = catalog();
-    let live = live();
+    let heartbeats = heartbeats();
     let ingest =
         IngestStats { accepted: 7, rejected: 2, rejected_by_reason: [("bad-topic".to_owned(), 2)].into(), commits: 5 };
     let dns = DnsStats::default();
@@ -56,7 +53,14 @@ fn metrics_cover_the_hub_and_every_nodes_heartbeat_in_valid_text_format() {
             lanes: [("routing".to_owned(), [("web".to_owned(), stats)].into())].into(),
         },
     )]);
-    let text = render(&Sources { catalog: &c, live: &live, ingest: &ingest, dns: &dns, lanes: &lanes, proxy: &proxy });
+    let text = render(&Sources {
+        catalog: &c,
+        heartbeats: &heartbeats,
+        ingest: &ingest,
+        dns: &dns,
+        lanes: &lanes,
+        proxy: &proxy,
+    });
     for want in [
         "rabble_ingest_messages_total{result=\"accepted\"} 7",
         "rabble_ingest_rejected_total{reason=\"bad-topic\"} 2",

@@ -8,6 +8,7 @@
 //! exist yet blocks the render ([`RenderError::Missing`]), as consul-template does;
 //! everything else that fails names the template, the line and the reason.
 
+pub mod alloc;
 pub mod exec;
 pub mod funcs;
 pub mod lex;

@@ -55,6 +55,13 @@ pub struct Applied {
     pub txn: Option<super::kv_txn::TxnOutcome>,
 }
 
+/// What one commit did ([`Catalog::apply_batch`]).
+#[derive(Debug, Default, PartialEq)]
+pub struct Batch {
+    pub applied: Vec<Option<Applied>>,
+    pub dirty: Vec<Dirty>,
+}
+
 /// The whole catalog. `index` moves on every durable change.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Catalog {
@@ -100,6 +107,37 @@ impl Catalog {
         }
     }
 
+    /// One commit's updates, applied in order as the writer commits them: each update's
+    /// outcome (`None` for an input that carries none), the durable keys to write (sorted,
+    /// once each), and the index moved once if any changed. A node whose status changed
+    /// is stamped `at_ms` — the caller's clock, read before: nothing here reads one, so
+    /// every hub applying the same batches reaches the same catalog.
+    pub fn apply_batch(&mut self, updates: Vec<Option<Update>>, at_ms: u64) -> Batch {
+        let mut batch = Batch { applied: Vec::with_capacity(updates.len()), dirty: Vec::new() };
+        for u in updates {
+            let Some(u) = u else {
+                batch.applied.push(None);
+                continue;
+            };
+            let node = u.node().cloned();
+            let before = node.as_ref().and_then(|n| self.nodes.get(n)).map(|n| n.status);
+            let applied = self.apply(u);
+            if let Some(n) = node.and_then(|n| self.nodes.get_mut(&n))
+                && Some(n.status) != before
+            {
+                n.status_since_ms = at_ms;
+            }
+            batch.dirty.extend(applied.dirty.iter().cloned());
+            batch.applied.push(Some(applied));
+        }
+        batch.dirty.sort();
+        batch.dirty.dedup();
+        if !batch.dirty.is_empty() {
+            self.index += 1;
+        }
+        batch
+    }
+
     /// How many distinct service names the catalog has.
     pub fn service_count(&self) -> usize {
         let names: std::collections::BTreeSet<&str> =
@@ -115,3 +153,7 @@ impl Catalog {
 #[cfg(test)]
 #[path = "state_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "replay_tests.rs"]
+mod replay_tests;
