@@ -450,29 +450,10 @@ impl JobSpec {
     }
 }
 
-/// A job as the hub keeps it: the spec of its current version and what became of it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct JobRecord {
-    pub spec: JobSpec,
-    /// 0 for the first submission, then one more for every change.
-    pub version: u64,
-    /// `rabble job stop`: kept (with its history) until purged.
-    pub stopped: bool,
-    pub submit_ms: u64,
-    /// Per group, the fingerprint allocations carry (a group with the same one is
-    /// updated in place by a new version).
-    pub group_hashes: BTreeMap<String, u64>,
-}
-
 /// Jobs arrive over HTTP and live in redb, not on MQTT: a generous limit.
 pub const MAX_JOB_SIZE: usize = 1024 * 1024;
 
 impl crate::msg::Payload for JobSpec {
     const WHAT: &'static str = "job";
-    const MAX_SIZE: usize = MAX_JOB_SIZE;
-}
-
-impl crate::msg::Payload for JobRecord {
-    const WHAT: &'static str = "job record";
     const MAX_SIZE: usize = MAX_JOB_SIZE;
 }

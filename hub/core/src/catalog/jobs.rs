@@ -4,7 +4,7 @@
 use super::state::{Applied, Dirty};
 use rabble_shared::AllocId;
 use rabble_shared::alloc::{Allocation, ClientStatus, DesiredStatus};
-use rabble_shared::job::{JobRecord, JobSpec};
+use rabble_shared::job::JobSpec;
 use std::collections::BTreeMap;
 
 /// How many earlier versions of a job are kept for `rabble job history`.
@@ -44,6 +44,20 @@ pub enum AllocUpdate {
         version: u64,
         at_ms: u64,
     },
+}
+
+/// A job as the hub keeps it: the spec of its current version and what became of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobRecord {
+    pub spec: JobSpec,
+    /// 0 for the first submission, then one more for every change.
+    pub version: u64,
+    /// `rabble job stop`: kept (with its history) until purged.
+    pub stopped: bool,
+    pub submit_ms: u64,
+    /// Per group, the fingerprint allocations carry (a group with the same one is
+    /// updated in place by a new version).
+    pub group_hashes: BTreeMap<String, u64>,
 }
 
 /// Jobs, their earlier versions and allocations.

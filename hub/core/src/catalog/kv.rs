@@ -147,22 +147,6 @@ impl Kv {
     }
 }
 
-/// An entry as stored in redb: flags, CreateIndex, ModifyIndex (little-endian u64s),
-/// then the value's bytes.
-pub fn encode_entry(e: &Entry) -> Vec<u8> {
-    let mut out = Vec::with_capacity(24 + e.value.len());
-    for n in [e.flags, e.create_index, e.modify_index] {
-        out.extend_from_slice(&n.to_le_bytes());
-    }
-    out.extend_from_slice(&e.value);
-    out
-}
-
-pub fn decode_entry(b: &[u8]) -> Option<Entry> {
-    let n = |i: usize| b.get(i * 8..i * 8 + 8).and_then(|s| s.try_into().ok()).map(u64::from_le_bytes);
-    Some(Entry { flags: n(0)?, create_index: n(1)?, modify_index: n(2)?, value: b.get(24..)?.to_vec() })
-}
-
 #[cfg(test)]
 #[path = "kv_tests.rs"]
 mod tests;

@@ -70,10 +70,3 @@ fn a_snapshot_shares_the_map_until_it_changes() {
     assert!(!Arc::ptr_eq(&snap.entries, &kv.entries));
     assert_eq!(snap.entries.len(), 1);
 }
-
-#[test]
-fn stored_form_round_trips_and_short_records_are_refused() {
-    let e = Entry { value: b"hello".to_vec(), flags: 42, create_index: 3, modify_index: 9 };
-    assert_eq!(decode_entry(&encode_entry(&e)), Some(e));
-    assert_eq!(decode_entry(&[0; 23]), None);
-}

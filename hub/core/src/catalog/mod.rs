@@ -10,6 +10,7 @@ pub mod jobs;
 pub mod kv;
 pub mod kv_txn;
 pub mod node;
+pub mod record;
 pub mod state;
 pub mod vars;
 mod views;

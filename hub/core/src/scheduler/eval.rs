@@ -5,10 +5,11 @@
 
 use super::plan::{NodeState, Placement, Planner, Unplaced, group_resources};
 use super::reconcile::{self, Action, Decision, JobView, NodeCondition, Trigger};
+use crate::catalog::jobs::JobRecord;
 use crate::catalog::{AllocUpdate, Catalog, Update};
 use rabble_shared::alloc::{Allocation, ClientStatus, DesiredStatus, alloc_name};
 use rabble_shared::api::NodeStatus;
-use rabble_shared::job::{Group, JobRecord};
+use rabble_shared::job::Group;
 use rabble_shared::{AllocId, NodeId};
 use std::collections::{BTreeMap, BTreeSet};
 
