@@ -135,14 +135,14 @@ pub fn validate(topic_name: &str, payload: &[u8]) -> Result<Option<Update>, Reje
 }
 
 /// The ingest task's parts: the hub's MQTT client, the writer's input, and where
-/// task output goes (`crate::logs`).
+/// task output goes (`crate::alloc_logs`).
 pub struct Ingest {
     pub client: AsyncClient,
     pub tx: mpsc::Sender<Ingested>,
     pub stats: Arc<Stats>,
     pub connected: Arc<AtomicBool>,
     pub connects: tokio::sync::watch::Sender<u64>,
-    pub logs: Arc<crate::logs::LogHub>,
+    pub logs: Arc<crate::alloc_logs::LogHub>,
     /// Each node's lane proxy counters (for `/metrics`; not the catalog).
     pub proxy: ProxyMap,
 }

@@ -84,7 +84,7 @@ fn run(cmd: &mut Command) -> Result<String, InstallError> {
 
 /// The hub's config for a fresh install: TLS for nodes, plain MQTT and the API on loopback.
 pub fn default_config() -> String {
-    "# /etc/rabble/hub.toml — written by `rabble-hub install` (kept on re-runs); see README.md \"rabble-hub\".\n\
+    "# /etc/rabble/hub.toml — written by `rabble-hub install` (kept on re-runs); see docs/hub.md.\n\
      data_dir = \"/var/lib/rabble\"\n\
      # Nodes connect over TLS with their credentials; plain MQTT stays on loopback (mosquitto_sub here).\n\
      mqtts_listen = \"0.0.0.0:8883\"\n\

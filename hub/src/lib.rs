@@ -17,8 +17,8 @@ pub mod dns;
 pub mod ingest;
 pub mod install;
 pub use rabble_core::jobspec;
+pub mod alloc_logs;
 pub mod kvmirror;
-pub mod logs;
 pub use rabble_core::metrics;
 pub mod render;
 pub(crate) mod retained;
@@ -155,7 +155,7 @@ pub async fn run(
         scheduler::task::Scheduler { snapshot: snap_rx.clone(), writer: ingest_tx.clone(), status: sched_tx };
     topo.spawn("scheduler", Stage::Inputs, |stop| scheduler.run(stop));
     let (connects_tx, connects_rx) = watch::channel(0u64);
-    let logs = logs::LogHub::new(client.clone(), key.clone());
+    let logs = alloc_logs::LogHub::new(client.clone(), key.clone());
     let publisher =
         routes::Publisher { tables: routes_rx.clone(), client: client.clone(), connects: connects_rx.clone() };
     topo.spawn("routes", Stage::Doors, |stop| publisher.run(stop));

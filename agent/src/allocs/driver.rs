@@ -5,7 +5,7 @@
 #[cfg(feature = "docker")]
 use super::docker;
 use super::process::{self, Launch, TaskExit, TaskKey};
-use super::{Engine, Handle, Phase, Settings, TaskRt, env};
+use super::{DockerEngine, Handle, Phase, Settings, TaskRt, env};
 use rabble_shared::assign::Assignment;
 use rabble_shared::attr::NodeRef;
 use rabble_shared::job::Task;
@@ -16,7 +16,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-pub(super) fn stop_task(t: &mut TaskRt, now: Instant, docker: &Engine) {
+pub(super) fn stop_task(t: &mut TaskRt, now: Instant, docker: &DockerEngine) {
     let _ = docker;
     match std::mem::replace(&mut t.phase, Phase::Dead { ok: true }) {
         Phase::Running { generation, run } => {
@@ -56,7 +56,7 @@ pub(super) fn stop_task(t: &mut TaskRt, now: Instant, docker: &Engine) {
 #[allow(clippy::too_many_arguments)]
 pub(super) fn start_container(
     cfg: &Settings,
-    docker: &Engine,
+    docker: &DockerEngine,
     adoptable: &mut Option<BTreeMap<(String, String), bool>>,
     a: &Assignment,
     t: &Task,

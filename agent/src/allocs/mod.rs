@@ -149,9 +149,9 @@ pub struct Settings {
 
 /// The Docker engine, when this build and node have one.
 #[cfg(feature = "docker")]
-pub type Engine = Option<bollard::Docker>;
+pub type DockerEngine = Option<bollard::Docker>;
 #[cfg(not(feature = "docker"))]
-pub type Engine = Option<()>;
+pub type DockerEngine = Option<()>;
 
 pub struct Allocs {
     cfg: Settings,
@@ -160,7 +160,7 @@ pub struct Allocs {
     pub seq: Option<u64>,
     allocs: BTreeMap<AllocId, AllocRt>,
     generation: u64,
-    docker: Engine,
+    docker: DockerEngine,
     /// Containers from an earlier run of the agent, (alloc, task) → running: adopted
     /// when the first assignment set still wants them, removed otherwise.
     adoptable: Option<BTreeMap<(String, String), bool>>,
@@ -183,7 +183,7 @@ impl Allocs {
     }
 
     /// Runs docker tasks on `docker`; `found` are this node's containers from before.
-    pub fn with_docker(mut self, docker: Engine, found: BTreeMap<(String, String), bool>) -> Allocs {
+    pub fn with_docker(mut self, docker: DockerEngine, found: BTreeMap<(String, String), bool>) -> Allocs {
         self.docker = docker;
         self.adoptable = Some(found);
         self

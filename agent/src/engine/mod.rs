@@ -237,7 +237,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
 
 /// The Docker engine to run docker tasks with, when this build has the driver and the
 /// node has an engine configured.
-async fn docker_engine(cfg: &Config) -> crate::allocs::Engine {
+async fn docker_engine(cfg: &Config) -> crate::allocs::DockerEngine {
     #[cfg(feature = "docker")]
     {
         let sock = cfg.drivers.docker_socket.as_ref()?;

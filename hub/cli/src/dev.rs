@@ -223,6 +223,7 @@ pub async fn run(
     }
 
     let mqtt = args.mqtt_listen;
+    let rabble = invocation();
     println!("Rabble dev is running: a hub and an agent in this process, and a demo job placed on it.\n");
     println!(
         "  MQTT      mqtt://{mqtt}    watch it:  mosquitto_sub -h {} -p {} -t 'rabble/#' -v",
@@ -230,17 +231,17 @@ pub async fn run(
         mqtt.port()
     );
     println!(
-        "  HTTP API  http://{}    try:       rabble services   (or curl http://{}/api/v1/services)",
+        "  HTTP API  http://{}    try:       {rabble} services   (or curl http://{}/api/v1/services)",
         args.http_listen, args.http_listen
     );
-    println!("  Demo job  {}   try:  rabble job status demo", job_file.display());
-    println!("            service \"demo\" on a dynamic port, HTTP check every 2s: rabble services");
+    println!("  Demo job  {}   try:  {rabble} job status demo", job_file.display());
+    println!("            service \"demo\" on a dynamic port, HTTP check every 2s: {rabble} services");
     println!("  Services  {}   (service files: the agent reloads them)", services_dir.display());
     let dns = args.dns_listen;
     println!("  DNS       {dns}    try:       dig @{} -p {} demo.service.rabble", dns.ip(), dns.port());
     let lane = args.lane_listen;
     println!(
-        "  Routes    http://{lane}   the routing lane: curl -H 'Host: demo.service.rabble' http://{lane}/   (rabble routes)\n"
+        "  Routes    http://{lane}   the routing lane: curl -H 'Host: demo.service.rabble' http://{lane}/   ({rabble} routes)\n"
     );
     println!("Ctrl-C to stop.");
 
@@ -254,4 +255,20 @@ pub async fn run(
     agent_result?;
     hub_result?;
     Ok(())
+}
+
+/// How to run this CLI from the shell the banner is read in: `rabble` when that is on
+/// `PATH` and is this program, else its path (a clone's `target/debug/rabble`).
+fn invocation() -> String {
+    let Ok(exe) = std::env::current_exe().and_then(std::fs::canonicalize) else { return "rabble".into() };
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let on_path = std::env::split_paths(&path).any(|d| std::fs::canonicalize(d.join("rabble")).is_ok_and(|p| p == exe));
+    if on_path {
+        return "rabble".into();
+    }
+    let cwd = std::env::current_dir().ok().and_then(|d| std::fs::canonicalize(d).ok());
+    match cwd.and_then(|d| exe.strip_prefix(d).ok().map(|p| p.to_path_buf())) {
+        Some(rel) => rel.display().to_string(),
+        None => exe.display().to_string(),
+    }
 }

@@ -21,3 +21,6 @@ pub mod metrics;
 pub mod routes;
 pub mod scheduler;
 pub mod template;
+
+#[cfg(test)]
+mod docs_tests;

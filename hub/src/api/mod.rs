@@ -5,10 +5,10 @@
 //! jobs and allocations in `jobs.rs`; a task's output in `logs.rs`; the routing
 //! tables (and Traefik's HTTP provider) in `routes.rs`.
 
+mod alloc_logs;
 mod consul;
 mod jobs;
 mod join;
-mod logs;
 mod routes;
 pub mod vars;
 
@@ -48,7 +48,7 @@ pub struct AppState {
     /// What the scheduler last concluded (unplaced groups, periodic launches).
     pub sched: watch::Receiver<Arc<SchedStatus>>,
     /// Task output sessions with the nodes.
-    pub logs: Arc<crate::logs::LogHub>,
+    pub logs: Arc<crate::alloc_logs::LogHub>,
     /// The lanes' routing tables.
     pub routes: watch::Receiver<crate::routes::Tables>,
     /// What waiting allocations' templates wait for.
@@ -77,7 +77,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/jobs/{id}/versions", get(jobs::versions))
         .route("/api/v1/allocations", get(jobs::allocations))
         .route("/api/v1/allocations/{id}", get(jobs::allocation))
-        .route("/api/v1/allocations/{id}/logs", get(logs::logs))
+        .route("/api/v1/allocations/{id}/logs", get(alloc_logs::logs))
         .route("/api/v1/routes", get(routes::list))
         .route("/api/v1/certs", get(routes::certs))
         .route("/v1/vars", get(vars::list))

@@ -54,7 +54,7 @@ fn quote(s: &str) -> String {
 
 /// The node's `/etc/rabble/agent.toml`.
 pub fn agent_toml(n: &Node) -> String {
-    let mut t = String::from("# /etc/rabble/agent.toml — written by `rabble image`; see README.md \"rabble-agent\".\n");
+    let mut t = String::from("# /etc/rabble/agent.toml — written by `rabble image`; see docs/agent.md.\n");
     let mut kv = |k: &str, v: &str| t.push_str(&format!("{k} = {}\n", quote(v)));
     kv("hub", &n.hub);
     kv("name", &n.name);

@@ -261,26 +261,3 @@ fn sockaddr_in_a_template() {
     assert_eq!(ok("{{ sockaddr \"GetInterfaceIP \\\"eth0\\\"\" }}"), "192.168.1.20");
     assert!(failed("{{ sockaddr \"GetAllInterfaces\" }}").to_string().contains("not supported"));
 }
-
-/// The example job in README.md ("Jobs") parses, and `job plan`'s preview renders both
-/// of its templates against a catalog with a `web` instance and the variable.
-#[test]
-fn the_readme_example_job_renders() {
-    use crate::catalog::vars::VarUpdate;
-    use crate::catalog::{Catalog, Update};
-    use rabble_shared::support::seal::SealKey;
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
-    let start = readme.find("job \"edge\" {").expect("the README's example job");
-    let src = &readme[start..start + readme[start..].find("\n```").unwrap()];
-    let job = crate::jobspec::parse("edge.nomad.hcl", src, &Default::default()).unwrap_or_else(|e| panic!("{e}")).job;
-    let mut c = Catalog::default();
-    crate::dns::fixture::add(&mut c, "n0", "192.168.1.5", "web", &[], None, rabble_shared::Status::Passing);
-    let seal = SealKey::from_bytes(&[5; 32]);
-    let sealed = seal.seal(b"nomad/jobs/edge", br#"{"status_password":"s3cret"}"#).unwrap();
-    c.apply(Update::Var(VarUpdate::Put { path: "nomad/jobs/edge".into(), sealed, cas: None, at_ns: 1 }));
-    let out = source::preview(&c, &seal, &job);
-    assert_eq!(out.len(), 2);
-    for (_, task, dest, outcome) in out {
-        assert!(outcome.is_ok(), "{task} {dest}: {outcome:?}");
-    }
-}

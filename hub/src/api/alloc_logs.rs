@@ -1,5 +1,5 @@
 //! `GET /api/v1/allocations/{id}/logs?task=&type=stdout|stderr&follow=true&lines=N&bytes=N`:
-//! one task's output, fetched from its node over MQTT (`crate::logs`) and streamed
+//! one task's output, fetched from its node over MQTT (`crate::alloc_logs`) and streamed
 //! as plain text. Errors before the first byte are JSON with a status; a gap or an
 //! error later is a `rabble:` line in the text.
 
