@@ -2,7 +2,7 @@
 //! relay enforces it; rumqttd has none), an observer reads and never writes.
 
 use rabble_shared::api::NodeStatus;
-use rabble_tests::{Agent, Hub, free_port, rabble_hub_cmd, tool, wait_for};
+use rabble_tests::{Agent, Hub, tool, wait_for};
 use std::process::Command;
 use std::time::Duration;
 
@@ -10,31 +10,13 @@ use std::time::Duration;
 fn a_nodes_credentials_reach_only_its_own_topics() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let tls = d.join("tls");
-    let (ok, _, err) = rabble_hub_cmd(&["tls", "init", "--dir", tls.to_str().unwrap(), "--name", "hub.test"]);
-    assert!(ok, "{err}");
     let hub_data = d.join("hub-data");
     let pi1 = rabble_tests::node_token(&hub_data, "pi1", &[]);
     let watcher = rabble_tests::node_token(&hub_data, "watcher", &["--observer"]);
-    let port = free_port();
-    let hub = Hub::start(
-        d,
-        &[
-            "--tls-cert",
-            tls.join("hub.pem").to_str().unwrap(),
-            "--tls-key",
-            tls.join("hub.key").to_str().unwrap(),
-            "--mqtts-listen",
-            &format!("127.0.0.1:{port}"),
-        ],
-    );
-    let ca = tls.join("ca.pem");
+    let (hub, tls) = Hub::start_tls(d, &[]);
+    let (port, ca) = (tls.port, tls.ca.clone());
     // The node's own agent works as before behind the ACL.
-    let token_file = d.join("pi1.token");
-    std::fs::write(&token_file, &pi1).unwrap();
-    let cmd = Command::new(rabble_tests::bin("rabble-agent"));
-    let extra = ["--ca", ca.to_str().unwrap(), "--token-file", token_file.to_str().unwrap()];
-    let a = Agent::spawn(cmd, d, "pi1", &format!("mqtts://localhost:{port}"), d.join("pi1-services"), &extra);
+    let a = Agent::start_tls(d, "pi1", &tls, &pi1, &[]);
     a.write_service("web.toml", "[service]\nname = \"web\"\nport = 8080\n");
     hub.wait_node("pi1", NodeStatus::Up, Duration::from_secs(15));
     wait_for(

@@ -78,18 +78,9 @@ fn an_authenticated_mosquitto() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let mq = Mosquitto::start_with_passwords(d, &[("rabble-hub", "hub-secret"), ("pi-a", "pi-a-secret")]);
-    let secret = |name: &str, text: &str| {
-        let p = d.join(name);
-        std::fs::write(&p, format!("{text}\n")).unwrap();
-        p
-    };
-    let hub_pass = secret("hub.pass", "hub-secret");
+    let secret = |name: &str, text: &str| secret_file(d, name, text);
     let pi_pass = secret("pi-a.pass", "pi-a-secret");
-    let hub = Hub::start_external(
-        d,
-        mq.port,
-        &["--broker-username", "rabble-hub", "--broker-password-file", hub_pass.to_str().unwrap()],
-    );
+    let hub = Hub::start_on_mosquitto(d, mq.port, "hub-secret", &[]);
     let a = Agent::start(d, "pi-a", mq.port, &["--token-file", pi_pass.to_str().unwrap()]);
     a.write_service("web.toml", "[[service]]\nname = \"web\"\nport = 80\n");
     hub.wait_node("pi-a", NodeStatus::Up, T);
@@ -116,15 +107,8 @@ fn mosquittos_acl_file_keeps_a_node_to_its_own_topics() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let mq = Mosquitto::start_with_acl(d, &[("rabble-hub", "hub-secret"), ("pi-a", "pi-a-secret")]);
-    let hub_pass = d.join("hub.pass");
-    std::fs::write(&hub_pass, "hub-secret\n").unwrap();
-    let pi_pass = d.join("pi-a.pass");
-    std::fs::write(&pi_pass, "pi-a-secret\n").unwrap();
-    let hub = Hub::start_external(
-        d,
-        mq.port,
-        &["--broker-username", "rabble-hub", "--broker-password-file", hub_pass.to_str().unwrap()],
-    );
+    let pi_pass = secret_file(d, "pi-a.pass", "pi-a-secret");
+    let hub = Hub::start_on_mosquitto(d, mq.port, "hub-secret", &[]);
     let a = Agent::start(d, "pi-a", mq.port, &["--token-file", pi_pass.to_str().unwrap()]);
     a.write_service("web.toml", "[[service]]\nname = \"web\"\nport = 80\n");
     hub.wait_node("pi-a", NodeStatus::Up, T);
@@ -156,15 +140,8 @@ fn a_templated_job_runs_through_mosquittos_acl() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let mq = Mosquitto::start_with_acl(d, &[("rabble-hub", "hub-secret"), ("pi-a", "pi-a-secret")]);
-    let hub_pass = d.join("hub.pass");
-    std::fs::write(&hub_pass, "hub-secret\n").unwrap();
-    let pi_pass = d.join("pi-a.pass");
-    std::fs::write(&pi_pass, "pi-a-secret\n").unwrap();
-    let hub = Hub::start_external(
-        d,
-        mq.port,
-        &["--broker-username", "rabble-hub", "--broker-password-file", hub_pass.to_str().unwrap()],
-    );
+    let pi_pass = secret_file(d, "pi-a.pass", "pi-a-secret");
+    let hub = Hub::start_on_mosquitto(d, mq.port, "hub-secret", &[]);
     let alloc_dir = d.join("pi-a-alloc");
     let key = hub.key();
     let args = ["--token-file", pi_pass.to_str().unwrap(), "--hub-key", &key, "--no-docker"];

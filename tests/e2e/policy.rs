@@ -5,7 +5,7 @@
 
 use rabble_shared::topic::{POLICY, Topic};
 use rabble_tests::probe::{self, Answer, Login};
-use rabble_tests::{Hub, Mosquitto, free_port, rabble_hub_cmd};
+use rabble_tests::{Hub, Mosquitto};
 use std::collections::BTreeSet;
 
 /// (topic, may node `pi-a` publish it, may `pi-a` read it). Observers read everything and
@@ -75,25 +75,11 @@ fn the_spec_covers_every_kind_of_topic() {
 fn the_embedded_broker_keeps_to_the_policy() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let tls = d.join("tls");
-    let (ok, _, err) = rabble_hub_cmd(&["tls", "init", "--dir", tls.to_str().unwrap(), "--name", "localhost"]);
-    assert!(ok, "{err}");
     let data = d.join("hub-data");
     let pi_a = rabble_tests::node_token(&data, "pi-a", &[]);
     let watcher = rabble_tests::node_token(&data, "watcher", &["--observer"]);
-    let port = free_port();
-    let hub = Hub::start(
-        d,
-        &[
-            "--tls-cert",
-            tls.join("hub.pem").to_str().unwrap(),
-            "--tls-key",
-            tls.join("hub.key").to_str().unwrap(),
-            "--mqtts-listen",
-            &format!("127.0.0.1:{port}"),
-        ],
-    );
-    let ca = Some(tls.join("ca.pem"));
+    let (hub, tls) = Hub::start_tls(d, &[]);
+    let (port, ca) = (tls.port, Some(tls.ca));
     let node = Login { port, user: "pi-a".into(), pass: pi_a, ca: ca.clone() };
     let observer = Login { port, user: "watcher".into(), pass: watcher, ca };
     let mut wrong = Vec::new();

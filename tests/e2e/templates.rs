@@ -202,44 +202,16 @@ EOT
 /// hub keeps the last good keys; it used to send such a render in clear).
 #[test]
 fn rendered_files_stay_sealed_when_the_credentials_file_breaks() {
-    use rabble_tests::{free_port, node_token, rabble_hub_cmd, tool};
+    use rabble_tests::{node_token, tool};
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let tls = d.join("tls");
-    let (ok, _, err) = rabble_hub_cmd(&["tls", "init", "--dir", tls.to_str().unwrap(), "--name", "localhost"]);
-    assert!(ok, "{err}");
     let data = d.join("hub-data");
     let token = node_token(&data, "w1", &[]);
     let watcher = node_token(&data, "watcher", &["--observer"]);
-    let port = free_port();
-    let (cert, key) = (tls.join("hub.pem"), tls.join("hub.key"));
-    let hub = Hub::start(
-        d,
-        &[
-            "--tls-cert",
-            cert.to_str().unwrap(),
-            "--tls-key",
-            key.to_str().unwrap(),
-            "--mqtts-listen",
-            &format!("127.0.0.1:{port}"),
-        ],
-    );
-    let token_file = d.join("w1.token");
-    std::fs::write(&token_file, &token).unwrap();
-    let (hub_key, alloc_dir, ca) = (hub.key(), d.join("w1-alloc"), tls.join("ca.pem"));
-    let extra = [
-        "--ca",
-        ca.to_str().unwrap(),
-        "--token-file",
-        token_file.to_str().unwrap(),
-        "--hub-key",
-        &hub_key,
-        "--alloc-dir",
-        alloc_dir.to_str().unwrap(),
-        "--no-docker",
-    ];
-    let cmd = std::process::Command::new(rabble_tests::bin("rabble-agent"));
-    let _a = Agent::spawn(cmd, d, "w1", &format!("mqtts://localhost:{port}"), d.join("w1-services"), &extra);
+    let (hub, tls) = Hub::start_tls(d, &[]);
+    let (hub_key, alloc_dir, port, ca) = (hub.key(), d.join("w1-alloc"), tls.port, tls.ca.clone());
+    let extra = ["--hub-key", &hub_key, "--alloc-dir", alloc_dir.to_str().unwrap(), "--no-docker"];
+    let _a = Agent::start_tls(d, "w1", &tls, &token, &extra);
     hub.wait_node("w1", rabble_shared::api::NodeStatus::Up, T);
     assert!(hub.cli(&["kv", "put", "app/secret", "first-secret"]).0);
     let job = r#"job "sec" {

@@ -3,7 +3,7 @@
 //! that are let in, or refused with a clear error and retried with backoff.
 
 use rabble_shared::api::NodeStatus;
-use rabble_tests::{Agent, Hub, free_port, rabble_hub_cmd, wait_for};
+use rabble_tests::{Agent, Hub, rabble_hub_cmd, wait_for};
 use std::path::Path;
 use std::time::Duration;
 
@@ -64,22 +64,8 @@ fn agents_join_over_tls_with_their_credentials_and_others_are_refused() {
         "{list}"
     );
 
-    let tls_port = free_port();
-    let tls = d.join("tls");
-    let (cert, key) = (tls.join("hub.pem"), tls.join("hub.key"));
-    let hub = Hub::start(
-        d,
-        &[
-            "--tls-cert",
-            cert.to_str().unwrap(),
-            "--tls-key",
-            key.to_str().unwrap(),
-            "--mqtts-listen",
-            &format!("127.0.0.1:{tls_port}"),
-        ],
-    );
-    let url = format!("mqtts://localhost:{tls_port}");
-    let ca = tls.join("ca.pem");
+    let (hub, mqtts) = Hub::start_tls(d, &[]);
+    let (tls_port, url, ca, tls) = (mqtts.port, mqtts.url(), mqtts.ca.clone(), d.join("tls"));
     let agent = |name: &str, ca: &Path, token: Option<&Path>| {
         let mut extra = vec!["--ca", ca.to_str().unwrap()];
         if let Some(t) = token {
@@ -214,14 +200,8 @@ fn a_join_token_is_traded_once_for_the_nodes_own_token() {
     let (_, list, _) = rabble_hub_cmd(&["--data-dir", hub_data.to_str().unwrap(), "node", "list"]);
     assert!(list.lines().any(|l| l.contains("pi-kitchen") && l.contains("joining")), "{list}");
 
-    let tls_port = free_port();
-    let tls = d.join("tls");
-    let (cert, key) = (tls.join("hub.pem"), tls.join("hub.key"));
-    let hub_args = ["--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap()];
-    let listen = format!("127.0.0.1:{tls_port}");
-    let hub = Hub::start(d, &[&hub_args[..], &["--mqtts-listen", &listen]].concat());
-    let url = format!("mqtts://localhost:{tls_port}");
-    let ca = tls.join("ca.pem");
+    let (hub, mqtts) = Hub::start_tls(d, &[]);
+    let (url, ca) = (mqtts.url(), mqtts.ca.clone());
     let agent = |name: &str, state: &Path, join: &Path| {
         std::fs::create_dir_all(state).unwrap();
         let token = state.join("token");
