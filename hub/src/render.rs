@@ -107,7 +107,7 @@ impl Renderer {
                     let body = AllocTemplates { alloc: a.alloc.clone(), index: c.index, tasks };
                     let (signer, node, index) = (self.key.clone(), node.clone(), c.index);
                     let make = move || {
-                        tracing::info!(alloc = %body.alloc, node = %node, index, "templates rendered and sent");
+                        tracing::info!(alloc = %body.alloc, node = %node, index, "templates rendered for the node");
                         Payload::Secret(Secret {
                             clear: body.to_bytes(),
                             wrap: Box::new(move |sealed| wrap(&signer, body, sealed)),

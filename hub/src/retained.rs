@@ -210,8 +210,11 @@ impl Retained {
     fn record(&mut self, topic: &str, fingerprint: u64, outcome: Result<(), PublishError>) -> bool {
         match outcome {
             Ok(()) => {
+                tracing::debug!(topic, "published");
                 self.sent.insert(topic.to_owned(), fingerprint);
-                self.problems.remove(topic);
+                if self.problems.remove(topic).is_some() {
+                    tracing::info!(topic, "published after all");
+                }
                 false
             }
             Err(e) => {

@@ -235,7 +235,7 @@ impl Acme {
             let clear = bundle.to_bytes();
             let fingerprint = crate::retained::fingerprint(&clear);
             let make = move || {
-                tracing::info!(node = %node, lane = %lane, certs = bundle.certs.len(), "certificates handed to the node");
+                tracing::info!(node = %node, lane = %lane, certs = bundle.certs.len(), "certificates bundled for the node");
                 Payload::Secret(Secret { clear, wrap: Box::new(move |sealed| deliver::wrap(bundle, sealed)) })
             };
             (t, Want::Publish { fingerprint, make })

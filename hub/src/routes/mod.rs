@@ -86,7 +86,7 @@ impl Publisher {
             let want = tables.iter().map(|t| {
                 let fingerprint = retained::fingerprint(format!("{} {}", t.lane, t.index).as_bytes());
                 let make = || {
-                    tracing::info!(lane = %t.lane, routers = t.routers.len(), index = t.index, "published the lane's table");
+                    tracing::info!(lane = %t.lane, routers = t.routers.len(), index = t.index, "the lane's table changed");
                     retained::open(t)
                 };
                 (topic::routes(&t.lane), Want::Publish { fingerprint, make })
