@@ -111,12 +111,9 @@ impl Retained {
     /// it sent before that `want` does not name.
     pub async fn sync<F: FnOnce() -> Payload>(&mut self, want: impl IntoIterator<Item = (String, Want<F>)>) {
         let want: Vec<(String, Want<F>)> = want.into_iter().collect();
-        if let Some(keys) = &self.keys {
-            let keys = keys.clone();
-            let _ = tokio::task::spawn_blocking(move || keys.refresh()).await;
-        }
         let mut named: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
         let mut failed = false;
+        let mut refreshed = false;
         for (topic, w) in want {
             named.insert(topic.clone());
             let Want::Publish { fingerprint, make } = w else { continue };
@@ -124,7 +121,15 @@ impl Retained {
             if self.sent.get(&topic) == Some(&fingerprint) {
                 continue;
             }
-            let outcome = self.payload(&topic, make()).and_then(|p| self.publish(&topic, p));
+            let payload = make();
+            // The keys are read again before the first secret a sync seals, and only then
+            // (a blocking task on every sync grew the runtime's blocking pool for nothing).
+            if let (Payload::Secret(_), Some(keys), false) = (&payload, &self.keys, refreshed) {
+                let keys = keys.clone();
+                let _ = tokio::task::spawn_blocking(move || keys.refresh()).await;
+                refreshed = true;
+            }
+            let outcome = self.payload(&topic, payload).and_then(|p| self.publish(&topic, p));
             failed |= self.record(&topic, fingerprint, outcome);
         }
         let gone: Vec<String> = self.sent.keys().filter(|t| !named.contains(*t)).cloned().collect();
