@@ -7,6 +7,7 @@
 
 pub mod acme;
 pub mod admin;
+pub mod alloc_logs;
 pub mod api;
 pub mod auth;
 pub mod broker;
@@ -17,7 +18,6 @@ pub mod dns;
 pub mod ingest;
 pub mod install;
 pub use rabble_core::jobspec;
-pub mod alloc_logs;
 pub mod kvmirror;
 pub use rabble_core::metrics;
 pub mod render;

@@ -119,7 +119,7 @@ impl Renderer {
             out.sync(want).await;
             // Delivery withheld (a node without a usable key): `alloc status` says why.
             for (t, e) in out.problems() {
-                if let Ok(rabble_shared::topic::Topic::Templates(_, alloc)) = rabble_shared::topic::Topic::parse(t) {
+                if let Ok(topic::Topic::Templates(_, alloc)) = topic::Topic::parse(t) {
                     waiting.insert(alloc, format!("delivery to the node: {e}"));
                 }
             }

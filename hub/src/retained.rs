@@ -110,6 +110,8 @@ impl Retained {
     /// Makes the topics hold what `want` says: publishes what changed, clears every topic
     /// it sent before that `want` does not name.
     pub async fn sync<F: FnOnce() -> Payload>(&mut self, want: impl IntoIterator<Item = (String, Want<F>)>) {
+        // Collected first: the caller's iterator may borrow what its task holds, and this
+        // future awaits below (the keys' refresh), so it must not keep the iterator alive.
         let want: Vec<(String, Want<F>)> = want.into_iter().collect();
         let mut named: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
         let mut failed = false;

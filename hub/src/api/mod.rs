@@ -2,7 +2,7 @@
 //!
 //! `GET /api/v1/health`, `/api/v1/nodes`, `/api/v1/nodes/{id}`, `/api/v1/services`,
 //! `/api/v1/services/{name}`, and `/api/v1/events` (newline-delimited JSON, live);
-//! jobs and allocations in `jobs.rs`; a task's output in `logs.rs`; the routing
+//! jobs and allocations in `jobs.rs`; a task's output in `alloc_logs.rs`; the routing
 //! tables (and Traefik's HTTP provider) in `routes.rs`.
 
 mod alloc_logs;
