@@ -209,6 +209,35 @@ pub struct Config {
 }
 
 impl Config {
+    /// One machine, nothing to configure (`rabble dev`, the in-process tests): the
+    /// embedded broker without credentials on `mqtt`, DNS for `rabble` with TTL 0 (answers
+    /// change as the catalog does), the default lanes, no ACME, no public KV.
+    pub fn local(data_dir: PathBuf, http: SocketAddr, dns: SocketAddr, mqtt: SocketAddr) -> Config {
+        Config {
+            data_dir,
+            broker: BrokerChoice::Embedded { listen: mqtt, tls: None, require_credentials: false },
+            broker_login: None,
+            broker_ca: None,
+            http_listen: http,
+            heartbeat_ttl: DEFAULT_HEARTBEAT_TTL,
+            restart_grace: DEFAULT_RESTART_GRACE,
+            dns: DnsConfig {
+                listen: dns,
+                settings: crate::dns::DnsSettings {
+                    domain: vec!["rabble".into()],
+                    ttl: 0,
+                    negative_ttl: 0,
+                    only_passing: false,
+                    a_record_limit: 0,
+                },
+                recursors: vec![],
+            },
+            lanes: crate::routes::table::Lane::defaults(),
+            resolvers: Vec::new(),
+            kv_public: Vec::new(),
+        }
+    }
+
     pub fn resolve(flags: Flags) -> Result<Config, ConfigError> {
         let file: FileConfig = rabble_shared::support::config::read_toml(flags.config.as_deref(), DEFAULT_CONFIG)?;
         let broker = match flags.broker.or(file.broker) {

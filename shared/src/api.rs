@@ -221,3 +221,115 @@ pub struct DrainRequest {
 pub struct EligibilityRequest {
     pub eligible: bool,
 }
+
+/// The body of every `/api/v1` answer that is not a success (status 4xx/5xx), and
+/// the line `GET /api/v1/events` sends when a reader fell behind. Consul's and
+/// Nomad's own endpoints (`/v1/...`) keep their shapes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiError {
+    pub error: String,
+}
+
+/// `GET /api/v1/jobs/{id}/versions` returns these, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobVersion {
+    pub version: u64,
+    pub job: crate::job::JobSpec,
+}
+
+/// The answer to `DELETE /api/v1/jobs/{id}[?purge=true]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobStopped {
+    pub id: String,
+    /// The catalog index the stop is visible at.
+    pub index: u64,
+    /// False when the job was already stopped (or already purged).
+    pub changed: bool,
+}
+
+/// `GET /api/v1/allocations/{id}` (by id or unique prefix): the allocation, and what its
+/// templates wait for when they do.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AllocationView {
+    #[serde(flatten)]
+    pub alloc: Allocation,
+    /// What the allocation's templates wait for (data that does not exist yet, or a
+    /// delivery to the node that was withheld and why).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template_wait: Option<String>,
+}
+
+/// The answer to `POST /api/v1/nodes/{id}/drain`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeDrained {
+    pub node: NodeId,
+    /// The drain's deadline (ms since the epoch); `None`: the drain was ended.
+    pub drain_deadline_ms: Option<u64>,
+    pub index: u64,
+}
+
+/// The answer to `POST /api/v1/nodes/{id}/eligibility`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeEligibility {
+    pub node: NodeId,
+    pub eligible: bool,
+    pub index: u64,
+}
+
+/// `POST /api/v1/nodes/{id}/join` (an empty body takes the defaults).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JoinRequest {
+    /// The token's lifetime as a Go duration (`24h`, the default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<String>,
+}
+
+/// The answer to `POST /api/v1/nodes/{id}/join`: the node's join token, shown once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JoinToken {
+    pub node: NodeId,
+    pub join_token: String,
+    pub ttl_secs: u64,
+    /// The hub's assignment key (the node's `hub_key`).
+    pub hub_key: String,
+}
+
+/// `GET /api/v1/certs`: the ACME certificates the lanes want (never a key).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertsView {
+    pub resolvers: Vec<String>,
+    pub certs: Vec<CertStatus>,
+    pub problems: Vec<String>,
+}
+
+/// One wanted certificate: when it expires, or why it failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertStatus {
+    pub resolver: String,
+    pub domains: Vec<String>,
+    pub lanes: Vec<String>,
+    /// Unix seconds; absent until issued.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_after: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub renew_at: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_at: Option<u64>,
+}
+
+/// A variable as Nomad's `/v1/var/<path>` and `/v1/vars` show it (Nomad's casing):
+/// `items` only where the caller asked for the variable itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct VarMeta {
+    pub namespace: String,
+    pub path: String,
+    pub create_index: u64,
+    pub modify_index: u64,
+    pub create_time: u64,
+    pub modify_time: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub items: Option<BTreeMap<String, String>>,
+}

@@ -161,3 +161,16 @@ pub struct Deregister {
     #[serde(rename = "CheckID", default)]
     pub check_id: Option<String>,
 }
+
+/// One entry of `GET /v1/kv/<key>` (and of a transaction's results): the value is
+/// base64, absent for an empty value (and for `?keys`-less metadata in a transaction).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct KvPair {
+    pub lock_index: u64,
+    pub key: String,
+    pub flags: u64,
+    pub value: Option<String>,
+    pub create_index: u64,
+    pub modify_index: u64,
+}

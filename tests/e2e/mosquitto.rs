@@ -120,9 +120,13 @@ fn mosquittos_acl_file_keeps_a_node_to_its_own_topics() {
             .output()
             .unwrap()
     };
-    // Another node's facts: Mosquitto drops the publish, the hub never sees pi-b.
+    // Another node's facts: Mosquitto drops the publish, the hub never sees pi-b. A
+    // service pi-a may publish, sent after it, is the barrier: the hub takes messages in
+    // order, so once the probe is in the catalog the forged facts would be too.
     as_pi_a(&["-i", "forger", "-q", "1", "-t", "rabble/node/pi-b/facts", "-m", "{}"], "mosquitto_pub");
-    std::thread::sleep(Duration::from_millis(500));
+    let probe = r#"{"v":1,"id":"probe","name":"probe","tags":[],"port":1,"meta":{}}"#;
+    as_pi_a(&["-i", "probe", "-q", "1", "-t", "rabble/node/pi-a/service/probe", "-m", probe], "mosquitto_pub");
+    wait_for("the probe", T, || if hub.instances("probe").len() == 1 { Ok(()) } else { Err("not yet".into()) });
     assert!(hub.nodes().iter().all(|n| n.id.as_str() != "pi-b"), "pi-a's password wrote pi-b's topics");
     // Reading other nodes' state: nothing is delivered (the hub's status it may read).
     let out = as_pi_a(&["-i", "snoop", "-t", "rabble/node/+/facts", "-C", "1", "-W", "2"], "mosquitto_sub");

@@ -13,6 +13,7 @@ pub mod card;
 pub mod ct;
 mod dns;
 pub mod docker;
+pub mod inproc;
 mod mosquitto;
 pub mod probe;
 mod tls;
@@ -68,36 +69,47 @@ pub fn tool(name: &str) -> PathBuf {
     );
 }
 
-/// A loopback port that was free (TCP and UDP) a moment ago, for processes that bind
-/// their own.
+/// A loopback port that is free (TCP and UDP) and stays this test's, for processes
+/// that bind their own.
 ///
 /// Picked at random in 10000..20000: *below* the kernel's ephemeral range (a port the
 /// kernel hands out with `bind(0)` is also what it hands out as the source port of
 /// outgoing connections, so between this check and the hub's bind some test's
 /// `connect()` could take it — "Address already in use" on the hub's DNS port, seen in
-/// CI) and below the scheduler's dynamic ports (20000..32000, which tasks bind). Only
-/// another test's pick can collide, and a random pick out of 10,000 makes that rare.
+/// CI) and below the scheduler's dynamic ports (20000..32000, which tasks bind).
+///
+/// Tests run in parallel processes (nextest), each picking ports: a pick is reserved
+/// with an advisory lock on `$TMPDIR/rabble-test-ports/<port>` that this process holds
+/// until it exits (the kernel drops it even on a crash), so no other test can be handed
+/// the same port between this check and the bind, however many run at once.
 pub fn free_port() -> u16 {
     use std::hash::{BuildHasher, Hasher};
     const RANGE: std::ops::Range<u16> = 10_000..20_000;
-    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-        .ok()
-        .and_then(|s| s.split_whitespace().next()?.parse::<u16>().ok())
-        .unwrap_or(32768);
-    if low >= RANGE.end {
-        let seed = std::collections::hash_map::RandomState::new();
-        for i in 0u32..500 {
-            let mut h = seed.build_hasher();
-            h.write_u32(i);
-            let port = RANGE.start + (h.finish() % u64::from(RANGE.end - RANGE.start)) as u16;
-            let tcp = TcpListener::bind(("127.0.0.1", port));
-            let udp = std::net::UdpSocket::bind(("127.0.0.1", port));
-            if tcp.is_ok() && udp.is_ok() {
-                return port;
-            }
+    static HELD: std::sync::Mutex<Vec<std::fs::File>> = std::sync::Mutex::new(Vec::new());
+    let dir = std::env::temp_dir().join("rabble-test-ports");
+    std::fs::create_dir_all(&dir).expect("port reservation dir");
+    let seed = std::collections::hash_map::RandomState::new();
+    for i in 0u32..2000 {
+        let mut h = seed.build_hasher();
+        h.write_u32(i);
+        let port = RANGE.start + (h.finish() % u64::from(RANGE.end - RANGE.start)) as u16;
+        let Ok(lock) =
+            std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(dir.join(port.to_string()))
+        else {
+            continue;
+        };
+        // Held by another test (or by this one: a second open file is a second lock).
+        if lock.try_lock().is_err() {
+            continue;
+        }
+        let tcp = TcpListener::bind(("127.0.0.1", port));
+        let udp = std::net::UdpSocket::bind(("127.0.0.1", port));
+        if tcp.is_ok() && udp.is_ok() {
+            HELD.lock().unwrap_or_else(|e| e.into_inner()).push(lock);
+            return port;
         }
     }
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    panic!("no free loopback port in {RANGE:?} after 2000 tries");
 }
 
 /// `curl` to `http://127.0.0.1:<port><path>` with `Host: <host>`: (status, body).

@@ -1,7 +1,7 @@
 //! `rabble dev`: a hub, an agent and a demo service in one process, for a first look.
 
 use rabble_agent::facts::Identity;
-use rabble_hub::config::{BrokerChoice, Config as HubConfig};
+use rabble_hub::config::Config as HubConfig;
 use rabble_hub::dispatch::sign::SigningKey;
 use rabble_shared::NodeId;
 use rabble_shared::support::mqtt::BrokerAddr;
@@ -129,29 +129,7 @@ pub async fn run(
     let job_file = scratch.join("demo.nomad.hcl");
     std::fs::write(&job_file, demo_job(&exe)).map_err(io("writing the demo job"))?;
 
-    let hub_cfg = HubConfig {
-        data_dir,
-        broker: BrokerChoice::Embedded { listen: args.mqtt_listen, tls: None, require_credentials: false },
-        broker_login: None,
-        broker_ca: None,
-        http_listen: args.http_listen,
-        heartbeat_ttl: rabble_hub::config::DEFAULT_HEARTBEAT_TTL,
-        restart_grace: rabble_hub::config::DEFAULT_RESTART_GRACE,
-        dns: rabble_hub::config::DnsConfig {
-            listen: args.dns_listen,
-            settings: rabble_hub::dns::DnsSettings {
-                domain: vec!["rabble".into()],
-                ttl: 0,
-                negative_ttl: 0,
-                only_passing: false,
-                a_record_limit: 0,
-            },
-            recursors: vec![],
-        },
-        lanes: rabble_hub::routes::table::Lane::defaults(),
-        resolvers: Vec::new(),
-        kv_public: Vec::new(),
-    };
+    let hub_cfg = HubConfig::local(data_dir, args.http_listen, args.dns_listen, args.mqtt_listen);
     let listeners = rabble_hub::Listeners::bind(&hub_cfg).await?;
     let hub_data = hub_cfg.data_dir.clone();
     let name = sysinfo::System::host_name().unwrap_or_else(|_| "dev".into());

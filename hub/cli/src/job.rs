@@ -2,7 +2,9 @@
 //! here (no hub needed); the others talk to the hub's jobs API.
 
 use rabble_hub::jobspec::{self, Given, Options};
-use rabble_shared::api::{JobPlanView, JobSubmitted, JobView};
+use rabble_shared::api::{
+    AllocationView, JobPlanView, JobStopped, JobSubmitted, JobVersion, JobView, NodeDrained, NodeEligibility,
+};
 use std::path::PathBuf;
 
 /// What every command that reads a job file takes (Nomad's flags).
@@ -99,6 +101,14 @@ pub fn path_id(id: &str) -> String {
 
 fn ago(ms: u64) -> String {
     crate::table::ago(Some(rabble_shared::support::clock::now_ms().saturating_sub(ms)))
+}
+
+/// "in 59m" (or "now") until a unix-milliseconds time.
+fn until(ms: u64) -> String {
+    match crate::table::ago(Some(ms.saturating_sub(rabble_shared::support::clock::now_ms()))) {
+        s if s == "0s ago" => "now".into(),
+        s => format!("in {}", s.trim_end_matches(" ago")),
+    }
 }
 
 /// The allocation table `job status` and `job run` print.
@@ -275,19 +285,25 @@ pub fn status(client: &crate::Client, id: Option<&str>, json: bool) -> Result<()
 /// `rabble job stop ID [-purge]`.
 pub fn stop(client: &crate::Client, id: &str, purge: bool) -> Result<(), JobError> {
     let q = if purge { "?purge=true" } else { "" };
-    let _: serde_json::Value = client.delete(&format!("/api/v1/jobs/{}{q}", path_id(id)))?;
-    println!("==> Job {id:?} {}", if purge { "stopped and purged" } else { "stopped" });
+    let r: JobStopped = client.delete(&format!("/api/v1/jobs/{}{q}", path_id(id)))?;
+    let what = match (purge, r.changed) {
+        (true, _) => "stopped and purged",
+        (false, true) => "stopped",
+        (false, false) => "was already stopped",
+    };
+    println!("==> Job {id:?} {what}");
     Ok(())
 }
 
 /// `rabble job history ID`.
 pub fn history(client: &crate::Client, id: &str, json: bool) -> Result<(), JobError> {
-    let versions: Vec<serde_json::Value> = client.get(&format!("/api/v1/jobs/{}/versions", path_id(id)))?;
+    let versions: Vec<JobVersion> = client.get(&format!("/api/v1/jobs/{}/versions", path_id(id)))?;
     if json {
         println!("{}", serde_json::to_string_pretty(&versions).unwrap_or_default());
     } else {
         for v in &versions {
-            println!("Version {}", v["version"]);
+            let groups: Vec<&str> = v.job.groups.iter().map(|g| g.name.as_str()).collect();
+            println!("Version {:<4} {:?} {} group(s): {}", v.version, v.job.kind, groups.len(), groups.join(", "));
         }
     }
     Ok(())
@@ -295,14 +311,12 @@ pub fn history(client: &crate::Client, id: &str, json: bool) -> Result<(), JobEr
 
 /// `rabble alloc status ID`.
 pub fn alloc_status(client: &crate::Client, id: &str, json: bool) -> Result<(), JobError> {
-    let v: serde_json::Value = client.get(&format!("/api/v1/allocations/{id}"))?;
+    let v: AllocationView = client.get(&format!("/api/v1/allocations/{id}"))?;
     if json {
         println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
         return Ok(());
     }
-    let wait = v.get("template_wait").and_then(|w| w.as_str()).map(str::to_owned);
-    let a: rabble_shared::alloc::Allocation = serde_json::from_value(v)
-        .map_err(|e| crate::CliError::BadAnswer { url: id.to_owned(), message: e.to_string() })?;
+    let (a, wait) = (v.alloc, v.template_wait);
     println!("ID             = {}", a.id);
     println!("Name           = {}", a.name);
     println!("Node           = {}", a.node);
@@ -334,15 +348,18 @@ pub fn alloc_status(client: &crate::Client, id: &str, json: bool) -> Result<(), 
 /// `rabble node drain NODE [-disable] [-deadline 1h]` and `rabble node eligibility`.
 pub fn drain(client: &crate::Client, node: &str, enable: bool, deadline_s: Option<u64>) -> Result<(), JobError> {
     let req = rabble_shared::api::DrainRequest { enable, deadline_s };
-    let _: serde_json::Value = client.post(&format!("/api/v1/nodes/{node}/drain"), &req)?;
-    println!("==> Node {node:?}: {}", if enable { "draining" } else { "drain ended, eligible again" });
+    let r: NodeDrained = client.post(&format!("/api/v1/nodes/{node}/drain"), &req)?;
+    match r.drain_deadline_ms {
+        Some(d) => println!("==> Node {node:?}: draining; what is left is stopped {}", until(d)),
+        None => println!("==> Node {node:?}: drain ended, eligible again"),
+    }
     Ok(())
 }
 
 pub fn eligibility(client: &crate::Client, node: &str, eligible: bool) -> Result<(), JobError> {
     let req = rabble_shared::api::EligibilityRequest { eligible };
-    let _: serde_json::Value = client.post(&format!("/api/v1/nodes/{node}/eligibility"), &req)?;
-    println!("==> Node {node:?} is {}", if eligible { "eligible" } else { "ineligible" });
+    let r: NodeEligibility = client.post(&format!("/api/v1/nodes/{node}/eligibility"), &req)?;
+    println!("==> Node {node:?} is {}", if r.eligible { "eligible" } else { "ineligible" });
     Ok(())
 }
 

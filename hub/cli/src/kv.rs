@@ -128,14 +128,12 @@ pub fn watch(client: &Client, key: &str, recurse: bool) -> Result<(), CliError> 
         if status == 404 {
             writeln!(out, "-- {key}: (none) at index {new}")?;
         } else {
-            let pairs: Vec<serde_json::Value> = serde_json::from_slice(&body).map_err(|e| bad(&e))?;
+            let pairs: Vec<rabble_shared::consul::KvPair> = serde_json::from_slice(&body).map_err(|e| bad(&e))?;
             writeln!(out, "-- {key} at index {new}")?;
             for p in pairs {
-                let v = p["Value"]
-                    .as_str()
-                    .map(|b| base64::engine::general_purpose::STANDARD.decode(b).unwrap_or_default());
+                let v = p.value.map(|b| base64::engine::general_purpose::STANDARD.decode(b).unwrap_or_default());
                 let text = String::from_utf8_lossy(v.as_deref().unwrap_or_default()).into_owned();
-                writeln!(out, "{}={}", p["Key"].as_str().unwrap_or(""), text)?;
+                writeln!(out, "{}={}", p.key, text)?;
             }
         }
         out.flush()?;

@@ -75,10 +75,7 @@ impl Client {
         let mut resp = resp.map_err(|source| CliError::Unreachable { addr: self.addr.clone(), error: source })?;
         if !resp.status().is_success() {
             let text = resp.body_mut().read_to_string().unwrap_or_default();
-            let msg = serde_json::from_str::<serde_json::Value>(&text)
-                .ok()
-                .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned))
-                .unwrap_or(text);
+            let msg = serde_json::from_str::<rabble_shared::api::ApiError>(&text).map_or(text, |e| e.error);
             return Err(CliError::Refused(msg));
         }
         resp.body_mut().read_json().map_err(|e| CliError::BadAnswer { url, message: e.to_string() })

@@ -2,6 +2,7 @@
 //! (`key=@file` reads a file, `key=-` stdin), kept sealed by the hub.
 
 use super::{CliError, Client};
+use rabble_shared::api::VarMeta;
 use std::io::Read;
 
 fn encode(path: &str) -> String {
@@ -61,21 +62,20 @@ pub fn get(client: &Client, path: &str, item: Option<&str>, json: bool) -> Resul
     if status == 404 {
         return Err(CliError::Refused(format!("no variable {path:?}")));
     }
-    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(&e))?;
+    let v: VarMeta = serde_json::from_str(&text).map_err(|e| bad(&e))?;
+    let items = v.items.clone().unwrap_or_default();
     match item {
-        Some(k) => match v["Items"][k].as_str() {
+        Some(k) => match items.get(k) {
             Some(s) => println!("{s}"),
             None => return Err(CliError::Refused(format!("variable {path:?} has no item {k:?}"))),
         },
         None if json => println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default()),
         None => {
-            println!("Path         = {}", v["Path"].as_str().unwrap_or(""));
-            println!("Modify Index = {}", v["ModifyIndex"]);
+            println!("Path         = {}", v.path);
+            println!("Modify Index = {}", v.modify_index);
             println!("\nItems");
-            if let Some(m) = v["Items"].as_object() {
-                for (k, val) in m {
-                    println!("{k:<12} = {}", val.as_str().unwrap_or(""));
-                }
+            for (k, val) in &items {
+                println!("{k:<12} = {val}");
             }
         }
     }
@@ -84,12 +84,12 @@ pub fn get(client: &Client, path: &str, item: Option<&str>, json: bool) -> Resul
 
 pub fn list(client: &Client, prefix: &str, json: bool) -> Result<(), CliError> {
     let (_, text) = call(client, "GET", &format!("/v1/vars?prefix={}", encode(prefix)), None)?;
-    let v: Vec<serde_json::Value> = serde_json::from_str(&text).map_err(|e| bad(&e))?;
+    let v: Vec<VarMeta> = serde_json::from_str(&text).map_err(|e| bad(&e))?;
     if json {
         println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
     } else {
         for m in v {
-            println!("{}", m["Path"].as_str().unwrap_or(""));
+            println!("{}", m.path);
         }
     }
     Ok(())

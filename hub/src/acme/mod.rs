@@ -19,7 +19,6 @@ use plan::{CertKey, Wanted};
 use rabble_shared::assign::MAX_ASSIGNMENTS;
 use rabble_shared::topic;
 use rumqttc::AsyncClient;
-use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -34,28 +33,7 @@ const FIRST_BACKOFF: Duration = Duration::from_secs(60);
 const MAX_BACKOFF: Duration = Duration::from_secs(6 * 3600);
 
 /// What the API shows (`GET /api/v1/certs`): never a key.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct Status {
-    pub resolvers: Vec<String>,
-    pub certs: Vec<CertStatus>,
-    pub problems: Vec<String>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct CertStatus {
-    pub resolver: String,
-    pub domains: Vec<String>,
-    pub lanes: Vec<String>,
-    /// Unix seconds; absent until issued.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub not_after: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub renew_at: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub retry_at: Option<u64>,
-}
+pub use rabble_shared::api::{CertStatus, CertsView as Status};
 
 /// A failed order: why, and when to try again.
 struct Failure {

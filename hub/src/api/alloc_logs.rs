@@ -3,9 +3,9 @@
 //! as plain text. Errors before the first byte are JSON with a status; a gap or an
 //! error later is a `rabble:` line in the text.
 
-use super::{AppState, bad_request, not_found};
+use super::AppState;
+use super::error::{bad_request, error, not_found};
 use crate::catalog::Catalog;
-use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
@@ -28,10 +28,6 @@ pub struct LogsQuery {
     follow: bool,
     lines: Option<u32>,
     bytes: Option<u32>,
-}
-
-fn error(code: StatusCode, msg: &str) -> Response {
-    (code, Json(serde_json::json!({ "error": msg }))).into_response()
 }
 
 /// The allocation's task names.
@@ -117,7 +113,7 @@ pub async fn logs(State(s): State<AppState>, Path(id): Path<String>, Query(q): Q
         _ => {
             return error(
                 StatusCode::GATEWAY_TIMEOUT,
-                &format!("node {node} did not answer within {FIRST_CHUNK:?} (is its agent older than the hub?)"),
+                format!("node {node} did not answer within {FIRST_CHUNK:?} (is its agent older than the hub?)"),
             );
         }
     };
@@ -126,7 +122,7 @@ pub async fn logs(State(s): State<AppState>, Path(id): Path<String>, Query(q): Q
         && first.data.is_empty()
         && let Some(e) = &first.error
     {
-        return error(StatusCode::NOT_FOUND, &format!("node {node}: {e}"));
+        return error(StatusCode::NOT_FOUND, format!("node {node}: {e}"));
     }
     let stop = s.stop.clone();
     let stream = futures_util::stream::unfold(

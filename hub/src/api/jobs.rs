@@ -5,7 +5,8 @@
 // Helpers return the error response itself; it is built once per failed request.
 #![allow(clippy::result_large_err)]
 
-use super::{AppState, bad_request, not_found};
+use super::AppState;
+use super::error::{bad_request, not_found};
 use crate::catalog::{Catalog, JobUpdate, NodeUpdate, Update};
 use crate::jobspec;
 use crate::scheduler::{eval, preview};
@@ -15,7 +16,10 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use rabble_shared::alloc::{Allocation, ClientStatus, DesiredStatus};
-use rabble_shared::api::{DrainRequest, EligibilityRequest, GroupSummary, JobSubmitted, JobView};
+use rabble_shared::api::{
+    AllocationView, DrainRequest, EligibilityRequest, GroupSummary, JobStopped, JobSubmitted, JobVersion, JobView,
+    NodeDrained, NodeEligibility,
+};
 use rabble_shared::job::{JobSpec, JobType};
 use rabble_shared::support::clock::now_ms;
 use rabble_shared::{AllocId, NodeId};
@@ -50,7 +54,7 @@ fn read_job(headers: &HeaderMap, body: &[u8], q: &SubmitQuery) -> Result<(JobSpe
 
 /// Sends one update to the writer and waits until it is durable.
 async fn write(s: &AppState, update: Update) -> Result<crate::catalog::writer::Committed, Response> {
-    s.commit(update).await.map_err(|e| (e.0, e.1).into_response())
+    s.commit(update).await.map_err(IntoResponse::into_response)
 }
 
 pub async fn submit(
@@ -172,13 +176,13 @@ pub async fn show(State(s): State<AppState>, Path(id): Path<String>) -> Response
 
 pub async fn versions(State(s): State<AppState>, Path(id): Path<String>) -> Response {
     let c = s.catalog();
-    let versions: Vec<serde_json::Value> = c
+    let versions: Vec<JobVersion> = c
         .work
         .history
         .iter()
         .filter(|((j, _), _)| j == &id)
         .rev()
-        .map(|((_, v), spec)| serde_json::json!({ "version": v, "job": spec }))
+        .map(|((_, version), job)| JobVersion { version: *version, job: job.clone() })
         .collect();
     if versions.is_empty() {
         return not_found(&format!("no job {id:?}"));
@@ -192,7 +196,7 @@ pub async fn stop(State(s): State<AppState>, Path(id): Path<String>, Query(q): Q
     }
     let update = if q.purge { JobUpdate::Purge } else { JobUpdate::Stop };
     match write(&s, Update::Job(id.clone(), update)).await {
-        Ok(c) => Json(serde_json::json!({ "id": id, "index": c.index, "changed": c.changed })).into_response(),
+        Ok(c) => Json(JobStopped { id, index: c.index, changed: c.changed }).into_response(),
         Err(r) => r,
     }
 }
@@ -221,12 +225,8 @@ pub async fn allocation(State(s): State<AppState>, Path(id): Path<String>) -> Re
     let c = s.catalog();
     match find_alloc(&c, &id) {
         Ok(a) => {
-            // The allocation, and what its templates wait for, if they do.
-            let mut v = serde_json::to_value(a).unwrap_or_default();
-            if let (Some(obj), Some(why)) = (v.as_object_mut(), s.template_waits.borrow().get(&a.id)) {
-                obj.insert("template_wait".into(), why.clone().into());
-            }
-            Json(v).into_response()
+            let template_wait = s.template_waits.borrow().get(&a.id).cloned();
+            Json(AllocationView { alloc: a.clone(), template_wait }).into_response()
         }
         Err(e) => not_found(&e),
     }
@@ -240,16 +240,14 @@ fn node_id(c: &Catalog, id: &str) -> Result<NodeId, Response> {
 }
 
 pub async fn drain(State(s): State<AppState>, Path(id): Path<String>, Json(r): Json<DrainRequest>) -> Response {
-    let n = match node_id(&s.catalog(), &id) {
+    let node = match node_id(&s.catalog(), &id) {
         Ok(n) => n,
         Err(r) => return r,
     };
     // Nomad's default deadline: one hour.
     let deadline = r.enable.then(|| now_ms() + r.deadline_s.unwrap_or(3600) * 1000);
-    match write(&s, Update::Node(n, NodeUpdate::Drain(deadline))).await {
-        Ok(c) => {
-            Json(serde_json::json!({ "node": id, "drain_deadline_ms": deadline, "index": c.index })).into_response()
-        }
+    match write(&s, Update::Node(node.clone(), NodeUpdate::Drain(deadline))).await {
+        Ok(c) => Json(NodeDrained { node, drain_deadline_ms: deadline, index: c.index }).into_response(),
         Err(r) => r,
     }
 }
@@ -263,8 +261,8 @@ pub async fn eligibility(
         Ok(n) => n,
         Err(r) => return r,
     };
-    match write(&s, Update::Node(n, NodeUpdate::Eligibility(r.eligible))).await {
-        Ok(c) => Json(serde_json::json!({ "node": id, "eligible": r.eligible, "index": c.index })).into_response(),
+    match write(&s, Update::Node(n.clone(), NodeUpdate::Eligibility(r.eligible))).await {
+        Ok(c) => Json(NodeEligibility { node: n, eligible: r.eligible, index: c.index }).into_response(),
         Err(r) => r,
     }
 }

@@ -9,13 +9,14 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use rabble_shared::api::{JoinRequest, JoinToken};
 use rabble_shared::support::duration::GoDuration;
 
 /// A join token's default lifetime.
 const DEFAULT_TTL: u64 = 24 * 3600;
 
 pub async fn mint(State(s): State<AppState>, Path(name): Path<String>, body: Bytes) -> Response {
-    let fail = |code: StatusCode, msg: String| (code, Json(serde_json::json!({ "error": msg }))).into_response();
+    let fail = super::error::error;
     let Some(auth) = s.auth.clone() else {
         return fail(
             StatusCode::CONFLICT,
@@ -25,11 +26,11 @@ pub async fn mint(State(s): State<AppState>, Path(name): Path<String>, body: Byt
     let ttl = if body.iter().all(u8::is_ascii_whitespace) {
         DEFAULT_TTL
     } else {
-        let v: serde_json::Value = match serde_json::from_slice(&body) {
-            Ok(v) => v,
-            Err(e) => return fail(StatusCode::BAD_REQUEST, format!("body: {e}")),
+        let r: JoinRequest = match serde_json::from_slice(&body) {
+            Ok(r) => r,
+            Err(e) => return fail(StatusCode::BAD_REQUEST, format!("body: {e} (expected {{\"ttl\": \"24h\"}})")),
         };
-        match v.get("ttl").and_then(|t| t.as_str()).map(str::parse::<GoDuration>) {
+        match r.ttl.as_deref().map(str::parse::<GoDuration>) {
             None => DEFAULT_TTL,
             Some(Ok(d)) => d.0.as_secs(),
             Some(Err(e)) => return fail(StatusCode::BAD_REQUEST, format!("ttl: {e}")),
@@ -37,13 +38,9 @@ pub async fn mint(State(s): State<AppState>, Path(name): Path<String>, body: Byt
     };
     let minted = tokio::task::spawn_blocking(move || auth.mint_join(&name, ttl)).await;
     match minted {
-        Ok(Ok((node, token))) => Json(serde_json::json!({
-            "node": node.as_str(),
-            "join_token": token,
-            "ttl_secs": ttl,
-            "hub_key": s.hub_key,
-        }))
-        .into_response(),
+        Ok(Ok((node, join_token))) => {
+            Json(JoinToken { node, join_token, ttl_secs: ttl, hub_key: s.hub_key }).into_response()
+        }
         Ok(Err(e @ crate::auth::CredentialsError::Exists(_))) => fail(StatusCode::CONFLICT, e.to_string()),
         Ok(Err(e @ (crate::auth::CredentialsError::BadName(_) | crate::auth::CredentialsError::Reserved(_)))) => {
             fail(StatusCode::BAD_REQUEST, e.to_string())

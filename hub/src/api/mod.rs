@@ -7,10 +7,14 @@
 
 mod alloc_logs;
 mod consul;
+mod error;
 mod jobs;
 mod join;
 mod routes;
 pub mod vars;
+
+pub use error::WriteFailed;
+use error::not_found;
 
 use crate::catalog::Catalog;
 use crate::catalog::writer::LiveMap;
@@ -101,21 +105,9 @@ pub fn router(state: AppState) -> Router {
                  /v1/traefik/<lane>",
             )
         })
+        .layer(axum::middleware::from_fn(error::one_shape))
         .with_state(state)
 }
-
-fn not_found(msg: &str) -> Response {
-    (StatusCode::NOT_FOUND, Json(serde_json::json!({ "error": msg }))).into_response()
-}
-
-fn bad_request(msg: &str) -> Response {
-    (StatusCode::BAD_REQUEST, Json(serde_json::json!({ "error": msg }))).into_response()
-}
-
-/// Why an update sent to the writer did not become durable: the status and message
-/// every endpoint answers with.
-#[derive(Debug)]
-pub struct WriteFailed(pub StatusCode, pub String);
 
 impl AppState {
     /// Sends one update to the catalog writer and waits until it is durable.
@@ -231,7 +223,8 @@ async fn events(State(s): State<AppState>) -> Response {
         let line = match rx.recv().await {
             Ok(ev) => serde_json::to_string(&ev).unwrap_or_default(),
             Err(broadcast::error::RecvError::Lagged(n)) => {
-                serde_json::json!({ "error": format!("{n} events dropped: this reader was too slow") }).to_string()
+                let error = format!("{n} events dropped: this reader was too slow");
+                serde_json::to_string(&rabble_shared::api::ApiError { error }).unwrap_or_default()
             }
             Err(broadcast::error::RecvError::Closed) => return None,
         };

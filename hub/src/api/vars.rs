@@ -12,26 +12,14 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
+use rabble_shared::api::VarMeta;
+use serde::Deserialize;
 use std::collections::BTreeMap;
 
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct VarMeta<'a> {
-    namespace: &'static str,
-    path: &'a str,
-    create_index: u64,
-    modify_index: u64,
-    create_time: u64,
-    modify_time: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    items: Option<BTreeMap<String, String>>,
-}
-
-fn meta<'a>(path: &'a str, v: &SealedVar, items: Option<BTreeMap<String, String>>) -> VarMeta<'a> {
+fn meta(path: &str, v: &SealedVar, items: Option<BTreeMap<String, String>>) -> VarMeta {
     VarMeta {
-        namespace: "default",
-        path,
+        namespace: "default".into(),
+        path: path.to_owned(),
         create_index: v.create_index,
         modify_index: v.modify_index,
         create_time: v.create_time,
@@ -69,7 +57,7 @@ fn cas(uri: &Uri) -> Result<Option<u64>, String> {
 pub async fn list(State(s): State<AppState>, uri: Uri) -> Response {
     let prefix = query(&uri, "prefix").unwrap_or_default();
     let c = s.snapshot.borrow().clone();
-    let out: Vec<VarMeta<'_>> = c
+    let out: Vec<VarMeta> = c
         .vars
         .entries
         .range(prefix.clone()..)

@@ -232,7 +232,7 @@ impl Churn {
             let mut k = 0usize;
             while !s.load(Ordering::Relaxed) {
                 let (i, j) = ((k * 7919) % SERVICES, k % INSTANCES);
-                let verb = if (k / SERVICES) % 2 == 0 { "fail" } else { "pass" };
+                let verb = if (k / SERVICES).is_multiple_of(2) { "fail" } else { "pass" };
                 let ok = Command::new(&agent)
                     .args(["check", verb, &format!("s{i}-{j}"), "--socket"])
                     .arg(&sockets[node_of(i, j)])

@@ -20,7 +20,7 @@ fn facts(i: usize) -> NodeFacts {
     NodeFacts {
         name: format!("node-{i}"),
         hostname: format!("node-{i}"),
-        arch: if i % 3 == 0 { "x86_64".into() } else { "aarch64".into() },
+        arch: if i.is_multiple_of(3) { "x86_64".into() } else { "aarch64".into() },
         os: OsFacts { name: "Debian".into(), version: "12".into(), kernel: "6.6".into() },
         cpus: 4,
         memory_bytes: 8 << 30,

@@ -12,6 +12,7 @@ pub mod fat;
 mod xz;
 
 use boot::Arch;
+use rabble_shared::api::{JoinRequest, JoinToken};
 use std::fs::OpenOptions;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -29,13 +30,6 @@ pub enum ImageError {
     Usage(String),
     #[error("asking the hub for a join token: {0}")]
     Hub(#[from] crate::CliError),
-}
-
-/// The hub's answer to `POST /api/v1/nodes/<name>/join`.
-#[derive(Debug, serde::Deserialize)]
-struct Minted {
-    join_token: String,
-    hub_key: String,
 }
 
 /// What `rabble image` was asked to do.
@@ -235,7 +229,7 @@ fn node(args: &ImageArgs, hub: &crate::Client) -> Result<card::Node, ImageError>
     let (token, mut join_token) = (secret(&args.token_file)?, secret(&args.join_token_file)?);
     let mut hub_key = args.hub_key.clone();
     if args.join {
-        let m: Minted = hub.post(&format!("/api/v1/nodes/{}/join", args.name), &serde_json::json!({}))?;
+        let m: JoinToken = hub.post(&format!("/api/v1/nodes/{}/join", args.name), &JoinRequest::default())?;
         join_token = Some(m.join_token);
         hub_key = hub_key.or(Some(m.hub_key));
     }

@@ -162,9 +162,11 @@ fn apply(
                     } else {
                         1
                     };
+                let id = new_id();
+                planner.salt_ports(id.as_str());
                 match planner.place(spec, g, count, &penalty, only.as_ref()) {
                     Ok(p) => {
-                        let a = allocation(job, g, index, p, previous, reschedule_times_ms, now_ms, new_id());
+                        let a = allocation(job, g, index, p, previous, reschedule_times_ms, now_ms, id);
                         out.updates.push(Update::Alloc(a.id.clone(), AllocUpdate::Create(Box::new(a))));
                     }
                     Err(why) => {

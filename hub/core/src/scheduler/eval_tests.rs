@@ -150,3 +150,22 @@ fn a_failed_deployment_reverts_once_and_never_to_a_failed_version() {
     ));
     assert!(reverts(&c, &failed, 40_002).is_empty());
 }
+
+/// Two clusters running the same job on a node of the same name (two homelabs, two
+/// tests on one machine) pick different dynamic ports; one cluster's placement is
+/// reproducible from its allocation id.
+#[test]
+fn dynamic_ports_follow_the_allocation_not_only_the_job_and_node() {
+    let src = "job \"web\" {\n group \"g\" {\n network {\n port \"http\" {}\n }\n task \"t\" {\n driver = \"raw_exec\"\n config { command = \"/bin/sleep\" }\n }\n }\n}\n";
+    let web = jobspec::parse("web.hcl", src, &Default::default()).unwrap().job;
+    let port_with = |first_id: u64| {
+        let mut c = cluster(&["pi1"]);
+        c.apply(register(web.clone(), 0));
+        settle(&mut c, &["web".to_owned()].into(), 0, &mut Ids(first_id));
+        let a = c.work.allocs.values().next().expect("placed");
+        a.ports[0].value
+    };
+    assert_eq!(port_with(0), port_with(0), "the same allocation id, the same port");
+    let ports: BTreeSet<u16> = (0..8).map(|i| port_with(i * 1000)).collect();
+    assert!(ports.len() >= 7, "eight clusters share ports: {ports:?}");
+}

@@ -82,6 +82,10 @@ pub struct Planner<'a> {
     /// node it lands on, so a ranking is kept and that node re-scored: O(log n) per
     /// placement instead of a scan of every node.
     rankings: BTreeMap<(String, String), Ranking>,
+    /// Mixed into the next placement's dynamic-port seed: the allocation's id, so two
+    /// clusters (two hubs on one test machine, two homelabs) running job "web" on node
+    /// "pi1" do not pick the same host port, while one placement stays reproducible.
+    port_salt: u64,
 }
 
 /// A max-heap of (score, node) with lazy invalidation by node version.
@@ -159,7 +163,12 @@ impl<'a> Planner<'a> {
             }
         }
         let n = cands.len();
-        Planner { cands, versions: vec![0; n], touched: Vec::new(), rankings: BTreeMap::new() }
+        Planner { cands, versions: vec![0; n], touched: Vec::new(), rankings: BTreeMap::new(), port_salt: 0 }
+    }
+
+    /// Seeds the next placement's dynamic ports with `id` (the allocation it makes).
+    pub fn salt_ports(&mut self, id: &str) {
+        self.port_salt = fnv1a(id.bytes());
     }
 
     /// Why `c` cannot take an allocation of `g` (`Err` is the filter's label; resource
@@ -293,7 +302,8 @@ impl<'a> Planner<'a> {
         let (i, score) = picked?;
         let c = &mut self.cands[i];
         let nth = c.groups.get(&(job.id.clone(), g.name.clone())).copied().unwrap_or(0);
-        let ports = assign_ports(g, &c.ports, port_seed(&job.id, &g.name, c.node.id.as_str(), nth));
+        let seed = port_seed(&job.id, &g.name, c.node.id.as_str(), nth) ^ self.port_salt;
+        let ports = assign_ports(g, &c.ports, seed);
         c.cpu_used += u64::from(ask.cpu_mhz);
         c.mem_used += u64::from(ask.memory_mb);
         c.ports.extend(ports.iter().map(|p| p.value));
@@ -442,11 +452,11 @@ fn assign_ports(g: &Group, used: &BTreeSet<u16>, seed: u64) -> Vec<AllocPort> {
 
 /// FNV-1a over the placement's identity: where its dynamic ports are looked for.
 fn port_seed(job: &str, group: &str, node: &str, nth: u32) -> u64 {
-    let mut h = 0xcbf2_9ce4_8422_2325u64;
-    for b in job.bytes().chain(group.bytes()).chain(node.bytes()).chain(nth.to_le_bytes()) {
-        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-    }
-    h
+    fnv1a(job.bytes().chain(group.bytes()).chain(node.bytes()).chain(nth.to_le_bytes()))
+}
+
+fn fnv1a(bytes: impl Iterator<Item = u8>) -> u64 {
+    bytes.fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
 }
 
 #[cfg(test)]

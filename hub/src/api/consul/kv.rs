@@ -14,7 +14,7 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
-use serde::Serialize;
+use rabble_shared::consul::KvPair;
 
 /// The KV parameters (the blocking ones are [`Params`]).
 #[derive(Debug, Default)]
@@ -55,21 +55,10 @@ fn bad(e: String) -> Fail {
     fail(StatusCode::BAD_REQUEST, &e)
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub(super) struct KvPair<'a> {
-    lock_index: u64,
-    key: &'a str,
-    flags: u64,
-    pub(super) value: Option<String>,
-    create_index: u64,
-    modify_index: u64,
-}
-
-pub(super) fn pair<'a>(key: &'a str, e: &Entry) -> KvPair<'a> {
+pub(super) fn pair(key: &str, e: &Entry) -> KvPair {
     KvPair {
         lock_index: 0,
-        key,
+        key: key.to_owned(),
         flags: e.flags,
         value: (!e.value.is_empty()).then(|| base64::engine::general_purpose::STANDARD.encode(&e.value)),
         create_index: e.create_index,
@@ -97,7 +86,7 @@ pub async fn get(State(s): State<AppState>, uri: Uri) -> Result<Response, Fail> 
         return Ok(if keys.is_empty() { not_found(index) } else { answer(index, &keys) });
     }
     if kp.recurse {
-        let all: Vec<KvPair<'_>> = c.kv.prefix(&key).map(|(k, e)| pair(k, e)).collect();
+        let all: Vec<KvPair> = c.kv.prefix(&key).map(|(k, e)| pair(k, e)).collect();
         return Ok(if all.is_empty() { not_found(index) } else { answer(index, &all) });
     }
     let Some(e) = c.kv.entries.get(&key) else { return Ok(not_found(index)) };
