@@ -45,6 +45,17 @@ pub struct FileConfig {
     pub resolver: Vec<crate::acme::config::ResolverFile>,
     #[serde(default)]
     pub kv: KvFile,
+    #[serde(default)]
+    pub acl: AclFile,
+}
+
+/// The `[acl] table of hub.toml.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AclFile {
+    /// The rules a request without a token gets, in the policies' HCL (default: read the
+    /// service catalog). KV values, variables and ACLs are never given anonymously.
+    pub anonymous: Option<String>,
 }
 
 /// The `[kv]` table of hub.toml.
@@ -152,6 +163,11 @@ pub struct DnsConfig {
     pub recursors: Vec<SocketAddr>,
 }
 
+/// The anonymous rules unless hub.toml says otherwise: the service catalog, read.
+fn default_anonymous() -> rabble_core::acl::Rules {
+    rabble_core::acl::Rules::parse("default", rabble_core::acl::policy::ANONYMOUS_DEFAULT).unwrap_or_default()
+}
+
 fn missing(field: &'static str, other: &str) -> ConfigError {
     ConfigError::Field { field, message: format!("required with {other}") }
 }
@@ -206,6 +222,8 @@ pub struct Config {
     pub resolvers: Vec<crate::acme::config::Resolver>,
     /// KV prefixes mirrored on MQTT.
     pub kv_public: Vec<String>,
+    /// What a request without an ACL token may do once the ACLs are bootstrapped.
+    pub anonymous: rabble_core::acl::Rules,
 }
 
 impl Config {
@@ -235,6 +253,7 @@ impl Config {
             lanes: crate::routes::table::Lane::defaults(),
             resolvers: Vec::new(),
             kv_public: Vec::new(),
+            anonymous: default_anonymous(),
         }
     }
 
@@ -361,7 +380,13 @@ impl Config {
         for p in &kv_public {
             crate::kvmirror::check_prefix(p).map_err(|message| ConfigError::Field { field: "kv.public", message })?;
         }
+        let anonymous = match file.acl.anonymous {
+            Some(text) => rabble_core::acl::Rules::parse("hub.toml [acl] anonymous", &text)
+                .map_err(|e| ConfigError::Field { field: "acl.anonymous", message: e.to_string() })?,
+            None => default_anonymous(),
+        };
         Ok(Config {
+            anonymous,
             kv_public,
             lanes,
             resolvers,

@@ -234,9 +234,13 @@ pub async fn run(
         template_waits: waits_rx,
         dns: dns_for_api,
         proxy: proxy_stats,
+        anonymous: Arc::new(cfg.anonymous.clone()),
+        data_dir: cfg.data_dir.clone(),
     });
     tracing::info!(addr = %http.local_addr().map_err(HubError::Http)?, "HTTP API listening");
     topo.spawn("http-api", Stage::Doors, |stop| {
+        // The peer's address: loopback is trusted until the ACLs are bootstrapped (api::door).
+        let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
         axum::serve(http, app).with_graceful_shutdown(stop.cancelled_owned()).into_future()
     });
     topo.run_until(shutdown).await?;

@@ -333,3 +333,55 @@ pub struct VarMeta {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub items: Option<BTreeMap<String, String>>,
 }
+
+/// An ACL token as the API shows it; `secret` only in the answer that made it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AclTokenView {
+    /// Public: names the token in lists, logs and events.
+    pub accessor: String,
+    /// The secret requests carry; shown once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    pub description: String,
+    pub policies: Vec<String>,
+    pub management: bool,
+    pub create_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_ms: Option<u64>,
+}
+
+/// `POST /api/v1/acl/tokens`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AclTokenRequest {
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub policies: Vec<String>,
+    #[serde(default)]
+    pub management: bool,
+    /// A Go duration (`720h`); none: it does not expire.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<String>,
+}
+
+/// An ACL policy: its rules as written (HCL).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AclPolicyView {
+    pub name: String,
+    pub description: String,
+    pub rules: String,
+}
+
+/// `PUT /api/v1/acl/policies/{name}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AclPolicyRequest {
+    #[serde(default)]
+    pub description: String,
+    pub rules: String,
+}
+
+/// What a delete answers: the name or accessor that went.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deleted {
+    pub deleted: String,
+}

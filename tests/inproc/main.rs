@@ -2,5 +2,6 @@
 //! `rabble_tests::inproc`), for the HTTP API's contract and the catalog writer. No
 //! agent, broker client or other process is involved; `tests/e2e` has those.
 
+mod acl;
 mod api;
 mod writer;

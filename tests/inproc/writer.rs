@@ -26,20 +26,8 @@ async fn what_the_writer_acknowledged_survives_a_restart() {
     let body = format!(r#"{{"Items": {{"password": "{secret}"}}}}"#);
     let a = hub.must("PUT", "/v1/var/nomad/jobs/web", Some("application/json"), body).await;
     assert_eq!(a.status, 200, "{a:?}");
-    let job = r#"
-job "batch1" {
-  type = "batch"
-  group "g" {
-    task "t" {
-      driver = "raw_exec"
-      config {
-        command = "/bin/true"
-      }
-    }
-  }
-}
-"#;
-    let a = hub.must("POST", "/api/v1/jobs", Some("text/plain"), job).await;
+    let job = rabble_tests::inproc::batch_job("batch1");
+    let a = hub.must("POST", "/api/v1/jobs", Some("text/plain"), job.as_str()).await;
     assert_eq!(a.status, 200, "{a:?}");
     hub.stop().await.unwrap();
 

@@ -38,6 +38,14 @@ impl Answer {
     }
 }
 
+/// A raw_exec batch job file named `name` (runs `/bin/true`), for tests that need any job.
+pub fn batch_job(name: &str) -> String {
+    format!(
+        "job \"{name}\" {{\n  type = \"batch\"\n  group \"g\" {{\n    task \"t\" {{\n      driver = \"raw_exec\"\n      \
+         config {{\n        command = \"/bin/true\"\n      }}\n    }}\n  }}\n}}\n"
+    )
+}
+
 /// DNS on one port for UDP and TCP, both bound here (port 0 picks the UDP one).
 async fn dns_sockets() -> (tokio::net::UdpSocket, tokio::net::TcpListener) {
     for _ in 0..50 {
@@ -110,13 +118,30 @@ impl InProcHub {
         content_type: Option<&str>,
         body: impl Into<Vec<u8>>,
     ) -> Result<Answer, String> {
+        let headers: Vec<(&str, &str)> = content_type.map(|ct| ("content-type", ct)).into_iter().collect();
+        self.request(method, path, &headers, body.into()).await
+    }
+
+    /// One request with these headers, which must answer.
+    pub async fn call_with(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Answer {
+        self.request(method, path, headers, body.as_bytes().to_vec()).await.unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> Result<Answer, String> {
         let url = format!("http://{}{path}", self.http);
-        let (method, content_type, body) = (method.to_owned(), content_type.map(str::to_owned), body.into());
+        let method = method.to_owned();
+        let headers: Vec<(String, String)> = headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         tokio::task::spawn_blocking(move || {
             let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
             let mut req = ureq::http::Request::builder().method(method.as_str()).uri(&url);
-            if let Some(ct) = content_type {
-                req = req.header("content-type", ct);
+            for (k, v) in &headers {
+                req = req.header(k.as_str(), v.as_str());
             }
             let req = req.body(body).map_err(|e| e.to_string())?;
             let mut resp = agent.run(req).map_err(|e| format!("{method} {url}: {e}"))?;

@@ -37,32 +37,51 @@ pub struct LogsQuery {
 }
 
 /// A client for the hub's HTTP API.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Client {
     addr: String,
+    /// The ACL token's secret (`RABBLE_TOKEN`), sent as `Authorization: Bearer`.
+    token: Option<String>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the secret.
+        f.debug_struct("Client").field("addr", &self.addr).field("token", &self.token.as_ref().map(|_| "…")).finish()
+    }
 }
 
 impl Client {
+    /// A client for the hub at `addr`, with the token in `RABBLE_TOKEN` if set.
     pub fn new(addr: &str) -> Client {
-        Client { addr: addr.trim_end_matches('/').to_owned() }
+        let token = std::env::var("RABBLE_TOKEN").ok().map(|t| t.trim().to_owned()).filter(|t| !t.is_empty());
+        Client { addr: addr.trim_end_matches('/').to_owned(), token }
+    }
+
+    /// Adds the token to a request, when there is one.
+    fn auth<B>(&self, r: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
+        match &self.token {
+            Some(t) => r.header("authorization", &format!("Bearer {t}")),
+            None => r,
+        }
     }
 
     pub fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, CliError> {
         let url = format!("{}{path}", self.addr);
-        let resp = ureq::get(&url).config().http_status_as_error(false).build().call();
+        let resp = self.auth(ureq::get(&url)).config().http_status_as_error(false).build().call();
         self.answer(url, resp)
     }
 
     /// POSTs `body` as JSON.
     pub fn post<T: DeserializeOwned>(&self, path: &str, body: &impl serde::Serialize) -> Result<T, CliError> {
         let url = format!("{}{path}", self.addr);
-        let resp = ureq::post(&url).config().http_status_as_error(false).build().send_json(body);
+        let resp = self.auth(ureq::post(&url)).config().http_status_as_error(false).build().send_json(body);
         self.answer(url, resp)
     }
 
     pub fn delete<T: DeserializeOwned>(&self, path: &str) -> Result<T, CliError> {
         let url = format!("{}{path}", self.addr);
-        let resp = ureq::delete(&url).config().http_status_as_error(false).build().call();
+        let resp = self.auth(ureq::delete(&url)).config().http_status_as_error(false).build().call();
         self.answer(url, resp)
     }
 
@@ -107,7 +126,7 @@ impl Client {
                 url.push_str(&format!("&{k}={v}"));
             }
         }
-        let resp = ureq::get(&url).config().http_status_as_error(false).build().call();
+        let resp = self.auth(ureq::get(&url)).config().http_status_as_error(false).build().call();
         let mut resp = resp.map_err(|source| CliError::Unreachable { addr: self.addr.clone(), error: source })?;
         if !resp.status().is_success() {
             return self.answer::<()>(url, Ok(resp));
@@ -127,7 +146,8 @@ impl Client {
     /// Calls `each` for every event until the stream ends.
     pub fn watch(&self, mut each: impl FnMut(Event) -> std::io::Result<()>) -> Result<(), CliError> {
         let url = format!("{}/api/v1/events", self.addr);
-        let resp = ureq::get(&url)
+        let resp = self
+            .auth(ureq::get(&url))
             .call()
             .map_err(|source| CliError::Unreachable { addr: self.addr.clone(), error: source })?;
         let reader = std::io::BufReader::new(resp.into_body().into_reader());

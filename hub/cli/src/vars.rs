@@ -34,9 +34,9 @@ fn call(client: &Client, method: &str, path: &str, body: Option<String>) -> Resu
     let url = format!("{}{path}", client.addr);
     let agent = ureq::Agent::config_builder().http_status_as_error(false).build().new_agent();
     let resp = match (method, body) {
-        ("PUT", Some(b)) => agent.put(&url).content_type("application/json").send(b.as_str()),
-        ("DELETE", _) => agent.delete(&url).call(),
-        _ => agent.get(&url).call(),
+        ("PUT", Some(b)) => client.auth(agent.put(&url)).content_type("application/json").send(b.as_str()),
+        ("DELETE", _) => client.auth(agent.delete(&url)).call(),
+        _ => client.auth(agent.get(&url)).call(),
     };
     let mut resp = resp.map_err(|error| CliError::Unreachable { addr: client.addr.clone(), error })?;
     let status = resp.status().as_u16();

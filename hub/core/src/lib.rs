@@ -12,6 +12,7 @@
 //! and ids are chosen before an update is made, so every hub applying the same updates
 //! reaches the same catalog.
 
+pub mod acl;
 pub mod acme;
 pub mod assign;
 pub mod catalog;

@@ -15,6 +15,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
+use rabble_core::acl::{Cap, Need, Resource};
 use rabble_shared::alloc::{Allocation, ClientStatus, DesiredStatus};
 use rabble_shared::api::{
     AllocationView, DrainRequest, EligibilityRequest, GroupSummary, JobStopped, JobSubmitted, JobVersion, JobView,
@@ -68,6 +69,9 @@ pub async fn submit(
         Err(r) => return r,
     };
     let id = spec.id.clone();
+    if let Err(denied) = super::door::check(&Need::new(Resource::Job, Cap::Submit, id.as_str())) {
+        return denied;
+    }
     match write(&s, eval::register(spec, now_ms())).await {
         Ok(c) => {
             let version = s.catalog().work.jobs.get(&id).map_or(0, |j| j.version);
@@ -85,6 +89,9 @@ pub async fn plan(
 ) -> Response {
     match read_job(&headers, &body, &q) {
         Ok((spec, warnings)) => {
+            if let Err(denied) = super::door::check(&Need::new(Resource::Job, Cap::Submit, spec.id.as_str())) {
+                return denied;
+            }
             let catalog = s.catalog();
             let templates = crate::template::source::preview(&catalog, &s.seal, &spec)
                 .into_iter()

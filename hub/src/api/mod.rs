@@ -5,11 +5,14 @@
 //! jobs and allocations in `jobs.rs`; a task's output in `alloc_logs.rs`; the routing
 //! tables (and Traefik's HTTP provider) in `routes.rs`.
 
+mod acl;
 mod alloc_logs;
 mod consul;
+pub mod door;
 mod error;
 mod jobs;
 mod join;
+mod revoke;
 mod routes;
 pub mod vars;
 
@@ -65,6 +68,10 @@ pub struct AppState {
     pub dns: Arc<crate::dns::DnsServer>,
     /// Each node's lane proxy counters.
     pub proxy: crate::ingest::ProxyMap,
+    /// The rules a request without a token gets (hub.toml `[acl] anonymous`; never secrets).
+    pub anonymous: Arc<rabble_core::acl::Rules>,
+    /// The data dir (where the ACL bootstrap's reset file is looked for).
+    pub data_dir: std::path::PathBuf,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -93,6 +100,12 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/nodes/{id}/drain", post(jobs::drain))
         .route("/api/v1/nodes/{id}/join", post(join::mint))
         .route("/api/v1/nodes/{id}/eligibility", post(jobs::eligibility))
+        .route("/api/v1/acl/bootstrap", post(acl::bootstrap))
+        .route("/api/v1/acl/token/self", get(acl::token_self))
+        .route("/api/v1/acl/tokens", get(acl::tokens).post(acl::create_token))
+        .route("/api/v1/acl/tokens/{accessor}", get(acl::token).delete(acl::delete_token))
+        .route("/api/v1/acl/policies", get(acl::policies))
+        .route("/api/v1/acl/policies/{name}", get(acl::policy).put(acl::put_policy).delete(acl::delete_policy))
         .merge(consul::router())
         .fallback(|uri: axum::http::Uri| async move {
             if uri.path().starts_with("/v1/") {
@@ -105,6 +118,7 @@ pub fn router(state: AppState) -> Router {
                  /v1/traefik/<lane>",
             )
         })
+        .layer(axum::middleware::from_fn_with_state(state.clone(), door::door))
         .layer(axum::middleware::from_fn(error::one_shape))
         .with_state(state)
 }
@@ -117,7 +131,9 @@ impl AppState {
     ) -> Result<crate::catalog::writer::Committed, WriteFailed> {
         use crate::catalog::writer::{Done, Input};
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let input = Input { source: "api".into(), update: Some(update), done: Done::Reply(tx) };
+        // Events say who: the token's accessor (never its secret), anonymous or local.
+        let source = format!("api ({})", door::caller().who);
+        let input = Input { source, update: Some(update), done: Done::Reply(tx) };
         let stopping = || WriteFailed(StatusCode::SERVICE_UNAVAILABLE, "the hub is stopping".into());
         self.writer.send(input).await.map_err(|_| stopping())?;
         match rx.await {

@@ -229,7 +229,14 @@ impl<A: Acker> Writer<A> {
                         }
                     }
                     Some(Update::Node(..)) => {}
-                    Some(Update::Job(..) | Update::Alloc(..) | Update::Kv(_) | Update::KvTxn(_) | Update::Var(_))
+                    Some(
+                        Update::Job(..)
+                        | Update::Alloc(..)
+                        | Update::Kv(_)
+                        | Update::KvTxn(_)
+                        | Update::Var(_)
+                        | Update::Acl(_),
+                    )
                     | None => {}
                 }
                 dones.push(item.done);

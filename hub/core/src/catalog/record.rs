@@ -59,7 +59,18 @@ macro_rules! record {
         }
     )*};
 }
-record!(NodeRecord, ServiceRecord, CheckRecord, JobRow, JobVersionRow, AllocRecord, KvRecord, VarRecord);
+record!(
+    NodeRecord,
+    ServiceRecord,
+    CheckRecord,
+    JobRow,
+    JobVersionRow,
+    AllocRecord,
+    KvRecord,
+    VarRecord,
+    AclPolicyRecord,
+    AclTokenRecord
+);
 
 /// Who keeps a node's state: its agent, or the Consul API (an external node).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -247,6 +258,63 @@ impl VarRecord {
             create_time: self.create_time,
             modify_time: self.modify_time,
         })
+    }
+}
+
+/// An ACL policy (keyed by its name): its rules as written, read again when loaded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AclPolicyRecord {
+    pub v: u32,
+    pub description: String,
+    pub rules: String,
+}
+
+impl AclPolicyRecord {
+    pub fn of(p: &crate::acl::Policy) -> AclPolicyRecord {
+        AclPolicyRecord { v: V, description: p.description.clone(), rules: p.text.clone() }
+    }
+
+    pub fn into_policy(self, name: &str) -> Result<crate::acl::Policy, RecordError> {
+        crate::acl::Policy::new(name, &self.description, &self.rules).map_err(|e| RecordError::Field(e.to_string()))
+    }
+}
+
+/// An ACL token (keyed by its accessor): the SHA-256 of its secret, never the secret.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AclTokenRecord {
+    pub v: u32,
+    pub secret_sha256: String,
+    pub description: String,
+    pub policies: Vec<String>,
+    pub management: bool,
+    pub create_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_ms: Option<u64>,
+}
+
+impl AclTokenRecord {
+    pub fn of(t: &crate::acl::Token) -> AclTokenRecord {
+        AclTokenRecord {
+            v: V,
+            secret_sha256: t.secret_sha256.clone(),
+            description: t.description.clone(),
+            policies: t.policies.clone(),
+            management: t.management,
+            create_ms: t.create_ms,
+            expires_ms: t.expires_ms,
+        }
+    }
+
+    pub fn into_token(self, accessor: &str) -> crate::acl::Token {
+        crate::acl::Token {
+            accessor: accessor.to_owned(),
+            secret_sha256: self.secret_sha256,
+            description: self.description,
+            policies: self.policies,
+            management: self.management,
+            create_ms: self.create_ms,
+            expires_ms: self.expires_ms,
+        }
     }
 }
 

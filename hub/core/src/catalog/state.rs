@@ -20,6 +20,8 @@ pub enum Update {
     /// A KV transaction (`/v1/txn`): all its writes or none, in one commit.
     KvTxn(Vec<super::kv_txn::TxnOp>),
     Var(super::vars::VarUpdate),
+    /// ACL policies and tokens (the API's door reads them).
+    Acl(crate::acl::AclUpdate),
 }
 
 impl Update {
@@ -27,7 +29,12 @@ impl Update {
     pub fn node(&self) -> Option<&NodeId> {
         match self {
             Update::Node(n, _) => Some(n),
-            Update::Job(..) | Update::Alloc(..) | Update::Kv(_) | Update::KvTxn(_) | Update::Var(_) => None,
+            Update::Job(..)
+            | Update::Alloc(..)
+            | Update::Kv(_)
+            | Update::KvTxn(_)
+            | Update::Var(_)
+            | Update::Acl(_) => None,
         }
     }
 }
@@ -43,6 +50,10 @@ pub enum Dirty {
     Alloc(AllocId),
     Kv(String),
     Var(String),
+    AclPolicy(String),
+    AclToken(String),
+    /// Whether (and at which index) the ACLs were bootstrapped.
+    AclBootstrap,
 }
 
 /// The outcome of applying an update: which durable keys changed, and a summary of
@@ -72,6 +83,8 @@ pub struct Catalog {
     pub kv: super::kv::Kv,
     /// Variables, sealed (never in clear in the catalog).
     pub vars: super::vars::Vars,
+    /// ACL policies and tokens (secrets only as their SHA-256).
+    pub acl: crate::acl::Acl,
     pub index: u64,
 }
 
@@ -90,6 +103,7 @@ impl Catalog {
                 applied
             }
             Update::Var(vu) => self.vars.apply(vu, self.index + 1),
+            Update::Acl(au) => self.acl.apply(au, self.index + 1),
             Update::Alloc(id, au) => {
                 let mut out = self.work.apply_alloc(id.clone(), au);
                 // A finished allocation's services go with it, even when its node is

@@ -7,7 +7,7 @@
 //! unsupported blocks), `decode` and `task` build the job, `vars` reads `variable`
 //! and `locals`, `cron` parses and runs `periodic` schedules.
 
-mod body;
+pub(crate) mod body;
 pub mod cron;
 mod decode;
 pub mod eval;

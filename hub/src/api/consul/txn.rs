@@ -75,6 +75,11 @@ pub async fn txn(State(s): State<AppState>, body: Bytes) -> Result<Response, Fai
         Ok(ops) => ops,
         Err(errors) => return Ok(rolled_back(&errors)),
     };
+    for op in &ops {
+        if let Err(denied) = crate::api::door::check(&rabble_core::acl::route::txn_need(op)) {
+            return Ok(denied);
+        }
+    }
     let c = commit(&s, Update::KvTxn(ops)).await?;
     let outcome = c.txn.unwrap_or_default();
     Ok(if outcome.errors.is_empty() { results(c.index, &outcome) } else { rolled_back(&outcome.errors) })

@@ -8,7 +8,7 @@
 mod v0;
 
 use super::record::{self, AllocRecord, CheckRecord, JobRow, JobVersionRow, KvRecord, NodeRecord, Record};
-use super::record::{FORMAT, ServiceRecord, VarRecord};
+use super::record::{AclPolicyRecord, AclTokenRecord, FORMAT, ServiceRecord, VarRecord};
 use super::state::{Catalog, Dirty, Node, Work};
 use rabble_shared::{AllocId, NodeId, TopicId};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
@@ -24,9 +24,13 @@ const JOB_VERSIONS: TableDefinition<'_, (&str, u64), &[u8]> = TableDefinition::n
 const ALLOCS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("v1.allocs");
 const KV: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("v1.kv");
 const VARS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("v1.vars");
+const ACL_POLICIES: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("v1.acl_policies");
+const ACL_TOKENS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("v1.acl_tokens");
 const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
 const INDEX_KEY: &str = "index";
 const FORMAT_KEY: &str = "format";
+/// The index the ACLs were bootstrapped at (absent: not bootstrapped).
+const ACL_BOOTSTRAP_KEY: &str = "acl_bootstrap";
 /// A small page cache: the hub must fit a 512 MB LXC next to everything else.
 const CACHE_BYTES: usize = 8 * 1024 * 1024;
 
@@ -91,6 +95,8 @@ impl Store {
         tx.open_table(ALLOCS).map_err(db)?;
         tx.open_table(KV).map_err(db)?;
         tx.open_table(VARS).map_err(db)?;
+        tx.open_table(ACL_POLICIES).map_err(db)?;
+        tx.open_table(ACL_TOKENS).map_err(db)?;
         if old {
             migrate(&tx, &path)?;
         }
@@ -175,7 +181,8 @@ impl Store {
             }
         }
         let vars = super::vars::Vars { entries: Arc::new(vars) };
-        Ok(Catalog { nodes, work, index, kv, vars })
+        let acl = load_acl(&tx)?;
+        Ok(Catalog { nodes, work, index, kv, vars, acl })
     }
 
     /// Writes the current value of every dirty key, and the index, in one transaction
@@ -202,7 +209,32 @@ fn everything(c: &Catalog) -> Vec<Dirty> {
     out.extend(c.work.allocs.keys().map(|a| Dirty::Alloc(a.clone())));
     out.extend(c.kv.entries.keys().map(|k| Dirty::Kv(k.clone())));
     out.extend(c.vars.entries.keys().map(|p| Dirty::Var(p.clone())));
+    out.extend(c.acl.policies.keys().map(|p| Dirty::AclPolicy(p.clone())));
+    out.extend(c.acl.tokens.keys().map(|a| Dirty::AclToken(a.clone())));
+    out.push(Dirty::AclBootstrap);
     out
+}
+
+/// The ACL policies, tokens and bootstrap index.
+fn load_acl(tx: &redb::ReadTransaction) -> Result<rabble_core::acl::Acl, StoreError> {
+    let mut policies = BTreeMap::new();
+    for row in tx.open_table(ACL_POLICIES).map_err(db)?.iter().map_err(db)? {
+        let (k, v) = row.map_err(db)?;
+        match record::decode::<AclPolicyRecord>(v.value()).and_then(|r| r.into_policy(k.value())) {
+            Ok(p) => drop(policies.insert(k.value().to_owned(), Arc::new(p))),
+            Err(e) => tracing::warn!(policy = k.value(), error = %e, "skipping a stored ACL policy"),
+        }
+    }
+    let mut tokens = BTreeMap::new();
+    for row in tx.open_table(ACL_TOKENS).map_err(db)?.iter().map_err(db)? {
+        let (k, v) = row.map_err(db)?;
+        match record::decode::<AclTokenRecord>(v.value()) {
+            Ok(r) => drop(tokens.insert(k.value().to_owned(), Arc::new(r.into_token(k.value())))),
+            Err(e) => tracing::warn!(accessor = k.value(), error = %e, "skipping a stored ACL token"),
+        }
+    }
+    let bootstrapped = tx.open_table(META).map_err(db)?.get(ACL_BOOTSTRAP_KEY).map_err(db)?.map(|v| v.value());
+    Ok(rabble_core::acl::Acl { policies: Arc::new(policies), tokens: Arc::new(tokens), bootstrapped })
 }
 
 /// Format 0 → 1 in the open transaction: everything read the old way, written as records,
@@ -250,6 +282,8 @@ fn write(tx: &WriteTransaction, catalog: &Catalog, dirty: &[Dirty]) -> Result<()
     let mut allocs = tx.open_table(ALLOCS).map_err(db)?;
     let mut kv = tx.open_table(KV).map_err(db)?;
     let mut vars = tx.open_table(VARS).map_err(db)?;
+    let mut acl_policies = tx.open_table(ACL_POLICIES).map_err(db)?;
+    let mut acl_tokens = tx.open_table(ACL_TOKENS).map_err(db)?;
     for d in dirty {
         match d {
             Dirty::Node(id) => put(&mut nodes, id.as_str(), catalog.nodes.get(id).map(NodeRecord::of))?,
@@ -270,6 +304,19 @@ fn write(tx: &WriteTransaction, catalog: &Catalog, dirty: &[Dirty]) -> Result<()
             Dirty::Kv(key) => put(&mut kv, key.as_str(), catalog.kv.entries.get(key).map(|e| KvRecord::of(e)))?,
             Dirty::Var(path) => {
                 put(&mut vars, path.as_str(), catalog.vars.entries.get(path).map(|v| VarRecord::of(v)))?
+            }
+            Dirty::AclPolicy(name) => {
+                put(&mut acl_policies, name.as_str(), catalog.acl.policies.get(name).map(|p| AclPolicyRecord::of(p)))?
+            }
+            Dirty::AclToken(a) => {
+                put(&mut acl_tokens, a.as_str(), catalog.acl.tokens.get(a).map(|t| AclTokenRecord::of(t)))?
+            }
+            Dirty::AclBootstrap => {
+                let mut meta = tx.open_table(META).map_err(db)?;
+                match catalog.acl.bootstrapped {
+                    Some(at) => drop(meta.insert(ACL_BOOTSTRAP_KEY, at).map_err(db)?),
+                    None => drop(meta.remove(ACL_BOOTSTRAP_KEY).map_err(db)?),
+                }
             }
         }
     }
