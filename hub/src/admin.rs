@@ -1,6 +1,7 @@
 //! `rabble-hub node add|revoke|list` and `rabble-hub tls init`: the hub's offline
 //! administration. They work on files in the data dir and /etc/rabble, so they run
 //! beside a live hub (which re-reads the credentials file on every CONNECT).
+//! `rabble-hub acl bootstrap` asks the running hub, on its loopback API.
 
 use crate::auth::pki::{self, PkiFiles};
 use crate::auth::{Credentials, CredentialsError};
@@ -18,6 +19,9 @@ pub enum AdminError {
     Key(#[from] KeyError),
     #[error("writing output: {0}")]
     Io(#[from] std::io::Error),
+    /// The running hub's API refused or could not be reached.
+    #[error("{0}")]
+    Api(String),
 }
 
 /// Issues a token for a node and prints it with the lines to put on the node.
@@ -141,6 +145,58 @@ fn utc_date(secs: u64) -> String {
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
     format!("{year:04}-{month:02}-{day:02}")
+}
+
+/// `rabble-hub acl bootstrap`: asks the hub running at `http` (its loopback API) for the
+/// first management token. Its secret goes to `token_file` (0600, for the CLI on the hub)
+/// or to stdout; the hub keeps only its hash. Waits up to `wait` for the hub to answer
+/// (`rabble-hub install` has just restarted it).
+// A command-line program, outside any runtime: it waits for the hub with a thread's sleep.
+#[allow(clippy::disallowed_methods)]
+pub fn acl_bootstrap(
+    http: std::net::SocketAddr,
+    token_file: Option<&Path>,
+    wait: std::time::Duration,
+    out: &mut impl Write,
+) -> Result<rabble_shared::api::AclTokenView, AdminError> {
+    let url = format!("http://{}/api/v1/acl/bootstrap", crate::broker::local_addr(http));
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut resp = loop {
+        match agent.post(&url).send_empty() {
+            Ok(r) => break r,
+            Err(e) if tokio::time::Instant::now() >= deadline => {
+                return Err(AdminError::Api(format!("{url}: {e} (is the hub running?)")));
+            }
+            Err(_) => std::thread::sleep(std::time::Duration::from_millis(250)),
+        }
+    };
+    let body = resp.body_mut().read_to_string().map_err(|e| AdminError::Api(format!("{url}: {e}")))?;
+    if !resp.status().is_success() {
+        let msg = serde_json::from_str::<rabble_shared::api::ApiError>(&body).map_or(body, |e| e.error);
+        return Err(AdminError::Api(msg));
+    }
+    let t: rabble_shared::api::AclTokenView =
+        serde_json::from_str(&body).map_err(|e| AdminError::Api(format!("{url}: {e}")))?;
+    let secret = t.secret.clone().unwrap_or_default();
+    match token_file {
+        Some(path) => {
+            crate::auth::write_private(path, format!("{secret}\n").as_bytes())?;
+            writeln!(
+                out,
+                "ACL bootstrapped: management token {} (its secret is in {}, readable by root only)",
+                t.accessor,
+                path.display()
+            )?;
+        }
+        None => {
+            writeln!(out, "AccessorID: {}\nSecretID:   {secret}", t.accessor)?;
+            eprintln!(
+                "The secret is shown once; the hub keeps only its hash. Use it as RABBLE_TOKEN, or `rabble login`."
+            );
+        }
+    }
+    Ok(t)
 }
 
 #[cfg(test)]

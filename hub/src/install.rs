@@ -73,6 +73,10 @@ fn put(path: &Path, bytes: &[u8], mode: u32) -> Result<bool, InstallError> {
     Ok(true)
 }
 
+/// Where `rabble-hub install` leaves the management token (root only), and where the
+/// `rabble` CLI on the hub looks for a token last.
+pub const MANAGEMENT_TOKEN: &str = "/etc/rabble/management.token";
+
 fn run(cmd: &mut Command) -> Result<String, InstallError> {
     let what = format!("{cmd:?}").replace('"', "");
     let out = cmd.output().map_err(|e| InstallError::Command(what.clone(), e.to_string()))?;
@@ -210,6 +214,22 @@ pub fn install(o: &Options, out: &mut impl Write) -> Result<Report, InstallError
         run(Command::new("systemctl").args(["enable", "rabble-hub.service"]))?;
         run(Command::new("systemctl").args(["restart", "rabble-hub.service"]))?;
         r.lines.push("enabled and (re)started rabble-hub.service".into());
+        // The API's ACLs: bootstrapped once, the management token root-only where the CLI
+        // on this machine finds it. A re-run keeps the token it made.
+        let token_file = Path::new(MANAGEMENT_TOKEN);
+        if !token_file.exists() {
+            let http = crate::config::Config::resolve(crate::config::Flags {
+                config: Some(at(root, "/etc/rabble/hub.toml")),
+                ..Default::default()
+            })
+            .map(|c| c.http_listen)
+            .unwrap_or_else(|_| ([127, 0, 0, 1], 8500).into());
+            let mut line = Vec::new();
+            match crate::admin::acl_bootstrap(http, Some(token_file), std::time::Duration::from_secs(30), &mut line) {
+                Ok(_) => r.lines.push(String::from_utf8_lossy(&line).trim().to_owned()),
+                Err(e) => r.lines.push(format!("ACLs not bootstrapped ({e}): run `rabble-hub acl bootstrap`")),
+            }
+        }
     }
     for l in &r.lines {
         writeln!(out, "{l}").map_err(io(Path::new("stdout")))?;
@@ -218,8 +238,8 @@ pub fn install(o: &Options, out: &mut impl Write) -> Result<Report, InstallError
     let host = addrs.iter().find(|a| !a.contains(':')).cloned().unwrap_or_else(|| "<this host>".into());
     writeln!(
         out,
-        "\nThe hub: mqtts://{host}:8883 (nodes), DNS {host}:8600, API http://127.0.0.1:8500 (here), \
-         CA {}\nNext:\n  rabble-hub node add <name> --join > <name>.join   # a join token for a Pi's card\n  \
+        "\nThe hub: mqtts://{host}:8883 (nodes), DNS {host}:8600, API http://127.0.0.1:8500 (here; the CLI \
+         here uses the management token in {MANAGEMENT_TOKEN}), CA {}\nNext:\n  rabble-hub node add <name> --join > <name>.join   # a join token for a Pi's card\n  \
          rabble image <pi-os.img.xz> --name <name> --hub mqtts://{host}:8883 --ca ca.pem --join-token-file \
          <name>.join --hub-key <the output of `rabble-hub key`>\n  journalctl -u rabble-hub -f",
         tls.join("ca.pem").display()

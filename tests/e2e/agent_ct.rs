@@ -59,7 +59,7 @@ fn agent_in(ct: &Container, nesting: bool) {
     }
     ct.sh("systemctl daemon-reload && systemctl enable --now rabble-agent");
     let nodes = wait_for("the agent's node up at the hub", Duration::from_secs(30), || {
-        let n = ct.curl(&["http://127.0.0.1:8500/api/v1/nodes"]).map_err(|e| e.to_string())?;
+        let n = ct.api(&["http://127.0.0.1:8500/api/v1/nodes"]).map_err(|e| e.to_string())?;
         if n.contains("\"ct-node\"") && n.contains("\"up\"") {
             Ok(n)
         } else {

@@ -67,9 +67,18 @@ fn check(ct: &Container, nesting: bool) {
     let ns: Vec<&str> = ns.lines().collect();
     assert_eq!(ns[0] != ns[1], nesting, "the hub has a mount namespace of its own iff the sandbox applies: {ns:?}");
 
+    // The API's ACLs were bootstrapped by install: the management token root-only, where the
+    // CLI on the hub finds it; without it even loopback may not write.
+    assert!(first.contains("ACL bootstrapped: management token"), "{first}");
+    assert_eq!(ct.sh("stat -c '%U %a' /etc/rabble/management.token").trim(), "root 600");
+    let root = ct.sh("cat /etc/rabble/management.token").trim().to_owned();
+    let auth = format!("X-Consul-Token: {root}");
     // A service in the catalog, answered by the hub's DNS (real dig, in the container's network).
     let body = r#"{"Node": "nas", "Address": "192.168.1.20", "Service": {"Service": "web", "Port": 80}}"#;
-    ct.curl(&["-X", "PUT", "--data", body, "http://127.0.0.1:8500/v1/catalog/register"]).unwrap();
+    let register = "http://127.0.0.1:8500/v1/catalog/register";
+    let anonymous = ct.curl(&["-X", "PUT", "--data", body, register]);
+    assert!(anonymous.as_ref().is_err_and(|e| e.contains("needs service:register")), "{anonymous:?}");
+    ct.curl(&["-X", "PUT", "-H", &auth, "--data", body, register]).unwrap();
     let dig = || ct.dig("web.service.rabble", "A");
     assert_eq!(dig(), "192.168.1.20");
 
@@ -81,7 +90,8 @@ fn check(ct: &Container, nesting: bool) {
         assert_eq!(ct.sh(&format!("stat -c %U /var/lib/rabble/{f}")).trim(), "rabble", "{f}: the hub's own");
     }
     // The hub (as rabble) takes the same file's lock after root's `node add` made it.
-    let minted = ct.curl(&["-X", "POST", "--data", r#"{"ttl": "1h"}"#, "http://127.0.0.1:8500/api/v1/nodes/pi2/join"]);
+    let join = "http://127.0.0.1:8500/api/v1/nodes/pi2/join";
+    let minted = ct.curl(&["-X", "POST", "-H", &auth, "--data", r#"{"ttl": "1h"}"#, join]);
     assert!(minted.as_ref().is_ok_and(|m| m.contains("hub_key")), "{minted:?}");
 
     // Install again with a newer binary: upgraded in place, restarted, everything kept.
@@ -94,6 +104,8 @@ fn check(ct: &Container, nesting: bool) {
     ct.put("/root/rabble-hub", &dir.path().join("rabble-hub"));
     let second = ct.install_hub();
     assert!(second.contains("upgraded") && second.contains("kept") && !second.contains("created"), "{second}");
+    assert!(!second.contains("ACL bootstrapped"), "a re-run keeps the ACLs: {second}");
+    assert_eq!(ct.sh("cat /etc/rabble/management.token").trim(), root);
     ct.hub_health();
     assert_ne!(ct.main_pid("rabble-hub"), pid, "the upgraded hub was restarted");
     assert_eq!(ct.sh("sha256sum /etc/rabble/tls/ca.pem"), ca);

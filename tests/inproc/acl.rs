@@ -102,6 +102,7 @@ async fn bootstrap_closes_the_door_to_anonymous_writes_and_secrets() {
     let rabble = |token: Option<&str>| {
         let mut cmd = std::process::Command::new(rabble_tests::bin("rabble"));
         cmd.args(["--addr", &format!("http://{}", hub.http), "nodes"]).env_remove("RABBLE_TOKEN");
+        cmd.env_remove("RABBLE_TOKEN_FILE").env("XDG_CONFIG_HOME", hub.data_dir.join("no-login"));
         if let Some(t) = token {
             cmd.env("RABBLE_TOKEN", t);
         }
@@ -197,5 +198,71 @@ async fn policies_scope_tokens_and_a_deleted_token_is_refused_at_once() {
     assert!(started.elapsed() < std::time::Duration::from_secs(5), "it waited for its own timeout");
     let (status, body) = with(&hub, &deploy, "GET", "/v1/kv/app/other", "").await;
     assert!(refusal(status, &body).contains("ACL token not found"));
+    hub.stop().await.unwrap();
+}
+
+/// The operator's path: `rabble-hub acl bootstrap` into a root-only file, policies and
+/// tokens made with `rabble acl`, `rabble login` keeping one for later commands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_bootstraps_makes_policies_and_tokens_and_logs_in() {
+    let hub = InProcHub::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (root_file, config_home) = (dir.path().join("management.token"), dir.path().join("config"));
+    let run = |bin: &str, args: &[&str], env: &[(&str, &str)]| {
+        let mut cmd = std::process::Command::new(rabble_tests::bin(bin));
+        cmd.args(args).env_remove("RABBLE_TOKEN").env_remove("RABBLE_TOKEN_FILE");
+        cmd.env("XDG_CONFIG_HOME", &config_home).env("RABBLE_ADDR", format!("http://{}", hub.http));
+        cmd.envs(env.iter().copied());
+        let out = cmd.output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let listen = hub.http.to_string();
+    let hub_args = ["--http-listen", listen.as_str(), "--data-dir", hub.data_dir.to_str().unwrap()];
+    let boot = |extra: &[&str]| {
+        let mut a = hub_args.to_vec();
+        a.extend(["acl", "bootstrap"]);
+        a.extend(extra);
+        run("rabble-hub", &a, &[])
+    };
+    let (ok, out, err) = boot(&["--token-file", root_file.to_str().unwrap()]);
+    assert!(ok, "{out}{err}");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&root_file).unwrap().permissions().mode() & 0o777, 0o600);
+    assert!(!out.contains(std::fs::read_to_string(&root_file).unwrap().trim()), "the secret printed: {out}");
+    let (ok, _, err) = boot(&[]);
+    assert!(!ok && err.contains("acl-bootstrap-reset"), "a second bootstrap: {err}");
+
+    let as_root = [("RABBLE_TOKEN_FILE", root_file.to_str().unwrap())];
+    let rules = dir.path().join("deploy.hcl");
+    std::fs::write(&rules, "job \"web-\" {\n  policy = \"write\"\n}\n").unwrap();
+    let at_rules = format!("@{}", rules.display());
+    let (ok, out, err) =
+        run("rabble", &["acl", "policy", "create", "--name", "deploy", "--rules", &at_rules], &as_root);
+    assert!(ok, "{out}{err}");
+    let (ok, out, err) =
+        run("rabble", &["acl", "token", "create", "--policy", "deploy", "--description", "ci"], &as_root);
+    assert!(ok, "{out}{err}");
+    let secret = out.lines().find_map(|l| l.strip_prefix("SecretID:")).map(|s| s.trim().to_owned()).expect(&out);
+    let (ok, out, _) = run("rabble", &["acl", "token", "list"], &as_root);
+    assert!(ok && out.contains("deploy") && out.contains("management"), "{out}");
+    assert!(!out.contains(&secret), "a list shows a secret: {out}");
+
+    // Logged in, the CLI uses the token: it may run web-* jobs, not read nodes.
+    let (ok, out, err) = run("rabble", &["login", "--token", &secret], &[]);
+    assert!(ok, "{out}{err}");
+    let login = config_home.join("rabble/token");
+    assert_eq!(std::fs::metadata(&login).unwrap().permissions().mode() & 0o777, 0o600);
+    let job = dir.path().join("web.nomad.hcl");
+    std::fs::write(&job, rabble_tests::inproc::batch_job("web-batch")).unwrap();
+    let (ok, out, err) = run("rabble", &["job", "run", "-detach", job.to_str().unwrap()], &[]);
+    assert!(ok, "{out}{err}");
+    let (ok, _, err) = run("rabble", &["nodes"], &[]);
+    assert!(!ok && err.contains("needs node:read"), "{err}");
+    let (ok, _, err) = run("rabble", &["login", "--token", "wrong"], &[]);
+    assert!(!ok && err.contains("ACL token not found"), "{err}");
     hub.stop().await.unwrap();
 }

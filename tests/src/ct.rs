@@ -121,6 +121,15 @@ impl Container {
         if o.status.success() { Ok(String::from_utf8_lossy(&o.stdout).into_owned()) } else { Err(text(&o)) }
     }
 
+    /// `curl` to the container's hub with the management token `rabble-hub install` left.
+    pub fn api(&self, args: &[&str]) -> Result<String, String> {
+        let token = self.sh("cat /etc/rabble/management.token 2>/dev/null || true");
+        let header = format!("X-Consul-Token: {}", token.trim());
+        let mut a = vec!["-H", header.as_str()];
+        a.extend(args);
+        self.curl(&a)
+    }
+
     /// `rabble-hub install --name hub.lan` with the binary at /root/rabble-hub: its output.
     pub fn install_hub(&self) -> String {
         let o = self.exec(&["/root/rabble-hub", "install", "--name", "hub.lan"]);

@@ -1,6 +1,7 @@
 //! The operator CLI: `rabble dev`, `rabble nodes`, `rabble services`, `rabble routes`, `rabble watch`,
 //! `rabble kv`, `rabble var`.
 
+pub mod acl;
 pub mod dev;
 pub mod image;
 pub mod job;
@@ -52,10 +53,15 @@ impl std::fmt::Debug for Client {
 }
 
 impl Client {
-    /// A client for the hub at `addr`, with the token in `RABBLE_TOKEN` if set.
+    /// A client for the hub at `addr`, with the token `acl::find_token` finds, if any.
     pub fn new(addr: &str) -> Client {
-        let token = std::env::var("RABBLE_TOKEN").ok().map(|t| t.trim().to_owned()).filter(|t| !t.is_empty());
-        Client { addr: addr.trim_end_matches('/').to_owned(), token }
+        Client { addr: addr.trim_end_matches('/').to_owned(), token: acl::find_token() }
+    }
+
+    /// The same hub with this token.
+    pub fn with_token(mut self, secret: &str) -> Client {
+        self.token = Some(secret.trim().to_owned());
+        self
     }
 
     /// Adds the token to a request, when there is one.
@@ -76,6 +82,13 @@ impl Client {
     pub fn post<T: DeserializeOwned>(&self, path: &str, body: &impl serde::Serialize) -> Result<T, CliError> {
         let url = format!("{}{path}", self.addr);
         let resp = self.auth(ureq::post(&url)).config().http_status_as_error(false).build().send_json(body);
+        self.answer(url, resp)
+    }
+
+    /// PUTs `body` as JSON.
+    pub fn put<T: DeserializeOwned>(&self, path: &str, body: &impl serde::Serialize) -> Result<T, CliError> {
+        let url = format!("{}{path}", self.addr);
+        let resp = self.auth(ureq::put(&url)).config().http_status_as_error(false).build().send_json(body);
         self.answer(url, resp)
     }
 

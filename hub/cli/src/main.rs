@@ -54,6 +54,18 @@ enum Cmd {
     /// Variables, sealed by the hub (as `nomad var`).
     #[command(subcommand)]
     Var(VarCmd),
+    /// ACL tokens and policies for the hub's API.
+    Acl {
+        #[command(subcommand)]
+        cmd: cli::acl::AclCmd,
+        #[arg(long, global = true)]
+        json: bool,
+    },
+    /// Keep a token for this CLI (checked with the hub; read from stdin, or --token).
+    Login {
+        #[arg(long)]
+        token: Option<String>,
+    },
     /// Put the agent on a Raspberry Pi OS image (its boot partition only; no mount, no root).
     Image(cli::image::ImageArgs),
     /// The demo job's task (`rabble dev`): a tiny HTTP server on $NOMAD_PORT_http.
@@ -256,6 +268,14 @@ fn main() {
         Cmd::Job(JobCmd::Stop { id, purge }) => cli::job::stop(&client, &id, purge).map_err(Into::into),
         Cmd::Job(JobCmd::History { id, json }) => cli::job::history(&client, &id, json).map_err(Into::into),
         Cmd::DemoServer => cli::dev::demo_server().map_err(Into::into),
+        Cmd::Acl { cmd, json } => cli::acl::run(&client, cmd, json).map_err(Into::into),
+        Cmd::Login { token } => {
+            let secret = match token {
+                Some(t) => Ok(t),
+                None => std::io::read_to_string(std::io::stdin()).map_err(anyhow::Error::from),
+            };
+            secret.and_then(|s| cli::acl::login(&client, &s).map(drop).map_err(Into::into))
+        }
         Cmd::Image(args) => cli::image::run(&args, &client).map(|r| cli::image::print(&r)).map_err(Into::into),
         Cmd::Alloc(AllocCmd::Status { id, json }) => cli::job::alloc_status(&client, &id, json).map_err(Into::into),
         Cmd::Alloc(AllocCmd::Logs { id, task_arg, task, stderr, follow, tail, lines, bytes }) => {

@@ -30,6 +30,11 @@ enum Cmd {
     },
     /// Print the public key agents verify assignments with (their `hub_key`).
     Key,
+    /// ACL tokens for the HTTP API.
+    Acl {
+        #[command(subcommand)]
+        cmd: AclCmd,
+    },
     /// Make this machine (a Debian container or VM, as root) a hub: user, directories,
     /// config, TLS, the systemd unit; enable and start it. Re-run to upgrade.
     Install {
@@ -63,6 +68,17 @@ enum NodeCmd {
     Revoke { name: String },
     /// List nodes with credentials.
     List,
+}
+
+#[derive(Subcommand)]
+enum AclCmd {
+    /// Make the first management token (once) on the running hub; from then on the API
+    /// wants a token, loopback included. Prints the secret once, or writes it to a file.
+    Bootstrap {
+        /// Write the secret here (mode 0600) instead of printing it.
+        #[arg(long)]
+        token_file: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -102,6 +118,11 @@ fn real_main() -> anyhow::Result<()> {
         Cmd::Node { cmd: NodeCmd::List } => admin::node_list(&data_dir()?, &mut out)?,
         Cmd::Tls { cmd: TlsCmd::Init { dir, names } } => drop(admin::tls_init(&dir, &names)?),
         Cmd::Key => admin::hub_key(&data_dir()?, &mut out)?,
+        Cmd::Acl { cmd: AclCmd::Bootstrap { token_file } } => {
+            let http = Config::resolve(cli.flags.clone()).context("configuration")?.http_listen;
+            let wait = std::time::Duration::from_secs(30);
+            drop(admin::acl_bootstrap(http, token_file.as_deref(), wait, &mut out)?)
+        }
         Cmd::Install { root, names } => {
             let binary = std::env::current_exe().context("finding this program")?;
             drop(rabble_hub::install::install(&rabble_hub::install::Options { root, binary, names }, &mut out)?)
