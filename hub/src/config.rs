@@ -33,6 +33,7 @@ pub struct FileConfig {
     pub broker_password_file: Option<PathBuf>,
     pub broker_ca: Option<PathBuf>,
     pub http_listen: Option<SocketAddr>,
+    pub https_listen: Option<SocketAddr>,
     pub heartbeat_ttl: Option<GoDuration>,
     pub restart_grace: Option<GoDuration>,
     #[serde(default)]
@@ -121,6 +122,10 @@ pub struct Flags {
     /// The HTTP API's listen address (default 127.0.0.1:8500).
     #[arg(long)]
     pub http_listen: Option<SocketAddr>,
+    /// The API over HTTPS with the hub's certificate (--tls-cert/--tls-key), for the LAN
+    /// (e.g. 0.0.0.0:8501; default: off).
+    #[arg(long)]
+    pub https_listen: Option<SocketAddr>,
     /// A node whose heartbeats stop for this long is down (default 4s).
     #[arg(long)]
     pub heartbeat_ttl: Option<GoDuration>,
@@ -196,7 +201,8 @@ pub enum BrokerChoice {
     External(BrokerAddr),
 }
 
-/// The embedded broker's TLS listener.
+/// A TLS listener (the embedded broker's MQTT, the API's HTTPS): where, and the hub's
+/// certificate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlsListener {
     pub listen: SocketAddr,
@@ -213,6 +219,8 @@ pub struct Config {
     /// CA file for an external mqtts:// broker.
     pub broker_ca: Option<PathBuf>,
     pub http_listen: SocketAddr,
+    /// The API over HTTPS, with the hub's certificate.
+    pub https: Option<TlsListener>,
     pub heartbeat_ttl: Duration,
     /// The heartbeat TTL of nodes not heard from since the hub started (at least `heartbeat_ttl`).
     pub restart_grace: Duration,
@@ -237,6 +245,7 @@ impl Config {
             broker_login: None,
             broker_ca: None,
             http_listen: http,
+            https: None,
             heartbeat_ttl: DEFAULT_HEARTBEAT_TTL,
             restart_grace: DEFAULT_RESTART_GRACE,
             dns: DnsConfig {
@@ -259,6 +268,15 @@ impl Config {
 
     pub fn resolve(flags: Flags) -> Result<Config, ConfigError> {
         let file: FileConfig = rabble_shared::support::config::read_toml(flags.config.as_deref(), DEFAULT_CONFIG)?;
+        let https = match (
+            flags.https_listen.or(file.https_listen),
+            flags.tls_cert.clone().or_else(|| file.tls_cert.clone()),
+            flags.tls_key.clone().or_else(|| file.tls_key.clone()),
+        ) {
+            (Some(listen), Some(cert), Some(key)) => Some(TlsListener { listen, cert, key }),
+            (Some(_), _, _) => return Err(missing("tls_cert and tls_key", "https_listen")),
+            (None, _, _) => None,
+        };
         let broker = match flags.broker.or(file.broker) {
             Some(b) => BrokerChoice::External(
                 BrokerAddr::parse(&b).map_err(|message| ConfigError::Field { field: "broker", message })?,
@@ -396,6 +414,7 @@ impl Config {
             data_dir: flags.data_dir.or(file.data_dir).unwrap_or_else(|| "/var/lib/rabble".into()),
             broker,
             http_listen: flags.http_listen.or(file.http_listen).unwrap_or_else(|| ([127, 0, 0, 1], 8500).into()),
+            https,
             heartbeat_ttl,
             restart_grace,
         })

@@ -95,8 +95,10 @@ pub fn default_config() -> String {
      tls_cert = \"/etc/rabble/tls/hub.pem\"\n\
      tls_key = \"/etc/rabble/tls/hub.key\"\n\
      mqtt_listen = \"127.0.0.1:1883\"\n\
-     # The HTTP API has no authentication: loopback unless you put it behind something that has.\n\
+     # The API: plain HTTP on loopback (the CLI here), HTTPS with the hub's certificate for the LAN.\n\
+     # Requests carry ACL tokens (the management token: /etc/rabble/management.token); see docs/security.md.\n\
      http_listen = \"127.0.0.1:8500\"\n\
+     https_listen = \"0.0.0.0:8501\"\n\
      \n\
      [dns]\n\
      listen = \"0.0.0.0:8600\"\n\
@@ -238,8 +240,8 @@ pub fn install(o: &Options, out: &mut impl Write) -> Result<Report, InstallError
     let host = addrs.iter().find(|a| !a.contains(':')).cloned().unwrap_or_else(|| "<this host>".into());
     writeln!(
         out,
-        "\nThe hub: mqtts://{host}:8883 (nodes), DNS {host}:8600, API http://127.0.0.1:8500 (here; the CLI \
-         here uses the management token in {MANAGEMENT_TOKEN}), CA {}\nNext:\n  rabble-hub node add <name> --join > <name>.join   # a join token for a Pi's card\n  \
+        "\nThe hub: mqtts://{host}:8883 (nodes), DNS {host}:8600, API https://{host}:8501 (the LAN) and \
+         http://127.0.0.1:8500 (here; the CLI here uses the management token in {MANAGEMENT_TOKEN}), CA {}\nNext:\n  rabble-hub node add <name> --join > <name>.join   # a join token for a Pi's card\n  \
          rabble image <pi-os.img.xz> --name <name> --hub mqtts://{host}:8883 --ca ca.pem --join-token-file \
          <name>.join --hub-key <the output of `rabble-hub key`>\n  journalctl -u rabble-hub -f",
         tls.join("ca.pem").display()

@@ -78,6 +78,8 @@ pub struct Listeners {
     pub dns_tcp: tokio::net::TcpListener,
     /// MQTT over TLS, when the embedded broker has a certificate.
     pub mqtts: Option<tokio::net::TcpListener>,
+    /// The API over HTTPS (`https_listen`).
+    pub https: Option<tokio::net::TcpListener>,
 }
 
 impl Listeners {
@@ -96,6 +98,10 @@ impl Listeners {
                 }
                 _ => None,
             },
+            https: match &cfg.https {
+                Some(t) => Some(tokio::net::TcpListener::bind(t.listen).await.map_err(err("HTTPS API", t.listen))?),
+                None => None,
+            },
         })
     }
 }
@@ -107,7 +113,7 @@ pub async fn run(
     listeners: Listeners,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), HubError> {
-    let Listeners { http, dns_udp, dns_tcp, mqtts } = listeners;
+    let Listeners { http, dns_udp, dns_tcp, mqtts, https } = listeners;
     let (store, catalog) = Store::open(&cfg.data_dir)?;
     tracing::info!(
         data_dir = %cfg.data_dir.display(),
@@ -237,10 +243,22 @@ pub async fn run(
         anonymous: Arc::new(cfg.anonymous.clone()),
         data_dir: cfg.data_dir.clone(),
     });
+    if let (Some(tcp), Some(t)) = (https, &cfg.https) {
+        let certified = broker::tls::Certified::load(&t.cert, &t.key).map_err(HubError::Tls)?;
+        let addr = tcp.local_addr().map_err(HubError::Http)?;
+        let (listener, accepting) =
+            api::https::listen(tcp, certified, topo.token(Stage::Doors)).map_err(HubError::Http)?;
+        topo.spawn("https-accept", Stage::Doors, |_| accepting);
+        let app = app.clone().into_make_service_with_connect_info::<api::https::Peer>();
+        topo.spawn("https-api", Stage::Doors, |stop| {
+            axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned()).into_future()
+        });
+        tracing::info!(%addr, "HTTPS API listening");
+    }
     tracing::info!(addr = %http.local_addr().map_err(HubError::Http)?, "HTTP API listening");
     topo.spawn("http-api", Stage::Doors, |stop| {
         // The peer's address: loopback is trusted until the ACLs are bootstrapped (api::door).
-        let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let app = app.into_make_service_with_connect_info::<api::https::Peer>();
         axum::serve(http, app).with_graceful_shutdown(stop.cancelled_owned()).into_future()
     });
     topo.run_until(shutdown).await?;

@@ -42,7 +42,7 @@ fn install_lays_out_a_hub_that_serves_and_upgrades_in_place() {
     }
 
     // A hub from exactly these files (ports moved to free ones; flags win over the file).
-    let (http, dns, mqtts, mqtt) = (free_port(), free_port(), free_port(), free_port());
+    let (http, dns, mqtts, mqtt, https) = (free_port(), free_port(), free_port(), free_port(), free_port());
     let mut hub = Command::new(f("usr/local/bin/rabble-hub"))
         .arg("--config")
         .arg(f("etc/rabble/hub.toml"))
@@ -54,6 +54,7 @@ fn install_lays_out_a_hub_that_serves_and_upgrades_in_place() {
         .arg(f("etc/rabble/tls/hub.key"))
         .args(["--http-listen", &format!("127.0.0.1:{http}"), "--dns-listen", &format!("127.0.0.1:{dns}")])
         .args(["--mqtts-listen", &format!("127.0.0.1:{mqtts}"), "--mqtt-listen", &format!("127.0.0.1:{mqtt}")])
+        .args(["--https-listen", &format!("127.0.0.1:{https}")])
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
@@ -64,6 +65,14 @@ fn install_lays_out_a_hub_that_serves_and_upgrades_in_place() {
             .map(|r| r.into_body().read_to_string().unwrap_or_default())
     });
     assert!(health.contains("mqtt_connected"), "{health}");
+    // The LAN's HTTPS listener from the same config, with the certificate install made.
+    let ca = f("etc/rabble/tls/ca.pem");
+    let o = Command::new("curl")
+        .args(["-sS", "--max-time", "5", "--cacert", ca.to_str().unwrap()])
+        .arg(format!("https://localhost:{https}/api/v1/health"))
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&o.stdout).contains("mqtt_connected"), "HTTPS: {o:?}");
     let answer = dig(dns, "rabble-hub.service.rabble", "SRV", &[]);
     assert_eq!(answer.status, "NXDOMAIN", "the hub's DNS answers for its domain: {answer:?}");
     let _ = hub.kill();

@@ -14,6 +14,7 @@ mod dns;
 mod docker;
 mod docker_jobs;
 mod firstboot;
+mod https;
 mod hub_ct;
 mod image;
 mod install;

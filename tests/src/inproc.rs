@@ -74,7 +74,7 @@ impl InProcHub {
         let (http_addr, dns_addr) = (http.local_addr().unwrap(), dns_udp.local_addr().unwrap());
         let mqtt_port = free_port();
         let cfg = Config::local(data_dir.clone(), http_addr, dns_addr, ([127, 0, 0, 1], mqtt_port).into());
-        let listeners = rabble_hub::Listeners { http, dns_udp, dns_tcp, mqtts: None };
+        let listeners = rabble_hub::Listeners { http, dns_udp, dns_tcp, mqtts: None, https: None };
         let (stop, stopped) = oneshot::channel::<()>();
         let done = tokio::spawn(rabble_hub::run(cfg, listeners, async move {
             let _ = stopped.await;

@@ -21,7 +21,7 @@ pub fn encode_key(key: &str) -> String {
 /// A raw request to the hub: (status, `X-Consul-Index`, body).
 fn call(client: &Client, method: &str, path: &str, body: Option<Vec<u8>>) -> Result<(u16, u64, Vec<u8>), CliError> {
     let url = format!("{}{path}", client.addr);
-    let agent = ureq::Agent::config_builder().http_status_as_error(false).build().new_agent();
+    let agent = &client.agent;
     let resp = match (method, body) {
         ("PUT", Some(b)) => client.auth(agent.put(&url)).send(&b[..]),
         ("DELETE", _) => client.auth(agent.delete(&url)).call(),

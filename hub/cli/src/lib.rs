@@ -43,6 +43,9 @@ pub struct Client {
     addr: String,
     /// The ACL token's secret (`RABBLE_TOKEN`), sent as `Authorization: Bearer`.
     token: Option<String>,
+    /// Every request goes through it: error statuses are answers, TLS trusts `--ca` when
+    /// given (else Mozilla's roots).
+    agent: ureq::Agent,
 }
 
 impl std::fmt::Debug for Client {
@@ -55,7 +58,26 @@ impl std::fmt::Debug for Client {
 impl Client {
     /// A client for the hub at `addr`, with the token `acl::find_token` finds, if any.
     pub fn new(addr: &str) -> Client {
-        Client { addr: addr.trim_end_matches('/').to_owned(), token: acl::find_token() }
+        Client { addr: addr.trim_end_matches('/').to_owned(), token: acl::find_token(), agent: agent(None) }
+    }
+
+    /// The same hub, its HTTPS certificate checked against the CA in `pem` (a file's path).
+    pub fn with_ca(mut self, pem: &std::path::Path) -> Result<Client, CliError> {
+        let bad = |message: String| CliError::BadAnswer { url: pem.display().to_string(), message };
+        let bytes = std::fs::read(pem).map_err(|e| bad(e.to_string()))?;
+        let certs: Vec<ureq::tls::Certificate<'static>> = ureq::tls::parse_pem(&bytes)
+            .filter_map(|item| match item {
+                Ok(ureq::tls::PemItem::Certificate(c)) => Some(Ok(c)),
+                Ok(_) => None,
+                Err(e) => Some(Err(e)),
+            })
+            .collect::<Result<_, _>>()
+            .map_err(|e| bad(e.to_string()))?;
+        if certs.is_empty() {
+            return Err(bad("no certificate in it (expected PEM)".into()));
+        }
+        self.agent = agent(Some(ureq::tls::RootCerts::new_with_certs(&certs)));
+        Ok(self)
     }
 
     /// The same hub with this token.
@@ -74,27 +96,27 @@ impl Client {
 
     pub fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, CliError> {
         let url = format!("{}{path}", self.addr);
-        let resp = self.auth(ureq::get(&url)).config().http_status_as_error(false).build().call();
+        let resp = self.auth(self.agent.get(&url)).call();
         self.answer(url, resp)
     }
 
     /// POSTs `body` as JSON.
     pub fn post<T: DeserializeOwned>(&self, path: &str, body: &impl serde::Serialize) -> Result<T, CliError> {
         let url = format!("{}{path}", self.addr);
-        let resp = self.auth(ureq::post(&url)).config().http_status_as_error(false).build().send_json(body);
+        let resp = self.auth(self.agent.post(&url)).send_json(body);
         self.answer(url, resp)
     }
 
     /// PUTs `body` as JSON.
     pub fn put<T: DeserializeOwned>(&self, path: &str, body: &impl serde::Serialize) -> Result<T, CliError> {
         let url = format!("{}{path}", self.addr);
-        let resp = self.auth(ureq::put(&url)).config().http_status_as_error(false).build().send_json(body);
+        let resp = self.auth(self.agent.put(&url)).send_json(body);
         self.answer(url, resp)
     }
 
     pub fn delete<T: DeserializeOwned>(&self, path: &str) -> Result<T, CliError> {
         let url = format!("{}{path}", self.addr);
-        let resp = self.auth(ureq::delete(&url)).config().http_status_as_error(false).build().call();
+        let resp = self.auth(self.agent.delete(&url)).call();
         self.answer(url, resp)
     }
 
@@ -139,7 +161,7 @@ impl Client {
                 url.push_str(&format!("&{k}={v}"));
             }
         }
-        let resp = self.auth(ureq::get(&url)).config().http_status_as_error(false).build().call();
+        let resp = self.auth(self.agent.get(&url)).call();
         let mut resp = resp.map_err(|source| CliError::Unreachable { addr: self.addr.clone(), error: source })?;
         if !resp.status().is_success() {
             return self.answer::<()>(url, Ok(resp));
@@ -159,10 +181,11 @@ impl Client {
     /// Calls `each` for every event until the stream ends.
     pub fn watch(&self, mut each: impl FnMut(Event) -> std::io::Result<()>) -> Result<(), CliError> {
         let url = format!("{}/api/v1/events", self.addr);
-        let resp = self
-            .auth(ureq::get(&url))
-            .call()
-            .map_err(|source| CliError::Unreachable { addr: self.addr.clone(), error: source })?;
+        let resp = self.auth(self.agent.get(&url)).call();
+        let resp = resp.map_err(|source| CliError::Unreachable { addr: self.addr.clone(), error: source })?;
+        if !resp.status().is_success() {
+            return self.answer::<()>(url, Ok(resp));
+        }
         let reader = std::io::BufReader::new(resp.into_body().into_reader());
         for line in reader.lines() {
             let line = line?;
@@ -173,6 +196,15 @@ impl Client {
         }
         Ok(())
     }
+}
+
+/// An agent that answers error statuses (the hub's words are in them), with these roots.
+fn agent(roots: Option<ureq::tls::RootCerts>) -> ureq::Agent {
+    let mut b = ureq::Agent::config_builder().http_status_as_error(false);
+    if let Some(r) = roots {
+        b = b.tls_config(ureq::tls::TlsConfig::builder().root_certs(r).build());
+    }
+    b.build().new_agent()
 }
 
 pub fn print_nodes(client: &Client, json: bool) -> Result<(), CliError> {

@@ -9,6 +9,10 @@ struct Cli {
     /// The hub's HTTP API.
     #[arg(long, global = true, env = "RABBLE_ADDR", default_value = "http://127.0.0.1:8500")]
     addr: String,
+    /// The CA the hub's HTTPS certificate is checked against (its ca.pem from
+    /// `rabble-hub tls init`); default: Mozilla's roots.
+    #[arg(long = "ca-cert", global = true, env = "RABBLE_CACERT")]
+    ca_cert: Option<std::path::PathBuf>,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -241,7 +245,13 @@ enum NodeCmd {
 
 fn main() {
     let cli = Cli::parse_from(cli::job::nomad_style_flags(std::env::args()));
-    let client = Client::new(&cli.addr);
+    let client = match &cli.ca_cert {
+        Some(ca) => Client::new(&cli.addr).with_ca(ca).unwrap_or_else(|e| {
+            eprintln!("rabble: --ca-cert: {e}");
+            std::process::exit(2)
+        }),
+        None => Client::new(&cli.addr),
+    };
     let result: anyhow::Result<()> = match cli.cmd {
         Cmd::Dev(args) => {
             rabble_hub::init_logging();

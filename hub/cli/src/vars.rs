@@ -32,7 +32,7 @@ pub fn items(args: &[String]) -> Result<serde_json::Map<String, serde_json::Valu
 
 fn call(client: &Client, method: &str, path: &str, body: Option<String>) -> Result<(u16, String), CliError> {
     let url = format!("{}{path}", client.addr);
-    let agent = ureq::Agent::config_builder().http_status_as_error(false).build().new_agent();
+    let agent = &client.agent;
     let resp = match (method, body) {
         ("PUT", Some(b)) => client.auth(agent.put(&url)).content_type("application/json").send(b.as_str()),
         ("DELETE", _) => client.auth(agent.delete(&url)).call(),

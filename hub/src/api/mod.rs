@@ -10,6 +10,7 @@ mod alloc_logs;
 mod consul;
 pub mod door;
 mod error;
+pub mod https;
 mod jobs;
 mod join;
 mod revoke;

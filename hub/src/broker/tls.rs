@@ -65,7 +65,7 @@ impl Certified {
         Ok(Certified { cert: cert.to_owned(), key: key.to_owned(), stamp, acceptor: acceptor(cert, key)? })
     }
 
-    fn current(&mut self) -> TlsAcceptor {
+    pub(crate) fn current(&mut self) -> TlsAcceptor {
         let now = stamp(&self.cert, &self.key);
         if now != self.stamp {
             self.stamp = now;

@@ -1,0 +1,91 @@
+//! The API over HTTPS, for the LAN: the hub's certificate (the one `rabble-hub tls init`
+//! makes, re-loaded when renewed), every handshake in its own task with a deadline, and
+//! the connections handed to the same router as plain HTTP (`axum::serve` over this
+//! [`TlsListener`]). Plain HTTP stays on loopback.
+
+use crate::broker::tls::{Certified, HANDSHAKE_TIMEOUT};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, mpsc};
+use tokio_rustls::server::TlsStream;
+use tokio_util::sync::CancellationToken;
+
+/// Handshakes in progress at most: more wait in the kernel's backlog.
+const MAX_HANDSHAKES: usize = 256;
+
+/// Finished handshakes, as `axum::serve` takes connections.
+pub struct TlsListener {
+    rx: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
+    local: SocketAddr,
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = TlsStream<TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        match self.rx.recv().await {
+            Some(c) => c,
+            // The acceptor stopped: the server is stopping too.
+            None => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        Ok(self.local)
+    }
+}
+
+/// The listener, and the task that accepts and handshakes until `stop`.
+pub fn listen(
+    tcp: TcpListener,
+    mut certified: Certified,
+    stop: CancellationToken,
+) -> std::io::Result<(TlsListener, impl std::future::Future<Output = ()> + Send)> {
+    let local = tcp.local_addr()?;
+    let (tx, rx) = mpsc::channel(64);
+    let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES));
+    let accepting = async move {
+        loop {
+            let (stream, peer) = tokio::select! {
+                () = stop.cancelled() => return,
+                r = tcp.accept() => match r {
+                    Ok(c) => c,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "HTTPS accept failed");
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+            };
+            let Ok(permit) = handshakes.clone().acquire_owned().await else { return };
+            let (acceptor, tx) = (certified.current(), tx.clone());
+            tokio::spawn(async move {
+                let _permit = permit;
+                match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                    Ok(Ok(tls)) => drop(tx.send((tls, peer)).await),
+                    Ok(Err(e)) => tracing::debug!(%peer, error = %e, "HTTPS handshake failed"),
+                    Err(_) => tracing::debug!(%peer, "HTTPS handshake timed out"),
+                }
+            });
+        }
+    };
+    Ok((TlsListener { rx, local }, accepting))
+}
+
+/// The peer of a connection, plain or TLS (the door trusts loopback before bootstrap).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Peer(pub SocketAddr);
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, TcpListener>> for Peer {
+    fn connect_info(s: axum::serve::IncomingStream<'_, TcpListener>) -> Peer {
+        Peer(*s.remote_addr())
+    }
+}
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, TlsListener>> for Peer {
+    fn connect_info(s: axum::serve::IncomingStream<'_, TlsListener>) -> Peer {
+        Peer(*s.remote_addr())
+    }
+}
