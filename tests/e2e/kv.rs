@@ -244,6 +244,51 @@ fn ansibles_consul_kv_module_puts_reads_idempotently_and_deletes() {
     assert_eq!(req("GET", &format!("{}/v1/kv/ansible/motd", hub.http), "").0, 404);
 }
 
+/// With the ACLs bootstrapped, py-consul and Ansible's consul_kv module work with a token
+/// (`token=`), and are refused without one.
+#[test]
+fn py_consul_and_ansible_with_an_acl_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = Hub::start(dir.path(), &[]);
+    let root = hub.bootstrap_acl();
+    let token = hub.token_with(&root, "ansible", "kv \"ansible/\" {\n  policy = \"write\"\n}\n");
+    let port = hub.http.rsplit(':').next().unwrap().to_owned();
+    let py = Command::new(tool("python3")).args(["-c", "import sys; print(sys.executable)"]).output().unwrap();
+    let py = String::from_utf8_lossy(&py.stdout).trim().to_owned();
+    let ansible = |args: &str| {
+        let out = Command::new(tool("ansible"))
+            .args(["localhost", "-c", "local", "-e", &format!("ansible_python_interpreter={py}")])
+            .args(["-m", "community.general.consul_kv", "-a", &format!("{args} host=127.0.0.1 port={port}")])
+            .env("ANSIBLE_LOCALHOST_WARNING", "false")
+            .output()
+            .unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let (ok, out) = ansible(&format!("key=ansible/motd value=hello token={token}"));
+    assert!(ok && out.contains("\"changed\": true"), "{out}");
+    let (ok, out) = ansible("key=ansible/motd value=bye");
+    assert!(!ok, "no token, no write: {out}");
+    let (ok, out) = ansible(&format!("key=other/motd value=x token={token}"));
+    assert!(!ok, "outside the token's prefix: {out}");
+    let script = format!(
+        r#"
+import consul
+c = consul.Consul(host="127.0.0.1", port={port}, token="{token}")
+index, v = c.kv.get("ansible/motd")
+assert v["Value"] == b"hello", v
+anon = consul.Consul(host="127.0.0.1", port={port})
+try:
+    anon.kv.get("ansible/motd")
+    raise SystemExit("read without a token")
+except consul.ACLPermissionDenied:
+    pass
+"#
+    );
+    let out = Command::new(tool("python3")).args(["-c", &script]).output().unwrap();
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!hub.proc.log().contains(&token), "a token in the hub's log");
+}
+
 /// Keys under a prefix the operator marked public are mirrored retained on
 /// `rabble/kv/<key>`, as `mosquitto_sub` shows them; other keys never reach MQTT; a
 /// deleted key's topic is cleared; a restarted hub publishes them again.

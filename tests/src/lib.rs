@@ -8,6 +8,7 @@
 // The harness is synchronous (it drives processes, not futures): std time is right here.
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 
+mod acl;
 mod agent;
 pub mod card;
 pub mod ct;
