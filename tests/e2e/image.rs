@@ -314,4 +314,33 @@ fn join_tokens_straight_from_the_hub() {
     let _a =
         rabble_tests::Agent::spawn(Command::new(bin("rabble-agent")), &state, "pi-den", &url, state.join("s"), &extra);
     hub.wait_node("pi-den", NodeStatus::Up, std::time::Duration::from_secs(15));
+
+    // On the LAN: the hub's API over HTTPS with its CA, ACLs on; the join token is minted
+    // for a token that may write pi-* nodes, and refused without one.
+    let lan = d.join("lan");
+    std::fs::create_dir_all(&lan).unwrap();
+    let c2 = card::make(&lan, Layout::Bookworm);
+    let port = rabble_tests::free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let (hub, tls) = rabble_tests::Hub::start_tls(&lan, &["--https-listen", &listen]);
+    let root = hub.bootstrap_acl();
+    let imager = hub.token_with(&root, "imager", "node \"pi-\" {\n  policy = \"write\"\n}\n");
+    let ask = |token: Option<&str>| {
+        let mut cmd = Command::new(bin("rabble"));
+        cmd.arg("image").arg(&c2.path).args(["--name", "pi-lan", "--hub", &tls.url(), "--join"]);
+        cmd.args(["--addr", &format!("https://localhost:{port}"), "--ca-cert", tls.ca.to_str().unwrap()]);
+        cmd.args(["--agent", agent_aarch64().to_str().unwrap()]).env_remove("RABBLE_TOKEN_FILE");
+        cmd.env("XDG_CONFIG_HOME", lan.join("cfg"));
+        match token {
+            Some(t) => cmd.env("RABBLE_TOKEN", t),
+            None => cmd.env_remove("RABBLE_TOKEN"),
+        };
+        cmd.output().unwrap()
+    };
+    let out = ask(None);
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && e.contains("needs node:write on \"pi-lan\""), "{e}");
+    let out = ask(Some(&imager));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8(c2.boot_file("rabble/join-token").unwrap()).unwrap().trim().len(), 64);
 }
