@@ -250,3 +250,7 @@ async fn events(State(s): State<AppState>) -> Response {
     let stream = futures_util::StreamExt::take_until(stream, s.stop.cancelled_owned());
     ([(header::CONTENT_TYPE, "application/x-ndjson")], Body::from_stream(stream)).into_response()
 }
+
+#[cfg(test)]
+#[path = "gate_tests.rs"]
+mod gate_tests;
