@@ -327,4 +327,25 @@ mod tests {
         let c = Config::resolve(with_token(&token)).unwrap();
         assert_eq!(c.credentials, Some(("pi3".to_owned(), "abc123".to_owned())));
     }
+
+    /// The config file as users edit it, mutated: a configuration or an error naming the field,
+    /// never a panic.
+    #[test]
+    fn config_files_take_any_mutation_without_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        let seeds = [
+            "hub = \"mqtts://hub.lan:8883\"\nca = \"/etc/rabble/ca.pem\"\ntoken_file = \"/etc/rabble/token\"\nname = \"pi3\"\n[meta]\nroom = \"den\"\n[[lane]]\nname = \"routing\"\nlisten = \"0.0.0.0:80\"\n",
+        ];
+        rabble_shared::support::mutate::mutations(
+            &seeds,
+            b"[]{}\"=.,:_ \n0123456789abcdeilmnoprstuvy",
+            2_000,
+            3086,
+            |b| {
+                std::fs::write(&path, b).unwrap();
+                let _ = Config::resolve(Flags { config: Some(path.clone()), ..Default::default() });
+            },
+        );
+    }
 }

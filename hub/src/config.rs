@@ -469,4 +469,27 @@ mod tests {
         let e = Config::resolve(Flags { config: Some(p), ..Default::default() }).unwrap_err().to_string();
         assert!(e.contains("hub.toml") && e.contains("line 1"), "{e}");
     }
+
+    /// The config file as users edit it, mutated: a configuration or an error naming the field,
+    /// never a panic.
+    #[test]
+    fn config_files_take_any_mutation_without_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        let default = crate::install::default_config();
+        let seeds = [
+            default.as_str(),
+            "[acl]\nanonymous = \"service \\\"\\\" { policy = \\\"read\\\" }\"\n[kv]\npublic = [\"public/\"]\n[[lane]]\nname = \"edge\"\nprefix = \"edge\"\n",
+        ];
+        rabble_shared::support::mutate::mutations(
+            &seeds,
+            b"[]{}\"=.,:_ \n0123456789abcdeilmnoprstuvy",
+            2_000,
+            3087,
+            |b| {
+                std::fs::write(&path, b).unwrap();
+                let _ = Config::resolve(Flags { config: Some(path.clone()), ..Default::default() });
+            },
+        );
+    }
 }

@@ -34,7 +34,7 @@ use catalog::Store;
 use catalog::writer::{LiveMap, Writer};
 use config::{BrokerChoice, Config};
 use rumqttc::AsyncClient;
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use tokio::sync::{broadcast, mpsc, watch};
@@ -249,17 +249,15 @@ pub async fn run(
         let (listener, accepting) =
             api::https::listen(tcp, certified, topo.token(Stage::Doors)).map_err(HubError::Http)?;
         topo.spawn("https-accept", Stage::Doors, |_| accepting);
-        let app = app.clone().into_make_service_with_connect_info::<api::https::Peer>();
-        topo.spawn("https-api", Stage::Doors, |stop| {
-            axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned()).into_future()
-        });
+        let app = app.clone();
+        topo.spawn("https-api", Stage::Doors, |stop| api::serve::serve(listener, app, stop));
         tracing::info!(%addr, "HTTPS API listening");
     }
     tracing::info!(addr = %http.local_addr().map_err(HubError::Http)?, "HTTP API listening");
     topo.spawn("http-api", Stage::Doors, |stop| {
-        // The peer's address: loopback is trusted until the ACLs are bootstrapped (api::door).
-        let app = app.into_make_service_with_connect_info::<api::https::Peer>();
-        axum::serve(http, app).with_graceful_shutdown(stop.cancelled_owned()).into_future()
+        // The peer's address goes with each request: loopback is trusted until the ACLs are
+        // bootstrapped (api::door).
+        api::serve::serve(http, app, stop)
     });
     topo.run_until(shutdown).await?;
     tracing::info!("hub stopped");

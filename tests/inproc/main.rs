@@ -4,4 +4,5 @@
 
 mod acl;
 mod api;
+mod hostile;
 mod writer;

@@ -8,7 +8,7 @@
 mod parse;
 pub mod spec;
 
-pub use parse::parse_file;
+pub use parse::{parse_file, parse_text};
 
 use rabble_shared::msg::{CheckKind, ServiceRegistration};
 use rabble_shared::support::duration::GoDuration;

@@ -16,9 +16,12 @@ pub fn parse_file(path: &Path) -> Result<Definitions, LoadError> {
     }
     let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read: {e}")))?;
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
-    let spec = parse_str(&text, ext).map_err(err)?;
-    let source = path.display().to_string();
-    to_definitions(spec, &source).map_err(err)
+    parse_text(&text, ext, &path.display().to_string()).map_err(err)
+}
+
+/// Parses and validates a file's text (`ext`: its format; `source`: its name).
+pub fn parse_text(text: &str, ext: &str, source: &str) -> Result<Definitions, String> {
+    to_definitions(parse_str(text, ext)?, source)
 }
 
 /// Parses file text by format (`toml`, `hcl` or `json`).

@@ -147,3 +147,23 @@ fn duplicate_ids_across_files_are_refused_by_name() {
     assert_eq!(d.services.len(), 1);
     assert!(errs[0].to_string().contains("1.hcl"), "{}", errs[0]);
 }
+
+/// Service files as users write them, mutated: parsed or refused with a reason, never a
+/// panic (the seed's Consul HCL, Consul JSON, Rabble TOML).
+#[test]
+fn service_files_take_any_mutation_without_a_panic() {
+    let hcl = [fs::read_to_string(seed("proxmox.hcl")).unwrap(), fs::read_to_string(seed("postgres.hcl")).unwrap()];
+    let json = [r#"{"Service": {"Name": "web", "ID": "web-1", "Port": 80, "Tags": ["a"],
+        "Checks": [{"HTTP": "http://127.0.0.1/health", "Interval": "5s", "Header": {"X-A": ["1"]}},
+                   {"TCP": "127.0.0.1:80", "Interval": "10s"}, {"TTL": "30s", "CheckID": "t"}]}}"#];
+    let toml = [
+        "[[service]]\nname = \"demo\"\nport = 8080\n[[service.checks]]\nhttp = \"http://127.0.0.1:8080/\"\ninterval = \"2s\"\n[[check]]\nid = \"d\"\nargs = [\"/bin/true\"]\ninterval = \"1m\"\n",
+    ];
+    let alphabet = b"{}[]\"=:,.-_/ \n0123456789smhabcdeiklnoprstuvxyz";
+    let hcl: Vec<&str> = hcl.iter().map(String::as_str).collect();
+    for (ext, seeds) in [("hcl", &hcl[..]), ("json", &json[..]), ("toml", &toml[..])] {
+        rabble_shared::support::mutate::mutations(seeds, alphabet, 3_000, 5, |b| {
+            let _ = parse::parse_text(&String::from_utf8_lossy(b), ext, "fuzz");
+        });
+    }
+}

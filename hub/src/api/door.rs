@@ -87,7 +87,7 @@ pub fn secret(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
 
 /// Middleware: decides the request, then runs it as its caller.
 pub async fn door(State(s): State<AppState>, req: Request, next: Next) -> Response {
-    let peer = req.extensions().get::<ConnectInfo<super::https::Peer>>().map(|c| c.0.0);
+    let peer = req.extensions().get::<ConnectInfo<super::serve::Peer>>().map(|c| c.0.0);
     // No peer known (never, on a real listener): not loopback.
     let loopback = peer.is_some_and(|p: SocketAddr| p.ip().is_loopback());
     let (method, path, query) = (req.method().as_str().to_owned(), req.uri().path().to_owned(), req.uri().query());

@@ -73,19 +73,3 @@ pub fn listen(
     };
     Ok((TlsListener { rx, local }, accepting))
 }
-
-/// The peer of a connection, plain or TLS (the door trusts loopback before bootstrap).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Peer(pub SocketAddr);
-
-impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, TcpListener>> for Peer {
-    fn connect_info(s: axum::serve::IncomingStream<'_, TcpListener>) -> Peer {
-        Peer(*s.remote_addr())
-    }
-}
-
-impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, TlsListener>> for Peer {
-    fn connect_info(s: axum::serve::IncomingStream<'_, TlsListener>) -> Peer {
-        Peer(*s.remote_addr())
-    }
-}

@@ -15,6 +15,7 @@ mod jobs;
 mod join;
 mod revoke;
 mod routes;
+pub mod serve;
 pub mod vars;
 
 pub use error::WriteFailed;
@@ -75,6 +76,9 @@ pub struct AppState {
     pub data_dir: std::path::PathBuf,
 }
 
+/// The largest request body the API reads.
+pub const MAX_BODY: usize = 1024 * 1024;
+
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/api/v1/health", get(health))
@@ -119,6 +123,8 @@ pub fn router(state: AppState) -> Router {
                  /v1/traefik/<lane>",
             )
         })
+        // Any body at most 1 MiB (a job file; KV values stop at Consul's 512 KiB in their handler).
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::from_fn_with_state(state.clone(), door::door))
         .layer(axum::middleware::from_fn(error::one_shape))
         .with_state(state)

@@ -8,6 +8,7 @@ pub mod config;
 pub mod duration;
 pub mod join;
 pub mod mqtt;
+pub mod mutate;
 pub mod seal;
 pub mod stamp;
 pub mod tls;

@@ -164,3 +164,21 @@ fn every_endpoint_has_its_gate() {
     assert_eq!(gate("PATCH", "/v1/kv/x", None), None);
     assert_eq!(gate("POST", "/api/v1/health", None), None);
 }
+
+#[test]
+fn policy_rules_take_any_mutation_without_a_panic() {
+    let seeds = [
+        "job \"web-*\" {\n  policy = \"read\"\n  capabilities = [\"submit\"]\n}\n",
+        "kv \"app/\" { policy = \"write\" }\nacl = \"read\"\noperator = \"write\"\n",
+        policy::ANONYMOUS_DEFAULT,
+    ];
+    rabble_shared::support::mutate::mutations(&seeds, b"{}[]\"=,*# \nabcdeijklnoprstuvwy-/", 20_000, 7, |b| {
+        if let Ok(r) = Rules::parse("fuzz.hcl", &String::from_utf8_lossy(b)) {
+            let mut n = Need::new(Resource::Kv, Cap::Read, "app/x");
+            let _ = r.allows(&n);
+            n.subtree = true;
+            let _ = r.allows(&n);
+            let _ = r.without_secrets();
+        }
+    });
+}

@@ -211,3 +211,17 @@ fn the_job_encodes_and_decodes_the_same() {
         assert_eq!(serde_json::from_str::<JobSpec>(&text).unwrap(), j, "{f}");
     }
 }
+
+#[test]
+fn job_files_take_any_mutation_without_a_panic() {
+    let files: Vec<String> = ["plex", "traefik", "backup", "cleanup", "grafana-template"]
+        .iter()
+        .map(|n| fixture(&format!("{n}.nomad.hcl")))
+        .collect();
+    let seeds: Vec<&str> = files.iter().map(String::as_str).collect();
+    let alphabet = b"{}[]()\"=,.$#<>\n -_:*+/%abcdefghijklmnoprstuvxyz0123456789";
+    let opts = Options::default();
+    rabble_shared::support::mutate::mutations(&seeds, alphabet, 3_000, 0x10b, |b| {
+        let _ = parse("fuzz.hcl", &String::from_utf8_lossy(b), &opts);
+    });
+}

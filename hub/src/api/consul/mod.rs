@@ -156,3 +156,7 @@ mod tests {
         assert!(Params::parse(None).unwrap().index.is_none());
     }
 }
+
+#[cfg(test)]
+#[path = "random_tests.rs"]
+mod random_tests;

@@ -65,7 +65,7 @@ fn canonical(v: serde_json::Value) -> serde_json::Value {
     }
 }
 
-fn json<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, Fail> {
+pub(super) fn json<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, Fail> {
     let bad = |e: serde_json::Error| fail(StatusCode::BAD_REQUEST, &format!("Request decode failed: {e}"));
     let v: serde_json::Value = serde_json::from_slice(body).map_err(bad)?;
     serde_json::from_value(canonical(v)).map_err(bad)

@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 type OpErrors = Vec<(usize, String)>;
 
 /// The operations in a request body, or every malformed one by position.
-fn parse(body: &[u8]) -> Result<Result<Vec<TxnOp>, OpErrors>, Fail> {
+pub(super) fn parse(body: &[u8]) -> Result<Result<Vec<TxnOp>, OpErrors>, Fail> {
     let bad = |m: String| fail(StatusCode::BAD_REQUEST, &m);
     let ops: Vec<Value> = serde_json::from_slice(body).map_err(|e| bad(format!("Failed to parse body: {e}")))?;
     if ops.len() > MAX_OPS {
