@@ -43,6 +43,7 @@ pub(crate) fn parse_str(text: &str, ext: &str) -> Result<FileSpec, String> {
             })?
         }
         "hcl" => {
+            rabble_shared::support::hcl::check_nesting(text).map_err(|e| format!("line {e}"))?;
             let value: serde_json::Value = hcl::from_str(text).map_err(|e| e.to_string().trim_end().to_owned())?;
             let de = serde_ignored::Deserializer::new(value, &mut note);
             serde_path_to_error::deserialize(de).map_err(|e| describe(e.path(), e.inner()))?

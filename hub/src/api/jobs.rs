@@ -54,6 +54,18 @@ fn read_job(headers: &HeaderMap, body: &[u8], q: &SubmitQuery) -> Result<(JobSpe
 }
 
 /// Sends one update to the writer and waits until it is durable.
+/// [`read_job`] on a blocking thread: a job file is parsed and evaluated (HCL, functions,
+/// variables), which is CPU work the async workers must not wait on.
+async fn read_job_off_thread(
+    headers: HeaderMap,
+    body: Bytes,
+    q: SubmitQuery,
+) -> Result<(JobSpec, Vec<String>), Response> {
+    tokio::task::spawn_blocking(move || read_job(&headers, &body, &q))
+        .await
+        .unwrap_or_else(|e| Err(super::error::error(axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string())))
+}
+
 async fn write(s: &AppState, update: Update) -> Result<crate::catalog::writer::Committed, Response> {
     s.commit(update).await.map_err(IntoResponse::into_response)
 }
@@ -64,7 +76,7 @@ pub async fn submit(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (spec, warnings) = match read_job(&headers, &body, &q) {
+    let (spec, warnings) = match read_job_off_thread(headers, body, q).await {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -87,7 +99,7 @@ pub async fn plan(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    match read_job(&headers, &body, &q) {
+    match read_job_off_thread(headers, body, q).await {
         Ok((spec, warnings)) => {
             if let Err(denied) = super::door::check(&Need::new(Resource::Job, Cap::Submit, spec.id.as_str())) {
                 return denied;

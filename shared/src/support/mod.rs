@@ -6,6 +6,7 @@
 pub mod clock;
 pub mod config;
 pub mod duration;
+pub mod hcl;
 pub mod join;
 pub mod mqtt;
 pub mod mutate;

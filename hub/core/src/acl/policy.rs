@@ -79,6 +79,7 @@ impl Rules {
         if text.len() > MAX_RULES {
             return Err(PolicyError(format!("{file}: rules are {} bytes, at most {MAX_RULES}", text.len())));
         }
+        rabble_shared::support::hcl::check_nesting(text).map_err(|e| PolicyError(format!("{file}:{e}")))?;
         let body = hcl_edit::parser::parse_body(text).map_err(|e| {
             PolicyError(format!("{file}:{}:{}: {}", e.location().line(), e.location().column(), e.message()))
         })?;

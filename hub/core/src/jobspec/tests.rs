@@ -225,3 +225,11 @@ fn job_files_take_any_mutation_without_a_panic() {
         let _ = parse("fuzz.hcl", &String::from_utf8_lossy(b), &opts);
     });
 }
+
+#[test]
+fn deeply_nested_job_files_are_refused_unread() {
+    let src = format!("job \"x\" {{\n  meta = {}\n}}\n", "j=api0%lll%{llll%ll%{lll".repeat(12));
+    let e = errors(&src);
+    assert!(e.contains("fuzz.hcl:2:") || e.contains(":2:"), "{e}");
+    assert!(e.contains("deeper than 16"), "{e}");
+}
