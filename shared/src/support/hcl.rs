@@ -6,7 +6,7 @@
 
 /// The deepest nesting of `{`, `[` and `(` an HCL text may have (including inside strings
 /// and heredocs, whose `${...}` are parsed as expressions too).
-pub const MAX_NESTING: usize = 16;
+pub const MAX_NESTING: usize = 12;
 
 /// `Err` with line and column where `text` nests deeper than [`MAX_NESTING`].
 pub fn check_nesting(text: &str) -> Result<(), String> {
@@ -39,7 +39,7 @@ mod tests {
         let job = "job \"w\" {\n group \"g\" {\n task \"t\" {\n config { labels = { a = [\"${x[0]}\"] } }\n }\n }\n}\n";
         assert!(check_nesting(job).is_ok());
         let e = check_nesting(&"j=api0%lll%{llll%ll%{lll".repeat(12)).unwrap_err();
-        assert!(e.starts_with("1:") && e.contains("deeper than 16"), "{e}");
-        assert!(check_nesting(&format!("a = {}\n", "(".repeat(17))).unwrap_err().starts_with("1:21"));
+        assert!(e.starts_with("1:") && e.contains("deeper than 12"), "{e}");
+        assert!(check_nesting(&format!("a = {}\n", "(".repeat(13))).unwrap_err().starts_with("1:17"));
     }
 }
