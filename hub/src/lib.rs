@@ -240,7 +240,7 @@ pub async fn run(
         template_waits: waits_rx,
         dns: dns_for_api,
         proxy: proxy_stats,
-        anonymous: Arc::new(cfg.anonymous.clone()),
+        anonymous: rabble_core::acl::Authorizer::anonymous(&cfg.anonymous),
         data_dir: cfg.data_dir.clone(),
     });
     if let (Some(tcp), Some(t)) = (https, &cfg.https) {

@@ -71,7 +71,7 @@ pub struct AppState {
     /// Each node's lane proxy counters.
     pub proxy: crate::ingest::ProxyMap,
     /// The rules a request without a token gets (hub.toml `[acl] anonymous`; never secrets).
-    pub anonymous: Arc<rabble_core::acl::Rules>,
+    pub anonymous: rabble_core::acl::Authorizer,
     /// The data dir (where the ACL bootstrap's reset file is looked for).
     pub data_dir: std::path::PathBuf,
 }

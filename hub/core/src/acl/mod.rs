@@ -147,7 +147,8 @@ impl fmt::Display for Need {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Authorizer {
     Management,
-    Rules(Rules),
+    /// Shared: a token's one policy's rules, or the anonymous rules, are not copied per request.
+    Rules(std::sync::Arc<Rules>),
 }
 
 impl Authorizer {
@@ -167,7 +168,7 @@ impl Authorizer {
 
     /// The rules a request without a token gets: `anonymous` minus every secret.
     pub fn anonymous(anonymous: &Rules) -> Authorizer {
-        Authorizer::Rules(anonymous.without_secrets())
+        Authorizer::Rules(std::sync::Arc::new(anonymous.without_secrets()))
     }
 }
 

@@ -49,7 +49,7 @@ pub struct Policy {
     pub name: String,
     pub description: String,
     pub text: String,
-    pub rules: Rules,
+    pub rules: std::sync::Arc<Rules>,
 }
 
 impl Policy {
@@ -60,7 +60,7 @@ impl Policy {
             return Err(PolicyError(format!("description: at most {} bytes", MAX_NAME * 2)));
         }
         let rules = Rules::parse(&format!("policy {name:?}"), text)?;
-        Ok(Policy { name: name.into(), description: description.into(), text: text.into(), rules })
+        Ok(Policy { name: name.into(), description: description.into(), text: text.into(), rules: rules.into() })
     }
 }
 
