@@ -21,6 +21,7 @@ export RUSTC_BOOTSTRAP=1
 printf '%-14s %12s %10s %8s %8s %9s  %s\n' target executions exec/s cov corpus rss_mb result
 failed=0
 for t in "${targets[@]}"; do
+  this=0
   log=$(mktemp)
   mkdir -p "corpus/$t"
   # -timeout=1: an input that takes over a second is a hang; -rss_limit_mb: bounded memory.
@@ -28,7 +29,9 @@ for t in "${targets[@]}"; do
        -print_final_stats=1 >"$log" 2>&1; then
     result="0 crashes, 0 hangs"
   else
-    result="FAILED: $(grep -m1 -E 'ERROR: libFuzzer|panicked at|deadly signal|timeout' "$log" || tail -1 "$log")"
+    why=$(grep -m1 -oE "ERROR: libFuzzer: [a-z-]+|panicked at [^ ]+|ALARM: working on the last Unit for [0-9]+ seconds" "$log" || true)
+    result="FAILED: ${why:-see the log}; the input is in hub/fuzz/artifacts/$t/"
+    this=1
     failed=1
   fi
   execs=$(grep -oP 'stat::number_of_executed_units:\s*\K[0-9]+' "$log" | tail -1 || true)
@@ -37,7 +40,7 @@ for t in "${targets[@]}"; do
   cov=$(grep -oP 'cov: \K[0-9]+' "$log" | tail -1 || true)
   corp=$(grep -oP 'corp: \K[0-9]+' "$log" | tail -1 || true)
   printf '%-14s %12s %10s %8s %8s %9s  %s\n' "$t" "${execs:-?}" "${rate:-?}" "${cov:-?}" "${corp:-?}" "${rss:-?}" "$result"
-  [ "$failed" = 0 ] || tail -30 "$log"
+  [ "$this" = 0 ] || grep -A3 -E "ERROR: libFuzzer|panicked at|ALARM" "$log" | head -20
   rm -f "$log"
 done
 exit "$failed"
