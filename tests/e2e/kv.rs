@@ -216,23 +216,29 @@ fn variables_are_sealed_at_rest_and_useless_without_the_key() {
     assert_eq!(req("GET", &format!("{}/v1/var/nomad/jobs/web", other.http), "").0, 404);
 }
 
-#[test]
-fn ansibles_consul_kv_module_puts_reads_idempotently_and_deletes() {
-    // Debian's ansible (with community.general), run on the Python that has py-consul.
-    let dir = tempfile::tempdir().unwrap();
-    let hub = Hub::start(dir.path(), &[]);
-    let port = hub.http.rsplit(':').next().unwrap().to_owned();
+/// Ansible's `community.general.consul_kv` against `hub` with `args`: (succeeded, its output).
+/// Debian's ansible (with community.general), run on the Python that has py-consul.
+fn consul_kv(hub: &Hub, args: &str) -> (bool, String) {
+    let port = hub.http.rsplit(':').next().unwrap();
     let py = Command::new(tool("python3")).args(["-c", "import sys; print(sys.executable)"]).output().unwrap();
     let py = String::from_utf8_lossy(&py.stdout).trim().to_owned();
+    let out = Command::new(tool("ansible"))
+        .args(["localhost", "-c", "local", "-e", &format!("ansible_python_interpreter={py}")])
+        .args(["-m", "community.general.consul_kv", "-a", &format!("{args} host=127.0.0.1 port={port}")])
+        .env("ANSIBLE_LOCALHOST_WARNING", "false")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+#[test]
+fn ansibles_consul_kv_module_puts_reads_idempotently_and_deletes() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = Hub::start(dir.path(), &[]);
     let ansible = |args: &str| {
-        let out = Command::new(tool("ansible"))
-            .args(["localhost", "-c", "local", "-e", &format!("ansible_python_interpreter={py}")])
-            .args(["-m", "community.general.consul_kv", "-a", &format!("{args} host=127.0.0.1 port={port}")])
-            .env("ANSIBLE_LOCALHOST_WARNING", "false")
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+        let (ok, text) = consul_kv(&hub, args);
+        assert!(ok, "{text}");
         text
     };
     assert!(ansible("key=ansible/motd value=hello").contains("\"changed\": true"));
@@ -253,17 +259,7 @@ fn py_consul_and_ansible_with_an_acl_token() {
     let root = hub.bootstrap_acl();
     let token = hub.token_with(&root, "ansible", "kv \"ansible/\" {\n  policy = \"write\"\n}\n");
     let port = hub.http.rsplit(':').next().unwrap().to_owned();
-    let py = Command::new(tool("python3")).args(["-c", "import sys; print(sys.executable)"]).output().unwrap();
-    let py = String::from_utf8_lossy(&py.stdout).trim().to_owned();
-    let ansible = |args: &str| {
-        let out = Command::new(tool("ansible"))
-            .args(["localhost", "-c", "local", "-e", &format!("ansible_python_interpreter={py}")])
-            .args(["-m", "community.general.consul_kv", "-a", &format!("{args} host=127.0.0.1 port={port}")])
-            .env("ANSIBLE_LOCALHOST_WARNING", "false")
-            .output()
-            .unwrap();
-        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
-    };
+    let ansible = |args: &str| consul_kv(&hub, args);
     let (ok, out) = ansible(&format!("key=ansible/motd value=hello token={token}"));
     assert!(ok && out.contains("\"changed\": true"), "{out}");
     let (ok, out) = ansible("key=ansible/motd value=bye");
