@@ -26,13 +26,15 @@ fn tree(pid: u32) -> Vec<u32> {
     out
 }
 
+/// nginx in one process (`master_process off`): the harness kills what it started with
+/// SIGKILL, which would leave a master's workers running (and skewing later benchmarks).
 fn nginx_conf(dir: &Path, body: &str) -> std::path::PathBuf {
     let conf = dir.join("nginx.conf");
     let d = dir.display();
     std::fs::write(
         &conf,
         format!(
-            "daemon off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
+            "daemon off;\nmaster_process off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
              events {{ worker_connections 1024; }}\nhttp {{\n  access_log off;\n  client_body_temp_path {d}/body;\n  \
              proxy_temp_path {d}/proxy;\n  fastcgi_temp_path {d}/fcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  \
              scgi_temp_path {d}/scgi;\n{body}\n}}\n"
