@@ -60,7 +60,7 @@ async fn bootstrap_closes_the_door_to_anonymous_writes_and_secrets() {
     }
     // ... and nothing else.
     for (method, path, body, needs) in [
-        ("GET", "/api/v1/jobs", "", "job:read on every name"),
+        ("GET", "/api/v1/jobs", "", "job:read on some name"),
         ("GET", "/api/v1/jobs/early", "", "job:read on \"early\""),
         ("POST", "/api/v1/jobs", "job", "job:submit"),
         ("DELETE", "/api/v1/jobs/early", "", "job:stop on \"early\""),
@@ -167,6 +167,27 @@ async fn policies_scope_tokens_and_a_deleted_token_is_refused_at_once() {
     assert!(refusal(status, &body).contains("needs job:submit on \"db\""), "{body}");
     let (status, body) = with(&hub, &deploy, "DELETE", "/api/v1/jobs/web-a", "").await;
     assert!(refusal(status, &body).contains(&format!("token {} needs job:stop on \"web-a\"", made.accessor)));
+    // Lists show what the token may read: its jobs, not the others.
+    assert_eq!(with(&hub, &root, "POST", "/api/v1/jobs", &job("db")).await.0, 200);
+    let (status, body) = with(&hub, &deploy, "GET", "/api/v1/jobs", "").await;
+    let ids: Vec<String> =
+        serde_json::from_str::<Vec<rabble_shared::api::JobView>>(&body).unwrap().into_iter().map(|j| j.id).collect();
+    assert_eq!((status, ids), (200, vec!["web-a".to_owned()]));
+    let (_, body) = with(&hub, &root, "GET", "/api/v1/jobs", "").await;
+    assert!(body.contains("\"db\"") && body.contains("\"web-a\""), "{body}");
+    // ... and Consul's catalog, as Consul filters it.
+    for svc in ["web", "db"] {
+        let reg = format!(r#"{{"Node": "nas", "Address": "10.0.0.2", "Service": {{"Service": "{svc}", "Port": 80}}}}"#);
+        assert_eq!(with(&hub, &root, "PUT", "/v1/catalog/register", &reg).await.0, 200);
+    }
+    let p = policy("service \"web\" { policy = \"read\" }");
+    assert_eq!(with(&hub, &root, "PUT", "/api/v1/acl/policies/web-reader", &p).await.0, 200);
+    let req = AclTokenRequest { policies: vec!["web-reader".into()], ..Default::default() };
+    let (_, body) = with(&hub, &root, "POST", "/api/v1/acl/tokens", &serde_json::to_string(&req).unwrap()).await;
+    let web_reader = serde_json::from_str::<AclTokenView>(&body).unwrap().secret.unwrap();
+    let (status, body) = with(&hub, &web_reader, "GET", "/v1/catalog/services", "").await;
+    let services: std::collections::BTreeMap<String, Vec<String>> = serde_json::from_str(&body).unwrap();
+    assert_eq!((status, services.keys().cloned().collect::<Vec<_>>()), (200, vec!["web".to_owned()]));
     // KV: reads under app/, not app/secret/, and no recursive read over it.
     assert_eq!(with(&hub, &root, "PUT", "/v1/kv/app/secret/pw", "hunter2").await.0, 200);
     assert_eq!(with(&hub, &deploy, "GET", "/v1/kv/app/other", "").await.0, 404);

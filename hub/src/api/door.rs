@@ -18,7 +18,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
 use rabble_core::acl::route::{Gate, gate};
-use rabble_core::acl::{Authorizer, Need};
+use rabble_core::acl::{Authorizer, Cap, Need, Resource};
 use rabble_shared::support::clock::now_ms;
 use std::net::SocketAddr;
 
@@ -65,12 +65,26 @@ pub fn check(need: &Need) -> Result<(), Response> {
     if c.authorizer.allows(need) { Ok(()) } else { Err(denied(&c.who, need)) }
 }
 
-fn denied(who: &Who, need: &Need) -> Response {
-    let whose = match who {
+fn whose(who: &Who) -> String {
+    match who {
         Who::Anonymous => "an anonymous request (no token)".to_owned(),
         other => other.to_string(),
-    };
-    error(StatusCode::FORBIDDEN, format!("permission denied: {whose} needs {need}"))
+    }
+}
+
+fn denied(who: &Who, need: &Need) -> Response {
+    error(StatusCode::FORBIDDEN, format!("permission denied: {} needs {need}", whose(who)))
+}
+
+/// A refusal where no name allows it (a list, a body's names).
+fn denied_any(who: &Who, r: Resource, c: Cap) -> Response {
+    let msg = format!("permission denied: {} needs {}:{} on some name", whose(who), r.as_str(), c.as_str());
+    error(StatusCode::FORBIDDEN, msg)
+}
+
+/// For a list's handler: whether the caller may read `name` of `resource` (left out if not).
+pub fn may_read(resource: Resource, name: &str) -> bool {
+    CALLER.try_with(|c| c.authorizer.allows(&Need::new(resource, Cap::Read, name))).unwrap_or(true)
 }
 
 /// The secret a request carries, where the ecosystem's clients put it.
@@ -111,15 +125,21 @@ pub async fn door(State(s): State<AppState>, req: Request, next: Next) -> Respon
         Some(Gate::Need(n)) => Some(n.clone()),
         Some(Gate::InBody(r, c)) => {
             if !caller.authorizer.allows_some(*r, *c) {
-                return denied(&caller.who, &Need::new(*r, *c, ""));
+                return denied_any(&caller.who, *r, *c);
+            }
+            None
+        }
+        Some(Gate::List(r)) => {
+            if !caller.authorizer.allows_some(*r, Cap::Read) {
+                return denied_any(&caller.who, *r, Cap::Read);
             }
             None
         }
         Some(Gate::Alloc(c, id)) => match super::jobs::find_alloc(&catalog, id) {
-            Ok(a) => Some(Need::new(rabble_core::acl::Resource::Alloc, *c, a.job_id.clone())),
+            Ok(a) => Some(Need::new(Resource::Alloc, *c, a.job_id.clone())),
             // Not found: the handler says so, to those who may read allocations at all.
-            Err(_) if caller.authorizer.allows_some(rabble_core::acl::Resource::Alloc, *c) => None,
-            Err(_) => return denied(&caller.who, &Need::new(rabble_core::acl::Resource::Alloc, *c, "")),
+            Err(_) if caller.authorizer.allows_some(Resource::Alloc, *c) => None,
+            Err(_) => return denied_any(&caller.who, Resource::Alloc, *c),
         },
     };
     if let Some(n) = &need

@@ -47,14 +47,17 @@ fn every_route_has_a_gate_and_anonymous_gets_no_write_and_no_secret() {
             Gate::Open => continue,
             Gate::Need(n) => n.clone(),
             Gate::InBody(r, c) => rabble_core::acl::Need::new(*r, *c, ""),
+            Gate::List(r) => rabble_core::acl::Need::new(*r, Cap::Read, ""),
             Gate::Alloc(c, _) => rabble_core::acl::Need::new(Resource::Alloc, *c, "x1"),
         };
         let write = method != "GET";
         let secret = matches!(need.resource, Resource::Kv | Resource::Var | Resource::Acl);
         if write || secret {
             assert!(!anon.allows(&need), "anonymous may {method} {pattern} ({need})");
-            if let Gate::InBody(r, c) = g {
-                assert!(!anon.allows_some(r, c), "anonymous may {method} {pattern} on some name");
+            match g {
+                Gate::InBody(r, c) => assert!(!anon.allows_some(r, c), "anonymous may {method} {pattern} on some name"),
+                Gate::List(r) => assert!(!anon.allows_some(r, Cap::Read), "anonymous may list {pattern}"),
+                _ => {}
             }
         }
         // A body's names are checked one by one by the handler (a transaction's reads need read).

@@ -181,7 +181,13 @@ pub fn job_view(c: &Catalog, s: &crate::scheduler::task::SchedStatus, id: &str, 
 
 pub async fn list(State(s): State<AppState>) -> Response {
     let (c, st) = (s.catalog(), s.sched.borrow().clone());
-    let views: Vec<JobView> = c.work.jobs.keys().filter_map(|id| job_view(&c, &st, id, false)).collect();
+    let views: Vec<JobView> = c
+        .work
+        .jobs
+        .keys()
+        .filter(|id| super::door::may_read(Resource::Job, id))
+        .filter_map(|id| job_view(&c, &st, id, false))
+        .collect();
     Json(views).into_response()
 }
 
@@ -222,7 +228,8 @@ pub async fn stop(State(s): State<AppState>, Path(id): Path<String>, Query(q): Q
 
 pub async fn allocations(State(s): State<AppState>) -> Response {
     let c = s.catalog();
-    Json(c.work.allocs.values().cloned().collect::<Vec<_>>()).into_response()
+    let readable = c.work.allocs.values().filter(|a| super::door::may_read(Resource::Alloc, &a.job_id));
+    Json(readable.cloned().collect::<Vec<_>>()).into_response()
 }
 
 /// One allocation by id or unique id prefix (as Nomad's CLI takes them).

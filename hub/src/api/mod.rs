@@ -31,6 +31,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use rabble_core::acl::Resource;
 use rabble_shared::NodeId;
 use rabble_shared::api::{Event, HubHealth, NodeStatus, NodeView};
 use std::sync::Arc;
@@ -188,7 +189,9 @@ async fn health(State(s): State<AppState>) -> Json<HubHealth> {
 }
 
 async fn nodes(State(s): State<AppState>) -> Json<Vec<NodeView>> {
-    Json(s.with_live(s.catalog().node_views()))
+    let mut views = s.catalog().node_views();
+    views.retain(|v| door::may_read(Resource::Node, v.id.as_str()));
+    Json(s.with_live(views))
 }
 
 async fn node(State(s): State<AppState>, Path(id): Path<String>) -> Response {
@@ -201,7 +204,9 @@ async fn node(State(s): State<AppState>, Path(id): Path<String>) -> Response {
 }
 
 async fn services(State(s): State<AppState>) -> Response {
-    Json(s.catalog().service_views()).into_response()
+    let mut views = s.catalog().service_views();
+    views.retain(|v| door::may_read(Resource::Service, &v.name));
+    Json(views).into_response()
 }
 
 async fn service(State(s): State<AppState>, Path(name): Path<String>) -> Response {

@@ -15,6 +15,9 @@ pub enum Gate {
     /// A capability on an allocation's job: the allocation (id or unique prefix) is looked
     /// up in the catalog by the caller.
     Alloc(Cap, String),
+    /// A list: the door asks for read on some name of the resource; the handler leaves out
+    /// what the caller may not read (as Consul filters its lists).
+    List(Resource),
     /// A capability on names the body carries (a job file's id, a transaction's keys): the
     /// door asks for it on some name; the handler checks each name it reads.
     InBody(Resource, Cap),
@@ -32,9 +35,9 @@ pub fn gate(method: &str, path: &str, query: Option<&str>) -> Option<Gate> {
         ("GET" | "HEAD", ["api", "v1", "health"] | ["v1", "status", _] | ["v1", "agent", "self"]) => Some(Gate::Open),
         ("GET" | "HEAD", ["v1", "catalog", "datacenters"]) => Some(Gate::Open),
         // The service catalog, as DNS tells it, and what derives from it.
-        (_, ["api", "v1", "services"]) if read => whole(Service, Cap::Read),
+        (_, ["api", "v1", "services"]) if read => Some(Gate::List(Service)),
         (_, ["api", "v1", "services", name]) if read => need(Service, Cap::Read, name),
-        (_, ["v1", "catalog", "services"] | ["v1", "health", "state", _]) if read => whole(Service, Cap::Read),
+        (_, ["v1", "catalog", "services"] | ["v1", "health", "state", _]) if read => Some(Gate::List(Service)),
         (_, ["v1", "catalog" | "health", "service" | "checks", name]) if read => need(Service, Cap::Read, name),
         (_, ["metrics"] | ["api", "v1", "prometheus", "targets"] | ["api", "v1", "routes"]) if read => {
             whole(Service, Cap::Read)
@@ -42,15 +45,15 @@ pub fn gate(method: &str, path: &str, query: Option<&str>) -> Option<Gate> {
         (_, ["v1", "traefik"] | ["v1", "traefik", _]) if read => whole(Service, Cap::Read),
         ("PUT", ["v1", "catalog", "register" | "deregister"]) => whole(Service, Cap::Register),
         // Nodes.
-        (_, ["api", "v1", "nodes"] | ["v1", "catalog", "nodes"]) if read => whole(Node, Cap::Read),
+        (_, ["api", "v1", "nodes"] | ["v1", "catalog", "nodes"]) if read => Some(Gate::List(Node)),
         (_, ["api", "v1", "nodes", id] | ["v1", "catalog" | "health", "node", id]) if read => need(Node, Cap::Read, id),
         ("POST", ["api", "v1", "nodes", id, "drain" | "eligibility" | "join"]) => need(Node, Cap::Write, id),
         // Jobs and allocations.
-        (_, ["api", "v1", "jobs"]) if read => whole(Job, Cap::Read),
+        (_, ["api", "v1", "jobs"]) if read => Some(Gate::List(Job)),
         ("POST", ["api", "v1", "jobs"] | ["api", "v1", "jobs", "plan"]) => Some(Gate::InBody(Job, Cap::Submit)),
         (_, ["api", "v1", "jobs", id] | ["api", "v1", "jobs", id, "versions"]) if read => need(Job, Cap::Read, id),
         ("DELETE", ["api", "v1", "jobs", id]) => need(Job, Cap::Stop, id),
-        (_, ["api", "v1", "allocations"]) if read => whole(Alloc, Cap::Read),
+        (_, ["api", "v1", "allocations"]) if read => Some(Gate::List(Alloc)),
         (_, ["api", "v1", "allocations", id]) if read => Some(Gate::Alloc(Cap::Read, (*id).to_owned())),
         (_, ["api", "v1", "allocations", id, "logs"]) if read => Some(Gate::Alloc(Cap::Logs, (*id).to_owned())),
         // KV: the key (a recursive read or delete needs its whole subtree).

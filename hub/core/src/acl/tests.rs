@@ -146,7 +146,7 @@ fn every_endpoint_has_its_gate() {
     let n = |r, c, name: &str| Some(Gate::Need(Need::new(r, c, name)));
     assert_eq!(gate("GET", "/api/v1/health", None), Some(Gate::Open));
     assert_eq!(gate("GET", "/v1/health/service/web", Some("passing")), n(Resource::Service, Cap::Read, "web"));
-    assert_eq!(gate("GET", "/v1/catalog/services", None), n(Resource::Service, Cap::Read, ""));
+    assert_eq!(gate("GET", "/v1/catalog/services", None), Some(Gate::List(Resource::Service)));
     assert_eq!(gate("POST", "/api/v1/jobs", None), Some(Gate::InBody(Resource::Job, Cap::Submit)));
     assert_eq!(gate("DELETE", "/api/v1/jobs/web", Some("purge=true")), n(Resource::Job, Cap::Stop, "web"));
     assert_eq!(gate("POST", "/api/v1/nodes/pi1/join", None), n(Resource::Node, Cap::Write, "pi1"));

@@ -4,11 +4,13 @@
 //! `Checks` the Consul way sees what Rabble's DNS and lanes see.
 
 use super::{AppState, Fail, Params, answer, error, fail, snapshot};
+use crate::api::door::may_read;
 use crate::catalog::node::Node;
 use crate::catalog::{Catalog, health};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use rabble_core::acl::Resource;
 use rabble_shared::api::NodeStatus;
 use rabble_shared::consul;
 use rabble_shared::msg::{CheckState, ServiceRegistration};
@@ -189,7 +191,9 @@ pub async fn catalog_services(State(s): State<AppState>, RawQuery(q): RawQuery) 
     };
     let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for (_, _, reg) in instances(&c, &p) {
-        out.entry(reg.name.clone()).or_default().extend(reg.tags.iter().cloned());
+        if may_read(Resource::Service, &reg.name) {
+            out.entry(reg.name.clone()).or_default().extend(reg.tags.iter().cloned());
+        }
     }
     answer(c.index, &out)
 }
@@ -234,6 +238,7 @@ pub async fn catalog_nodes(State(s): State<AppState>, RawQuery(q): RawQuery) -> 
         .nodes
         .iter()
         .filter(|(_, n)| p.dc.as_ref().is_none_or(|dc| &datacenter(n) == dc))
+        .filter(|(id, _)| may_read(Resource::Node, id.as_str()))
         .map(|(id, n)| node(id, n, c.index))
         .collect();
     answer(c.index, &out)
@@ -324,6 +329,11 @@ pub async fn health_state(State(s): State<AppState>, Path(state): Path<String>, 
             std::iter::once(serf(id, n, c.index)).chain(n.checks.values().map(|ch| check(id, n, ch, c.index)))
         })
         .filter(|ch| state == "any" || ch.status == state)
+        // A service's check as the service is readable; a node's own (serfHealth) as the node.
+        .filter(|ch| match ch.service_name.as_str() {
+            "" => may_read(Resource::Node, &ch.node),
+            svc => may_read(Resource::Service, svc),
+        })
         .collect();
     answer(c.index, &out)
 }
