@@ -1,7 +1,7 @@
 //! The API over HTTPS, for the LAN: the hub's certificate (the one `rabble-hub tls init`
 //! makes, re-loaded when renewed), every handshake in its own task with a deadline, and
-//! the connections handed to the same router as plain HTTP (`axum::serve` over this
-//! [`TlsListener`]). Plain HTTP stays on loopback.
+//! the connections handed to the same server and router as plain HTTP (`api::serve` over
+//! this [`TlsListener`]). Plain HTTP stays on loopback.
 
 use crate::broker::tls::{Certified, HANDSHAKE_TIMEOUT};
 use std::net::SocketAddr;
@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 /// Handshakes in progress at most: more wait in the kernel's backlog.
 const MAX_HANDSHAKES: usize = 256;
 
-/// Finished handshakes, as `axum::serve` takes connections.
+/// Finished handshakes, as `api::serve` takes connections (axum's `Listener` trait).
 pub struct TlsListener {
     rx: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
     local: SocketAddr,
