@@ -50,7 +50,7 @@ pub struct FileConfig {
     pub acl: AclFile,
 }
 
-/// The `[acl] table of hub.toml.
+/// The `[acl]` table of hub.toml.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AclFile {
