@@ -24,8 +24,11 @@ for t in "${targets[@]}"; do
   this=0
   log=$(mktemp)
   mkdir -p "corpus/$t"
+  # Committed seeds (real requests and files) beside the growing corpus, where a target has them.
+  seeds=()
+  [ -d "seeds/$t" ] && seeds=("seeds/$t")
   # -timeout=1: an input that takes over a second is a hang; -rss_limit_mb: bounded memory.
-  if cargo $toolchain fuzz run "$t" "corpus/$t" -- -max_total_time="$seconds" -timeout=1 -rss_limit_mb=1024 \
+  if cargo $toolchain fuzz run "$t" "corpus/$t" "${seeds[@]}" -- -max_total_time="$seconds" -timeout=1 -rss_limit_mb=1024 \
        -print_final_stats=1 >"$log" 2>&1; then
     result="0 crashes, 0 hangs"
   else

@@ -15,6 +15,8 @@ pub mod catalog;
 pub mod config;
 pub mod dispatch;
 pub mod dns;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod ingest;
 pub mod install;
 pub use rabble_core::jobspec;

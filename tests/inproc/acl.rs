@@ -188,6 +188,24 @@ async fn policies_scope_tokens_and_a_deleted_token_is_refused_at_once() {
     let (status, body) = with(&hub, &web_reader, "GET", "/v1/catalog/services", "").await;
     let services: std::collections::BTreeMap<String, Vec<String>> = serde_json::from_str(&body).unwrap();
     assert_eq!((status, services.keys().cloned().collect::<Vec<_>>()), (200, vec!["web".to_owned()]));
+    // Registering: each service's name, and the external node itself only with node:write.
+    let p = policy("service \"web\" { capabilities = [\"register\"] }");
+    assert_eq!(with(&hub, &root, "PUT", "/api/v1/acl/policies/web-registrar", &p).await.0, 200);
+    let req = AclTokenRequest { policies: vec!["web-registrar".into()], ..Default::default() };
+    let (_, body) = with(&hub, &root, "POST", "/api/v1/acl/tokens", &serde_json::to_string(&req).unwrap()).await;
+    let registrar = serde_json::from_str::<AclTokenView>(&body).unwrap().secret.unwrap();
+    let reg = |svc: &str| format!(r#"{{"Node": "nas", "Address": "10.0.0.2", "Service": {{"Service": "{svc}"}}}}"#);
+    assert_eq!(with(&hub, &registrar, "PUT", "/v1/catalog/register", &reg("web")).await.0, 200);
+    let (status, body) = with(&hub, &registrar, "PUT", "/v1/catalog/register", &reg("db")).await;
+    assert!(refusal(status, &body).contains("needs service:register on \"db\""), "{body}");
+    let (status, body) =
+        with(&hub, &registrar, "PUT", "/v1/catalog/deregister", r#"{"Node": "nas", "ServiceID": "db"}"#).await;
+    assert!(refusal(status, &body).contains("needs service:register on \"db\""), "{body}");
+    let (status, body) = with(&hub, &registrar, "PUT", "/v1/catalog/deregister", r#"{"Node": "nas"}"#).await;
+    assert!(refusal(status, &body).contains("needs node:write on \"nas\""), "{body}");
+    let unbound = r#"{"Node": "nas", "Address": "10.0.0.2", "Check": {"Name": "ping", "Status": "passing"}}"#;
+    let (status, body) = with(&hub, &registrar, "PUT", "/v1/catalog/register", unbound).await;
+    assert!(refusal(status, &body).contains("needs node:write on \"nas\""), "{body}");
     // KV: reads under app/, not app/secret/, and no recursive read over it.
     assert_eq!(with(&hub, &root, "PUT", "/v1/kv/app/secret/pw", "hunter2").await.0, 200);
     assert_eq!(with(&hub, &deploy, "GET", "/v1/kv/app/other", "").await.0, 404);

@@ -7,7 +7,7 @@
 
 mod acl;
 mod alloc_logs;
-mod consul;
+pub(crate) mod consul;
 pub mod door;
 mod error;
 pub mod https;

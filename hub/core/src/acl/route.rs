@@ -43,7 +43,8 @@ pub fn gate(method: &str, path: &str, query: Option<&str>) -> Option<Gate> {
             whole(Service, Cap::Read)
         }
         (_, ["v1", "traefik"] | ["v1", "traefik", _]) if read => whole(Service, Cap::Read),
-        ("PUT", ["v1", "catalog", "register" | "deregister"]) => whole(Service, Cap::Register),
+        // A service's name needs service:register; the external node alone, node:write.
+        ("PUT", ["v1", "catalog", "register" | "deregister"]) => Some(Gate::InBody(Service, Cap::Register)),
         // Nodes.
         (_, ["api", "v1", "nodes"] | ["v1", "catalog", "nodes"]) if read => Some(Gate::List(Node)),
         (_, ["api", "v1", "nodes", id] | ["v1", "catalog" | "health", "node", id]) if read => need(Node, Cap::Read, id),

@@ -5,7 +5,7 @@
 use super::policy::{Policy, Rules};
 use super::{Authorizer, Need};
 use crate::catalog::state::{Applied, Dirty};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 /// One token. `secret_sha256` is hex; the secret itself is shown once, when made.
@@ -33,6 +33,9 @@ impl Token {
 pub struct Acl {
     pub policies: Arc<BTreeMap<String, Arc<Policy>>>,
     pub tokens: Arc<BTreeMap<String, Arc<Token>>>,
+    /// `secret_sha256` → accessor, for the door's one lookup per request (kept by
+    /// [`Acl::new`] and [`Acl::apply`]).
+    by_secret: Arc<HashMap<String, String>>,
     /// The catalog index the ACLs were bootstrapped at; `None`: not yet (the API is open
     /// on loopback only, as before ACLs existed).
     pub bootstrapped: Option<u64>,
@@ -62,6 +65,21 @@ pub enum TokenError {
 }
 
 impl Acl {
+    /// The ACL state as stored: policies and tokens by name and accessor.
+    pub fn new(
+        policies: BTreeMap<String, Arc<Policy>>,
+        tokens: BTreeMap<String, Arc<Token>>,
+        bootstrapped: Option<u64>,
+    ) -> Acl {
+        let by_secret = tokens.values().map(|t| (t.secret_sha256.clone(), t.accessor.clone())).collect();
+        Acl { policies: Arc::new(policies), tokens: Arc::new(tokens), by_secret: Arc::new(by_secret), bootstrapped }
+    }
+
+    fn insert_token(&mut self, t: Token) {
+        Arc::make_mut(&mut self.by_secret).insert(t.secret_sha256.clone(), t.accessor.clone());
+        Arc::make_mut(&mut self.tokens).insert(t.accessor.clone(), Arc::new(t));
+    }
+
     /// Whether requests must carry tokens (once bootstrapped).
     pub fn enforcing(&self) -> bool {
         self.bootstrapped.is_some()
@@ -69,7 +87,7 @@ impl Acl {
 
     /// The token whose secret hashes to `sha256` (hex), if live at `now_ms`.
     pub fn token(&self, sha256: &str, now_ms: u64) -> Result<&Arc<Token>, TokenError> {
-        let t = self.tokens.values().find(|t| t.secret_sha256 == sha256).ok_or(TokenError::NotFound)?;
+        let t = self.by_secret.get(sha256).and_then(|a| self.tokens.get(a)).ok_or(TokenError::NotFound)?;
         if t.expired(now_ms) {
             return Err(TokenError::Expired(t.accessor.clone()));
         }
@@ -108,7 +126,7 @@ impl Acl {
                 out.dirty.push(Dirty::AclBootstrap);
                 out.dirty.push(Dirty::AclToken(token.accessor.clone()));
                 self.bootstrapped = Some(next);
-                Arc::make_mut(&mut self.tokens).insert(token.accessor.clone(), Arc::new(token));
+                self.insert_token(token);
             }
             AclUpdate::PutPolicy(p) => {
                 if self.policies.get(&p.name).is_some_and(|cur| **cur == p) {
@@ -130,10 +148,11 @@ impl Acl {
                 }
                 out.summaries.push(format!("ACL token {} created", t.accessor));
                 out.dirty.push(Dirty::AclToken(t.accessor.clone()));
-                Arc::make_mut(&mut self.tokens).insert(t.accessor.clone(), Arc::new(t));
+                self.insert_token(t);
             }
             AclUpdate::DeleteToken(accessor) => {
-                if Arc::make_mut(&mut self.tokens).remove(&accessor).is_some() {
+                if let Some(t) = Arc::make_mut(&mut self.tokens).remove(&accessor) {
+                    Arc::make_mut(&mut self.by_secret).remove(&t.secret_sha256);
                     out.summaries.push(format!("ACL token {accessor} deleted"));
                     out.dirty.push(Dirty::AclToken(accessor));
                 }

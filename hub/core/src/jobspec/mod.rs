@@ -80,14 +80,12 @@ pub struct Parsed {
 /// Reads one job file.
 pub fn parse(file: &str, src: &str, opts: &Options) -> Result<Parsed, JobFileError> {
     if let Err(e) = rabble_shared::support::hcl::check_nesting(src) {
-        let (line, rest) = e.split_once(':').unwrap_or(("0", &e));
-        let (column, message) = rest.split_once(": ").unwrap_or(("0", rest));
         return Err(JobFileError(vec![Diagnostic {
             file: file.to_owned(),
-            line: line.parse().unwrap_or(0),
-            column: column.parse().unwrap_or(0),
+            line: e.line,
+            column: e.column,
             path: String::new(),
-            message: message.to_owned(),
+            message: e.message,
         }]));
     }
     let body = hcl_edit::parser::parse_body(src).map_err(|e| {

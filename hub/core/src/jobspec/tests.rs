@@ -231,5 +231,5 @@ fn deeply_nested_job_files_are_refused_unread() {
     let src = format!("job \"x\" {{\n  meta = {}\n}}\n", "j=api0%lll%{llll%ll%{lll".repeat(12));
     let e = errors(&src);
     assert!(e.contains("fuzz.hcl:2:") || e.contains(":2:"), "{e}");
-    assert!(e.contains("deeper than 12"), "{e}");
+    assert!(e.contains("expressions nest deeper than 8"), "{e}");
 }

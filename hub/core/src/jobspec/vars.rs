@@ -130,7 +130,7 @@ fn flag_value(text: &str, kind: &str) -> Result<Value, String> {
         return Ok(Value::String(text.to_owned()));
     }
     let src = format!("v = {text}\n");
-    rabble_shared::support::hcl::check_nesting(&src)?;
+    rabble_shared::support::hcl::check_nesting(&src).map_err(|e| e.message)?;
     let body = hcl_edit::parser::parse_body(&src).map_err(|e| format!("not a valid value: {}", e.message()))?;
     let Some(Structure::Attribute(a)) = body.iter().next() else { return Err("not a valid value".into()) };
     eval::eval(&a.value, &Scope::default(), &src).map_err(|e| e.message)
@@ -163,7 +163,7 @@ fn read_var_file(name: &str, text: &str) -> Result<BTreeMap<String, Value>, (Str
             serde_json::from_str(text).map_err(|e| (format!("not a JSON object: {e}"), (e.line(), e.column())))?;
         return Ok(v);
     }
-    rabble_shared::support::hcl::check_nesting(text).map_err(|e| (e, (0, 0)))?;
+    rabble_shared::support::hcl::check_nesting(text).map_err(|e| (e.message, (e.line, e.column)))?;
     let body = hcl_edit::parser::parse_body(text)
         .map_err(|e| (e.message().to_owned(), (e.location().line(), e.location().column())))?;
     let ctx = Ctx::new(name, text);

@@ -160,3 +160,19 @@ mod tests {
 #[cfg(test)]
 #[path = "random_tests.rs"]
 mod random_tests;
+
+/// For the fuzz targets (`hub/fuzz`): every parser a Consul client's request meets, on raw
+/// bytes — register and deregister bodies, transactions, query strings, KV keys.
+#[cfg(feature = "fuzzing")]
+pub fn fuzz_request(data: &[u8]) {
+    use rabble_shared::consul::{Deregister, Register};
+    let body = axum::body::Bytes::copy_from_slice(data);
+    let _ = register::json::<Register>(&body);
+    let _ = register::json::<Deregister>(&body);
+    let _ = txn::parse(data);
+    let text = String::from_utf8_lossy(data);
+    let _ = Params::parse(Some(&text));
+    let _ = rabble_core::catalog::kv::check_key(&text);
+    let _ = rabble_core::acl::route::gate("GET", &format!("/v1/kv/{text}"), Some(&text));
+    let _ = rabble_core::acl::route::gate("PUT", &format!("/v1/catalog/{text}"), None);
+}

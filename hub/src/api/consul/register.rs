@@ -19,6 +19,26 @@ use rabble_shared::support::clock::now_ms;
 use rabble_shared::{NodeId, Status, TopicId};
 
 use crate::catalog::node::EXTERNAL;
+use rabble_core::acl::{Cap, Need, Resource};
+
+/// What writing a registration needs (Consul's rules, folded to Rabble's): a service's
+/// name `service:register`; the external node alone (its facts, its own checks, forgetting
+/// it) `node:write` on its name.
+#[allow(clippy::result_large_err)] // the refusal itself, built once per refused request
+fn allowed(node: &str, service: Option<&str>) -> Result<(), Response> {
+    let need = match service {
+        Some(name) => Need::new(Resource::Service, Cap::Register, name),
+        None => Need::new(Resource::Node, Cap::Write, node),
+    };
+    crate::api::door::check(&need)
+}
+
+/// The name of the service `service_id` on `node` in the catalog, if registered there.
+fn service_name(s: &AppState, node: &str, service_id: &str) -> Option<String> {
+    let c = s.catalog();
+    let n = c.nodes.get(&NodeId::from_name(node)?)?;
+    n.services.values().find(|r| r.id == service_id).map(|r| r.name.clone())
+}
 
 async fn write(s: &AppState, updates: Vec<Update>) -> Result<u64, Fail> {
     let mut index = 0;
@@ -120,6 +140,20 @@ pub async fn register(State(s): State<AppState>, body: Bytes) -> Response {
         Ok(r) => r,
         Err(e) => return e.into_response(),
     };
+    // The body's service; each check bound to another service of the node, that one's.
+    let mut names: Vec<Option<String>> = vec![r.service.as_ref().map(|svc| svc.service.clone())];
+    for c in r.check.iter().chain(&r.checks) {
+        if let Some(sid) = &c.service_id
+            && r.service.as_ref().is_none_or(|svc| svc.id.as_ref().unwrap_or(&svc.service) != sid)
+        {
+            names.push(service_name(&s, &r.node, sid));
+        }
+    }
+    for name in &names {
+        if let Err(denied) = allowed(&r.node, name.as_deref()) {
+            return denied;
+        }
+    }
     let node = match external_node(&s, &r.node) {
         Ok(n) => n,
         Err(e) => return e.into_response(),
@@ -187,6 +221,21 @@ pub async fn deregister(State(s): State<AppState>, body: Bytes) -> Response {
         Ok(d) => d,
         Err(e) => return e.into_response(),
     };
+    let service = match (&d.service_id, &d.check_id) {
+        (Some(sid), _) => service_name(&s, &d.node, sid),
+        (None, Some(cid)) => {
+            let sid = {
+                let c = s.catalog();
+                let n = NodeId::from_name(&d.node).and_then(|id| c.nodes.get(&id));
+                n.and_then(|n| n.checks.values().find(|ch| &ch.id == cid)?.service_id.clone())
+            };
+            sid.and_then(|sid| service_name(&s, &d.node, &sid))
+        }
+        (None, None) => None,
+    };
+    if let Err(denied) = allowed(&d.node, service.as_deref()) {
+        return denied;
+    }
     let node = match external_node(&s, &d.node) {
         Ok(n) => n,
         Err(e) => return e.into_response(),

@@ -234,7 +234,7 @@ fn load_acl(tx: &redb::ReadTransaction) -> Result<rabble_core::acl::Acl, StoreEr
         }
     }
     let bootstrapped = tx.open_table(META).map_err(db)?.get(ACL_BOOTSTRAP_KEY).map_err(db)?.map(|v| v.value());
-    Ok(rabble_core::acl::Acl { policies: Arc::new(policies), tokens: Arc::new(tokens), bootstrapped })
+    Ok(rabble_core::acl::Acl::new(policies, tokens, bootstrapped))
 }
 
 /// Format 0 → 1 in the open transaction: everything read the old way, written as records,
