@@ -27,7 +27,7 @@ Usage: rabble-agent [OPTIONS]
 
 Options (each also in the config file; a flag wins):
       --config <FILE>             config file (TOML) [env: RABBLE_AGENT_CONFIG]
-      --hub <URL>                 the hub's MQTT broker, e.g. mqtt://hub.lan:1883
+      --hub <URL>                 the hub's MQTT broker, e.g. mqtt://hub.lan:1883 (repeatable: every hub, in order)
       --name <NAME>               the node's name (default: the hostname)
       --datacenter <DC>
       --node-class <CLASS>
@@ -48,6 +48,7 @@ Options (each also in the config file; a flag wins):
       --no-exec                   do not run raw_exec or exec tasks
       --alloc-dir <DIR>           allocations' working directories (a tmpfs)
       --lane <NAME=ADDR>          serve an HTTP lane, e.g. routing=0.0.0.0:80 (repeatable)
+      --dns-listen <ADDR>         answer DNS for the domain here, UDP and TCP (default 127.0.0.1:8600; \"\": off)
   -h, --help
   -V, --version
 ";
@@ -72,7 +73,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>, env_config: Option<OsStri
             Short('h') | Long("help") => return Ok(Command::Help),
             Short('V') | Long("version") => return Ok(Command::Version),
             Long("config") => f.config = Some(value(&mut p, "config")?),
-            Long("hub") => f.hub = Some(value(&mut p, "hub")?),
+            Long("hub") => f.hub.push(value(&mut p, "hub")?),
             Long("name") => f.name = Some(value(&mut p, "name")?),
             Long("datacenter") => f.datacenter = Some(value(&mut p, "datacenter")?),
             Long("node-class") => f.node_class = Some(value(&mut p, "node-class")?),
@@ -95,6 +96,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>, env_config: Option<OsStri
             Long("hub-key") => f.hub_key = Some(value(&mut p, "hub-key")?),
             Long("no-exec") => f.no_exec = true,
             Long("alloc-dir") => f.alloc_dir = Some(value(&mut p, "alloc-dir")?),
+            Long("dns-listen") => f.dns_listen = Some(value(&mut p, "dns-listen")?),
             Long("lane") => {
                 let nv: String = value(&mut p, "lane")?;
                 let (name, addr) = nv.split_once('=').ok_or_else(|| format!("--lane {nv:?} is not name=address"))?;
@@ -159,7 +161,7 @@ mod tests {
         .unwrap() else {
             panic!()
         };
-        assert_eq!(f.hub.as_deref(), Some("mqtts://hub.lan:8883"));
+        assert_eq!(f.hub, ["mqtts://hub.lan:8883"]);
         assert_eq!(f.name.as_deref(), Some("pi3"));
         assert_eq!(f.meta, vec![("rack".into(), "top".into()), ("room".into(), "attic".into())]);
         assert_eq!(f.heartbeat_interval.unwrap().0, std::time::Duration::from_secs(2));

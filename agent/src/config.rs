@@ -21,6 +21,9 @@ pub const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(1);
 pub const DEFAULT_KEEPALIVE: Duration = Duration::from_secs(3);
 /// On /run (a tmpfs): allocation directories never touch the SD card.
 pub const DEFAULT_ALLOC_DIR: &str = "/run/rabble/alloc";
+/// Where the agent answers DNS: the port a local Consul agent used, so the seed's Unbound
+/// `stub-addr: 127.0.0.1@8600` works unchanged.
+pub const DEFAULT_DNS_LISTEN: &str = "127.0.0.1:8600";
 
 pub use rabble_shared::support::config::{ConfigError, read_secret, read_toml};
 
@@ -29,7 +32,8 @@ pub use rabble_shared::support::config::{ConfigError, read_secret, read_toml};
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
-    pub hub: Option<String>,
+    /// One hub, or every hub of a cluster in order of preference.
+    pub hub: Option<HubList>,
     pub name: Option<String>,
     pub datacenter: Option<String>,
     pub node_class: Option<String>,
@@ -47,6 +51,8 @@ pub struct FileConfig {
     pub hub_key: Option<String>,
     pub raw_exec: Option<bool>,
     pub alloc_dir: Option<PathBuf>,
+    /// Where to answer DNS (`""`: not at all).
+    pub dns_listen: Option<String>,
     #[serde(default)]
     pub meta: BTreeMap<String, String>,
     /// Directories lent to jobs (`volume "x" { type = "host" source = "x" }`), by name.
@@ -57,13 +63,41 @@ pub struct FileConfig {
     pub lane: Vec<crate::proxy::LaneListen>,
 }
 
+/// `hub = "mqtts://hub.lan"` or `hub = ["mqtts://hub1.lan", "mqtts://hub2.lan"]` (read
+/// by hand: serde's untagged enums cost the agent 4 KB).
+#[derive(Debug, Clone, Default)]
+pub struct HubList(pub Vec<String>);
+
+impl<'de> Deserialize<'de> for HubList {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<HubList, D::Error> {
+        struct Hubs;
+        impl<'de> serde::de::Visitor<'de> for Hubs {
+            type Value = HubList;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a hub's URL, or a list of them")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<HubList, E> {
+                Ok(HubList(vec![s.to_owned()]))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<HubList, A::Error> {
+                let mut hubs = Vec::new();
+                while let Some(h) = seq.next_element::<String>()? {
+                    hubs.push(h);
+                }
+                Ok(HubList(hubs))
+            }
+        }
+        d.deserialize_any(Hubs)
+    }
+}
+
 /// Settings given as flags (`crate::args` parses them); `None` means "not given".
 #[derive(Debug, Default, Clone)]
 pub struct Flags {
     /// Config file (TOML); missing is fine when it is the default path.
     pub config: Option<PathBuf>,
-    /// The hub's MQTT broker, e.g. mqtt://hub.lan:1883.
-    pub hub: Option<String>,
+    /// The hub's MQTT broker, e.g. mqtt://hub.lan:1883; repeated: every hub, in order.
+    pub hub: Vec<String>,
     /// The node's name (default: the hostname).
     pub name: Option<String>,
     pub datacenter: Option<String>,
@@ -102,6 +136,8 @@ pub struct Flags {
     pub alloc_dir: Option<PathBuf>,
     /// HTTP lanes to serve, `name=address` (added to the file's).
     pub lanes: Vec<crate::proxy::LaneListen>,
+    /// Where to answer DNS (`""`: not at all).
+    pub dns_listen: Option<String>,
 }
 
 /// A node joining with a join token: the password that trades it, and where its new
@@ -137,7 +173,10 @@ fn pending_token(pending: &Path) -> Result<String, ConfigError> {
 /// The resolved configuration the agent runs with.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// The hub first tried; the others of `hubs` are tried in turn when it cannot be reached.
     pub hub: BrokerAddr,
+    /// Every hub, `hub` first (one entry for a single hub).
+    pub hubs: Vec<BrokerAddr>,
     pub node: NodeId,
     pub identity: Identity,
     pub services_dir: PathBuf,
@@ -158,14 +197,32 @@ pub struct Config {
     pub host_volumes: BTreeMap<String, PathBuf>,
     /// The HTTP lanes this node serves.
     pub lanes: Vec<crate::proxy::LaneListen>,
+    /// Where this node answers DNS from the hub's zone; `None`: it does not.
+    pub dns_listen: Option<std::net::SocketAddr>,
 }
 
 impl Config {
     /// Reads the config file (if any) and applies the flags over it.
     pub fn resolve(flags: Flags) -> Result<Config, ConfigError> {
         let file: FileConfig = read_toml(flags.config.as_deref(), DEFAULT_CONFIG)?;
-        let hub_s = flags.hub.or(file.hub).unwrap_or_else(|| "mqtt://127.0.0.1:1883".into());
-        let hub = BrokerAddr::parse(&hub_s).map_err(|message| ConfigError::Field { field: "hub", message })?;
+        let given = match (flags.hub.is_empty(), file.hub) {
+            (false, _) => flags.hub,
+            (true, Some(HubList(hubs))) => hubs,
+            (true, None) => vec!["mqtt://127.0.0.1:1883".into()],
+        };
+        let hubs = given
+            .iter()
+            .map(|h| BrokerAddr::parse(h).map_err(|message| ConfigError::Field { field: "hub", message }))
+            .collect::<Result<Vec<_>, _>>()?;
+        let Some(hub) = hubs.first().cloned() else {
+            return Err(ConfigError::Field { field: "hub", message: "an empty list: name at least one hub".into() });
+        };
+        if hubs.iter().any(|h| h.tls != hub.tls) {
+            return Err(ConfigError::Field {
+                field: "hub",
+                message: "mixes mqtt:// and mqtts:// hubs: every hub of a cluster speaks the same".into(),
+            });
+        }
         let name =
             flags.name.or(file.name).or_else(|| sysinfo::System::host_name().ok()).unwrap_or_else(|| "node".into());
         let node = NodeId::from_name(&name).ok_or_else(|| ConfigError::Field {
@@ -239,7 +296,19 @@ impl Config {
                 });
             }
         }
+        // The default is off where the hub is on this host: the hub answers DNS there itself.
+        let dns_listen = match flags.dns_listen.or(file.dns_listen) {
+            Some(s) if s.trim().is_empty() => None,
+            Some(s) => Some(s.trim().parse().map_err(|e| ConfigError::Field {
+                field: "dns_listen",
+                message: format!("{s:?} is not an address:port ({e}); \"\" turns DNS off"),
+            })?),
+            None if hub_is_local(&hub) => None,
+            None => DEFAULT_DNS_LISTEN.parse().ok(),
+        };
         Ok(Config {
+            hubs,
+            dns_listen,
             lanes,
             ca,
             credentials,
@@ -266,10 +335,71 @@ impl Config {
     }
 }
 
+/// Whether the hub runs on this host (a loopback address or `localhost`).
+fn hub_is_local(hub: &BrokerAddr) -> bool {
+    hub.host == "localhost" || hub.host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::path::Path;
+
+    #[test]
+    fn one_hub_or_a_list_of_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("agent.toml");
+        let resolve = |text: &str, flags: Vec<String>| {
+            std::fs::write(&p, text).unwrap();
+            Config::resolve(Flags {
+                config: Some(p.clone()),
+                hub: flags,
+                name: Some("pi".into()),
+                ..Default::default()
+            })
+        };
+        let c = resolve("hub = [\"mqtts://hub1.lan\", \"mqtts://hub2.lan:9883\"]\n", vec![]).unwrap();
+        let hubs: Vec<String> = c.hubs.iter().map(ToString::to_string).collect();
+        assert_eq!(hubs, ["mqtts://hub1.lan:8883", "mqtts://hub2.lan:9883"]);
+        assert_eq!(c.hub, c.hubs[0]);
+        let c = resolve("hub = \"mqtt://hub.lan\"\n", vec!["mqtt://a:1".into(), "mqtt://b:2".into()]).unwrap();
+        assert_eq!(c.hubs.len(), 2, "the flags win, all of them");
+        for (bad, why) in [
+            ("hub = []\n", "empty list"),
+            ("hub = [\"mqtt://a\", \"mqtts://b\"]\n", "mixes"),
+            ("hub = [\"mqtt://a\", 3]\n", "hub"),
+            ("hub = 3\n", "a hub's URL, or a list of them"),
+        ] {
+            let e = resolve(bad, vec![]).unwrap_err().to_string();
+            assert!(e.contains(why), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn dns_is_on_by_default_except_beside_the_hub() {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("agent.toml");
+        std::fs::write(&empty, "").unwrap();
+        let resolve = |hub: &str, listen: Option<&str>| {
+            let flags = Flags {
+                config: Some(empty.clone()),
+                hub: vec![hub.into()],
+                name: Some("pi1".into()),
+                dns_listen: listen.map(str::to_owned),
+                ..Default::default()
+            };
+            Config::resolve(flags).map(|c| c.dns_listen.map(|a| a.to_string()))
+        };
+        assert_eq!(resolve("mqtts://hub.lan:8883", None).unwrap().as_deref(), Some("127.0.0.1:8600"));
+        assert_eq!(resolve("mqtt://127.0.0.1:1883", None).unwrap(), None, "the hub answers on its own host");
+        assert_eq!(
+            resolve("mqtt://localhost:1883", Some("127.0.0.1:5353")).unwrap().as_deref(),
+            Some("127.0.0.1:5353")
+        );
+        assert_eq!(resolve("mqtt://hub.lan:1883", Some("")).unwrap(), None);
+        let e = resolve("mqtt://hub.lan:1883", Some("8600")).unwrap_err().to_string();
+        assert!(e.contains("dns_listen") && e.contains("address:port"), "{e}");
+    }
 
     #[test]
     fn flags_override_the_file() {
@@ -308,10 +438,10 @@ mod tests {
         std::fs::write(&p, "hub = \"mqtt://h\"\nheartbeet = \"5s\"\n").unwrap();
         let e = Config::resolve(Flags { config: Some(p.clone()), ..Default::default() }).unwrap_err().to_string();
         assert!(e.contains("agent.toml") && e.contains("line 2") && e.contains("heartbeet"), "{e}");
-        let e = Config::resolve(Flags { hub: Some("http://x".into()), ..Default::default() }).unwrap_err().to_string();
+        let e = Config::resolve(Flags { hub: vec!["http://x".into()], ..Default::default() }).unwrap_err().to_string();
         assert!(e.starts_with("hub:"), "{e}");
         let ca = Some(dir.path().join("ca.pem"));
-        let e = Config::resolve(Flags { hub: Some("mqtt://h".into()), ca: ca.clone(), ..Default::default() })
+        let e = Config::resolve(Flags { hub: vec!["mqtt://h".into()], ca: ca.clone(), ..Default::default() })
             .unwrap_err()
             .to_string();
         assert!(e.starts_with("ca:") && e.contains("not mqtts://"), "{e}");

@@ -7,6 +7,7 @@ pub mod cgroup;
 pub mod checks;
 pub mod config;
 pub mod control;
+pub mod dns;
 pub mod driver;
 mod engine;
 pub mod error;

@@ -1,6 +1,9 @@
 //! The agent's MQTT link task: polls rumqttc's event loop (and does nothing else, so
 //! it never blocks on a publish), reconnects with backoff, and reports what matters
-//! to the engine over a bounded channel.
+//! to the engine over a bounded channel. With several hubs it moves to the next one as
+//! soon as a connection fails, and backs off only after a whole round failed, never
+//! longer than [`CYCLE_MAX`]: a node is never waiting out a long backoff while another
+//! hub is up.
 
 use crate::config::Config;
 use crate::error::AgentError;
@@ -9,22 +12,38 @@ use rabble_shared::{msg, topic};
 use rumqttc::{
     ConnectionError, Event, EventLoop, LastWill, MqttOptions, Outgoing, Packet, QoS, TlsConfiguration, Transport,
 };
+use std::time::Duration;
 use tokio::sync::mpsc;
+
+/// The longest wait between two rounds over a list of hubs (jittered down to half).
+pub const CYCLE_MAX: Duration = Duration::from_secs(2);
+/// The wait before trying the next hub of a round (jittered from 0), so a fleet that
+/// lost its hub together does not reach the next one in the same millisecond.
+const NEXT_HUB_JITTER_MS: u64 = 200;
+
+/// The sessions the agent may keep: one per hub of `cfg.hubs`, in order, each as
+/// [`options`] makes it.
+pub fn options_all(cfg: &Config, queue: usize) -> Result<Vec<MqttOptions>, AgentError> {
+    cfg.hubs.iter().map(|hub| options(cfg, hub, queue)).collect()
+}
 
 /// The MQTT session the agent keeps with the hub: client id `rabble-agent-<node>`, the
 /// node's Will (`offline`, retained), TLS when the hub is `mqtts://`, and the node's
 /// credentials when it has a token.
-pub fn options(cfg: &Config, queue: usize) -> Result<MqttOptions, AgentError> {
+pub fn options(
+    cfg: &Config,
+    hub: &rabble_shared::support::mqtt::BrokerAddr,
+    queue: usize,
+) -> Result<MqttOptions, AgentError> {
     let node = &cfg.node;
-    let mut opts =
-        MqttOptions::new(format!("{}{node}", topic::AGENT_CLIENT_PREFIX), cfg.hub.host.clone(), cfg.hub.port);
+    let mut opts = MqttOptions::new(format!("{}{node}", topic::AGENT_CLIENT_PREFIX), hub.host.clone(), hub.port);
     opts.set_keep_alive(cfg.keepalive)
         .set_clean_session(true)
         // In: room for this node's signed assignments; out: any message of ours.
         .set_max_packet_size(rabble_shared::assign::MAX_ASSIGNMENTS + 1024, msg::MAX_PACKET)
         .set_request_channel_capacity(queue)
         .set_last_will(LastWill::new(topic::node_status(node), topic::OFFLINE, QoS::AtLeastOnce, true));
-    if cfg.hub.tls {
+    if hub.tls {
         let tls = rabble_shared::support::tls::hub_config(cfg.ca.as_deref()).map_err(AgentError::Tls)?;
         opts.set_transport(Transport::Tls(TlsConfiguration::Rustls(tls)));
     }
@@ -87,8 +106,8 @@ fn closed_early(e: &ConnectionError) -> bool {
 /// What the link tells the engine.
 #[derive(Debug)]
 pub enum LinkEvent {
-    /// A CONNACK arrived: the engine re-publishes everything.
-    Connected,
+    /// A CONNACK arrived from this hub (`host:port`): the engine re-publishes everything.
+    Connected(String),
     /// The connection failed or dropped; the link is backing off.
     Disconnected(String),
     /// `rabble/hub/status` changed. `retained` is true when the broker replayed it on
@@ -106,24 +125,57 @@ pub enum LinkEvent {
     Certs(String, Vec<u8>),
     /// An allocation's rendered templates (not yet verified).
     Templates(rabble_shared::AllocId, Vec<u8>),
+    /// A message of the hub's DNS zone (`rabble/hub/dns/...`).
+    Dns(topic::Topic, Vec<u8>),
 }
 
-/// Runs until the engine's DISCONNECT goes out or the engine drops the receiver.
+/// Moves the session to the next hub of `hubs`, keeping the credentials it has now (a
+/// join may have changed them). Returns the wait before trying it.
+fn next_hub(
+    eventloop: &mut EventLoop,
+    hubs: &[MqttOptions],
+    at: &mut usize,
+    tried: &mut usize,
+    backoff: &mut Backoff,
+) -> Duration {
+    if hubs.len() < 2 {
+        return backoff.next_delay();
+    }
+    let login = eventloop.mqtt_options.credentials();
+    *at = (*at + 1) % hubs.len();
+    let mut next = hubs[*at].clone();
+    if let Some(l) = login {
+        next.set_credentials(l.username, l.password);
+    }
+    eventloop.mqtt_options = next;
+    *tried += 1;
+    if *tried < hubs.len() {
+        return Duration::from_millis(fastrand::u64(0..=NEXT_HUB_JITTER_MS));
+    }
+    *tried = 0;
+    backoff.next_delay().min(CYCLE_MAX)
+}
+
+/// Runs until the engine's DISCONNECT goes out or the engine drops the receiver. The
+/// event loop starts on `hubs[0]`.
 pub async fn run(
     mut eventloop: EventLoop,
     tx: mpsc::Sender<LinkEvent>,
     node: rabble_shared::NodeId,
     mut join: Option<(crate::config::Join, String)>,
+    hubs: Vec<MqttOptions>,
 ) {
     let (assignments_topic, logs_topic) = (topic::assignments(&node), topic::logs_request(&node));
     let with_credentials = eventloop.mqtt_options.credentials().is_some();
     let mut backoff = Backoff::default();
     let mut up = false;
     let mut closing = false;
+    let (mut at, mut tried) = (0usize, 0usize);
     loop {
         let ev = match eventloop.poll().await {
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
                 backoff.reset();
+                tried = 0;
                 up = true;
                 if let Some((j, token)) = join.take() {
                     // Joined: the hub keeps our token's hash; it is our credential from now on.
@@ -135,7 +187,8 @@ pub async fn run(
                     }
                     eventloop.mqtt_options.set_credentials(node.as_str(), token);
                 }
-                LinkEvent::Connected
+                let (host, port) = eventloop.mqtt_options.broker_address();
+                LinkEvent::Connected(format!("{host}:{port}"))
             }
             Ok(Event::Incoming(Packet::Publish(p))) if p.topic == topic::HUB_STATUS => {
                 LinkEvent::Hub { online: &p.payload[..] == topic::ONLINE.as_bytes(), retained: p.retain }
@@ -150,6 +203,9 @@ pub async fn run(
                 Ok(topic::Topic::Routes(lane)) => LinkEvent::Routes(lane, p.payload.to_vec()),
                 Ok(topic::Topic::Certs(n, lane)) if n == node => LinkEvent::Certs(lane, p.payload.to_vec()),
                 Ok(topic::Topic::Templates(n, alloc)) if n == node => LinkEvent::Templates(alloc, p.payload.to_vec()),
+                Ok(t @ (topic::Topic::DnsZone | topic::Topic::DnsService(_) | topic::Topic::DnsNode(_))) => {
+                    LinkEvent::Dns(t, p.payload.to_vec())
+                }
                 _ => continue, // nothing else is subscribed to
             },
             Ok(Event::Outgoing(Outgoing::Disconnect)) => {
@@ -163,20 +219,23 @@ pub async fn run(
                 return;
             }
             Err(e) => {
-                let delay = backoff.next_delay();
+                let (host, port) = eventloop.mqtt_options.broker_address();
+                let delay = next_hub(&mut eventloop, &hubs, &mut at, &mut tried, &mut backoff);
                 let (mut why, refused) = if up { (e.to_string(), false) } else { explain(&e, with_credentials) };
                 if refused && join.is_some() {
                     why = format!(
                         "{why} — joining: the join token may be used, expired or for another node (the hub's log says                          which; `rabble-hub node add <name> --join` makes a new one)"
                     );
                 }
+                let hub = format!("{host}:{port}");
+                let (next, _) = eventloop.mqtt_options.broker_address();
                 if up {
-                    tracing::warn!(error = %why, "lost the hub; reconnecting");
+                    tracing::warn!(%hub, error = %why, next = %next, "lost the hub; reconnecting");
                 } else if refused {
                     // Worth a warning every time: nothing will work until someone acts.
-                    tracing::warn!(error = %why, retry_in = ?delay, "the hub refused the connection");
+                    tracing::warn!(%hub, error = %why, retry_in = ?delay, "the hub refused the connection");
                 } else {
-                    tracing::info!(error = %why, retry_in = ?delay, "cannot reach the hub; retrying");
+                    tracing::info!(%hub, error = %why, retry_in = ?delay, next = %next, "cannot reach the hub; retrying");
                 }
                 up = false;
                 if tx.send(LinkEvent::Disconnected(why)).await.is_err() {

@@ -75,7 +75,10 @@ fn check_id(id: &str, key: &TopicId) -> Result<(), Reject> {
 pub fn validate(topic_name: &str, payload: &[u8]) -> Result<Option<Update>, Reject> {
     let t = Topic::parse(topic_name)?;
     // The hub's own messages (a public KV value may be larger than a node's limit).
-    if matches!(t, Topic::HubStatus | Topic::Routes(_) | Topic::Kv(_)) {
+    if matches!(
+        t,
+        Topic::HubStatus | Topic::Routes(_) | Topic::Kv(_) | Topic::DnsZone | Topic::DnsService(_) | Topic::DnsNode(_)
+    ) {
         return Ok(None);
     }
     if payload.len() > msg::MAX_PAYLOAD {
@@ -83,7 +86,14 @@ pub fn validate(topic_name: &str, payload: &[u8]) -> Result<Option<Update>, Reje
     }
     let empty = payload.is_empty();
     let (node, u) = match t {
-        Topic::HubStatus | Topic::Routes(_) | Topic::Kv(_) => return Ok(None),
+        Topic::HubStatus
+        | Topic::Routes(_)
+        | Topic::Kv(_)
+        | Topic::DnsZone
+        | Topic::DnsService(_)
+        | Topic::DnsNode(_) => {
+            return Ok(None);
+        }
         Topic::NodeStatus(_) | Topic::NodeFacts(_) | Topic::NodeManifest(_) | Topic::NodeHeartbeat(_) if empty => {
             return Ok(None);
         }

@@ -15,6 +15,7 @@ pub mod catalog;
 pub mod config;
 pub mod dispatch;
 pub mod dns;
+pub mod dnsmirror;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod ingest;
@@ -201,6 +202,13 @@ pub async fn run(
         };
         topo.spawn("kv-mirror", Stage::Doors, |stop| mirror.run(stop));
     }
+    let dns_mirror = dnsmirror::DnsMirror {
+        dns: dns_server.clone(),
+        snapshot: snap_rx.clone(),
+        client: client.clone(),
+        connects: connects_rx.clone(),
+    };
+    topo.spawn("dns-mirror", Stage::Doors, |stop| dns_mirror.run(stop));
     let dispatch = dispatch::Dispatch { snapshot: snap_rx.clone(), client: client.clone(), key, connects: connects_rx };
     topo.spawn("dispatch", Stage::Doors, |stop| dispatch.run(stop));
     let writer_tx = ingest_tx.clone();

@@ -11,6 +11,7 @@ pub mod attr;
 pub mod certs;
 pub mod consul;
 pub mod control;
+pub mod dns;
 pub mod health;
 pub mod id;
 pub mod job;

@@ -87,16 +87,18 @@ struct Engine {
     lanes: crate::proxy::Lanes,
     /// The proxy counters last published.
     proxy_sent: rabble_shared::routes::ProxyStats,
+    /// The DNS zone this node answers from, when it answers DNS.
+    dns: Option<crate::dns::Dns>,
 }
 
 /// Runs the agent until `shutdown` resolves, then deregisters and says `offline`.
 pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), AgentError> {
     let node = cfg.node.clone();
-    let opts = link::options(&cfg, MQTT_QUEUE)?;
-    let (client, eventloop) = AsyncClient::new(opts, MQTT_QUEUE);
+    let hubs = link::options_all(&cfg, MQTT_QUEUE)?;
+    let (client, eventloop) = AsyncClient::new(hubs[0].clone(), MQTT_QUEUE);
     let (link_tx, mut link_rx) = mpsc::channel(LINK_QUEUE);
     let join = cfg.join.clone().zip(cfg.credentials.as_ref().map(|(_, t)| t.clone()));
-    let link = tokio::spawn(link::run(eventloop, link_tx, node.clone(), join));
+    let link = tokio::spawn(link::run(eventloop, link_tx, node.clone(), join, hubs));
     let (exit_tx, mut exit_rx) = mpsc::channel(CHECK_QUEUE);
     let (check_tx, mut check_rx) = mpsc::channel(CHECK_QUEUE);
     let (control_tx, mut control_rx) = mpsc::channel(CONTROL_QUEUE);
@@ -108,6 +110,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
         None => None,
     };
     let (lanes, lane_tasks) = crate::proxy::Lanes::start(&cfg.lanes).await?;
+    let (dns, dns_tasks) = start_dns(cfg.dns_listen).await;
     let (driver_tx, mut driver_rx) = mpsc::channel(1);
     let driver_task = tokio::spawn(driver::run(cfg.drivers.clone(), driver_tx));
     let mut sampler = Sampler::new();
@@ -126,7 +129,8 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
         Some(_) => crate::allocs::docker::recorded(&cfg.alloc_dir),
         _ => Default::default(),
     };
-    tracing::info!(node = %node, hub = %cfg.hub, advertise = %facts.advertise, "agent starting");
+    let hub_list: Vec<String> = cfg.hubs.iter().map(ToString::to_string).collect();
+    tracing::info!(node = %node, hub = %hub_list.join(", "), advertise = %facts.advertise, "agent starting");
     let mut engine = Engine {
         client,
         connected: false,
@@ -156,6 +160,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
         logs: Default::default(),
         lanes,
         proxy_sent: Default::default(),
+        dns,
         cfg,
     };
     engine.reload("startup", true);
@@ -222,7 +227,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
     engine.checks.clear(); // stops every check task
     link.abort();
     driver_task.abort();
-    for t in lane_tasks {
+    for t in lane_tasks.into_iter().chain(dns_tasks) {
         t.abort();
     }
     if let Some(t) = control_task {
@@ -233,6 +238,26 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
     }
     tracing::info!(node = %node, "agent stopped");
     Ok(())
+}
+
+/// Answers DNS on `listen` (UDP and TCP). A port already taken (a hub on this host
+/// answers there) is worth a warning, not a dead agent: the node runs without DNS.
+async fn start_dns(
+    listen: Option<std::net::SocketAddr>,
+) -> (Option<crate::dns::Dns>, Vec<tokio::task::JoinHandle<()>>) {
+    let Some(addr) = listen else { return (None, Vec::new()) };
+    match crate::dns::bind(addr).await {
+        Ok((udp, tcp)) => {
+            let dns = crate::dns::Dns::default();
+            tracing::info!(addr = %udp.local_addr().unwrap_or(addr), "answering DNS from the hub's zone");
+            let tasks = vec![tokio::spawn(crate::dns::serve(dns.clone(), udp, tcp))];
+            (Some(dns), tasks)
+        }
+        Err(e) => {
+            tracing::warn!(%addr, error = %e, "cannot answer DNS there (a hub on this host answers itself; set dns_listen = \"\" to say so); running without DNS");
+            (None, Vec::new())
+        }
+    }
 }
 
 /// The Docker engine to run docker tasks with, when this build has the driver and the
@@ -253,8 +278,8 @@ async fn docker_engine(cfg: &Config) -> crate::allocs::DockerEngine {
 impl Engine {
     fn on_link(&mut self, e: LinkEvent) {
         match e {
-            LinkEvent::Connected => {
-                tracing::info!(hub = %self.cfg.hub, "connected to the hub");
+            LinkEvent::Connected(hub) => {
+                tracing::info!(%hub, "connected to the hub");
                 self.connected = true;
                 let _ = self.client.try_subscribe(topic::HUB_STATUS, QoS::AtLeastOnce);
                 let _ = self.client.try_subscribe(topic::assignments(&self.cfg.node), QoS::AtLeastOnce);
@@ -267,6 +292,12 @@ impl Engine {
                 }
                 if !self.facts.tls_lanes.is_empty() {
                     let _ = self.client.try_subscribe(topic::all_certs(&self.cfg.node), QoS::AtLeastOnce);
+                }
+                if self.dns.is_some() {
+                    // The settings first: they list the names the zone holds.
+                    for f in [topic::DNS_ZONE, topic::ALL_DNS_SERVICES, topic::ALL_DNS_NODES] {
+                        let _ = self.client.try_subscribe(f, QoS::AtLeastOnce);
+                    }
                 }
                 self.publish_all();
             }
@@ -283,6 +314,13 @@ impl Engine {
             LinkEvent::LogsRequest(bytes) => self.on_logs_request(&bytes),
             LinkEvent::Routes(lane, bytes) => self.lanes.update(&lane, &bytes),
             LinkEvent::Templates(alloc, bytes) => self.on_templates(&alloc, &bytes),
+            LinkEvent::Dns(t, bytes) => {
+                if let Some(dns) = &self.dns
+                    && let Err(e) = dns.update(&t, &bytes)
+                {
+                    tracing::warn!(error = %e, "a DNS zone message was refused");
+                }
+            }
             LinkEvent::Certs(lane, bytes) => {
                 let token = self.cfg.credentials.as_ref().map(|(_, t)| t.as_str());
                 self.lanes.certs(&self.cfg.node, &lane, &bytes, token);

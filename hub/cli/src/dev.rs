@@ -133,12 +133,14 @@ pub async fn run(
     let listeners = rabble_hub::Listeners::bind(&hub_cfg).await?;
     let hub_data = hub_cfg.data_dir.clone();
     let name = sysinfo::System::host_name().unwrap_or_else(|_| "dev".into());
+    let hub = BrokerAddr {
+        host: rabble_hub::broker::local_addr(args.mqtt_listen).ip().to_string(),
+        port: args.mqtt_listen.port(),
+        tls: false,
+    };
     let agent_cfg = rabble_agent::Config {
-        hub: BrokerAddr {
-            host: rabble_hub::broker::local_addr(args.mqtt_listen).ip().to_string(),
-            port: args.mqtt_listen.port(),
-            tls: false,
-        },
+        hubs: vec![hub.clone()],
+        hub,
         node: NodeId::from_name(&name).unwrap_or_else(|| NodeId::new("dev").expect("valid id")),
         identity: Identity {
             name,
@@ -162,6 +164,8 @@ pub async fn run(
         ),
         alloc_dir: scratch.join("alloc"),
         host_volumes: Default::default(),
+        // The hub beside it answers DNS.
+        dns_listen: None,
         lanes: vec![rabble_agent::proxy::LaneListen {
             name: "routing".into(),
             listen: args.lane_listen,

@@ -61,6 +61,11 @@ impl DnsServer {
         }
     }
 
+    /// The settings answers are made with.
+    pub fn settings(&self) -> &DnsSettings {
+        &self.settings
+    }
+
     /// The zone as of the last commit.
     pub fn zone(&self) -> Arc<Zone> {
         self.zone.read().unwrap_or_else(|e| e.into_inner()).clone()

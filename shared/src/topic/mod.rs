@@ -83,6 +83,21 @@ pub fn kv(key: &str) -> String {
     format!("rabble/kv/{key}")
 }
 
+/// The DNS zone's settings and names (`crate::dns::ZoneMeta`).
+pub const DNS_ZONE: &str = "rabble/hub/dns/zone";
+/// Every service's DNS records.
+pub const ALL_DNS_SERVICES: &str = "rabble/hub/dns/service/+";
+/// Every node's DNS records.
+pub const ALL_DNS_NODES: &str = "rabble/hub/dns/node/+";
+/// `name` must pass [`crate::dns::valid_label`].
+pub fn dns_service(name: &str) -> String {
+    format!("rabble/hub/dns/service/{name}")
+}
+/// `name` must pass [`crate::dns::valid_label`].
+pub fn dns_node(name: &str) -> String {
+    format!("rabble/hub/dns/node/{name}")
+}
+
 /// The client id prefix of agents: `rabble-agent-<node>`.
 pub const AGENT_CLIENT_PREFIX: &str = "rabble-agent-";
 
@@ -105,6 +120,9 @@ pub enum Topic {
     Certs(NodeId, String),
     Templates(NodeId, AllocId),
     Kv(String),
+    DnsZone,
+    DnsService(String),
+    DnsNode(String),
 }
 
 /// Why a topic is not one of Rabble's.
@@ -127,6 +145,11 @@ impl Topic {
             ["hub", "status"] => Ok(Topic::HubStatus),
             ["hub", "routes", lane] if crate::routes::valid_lane(lane) => Ok(Topic::Routes((*lane).to_owned())),
             ["kv", ..] if rest.len() > 1 => Ok(Topic::Kv(rest[1..].join("/"))),
+            ["hub", "dns", "zone"] => Ok(Topic::DnsZone),
+            ["hub", "dns", "service", name] if crate::dns::valid_label(name) => {
+                Ok(Topic::DnsService((*name).to_owned()))
+            }
+            ["hub", "dns", "node", name] if crate::dns::valid_label(name) => Ok(Topic::DnsNode((*name).to_owned())),
             ["node", node, tail @ ..] => {
                 let node = NodeId::new(*node).map_err(|_| err("bad node id"))?;
                 match tail {
@@ -183,13 +206,21 @@ impl Topic {
             Topic::Certs(..) => Kind::Certs,
             Topic::Templates(..) => Kind::Templates,
             Topic::Kv(_) => Kind::Kv,
+            Topic::DnsZone => Kind::DnsZone,
+            Topic::DnsService(_) => Kind::DnsService,
+            Topic::DnsNode(_) => Kind::DnsNode,
         }
     }
 
     /// The node the topic belongs to, if any.
     pub fn node(&self) -> Option<&NodeId> {
         match self {
-            Topic::HubStatus | Topic::Routes(_) | Topic::Kv(_) => None,
+            Topic::HubStatus
+            | Topic::Routes(_)
+            | Topic::Kv(_)
+            | Topic::DnsZone
+            | Topic::DnsService(_)
+            | Topic::DnsNode(_) => None,
             Topic::NodeStatus(n)
             | Topic::NodeFacts(n)
             | Topic::NodeHeartbeat(n)
@@ -232,6 +263,9 @@ mod tests {
             (certs(&n, "ingress"), Topic::Certs(n.clone(), "ingress".into())),
             (templates(&n, &AllocId::new("0a").unwrap()), Topic::Templates(n.clone(), AllocId::new("0a").unwrap())),
             (kv("public/motd"), Topic::Kv("public/motd".into())),
+            (DNS_ZONE.to_owned(), Topic::DnsZone),
+            (dns_service("web"), Topic::DnsService("web".into())),
+            (dns_node("pi-3"), Topic::DnsNode("pi-3".into())),
         ];
         for (t, want) in cases {
             assert_eq!(Topic::parse(&t).unwrap(), want, "{t}");
@@ -255,6 +289,8 @@ mod tests {
             "rabble/hub/other",
             "rabble/node/pi3/logs/XYZ",
             "rabble/node/pi3/logs/1/2",
+            "rabble/hub/dns/service/Web",
+            "rabble/hub/dns/node/a/b",
         ] {
             assert!(Topic::parse(t).is_err(), "{t} should be rejected");
         }

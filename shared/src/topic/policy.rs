@@ -49,6 +49,9 @@ pub enum Kind {
     Certs,
     Templates,
     Kv,
+    DnsZone,
+    DnsService,
+    DnsNode,
 }
 
 /// One kind of topic, declared.
@@ -84,7 +87,7 @@ use Publisher::{Hub as ByHub, Node as ByNode};
 use Readers::{Hub as HubOnly, Nodes, OwnNode};
 
 /// The policy of every kind, in [`Kind`]'s order (so `POLICY[kind as usize].kind == kind`).
-pub const POLICY: [Policy; 16] = [
+pub const POLICY: [Policy; 19] = [
     p(K::HubStatus, "rabble/hub/status", ByHub, true, 1, Nodes, "`online` / `offline` (the hub's Will)"),
     p(
         K::Routes,
@@ -213,6 +216,33 @@ pub const POLICY: [Policy; 16] = [
         1,
         HubOnly,
         "a KV value under a `[kv] public` prefix, raw; empty: deleted",
+    ),
+    p(
+        K::DnsZone,
+        "rabble/hub/dns/zone",
+        ByHub,
+        true,
+        1,
+        Nodes,
+        "JSON `ZoneMeta`: the DNS domain, TTLs, datacenters and the names the zone holds (every agent answers DNS)",
+    ),
+    p(
+        K::DnsService,
+        "rabble/hub/dns/service/<name>",
+        ByHub,
+        true,
+        1,
+        Nodes,
+        "JSON `ServiceRecords`: a service's healthy instances (address, port, node, tags); empty: none",
+    ),
+    p(
+        K::DnsNode,
+        "rabble/hub/dns/node/<name>",
+        ByHub,
+        true,
+        1,
+        Nodes,
+        "JSON `NodeRecords`: a node's addresses and meta (`<node>.node.<domain>`); empty: gone",
     ),
 ];
 

@@ -2,7 +2,10 @@
 //! from `local-data`, on the same machine, with 1,000 services of 3 instances each in
 //! the catalog — then once more while checks flip under load. Prints QPS, average and
 //! p99 latency and lost queries for each, the ratio, and whether the answers after the
-//! churn match the catalog. Run it with `bash tests/bench-dns.sh [seconds]`.
+//! churn match the catalog. One agent answers DNS from the zone the hub hands the nodes:
+//! it is measured the same way (one core: the agent's runtime is single-threaded), its
+//! answers compared with the catalog's, and its peak memory with the 1,000-service zone
+//! printed. Run it with `bash tests/bench-dns.sh [seconds]`.
 
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)] // a synchronous driver: std time is right here
 
@@ -100,7 +103,14 @@ fn run() -> i32 {
     let d = dir.path();
     eprintln!("starting a hub and {NODES} agents with {SERVICES} services x {INSTANCES} instances ...");
     let hub = Hub::start(d, &["--heartbeat-ttl", "60s"]);
-    let agents: Vec<Agent> = (0..NODES).map(|n| Agent::start(d, &format!("n{n}"), hub.mqtt_port, &[])).collect();
+    let agent_dns = free_port();
+    let listen = format!("127.0.0.1:{agent_dns}");
+    let agents: Vec<Agent> = (0..NODES)
+        .map(|n| {
+            let extra: &[&str] = if n == 0 { &["--dns-listen", &listen] } else { &[] };
+            Agent::start(d, &format!("n{n}"), hub.mqtt_port, extra)
+        })
+        .collect();
     let mut files = vec![String::new(); NODES];
     for i in 0..SERVICES {
         for j in 0..INSTANCES {
@@ -120,6 +130,14 @@ fn run() -> i32 {
         if h.instances == SERVICES * INSTANCES { Ok(()) } else { Err(format!("{} instances", h.instances)) }
     });
     eprintln!("catalog ready in {:?}", t.elapsed());
+    wait_for("the zone on the DNS agent", Duration::from_secs(60), || {
+        let n = (0..SERVICES)
+            .step_by(97)
+            .filter(|i| dig(agent_dns, &format!("s{i}.service.rabble"), "A", &[]).answer.len() == INSTANCES)
+            .count();
+        if n == SERVICES.div_ceil(97) { Ok(()) } else { Err(format!("{n} sampled services complete")) }
+    });
+    eprintln!("the agent's zone complete after {:?}", t.elapsed());
 
     let queries = d.join("queries.txt");
     std::fs::write(&queries, (0..SERVICES).map(|i| format!("s{i}.service.rabble A\n")).collect::<String>()).unwrap();
@@ -134,6 +152,7 @@ fn run() -> i32 {
     let sockets: Vec<std::path::PathBuf> = agents.iter().map(|a| a.socket.clone()).collect();
     let ub = dnsperf(unbound.port, &queries, seconds);
     let hb = dnsperf(hub.dns_port, &queries, seconds);
+    let ab = dnsperf(agent_dns, &queries, seconds);
     // Churn: flip TTL checks as fast as the CLI allows. It loads the machine too, so
     // Unbound is measured under the same churn for a fair comparison.
     let churn = Churn::start(sockets.clone());
@@ -148,6 +167,7 @@ fn run() -> i32 {
     std::thread::sleep(Duration::from_millis(500));
     let services = hub.services();
     let mut mismatches = Vec::new();
+    let mut agent_mismatches = Vec::new();
     for s in services.iter().filter(|s| s.name.starts_with('s')) {
         let want: BTreeSet<String> = s
             .instances
@@ -160,7 +180,13 @@ fn run() -> i32 {
         if got != want {
             mismatches.push(format!("{}: dns {got:?} catalog {want:?}", s.name));
         }
+        let on_node: BTreeSet<String> =
+            dig(agent_dns, &format!("{}.service.rabble", s.name), "A", &["+tcp"]).data().into_iter().collect();
+        if on_node != want {
+            agent_mismatches.push(format!("{}: agent {on_node:?} catalog {want:?}", s.name));
+        }
     }
+    let agent_hwm = hwm_kb(agents[0].proc.pid());
 
     let q = std::env::var("DNSPERF_Q").unwrap_or_else(|_| "100".into());
     println!();
@@ -179,6 +205,7 @@ fn run() -> i32 {
         ("rabble-hub", &hb),
         ("unbound, machine under churn", &uc),
         ("rabble-hub, checks flipping", &hc),
+        ("rabble-agent (a node's copy)", &ab),
     ];
     for (name, r) in rows {
         println!("{name:<32} {:>10.0} {:>9.3} {:>9.3} {:>10} {:>7}", r.qps, r.avg_ms, r.p99_ms, r.sent, r.lost);
@@ -193,8 +220,14 @@ fn run() -> i32 {
         "churn: {flipped} check flips in {churn_secs:.1} s ({:.0}/s), each a durable catalog commit",
         flipped as f64 / churn_secs
     );
+    println!("ratio agent / hub: {:.2} steady (the agent on one core)", ab.qps / hb.qps.max(1.0));
     println!("after churn: {}/{} services answer exactly what the catalog says", SERVICES - mismatches.len(), SERVICES);
-    for m in mismatches.iter().take(5) {
+    println!(
+        "after churn, on the agent: {}/{} services; its peak RSS (VmHWM) with the zone: {agent_hwm} kB",
+        SERVICES - agent_mismatches.len(),
+        SERVICES
+    );
+    for m in mismatches.iter().chain(&agent_mismatches).take(5) {
         println!("  mismatch: {m}");
     }
     // Budgets: wrong answers always fail; CI sets a generous floor for the rest.
@@ -203,6 +236,12 @@ fn run() -> i32 {
     let mut failed = Vec::new();
     if !mismatches.is_empty() {
         failed.push(format!("{} services answered differently from the catalog", mismatches.len()));
+    }
+    if !agent_mismatches.is_empty() {
+        failed.push(format!("{} services answered differently on the agent", agent_mismatches.len()));
+    }
+    if agent_hwm > 5 * 1024 {
+        failed.push(format!("the DNS agent peaked at {agent_hwm} kB (budget 5 MB)"));
     }
     if lost_share > 0.001 {
         failed.push(format!("the hub lost {:.3} % of queries (budget 0.1 %)", lost_share * 100.0));

@@ -22,7 +22,8 @@ const JOIN_DROP_IN: &str = "# Written by `rabble image`: the node's join token (
 #[derive(Debug, Clone, Default)]
 pub struct Node {
     pub name: String,
-    pub hub: String,
+    /// Every hub, in order (the agent tries the next when one is down).
+    pub hub: Vec<String>,
     pub datacenter: Option<String>,
     pub class: Option<String>,
     pub meta: Vec<(String, String)>,
@@ -56,7 +57,14 @@ fn quote(s: &str) -> String {
 pub fn agent_toml(n: &Node) -> String {
     let mut t = String::from("# /etc/rabble/agent.toml — written by `rabble image`; see docs/agent.md.\n");
     let mut kv = |k: &str, v: &str| t.push_str(&format!("{k} = {}\n", quote(v)));
-    kv("hub", &n.hub);
+    match n.hub.as_slice() {
+        [one] => kv("hub", one),
+        many => {
+            let list: Vec<String> = many.iter().map(|h| quote(h)).collect();
+            t.push_str(&format!("hub = [{}]\n", list.join(", ")));
+        }
+    }
+    let mut kv = |k: &str, v: &str| t.push_str(&format!("{k} = {}\n", quote(v)));
     kv("name", &n.name);
     if let Some(dc) = &n.datacenter {
         kv("datacenter", dc);
@@ -122,7 +130,7 @@ mod tests {
     fn the_agent_config_reads_back_and_names_what_firstboot_installs() {
         let n = Node {
             name: "pi-kitchen".into(),
-            hub: "mqtts://hub.lan:8883".into(),
+            hub: vec!["mqtts://hub.lan:8883".into()],
             class: Some("pi4".into()),
             meta: vec![("room".into(), "kitchen \"2\"".into())],
             ca: Some(b"PEM".to_vec()),
@@ -132,7 +140,13 @@ mod tests {
         };
         let text = agent_toml(&n);
         let cfg: rabble_agent::config::FileConfig = toml::from_str(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
-        assert_eq!((cfg.hub.as_deref(), cfg.name.as_deref()), (Some("mqtts://hub.lan:8883"), Some("pi-kitchen")));
+        assert_eq!(
+            (cfg.hub.unwrap().0, cfg.name.as_deref()),
+            (vec!["mqtts://hub.lan:8883".into()], Some("pi-kitchen"))
+        );
+        let two = Node { hub: vec!["mqtts://hub1.lan".into(), "mqtts://hub2.lan".into()], ..n.clone() };
+        let cfg: rabble_agent::config::FileConfig = toml::from_str(&agent_toml(&two)).unwrap();
+        assert_eq!(cfg.hub.unwrap().0, two.hub);
         assert_eq!(cfg.meta["room"], "kitchen \"2\"");
         assert_eq!(cfg.token_file.unwrap().to_str(), Some("/run/credentials/rabble-agent.service/token"));
         let names: Vec<String> = files(&n, &["a".into()]).into_iter().map(|f| f.0).collect();

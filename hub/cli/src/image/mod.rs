@@ -40,9 +40,9 @@ pub struct ImageArgs {
     /// The node's name.
     #[arg(long)]
     pub name: String,
-    /// The hub's MQTT address, e.g. mqtts://hub.lan:8883.
-    #[arg(long)]
-    pub hub: String,
+    /// The hub's MQTT address, e.g. mqtts://hub.lan:8883; repeat it for every hub of a cluster.
+    #[arg(long, required = true)]
+    pub hub: Vec<String>,
     /// The hub's CA (`rabble-hub tls init` made it), for mqtts://.
     #[arg(long)]
     pub ca: Option<PathBuf>,
