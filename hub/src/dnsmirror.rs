@@ -21,6 +21,11 @@ use tokio_util::sync::CancellationToken;
 /// Commits closer together than this are published together (a burst of check flips
 /// or a node's re-publish is one update of the zone, not dozens).
 const COALESCE: Duration = Duration::from_millis(100);
+/// At most this many changed topics are sent per round, a round every [`PACE`]: a new
+/// zone of 1,000 services reaches the broker in half a second without queueing the
+/// hub's own session behind it (its pings went unanswered when it all went at once).
+const BURST: usize = 200;
+const PACE: Duration = Duration::from_millis(100);
 
 pub struct DnsMirror {
     pub dns: Arc<DnsServer>,
@@ -31,8 +36,9 @@ pub struct DnsMirror {
 
 /// A retained message whose fingerprint leaves out `index` (re-sent when the records
 /// change, not at every commit).
-fn want<T: msg::Payload + Send + 'static>(v: T, index_free: &[u8]) -> Want<Make> {
-    Want::Publish { fingerprint: fingerprint(index_free), make: Box::new(move || retained::open(&v)) }
+fn want<T: msg::Payload + Send + 'static>(v: T, index_free: &[u8]) -> (u64, Want<Make>) {
+    let fp = fingerprint(index_free);
+    (fp, Want::Publish { fingerprint: fp, make: Box::new(move || retained::open(&v)) })
 }
 
 type Make = Box<dyn FnOnce() -> Payload + Send>;
@@ -41,9 +47,11 @@ impl DnsMirror {
     pub async fn run(mut self, stop: CancellationToken) -> Result<(), &'static str> {
         let mut out = Retained::new(self.client.clone(), msg::MAX_PAYLOAD);
         let mut last: Option<Arc<rabble_core::dns::Zone>> = None;
+        // Some changed topics are still to send (this many rounds so far).
+        let mut pending = false;
         loop {
             let zone = self.dns.zone();
-            if last.as_ref().is_none_or(|l| !Arc::ptr_eq(l, &zone)) || out.retry_at().is_some() {
+            if last.as_ref().is_none_or(|l| !Arc::ptr_eq(l, &zone)) || out.retry_at().is_some() || pending {
                 let p = published(&zone, self.dns.settings());
                 let mut meta_free = p.meta.clone();
                 meta_free.index = 0;
@@ -56,9 +64,32 @@ impl DnsMirror {
                     let free = serde_json::to_vec(&(&n.ips, &n.txt)).unwrap_or_default();
                     (topic::dns_node(&name), want(n, &free))
                 });
-                // Records first, then the settings that list them.
-                out.sync(services.chain(nodes).chain([meta])).await;
+                // Records first, then the settings that list them; at most BURST sent.
+                let mut budget = BURST;
+                pending = false;
+                let paced: Vec<(String, Want<Make>)> = services
+                    .chain(nodes)
+                    .chain([meta])
+                    .map(|(t, (fp, w))| {
+                        if out.holds(&t, fp) {
+                            (t, w)
+                        } else if budget > 0 {
+                            budget -= 1;
+                            (t, w)
+                        } else {
+                            pending = true;
+                            (t, Want::Keep)
+                        }
+                    })
+                    .collect();
+                out.sync(paced).await;
                 last = Some(zone);
+            }
+            if pending {
+                tokio::select! {
+                    _ = stop.cancelled() => return Ok(()),
+                    _ = tokio::time::sleep(PACE) => continue,
+                }
             }
             let retry = out.retry_at();
             tokio::select! {

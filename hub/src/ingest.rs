@@ -1,4 +1,4 @@
-//! The hub's MQTT client task: subscribes to `rabble/#`, validates every message into
+//! The hub's MQTT client task: subscribes to `rabble/node/#`, validates every message into
 //! a catalog [`Update`], and hands it to the writer with the publish to acknowledge
 //! once it is durable ([`MqttAcker`]). Bad input is counted and logged, acknowledged
 //! (in order, through the writer, so the broker never stalls) and dropped: it never
@@ -194,7 +194,10 @@ impl Ingest {
                     backoff.reset();
                     connected.store(true, Ordering::Relaxed);
                     tracing::info!("connected to the broker; announcing the hub");
-                    let _ = client.try_subscribe(topic::ALL, QoS::AtLeastOnce);
+                    // What the nodes say; not what the hub itself publishes outside node topics
+                    // (lane tables, the DNS zone, public KV), which would only come back
+                    // to be acked.
+                    let _ = client.try_subscribe(topic::ALL_NODES, QoS::AtLeastOnce);
                     let _ = client.try_publish(topic::HUB_STATUS, QoS::AtLeastOnce, true, topic::ONLINE);
                     connects.send_modify(|n| *n += 1);
                 }

@@ -171,6 +171,12 @@ impl Retained {
         self.sent.get(topic).copied().filter(|f| *f != UNSENT)
     }
 
+    /// Whether the broker holds content of this fingerprint on `topic` (sent since the
+    /// last reconnect): a `sync` with it would send nothing.
+    pub fn holds(&self, topic: &str, fingerprint: u64) -> bool {
+        self.held(topic) == Some(fingerprint.max(UNSENT + 1))
+    }
+
     /// The topics whose wanted content is not there, and why.
     pub fn problems(&self) -> &BTreeMap<String, PublishError> {
         &self.problems

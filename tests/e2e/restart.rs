@@ -62,7 +62,9 @@ fn hub_restart_keeps_the_catalog_and_agents_resync() {
 /// The hub down for a minute (a power cut on its Proxmox host, an upgrade gone slow)
 /// while three nodes run work: when it comes back, agents are still in their reconnect
 /// backoff, and none of them may be declared down for it — nothing lost, moved or
-/// restarted (raw_exec processes and a Docker container alike).
+/// restarted (raw_exec processes and a Docker container alike). All the while the job's
+/// name resolves on a node (its agent answers DNS), asked every 10 ms: not one query
+/// fails. `RABBLE_OUTAGE_SECS` makes the outage longer (120 for the record).
 #[test]
 fn a_minute_without_the_hub_moves_no_work() {
     rabble_tests::docker::image();
@@ -72,11 +74,16 @@ fn a_minute_without_the_hub_moves_no_work() {
     let mut hub = Hub::start(d, &["--restart-grace", grace]);
     let key = hub.key();
     let mut agents = Vec::new();
+    let dns_port = free_port();
+    let dns_listen = format!("127.0.0.1:{dns_port}");
     for (name, docker) in [("pi1", true), ("pi2", false), ("pi3", false)] {
         let alloc = d.join(format!("{name}-alloc")).display().to_string();
         let mut args = vec!["--hub-key", key.as_str(), "--alloc-dir", alloc.as_str()];
         if !docker {
             args.push("--no-docker");
+        }
+        if name == "pi2" {
+            args.extend(["--dns-listen", dns_listen.as_str()]);
         }
         agents.push(Agent::start(d, name, hub.mqtt_port, &args));
         hub.wait_node(name, NodeStatus::Up, T);
@@ -90,6 +97,10 @@ fn a_minute_without_the_hub_moves_no_work() {
     }}
     network {{
       port "http" {{}}
+    }}
+    service {{
+      name = "web"
+      port = "http"
     }}
     task "server" {{
       driver = "raw_exec"
@@ -153,9 +164,23 @@ fn a_minute_without_the_hub_moves_no_work() {
         if c.len() == 1 { Ok(c) } else { Err(format!("{c:?}")) }
     });
     let started = rabble_tests::docker::started_at(&container[0]);
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let ask = || rabble_tests::ask_a(&udp, dns_port, "web.service.rabble", Duration::from_millis(500));
+    wait_for("web in the node's zone", T, || if ask() == Some(3) { Ok(()) } else { Err(format!("{:?}", ask())) });
 
+    let outage: u64 = std::env::var("RABBLE_OUTAGE_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(60);
     hub.proc.stop("KILL");
-    std::thread::sleep(Duration::from_secs(60));
+    let down = std::time::Instant::now();
+    let (mut asked, mut failed) = (0u64, 0u64);
+    while down.elapsed() < Duration::from_secs(outage) {
+        asked += 1;
+        if ask() != Some(3) {
+            failed += 1;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    println!("hub down {outage} s: {asked} DNS queries to a node, {failed} failed");
+    assert_eq!(failed, 0, "of {asked} queries to the node's DNS while the hub was down");
     let restarted = std::time::Instant::now();
     hub.relaunch();
     for n in ["pi1", "pi2", "pi3"] {

@@ -20,7 +20,7 @@ pub mod probe;
 mod tls;
 mod work;
 pub use agent::{Agent, aarch64_agent, rabble_hub_cmd, release_agent};
-pub use dns::{Dig, Unbound, dig};
+pub use dns::{Dig, Unbound, ask_a, dig};
 pub use mosquitto::{Mosquitto, Subscriber, mosquitto_pub};
 pub use tls::{Tls, secret_file};
 pub use work::{kill_processes_under, pids_under, processes_under};

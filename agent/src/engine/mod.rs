@@ -294,9 +294,11 @@ impl Engine {
                     let _ = self.client.try_subscribe(topic::all_certs(&self.cfg.node), QoS::AtLeastOnce);
                 }
                 if self.dns.is_some() {
-                    // The settings first: they list the names the zone holds.
+                    // The settings first: they list the names the zone holds. QoS 0, as
+                    // the hub publishes them: on a QoS 1 subscription the embedded broker
+                    // replays only as many retained messages as its in-flight window (100).
                     for f in [topic::DNS_ZONE, topic::ALL_DNS_SERVICES, topic::ALL_DNS_NODES] {
-                        let _ = self.client.try_subscribe(f, QoS::AtLeastOnce);
+                        let _ = self.client.try_subscribe(f, QoS::AtMostOnce);
                     }
                 }
                 self.publish_all();

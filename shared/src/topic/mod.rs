@@ -12,6 +12,8 @@ use crate::id::{AllocId, NodeId, TopicId};
 pub const ROOT: &str = "rabble";
 /// Subscribe here to see the whole cluster.
 pub const ALL: &str = "rabble/#";
+/// Everything the nodes publish (and what the hub sends each node).
+pub const ALL_NODES: &str = "rabble/node/#";
 /// The hub's availability (its Last Will says `offline`).
 pub const HUB_STATUS: &str = "rabble/hub/status";
 /// Availability payloads, as Home Assistant and most MQTT tools expect them.

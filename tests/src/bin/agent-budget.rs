@@ -2,7 +2,8 @@
 //! x86_64 musl `agent-release` binaries; resident memory high-water mark (VmHWM) of the
 //! x86_64 musl agent running 20 services and 20 checks for a while; and bytes it writes
 //! to disk meanwhile (`write_bytes` in /proc/<pid>/io: what reached the block layer);
-//! and VmHWM of an agent serving an idle HTTP lane.
+//! and VmHWM of an agent serving an idle HTTP lane; and VmHWM of an agent answering DNS
+//! with a 1,000-service zone (registered on the hub through Consul's catalog API).
 //! Prints every figure; exits 1 if one is over its limit. Run it with
 //! `bash tests/budget-agent.sh [seconds]`.
 
@@ -18,6 +19,9 @@ const HWM_LIMIT_KB: u64 = 6 * 1024;
 /// An agent serving an idle lane (its proxy started, a table received).
 const LANE_HWM_LIMIT_KB: u64 = 5 * 1024;
 const SERVICES: usize = 20;
+/// An agent answering DNS for a zone of [`ZONE_SERVICES`] services (issue: ≤ 5 MB).
+const DNS_HWM_LIMIT_KB: u64 = 5 * 1024;
+const ZONE_SERVICES: usize = 1000;
 
 /// `Key:   123 kB` from /proc/<pid>/status.
 fn status_kb(pid: u32, key: &str) -> u64 {
@@ -155,6 +159,71 @@ fn main() {
         over.push(format!("VmHWM with an idle lane {lane_hwm} kB (limit {LANE_HWM_LIMIT_KB} kB)"));
     }
     drop(lane);
+    drop(hub);
+
+    // DNS on the node: 1,000 services in the zone (3 instances each), answered on loopback.
+    std::fs::create_dir_all(d.join("dns")).unwrap();
+    let hub = Hub::start(&d.join("dns"), &[]);
+    let agent_http = ureq::Agent::new_with_defaults();
+    for i in 0..ZONE_SERVICES {
+        for j in 0..3 {
+            let body = format!(
+                r#"{{"Node": "ext{j}", "Address": "10.9.{j}.1", "Service": {{"ID": "s{i}", "Service": "s{i}", "Address": "10.{}.{}.{}", "Port": 80}}}}"#,
+                i / 250,
+                i % 250,
+                j + 1
+            );
+            agent_http.put(&format!("{}/v1/catalog/register", hub.http)).send(body.as_str()).expect("register");
+        }
+    }
+    let dns_port = free_port();
+    let node = Agent::spawn(
+        Command::new(release_agent("x86_64-unknown-linux-musl")),
+        &d.join("dns"),
+        "dns",
+        &format!("mqtt://127.0.0.1:{}", hub.mqtt_port),
+        d.join("dns-services"),
+        &["--dns-listen", &format!("127.0.0.1:{dns_port}")],
+    );
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    wait_for("the whole zone on the node", Duration::from_secs(60), || {
+        let last = format!("s{}.service.rabble", ZONE_SERVICES - 1);
+        match ask_a(&udp, dns_port, &last, Duration::from_millis(500)) {
+            Some(3) => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    });
+    // Every name, not only the last: each must answer with its three instances.
+    let t = std::time::Instant::now();
+    let (mut answered, mut wrong) = (0u64, Vec::new());
+    for i in 0..ZONE_SERVICES {
+        match ask_a(&udp, dns_port, &format!("s{i}.service.rabble"), Duration::from_millis(500)) {
+            Some(3) => answered += 1,
+            other => wrong.push(format!("s{i}: {other:?}")),
+        }
+    }
+    let took = t.elapsed();
+    let dns_hwm = status_kb(node.proc.pid(), "VmHWM:");
+    println!(
+        "
+== x86_64 musl agent answering DNS, a zone of {ZONE_SERVICES} services x 3 instances =="
+    );
+    println!(
+        "VmHWM (peak resident)      {dns_hwm:>6} kB  ({:.2} MB; limit {} MB); {answered}/{ZONE_SERVICES} names answered in {took:?}, one at a time",
+        dns_hwm as f64 / 1024.0,
+        DNS_HWM_LIMIT_KB / 1024
+    );
+    if !wrong.is_empty() {
+        over.push(format!(
+            "{} names answered wrongly by the node, e.g. {:?}",
+            wrong.len(),
+            &wrong[..wrong.len().min(3)]
+        ));
+    }
+    if dns_hwm > DNS_HWM_LIMIT_KB {
+        over.push(format!("VmHWM answering DNS {dns_hwm} kB (limit {DNS_HWM_LIMIT_KB} kB)"));
+    }
+    drop(node);
     drop(hub);
     if over.is_empty() {
         println!("\nagent budgets: OK");
