@@ -110,8 +110,7 @@ pub async fn door(State(s): State<AppState>, req: Request, next: Next) -> Respon
     let now = now_ms();
     let caller = match secret(req.headers(), query) {
         Some(sec) if catalog.acl.enforcing() => {
-            let hash = rabble_shared::support::join::hex(&rabble_shared::support::seal::token_sha256(&sec));
-            match catalog.acl.token(&hash, now) {
+            match catalog.acl.token_by_digest(&rabble_shared::support::seal::token_sha256(&sec), now) {
                 Ok(t) => Caller { who: Who::Token(t.accessor.clone()), authorizer: catalog.acl.authorizer(t) },
                 Err(e) => return error(StatusCode::FORBIDDEN, e.to_string()),
             }
@@ -148,16 +147,19 @@ pub async fn door(State(s): State<AppState>, req: Request, next: Next) -> Respon
         return denied(&caller.who, n);
     }
     drop(catalog);
-    let who = caller.who.clone();
     // Only a request that can wait (a blocking query) or stream (logs, events) can outlive
     // its token; the rest answer at once and are not watched.
     let long = query.is_some_and(|q| q.split('&').any(|p| p.starts_with("index=") || p.starts_with("follow=")))
         || path.ends_with("/logs")
         || path == "/api/v1/events";
+    let watched = match (&caller.who, need) {
+        (Who::Token(accessor), Some(need)) if long => Some((accessor.clone(), need)),
+        _ => None,
+    };
     let handler = CALLER.scope(caller, next.run(req));
-    let resp = match (who, need) {
-        (Who::Token(accessor), Some(need)) if long => super::revoke::run(&s, accessor, need, handler).await,
-        _ => handler.await,
+    let resp = match watched {
+        Some((accessor, need)) => super::revoke::run(&s, accessor, need, handler).await,
+        None => handler.await,
     };
     if gate.is_none() && resp.status().is_success() {
         // An endpoint the route table does not know answered: refuse rather than let it through.

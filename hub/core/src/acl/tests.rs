@@ -93,10 +93,16 @@ fn mistakes_are_named_with_their_line() {
     assert!(Policy::new("ops", "", "acl = \"read\"").is_ok());
 }
 
+/// A stand-in secret hash for `accessor`: 64 hex digits, as a real one.
+fn hash_of(accessor: &str) -> String {
+    let hex: String = accessor.bytes().map(|b| format!("{b:02x}")).collect();
+    format!("{hex:0>64}")
+}
+
 fn token(accessor: &str, policies: &[&str], management: bool, expires_ms: Option<u64>) -> Token {
     Token {
         accessor: accessor.into(),
-        secret_sha256: format!("hash-of-{accessor}"),
+        secret_sha256: hash_of(accessor),
         description: String::new(),
         policies: policies.iter().map(|p| p.to_string()).collect(),
         management,
@@ -124,26 +130,27 @@ fn tokens_resolve_expire_and_go_at_once() {
     let p = Policy::new("deploy", "", "job \"web-\" { policy = \"write\" }").unwrap();
     acl.apply(AclUpdate::PutPolicy(p), 1);
     acl.apply(AclUpdate::PutToken(token("t1", &["deploy"], false, Some(1000))), 2);
-    let t = acl.token("hash-of-t1", 999).unwrap().clone();
+    let t = acl.token(&hash_of("t1"), 999).unwrap().clone();
     let stop = need(Resource::Job, Cap::Stop, "web-a");
     assert!(acl.authorizer(&t).allows(&stop));
-    assert!(matches!(acl.token("hash-of-t1", 1000), Err(tokens::TokenError::Expired(_))));
+    assert!(matches!(acl.token(&hash_of("t1"), 1000), Err(tokens::TokenError::Expired(_))));
     assert!(!acl.still_allows("t1", &stop, 1000));
     assert!(acl.still_allows("t1", &stop, 10));
     // A deleted policy grants nothing; a deleted token is gone at once.
     acl.apply(AclUpdate::DeletePolicy("deploy".into()), 3);
     assert!(!acl.still_allows("t1", &stop, 10));
     acl.apply(AclUpdate::DeleteToken("t1".into()), 4);
-    assert!(matches!(acl.token("hash-of-t1", 10), Err(tokens::TokenError::NotFound)));
+    assert!(matches!(acl.token(&hash_of("t1"), 10), Err(tokens::TokenError::NotFound)));
     // An accessor is never overwritten.
     acl.apply(AclUpdate::PutToken(token("t2", &[], true, None)), 5);
     assert!(acl.apply(AclUpdate::PutToken(token("t2", &[], false, None)), 6).dirty.is_empty());
     assert!(acl.tokens["t2"].management);
-    assert!(acl.token("hash-of-t2", 10).unwrap().management);
+    assert!(acl.token(&hash_of("t2"), 10).unwrap().management);
     // As loaded from the store: every token found by its secret's hash.
     let loaded = Acl::new(Default::default(), (*acl.tokens).clone(), Some(1));
-    assert_eq!(loaded.token("hash-of-t2", 10).unwrap().accessor, "t2");
-    assert!(matches!(loaded.token("hash-of-t1", 10), Err(tokens::TokenError::NotFound)));
+    assert_eq!(loaded.token(&hash_of("t2"), 10).unwrap().accessor, "t2");
+    assert!(matches!(loaded.token(&hash_of("t1"), 10), Err(tokens::TokenError::NotFound)));
+    assert!(matches!(loaded.token("not hex", 10), Err(tokens::TokenError::NotFound)));
 }
 
 #[test]

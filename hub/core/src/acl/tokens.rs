@@ -33,12 +33,27 @@ impl Token {
 pub struct Acl {
     pub policies: Arc<BTreeMap<String, Arc<Policy>>>,
     pub tokens: Arc<BTreeMap<String, Arc<Token>>>,
-    /// `secret_sha256` → accessor, for the door's one lookup per request (kept by
-    /// [`Acl::new`] and [`Acl::apply`]).
-    by_secret: Arc<HashMap<String, String>>,
+    /// The secret's SHA-256 (bytes, not hex: nothing to encode per request) → accessor,
+    /// for the door's one lookup per request (kept by [`Acl::new`] and [`Acl::apply`]).
+    by_secret: Arc<HashMap<[u8; 32], String>>,
     /// The catalog index the ACLs were bootstrapped at; `None`: not yet (the API is open
     /// on loopback only, as before ACLs existed).
     pub bootstrapped: Option<u64>,
+}
+
+/// The 32 bytes of a SHA-256 written in hex (64 digits); `None` for anything else (a
+/// token stored with such a hash can never be presented).
+fn digest(hex: &str) -> Option<[u8; 32]> {
+    let b = hex.as_bytes();
+    if b.len() != 64 {
+        return None;
+    }
+    let nib = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    let mut out = [0u8; 32];
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = nib(b[2 * i])? << 4 | nib(b[2 * i + 1])?;
+    }
+    Some(out)
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -71,12 +86,14 @@ impl Acl {
         tokens: BTreeMap<String, Arc<Token>>,
         bootstrapped: Option<u64>,
     ) -> Acl {
-        let by_secret = tokens.values().map(|t| (t.secret_sha256.clone(), t.accessor.clone())).collect();
+        let by_secret = tokens.values().filter_map(|t| Some((digest(&t.secret_sha256)?, t.accessor.clone()))).collect();
         Acl { policies: Arc::new(policies), tokens: Arc::new(tokens), by_secret: Arc::new(by_secret), bootstrapped }
     }
 
     fn insert_token(&mut self, t: Token) {
-        Arc::make_mut(&mut self.by_secret).insert(t.secret_sha256.clone(), t.accessor.clone());
+        if let Some(d) = digest(&t.secret_sha256) {
+            Arc::make_mut(&mut self.by_secret).insert(d, t.accessor.clone());
+        }
         Arc::make_mut(&mut self.tokens).insert(t.accessor.clone(), Arc::new(t));
     }
 
@@ -87,6 +104,11 @@ impl Acl {
 
     /// The token whose secret hashes to `sha256` (hex), if live at `now_ms`.
     pub fn token(&self, sha256: &str, now_ms: u64) -> Result<&Arc<Token>, TokenError> {
+        self.token_by_digest(&digest(sha256).ok_or(TokenError::NotFound)?, now_ms)
+    }
+
+    /// The token whose secret hashes to `sha256`, if live at `now_ms`.
+    pub fn token_by_digest(&self, sha256: &[u8; 32], now_ms: u64) -> Result<&Arc<Token>, TokenError> {
         let t = self.by_secret.get(sha256).and_then(|a| self.tokens.get(a)).ok_or(TokenError::NotFound)?;
         if t.expired(now_ms) {
             return Err(TokenError::Expired(t.accessor.clone()));
@@ -152,7 +174,9 @@ impl Acl {
             }
             AclUpdate::DeleteToken(accessor) => {
                 if let Some(t) = Arc::make_mut(&mut self.tokens).remove(&accessor) {
-                    Arc::make_mut(&mut self.by_secret).remove(&t.secret_sha256);
+                    if let Some(d) = digest(&t.secret_sha256) {
+                        Arc::make_mut(&mut self.by_secret).remove(&d);
+                    }
                     out.summaries.push(format!("ACL token {accessor} deleted"));
                     out.dirty.push(Dirty::AclToken(accessor));
                 }
