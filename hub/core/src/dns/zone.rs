@@ -85,28 +85,8 @@ pub fn encode_record(ttl: u32, ip: std::net::IpAddr) -> Vec<u8> {
     r
 }
 
-/// `c0a80001` for 192.168.0.1; 32 hex digits for IPv6 (Consul's `.addr.` form).
-pub fn hex_addr(ip: IpAddr) -> String {
-    match ip {
-        IpAddr::V4(v) => v.octets().iter().map(|b| format!("{b:02x}")).collect(),
-        IpAddr::V6(v) => v.octets().iter().map(|b| format!("{b:02x}")).collect(),
-    }
-}
-
-/// The inverse of [`hex_addr`].
-pub fn parse_hex_addr(s: &str) -> Option<IpAddr> {
-    let bytes: Option<Vec<u8>> =
-        (0..s.len()).step_by(2).map(|i| s.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok())).collect();
-    match bytes?.as_slice() {
-        b if b.len() == 4 && s.len() == 8 => Some(IpAddr::from([b[0], b[1], b[2], b[3]])),
-        b if b.len() == 16 && s.len() == 32 => {
-            let mut a = [0u8; 16];
-            a.copy_from_slice(b);
-            Some(IpAddr::from(a))
-        }
-        _ => None,
-    }
-}
+/// Consul's `.addr.` names (`c0a80001` for 192.168.0.1), as the nodes' responder spells them.
+pub use rabble_shared::dns::answer::{hex_addr, parse_hex_addr};
 
 impl Zone {
     pub fn build(catalog: &Catalog, s: &DnsSettings) -> Zone {
