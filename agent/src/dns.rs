@@ -39,12 +39,6 @@ impl Dns {
         if zone.apply(change) { Ok(()) } else { Err(format!("{topic:?}: the zone is full or the name is not a label")) }
     }
 
-    /// How many services the zone holds (and whether it has its settings yet).
-    pub fn size(&self) -> (usize, bool) {
-        let zone = self.zone.read().unwrap_or_else(|e| e.into_inner());
-        (zone.services.len(), zone.meta.is_some())
-    }
-
     fn answer(&self, req: &[u8], transport: Transport) -> Option<Vec<u8>> {
         let zone = self.zone.read().unwrap_or_else(|e| e.into_inner());
         answer(req, &zone, transport, fastrand::u64(..))
