@@ -15,8 +15,9 @@ use rumqttc::{
 use std::time::Duration;
 use tokio::sync::mpsc;
 
-/// The longest wait between two rounds over a list of hubs (jittered down to half).
-pub const CYCLE_MAX: Duration = Duration::from_secs(2);
+/// The longest wait between two rounds over a list of hubs (jittered down to half): a
+/// hub cluster elects a new leader in about 2 s, and its broker is up a moment later.
+pub const CYCLE_MAX: Duration = Duration::from_secs(1);
 /// The wait before trying the next hub of a round (jittered from 0), so a fleet that
 /// lost its hub together does not reach the next one in the same millisecond.
 const NEXT_HUB_JITTER_MS: u64 = 200;

@@ -12,6 +12,7 @@ pub mod api;
 pub mod auth;
 pub mod broker;
 pub mod catalog;
+pub mod cluster;
 pub mod config;
 pub mod dispatch;
 pub mod dns;
@@ -22,6 +23,7 @@ pub mod ingest;
 pub mod install;
 pub use rabble_core::jobspec;
 pub mod kvmirror;
+mod leading;
 pub use rabble_core::metrics;
 pub mod render;
 pub(crate) mod retained;
@@ -34,7 +36,7 @@ pub use rabble_core::template;
 pub mod topology;
 
 use catalog::Store;
-use catalog::writer::{LiveMap, Writer};
+use catalog::writer::{Commit, LiveMap, Writer};
 use config::{BrokerChoice, Config};
 use rumqttc::AsyncClient;
 use std::future::Future;
@@ -69,6 +71,11 @@ pub enum HubError {
     Key(#[from] dispatch::sign::KeyError),
     #[error(transparent)]
     Secrets(#[from] secrets::SecretsError),
+    #[error(transparent)]
+    Cluster(#[from] cluster::ClusterError),
+    /// A cluster member that led and no longer does: it stops, to start again as a follower.
+    #[error("this hub no longer leads the cluster; it restarts to follow the new leader")]
+    SteppedDown,
     #[error("{what} address {addr}: {error}")]
     Bind { what: &'static str, addr: std::net::SocketAddr, error: std::io::Error },
 }
@@ -116,6 +123,7 @@ pub async fn run(
     listeners: Listeners,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), HubError> {
+    let mut shutdown = Box::pin(shutdown);
     let Listeners { http, dns_udp, dns_tcp, mqtts, https } = listeners;
     let (store, catalog) = Store::open(&cfg.data_dir)?;
     tracing::info!(
@@ -125,104 +133,103 @@ pub async fn run(
         index = catalog.index,
         "catalog loaded"
     );
+    let mut topo = Topology::default();
+    let stats = Arc::new(stats::Stats::default());
+    let live: LiveMap = Default::default();
+    let (snap_tx, snap_rx) = watch::channel(Arc::new(catalog.clone()));
+    let (events, _) = broadcast::channel(EVENT_QUEUE);
+    let dns_server = Arc::new(dns::DnsServer::new(cfg.dns.settings.clone(), cfg.dns.recursors.clone(), &catalog));
+    let domain = cfg.dns.settings.domain_name().trim_end_matches('.').to_owned();
+    let (route_table, routes_rx) = routes::RouteTable::new(cfg.lanes.clone(), domain, &catalog);
+    let applier = catalog::apply::Applier {
+        store: Arc::new(store),
+        observers: vec![dns_server.clone() as Arc<dyn catalog::writer::Observer>, route_table],
+        catalog,
+        snapshot: snap_tx,
+        events: events.clone(),
+        stats: stats.clone(),
+    };
+    let stepped_down = Arc::new(AtomicBool::new(false));
+    let (commit, member) = match &cfg.cluster {
+        None => (Commit::Local(Box::new(applier)), None),
+        Some(cc) => {
+            let member = cluster::start(cc, applier, &mut topo).await?;
+            tokio::select! {
+                formed = cluster::form(&member, cc) => {
+                    tracing::info!(how = ?formed?, id = member.id, "a member of the hub cluster");
+                }
+                () = &mut shutdown => {
+                    topo.run_until(std::future::ready(())).await?;
+                    return Ok(());
+                }
+            }
+            let (m, c) = (member.clone(), cc.clone());
+            topo.spawn("cluster-secrets", Stage::Doors, |stop| cluster::follow(m, c, stop));
+            if cc.witness {
+                // A witness votes and keeps the log; it serves nothing else.
+                tracing::info!("witness: voting and keeping the log, serving nothing else");
+                topo.run_until(shutdown).await?;
+                return Ok(());
+            }
+            (Commit::Cluster(member.proposer()), Some(member))
+        }
+    };
+    // After forming: a member that joined holds the cluster's keys by now.
     let key = Arc::new(dispatch::sign::SigningKey::load_or_create(&cfg.data_dir)?);
     let seal = Arc::new(secrets::key(&cfg.data_dir)?);
     let hub_key = key.public_b64();
     tracing::info!(hub_key = %hub_key, "assignments are signed with this key (agents: hub_key)");
-    let mut topo = Topology::default();
     // The one reader of credentials.json: the broker's auth hook, and the keys secrets are sealed with.
     let creds = Arc::new(auth::Authenticator::new(auth::Credentials::path(&cfg.data_dir))?);
-    let session = broker::session::open(&cfg, mqtts, &mut topo, 4 * INGEST_QUEUE, &creds).await?;
+    let session = broker::session::plan(&cfg, 4 * INGEST_QUEUE, &creds)?;
     let (client, eventloop) = AsyncClient::new(session.options, 4 * INGEST_QUEUE);
-
-    let stats = Arc::new(stats::Stats::default());
     let connected = Arc::new(AtomicBool::new(false));
-    let live: LiveMap = Default::default();
-    let (snap_tx, snap_rx) = watch::channel(Arc::new(catalog.clone()));
-    let (events, _) = broadcast::channel(EVENT_QUEUE);
     let (ingest_tx, ingest_rx) = mpsc::channel(INGEST_QUEUE);
-    let dns_server = Arc::new(dns::DnsServer::new(cfg.dns.settings.clone(), cfg.dns.recursors.clone(), &catalog));
-    let domain = cfg.dns.settings.domain_name().trim_end_matches('.').to_owned();
-    let (route_table, routes_rx) = routes::RouteTable::new(cfg.lanes.clone(), domain, &catalog);
-
     let writer = Writer {
-        store: Arc::new(store),
-        observers: vec![dns_server.clone() as Arc<dyn catalog::writer::Observer>, route_table],
-        catalog,
+        commit,
         rx: ingest_rx,
         acker: ingest::MqttAcker(client.clone()),
         heartbeat_ttl: cfg.heartbeat_ttl,
         restart_grace: cfg.restart_grace,
-        snapshot: snap_tx,
+        snapshot: snap_rx.clone(),
         live: live.clone(),
-        events: events.clone(),
-        stats: stats.clone(),
     };
     topo.spawn("writer", Stage::Core, |_| writer.run());
     let (sched_tx, sched_rx) = watch::channel(Arc::new(scheduler::task::SchedStatus::default()));
-    let scheduler =
-        scheduler::task::Scheduler { snapshot: snap_rx.clone(), writer: ingest_tx.clone(), status: sched_tx };
-    topo.spawn("scheduler", Stage::Inputs, |stop| scheduler.run(stop));
     let (connects_tx, connects_rx) = watch::channel(0u64);
     let logs = alloc_logs::LogHub::new(client.clone(), key.clone());
-    let publisher =
-        routes::Publisher { tables: routes_rx.clone(), client: client.clone(), connects: connects_rx.clone() };
-    topo.spawn("routes", Stage::Doors, |stop| publisher.run(stop));
     let (certs_tx, certs_rx) = watch::channel(acme::Status::default());
-    let acme = acme::Acme {
-        resolvers: cfg.resolvers.clone(),
-        data_dir: cfg.data_dir.clone(),
-        seal: seal.clone(),
-        tables: routes_rx.clone(),
-        snapshot: snap_rx.clone(),
-        client: client.clone(),
-        connects: connects_rx.clone(),
-        status: certs_tx,
-        keys: creds.clone(),
-    };
-    topo.spawn("acme", Stage::Doors, |stop| acme.run(stop));
     let (waits_tx, waits_rx) = watch::channel(render::Waits::default());
-    let renderer = render::Renderer {
-        snapshot: snap_rx.clone(),
-        client: client.clone(),
-        key: key.clone(),
-        seal: seal.clone(),
-        keys: creds.clone(),
-        connects: connects_rx.clone(),
-        writer: ingest_tx.clone(),
-        waits: waits_tx,
-    };
-    topo.spawn("templates", Stage::Doors, |stop| renderer.run(stop));
-    if !cfg.kv_public.is_empty() {
-        let mirror = kvmirror::KvMirror {
-            public: cfg.kv_public.clone(),
-            snapshot: snap_rx.clone(),
-            client: client.clone(),
-            connects: connects_rx.clone(),
-        };
-        topo.spawn("kv-mirror", Stage::Doors, |stop| mirror.run(stop));
-    }
-    let dns_mirror = dnsmirror::DnsMirror {
-        dns: dns_server.clone(),
-        snapshot: snap_rx.clone(),
-        client: client.clone(),
-        connects: connects_rx.clone(),
-    };
-    topo.spawn("dns-mirror", Stage::Doors, |stop| dns_mirror.run(stop));
-    let dispatch = dispatch::Dispatch { snapshot: snap_rx.clone(), client: client.clone(), key, connects: connects_rx };
-    topo.spawn("dispatch", Stage::Doors, |stop| dispatch.run(stop));
-    let writer_tx = ingest_tx.clone();
     let proxy_stats: ingest::ProxyMap = Default::default();
-    let ingest = ingest::Ingest {
-        proxy: proxy_stats.clone(),
-        client,
-        tx: ingest_tx,
+    let leading = leading::Leading {
+        cfg: cfg.clone(),
+        mqtts,
+        creds: creds.clone(),
+        client: client.clone(),
+        eventloop,
+        key,
+        seal: seal.clone(),
+        snapshot: snap_rx.clone(),
+        writer: ingest_tx.clone(),
+        sched: sched_tx,
+        connects: (connects_tx, connects_rx),
+        routes: routes_rx.clone(),
+        certs: certs_tx,
+        waits: waits_tx,
+        dns: dns_server.clone(),
         stats: stats.clone(),
         connected: connected.clone(),
-        connects: connects_tx,
+        proxy: proxy_stats.clone(),
         logs: logs.clone(),
     };
-    topo.spawn("ingest", Stage::Inputs, |stop| ingest.run(eventloop, stop));
+    match &member {
+        None => leading.spawn(&mut topo).await?,
+        Some(m) => {
+            let (m, flag) = (m.clone(), stepped_down.clone());
+            topo.spawn("leading", Stage::Inputs, |stop| leading.when_leading(m, flag, stop));
+        }
+    }
+    let writer_tx = ingest_tx;
     tracing::info!(
         addr = %dns_udp.local_addr().map_err(HubError::Http)?,
         domain = %cfg.dns.settings.domain_name(),
@@ -252,6 +259,7 @@ pub async fn run(
         proxy: proxy_stats,
         anonymous: rabble_core::acl::Authorizer::anonymous(&cfg.anonymous),
         data_dir: cfg.data_dir.clone(),
+        cluster: member,
     });
     if let (Some(tcp), Some(t)) = (https, &cfg.https) {
         let certified = broker::tls::Certified::load(&t.cert, &t.key).map_err(HubError::Tls)?;
@@ -269,7 +277,11 @@ pub async fn run(
         // bootstrapped (api::door).
         api::serve::serve(http, app, stop)
     });
-    topo.run_until(shutdown).await?;
+    let ended = topo.run_until(shutdown).await;
+    if stepped_down.load(std::sync::atomic::Ordering::SeqCst) {
+        return Err(HubError::SteppedDown);
+    }
+    ended?;
     tracing::info!("hub stopped");
     Ok(())
 }

@@ -385,3 +385,38 @@ pub struct AclPolicyRequest {
 pub struct Deleted {
     pub deleted: String,
 }
+
+/// `GET /api/v1/cluster` (and `rabble-hub cluster status`): the hub cluster as the hub
+/// answering sees it. A single hub answers `clustered: false` and no members.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClusterStatus {
+    pub clustered: bool,
+    /// The answering hub's member id.
+    pub this: u64,
+    pub leader: Option<u64>,
+    pub term: u64,
+    /// The last log index this hub applied, and the catalog index it reached.
+    pub applied: Option<u64>,
+    pub catalog_index: u64,
+    pub members: Vec<ClusterMember>,
+    /// Why writes cannot be made now, when they cannot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClusterMember {
+    pub id: u64,
+    pub name: String,
+    /// Where members reach it.
+    pub addr: String,
+    /// `leader`, `follower`, `learner` (joining) or `witness`.
+    pub role: String,
+    pub voter: bool,
+    /// The last log index the leader knows it holds (answered by the leader only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub matched: Option<u64>,
+    /// Milliseconds since the leader last heard from it (answered by the leader only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_contact_ms: Option<u64>,
+}

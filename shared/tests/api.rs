@@ -102,3 +102,27 @@ fn certs_and_variables() {
     };
     pin("api_var.json", &var);
 }
+
+#[test]
+fn the_hub_cluster() {
+    let member = |id: u64, name: &str, role: &str| ClusterMember {
+        id,
+        name: name.into(),
+        addr: format!("{name}.lan:8301"),
+        role: role.into(),
+        voter: role != "learner",
+        matched: Some(120),
+        last_contact_ms: (role != "leader").then_some(80),
+    };
+    let status = ClusterStatus {
+        clustered: true,
+        this: 11,
+        leader: Some(11),
+        term: 3,
+        applied: Some(120),
+        catalog_index: 97,
+        members: vec![member(11, "hub1", "leader"), member(22, "hub2", "follower"), member(33, "pi3", "witness")],
+        problem: None,
+    };
+    pin("api_cluster_status.json", &status);
+}

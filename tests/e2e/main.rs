@@ -18,6 +18,7 @@ mod failover;
 mod firstboot;
 mod https;
 mod hub_ct;
+mod hubs;
 mod image;
 mod install;
 mod jobs;

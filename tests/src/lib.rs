@@ -14,6 +14,7 @@ pub mod card;
 pub mod ct;
 mod dns;
 pub mod docker;
+pub mod hubs;
 pub mod inproc;
 mod mosquitto;
 pub mod probe;
@@ -265,7 +266,23 @@ impl Hub {
         Self::launch(dir, broker_port, free_port(), dir.join("hub-data"), args)
     }
 
-    fn launch(dir: &Path, mqtt_port: u16, http_port: u16, data_dir: PathBuf, mut args: Vec<String>) -> Hub {
+    fn launch(dir: &Path, mqtt_port: u16, http_port: u16, data_dir: PathBuf, args: Vec<String>) -> Hub {
+        let hub = Self::spawn_hub("hub", dir, mqtt_port, http_port, data_dir, args);
+        wait_for("the hub to connect to its broker", Duration::from_secs(15), || {
+            hub.health().and_then(|h| if h.mqtt_connected { Ok(()) } else { Err("not connected".into()) })
+        });
+        hub
+    }
+
+    /// A hub process, not waited for (a cluster member may wait for the others first).
+    pub fn spawn_hub(
+        name: &str,
+        dir: &Path,
+        mqtt_port: u16,
+        http_port: u16,
+        data_dir: PathBuf,
+        mut args: Vec<String>,
+    ) -> Hub {
         let dns_port = match args.iter().position(|a| a == "--dns-listen") {
             Some(i) => args[i + 1].rsplit(':').next().unwrap().parse().unwrap(),
             None => {
@@ -276,8 +293,8 @@ impl Hub {
         };
         let mut cmd = Command::new(bin("rabble-hub"));
         cmd.arg("--data-dir").arg(&data_dir).arg("--http-listen").arg(format!("127.0.0.1:{http_port}")).args(&args);
-        let proc = Proc::spawn("hub", &mut cmd, dir);
-        let hub = Hub {
+        let proc = Proc::spawn(name, &mut cmd, dir);
+        Hub {
             proc,
             mqtt_port,
             dns_port,
@@ -285,11 +302,12 @@ impl Hub {
             data_dir,
             args,
             dir: dir.to_owned(),
-        };
-        wait_for("the hub to connect to its broker", Duration::from_secs(15), || {
-            hub.health().and_then(|h| if h.mqtt_connected { Ok(()) } else { Err("not connected".into()) })
-        });
-        hub
+        }
+    }
+
+    /// The arguments it was started with (after --data-dir and --http-listen).
+    pub fn args(&self) -> &[String] {
+        &self.args
     }
 
     /// Kills the hub with `sig` and starts it again on the same ports and data.

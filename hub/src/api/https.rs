@@ -44,6 +44,26 @@ pub fn listen(
     stop: CancellationToken,
 ) -> std::io::Result<(TlsListener, impl std::future::Future<Output = ()> + Send)> {
     let local = tcp.local_addr()?;
+    Ok(accept(tcp, local, move || certified.current(), stop))
+}
+
+/// The same, with the TLS configuration `acceptor` gives for each handshake (the hub
+/// cluster's mutual TLS).
+pub fn listen_with(
+    tcp: TcpListener,
+    acceptor: impl FnMut() -> tokio_rustls::TlsAcceptor + Send + 'static,
+    stop: CancellationToken,
+) -> (TlsListener, impl std::future::Future<Output = ()> + Send) {
+    let local = tcp.local_addr().unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+    accept(tcp, local, acceptor, stop)
+}
+
+fn accept(
+    tcp: TcpListener,
+    local: SocketAddr,
+    mut current: impl FnMut() -> tokio_rustls::TlsAcceptor + Send + 'static,
+    stop: CancellationToken,
+) -> (TlsListener, impl std::future::Future<Output = ()> + Send) {
     let (tx, rx) = mpsc::channel(64);
     let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES));
     let accepting = async move {
@@ -60,7 +80,7 @@ pub fn listen(
                 },
             };
             let Ok(permit) = handshakes.clone().acquire_owned().await else { return };
-            let (acceptor, tx) = (certified.current(), tx.clone());
+            let (acceptor, tx) = (current(), tx.clone());
             tokio::spawn(async move {
                 let _permit = permit;
                 match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
@@ -71,5 +91,5 @@ pub fn listen(
             });
         }
     };
-    Ok((TlsListener { rx, local }, accepting))
+    (TlsListener { rx, local }, accepting)
 }

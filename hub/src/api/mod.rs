@@ -7,6 +7,7 @@
 
 mod acl;
 mod alloc_logs;
+mod cluster;
 pub(crate) mod consul;
 pub mod door;
 mod error;
@@ -71,6 +72,8 @@ pub struct AppState {
     pub dns: Arc<crate::dns::DnsServer>,
     /// Each node's lane proxy counters.
     pub proxy: crate::ingest::ProxyMap,
+    /// The hub cluster, when this hub is a member of one.
+    pub cluster: Option<crate::cluster::Cluster>,
     /// The rules a request without a token gets (hub.toml `[acl] anonymous`; never secrets).
     pub anonymous: rabble_core::acl::Authorizer,
     /// The data dir (where the ACL bootstrap's reset file is looked for).
@@ -97,6 +100,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/allocations/{id}/logs", get(alloc_logs::logs))
         .route("/api/v1/routes", get(routes::list))
         .route("/api/v1/certs", get(routes::certs))
+        .route("/api/v1/cluster", get(cluster::status))
+        .route("/api/v1/cluster/remove", post(cluster::remove))
         .route("/v1/vars", get(vars::list))
         .route("/v1/var/{*path}", get(vars::get).put(vars::put).delete(vars::delete))
         .route("/metrics", get(metrics))

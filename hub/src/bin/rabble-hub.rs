@@ -35,6 +35,11 @@ enum Cmd {
         #[command(subcommand)]
         cmd: AclCmd,
     },
+    /// The hub cluster: a key for it, its state, members leaving.
+    Cluster {
+        #[command(subcommand)]
+        cmd: ClusterCmd,
+    },
     /// Make this machine (a Debian container or VM, as root) a hub: user, directories,
     /// config, TLS, the systemd unit; enable and start it. Re-run to upgrade.
     Install {
@@ -82,6 +87,19 @@ enum AclCmd {
 }
 
 #[derive(Subcommand)]
+enum ClusterCmd {
+    /// Print a new cluster key (base64); every hub of the cluster gets the same, in the
+    /// file `cluster_key_file` names (mode 0600).
+    Keygen,
+    /// Members, their roles, the leader, how far each is (asks the running hub).
+    Status,
+    /// This hub leaves the cluster (asks the running hub; the others go on without it).
+    Leave,
+    /// Remove a member that is gone for good (by id or name, from `cluster status`).
+    RemovePeer { member: String },
+}
+
+#[derive(Subcommand)]
 enum TlsCmd {
     /// Create a private CA and a hub certificate signed by it.
     Init {
@@ -118,6 +136,15 @@ fn real_main() -> anyhow::Result<()> {
         Cmd::Node { cmd: NodeCmd::List } => admin::node_list(&data_dir()?, &mut out)?,
         Cmd::Tls { cmd: TlsCmd::Init { dir, names } } => drop(admin::tls_init(&dir, &names)?),
         Cmd::Key => admin::hub_key(&data_dir()?, &mut out)?,
+        Cmd::Cluster { cmd } => {
+            let http = || Config::resolve(cli.flags.clone()).context("configuration").map(|c| c.http_listen);
+            match cmd {
+                ClusterCmd::Keygen => admin::cluster::keygen(&mut out)?,
+                ClusterCmd::Status => admin::cluster::status(http()?, &mut out)?,
+                ClusterCmd::Leave => admin::cluster::remove(http()?, None, &mut out)?,
+                ClusterCmd::RemovePeer { member } => admin::cluster::remove(http()?, Some(&member), &mut out)?,
+            }
+        }
         Cmd::Acl { cmd: AclCmd::Bootstrap { token_file } } => {
             let http = Config::resolve(cli.flags.clone()).context("configuration")?.http_listen;
             let wait = std::time::Duration::from_secs(30);
@@ -136,8 +163,21 @@ fn serve(flags: Flags) -> anyhow::Result<()> {
     let cfg = Config::resolve(flags).context("configuration")?;
     let rt =
         tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().context("tokio runtime")?;
-    rt.block_on(async {
+    let ended = rt.block_on(async {
         let listeners = rabble_hub::Listeners::bind(&cfg).await?;
         rabble_hub::run(cfg, listeners, rabble_hub::shutdown_signal()).await.map_err(anyhow::Error::from)
-    })
+    });
+    if let Err(e) = &ended
+        && matches!(e.downcast_ref::<rabble_hub::HubError>(), Some(rabble_hub::HubError::SteppedDown))
+    {
+        // A member that stopped leading starts again as a follower, in a fresh process:
+        // nothing of its term (the broker's retained state, leader tasks) survives.
+        tracing::warn!("{e:#}");
+        drop(rt);
+        let exe = std::env::current_exe().context("finding this program")?;
+        let err =
+            std::os::unix::process::CommandExt::exec(std::process::Command::new(exe).args(std::env::args_os().skip(1)));
+        return Err(anyhow::Error::from(err).context("restarting to follow"));
+    }
+    ended
 }

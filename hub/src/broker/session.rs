@@ -1,6 +1,6 @@
-//! The hub's own MQTT session: starts the embedded broker (with its TLS front and the
-//! revocation watcher, as named tasks) or points at an external one, and returns the
-//! options the hub's client connects with.
+//! The hub's own MQTT session: the options the hub's client connects with (`plan`), and
+//! the embedded broker with its TLS front and the revocation watcher, as named tasks
+//! (`start`; nothing for an external broker).
 
 use super::{BrokerError, BrokerSetup};
 use crate::HubError;
@@ -22,54 +22,23 @@ pub struct Session {
     pub auth: Option<Arc<Authenticator>>,
 }
 
-/// Starts what the broker choice needs; `creds` is the hub's one reader of the
-/// credentials file, the embedded broker's auth hook when nodes need credentials. `queue`
-/// sizes rumqttc's request channel.
-pub async fn open(
-    cfg: &Config,
-    mqtts: Option<TcpListener>,
-    topo: &mut Topology,
-    queue: usize,
-    creds: &Arc<Authenticator>,
-) -> Result<Session, HubError> {
-    let mut session_auth = None;
-    let (host, port, describe, login) = match &cfg.broker {
+/// The hub's session with the broker its config chooses: the options its client
+/// connects with and how to describe the broker. Starts nothing (`start` does): a
+/// clustered hub knows how it will connect long before it leads.
+pub fn plan(cfg: &Config, queue: usize, creds: &Arc<Authenticator>) -> Result<Session, HubError> {
+    let (host, port, describe, login, session_auth) = match &cfg.broker {
         BrokerChoice::Embedded { listen, tls, require_credentials } => {
             let auth = require_credentials.then(|| creds.clone());
             let login = auth.as_ref().map(|a| a.hub_login());
-            // A bad certificate or key stops the hub here, naming the file.
-            let certified = match tls {
-                Some(t) => Some(super::tls::Certified::load(&t.cert, &t.key).map_err(BrokerError::Tls)?),
-                None => None,
-            };
-            let ended = super::start(&BrokerSetup { listen: *listen, auth: auth.clone() }).await?;
-            topo.spawn("broker", Stage::Doors, |stop| async move {
-                tokio::select! {
-                    _ = stop.cancelled() => Ok(()),
-                    _ = ended => Err("the embedded broker (rumqttd) stopped"),
-                }
-            });
             let local = super::local_addr(*listen);
-            if let (Some(l), Some(certified)) = (mqtts, certified) {
-                // Node credentials in use: the relay enforces the topic ACL (`acl.rs`).
-                let acl = auth.clone();
-                topo.spawn("mqtt-tls", Stage::Doors, |stop| {
-                    super::tls::serve(l, certified, local, acl, stop.cancelled_owned())
-                });
-            }
-            if let Some(auth) = auth {
-                session_auth = Some(auth.clone());
-                topo.spawn("revocation", Stage::Doors, |stop| auth::revoke::run(auth, local, stop));
-            }
             let mut desc = format!("embedded mqtt://{listen}");
             if let Some(t) = tls {
                 desc.push_str(&format!(" mqtts://{}", t.listen));
             }
-            tracing::info!(broker = %desc, require_credentials, "embedded MQTT broker listening");
-            (local.ip().to_string(), local.port(), desc, login)
+            (local.ip().to_string(), local.port(), desc, login, auth)
         }
         BrokerChoice::External(addr) => {
-            (addr.host.clone(), addr.port, format!("external {addr}"), cfg.broker_login.clone())
+            (addr.host.clone(), addr.port, format!("external {addr}"), cfg.broker_login.clone(), None)
         }
     };
     let mut opts = MqttOptions::new("rabble-hub", host, port);
@@ -92,4 +61,42 @@ pub async fn open(
         .set_request_channel_capacity(queue)
         .set_last_will(LastWill::new(topic::HUB_STATUS, topic::OFFLINE, QoS::AtLeastOnce, true));
     Ok(Session { options: opts, describe, auth: session_auth })
+}
+
+/// Starts what the broker choice needs — the embedded broker, its TLS front, the
+/// revocation watcher, as named tasks in `topo` — and returns once it accepts
+/// connections. Nothing for an external broker.
+pub async fn start(
+    cfg: &Config,
+    mqtts: Option<TcpListener>,
+    topo: &mut Topology,
+    creds: &Arc<Authenticator>,
+) -> Result<(), HubError> {
+    let BrokerChoice::Embedded { listen, tls, require_credentials } = &cfg.broker else { return Ok(()) };
+    let auth = require_credentials.then(|| creds.clone());
+    // A bad certificate or key stops the hub here, naming the file.
+    let certified = match tls {
+        Some(t) => Some(super::tls::Certified::load(&t.cert, &t.key).map_err(BrokerError::Tls)?),
+        None => None,
+    };
+    let ended = super::start(&BrokerSetup { listen: *listen, auth: auth.clone() }).await?;
+    topo.spawn("broker", Stage::Doors, |stop| async move {
+        tokio::select! {
+            _ = stop.cancelled() => Ok(()),
+            _ = ended => Err("the embedded broker (rumqttd) stopped"),
+        }
+    });
+    let local = super::local_addr(*listen);
+    if let (Some(l), Some(certified)) = (mqtts, certified) {
+        // Node credentials in use: the relay enforces the topic ACL (`acl.rs`).
+        let acl = auth.clone();
+        topo.spawn("mqtt-tls", Stage::Doors, |stop| {
+            super::tls::serve(l, certified, local, acl, stop.cancelled_owned())
+        });
+    }
+    if let Some(auth) = auth {
+        topo.spawn("revocation", Stage::Doors, |stop| auth::revoke::run(auth, local, stop));
+    }
+    tracing::info!(listen = %listen, tls = ?tls.as_ref().map(|t| t.listen), require_credentials, "embedded MQTT broker listening");
+    Ok(())
 }

@@ -3,6 +3,7 @@
 //! changes the catalog.
 
 pub use rabble_core::catalog::*;
+pub mod apply;
 pub mod store;
 pub mod writer;
 pub use store::{Store, StoreError};

@@ -1,24 +1,24 @@
-//! The catalog's single writer: applies validated updates in batches, commits each
-//! batch to redb in one transaction, and only then publishes the new snapshot, emits
-//! events and answers the inputs (an MQTT ack, a reply to an API call, or nothing).
-//! It also declares nodes down when their heartbeats stop.
+//! The catalog's single writer: gathers validated updates in batches, commits each batch
+//! as one entry (applied here by the `apply::Applier`, or proposed to the hub cluster), and
+//! only once it is durable answers the inputs (an MQTT ack, a reply to an API call, or
+//! nothing). While this hub leads it also declares nodes down when their heartbeats stop.
 //!
 //! Its input knows nothing of MQTT: an [`Input`] carries an [`Update`] and a [`Done`];
 //! acks go through the small [`Acker`] trait (ingest's is the MQTT client).
 //!
 //! Invariant: readers never see a change that is not yet durable.
 
+use super::apply::Applier;
+use super::log::{Change, EntryResult, LogEntry};
 use super::state::{Catalog, NodeUpdate, Update};
-use super::store::Store;
-use crate::stats::Stats;
 use rabble_shared::NodeId;
-use rabble_shared::api::{Event, NodeStatus};
+use rabble_shared::api::NodeStatus;
 use rabble_shared::msg::Heartbeat;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 /// Updates applied per transaction at most.
@@ -94,22 +94,43 @@ pub struct Input<T> {
     pub done: Done<T>,
 }
 
+/// Where the writer's commits go: applied here (a single hub), or proposed to the hub
+/// cluster, whose every member applies them (`cluster`).
+pub enum Commit {
+    Local(Box<Applier>),
+    Cluster(crate::cluster::Proposer),
+}
+
+impl Commit {
+    async fn commit(&mut self, entry: LogEntry) -> Result<EntryResult, CommitFailed> {
+        match self {
+            Commit::Local(applier) => applier.apply(entry, None).await,
+            Commit::Cluster(proposer) => proposer.propose(entry).await,
+        }
+    }
+
+    /// Whether this hub acts on liveness: a single hub always, a cluster member while it leads.
+    fn leading(&self) -> bool {
+        match self {
+            Commit::Local(_) => true,
+            Commit::Cluster(p) => p.leading(),
+        }
+    }
+}
+
 /// The writer's inputs and outputs.
 pub struct Writer<A: Acker> {
-    pub store: Arc<Store>,
-    pub observers: Vec<Arc<dyn Observer>>,
-    pub catalog: Catalog,
+    pub commit: Commit,
     pub rx: mpsc::Receiver<Input<A::Token>>,
     pub acker: A,
     pub heartbeat_ttl: Duration,
-    /// The TTL of a node not heard from since the hub started: long enough for its agent's
-    /// reconnect backoff, so a hub restart moves no work (Nomad gives every node a fresh
-    /// grace after a leader change too).
+    /// The TTL of a node not heard from since this hub started leading (or started): long
+    /// enough for its agent's reconnect backoff, so a hub restart or a fail-over moves no
+    /// work (Nomad gives every node a fresh grace after a leader change too).
     pub restart_grace: Duration,
-    pub snapshot: watch::Sender<Arc<Catalog>>,
+    /// The catalog as committed (what liveness reads).
+    pub snapshot: watch::Receiver<Arc<Catalog>>,
     pub live: LiveMap,
-    pub events: broadcast::Sender<Event>,
-    pub stats: Arc<Stats>,
 }
 
 /// Per change: whether it changed anything, and a KV transaction's outcome.
@@ -125,14 +146,7 @@ impl<A: Acker> Writer<A> {
     /// Runs until every sender of its input is gone (shutdown: the inputs stop first,
     /// so whatever they sent is still committed).
     pub async fn run(mut self) {
-        {
-            // After a restart every node gets the restart grace to be heard from again.
-            let now = Instant::now();
-            let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
-            for id in self.catalog.nodes.keys() {
-                live.insert(id.clone(), Live { heartbeat: None, last_seen: now, heard: false });
-            }
-        }
+        let mut leading = false;
         let mut tick = tokio::time::interval(LIVENESS_TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
@@ -155,56 +169,31 @@ impl<A: Acker> Writer<A> {
             match step {
                 Step::Stop => return,
                 Step::Batch(batch) => self.apply_batch(batch).await,
-                Step::Liveness => self.liveness().await,
+                Step::Liveness => self.liveness(&mut leading).await,
             }
         }
     }
 
-    /// Applies, commits (off the async workers: an fsync must not stall DNS or the
-    /// API), lets observers catch up, then publishes. Returns, per change, whether it
-    /// changed anything, or the commit's failure.
-    async fn commit(&mut self, changes: Vec<(String, Option<Update>)>) -> Result<Vec<Outcome>, CommitFailed> {
-        let (sources, updates): (Vec<String>, Vec<Option<Update>>) = changes.into_iter().unzip();
-        let batch = self.catalog.apply_batch(updates, rabble_shared::support::clock::now_ms());
-        let mut summaries: Vec<(String, String)> = Vec::new();
-        let mut changed = Vec::with_capacity(batch.applied.len());
-        for (source, applied) in sources.into_iter().zip(batch.applied) {
-            let Some(applied) = applied else {
-                changed.push((false, None));
-                continue;
-            };
-            changed.push((!applied.dirty.is_empty(), applied.txn));
-            summaries.extend(applied.summaries.into_iter().map(|s| (source.clone(), s)));
-        }
-        let dirty = batch.dirty;
-        if dirty.is_empty() {
-            return Ok(changed);
-        }
-        let snapshot = Arc::new(self.catalog.clone());
-        let (store, observers, snap) = (self.store.clone(), self.observers.clone(), snapshot.clone());
-        let done = tokio::task::spawn_blocking(move || {
-            store.commit(&snap, &dirty)?;
-            for o in &observers {
-                o.committed(&snap);
+    /// Commits the changes as one entry; returns, per change, whether it changed anything
+    /// (inputs without an update changed nothing), or the commit's failure.
+    async fn commit(&mut self, changes: Vec<(String, Option<Update>)>) -> Result<(u64, Vec<Outcome>), CommitFailed> {
+        let mut at = Vec::with_capacity(changes.len());
+        let mut entry = Vec::with_capacity(changes.len());
+        for (i, (source, update)) in changes.into_iter().enumerate() {
+            if let Some(update) = update {
+                at.push(i);
+                entry.push(Change { source, update });
             }
-            Ok::<(), super::StoreError>(())
-        })
-        .await;
-        if let Err(e) = done.unwrap_or_else(|j| Err(super::StoreError::Panicked(j.to_string()))) {
-            tracing::error!(error = %e, "catalog commit failed; reverting to the last durable catalog");
-            if let Ok(durable) = self.store.load() {
-                self.catalog = durable;
-            }
-            return Err(CommitFailed(e.to_string()));
         }
-        self.stats.committed();
-        let _ = self.snapshot.send(snapshot);
-        let ts_ms = rabble_shared::support::clock::now_ms();
-        for (topic, summary) in summaries {
-            tracing::info!(topic = %topic, "{summary}");
-            let _ = self.events.send(Event { ts_ms, index: self.catalog.index, topic, summary });
+        let mut out: Vec<Outcome> = vec![(false, None); at.capacity()];
+        if entry.is_empty() {
+            return Ok((self.snapshot.borrow().index, out));
         }
-        Ok(changed)
+        let done = self.commit.commit(LogEntry::new(rabble_shared::support::clock::now_ms(), entry)).await?;
+        for (i, r) in at.into_iter().zip(done.results) {
+            out[i] = (r.changed, r.txn);
+        }
+        Ok((done.index, out))
     }
 
     async fn apply_batch(&mut self, batch: Vec<Input<A::Token>>) {
@@ -244,14 +233,15 @@ impl<A: Acker> Writer<A> {
             }
         }
         let mut outcome = self.commit(changes).await;
-        let index = self.catalog.index;
         for (i, done) in dones.into_iter().enumerate() {
             match done {
                 Done::Nothing => {}
                 Done::Ack(token) => self.acker.ack(token).await,
                 Done::Reply(tx) => {
                     let answer = match &mut outcome {
-                        Ok(changed) => Ok(Committed { index, changed: changed[i].0, txn: changed[i].1.take() }),
+                        Ok((index, changed)) => {
+                            Ok(Committed { index: *index, changed: changed[i].0, txn: changed[i].1.take() })
+                        }
                         Err(e) => Err(e.clone()),
                     };
                     let _ = tx.send(answer);
@@ -260,11 +250,25 @@ impl<A: Acker> Writer<A> {
         }
     }
 
-    async fn liveness(&mut self) {
+    async fn liveness(&mut self, leading: &mut bool) {
         let now = Instant::now();
+        if !self.commit.leading() {
+            *leading = false;
+            return;
+        }
+        if !*leading {
+            // Leading from now on (a start, or a fail-over): every node gets the restart grace
+            // to be heard from again.
+            *leading = true;
+            let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+            for id in self.snapshot.borrow().nodes.keys() {
+                live.insert(id.clone(), Live { heartbeat: None, last_seen: now, heard: false });
+            }
+        }
         let expired: Vec<NodeId> = {
             let live = self.live.lock().unwrap_or_else(|e| e.into_inner());
-            self.catalog
+            self.snapshot
+                .borrow()
                 .nodes
                 .iter()
                 .filter(|(_, n)| n.status == NodeStatus::Up && !n.is_external())
@@ -282,7 +286,7 @@ impl<A: Acker> Writer<A> {
                 .into_iter()
                 .map(|id| ("hub".to_owned(), Some(Update::Node(id, NodeUpdate::HeartbeatTimeout))))
                 .collect();
-            // A failed commit is logged by `commit`; the next tick tries again.
+            // A failed commit is logged where it failed; the next tick tries again.
             let _ = self.commit(changes).await;
         }
     }

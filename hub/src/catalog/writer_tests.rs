@@ -3,8 +3,11 @@
 
 use super::*;
 use crate::catalog::Store;
+use crate::stats::Stats;
 use rabble_shared::TopicId;
+use rabble_shared::api::Event;
 use rabble_shared::msg::ServiceRegistration;
+use tokio::sync::broadcast;
 
 /// Records each ack with the snapshot index visible when it was made.
 #[derive(Clone, Default)]
@@ -60,18 +63,22 @@ fn start_in(dir: tempfile::TempDir, ttl: Duration, restart_grace: Duration) -> H
     let witness = Arc::new(Witness { seen: Mutex::new(vec![]), snapshot: snapshot.clone() });
     let stats = Arc::new(Stats::default());
     let live = LiveMap::default();
-    let writer = Writer {
+    let applier = crate::catalog::apply::Applier {
         store: Arc::new(store),
         observers: vec![witness.clone() as Arc<dyn Observer>],
         catalog,
+        snapshot: snap_tx,
+        events,
+        stats: stats.clone(),
+    };
+    let writer = Writer {
+        commit: Commit::Local(Box::new(applier)),
         rx,
         acker: recorder.clone(),
         heartbeat_ttl: ttl,
         restart_grace,
-        snapshot: snap_tx,
+        snapshot: snapshot.clone(),
         live: live.clone(),
-        events,
-        stats: stats.clone(),
     };
     let task = tokio::spawn(writer.run());
     Harness { tx, snapshot, recorder, witness, stats, events: events_rx, task, live, dir }

@@ -84,21 +84,25 @@ fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let written = rt.block_on(async {
         let (store, _) = Store::open(dir.path()).unwrap();
-        let (snap_tx, _snap_rx) = tokio::sync::watch::channel(Arc::new(catalog.clone()));
+        let (snap_tx, snap_rx) = tokio::sync::watch::channel(Arc::new(catalog.clone()));
         let (tx, rx) = tokio::sync::mpsc::channel(1024);
         let (events, _) = tokio::sync::broadcast::channel(16);
-        let writer = Writer {
+        let applier = rabble_hub::catalog::apply::Applier {
             store: Arc::new(store),
             observers: vec![],
             catalog: catalog.clone(),
+            snapshot: snap_tx,
+            events,
+            stats: Default::default(),
+        };
+        let writer = Writer {
+            commit: rabble_hub::catalog::writer::Commit::Local(Box::new(applier)),
             rx,
             acker: NoAck,
             heartbeat_ttl: std::time::Duration::from_secs(3600),
             restart_grace: std::time::Duration::from_secs(3600),
-            snapshot: snap_tx,
+            snapshot: snap_rx,
             live: Default::default(),
-            events,
-            stats: Default::default(),
         };
         let task = tokio::spawn(writer.run());
         let t = Instant::now();

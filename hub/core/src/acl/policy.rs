@@ -64,6 +64,28 @@ impl Policy {
     }
 }
 
+/// A policy travels (in the replicated log) as it was written, and is read again on arrival.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct PolicyText<'a> {
+    name: std::borrow::Cow<'a, str>,
+    description: std::borrow::Cow<'a, str>,
+    text: std::borrow::Cow<'a, str>,
+}
+
+impl serde::Serialize for Policy {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        PolicyText { name: (&*self.name).into(), description: (&*self.description).into(), text: (&*self.text).into() }
+            .serialize(s)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Policy {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let p = PolicyText::deserialize(d)?;
+        Policy::new(&p.name, &p.description, &p.text).map_err(serde::de::Error::custom)
+    }
+}
+
 /// Policy names: 1 to 128 of letters, digits, `-` and `_`.
 pub fn check_name(name: &str) -> Result<(), PolicyError> {
     if name.is_empty() || name.len() > MAX_NAME || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_".contains(c))

@@ -92,7 +92,10 @@ pub fn gate(method: &str, path: &str, query: Option<&str>) -> Option<Gate> {
             }
         }
         // The hub's own state.
-        (_, ["api", "v1", "events"] | ["api", "v1", "certs"]) if read => whole(Operator, Cap::Read),
+        (_, ["api", "v1", "events"] | ["api", "v1", "certs"] | ["api", "v1", "cluster"]) if read => {
+            whole(Operator, Cap::Read)
+        }
+        ("POST", ["api", "v1", "cluster", "remove"]) => whole(Operator, Cap::Write),
         (_, ["api", "v1", "acl", "bootstrap"]) if method == "POST" => Some(Gate::Open),
         (_, ["api", "v1", "acl", "token", "self"]) if read => Some(Gate::Open),
         (_, ["api", "v1", "acl", ..]) if read => whole(Acl, Cap::Read),

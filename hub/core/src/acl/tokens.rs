@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 /// One token. `secret_sha256` is hex; the secret itself is shown once, when made.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Token {
     /// Public: shown in lists, logs and events.
     pub accessor: String,
@@ -56,7 +56,7 @@ fn digest(hex: &str) -> Option<[u8; 32]> {
     Some(out)
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum AclUpdate {
     /// The first management token. Refused once bootstrapped, unless `reset` names the
     /// index it was bootstrapped at (the data dir's reset file, as Consul's).

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 /// How many earlier versions of a job are kept for `rabble job history`.
 pub const HISTORY: u64 = 10;
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum JobUpdate {
     /// Submitted: a new version when it differs from the current one (or the job was
     /// stopped); nothing otherwise. `group_hashes` come from the scheduler's rule.
@@ -24,7 +24,7 @@ pub enum JobUpdate {
     Purge,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum AllocUpdate {
     Create(Box<Allocation>),
     Desired {

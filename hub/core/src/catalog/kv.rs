@@ -15,8 +15,9 @@ pub const MAX_VALUE: usize = 512 * 1024;
 pub const MAX_KEY: usize = 1024;
 
 /// One key's value and indexes.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Entry {
+    #[serde(with = "crate::catalog::log::bytes")]
     pub value: Vec<u8>,
     pub flags: u64,
     pub create_index: u64,
@@ -32,11 +33,17 @@ pub struct Kv {
 }
 
 /// A change to the store.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum KvUpdate {
     /// `cas`: `Some(0)` only if the key does not exist, `Some(n)` only if its
     /// ModifyIndex is `n`.
-    Set { key: String, value: Vec<u8>, flags: u64, cas: Option<u64> },
+    Set {
+        key: String,
+        #[serde(with = "crate::catalog::log::bytes")]
+        value: Vec<u8>,
+        flags: u64,
+        cas: Option<u64>,
+    },
     /// `recurse`: every key starting with `key`. `cas` (not with `recurse`): only if the
     /// key's ModifyIndex is `cas` (0 deletes nothing).
     Delete { key: String, recurse: bool, cas: Option<u64> },

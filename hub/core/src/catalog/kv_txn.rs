@@ -14,21 +14,48 @@ use std::sync::Arc;
 pub const MAX_OPS: usize = 128;
 
 /// One operation; `index` is the ModifyIndex a `cas`/`check-index`/`delete-cas` wants.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum TxnOp {
-    Set { key: String, value: Vec<u8>, flags: u64 },
-    Cas { key: String, value: Vec<u8>, flags: u64, index: u64 },
-    Get { key: String },
-    GetTree { key: String },
-    CheckIndex { key: String, index: u64 },
-    CheckNotExists { key: String },
-    Delete { key: String },
-    DeleteTree { key: String },
-    DeleteCas { key: String, index: u64 },
+    Set {
+        key: String,
+        #[serde(with = "crate::catalog::log::bytes")]
+        value: Vec<u8>,
+        flags: u64,
+    },
+    Cas {
+        key: String,
+        #[serde(with = "crate::catalog::log::bytes")]
+        value: Vec<u8>,
+        flags: u64,
+        index: u64,
+    },
+    Get {
+        key: String,
+    },
+    GetTree {
+        key: String,
+    },
+    CheckIndex {
+        key: String,
+        index: u64,
+    },
+    CheckNotExists {
+        key: String,
+    },
+    Delete {
+        key: String,
+    },
+    DeleteTree {
+        key: String,
+    },
+    DeleteCas {
+        key: String,
+        index: u64,
+    },
 }
 
 /// One result: the key and its entry; `with_value` for the reading verbs.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TxnItem {
     pub key: String,
     pub entry: Arc<Entry>,
@@ -37,7 +64,7 @@ pub struct TxnItem {
 
 /// What a transaction did: its results when it was applied, or every failed operation
 /// (by position) when it was rolled back.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct TxnOutcome {
     pub results: Vec<TxnItem>,
     pub errors: Vec<(usize, String)>,

@@ -9,6 +9,7 @@ pub mod health;
 pub mod jobs;
 pub mod kv;
 pub mod kv_txn;
+pub mod log;
 pub mod node;
 pub mod record;
 pub mod state;

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 pub const EXTERNAL: &str = "external (catalog/register)";
 
 /// A validated change to one node, as ingest (or the writer's liveness tick) makes it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum NodeUpdate {
     Online,
     Offline,

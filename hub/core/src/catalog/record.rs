@@ -90,6 +90,10 @@ pub struct NodeRecord {
     pub eligible: bool,
     pub drain_deadline_ms: Option<u64>,
     pub facts: Option<NodeFacts>,
+    /// When the status last changed (the scheduler's lost grace counts from it; every
+    /// replica must agree). Absent in records written before 0.3: 0.
+    #[serde(default)]
+    pub status_since_ms: u64,
 }
 
 impl NodeRecord {
@@ -102,6 +106,7 @@ impl NodeRecord {
             eligible: n.eligible,
             drain_deadline_ms: n.drain_deadline_ms,
             facts: n.facts.clone(),
+            status_since_ms: n.status_since_ms,
         }
     }
 
@@ -116,6 +121,7 @@ impl NodeRecord {
             facts: self.facts,
             eligible: self.eligible,
             drain_deadline_ms: self.drain_deadline_ms,
+            status_since_ms: self.status_since_ms,
             ..Node::new()
         })
     }

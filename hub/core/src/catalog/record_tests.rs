@@ -22,6 +22,9 @@ fn round_trip<R: Record + PartialEq + std::fmt::Debug>(name: &str, r: R) {
     assert_eq!(decode::<R>(&bytes).unwrap(), r);
 }
 
+/// `node.v1.json` as 0.2 wrote it.
+const OLD_NODE: &str = r#"{"v":1,"kind":"external","status":"up","reason":"online","eligible":false,"drain_deadline_ms":99,"facts":{"name":"nas","hostname":"nas","arch":"","os":{"name":"Debian","version":"12","kernel":"6.6"},"cpus":0,"memory_bytes":0,"disks":[],"addresses":[],"advertise":"192.168.1.5","agent_version":"external (catalog/register)","node_class":"","datacenter":"dc1","meta":{"rack":"shelf"}}}"#;
+
 fn external_node() -> Node {
     let facts = NodeFacts {
         name: "nas".into(),
@@ -30,7 +33,13 @@ fn external_node() -> Node {
         meta: [("rack".to_owned(), "shelf".to_owned())].into(),
         ..crate::scheduler::fixture::facts("nas", "", 0, 0, &[])
     };
-    Node { facts: Some(facts), eligible: false, drain_deadline_ms: Some(99), ..Node::new() }
+    Node {
+        facts: Some(facts),
+        eligible: false,
+        drain_deadline_ms: Some(99),
+        status_since_ms: 1_700_000_000_000,
+        ..Node::new()
+    }
 }
 
 #[test]
@@ -41,6 +50,11 @@ fn every_kind_round_trips_in_its_pinned_form() {
     round_trip("node.v1.json", rec.clone());
     let back = rec.into_node().unwrap();
     assert_eq!((back.facts, back.eligible, back.drain_deadline_ms), (node.facts, false, Some(99)));
+    assert_eq!(back.status_since_ms, 1_700_000_000_000, "kept: every replica counts the lost grace alike");
+    // A record written before `status_since_ms` was kept still reads (as 0): an added field
+    // with a default, so no FORMAT change.
+    let before = decode::<NodeRecord>(OLD_NODE.as_bytes()).unwrap();
+    assert_eq!(before.status_since_ms, 0);
 
     let reg = ServiceRegistration {
         id: "nfs".into(),

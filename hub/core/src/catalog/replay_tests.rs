@@ -161,6 +161,20 @@ fn record() -> Recorder {
     }
     r.commit(vec![Update::Node(n("pi2"), NodeUpdate::Drain(Some(r.now_ms + 60_000)))]);
     r.schedule(&[]);
+    let policy = crate::acl::Policy::new("web", "the web team", "kv \"app/\" { policy = \"write\" }").unwrap();
+    let token = crate::acl::Token {
+        accessor: "a1".into(),
+        secret_sha256: "00".repeat(32),
+        description: "ci".into(),
+        policies: vec!["web".into()],
+        management: false,
+        create_ms: r.now_ms,
+        expires_ms: None,
+    };
+    r.commit(vec![
+        Update::Acl(crate::acl::AclUpdate::PutPolicy(policy)),
+        Update::Acl(crate::acl::AclUpdate::PutToken(token)),
+    ]);
     r.commit(vec![Update::Kv(kv::KvUpdate::Delete { key: "app/".into(), recurse: true, cas: None })]);
     r.commit(vec![Update::Job("web".into(), JobUpdate::Stop)]);
     r.schedule(&[]);
@@ -181,4 +195,22 @@ fn the_same_commits_applied_again_give_the_same_catalog() {
         assert_eq!(replay, r.catalog);
         assert_eq!(format!("{replay:?}"), format!("{:?}", r.catalog), "the same down to the byte");
     }
+}
+
+#[test]
+fn the_same_commits_through_the_log_give_the_same_catalog() {
+    // What a follower does: every commit encoded as the replicated log's entry, decoded, applied.
+    let r = record();
+    let mut follower = Catalog::default();
+    for (updates, at_ms) in &r.log {
+        let changes = updates
+            .iter()
+            .flatten()
+            .map(|u| crate::catalog::log::Change { source: "t".into(), update: u.clone() })
+            .collect();
+        let bytes = crate::catalog::log::LogEntry::new(*at_ms, changes).encode();
+        crate::catalog::log::LogEntry::decode(&bytes).unwrap().apply(&mut follower);
+    }
+    assert!(!follower.acl.tokens.is_empty() && !follower.vars.entries.is_empty());
+    assert_eq!(follower, r.catalog);
 }

@@ -11,7 +11,7 @@ use rabble_shared::{AllocId, NodeId};
 use std::collections::BTreeMap;
 
 /// A validated change to the catalog.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Update {
     Node(NodeId, NodeUpdate),
     Job(String, JobUpdate),

@@ -42,11 +42,12 @@ pub struct Vars {
     pub entries: Arc<BTreeMap<String, Arc<SealedVar>>>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum VarUpdate {
     /// `cas`: only if the ModifyIndex is this (0: only if it does not exist).
     Put {
         path: String,
+        #[serde(with = "crate::catalog::log::bytes")]
         sealed: Vec<u8>,
         cas: Option<u64>,
         at_ns: u64,

@@ -168,11 +168,11 @@ pub async fn agent_self(State(s): State<AppState>) -> Response {
 }
 
 pub async fn leader(State(s): State<AppState>) -> Response {
-    answer(s.catalog().index, &"127.0.0.1:8300")
+    answer(s.catalog().index, &crate::api::cluster::leader(&s))
 }
 
 pub async fn peers(State(s): State<AppState>) -> Response {
-    answer(s.catalog().index, &["127.0.0.1:8300"])
+    answer(s.catalog().index, &crate::api::cluster::peers(&s))
 }
 
 pub async fn datacenters(State(s): State<AppState>) -> Response {

@@ -5,7 +5,9 @@
 //!
 //! Invariant: only the catalog writer calls [`Store::commit`]; nothing else writes redb.
 
+mod snapshot;
 mod v0;
+pub use snapshot::{SNAPSHOT_FORMAT, SnapshotError};
 
 use super::record::{self, AllocRecord, CheckRecord, JobRow, JobVersionRow, KvRecord, NodeRecord, Record};
 use super::record::{AclPolicyRecord, AclTokenRecord, FORMAT, ServiceRecord, VarRecord};
@@ -27,6 +29,10 @@ const VARS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("v1.vars");
 const ACL_POLICIES: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("v1.acl_policies");
 const ACL_TOKENS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("v1.acl_tokens");
 const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
+/// A clustered hub's replication state, written in the same transaction as what it applied
+/// (`cluster::machine` encodes it): a crash never applies an entry twice.
+const RAFT: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("raft");
+const APPLIED_KEY: &str = "applied";
 const INDEX_KEY: &str = "index";
 const FORMAT_KEY: &str = "format";
 /// The index the ACLs were bootstrapped at (absent: not bootstrapped).
@@ -188,11 +194,30 @@ impl Store {
     /// Writes the current value of every dirty key, and the index, in one transaction
     /// (one fsync for a whole batch). Only the catalog's writer commits: the compiler
     /// keeps it so (`pub(in crate::catalog)`).
-    pub(in crate::catalog) fn commit(&self, catalog: &Catalog, dirty: &[Dirty]) -> Result<(), StoreError> {
+    pub(in crate::catalog) fn commit(
+        &self,
+        catalog: &Catalog,
+        dirty: &[Dirty],
+        applied: Option<&[u8]>,
+    ) -> Result<(), StoreError> {
         let tx = self.db.begin_write().map_err(db)?;
         write(&tx, catalog, dirty)?;
+        if let Some(a) = applied {
+            tx.open_table(RAFT).map_err(db)?.insert(APPLIED_KEY, a).map_err(db)?;
+        }
         tx.commit().map_err(db)?;
         Ok(())
+    }
+
+    /// What a clustered hub last applied (as `commit` was given it), if anything.
+    pub fn applied(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        let tx = self.db.begin_read().map_err(db)?;
+        let t = match tx.open_table(RAFT) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(e) => return Err(db(e)),
+        };
+        Ok(t.get(APPLIED_KEY).map_err(db)?.map(|v| v.value().to_vec()))
     }
 }
 
@@ -365,7 +390,7 @@ mod tests {
         }
         cat.index = 7;
         cat.kv.index = 7; // a loaded store's last KV change is bounded by the catalog's index
-        store.commit(&cat, &dirty).unwrap();
+        store.commit(&cat, &dirty, None).unwrap();
         drop(store);
         let (store, loaded) = Store::open(dir.path()).unwrap();
         assert_eq!(loaded, cat);
@@ -376,7 +401,7 @@ mod tests {
         assert_eq!(loaded.kv.entries["app/db"].value, b"postgres://db");
         let mut dirty = cat.apply(Update::Node(n.clone(), NodeUpdate::Service(k, None))).dirty;
         dirty.extend(cat.apply(Update::Kv(KvUpdate::Delete { key: "app/db".into(), recurse: false, cas: None })).dirty);
-        store.commit(&cat, &dirty).unwrap();
+        store.commit(&cat, &dirty, None).unwrap();
         drop(store);
         let loaded = Store::open(dir.path()).unwrap().1;
         assert_eq!(loaded.instance_count(), 0);

@@ -11,6 +11,9 @@ pub const DEFAULT_CONFIG: &str = "/etc/rabble/hub.toml";
 
 pub use rabble_shared::support::config::ConfigError;
 
+mod flags;
+pub use flags::Flags;
+
 /// A node whose heartbeats (every second by default) stop for this long is down: with
 /// the agent's 3 s keepalive, a node that vanishes without a word (power cut, Wi-Fi
 /// gone) is down in under 5 s. Nomad takes 20-30 s.
@@ -48,6 +51,8 @@ pub struct FileConfig {
     pub kv: KvFile,
     #[serde(default)]
     pub acl: AclFile,
+    /// `[cluster]`: hubs that replicate the catalog and take over from each other.
+    pub cluster: Option<crate::cluster::config::ClusterFile>,
 }
 
 /// The `[acl]` table of hub.toml.
@@ -80,84 +85,6 @@ pub struct DnsFile {
     pub a_record_limit: Option<usize>,
     #[serde(default)]
     pub recursors: Vec<String>,
-}
-
-#[derive(Debug, Default, Clone, clap::Args)]
-pub struct Flags {
-    /// Config file (TOML); missing is fine when it is the default path.
-    #[arg(long, env = "RABBLE_HUB_CONFIG", global = true)]
-    pub config: Option<PathBuf>,
-    /// Where the catalog lives (default /var/lib/rabble).
-    #[arg(long, global = true)]
-    pub data_dir: Option<PathBuf>,
-    /// The embedded MQTT broker's listen address (default 0.0.0.0:1883).
-    #[arg(long)]
-    pub mqtt_listen: Option<SocketAddr>,
-    /// The embedded broker's MQTT-over-TLS listen address (default 0.0.0.0:8883; on when
-    /// --tls-cert and --tls-key are given).
-    #[arg(long)]
-    pub mqtts_listen: Option<SocketAddr>,
-    /// The hub's certificate (PEM), e.g. from `rabble-hub tls init`.
-    #[arg(long)]
-    pub tls_cert: Option<PathBuf>,
-    /// The hub certificate's private key (PEM).
-    #[arg(long)]
-    pub tls_key: Option<PathBuf>,
-    /// Refuse MQTT clients without credentials from `rabble-hub node add`
-    /// (default: on when TLS is on).
-    #[arg(long)]
-    pub require_credentials: Option<bool>,
-    /// The username the hub logs in to an external broker with.
-    #[arg(long)]
-    pub broker_username: Option<String>,
-    /// File holding the password for --broker-username.
-    #[arg(long)]
-    pub broker_password_file: Option<PathBuf>,
-    /// CA file for an external mqtts:// broker (default: the system trust store).
-    #[arg(long)]
-    pub broker_ca: Option<PathBuf>,
-    /// Use this external broker (e.g. mqtt://mosquitto:1883) instead of the embedded one.
-    #[arg(long)]
-    pub broker: Option<String>,
-    /// The HTTP API's listen address (default 127.0.0.1:8500).
-    #[arg(long)]
-    pub http_listen: Option<SocketAddr>,
-    /// The API over HTTPS with the hub's certificate (--tls-cert/--tls-key), for the LAN
-    /// (e.g. 0.0.0.0:8501; default: off).
-    #[arg(long)]
-    pub https_listen: Option<SocketAddr>,
-    /// A node whose heartbeats stop for this long is down (default 4s).
-    #[arg(long)]
-    pub heartbeat_ttl: Option<GoDuration>,
-    /// After the hub starts, how long a node it knows as up has to be heard from before it
-    /// is down (default 35s: more than an agent's longest reconnect backoff).
-    #[arg(long)]
-    pub restart_grace: Option<GoDuration>,
-    /// DNS listen address, UDP and TCP (default 0.0.0.0:8600).
-    #[arg(long)]
-    pub dns_listen: Option<SocketAddr>,
-    /// The DNS domain (default `rabble`; `consul` for a drop-in migration).
-    #[arg(long)]
-    pub domain: Option<String>,
-    /// TTL of DNS answers, seconds (default 0).
-    #[arg(long)]
-    pub dns_ttl: Option<u32>,
-    /// TTL of negative answers (the SOA minimum), seconds (default 0).
-    #[arg(long)]
-    pub dns_negative_ttl: Option<u32>,
-    /// Serve only passing instances (default: passing and warning).
-    #[arg(long)]
-    pub dns_only_passing: bool,
-    /// At most this many address records per answer (default: no limit).
-    #[arg(long)]
-    pub dns_a_record_limit: Option<usize>,
-    /// Upstream DNS server for names outside the domain, ip[:port] (repeatable).
-    #[arg(long = "recursor")]
-    pub recursors: Vec<String>,
-    /// A KV prefix to mirror retained on `rabble/kv/<key>` (repeatable; default none:
-    /// values may be secrets).
-    #[arg(long = "kv-public")]
-    pub kv_public: Vec<String>,
 }
 
 /// The DNS interface's configuration.
@@ -232,6 +159,8 @@ pub struct Config {
     pub kv_public: Vec<String>,
     /// What a request without an ACL token may do once the ACLs are bootstrapped.
     pub anonymous: rabble_core::acl::Rules,
+    /// The hub cluster this hub is a member of, when it is one.
+    pub cluster: Option<crate::cluster::ClusterConfig>,
 }
 
 impl Config {
@@ -263,6 +192,7 @@ impl Config {
             resolvers: Vec::new(),
             kv_public: Vec::new(),
             anonymous: default_anonymous(),
+            cluster: None,
         }
     }
 
@@ -403,7 +333,14 @@ impl Config {
                 .map_err(|e| ConfigError::Field { field: "acl.anonymous", message: e.to_string() })?,
             None => default_anonymous(),
         };
+        let data_dir = flags.data_dir.or(file.data_dir).unwrap_or_else(|| "/var/lib/rabble".into());
+        let http_listen = flags.http_listen.or(file.http_listen).unwrap_or_else(|| ([127, 0, 0, 1], 8500).into());
+        let mut cluster = crate::cluster::config::resolve(file.cluster, flags.cluster, &data_dir)?;
+        if let Some(c) = &mut cluster {
+            c.api = http_listen.to_string();
+        }
         Ok(Config {
+            cluster,
             anonymous,
             kv_public,
             lanes,
@@ -411,9 +348,9 @@ impl Config {
             broker_login,
             broker_ca,
             dns,
-            data_dir: flags.data_dir.or(file.data_dir).unwrap_or_else(|| "/var/lib/rabble".into()),
+            data_dir,
             broker,
-            http_listen: flags.http_listen.or(file.http_listen).unwrap_or_else(|| ([127, 0, 0, 1], 8500).into()),
+            http_listen,
             https,
             heartbeat_ttl,
             restart_grace,

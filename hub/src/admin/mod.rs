@@ -1,7 +1,9 @@
 //! `rabble-hub node add|revoke|list` and `rabble-hub tls init`: the hub's offline
 //! administration. They work on files in the data dir and /etc/rabble, so they run
 //! beside a live hub (which re-reads the credentials file on every CONNECT).
-//! `rabble-hub acl bootstrap` asks the running hub, on its loopback API.
+//! `rabble-hub acl bootstrap` and `cluster` ask the running hub, on its loopback API.
+
+pub mod cluster;
 
 use crate::auth::pki::{self, PkiFiles};
 use crate::auth::{Credentials, CredentialsError};

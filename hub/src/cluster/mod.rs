@@ -1,0 +1,305 @@
+//! The hub cluster: hubs that replicate the catalog and take over from each other.
+//!
+//! Consensus is openraft's (`TypeConfig`): the writer's commits are the log
+//! (`rabble_core::catalog::log::LogEntry`), every member applies them to its own redb
+//! through the catalog's `Applier` (`machine`), and the log itself lives in `raft.redb`
+//! (`logstore`). Members talk over mutual TLS made from the cluster key (`tls`): Raft's
+//! RPCs, writes forwarded by followers, joins, and the secrets a leader needs (`server`,
+//! `net`). `form` starts a cluster (`bootstrap_expect`) or joins one (`retry_join`).
+//!
+//! Only the leader acts (the broker nodes connect to, ingest, the scheduler, dispatch,
+//! the publishers: `lib.rs` starts them when [`Gate`] says so); every member serves DNS
+//! and reads from its replica, and forwards writes ([`Proposer`]).
+//!
+//! **Invariant:** a hub leads only from a fresh process — one that loses the leadership
+//! stops (and is restarted as a follower), so the broker it leads with never holds
+//! another term's retained state, and no leader-only task outlives its term.
+
+pub mod config;
+mod form;
+mod logstore;
+mod machine;
+mod net;
+mod secrets;
+mod server;
+pub mod status;
+pub mod tls;
+
+pub use form::{Formed, follow, form};
+pub use machine::Machine;
+
+use crate::catalog::Catalog;
+use crate::catalog::log::{EntryResult, LogEntry};
+use crate::catalog::writer::CommitFailed;
+use openraft::async_runtime::WatchReceiver as _;
+use openraft::errors::{ClientWriteError, RaftError};
+use openraft::{Config as RaftConfig, ServerState, SnapshotPolicy};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// A member's id: random at its first start, kept in `raft.redb`, never reused.
+pub type MemberId = u64;
+
+/// What the cluster knows of a member (replicated in the membership).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    /// The hub's name (its host name unless configured).
+    pub name: String,
+    /// Where members reach it (`cluster_listen`, as others should dial it).
+    pub addr: String,
+    /// Its HTTP API, for `/v1/status/leader` and for operators.
+    pub api: String,
+    /// A witness votes and keeps the log, and runs nothing else.
+    #[serde(default)]
+    pub witness: bool,
+}
+
+openraft::declare_raft_types!(
+    /// The hub cluster's Raft: the writer's entries, their results, members by id.
+    pub TypeConfig:
+        D = LogEntry,
+        R = EntryResult,
+        NodeId = MemberId,
+        Node = Member,
+);
+
+pub type Raft = openraft::Raft<TypeConfig, Machine>;
+
+/// How the cluster is set up (`[cluster]` in hub.toml).
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    pub key: tls::ClusterKey,
+    /// Where this hub listens for other members.
+    pub listen: std::net::SocketAddr,
+    /// How other members reach this hub (`listen` unless it is a wildcard address).
+    pub advertise: String,
+    /// Members (or would-be members) to find the cluster through.
+    pub retry_join: Vec<String>,
+    /// How many hubs a new cluster waits for before one of them starts it.
+    pub bootstrap_expect: usize,
+    pub name: String,
+    pub witness: bool,
+    pub data_dir: PathBuf,
+    /// This hub's HTTP API, as members and operators should reach it.
+    pub api: String,
+}
+
+/// Raft's timing for a LAN of small machines: a leader's heartbeat every 150 ms; a
+/// follower that hears nothing for the leader's lease (the longest election timeout,
+/// 1.2 s) and then its own election timeout (0.6–1.2 s) calls an election — a dead leader
+/// is replaced in about 2 s (Consul's production advice is ~1 s timeouts). Pre-vote: a
+/// member back from a partition does not depose a healthy leader.
+pub fn raft_config() -> RaftConfig {
+    RaftConfig {
+        cluster_name: "rabble".into(),
+        heartbeat_interval: 150,
+        election_timeout_min: 600,
+        election_timeout_max: 1_200,
+        install_snapshot_timeout: 10_000,
+        snapshot_policy: SnapshotPolicy::LogsSinceLast(5_000),
+        max_in_snapshot_log_to_keep: 1_000,
+        enable_pre_vote: Some(true),
+        ..RaftConfig::default()
+    }
+}
+
+/// Whether this hub leads, as the tasks that act only on a leader see it.
+#[derive(Debug, Clone)]
+pub struct Gate(Option<watch::Receiver<bool>>);
+
+impl Gate {
+    /// A single hub: it always acts.
+    pub fn always() -> Gate {
+        Gate(None)
+    }
+
+    pub fn leading(&self) -> bool {
+        self.0.as_ref().is_none_or(|l| *l.borrow())
+    }
+
+    /// Resolves once this hub leads.
+    pub async fn until_leading(&mut self) {
+        if let Some(l) = &mut self.0 {
+            let _ = l.wait_for(|leading| *leading).await;
+        }
+    }
+
+    /// Resolves once this hub, which led, no longer does (or its Raft stopped).
+    pub async fn until_not_leading(&mut self) {
+        match &mut self.0 {
+            None => std::future::pending().await,
+            Some(l) => drop(l.wait_for(|leading| !*leading).await),
+        }
+    }
+}
+
+/// Follows Raft's metrics into the leading flag the gates read.
+async fn track_leading(raft: Raft, tx: watch::Sender<bool>, stop: tokio_util::sync::CancellationToken) {
+    let mut metrics = raft.metrics();
+    loop {
+        let leading = metrics.borrow_watched().state == ServerState::Leader;
+        tx.send_if_modified(|l| std::mem::replace(l, leading) != leading);
+        tokio::select! {
+            () = stop.cancelled() => return,
+            changed = metrics.changed() => if changed.is_err() {
+                tx.send_replace(false);
+                return;
+            },
+        }
+    }
+}
+
+/// A member of the cluster, running.
+#[derive(Clone)]
+pub struct Cluster {
+    pub raft: Raft,
+    pub id: MemberId,
+    pub me: Member,
+    peers: net::Peers,
+    snapshot: watch::Receiver<Arc<Catalog>>,
+    leading: watch::Receiver<bool>,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster").field("id", &self.id).field("me", &self.me).finish()
+    }
+}
+
+impl Cluster {
+    pub fn gate(&self) -> Gate {
+        Gate(Some(self.leading.clone()))
+    }
+
+    pub fn proposer(&self) -> Proposer {
+        Proposer { cluster: self.clone() }
+    }
+
+    /// Whether this member leads, confirmed by a quorum now (ReadIndex): a member that
+    /// restarts believing it led (its stored vote) is not taken at its word.
+    pub async fn confirm_leading(&self) -> bool {
+        let confirm = self.raft.ensure_linearizable(openraft::ReadPolicy::ReadIndex);
+        matches!(tokio::time::timeout(Duration::from_secs(3), confirm).await, Ok(Ok(_)))
+    }
+
+    /// The leader, as this member knows it.
+    pub fn leader(&self) -> Option<(MemberId, Member)> {
+        let m = self.raft.metrics().borrow_watched().clone();
+        let id = m.current_leader?;
+        let member = m.membership_config.membership().get_node(&id)?.clone();
+        Some((id, member))
+    }
+}
+
+impl Cluster {
+    /// Takes a member out of the cluster (through the leader).
+    pub async fn remove(&self, id: MemberId) -> Result<(), String> {
+        let Some((leader, m)) = self.leader() else { return Err("the cluster has no leader".into()) };
+        if leader == self.id {
+            return server::remove(self, id).await;
+        }
+        let answer: Result<(), String> = self
+            .peers
+            .client(Some(leader), &m.addr)
+            .call("/cluster/leave", &id, Duration::from_secs(30))
+            .await
+            .map_err(|e| e.to_string())?;
+        answer
+    }
+}
+
+/// How long a write waits for a leader (an election) before it is refused.
+const NO_LEADER_WAIT: Duration = Duration::from_secs(5);
+/// How long a follower waits for its own replica to show a write it forwarded.
+const CATCH_UP_WAIT: Duration = Duration::from_secs(2);
+
+/// The writer's way into the cluster: propose on the leader, forward from a follower.
+pub struct Proposer {
+    cluster: Cluster,
+}
+
+impl Proposer {
+    pub fn leading(&self) -> bool {
+        self.cluster.gate().leading()
+    }
+
+    /// Commits `entry` through the cluster and returns its result once this member's own
+    /// replica shows it (a follower's API reads what it just wrote).
+    pub async fn propose(&self, entry: LogEntry) -> Result<EntryResult, CommitFailed> {
+        let give_up = tokio::time::Instant::now() + NO_LEADER_WAIT;
+        loop {
+            let leader = match self.cluster.raft.client_write(entry.clone()).await {
+                Ok(r) => return Ok(r.data),
+                Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => f.leader_node.zip(f.leader_id),
+                Err(e) => return Err(CommitFailed(format!("the hub cluster: {e}"))),
+            };
+            match leader {
+                Some((leader, id)) if id != self.cluster.id => {
+                    let result = self.cluster.peers.write(id, &leader, &entry).await?;
+                    self.caught_up(result.index).await;
+                    return Ok(result);
+                }
+                _ if tokio::time::Instant::now() >= give_up => {
+                    return Err(CommitFailed(format!(
+                        "the hub cluster has no leader (no quorum for {}s: {})",
+                        NO_LEADER_WAIT.as_secs(),
+                        status::quorum_summary(&self.cluster.raft.metrics().borrow_watched())
+                    )));
+                }
+                _ => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    }
+
+    async fn caught_up(&self, index: u64) {
+        let mut snap = self.cluster.snapshot.clone();
+        let _ = tokio::time::timeout(CATCH_UP_WAIT, snap.wait_for(|c| c.index >= index)).await;
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error(transparent)]
+    Tls(#[from] tls::ClusterTlsError),
+    #[error("raft log {path}: {error}")]
+    Log { path: PathBuf, error: String },
+    #[error("cluster listen address {addr}: {error}")]
+    Bind { addr: std::net::SocketAddr, error: std::io::Error },
+    #[error("raft: {0}")]
+    Raft(String),
+    #[error("joining the cluster: {0}")]
+    Join(String),
+    #[error("secrets from the leader: {0}")]
+    Secrets(String),
+}
+
+/// Starts this member: its log, its state machine over `applier`, Raft, and the server
+/// other members talk to (spawned into `topo`). Forming or joining is `form`'s.
+pub async fn start(
+    cfg: &ClusterConfig,
+    applier: crate::catalog::apply::Applier,
+    topo: &mut crate::topology::Topology,
+) -> Result<Cluster, ClusterError> {
+    let tls = tls::ClusterTls::new(&cfg.key)?;
+    let (log, id) = logstore::LogStore::open(&cfg.data_dir)?;
+    let snapshot = applier.snapshot.subscribe();
+    let machine = Machine::new(applier).await?;
+    let peers = net::Peers::new(&tls)?;
+    let config = Arc::new(raft_config().validate().map_err(|e| ClusterError::Raft(e.to_string()))?);
+    let raft = openraft::Raft::new(id, config, peers.clone(), log, machine)
+        .await
+        .map_err(|e| ClusterError::Raft(e.to_string()))?;
+    let me = Member { name: cfg.name.clone(), addr: cfg.advertise.clone(), api: cfg.api.clone(), witness: cfg.witness };
+    let (leading_tx, leading) = watch::channel(false);
+    let cluster = Cluster { raft: raft.clone(), id, me, peers, snapshot, leading };
+    topo.spawn("cluster-role", crate::topology::Stage::Doors, |stop| track_leading(raft, leading_tx, stop));
+    let tcp = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .map_err(|error| ClusterError::Bind { addr: cfg.listen, error })?;
+    server::spawn(tcp, tls.server()?, cluster.clone(), cfg.data_dir.clone(), topo);
+    tracing::info!(id, listen = %cfg.listen, advertise = %cfg.advertise, "hub cluster member started");
+    Ok(cluster)
+}
