@@ -131,11 +131,13 @@ impl Leading {
         let mut tasks = Topology::default();
         self.spawn(&mut tasks).await?;
         let mut lost = false;
+        let since = tokio::time::Instant::now();
         let ended = tasks
             .run_until(async {
                 tokio::select! {
                     () = stop.cancelled() => {}
                     () = gate.until_not_leading() => lost = true,
+                    () = cut_off(&member, since) => lost = true,
                 }
             })
             .await;
@@ -145,5 +147,22 @@ impl Leading {
             tracing::warn!("this hub no longer leads the cluster; it stops, to start again as a follower");
         }
         Ok(())
+    }
+}
+
+/// Resolves when a quorum has not acknowledged this leader for `cluster::LEADER_SILENT`: it
+/// is cut off from the others, who elect another leader — it must not keep the nodes.
+async fn cut_off(member: &cluster::Cluster, since: tokio::time::Instant) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(300));
+    loop {
+        tick.tick().await;
+        if member.voters() < 2 {
+            continue; // a cluster of one is its own quorum
+        }
+        let silence = member.quorum_silence().unwrap_or_else(|| since.elapsed());
+        if silence > cluster::LEADER_SILENT {
+            tracing::warn!(?silence, "no quorum has acknowledged this leader; stepping down");
+            return;
+        }
     }
 }

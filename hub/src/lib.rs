@@ -165,12 +165,6 @@ pub async fn run(
             }
             let (m, c) = (member.clone(), cc.clone());
             topo.spawn("cluster-secrets", Stage::Doors, |stop| cluster::follow(m, c, stop));
-            if cc.witness {
-                // A witness votes and keeps the log; it serves nothing else.
-                tracing::info!("witness: voting and keeping the log, serving nothing else");
-                topo.run_until(shutdown).await?;
-                return Ok(());
-            }
             (Commit::Cluster(member.proposer()), Some(member))
         }
     };
@@ -283,6 +277,43 @@ pub async fn run(
     }
     ended?;
     tracing::info!("hub stopped");
+    Ok(())
+}
+
+/// A witness (`rabble-hub --witness`): a cluster member that votes and keeps the log and
+/// the catalog, and serves nothing else — no broker, DNS or API, no listener but the
+/// cluster's — so it fits on a Pi beside its agent. It hands on any leadership it wins.
+pub async fn run_witness(cfg: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), HubError> {
+    let mut shutdown = Box::pin(shutdown);
+    let Some(cc) = cfg.cluster.as_ref().filter(|c| c.witness) else {
+        return Err(HubError::Cluster(cluster::ClusterError::Join("--witness needs [cluster] settings".into())));
+    };
+    let (store, catalog) = Store::open(&cfg.data_dir)?;
+    let mut topo = Topology::default();
+    let (snapshot, _) = watch::channel(Arc::new(catalog.clone()));
+    let (events, _) = broadcast::channel(EVENT_QUEUE);
+    let applier = catalog::apply::Applier {
+        store: Arc::new(store),
+        observers: vec![],
+        catalog,
+        snapshot,
+        events,
+        stats: Default::default(),
+    };
+    let member = cluster::start(cc, applier, &mut topo).await?;
+    tokio::select! {
+        formed = cluster::form(&member, cc) => {
+            tracing::info!(how = ?formed?, id = member.id, "a witness of the hub cluster: voting and keeping the log");
+        }
+        () = &mut shutdown => {
+            topo.run_until(std::future::ready(())).await?;
+            return Ok(());
+        }
+    }
+    let (m, c) = (member.clone(), cc.clone());
+    topo.spawn("cluster-secrets", Stage::Doors, |stop| cluster::follow(m, c, stop));
+    topo.spawn("witness", Stage::Inputs, |stop| cluster::hand_on_leadership(member, stop));
+    topo.run_until(shutdown).await?;
     Ok(())
 }
 

@@ -2,10 +2,11 @@
 //! `bootstrap_expect = 3`) and a real agent that knows all three. Writes through any hub
 //! land on every hub; the leader killed with SIGKILL, the others elect a new one, writes
 //! are accepted again, the agent is on the new leader, its node never goes down; the old
-//! leader, started again, follows with everything it missed.
+//! leader, started again, follows with everything it missed; a counter incremented with CAS
+//! by three clients through random hubs across the kill holds every acknowledged increment.
 
 use rabble_shared::api::{ClusterStatus, NodeStatus};
-use rabble_tests::hubs::Hubs;
+use rabble_tests::hubs::{Hubs, Partition};
 use rabble_tests::*;
 use std::process::Command;
 use std::sync::Arc;
@@ -21,6 +22,57 @@ fn kv_put(h: &Hub, key: &str, value: &str) -> Result<(), String> {
     let mut r = agent.put(&url).send(value).map_err(|e| format!("PUT {url}: {e}"))?;
     let body = r.body_mut().read_to_string().map_err(|e| e.to_string())?;
     if body.trim() == "true" { Ok(()) } else { Err(format!("PUT {url}: {body}")) }
+}
+
+/// One CAS increment of `key` through the API at `http`: `Ok(true)` acknowledged, `Ok(false)`
+/// not done (someone else won the race, or the hub could not be asked), `Err` unknown (a
+/// write was sent and not answered: it may or may not have been applied).
+fn cas_increment(http: &str, key: &str) -> Result<bool, String> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(5)))
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let url = format!("{http}/v1/kv/{key}");
+    // Not read (that hub is down): nothing was sent.
+    let Ok(mut r) = agent.get(&url).call() else { return Ok(false) };
+    let (index, n) = if r.status() == 404 {
+        (0, 0)
+    } else if r.status() == 200 {
+        let v: serde_json::Value = r.body_mut().read_json().map_err(|e| e.to_string())?;
+        let raw = v[0]["Value"].as_str().unwrap_or("");
+        let text = base64_decode(raw);
+        (v[0]["ModifyIndex"].as_u64().unwrap_or(0), text.parse::<u64>().unwrap_or(0))
+    } else {
+        return Ok(false); // not read: nothing was sent
+    };
+    let mut w = match agent.put(&format!("{url}?cas={index}")).send((n + 1).to_string()) {
+        Ok(w) => w,
+        Err(e) => return Err(format!("PUT: {e}")),
+    };
+    let body = w.body_mut().read_to_string().unwrap_or_default();
+    match (w.status().as_u16(), body.trim()) {
+        (200, "true") => Ok(true),
+        (200, "false") => Ok(false),
+        (s, b) => Err(format!("PUT: {s} {b}")),
+    }
+}
+
+fn base64_decode(s: &str) -> String {
+    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut bits = 0u32;
+    let mut n = 0;
+    let mut out = Vec::new();
+    for c in s.bytes().filter(|c| *c != b'=') {
+        let Some(v) = A.iter().position(|a| *a == c) else { continue };
+        bits = (bits << 6) | v as u32;
+        n += 6;
+        if n >= 8 {
+            n -= 8;
+            out.push((bits >> n) as u8);
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn kv_get(h: &Hub, key: &str) -> Result<String, String> {
@@ -82,6 +134,34 @@ fn three_hubs_replicate_and_one_takes_over_when_the_leader_dies() {
         })
     };
 
+    // Three clients increment one counter with CAS through random hubs, across the kill:
+    // every acknowledged increment must be in the final count.
+    let https: Vec<String> = hubs.hubs.iter().map(|h| h.http.clone()).collect();
+    let counting = Arc::new(AtomicBool::new(true));
+    let clients: Vec<_> = (0..3)
+        .map(|c| {
+            let (https, counting) = (https.clone(), counting.clone());
+            std::thread::spawn(move || {
+                let (mut acked, mut unknown) = (0u64, 0u64);
+                let mut pick = c * 7 + 1;
+                while counting.load(Ordering::Relaxed) {
+                    // A cheap spread over the hubs (no RNG crate in the tests).
+                    pick = (pick * 31 + 17) % 1009;
+                    match cas_increment(&https[pick % https.len()], "app/counter") {
+                        Ok(true) => acked += 1,
+                        Ok(false) => {}
+                        Err(_) => {
+                            unknown += 1;
+                            std::thread::sleep(Duration::from_millis(20));
+                        }
+                    }
+                }
+                (acked, unknown)
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(1));
+
     hubs.hubs[leader].proc.stop("KILL");
     let killed = Instant::now();
     let mut n = 0;
@@ -106,6 +186,15 @@ fn three_hubs_replicate_and_one_takes_over_when_the_leader_dies() {
     });
     // Longer than a heartbeat TTL after the kill: a node the old leader knew is not declared down.
     std::thread::sleep(Duration::from_secs(5));
+    counting.store(false, Ordering::Relaxed);
+    let (acked, unknown) =
+        clients.into_iter().map(|c| c.join().unwrap()).fold((0, 0), |(a, u), (ca, cu)| (a + ca, u + cu));
+    let counted: u64 = kv_get(&hubs.hubs[new_leader], "app/counter").unwrap().parse().unwrap();
+    assert!(acked > 50, "the clients got through: {acked} acknowledged");
+    assert!(
+        counted >= acked && counted <= acked + unknown,
+        "acknowledged increments lost or invented: counter {counted}, {acked} acknowledged, {unknown} unknown"
+    );
     watching.store(false, Ordering::Relaxed);
     watcher.join().unwrap();
     assert_eq!(*down.lock().unwrap(), None, "pi-a went down during the fail-over");
@@ -120,7 +209,138 @@ fn three_hubs_replicate_and_one_takes_over_when_the_leader_dies() {
     assert_eq!(s.leader.map(|l| l != s.this), Some(true), "it follows: {s:?}");
     println!(
         "hub cluster of 3: formed in {formed:?}; leader killed: writes accepted again after {writes_again:?} \
-         (a leader seen by {elected:?}), the agent on the new leader after {reconnected:?}"
+         (a leader seen by {elected:?}), the agent on the new leader after {reconnected:?}; CAS counter \
+         {counted}: {acked} increments acknowledged, {unknown} with no answer, none lost"
     );
     assert!(writes_again < Duration::from_secs(5), "writes stopped for {writes_again:?}");
+}
+
+#[test]
+fn a_cluster_that_lost_its_quorum_is_recovered_on_a_survivor() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut hubs = Hubs::start(dir.path(), 3, &[]);
+    let leader = hubs.wait_leader(T);
+    kv_put(&hubs.hubs[leader], "app/kept", "yes").unwrap();
+    let survivor = (leader + 1) % 3;
+    wait_for("the key on the survivor", T, || kv_get(&hubs.hubs[survivor], "app/kept"));
+
+    // Two of three gone for good: the survivor answers reads, and refuses writes saying why.
+    for i in (0..3).filter(|i| *i != survivor) {
+        hubs.hubs[i].proc.stop("KILL");
+    }
+    assert_eq!(kv_get(&hubs.hubs[survivor], "app/kept").unwrap(), "yes");
+    let refused = kv_put(&hubs.hubs[survivor], "app/new", "no").unwrap_err();
+    assert!(refused.contains("500") || refused.contains("timed out"), "{refused}");
+    let status: ClusterStatus = wait_for("the survivor to see no leader", T, || {
+        let s: ClusterStatus = hubs.status(survivor)?;
+        if s.problem.is_some() { Ok(s) } else { Err(format!("{s:?}")) }
+    });
+    assert!(status.problem.as_deref().unwrap().contains("no leader"), "{status:?}");
+
+    // The documented way back: stop it, `rabble-hub cluster reset`, start it.
+    hubs.hubs[survivor].proc.stop("TERM");
+    let data = hubs.hubs[survivor].data_dir.clone();
+    let out = Command::new(bin("rabble-hub")).arg("--data-dir").arg(&data).args(["cluster", "reset"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("cluster of one"));
+    hubs.relaunch(survivor);
+    wait_for("a cluster of one", T, || {
+        let s: ClusterStatus = hubs.status(survivor)?;
+        if s.leader == Some(s.this) && s.members.len() == 1 { Ok(()) } else { Err(format!("{s:?}")) }
+    });
+    assert_eq!(kv_get(&hubs.hubs[survivor], "app/kept").unwrap(), "yes", "the catalog is kept");
+    wait_for("writes again", T, || kv_put(&hubs.hubs[survivor], "app/new", "yes"));
+
+    // The others, emptied, join it and receive everything.
+    for i in (0..3).filter(|i| *i != survivor) {
+        std::fs::remove_dir_all(&hubs.hubs[i].data_dir).unwrap();
+        hubs.relaunch(i);
+    }
+    hubs.wait_formed(3, T);
+    for h in &hubs.hubs {
+        wait_for("the new key everywhere", T, || kv_get(h, "app/new"));
+    }
+}
+
+#[test]
+fn a_leader_cut_off_from_the_others_steps_down_and_rejoins_with_the_same_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let hubs = Hubs::start(d, 3, &[]);
+    let leader = hubs.wait_leader(T);
+    let brokers = hubs.brokers();
+    let mut extra: Vec<&str> = vec!["--keepalive", "2s"];
+    for b in &brokers[1..] {
+        extra.extend(["--hub", b.as_str()]);
+    }
+    let agent = Agent::spawn(Command::new(bin("rabble-agent")), d, "pi-p", &brokers[0], d.join("svc"), &extra);
+    hubs.hubs[leader].wait_node("pi-p", NodeStatus::Up, T);
+    let others: Vec<usize> = (0..3).filter(|i| *i != leader).collect();
+
+    let cut = Partition::new(&[hubs.ip(leader)], &others.iter().map(|i| hubs.ip(*i)).collect::<Vec<_>>());
+    let t = Instant::now();
+    // The minority does not take writes (no split brain)...
+    assert!(kv_put(&hubs.hubs[leader], "app/minority", "no").is_err(), "the cut-off leader took a write");
+    // ...the majority elects a leader and goes on...
+    let new = wait_for("a leader in the majority", T, || match hubs.leader() {
+        Ok(l) if l != leader => Ok(l),
+        other => Err(format!("{other:?}")),
+    });
+    let elected = t.elapsed();
+    wait_for("writes in the majority", T, || kv_put(&hubs.hubs[new], "app/majority", "yes"));
+    // ...and the node follows it (the cut-off leader stepped down and lets go of it).
+    let port = hubs.hubs[new].mqtt_port;
+    wait_for("the agent on the majority's leader", T, || {
+        let log = agent.proc.log();
+        let last = log.lines().rev().find(|l| l.contains("connected to the hub")).unwrap_or("");
+        if last.contains(&format!(":{port}")) { Ok(()) } else { Err(last.to_owned()) }
+    });
+    let moved = t.elapsed();
+    assert_eq!(hubs.hubs[new].node_status("pi-p"), Some(NodeStatus::Up));
+
+    // Healed: the old leader follows, with the majority's data and without its own refused write.
+    drop(cut);
+    wait_for("the old leader caught up", T, || {
+        let v = kv_get(&hubs.hubs[leader], "app/majority")?;
+        if v == "yes" { Ok(()) } else { Err(v) }
+    });
+    let s: ClusterStatus = hubs.status(leader).unwrap();
+    assert_eq!(s.leader, Some(hubs.status(new).unwrap().this), "{s:?}");
+    for h in &hubs.hubs {
+        assert!(kv_get(h, "app/minority").is_err_and(|e| e.contains("404")), "the refused write is nowhere");
+    }
+    println!("partition: the majority elected a leader after {elected:?}; the node on it after {moved:?}");
+}
+
+#[test]
+fn two_hubs_and_a_witness_survive_the_loss_of_either_hub() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut hubs = Hubs::start_with(dir.path(), 3, true, &[]);
+    let witness = 2;
+    // The witness serves nothing: no API, no DNS, no broker.
+    assert!(hubs.hubs[witness].health().is_err(), "the witness answers HTTP");
+    assert!(std::net::TcpStream::connect(("127.0.0.1", hubs.hubs[witness].mqtt_port)).is_err());
+    let hwm = hwm_kb(hubs.hubs[witness].proc.pid());
+    for round in 0..2 {
+        let leader = hubs.wait_leader(T);
+        assert_ne!(leader, witness, "a witness never keeps the leadership");
+        kv_put(&hubs.hubs[leader], "app/round", &round.to_string()).unwrap();
+        hubs.hubs[leader].proc.stop("KILL");
+        let other = 1 - leader;
+        let t = Instant::now();
+        wait_for("the other hub leads, with the witness's vote", T, || match hubs.leader() {
+            Ok(l) if l == other => Ok(()),
+            got => Err(format!("{got:?}")),
+        });
+        println!("2 hubs + a witness, round {round}: the other hub leads after {:?}", t.elapsed());
+        // Nothing acknowledged is lost (a new leader applies what it holds once it commits in its term).
+        wait_for("the acknowledged write on the new leader", T, || {
+            let v = kv_get(&hubs.hubs[other], "app/round")?;
+            if v == round.to_string() { Ok(()) } else { Err(v) }
+        });
+        wait_for("writes", T, || kv_put(&hubs.hubs[other], "app/after", "yes"));
+        hubs.relaunch(leader);
+        hubs.wait_formed(3, T);
+    }
+    println!("witness peak RSS: {hwm} kB");
 }

@@ -18,12 +18,21 @@ pub struct Hubs {
 impl Hubs {
     /// `n` hubs that form one cluster; returns once it has a leader and `n` voters.
     pub fn start(dir: &Path, n: usize, extra: &[&str]) -> Hubs {
+        Self::start_with(dir, n, false, extra)
+    }
+
+    /// The same, the last member a witness (`--witness`: no broker, DNS or API).
+    pub fn start_with(dir: &Path, n: usize, witness: bool, extra: &[&str]) -> Hubs {
         let key = dir.join("cluster.key");
         let out = std::process::Command::new(bin("rabble-hub")).args(["cluster", "keygen"]).output().unwrap();
         assert!(out.status.success(), "keygen: {}", String::from_utf8_lossy(&out.stderr));
         std::fs::write(&key, &out.stdout).unwrap();
         std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-        let cluster: Vec<String> = (0..n).map(|_| format!("127.0.0.1:{}", free_port())).collect();
+        // Each member on a loopback address of its own, so a partition can cut one off.
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let net = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let base = format!("127.{}.{}", 20 + std::process::id() % 200, net % 250);
+        let cluster: Vec<String> = (0..n).map(|i| format!("{base}.{}:{}", i + 1, free_port())).collect();
         let mut hubs = Vec::new();
         for (i, me) in cluster.iter().enumerate() {
             let d = dir.join(format!("hub{}", i + 1));
@@ -44,6 +53,9 @@ impl Hubs {
                 args.extend(["--retry-join".into(), other.clone()]);
             }
             args.extend(extra.iter().map(|s| s.to_string()));
+            if witness && i == n - 1 {
+                args.push("--witness".into());
+            }
             let mqtt: u16 = args[1].rsplit(':').next().unwrap().parse().unwrap();
             let name = format!("hub{}", i + 1);
             hubs.push(Hub::spawn_hub(&name, &d, mqtt, free_port(), d.join("hub-data"), args));
@@ -88,8 +100,20 @@ impl Hubs {
             if voters < n {
                 return Err(format!("{voters} voters of {n}: {s:?}"));
             }
+            // Every member with an API (a witness has none) answers, following that leader.
+            for (i, _) in self.hubs.iter().enumerate().filter(|(_, h)| !h.args().iter().any(|a| a == "--witness")) {
+                let theirs = self.status(i)?;
+                if theirs.leader != s.leader {
+                    return Err(format!("member {i} follows {:?}, not {:?}", theirs.leader, s.leader));
+                }
+            }
             Ok(())
         });
+    }
+
+    /// Member `i`'s cluster address (without the port).
+    pub fn ip(&self, i: usize) -> String {
+        self.cluster[i].rsplit_once(':').unwrap().0.to_owned()
     }
 
     /// The URLs of every member's broker, for an agent's `--hub` list.
@@ -111,5 +135,45 @@ impl Hubs {
             h.args().to_vec(),
         );
         self.hubs[i] = fresh;
+    }
+}
+
+/// A network partition on loopback: the kernel drops every packet between the two sides'
+/// addresses (iptables, both directions) until dropped.
+pub struct Partition {
+    rules: Vec<Vec<String>>,
+}
+
+impl Partition {
+    pub fn new(one: &[String], other: &[String]) -> Partition {
+        let mut rules = Vec::new();
+        for a in one {
+            for b in other {
+                for (s, d) in [(a, b), (b, a)] {
+                    rules.push(vec![
+                        "INPUT".into(),
+                        "-s".into(),
+                        s.clone(),
+                        "-d".into(),
+                        d.clone(),
+                        "-j".into(),
+                        "DROP".into(),
+                    ]);
+                }
+            }
+        }
+        for r in &rules {
+            let ok = std::process::Command::new("iptables").arg("-I").args(r).status().unwrap();
+            assert!(ok.success(), "iptables -I {r:?}");
+        }
+        Partition { rules }
+    }
+}
+
+impl Drop for Partition {
+    fn drop(&mut self) {
+        for r in &self.rules {
+            let _ = std::process::Command::new("iptables").arg("-D").args(r).status();
+        }
     }
 }

@@ -78,3 +78,17 @@ pub fn remove(http: SocketAddr, member: Option<&str>, out: &mut impl Write) -> R
     writeln!(out, "{}", text.trim().trim_matches('"'))?;
     Ok(())
 }
+
+/// `cluster reset`: the old log set aside, the next start a cluster of one.
+pub fn reset(data_dir: &std::path::Path, out: &mut impl Write) -> Result<(), AdminError> {
+    let aside = crate::cluster::reset(data_dir).map_err(|e| AdminError::Api(e.to_string()))?;
+    writeln!(
+        out,
+        "The old cluster's log is set aside in {}.\n\
+         Start this hub: it becomes a cluster of one with its catalog. Then, on every other hub of the old\n\
+         cluster, stop it, remove its data dir and start it: it joins this one and receives a copy of\n\
+         everything. Never start another hub of the old cluster with its old data dir.",
+        aside.display()
+    )?;
+    Ok(())
+}

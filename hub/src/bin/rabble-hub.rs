@@ -97,6 +97,10 @@ enum ClusterCmd {
     Leave,
     /// Remove a member that is gone for good (by id or name, from `cluster status`).
     RemovePeer { member: String },
+    /// With the hub stopped: make this hub a cluster of one, with its catalog, at its next
+    /// start — for a cluster that lost its quorum for good. The other hubs must then be
+    /// emptied (their data dir removed) and started again to join it.
+    Reset,
 }
 
 #[derive(Subcommand)]
@@ -143,6 +147,7 @@ fn real_main() -> anyhow::Result<()> {
                 ClusterCmd::Status => admin::cluster::status(http()?, &mut out)?,
                 ClusterCmd::Leave => admin::cluster::remove(http()?, None, &mut out)?,
                 ClusterCmd::RemovePeer { member } => admin::cluster::remove(http()?, Some(&member), &mut out)?,
+                ClusterCmd::Reset => admin::cluster::reset(&data_dir()?, &mut out)?,
             }
         }
         Cmd::Acl { cmd: AclCmd::Bootstrap { token_file } } => {
@@ -163,7 +168,11 @@ fn serve(flags: Flags) -> anyhow::Result<()> {
     let cfg = Config::resolve(flags).context("configuration")?;
     let rt =
         tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().context("tokio runtime")?;
+    let witness = cfg.cluster.as_ref().is_some_and(|c| c.witness);
     let ended = rt.block_on(async {
+        if witness {
+            return rabble_hub::run_witness(cfg, rabble_hub::shutdown_signal()).await.map_err(anyhow::Error::from);
+        }
         let listeners = rabble_hub::Listeners::bind(&cfg).await?;
         rabble_hub::run(cfg, listeners, rabble_hub::shutdown_signal()).await.map_err(anyhow::Error::from)
     });

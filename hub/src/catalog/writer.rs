@@ -147,6 +147,7 @@ impl<A: Acker> Writer<A> {
     /// so whatever they sent is still committed).
     pub async fn run(mut self) {
         let mut leading = false;
+        self.lead(&mut leading);
         let mut tick = tokio::time::interval(LIVENESS_TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
@@ -250,20 +251,28 @@ impl<A: Acker> Writer<A> {
         }
     }
 
-    async fn liveness(&mut self, leading: &mut bool) {
-        let now = Instant::now();
+    /// Whether this hub acts on liveness now; when it starts to (a start, or a fail-over),
+    /// every node not heard from yet gets the restart grace to be heard from.
+    fn lead(&mut self, leading: &mut bool) -> bool {
         if !self.commit.leading() {
             *leading = false;
-            return;
+            return false;
         }
         if !*leading {
-            // Leading from now on (a start, or a fail-over): every node gets the restart grace
-            // to be heard from again.
             *leading = true;
+            let now = Instant::now();
             let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
             for id in self.snapshot.borrow().nodes.keys() {
-                live.insert(id.clone(), Live { heartbeat: None, last_seen: now, heard: false });
+                live.entry(id.clone()).or_insert(Live { heartbeat: None, last_seen: now, heard: false });
             }
+        }
+        true
+    }
+
+    async fn liveness(&mut self, leading: &mut bool) {
+        let now = Instant::now();
+        if !self.lead(leading) {
+            return;
         }
         let expired: Vec<NodeId> = {
             let live = self.live.lock().unwrap_or_else(|e| e.into_inner());

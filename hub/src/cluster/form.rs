@@ -17,6 +17,9 @@ use std::time::Duration;
 /// Written once this member holds the cluster's secrets (it started the cluster, or
 /// adopted the leader's when it joined).
 const ADOPTED: &str = "cluster.secrets";
+/// Written by `rabble-hub cluster reset`: the next start makes this hub a cluster of one
+/// with its catalog, whatever its config says (`reset`).
+pub const RESET: &str = "cluster.reset";
 const RETRY: Duration = Duration::from_secs(1);
 
 /// How this hub became a member.
@@ -38,6 +41,17 @@ fn in_cluster(c: &Cluster) -> bool {
 pub async fn form(c: &Cluster, cfg: &ClusterConfig) -> Result<Formed, ClusterError> {
     let adopted = cfg.data_dir.join(ADOPTED);
     let mut waiting_logged = false;
+    let reset = cfg.data_dir.join(RESET);
+    if reset.exists() {
+        if !in_cluster(c) {
+            tracing::warn!(id = c.id, "cluster reset: starting a new cluster of one with this hub's catalog");
+            let members = BTreeMap::from([(c.id, c.me.clone())]);
+            c.raft.initialize(members).await.map_err(|e| ClusterError::Raft(e.to_string()))?;
+        }
+        mark(cfg)?;
+        std::fs::remove_file(&reset).map_err(|e| ClusterError::Secrets(format!("{}: {e}", reset.display())))?;
+        return Ok(Formed::Started);
+    }
     loop {
         if in_cluster(c) {
             if adopted.exists() {
@@ -169,4 +183,28 @@ pub async fn follow(c: Cluster, cfg: ClusterConfig, stop: tokio_util::sync::Canc
             Err(e) => tracing::debug!(error = %e, "secrets from the leader"),
         }
     }
+}
+
+/// `rabble-hub cluster reset`, with the hub stopped: sets the old Raft log aside and marks
+/// the data dir so the next start makes this hub a cluster of one with its catalog — the
+/// way back for a cluster that lost its quorum for good. Returns where the old log went.
+pub fn reset(data_dir: &std::path::Path) -> Result<std::path::PathBuf, ClusterError> {
+    let log = data_dir.join("raft.redb");
+    let err = |e: &dyn std::fmt::Display| ClusterError::Log { path: log.clone(), error: e.to_string() };
+    // Opening it takes redb's lock: a running hub holds it.
+    match redb::Database::open(&log) {
+        Ok(db) => drop(db),
+        Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
+            return Err(ClusterError::Log {
+                path: log.clone(),
+                error: "in use: stop the hub first (systemctl stop rabble-hub)".into(),
+            });
+        }
+        Err(e) => return Err(err(&e)),
+    }
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let aside = data_dir.join(format!("raft.redb.{secs}.old"));
+    std::fs::rename(&log, &aside).map_err(|e| err(&e))?;
+    std::fs::write(data_dir.join(RESET), b"").map_err(|e| err(&e))?;
+    Ok(aside)
 }

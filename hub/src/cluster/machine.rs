@@ -40,8 +40,15 @@ impl Inner {
 pub struct Machine(Arc<Mutex<Inner>>);
 
 impl Machine {
-    /// Over the catalog as stored, at the position stored with it.
-    pub async fn new(applier: Applier) -> Result<Machine, super::ClusterError> {
+    /// Over the catalog as stored, at the position stored with it — or at none after a
+    /// `cluster reset` (the catalog is kept; the old cluster's position is forgotten, through
+    /// the applier like every write).
+    pub async fn new(mut applier: Applier, reset: bool) -> Result<Machine, super::ClusterError> {
+        if reset {
+            let none: Position = (None, StoredMembershipOf::<TypeConfig>::default());
+            let bytes = serde_json::to_vec(&none).map_err(|e| super::ClusterError::Raft(e.to_string()))?;
+            applier.apply(LogEntry::new(0, vec![]), Some(bytes)).await.map_err(|e| super::ClusterError::Raft(e.0))?;
+        }
         let stored = applier.store.applied().map_err(|e| super::ClusterError::Raft(e.to_string()))?;
         let (applied, membership): Position = match stored {
             Some(bytes) => serde_json::from_slice(&bytes)

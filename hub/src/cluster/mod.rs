@@ -25,7 +25,7 @@ mod server;
 pub mod status;
 pub mod tls;
 
-pub use form::{Formed, follow, form};
+pub use form::{Formed, follow, form, reset};
 pub use machine::Machine;
 
 use crate::catalog::Catalog;
@@ -161,7 +161,13 @@ pub struct Cluster {
     peers: net::Peers,
     snapshot: watch::Receiver<Arc<Catalog>>,
     leading: watch::Receiver<bool>,
+    /// When the leader was last heard from (its appends and heartbeats), on a follower.
+    contact: Arc<std::sync::Mutex<Option<tokio::time::Instant>>>,
 }
+
+/// A follower that has not heard from its leader for this long no longer counts on it
+/// (with pre-vote, an isolated member never stops naming the leader it last knew).
+pub const LEADER_SILENT: Duration = Duration::from_millis(3 * 1_200);
 
 impl std::fmt::Debug for Cluster {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -185,12 +191,40 @@ impl Cluster {
         matches!(tokio::time::timeout(Duration::from_secs(3), confirm).await, Ok(Ok(_)))
     }
 
-    /// The leader, as this member knows it.
+    /// The leader, as this member knows it: itself, or one it heard from lately.
     pub fn leader(&self) -> Option<(MemberId, Member)> {
         let m = self.raft.metrics().borrow_watched().clone();
         let id = m.current_leader?;
+        if id != self.id && self.last_contact().is_none_or(|ago| ago > LEADER_SILENT) {
+            return None;
+        }
         let member = m.membership_config.membership().get_node(&id)?.clone();
         Some((id, member))
+    }
+
+    /// How long ago the leader was last heard from (none yet: `None`); zero on the leader.
+    pub fn last_contact(&self) -> Option<Duration> {
+        if self.gate().leading() {
+            return Some(Duration::ZERO);
+        }
+        let at = *self.contact.lock().unwrap_or_else(|e| e.into_inner());
+        at.map(|t| t.elapsed())
+    }
+
+    /// On the leader: how long since a quorum last acknowledged it (`None` before the first).
+    pub fn quorum_silence(&self) -> Option<Duration> {
+        use openraft::Instant as _;
+        let m = self.raft.metrics().borrow_watched().clone();
+        m.last_quorum_acked.map(|at| at.elapsed())
+    }
+
+    /// How many voters the cluster has.
+    pub fn voters(&self) -> usize {
+        self.raft.metrics().borrow_watched().membership_config.membership().voter_ids().count()
+    }
+
+    fn heard_from_leader(&self) {
+        *self.contact.lock().unwrap_or_else(|e| e.into_inner()) = Some(tokio::time::Instant::now());
     }
 }
 
@@ -213,6 +247,8 @@ impl Cluster {
 
 /// How long a write waits for a leader (an election) before it is refused.
 const NO_LEADER_WAIT: Duration = Duration::from_secs(5);
+/// How long a write waits to be committed (a leader cut off from the others never commits).
+const COMMIT_WAIT: Duration = Duration::from_secs(5);
 /// How long a follower waits for its own replica to show a write it forwarded.
 const CATCH_UP_WAIT: Duration = Duration::from_secs(2);
 
@@ -231,7 +267,15 @@ impl Proposer {
     pub async fn propose(&self, entry: LogEntry) -> Result<EntryResult, CommitFailed> {
         let give_up = tokio::time::Instant::now() + NO_LEADER_WAIT;
         loop {
-            let leader = match self.cluster.raft.client_write(entry.clone()).await {
+            let write = tokio::time::timeout(COMMIT_WAIT, self.cluster.raft.client_write(entry.clone()));
+            let Ok(written) = write.await else {
+                return Err(CommitFailed(format!(
+                    "not confirmed by a majority of the hub cluster within {}s (is this hub cut off?); it may \
+                     or may not be applied",
+                    COMMIT_WAIT.as_secs()
+                )));
+            };
+            let leader = match written {
                 Ok(r) => return Ok(r.data),
                 Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => f.leader_node.zip(f.leader_id),
                 Err(e) => return Err(CommitFailed(format!("the hub cluster: {e}"))),
@@ -286,15 +330,15 @@ pub async fn start(
     let tls = tls::ClusterTls::new(&cfg.key)?;
     let (log, id) = logstore::LogStore::open(&cfg.data_dir)?;
     let snapshot = applier.snapshot.subscribe();
-    let machine = Machine::new(applier).await?;
-    let peers = net::Peers::new(&tls)?;
+    let machine = Machine::new(applier, cfg.data_dir.join(form::RESET).exists()).await?;
+    let peers = net::Peers::new(&tls, Some(cfg.listen.ip()).filter(|ip| !ip.is_unspecified()))?;
     let config = Arc::new(raft_config().validate().map_err(|e| ClusterError::Raft(e.to_string()))?);
     let raft = openraft::Raft::new(id, config, peers.clone(), log, machine)
         .await
         .map_err(|e| ClusterError::Raft(e.to_string()))?;
     let me = Member { name: cfg.name.clone(), addr: cfg.advertise.clone(), api: cfg.api.clone(), witness: cfg.witness };
     let (leading_tx, leading) = watch::channel(false);
-    let cluster = Cluster { raft: raft.clone(), id, me, peers, snapshot, leading };
+    let cluster = Cluster { raft: raft.clone(), id, me, peers, snapshot, leading, contact: Default::default() };
     topo.spawn("cluster-role", crate::topology::Stage::Doors, |stop| track_leading(raft, leading_tx, stop));
     let tcp = tokio::net::TcpListener::bind(cfg.listen)
         .await
@@ -302,4 +346,33 @@ pub async fn start(
     server::spawn(tcp, tls.server()?, cluster.clone(), cfg.data_dir.clone(), topo);
     tracing::info!(id, listen = %cfg.listen, advertise = %cfg.advertise, "hub cluster member started");
     Ok(cluster)
+}
+
+/// A witness's task: whenever it leads, it transfers the leadership to the hub that is
+/// furthest along (a witness may win an election — it may hold entries a surviving hub
+/// lacks — but runs nothing a leader must).
+pub async fn hand_on_leadership(c: Cluster, stop: tokio_util::sync::CancellationToken) {
+    let mut gate = c.gate();
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = gate.until_leading() => {}
+        }
+        let m = c.raft.metrics().borrow_watched().clone();
+        let membership = m.membership_config.membership();
+        let to = membership
+            .voter_ids()
+            .filter(|id| *id != c.id && membership.get_node(id).is_some_and(|n| !n.witness))
+            .max_by_key(|id| m.replication.as_ref().and_then(|r| r.get(id).cloned().flatten()).map(|l| l.index));
+        if let Some(to) = to {
+            tracing::info!(to, "the witness leads: handing the leadership to a hub");
+            if let Err(e) = c.raft.trigger().transfer_leader(to).await {
+                tracing::warn!(error = %e, "handing on the leadership");
+            }
+        }
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(Duration::from_millis(500)) => {}
+        }
+    }
 }

@@ -45,15 +45,17 @@ pub enum CallError {
 #[derive(Clone)]
 pub struct Peers {
     tls: TlsConnector,
+    /// The address calls leave from (the cluster listener's, when it is a specific one).
+    source: Option<std::net::IpAddr>,
 }
 
 impl Peers {
-    pub fn new(tls: &ClusterTls) -> Result<Peers, super::ClusterError> {
-        Ok(Peers { tls: TlsConnector::from(tls.client()?) })
+    pub fn new(tls: &ClusterTls, source: Option<std::net::IpAddr>) -> Result<Peers, super::ClusterError> {
+        Ok(Peers { tls: TlsConnector::from(tls.client()?), source })
     }
 
     pub fn client(&self, to: Option<MemberId>, addr: &str) -> Client {
-        Client { tls: self.tls.clone(), addr: addr.to_owned(), to, conn: None }
+        Client { tls: self.tls.clone(), addr: addr.to_owned(), to, conn: None, source: self.source }
     }
 
     /// Forwards a write to the leader, whose Raft commits it.
@@ -75,13 +77,31 @@ pub struct Client {
     addr: String,
     to: Option<MemberId>,
     conn: Option<Conn>,
+    source: Option<std::net::IpAddr>,
+}
+
+/// A TCP connection to `addr`, from `source` when given.
+async fn dial(addr: &str, source: Option<std::net::IpAddr>) -> std::io::Result<tokio::net::TcpStream> {
+    let Some(ip) = source else { return tokio::net::TcpStream::connect(addr).await };
+    let mut last = std::io::Error::other(format!("{addr}: no address"));
+    for to in tokio::net::lookup_host(addr).await? {
+        let socket = if to.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+        if to.is_ipv4() == ip.is_ipv4() {
+            socket.bind(std::net::SocketAddr::new(ip, 0))?;
+        }
+        match socket.connect(to).await {
+            Ok(s) => return Ok(s),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
 }
 
 impl Client {
     async fn connect(&mut self) -> Result<&mut Conn, CallError> {
         if self.conn.as_ref().is_none_or(|c| c.is_closed()) {
             let err = |e: &dyn std::fmt::Display| CallError::Connect { addr: self.addr.clone(), error: e.to_string() };
-            let tcp = tokio::net::TcpStream::connect(&self.addr).await.map_err(|e| err(&e))?;
+            let tcp = dial(&self.addr, self.source).await.map_err(|e| err(&e))?;
             let _ = tcp.set_nodelay(true);
             let tls = self.tls.connect(ClusterTls::server_name(), tcp).await.map_err(|e| err(&e))?;
             let (send, conn) =

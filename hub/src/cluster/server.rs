@@ -90,7 +90,11 @@ async fn for_me(State(ctx): State<Ctx>, req: axum::extract::Request, next: axum:
 }
 
 async fn append(State(ctx): State<Ctx>, Json(req): Json<AppendEntriesRequest<TypeConfig>>) -> Response {
-    Json(ctx.cluster.raft.append_entries(req).await).into_response()
+    let answer = ctx.cluster.raft.append_entries(req).await;
+    if matches!(&answer, Ok(r) if r.is_success()) {
+        ctx.cluster.heard_from_leader();
+    }
+    Json(answer).into_response()
 }
 
 async fn vote(State(ctx): State<Ctx>, Json(req): Json<VoteRequest<TypeConfig>>) -> Response {

@@ -11,21 +11,19 @@ use rabble_shared::api::{ClusterMember, ClusterStatus};
 pub fn quorum_summary(m: &RaftMetrics<TypeConfig>) -> String {
     let voters: Vec<u64> = m.membership_config.membership().voter_ids().collect();
     let need = voters.len() / 2 + 1;
-    match m.current_leader {
-        Some(l) => format!("leader is member {l}"),
-        None => format!("{} voters, {need} needed to elect a leader; this member is {:?}", voters.len(), m.state),
-    }
+    format!("{} voters, {need} needed to elect a leader; this member is {:?}", voters.len(), m.state)
 }
 
 pub fn of(c: &Cluster) -> ClusterStatus {
     let m = c.raft.metrics().borrow_watched().clone();
     let membership = m.membership_config.membership();
     let voters: Vec<u64> = membership.voter_ids().collect();
+    let leader = c.leader().map(|(id, _)| id);
     let members = membership
         .nodes()
         .map(|(id, n)| {
             let voter = voters.contains(id);
-            let role = if Some(*id) == m.current_leader {
+            let role = if Some(*id) == leader {
                 "leader"
             } else if !voter {
                 "learner"
@@ -49,15 +47,19 @@ pub fn of(c: &Cluster) -> ClusterStatus {
             }
         })
         .collect();
-    let problem = match (m.state, m.current_leader) {
+    let problem = match (m.state, leader) {
         (_, Some(_)) => None,
         (ServerState::Learner, None) => Some("this hub is not yet a voting member".into()),
-        _ => Some(format!("no leader: {}", quorum_summary(&m))),
+        _ => Some(format!(
+            "no leader{}: {} (writes are refused until a majority of voters is back)",
+            c.last_contact().map_or(String::new(), |ago| format!(" (the last one heard from {}s ago)", ago.as_secs())),
+            quorum_summary(&m)
+        )),
     };
     ClusterStatus {
         clustered: true,
         this: c.id,
-        leader: m.current_leader,
+        leader,
         term: m.current_term,
         applied: m.last_applied.map(|l| l.index),
         catalog_index: c.snapshot.borrow().index,
