@@ -165,7 +165,7 @@ pub async fn run(
             }
             let (m, c) = (member.clone(), cc.clone());
             topo.spawn("cluster-secrets", Stage::Doors, |stop| cluster::follow(m, c, stop));
-            (Commit::Cluster(member.proposer()), Some(member))
+            (Commit::Cluster(Box::new(member.proposer())), Some(member))
         }
     };
     // After forming: a member that joined holds the cluster's keys by now.

@@ -75,6 +75,13 @@ fn base64_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// `X-Consul-KnownLeader` and `X-Consul-LastContact` of a catalog read.
+fn leader_headers(h: &Hub) -> (String, String) {
+    let r = ureq::get(&format!("{}/v1/catalog/services", h.http)).call().unwrap();
+    let header = |n: &str| r.headers().get(n).map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+    (header("x-consul-knownleader"), header("x-consul-lastcontact"))
+}
+
 fn kv_get(h: &Hub, key: &str) -> Result<String, String> {
     let url = format!("{}/v1/kv/{key}?raw", h.http);
     let mut r = ureq::get(&url).call().map_err(|e| format!("GET {url}: {e}"))?;
@@ -110,6 +117,14 @@ fn three_hubs_replicate_and_one_takes_over_when_the_leader_dies() {
         });
     }
     let survivor = followers[0];
+    // Consul's words on a follower: the leader's cluster address, every voter, a fresh copy.
+    let leader_addr: String = hubs.hubs[survivor].get("/v1/status/leader").unwrap();
+    assert_eq!(leader_addr, hubs.cluster[leader]);
+    let peers: Vec<String> = hubs.hubs[survivor].get("/v1/status/peers").unwrap();
+    assert_eq!(peers.len(), 3, "{peers:?}");
+    let (known, contact) = leader_headers(&hubs.hubs[survivor]);
+    assert_eq!(known, "true");
+    assert!(contact.parse::<u64>().unwrap() < 2_000, "last contact {contact} ms");
     let s: ClusterStatus = hubs.status(survivor).unwrap();
     assert_eq!(s.members.len(), 3, "{s:?}");
     assert_eq!(s.members.iter().filter(|m| m.role == "leader").count(), 1, "{s:?}");
@@ -236,6 +251,7 @@ fn a_cluster_that_lost_its_quorum_is_recovered_on_a_survivor() {
         if s.problem.is_some() { Ok(s) } else { Err(format!("{s:?}")) }
     });
     assert!(status.problem.as_deref().unwrap().contains("no leader"), "{status:?}");
+    assert_eq!(leader_headers(&hubs.hubs[survivor]).0, "false", "stale reads say so");
 
     // The documented way back: stop it, `rabble-hub cluster reset`, start it.
     hubs.hubs[survivor].proc.stop("TERM");

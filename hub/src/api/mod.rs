@@ -117,7 +117,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/acl/tokens/{accessor}", get(acl::token).delete(acl::delete_token))
         .route("/api/v1/acl/policies", get(acl::policies))
         .route("/api/v1/acl/policies/{name}", get(acl::policy).put(acl::put_policy).delete(acl::delete_policy))
-        .merge(consul::router())
+        .merge(consul::router(state.clone()))
         .fallback(|uri: axum::http::Uri| async move {
             if uri.path().starts_with("/v1/") {
                 let msg = format!("Rabble's Consul API does not serve {}; it serves {}", uri.path(), consul::SERVED);

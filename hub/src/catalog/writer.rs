@@ -24,6 +24,8 @@ use tokio::time::Instant;
 /// Updates applied per transaction at most.
 const MAX_BATCH: usize = 512;
 const LIVENESS_TICK: Duration = Duration::from_millis(250);
+/// How long replies wait for this hub's copy to show a write the cluster committed.
+const CATCH_UP_WAIT: Duration = Duration::from_secs(2);
 
 /// What the hub knows of a node that is not worth a disk write: its last heartbeat
 /// and when it was last heard from.
@@ -98,7 +100,7 @@ pub struct Input<T> {
 /// cluster, whose every member applies them (`cluster`).
 pub enum Commit {
     Local(Box<Applier>),
-    Cluster(crate::cluster::Proposer),
+    Cluster(Box<crate::cluster::Proposer>),
 }
 
 impl Commit {
@@ -234,6 +236,7 @@ impl<A: Acker> Writer<A> {
             }
         }
         let mut outcome = self.commit(changes).await;
+        let mut replies = Vec::new();
         for (i, done) in dones.into_iter().enumerate() {
             match done {
                 Done::Nothing => {}
@@ -245,10 +248,23 @@ impl<A: Acker> Writer<A> {
                         }
                         Err(e) => Err(e.clone()),
                     };
-                    let _ = tx.send(answer);
+                    replies.push((tx, answer));
                 }
             }
         }
+        let index = outcome.as_ref().map_or(0, |(index, _)| *index);
+        if replies.is_empty() || self.snapshot.borrow().index >= index {
+            replies.into_iter().for_each(|(tx, answer)| drop(tx.send(answer)));
+            return;
+        }
+        // Committed by the cluster, not yet applied here (a follower forwarded it): the replies
+        // wait until this hub's copy shows it, so a caller reads what it wrote — without
+        // holding up the next batch.
+        let mut snapshot = self.snapshot.clone();
+        tokio::spawn(async move {
+            let _ = tokio::time::timeout(CATCH_UP_WAIT, snapshot.wait_for(|c| c.index >= index)).await;
+            replies.into_iter().for_each(|(tx, answer)| drop(tx.send(answer)));
+        });
     }
 
     /// Whether this hub acts on liveness now; when it starts to (a start, or a fail-over),

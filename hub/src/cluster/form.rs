@@ -33,6 +33,10 @@ pub enum Formed {
     Joined,
 }
 
+fn is_voter(c: &Cluster) -> bool {
+    c.raft.metrics().borrow_watched().membership_config.membership().voter_ids().any(|v| v == c.id)
+}
+
 fn in_cluster(c: &Cluster) -> bool {
     c.raft.metrics().borrow_watched().membership_config.membership().nodes().next().is_some()
 }
@@ -53,7 +57,16 @@ pub async fn form(c: &Cluster, cfg: &ClusterConfig) -> Result<Formed, ClusterErr
         return Ok(Formed::Started);
     }
     loop {
-        if in_cluster(c) {
+        if in_cluster(c) && !is_voter(c) {
+            // Added as a learner, not yet made a voter (the leader was busy with another
+            // change): ask again.
+            if let Some((id, leader)) = c.leader().filter(|(id, _)| *id != c.id) {
+                match join(c, id, &leader.addr, cfg).await {
+                    Ok(()) => return Ok(Formed::Joined),
+                    Err(e) => tracing::warn!(leader = %leader.name, error = %e, "becoming a voter failed; retrying"),
+                }
+            }
+        } else if in_cluster(c) {
             if adopted.exists() {
                 return Ok(Formed::Member);
             }

@@ -21,6 +21,8 @@ const VOTE: &str = "vote";
 const COMMITTED: &str = "committed";
 const PURGED: &str = "purged";
 const ID: &str = "id";
+/// A small page cache: recent entries are what is read (a witness fits a Pi 3).
+const CACHE_BYTES: usize = 4 * 1024 * 1024;
 
 fn io_err(e: impl std::fmt::Display) -> io::Error {
     io::Error::other(e.to_string())
@@ -39,7 +41,7 @@ impl LogStore {
         let err = |e: redb::Error| ClusterError::Log { path: path.clone(), error: e.to_string() };
         std::fs::create_dir_all(data_dir)
             .map_err(|e| ClusterError::Log { path: path.clone(), error: e.to_string() })?;
-        let db = Database::create(&path).map_err(|e| err(e.into()))?;
+        let db = Database::builder().set_cache_size(CACHE_BYTES).create(&path).map_err(|e| err(e.into()))?;
         let tx = db.begin_write().map_err(|e| err(e.into()))?;
         tx.open_table(LOG).map_err(|e| err(e.into()))?;
         let id = {

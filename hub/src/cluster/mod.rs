@@ -181,7 +181,7 @@ impl Cluster {
     }
 
     pub fn proposer(&self) -> Proposer {
-        Proposer { cluster: self.clone() }
+        Proposer { cluster: self.clone(), to_leader: None }
     }
 
     /// Whether this member leads, confirmed by a quorum now (ReadIndex): a member that
@@ -249,12 +249,12 @@ impl Cluster {
 const NO_LEADER_WAIT: Duration = Duration::from_secs(5);
 /// How long a write waits to be committed (a leader cut off from the others never commits).
 const COMMIT_WAIT: Duration = Duration::from_secs(5);
-/// How long a follower waits for its own replica to show a write it forwarded.
-const CATCH_UP_WAIT: Duration = Duration::from_secs(2);
 
 /// The writer's way into the cluster: propose on the leader, forward from a follower.
 pub struct Proposer {
     cluster: Cluster,
+    /// The connection forwarded writes go over, kept while the leader stays.
+    to_leader: Option<(MemberId, net::Client)>,
 }
 
 impl Proposer {
@@ -262,9 +262,9 @@ impl Proposer {
         self.cluster.gate().leading()
     }
 
-    /// Commits `entry` through the cluster and returns its result once this member's own
-    /// replica shows it (a follower's API reads what it just wrote).
-    pub async fn propose(&self, entry: LogEntry) -> Result<EntryResult, CommitFailed> {
+    /// Commits `entry` through the cluster (here, or forwarded to the leader) and returns its
+    /// result; this member's own copy may show it a moment later (the writer's replies wait).
+    pub async fn propose(&mut self, entry: LogEntry) -> Result<EntryResult, CommitFailed> {
         let give_up = tokio::time::Instant::now() + NO_LEADER_WAIT;
         loop {
             let write = tokio::time::timeout(COMMIT_WAIT, self.cluster.raft.client_write(entry.clone()));
@@ -282,9 +282,11 @@ impl Proposer {
             };
             match leader {
                 Some((leader, id)) if id != self.cluster.id => {
-                    let result = self.cluster.peers.write(id, &leader, &entry).await?;
-                    self.caught_up(result.index).await;
-                    return Ok(result);
+                    if self.to_leader.as_ref().is_none_or(|(to, _)| *to != id) {
+                        self.to_leader = Some((id, self.cluster.peers.client(Some(id), &leader.addr)));
+                    }
+                    let (_, client) = self.to_leader.as_mut().expect("set above");
+                    return net::write(client, &leader, &entry).await;
                 }
                 _ if tokio::time::Instant::now() >= give_up => {
                     return Err(CommitFailed(format!(
@@ -296,11 +298,6 @@ impl Proposer {
                 _ => tokio::time::sleep(Duration::from_millis(100)).await,
             }
         }
-    }
-
-    async fn caught_up(&self, index: u64) {
-        let mut snap = self.cluster.snapshot.clone();
-        let _ = tokio::time::timeout(CATCH_UP_WAIT, snap.wait_for(|c| c.index >= index)).await;
     }
 }
 

@@ -57,15 +57,14 @@ impl Peers {
     pub fn client(&self, to: Option<MemberId>, addr: &str) -> Client {
         Client { tls: self.tls.clone(), addr: addr.to_owned(), to, conn: None, source: self.source }
     }
+}
 
-    /// Forwards a write to the leader, whose Raft commits it.
-    pub async fn write(&self, id: MemberId, leader: &Member, entry: &LogEntry) -> Result<EntryResult, CommitFailed> {
-        let mut c = self.client(Some(id), &leader.addr);
-        match c.call::<_, Result<EntryResult, String>>("/cluster/write", entry, CALL_TIMEOUT).await {
-            Ok(Ok(r)) => Ok(r),
-            Ok(Err(e)) => Err(CommitFailed(format!("the leader ({}) refused the write: {e}", leader.name))),
-            Err(e) => Err(CommitFailed(format!("forwarding the write to the leader ({}): {e}", leader.name))),
-        }
+/// Forwards a write to the leader over `c`, its connection; the leader's Raft commits it.
+pub async fn write(c: &mut Client, leader: &Member, entry: &LogEntry) -> Result<EntryResult, CommitFailed> {
+    match c.call::<_, Result<EntryResult, String>>("/cluster/write", entry, CALL_TIMEOUT).await {
+        Ok(Ok(r)) => Ok(r),
+        Ok(Err(e)) => Err(CommitFailed(format!("the leader ({}) refused the write: {e}", leader.name))),
+        Err(e) => Err(CommitFailed(format!("forwarding the write to the leader ({}): {e}", leader.name))),
     }
 }
 

@@ -149,9 +149,16 @@ async fn join(State(ctx): State<Ctx>, Json(j): Json<Join>) -> Json<JoinAnswer> {
         if let Err(e) = c.raft.add_learner(j.id, j.member.clone(), true).await {
             return Json(JoinAnswer::Refused(format!("adding {} as a learner: {e}", j.member.name)));
         }
-        let voters = BTreeSet::from([j.id]);
-        if let Err(e) = c.raft.change_membership(openraft::ChangeMembers::AddVoterIds(voters), false).await {
-            return Json(JoinAnswer::Refused(format!("making {} a voter: {e}", j.member.name)));
+        // Another member's change may be in progress: a few tries before giving up.
+        let mut tries = 0;
+        while let Err(e) =
+            c.raft.change_membership(openraft::ChangeMembers::AddVoterIds(BTreeSet::from([j.id])), false).await
+        {
+            tries += 1;
+            if tries == 10 {
+                return Json(JoinAnswer::Refused(format!("making {} a voter: {e}", j.member.name)));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
         }
     }
     match secrets::read(&ctx.data_dir) {

@@ -23,7 +23,7 @@ use std::time::Duration;
 const DEFAULT_WAIT: Duration = Duration::from_secs(300);
 const MAX_WAIT: Duration = Duration::from_secs(600);
 
-pub fn router() -> Router<AppState> {
+pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/v1/agent/self", get(read::agent_self))
         .route("/v1/status/leader", get(read::leader))
@@ -42,6 +42,31 @@ pub fn router() -> Router<AppState> {
         .route("/v1/kv/", get(kv::get).put(kv::put).delete(kv::delete))
         .route("/v1/kv/{*key}", get(kv::get).put(kv::put).delete(kv::delete))
         .route("/v1/txn", put(txn::txn))
+        .layer(axum::middleware::from_fn_with_state(state, leader_headers))
+}
+
+/// Consul's `X-Consul-KnownLeader` and `X-Consul-LastContact` (ms since the leader was last
+/// heard from) on every answer: a member of a hub cluster answers from its own copy, as
+/// Consul's stale reads do, and says how fresh that copy is. A single hub is its own leader.
+async fn leader_headers(
+    axum::extract::State(s): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let mut resp = next.run(req).await;
+    let (known, ms) = match &s.cluster {
+        None => (true, 0),
+        Some(c) => match (c.leader(), c.last_contact()) {
+            (Some(_), Some(ago)) => (true, ago.as_millis() as u64),
+            (_, ago) => (false, ago.map_or(0, |a| a.as_millis() as u64)),
+        },
+    };
+    let h = resp.headers_mut();
+    h.insert("x-consul-knownleader", HeaderValue::from_static(if known { "true" } else { "false" }));
+    if let Ok(v) = HeaderValue::from_str(&ms.to_string()) {
+        h.insert("x-consul-lastcontact", v);
+    }
+    resp
 }
 
 /// The endpoints served, for the 404 of one that is not.
