@@ -238,11 +238,18 @@ pub fn install(o: &Options, out: &mut impl Write) -> Result<Report, InstallError
     }
     let addrs = addresses();
     let host = addrs.iter().find(|a| !a.contains(':')).cloned().unwrap_or_else(|| "<this host>".into());
+    let cluster = crate::config::Config::resolve(crate::config::Flags {
+        config: Some(at(root, "/etc/rabble/hub.toml")),
+        ..Default::default()
+    })
+    .ok()
+    .and_then(|c| c.cluster);
+    let hubs = agent_hubs(&host, cluster.as_ref());
     writeln!(
         out,
         "\nThe hub: mqtts://{host}:8883 (nodes), DNS {host}:8600, API https://{host}:8501 (the LAN) and \
          http://127.0.0.1:8500 (here; the CLI here uses the management token in {MANAGEMENT_TOKEN}), CA {}\nNext:\n  rabble-hub node add <name> --join > <name>.join   # a join token for a Pi's card\n  \
-         rabble image <pi-os.img.xz> --name <name> --hub mqtts://{host}:8883 --ca ca.pem --join-token-file \
+         rabble image <pi-os.img.xz> --name <name> {hubs} --ca ca.pem --join-token-file \
          <name>.join --hub-key <the output of `rabble-hub key`>\n  journalctl -u rabble-hub -f",
         tls.join("ca.pem").display()
     )
@@ -250,9 +257,41 @@ pub fn install(o: &Options, out: &mut impl Write) -> Result<Report, InstallError
     Ok(r)
 }
 
+/// The `--hub` flags a node's card needs: this hub, and every hub of its cluster (from
+/// `retry_join`), so agents fail over between them.
+fn agent_hubs(host: &str, cluster: Option<&crate::cluster::ClusterConfig>) -> String {
+    let mut hosts = vec![host.to_owned()];
+    for h in cluster.map(|c| c.retry_join.as_slice()).unwrap_or_default() {
+        let name = h.rsplit_once(':').map_or(h.as_str(), |(n, _)| n).to_owned();
+        if !hosts.contains(&name) {
+            hosts.push(name);
+        }
+    }
+    hosts.iter().map(|h| format!("--hub mqtts://{h}:8883")).collect::<Vec<_>>().join(" ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_card_is_given_every_hub_of_the_cluster() {
+        assert_eq!(agent_hubs("10.0.0.1", None), "--hub mqtts://10.0.0.1:8883");
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("k");
+        std::fs::write(&key, crate::cluster::tls::ClusterKey::generate().unwrap()).unwrap();
+        std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+        let file = crate::cluster::config::ClusterFile {
+            retry_join: vec!["10.0.0.1:8301".into(), "hub2.lan".into(), "hub3.lan:9301".into()],
+            cluster_key_file: Some(key),
+            ..Default::default()
+        };
+        let c = crate::cluster::config::resolve(Some(file), Default::default(), dir.path()).unwrap().unwrap();
+        assert_eq!(
+            agent_hubs("10.0.0.1", Some(&c)),
+            "--hub mqtts://10.0.0.1:8883 --hub mqtts://hub2.lan:8883 --hub mqtts://hub3.lan:8883"
+        );
+    }
 
     #[test]
     fn the_default_config_is_valid_and_the_unit_needs_no_namespaces() {

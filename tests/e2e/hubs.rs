@@ -100,7 +100,9 @@ fn three_hubs_replicate_and_one_takes_over_when_the_leader_dies() {
 
     // The agent knows every hub; followers refuse it, so it settles on the leader.
     let brokers = hubs.brokers();
-    let mut extra: Vec<&str> = vec!["--keepalive", "2s"];
+    let dns_port = free_port();
+    let dns_listen = format!("127.0.0.1:{dns_port}");
+    let mut extra: Vec<&str> = vec!["--keepalive", "2s", "--dns-listen", dns_listen.as_str()];
     for b in &brokers[1..] {
         extra.extend(["--hub", b.as_str()]);
     }
@@ -108,6 +110,10 @@ fn three_hubs_replicate_and_one_takes_over_when_the_leader_dies() {
     for h in &hubs.hubs {
         h.wait_node("pi-a", NodeStatus::Up, T);
     }
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    wait_for("the node's own name from its DNS", T, || {
+        ask_a(&socket, dns_port, "pi-a.node.rabble", Duration::from_millis(500)).ok_or("no answer".to_owned())
+    });
 
     // A write through a follower is forwarded to the leader and lands on every replica.
     kv_put(&hubs.hubs[followers[0]], "app/greeting", "hello").unwrap();
@@ -149,6 +155,23 @@ fn three_hubs_replicate_and_one_takes_over_when_the_leader_dies() {
         })
     };
 
+    // DNS asked on the node every 10 ms across the kill: it answers from its copy of the zone.
+    let asking = Arc::new(AtomicBool::new(true));
+    let dns = {
+        let asking = asking.clone();
+        std::thread::spawn(move || {
+            let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            let (mut asked, mut failed) = (0u32, 0u32);
+            while asking.load(Ordering::Relaxed) {
+                asked += 1;
+                if ask_a(&socket, dns_port, "pi-a.node.rabble", Duration::from_millis(500)).is_none_or(|n| n == 0) {
+                    failed += 1;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            (asked, failed)
+        })
+    };
     // Three clients increment one counter with CAS through random hubs, across the kill:
     // every acknowledged increment must be in the final count.
     let https: Vec<String> = hubs.hubs.iter().map(|h| h.http.clone()).collect();
@@ -202,6 +225,9 @@ fn three_hubs_replicate_and_one_takes_over_when_the_leader_dies() {
     // Longer than a heartbeat TTL after the kill: a node the old leader knew is not declared down.
     std::thread::sleep(Duration::from_secs(5));
     counting.store(false, Ordering::Relaxed);
+    asking.store(false, Ordering::Relaxed);
+    let (asked, failed) = dns.join().unwrap();
+    assert_eq!(failed, 0, "{failed} of {asked} DNS queries to the node failed during the fail-over");
     let (acked, unknown) =
         clients.into_iter().map(|c| c.join().unwrap()).fold((0, 0), |(a, u), (ca, cu)| (a + ca, u + cu));
     let counted: u64 = kv_get(&hubs.hubs[new_leader], "app/counter").unwrap().parse().unwrap();
@@ -225,7 +251,8 @@ fn three_hubs_replicate_and_one_takes_over_when_the_leader_dies() {
     println!(
         "hub cluster of 3: formed in {formed:?}; leader killed: writes accepted again after {writes_again:?} \
          (a leader seen by {elected:?}), the agent on the new leader after {reconnected:?}; CAS counter \
-         {counted}: {acked} increments acknowledged, {unknown} with no answer, none lost"
+         {counted}: {acked} increments acknowledged, {unknown} with no answer, none lost; DNS on the node: \
+         {asked} queries, none failed"
     );
     assert!(writes_again < Duration::from_secs(5), "writes stopped for {writes_again:?}");
 }
@@ -359,4 +386,91 @@ fn two_hubs_and_a_witness_survive_the_loss_of_either_hub() {
         hubs.wait_formed(3, T);
     }
     println!("witness peak RSS: {hwm} kB");
+}
+
+#[test]
+fn a_power_cut_of_every_hub_loses_nothing_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut hubs = Hubs::start(dir.path(), 3, &[]);
+    hubs.wait_leader(T);
+    // Acknowledged through every hub (the followers' forwarded), then every process killed at once.
+    for i in 0..60 {
+        kv_put(&hubs.hubs[i % 3], &format!("app/k{i}"), &i.to_string()).unwrap();
+    }
+    for h in &mut hubs.hubs {
+        h.proc.signal("KILL");
+    }
+    for i in 0..3 {
+        hubs.hubs[i].proc.stop("KILL");
+        hubs.relaunch(i);
+    }
+    let t = Instant::now();
+    hubs.wait_formed(3, T);
+    println!("power cut: the cluster back with a leader after {:?}", t.elapsed());
+    for h in &hubs.hubs {
+        for i in 0..60 {
+            let v = wait_for("every acknowledged write on every hub", T, || kv_get(h, &format!("app/k{i}")));
+            assert_eq!(v, i.to_string());
+        }
+    }
+    let leader = hubs.wait_leader(T);
+    wait_for("writes again", T, || kv_put(&hubs.hubs[leader], "app/after", "yes"));
+}
+
+#[test]
+fn a_leader_whose_disk_fills_says_why_and_the_others_go_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut hubs = Hubs::start_on_small_disks(dir.path(), 3, 32);
+    let leader = hubs.wait_leader(T);
+    for i in 0..20 {
+        kv_put(&hubs.hubs[leader], &format!("app/k{i}"), "v").unwrap();
+    }
+    // Fill the leader's disk to the last byte.
+    let filler = hubs.hubs[leader].data_dir.join("filler");
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&filler).unwrap();
+        let block = vec![0u8; 64 * 1024];
+        while f.write_all(&block).is_ok() {}
+        while f.write_all(&block[..512]).is_ok() {}
+        let _ = f.sync_all();
+    }
+    // The leader's files still have room inside them: write big values until it runs out.
+    let other = (leader + 1) % 3;
+    let big = "x".repeat(64 * 1024);
+    let mut acked = Vec::new();
+    let t = Instant::now();
+    for i in 0..2000 {
+        if kv_put(&hubs.hubs[other], &format!("app/fill{i}"), &big).is_ok() {
+            acked.push(i);
+        }
+        if i % 10 == 9 && hubs.leader().is_ok_and(|l| l != leader) {
+            break;
+        }
+    }
+    wait_for("writes through the others", T, || kv_put(&hubs.hubs[other], "app/after", "yes"));
+    let back = t.elapsed();
+    let new = hubs.wait_leader(T);
+    assert_ne!(new, leader, "the full-disk hub no longer leads");
+    for i in &acked {
+        let v = wait_for("every acknowledged write", T, || kv_get(&hubs.hubs[new], &format!("app/fill{i}")));
+        assert_eq!(v.len(), big.len(), "acknowledged write {i} lost");
+    }
+    wait_for("the full hub says why", T, || {
+        let log = hubs.hubs[leader].proc.log();
+        if log.contains("No space left on device") { Ok(()) } else { Err("not yet".into()) }
+    });
+    for i in 0..20 {
+        assert_eq!(kv_get(&hubs.hubs[new], &format!("app/k{i}")).unwrap(), "v", "acknowledged write {i} lost");
+    }
+    // Room again: started again, it follows and catches up.
+    std::fs::remove_file(&filler).unwrap();
+    hubs.hubs[leader].proc.stop("KILL");
+    hubs.relaunch(leader);
+    wait_for("the old leader caught up", T, || kv_get(&hubs.hubs[leader], "app/after"));
+    println!(
+        "disk full on the leader: {} big writes acknowledged until it gave up, none lost; writes through the \
+         others {back:?} after the disk filled",
+        acked.len()
+    );
 }

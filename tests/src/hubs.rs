@@ -13,6 +13,19 @@ pub struct Hubs {
     /// Each member's `host:port` for other members.
     pub cluster: Vec<String>,
     dir: PathBuf,
+    /// Data dirs mounted as small tmpfs disks, unmounted when dropped.
+    mounts: Vec<PathBuf>,
+}
+
+impl Drop for Hubs {
+    fn drop(&mut self) {
+        for h in &mut self.hubs {
+            h.proc.stop("KILL");
+        }
+        for m in &self.mounts {
+            let _ = std::process::Command::new("umount").arg("-l").arg(m).status();
+        }
+    }
 }
 
 impl Hubs {
@@ -23,6 +36,15 @@ impl Hubs {
 
     /// The same, the last member a witness (`--witness`: no broker, DNS or API).
     pub fn start_with(dir: &Path, n: usize, witness: bool, extra: &[&str]) -> Hubs {
+        Self::launch_all(dir, n, witness, None, extra)
+    }
+
+    /// `n` hubs each on a data dir of its own `mb`-megabyte disk (tmpfs), to fill one.
+    pub fn start_on_small_disks(dir: &Path, n: usize, mb: u32) -> Hubs {
+        Self::launch_all(dir, n, false, Some(mb), &[])
+    }
+
+    fn launch_all(dir: &Path, n: usize, witness: bool, disk_mb: Option<u32>, extra: &[&str]) -> Hubs {
         let key = dir.join("cluster.key");
         let out = std::process::Command::new(bin("rabble-hub")).args(["cluster", "keygen"]).output().unwrap();
         assert!(out.status.success(), "keygen: {}", String::from_utf8_lossy(&out.stderr));
@@ -34,9 +56,21 @@ impl Hubs {
         let base = format!("127.{}.{}", 20 + std::process::id() % 200, net % 250);
         let cluster: Vec<String> = (0..n).map(|i| format!("{base}.{}:{}", i + 1, free_port())).collect();
         let mut hubs = Vec::new();
+        let mut mounts = Vec::new();
         for (i, me) in cluster.iter().enumerate() {
             let d = dir.join(format!("hub{}", i + 1));
             std::fs::create_dir_all(&d).unwrap();
+            if let Some(mb) = disk_mb {
+                let data = d.join("hub-data");
+                std::fs::create_dir_all(&data).unwrap();
+                let ok = std::process::Command::new("mount")
+                    .args(["-t", "tmpfs", "-o", &format!("size={mb}m"), "tmpfs"])
+                    .arg(&data)
+                    .status()
+                    .unwrap();
+                assert!(ok.success(), "mount a {mb} MB tmpfs on {}", data.display());
+                mounts.push(data);
+            }
             let mut args: Vec<String> = vec![
                 "--mqtt-listen".into(),
                 format!("127.0.0.1:{}", free_port()),
@@ -60,7 +94,7 @@ impl Hubs {
             let name = format!("hub{}", i + 1);
             hubs.push(Hub::spawn_hub(&name, &d, mqtt, free_port(), d.join("hub-data"), args));
         }
-        let hubs = Hubs { hubs, cluster, dir: dir.to_owned() };
+        let hubs = Hubs { hubs, cluster, dir: dir.to_owned(), mounts };
         hubs.wait_formed(n, Duration::from_secs(30));
         hubs
     }
