@@ -153,18 +153,7 @@ pub async fn run(
     let (commit, member) = match &cfg.cluster {
         None => (Commit::Local(Box::new(applier)), None),
         Some(cc) => {
-            let member = cluster::start(cc, applier, &mut topo).await?;
-            tokio::select! {
-                formed = cluster::form(&member, cc) => {
-                    tracing::info!(how = ?formed?, id = member.id, "a member of the hub cluster");
-                }
-                () = &mut shutdown => {
-                    topo.run_until(std::future::ready(())).await?;
-                    return Ok(());
-                }
-            }
-            let (m, c) = (member.clone(), cc.clone());
-            topo.spawn("cluster-secrets", Stage::Doors, |stop| cluster::follow(m, c, stop));
+            let Some(member) = become_member(cc, applier, &mut topo, &mut shutdown).await? else { return Ok(()) };
             (Commit::Cluster(Box::new(member.proposer())), Some(member))
         }
     };
@@ -280,6 +269,30 @@ pub async fn run(
     Ok(())
 }
 
+/// Starts this hub's cluster member and waits until it is one (started, joined, or a
+/// restart), keeping its secrets in step from then on; `None` when told to stop first (the
+/// topology is stopped then).
+async fn become_member(
+    cc: &cluster::ClusterConfig,
+    applier: catalog::apply::Applier,
+    topo: &mut Topology,
+    shutdown: &mut std::pin::Pin<Box<impl Future<Output = ()> + Send + 'static>>,
+) -> Result<Option<cluster::Cluster>, HubError> {
+    let member = cluster::start(cc, applier, topo).await?;
+    tokio::select! {
+        formed = cluster::form(&member, cc) => {
+            tracing::info!(how = ?formed?, id = member.id, witness = cc.witness, "a member of the hub cluster");
+        }
+        () = shutdown.as_mut() => {
+            std::mem::take(topo).run_until(std::future::ready(())).await?;
+            return Ok(None);
+        }
+    }
+    let (m, c) = (member.clone(), cc.clone());
+    topo.spawn("cluster-secrets", Stage::Doors, |stop| cluster::follow(m, c, stop));
+    Ok(Some(member))
+}
+
 /// A witness (`rabble-hub --witness`): a cluster member that votes and keeps the log and
 /// the catalog, and serves nothing else — no broker, DNS or API, no listener but the
 /// cluster's — so it fits on a Pi beside its agent. It hands on any leadership it wins.
@@ -300,18 +313,7 @@ pub async fn run_witness(cfg: Config, shutdown: impl Future<Output = ()> + Send 
         events,
         stats: Default::default(),
     };
-    let member = cluster::start(cc, applier, &mut topo).await?;
-    tokio::select! {
-        formed = cluster::form(&member, cc) => {
-            tracing::info!(how = ?formed?, id = member.id, "a witness of the hub cluster: voting and keeping the log");
-        }
-        () = &mut shutdown => {
-            topo.run_until(std::future::ready(())).await?;
-            return Ok(());
-        }
-    }
-    let (m, c) = (member.clone(), cc.clone());
-    topo.spawn("cluster-secrets", Stage::Doors, |stop| cluster::follow(m, c, stop));
+    let Some(member) = become_member(cc, applier, &mut topo, &mut shutdown).await? else { return Ok(()) };
     topo.spawn("witness", Stage::Inputs, |stop| cluster::hand_on_leadership(member, stop));
     topo.run_until(shutdown).await?;
     Ok(())
