@@ -1,7 +1,7 @@
 //! An agent that knows every hub (`--hub` repeated): when the one it is on dies it is on
 //! the next within about a second, and back on the first when that is the one alive —
-//! never waiting out a long backoff while a hub is up. Two real hubs (independent here:
-//! replication between hubs is not built yet), a real agent, SIGKILL.
+//! never waiting out a long backoff while a hub is up. Two real, independent hubs (a hub
+//! cluster's fail-over is `hubs.rs`'s), a real agent, SIGKILL.
 
 use rabble_shared::api::NodeStatus;
 use rabble_tests::*;
