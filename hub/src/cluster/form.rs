@@ -37,7 +37,8 @@ fn is_voter(c: &Cluster) -> bool {
     c.raft.metrics().borrow_watched().membership_config.membership().voter_ids().any(|v| v == c.id)
 }
 
-fn in_cluster(c: &Cluster) -> bool {
+/// Whether this member belongs to a cluster (has a membership at all).
+pub(super) fn in_cluster(c: &Cluster) -> bool {
     c.raft.metrics().borrow_watched().membership_config.membership().nodes().next().is_some()
 }
 

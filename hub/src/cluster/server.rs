@@ -9,7 +9,7 @@ use super::{Cluster, Member, MemberId, TypeConfig};
 use crate::catalog::log::{EntryResult, LogEntry};
 use crate::topology::{Stage, Topology};
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
@@ -119,11 +119,10 @@ async fn transfer_leader(State(ctx): State<Ctx>, Json(req): Json<TransferLeaderR
 }
 
 pub fn hello_of(cluster: &Cluster) -> Hello {
-    let m = cluster.raft.metrics().borrow_watched().clone();
     Hello {
         id: cluster.id,
         member: cluster.me.clone(),
-        member_of_cluster: m.membership_config.membership().nodes().next().is_some(),
+        member_of_cluster: super::form::in_cluster(cluster),
         leader: cluster.leader(),
         index: cluster.snapshot.borrow().index,
     }
@@ -189,8 +188,7 @@ pub async fn remove(c: &Cluster, id: MemberId) -> Result<(), String> {
     Ok(())
 }
 
-async fn get_secrets(State(ctx): State<Ctx>, headers: HeaderMap, Json(()): Json<()>) -> Response {
-    let _ = headers;
+async fn get_secrets(State(ctx): State<Ctx>, Json(()): Json<()>) -> Response {
     if !ctx.cluster.gate().leading() {
         return (StatusCode::CONFLICT, "not the leader").into_response();
     }
