@@ -181,6 +181,9 @@ pub async fn run(
     let (sched_tx, sched_rx) = watch::channel(Arc::new(scheduler::task::SchedStatus::default()));
     let (connects_tx, connects_rx) = watch::channel(0u64);
     let logs = alloc_logs::LogHub::new(client.clone(), key.clone());
+    if let Some(m) = &member {
+        let _ = m.logs.set(logs.clone());
+    }
     let (certs_tx, certs_rx) = watch::channel(acme::Status::default());
     let (waits_tx, waits_rx) = watch::channel(render::Waits::default());
     let proxy_stats: ingest::ProxyMap = Default::default();

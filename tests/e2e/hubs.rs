@@ -3,7 +3,9 @@
 //! land on every hub; the leader killed with SIGKILL, the others elect a new one, writes
 //! are accepted again, the agent is on the new leader, its node never goes down; the old
 //! leader, started again, follows with everything it missed; a counter incremented with CAS
-//! by three clients through random hubs across the kill holds every acknowledged increment.
+//! by three clients through random hubs across the kill holds every acknowledged increment;
+//! a raw_exec task and a Docker container on the node are neither moved nor restarted, and
+//! a job submitted after the kill is placed by the new leader's scheduler.
 
 use rabble_shared::api::{ClusterStatus, NodeStatus};
 use rabble_tests::hubs::{Hubs, Partition};
@@ -82,6 +84,53 @@ fn leader_headers(h: &Hub) -> (String, String) {
     (header("x-consul-knownleader"), header("x-consul-lastcontact"))
 }
 
+/// A raw_exec job of one tiny HTTP server on the node.
+fn raw_exec_job(name: &str) -> String {
+    format!(
+        r#"job "{name}" {{
+  group "web" {{
+    network {{
+      port "http" {{}}
+    }}
+    task "server" {{
+      driver = "raw_exec"
+      config {{
+        command = "{}"
+      }}
+    }}
+  }}
+}}
+"#,
+        bin("tiny-http").display()
+    )
+}
+
+/// A Docker job of one container (the tests' image, host network).
+fn docker_job() -> String {
+    format!(
+        r#"job "whoami" {{
+  group "web" {{
+    network {{
+      port "http" {{}}
+    }}
+    task "server" {{
+      driver = "docker"
+      config {{
+        image        = "{}"
+        network_mode = "host"
+        ports        = ["http"]
+      }}
+      resources {{
+        memory = 64
+      }}
+    }}
+  }}
+}}
+"#,
+        rabble_tests::docker::IMAGE
+    )
+}
+
 fn kv_get(h: &Hub, key: &str) -> Result<String, String> {
     let url = format!("{}/v1/kv/{key}?raw", h.http);
     let mut r = ureq::get(&url).call().map_err(|e| format!("GET {url}: {e}"))?;
@@ -102,7 +151,12 @@ fn three_hubs_replicate_and_one_takes_over_when_the_leader_dies() {
     let brokers = hubs.brokers();
     let dns_port = free_port();
     let dns_listen = format!("127.0.0.1:{dns_port}");
-    let mut extra: Vec<&str> = vec!["--keepalive", "2s", "--dns-listen", dns_listen.as_str()];
+    rabble_tests::docker::image();
+    let key = hubs.hubs[leader].key();
+    let alloc_dir = d.join("pi-a-alloc");
+    let alloc = alloc_dir.display().to_string();
+    let mut extra: Vec<&str> =
+        vec!["--keepalive", "2s", "--dns-listen", dns_listen.as_str(), "--hub-key", &key, "--alloc-dir", &alloc];
     for b in &brokers[1..] {
         extra.extend(["--hub", b.as_str()]);
     }
@@ -110,6 +164,37 @@ fn three_hubs_replicate_and_one_takes_over_when_the_leader_dies() {
     for h in &hubs.hubs {
         h.wait_node("pi-a", NodeStatus::Up, T);
     }
+    // Work on the node, submitted through a follower: a raw_exec task and a container.
+    let submit = &hubs.hubs[followers[1]];
+    submit.run_job(&d.join("web.nomad.hcl"), &raw_exec_job("web"));
+    submit.run_job(&d.join("whoami.nomad.hcl"), &docker_job());
+    let running = |h: &Hub| {
+        wait_for("the work running", Duration::from_secs(60), || {
+            let (w, c) = (h.running_on("web").len(), h.running_on("whoami").len());
+            if (w, c) == (1, 1) { Ok(()) } else { Err(format!("web {w}, whoami {c}")) }
+        })
+    };
+    running(&hubs.hubs[leader]);
+    let placed = |h: &Hub| {
+        let mut all = Vec::new();
+        for job in ["web", "whoami"] {
+            let j: rabble_shared::api::JobView = h.get(&format!("/api/v1/jobs/{job}")).unwrap();
+            all.extend(j.allocations.into_iter().map(|a| (a.id.to_string(), a.node.to_string(), a.client_status)));
+        }
+        all.sort();
+        all
+    };
+    let before = placed(&hubs.hubs[leader]);
+    let whoami: rabble_shared::api::JobView = hubs.hubs[leader].get("/api/v1/jobs/whoami").unwrap();
+    let whoami_alloc = whoami.allocations[0].id.to_string();
+    let _cleanup = rabble_tests::docker::RemoveOnDrop(whoami_alloc.clone());
+    let container = wait_for("the container", T, || {
+        let c = rabble_tests::docker::containers(&whoami_alloc);
+        if c.len() == 1 { Ok(c) } else { Err(format!("{c:?}")) }
+    });
+    let started = rabble_tests::docker::started_at(&container[0]);
+    let pids = rabble_tests::pids_under(&alloc_dir);
+    assert!(!pids.is_empty(), "the raw_exec task's process");
     let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     wait_for("the node's own name from its DNS", T, || {
         ask_a(&socket, dns_port, "pi-a.node.rabble", Duration::from_millis(500)).ok_or("no answer".to_owned())
@@ -222,6 +307,15 @@ fn three_hubs_replicate_and_one_takes_over_when_the_leader_dies() {
         let v: rabble_shared::api::NodeView = hubs.hubs[new_leader].get("/api/v1/nodes/pi-a")?;
         if v.last_seen_ago_ms.is_some() { Ok(()) } else { Err(format!("{v:?}")) }
     });
+    // The new leader's scheduler places a job submitted after the kill (through a follower).
+    let asked = Instant::now();
+    hubs.hubs[survivor].run_job(&d.join("after.nomad.hcl"), &raw_exec_job("after"));
+    wait_for("the job submitted after the kill running", T, || {
+        let n = hubs.hubs[new_leader].running_on("after").len();
+        if n == 1 { Ok(()) } else { Err(format!("{n} running")) }
+    });
+    let scheduled = asked.elapsed();
+    let scheduling_again = killed.elapsed();
     // Longer than a heartbeat TTL after the kill: a node the old leader knew is not declared down.
     std::thread::sleep(Duration::from_secs(5));
     counting.store(false, Ordering::Relaxed);
@@ -239,6 +333,11 @@ fn three_hubs_replicate_and_one_takes_over_when_the_leader_dies() {
     watching.store(false, Ordering::Relaxed);
     watcher.join().unwrap();
     assert_eq!(*down.lock().unwrap(), None, "pi-a went down during the fail-over");
+    assert_eq!(placed(&hubs.hubs[new_leader]), before, "the same allocations, on the same node, running");
+    let mut now = rabble_tests::pids_under(&alloc_dir);
+    now.retain(|p| pids.contains(p));
+    assert_eq!(now, pids, "the raw_exec task was not restarted");
+    assert_eq!(rabble_tests::docker::started_at(&container[0]), started, "the container was not restarted");
 
     // The old leader, started again, follows and catches up on what it missed.
     hubs.relaunch(leader);
@@ -250,7 +349,8 @@ fn three_hubs_replicate_and_one_takes_over_when_the_leader_dies() {
     assert_eq!(s.leader.map(|l| l != s.this), Some(true), "it follows: {s:?}");
     println!(
         "hub cluster of 3: formed in {formed:?}; leader killed: writes accepted again after {writes_again:?} \
-         (a leader seen by {elected:?}), the agent on the new leader after {reconnected:?}; CAS counter \
+         (a leader seen by {elected:?}), the agent on the new leader after {reconnected:?}, a job submitted then \
+         placed in {scheduled:?} ({scheduling_again:?} after the kill), nothing moved or restarted; CAS counter \
          {counted}: {acked} increments acknowledged, {unknown} with no answer, none lost; DNS on the node: \
          {asked} queries, none failed"
     );
@@ -472,5 +572,59 @@ fn a_leader_whose_disk_fills_says_why_and_the_others_go_on() {
         "disk full on the leader: {} big writes acknowledged until it gave up, none lost; writes through the \
          others {back:?} after the disk filled",
         acked.len()
+    );
+}
+
+#[test]
+fn a_follower_killed_while_it_installs_a_snapshot_catches_up_when_started_again() {
+    let dir = tempfile::tempdir().unwrap();
+    // Snapshots often and few entries kept behind them, so a member away for a while
+    // catches up by a snapshot, not the log.
+    let mut hubs = Hubs::start(dir.path(), 3, &["--snapshot-threshold", "100", "--trailing-logs", "10"]);
+    let leader = hubs.wait_leader(T);
+    let away = (leader + 1) % 3;
+    hubs.hubs[away].proc.stop("KILL");
+    // A catalog of a few MB written while it is away: 400 keys of 8 KB, 4 writers.
+    let value = "v".repeat(8 * 1024);
+    std::thread::scope(|s| {
+        for w in 0..4 {
+            let (h, value) = (&hubs.hubs[leader], &value);
+            s.spawn(move || {
+                for i in (w..400).step_by(4) {
+                    kv_put(h, &format!("big/k{i:03}"), value).unwrap();
+                }
+            });
+        }
+    });
+    kv_put(&hubs.hubs[leader], "big/last", "yes").unwrap();
+
+    // Started again, it is sent a snapshot; killed the moment it has one to install.
+    hubs.relaunch(away);
+    let t = Instant::now();
+    wait_for("the snapshot to arrive", T, || {
+        if hubs.hubs[away].proc.log().contains("received a catalog snapshot") { Ok(()) } else { Err("not yet".into()) }
+    });
+    hubs.hubs[away].proc.stop("KILL");
+    let mid_install = !hubs.hubs[away].proc.log().contains("installed a catalog snapshot");
+    let log_before = hubs.hubs[away].proc.log();
+
+    // Started once more: it has the whole catalog, nothing torn.
+    hubs.relaunch(away);
+    wait_for("the follower caught up", T, || kv_get(&hubs.hubs[away], "big/last"));
+    let caught_up = t.elapsed();
+    let keys: Vec<String> = hubs.hubs[away].get("/v1/kv/big/?keys").unwrap();
+    assert_eq!(keys.len(), 401, "the follower's keys after the kill and restart");
+    for i in [0, 199, 399] {
+        assert_eq!(kv_get(&hubs.hubs[away], &format!("big/k{i:03}")).unwrap().len(), value.len());
+    }
+    // It is a follower in step: a write through it lands everywhere.
+    kv_put(&hubs.hubs[away], "big/after", "yes").unwrap();
+    for h in &hubs.hubs {
+        wait_for("the write everywhere", T, || kv_get(h, "big/after"));
+    }
+    assert!(log_before.contains("received a catalog snapshot"), "{log_before}");
+    println!(
+        "a follower killed {} installing a 3.3 MB snapshot: caught up {caught_up:?} after it was started again",
+        if mid_install { "while" } else { "just after" }
     );
 }

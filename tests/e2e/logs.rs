@@ -139,3 +139,65 @@ fn a_forged_logs_request_streams_nothing_and_is_counted() {
     let sent: Vec<String> = sub.lines().into_iter().filter(|l| l.starts_with("rabble/node/pi1/logs/")).collect();
     assert!(sent.is_empty(), "a forged request got output: {sent:?}");
 }
+
+/// A hub cluster: only the leader talks to nodes, so `alloc logs` asked of a follower goes
+/// through the leader (over the cluster's TLS) — read, followed, and stopped at the node
+/// when the reader goes, as on the leader itself.
+#[test]
+fn alloc_logs_asked_of_a_follower_come_through_the_leader() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let hubs = rabble_tests::hubs::Hubs::start(d, 3, &[]);
+    let leader = hubs.wait_leader(Duration::from_secs(20));
+    let follower = &hubs.hubs[(leader + 1) % 3];
+    let key = hubs.hubs[leader].key();
+    let alloc = d.join("pi1-alloc").display().to_string();
+    let brokers = hubs.brokers();
+    let mut extra = vec!["--hub-key", key.as_str(), "--alloc-dir", alloc.as_str(), "--no-docker"];
+    for b in &brokers[1..] {
+        extra.extend(["--hub", b.as_str()]);
+    }
+    let _a = Agent::spawn(Command::new(bin("rabble-agent")), d, "pi1", &brokers[0], d.join("svc"), &extra);
+    follower.wait_node("pi1", rabble_shared::api::NodeStatus::Up, Duration::from_secs(20));
+    follower.run_job(&d.join("chatty.nomad.hcl"), CHATTY);
+    wait_for("the job to run", Duration::from_secs(20), || {
+        if follower.running_on("chatty").len() == 1 { Ok(()) } else { Err("not yet".into()) }
+    });
+    let id = alloc_id(follower);
+
+    let out = wait_for("stdout through a follower", Duration::from_secs(10), || {
+        let (ok, out, err) = follower.cli(&["alloc", "logs", &id[..8]]);
+        if ok && out.contains("hello-out") && out.contains("tick 2") { Ok(out) } else { Err(format!("{out}{err}")) }
+    });
+    assert!(!out.contains("rabble:"), "{out}");
+    let (ok, err_out, e) = follower.cli(&["alloc", "logs", "-stderr", &id[..8]]);
+    assert!(ok && err_out == "hello-err\n", "{err_out}{e}");
+
+    // Followed through the follower; the reader goes, the node stops sending.
+    let sub = Subscriber::start(d, hubs.hubs[leader].mqtt_port);
+    let chunks = || sub.lines().iter().filter(|l| l.starts_with("rabble/node/pi1/logs/")).count();
+    let mut follow = Command::new(bin("rabble"))
+        .args(["alloc", "logs", "-f", "-tail", "-n", "1", &id[..8]])
+        .env("RABBLE_ADDR", &follower.http)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(follow.stdout.take().unwrap()).lines();
+    let mut ticks = 0;
+    let start = Instant::now();
+    while ticks < 10 && start.elapsed() < Duration::from_secs(15) {
+        let Some(Ok(line)) = lines.next() else { break };
+        if line.starts_with("tick ") {
+            ticks += 1;
+        }
+    }
+    assert_eq!(ticks, 10, "-f through a follower kept streaming");
+    follow.kill().unwrap();
+    let _ = follow.wait();
+    drop(lines);
+    std::thread::sleep(Duration::from_secs(2));
+    let after = chunks();
+    assert!(after > 5, "mosquitto_sub saw {after} chunks of the session");
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(chunks(), after, "the node kept streaming after the reader went");
+}

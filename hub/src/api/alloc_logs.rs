@@ -82,6 +82,21 @@ fn request(c: &Catalog, id: &str, q: LogsQuery) -> Result<LogsRequest, Box<Respo
     })
 }
 
+/// Where the chunks come from: a session with the node (on the leader), or the leader.
+enum Opened {
+    Here(crate::alloc_logs::Session),
+    Leader(tokio::sync::mpsc::Receiver<LogChunk>),
+}
+
+impl Opened {
+    async fn recv(&mut self) -> Option<LogChunk> {
+        match self {
+            Opened::Here(s) => s.rx.recv().await,
+            Opened::Leader(rx) => rx.recv().await,
+        }
+    }
+}
+
 /// A chunk as text for the reader: gaps and errors said in a `rabble:` line.
 fn text(chunk: &LogChunk, expected_seq: u64) -> String {
     let mut out = String::new();
@@ -104,11 +119,16 @@ pub async fn logs(State(s): State<AppState>, Path(id): Path<String>, Query(q): Q
         Err(resp) => return *resp,
     };
     let node: NodeId = req.node.clone();
-    let mut session = match s.logs.open(req).await {
+    let opened = match &s.cluster {
+        // Only the leader talks to nodes: a follower asks through it.
+        Some(c) if !c.gate().leading() => crate::cluster::logs::forward(c, &req).await.map(Opened::Leader),
+        _ => s.logs.open(req).await.map(Opened::Here),
+    };
+    let mut session = match opened {
         Ok(session) => session,
         Err(e) => return error(StatusCode::BAD_GATEWAY, &e),
     };
-    let first = match tokio::time::timeout(FIRST_CHUNK, session.rx.recv()).await {
+    let first = match tokio::time::timeout(FIRST_CHUNK, session.recv()).await {
         Ok(Some(c)) => c,
         _ => {
             return error(
@@ -133,7 +153,7 @@ pub async fn logs(State(s): State<AppState>, Path(id): Path<String>, Query(q): Q
             }
             let chunk = match pending {
                 Some(c) => c,
-                None => session.rx.recv().await?,
+                None => session.recv().await?,
             };
             let out = text(&chunk, seq);
             Some((Ok::<_, std::convert::Infallible>(out), (None, session, chunk.seq + 1, chunk.eof)))

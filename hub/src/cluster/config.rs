@@ -10,6 +10,10 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 pub const DEFAULT_PORT: u16 = 8301;
+/// Snapshot every 5,000 entries, keep 1,000 behind it: a snapshot of a homelab's catalog
+/// is small (a few hundred KB), so taking one often costs little.
+pub const DEFAULT_SNAPSHOT_THRESHOLD: u64 = 5_000;
+pub const DEFAULT_TRAILING_LOGS: u64 = 1_000;
 
 /// The `[cluster]` table.
 #[derive(Debug, Default, Deserialize)]
@@ -24,6 +28,8 @@ pub struct ClusterFile {
     pub cluster_key_file: Option<PathBuf>,
     pub name: Option<String>,
     pub witness: Option<bool>,
+    pub snapshot_threshold: Option<u64>,
+    pub trailing_logs: Option<u64>,
 }
 
 #[derive(Debug, Default, Clone, clap::Args)]
@@ -50,6 +56,13 @@ pub struct ClusterFlags {
     /// third vote beside two hubs, small enough for a Pi.
     #[arg(long)]
     pub witness: bool,
+    /// Entries between snapshots of the catalog (Consul's raft_snapshot_threshold;
+    /// default 5000).
+    #[arg(long)]
+    pub snapshot_threshold: Option<u64>,
+    /// Entries kept in the log behind a snapshot (Consul's raft_trailing_logs; default 1000).
+    #[arg(long)]
+    pub trailing_logs: Option<u64>,
 }
 
 fn field(field: &'static str, message: impl Into<String>) -> ConfigError {
@@ -105,6 +118,11 @@ pub fn resolve(
         None if listen.ip().is_unspecified() => format!("{host}:{}", listen.port()),
         None => listen.to_string(),
     };
+    let snapshot_threshold = flags.snapshot_threshold.or(file.snapshot_threshold).unwrap_or(DEFAULT_SNAPSHOT_THRESHOLD);
+    if snapshot_threshold == 0 {
+        return Err(field("snapshot_threshold", "must be at least 1"));
+    }
+    let trailing_logs = flags.trailing_logs.or(file.trailing_logs).unwrap_or(DEFAULT_TRAILING_LOGS);
     Ok(Some(ClusterConfig {
         key,
         listen,
@@ -113,6 +131,8 @@ pub fn resolve(
         bootstrap_expect,
         name: file.name.unwrap_or(host),
         witness: flags.witness || file.witness.unwrap_or(false),
+        snapshot_threshold,
+        trailing_logs,
         data_dir: data_dir.to_owned(),
         api: String::new(),
     }))

@@ -161,18 +161,22 @@ fn adopt(cfg: &ClusterConfig, s: &secrets::Secrets) -> Result<(), ClusterError> 
     mark(cfg)
 }
 
+/// Asks the leader for the cluster's secrets, sending the digest of those this hub holds
+/// (the leader answers with the files only when they differ); writes what changed.
 async fn fetch_secrets(
     c: &Cluster,
     id: super::MemberId,
     addr: &str,
     cfg: &ClusterConfig,
 ) -> Result<Vec<String>, ClusterError> {
-    let s: secrets::Secrets = c
+    let have = secrets::read(&cfg.data_dir).ok().filter(|_| cfg.data_dir.join(ADOPTED).exists()).map(|s| s.digest());
+    let s: Option<secrets::Secrets> = c
         .peers
         .client(Some(id), addr)
-        .call("/cluster/secrets", &(), Duration::from_secs(10))
+        .call("/cluster/secrets", &have, Duration::from_secs(10))
         .await
         .map_err(|e| ClusterError::Secrets(e.to_string()))?;
+    let Some(s) = s else { return Ok(Vec::new()) };
     let written = secrets::write(&cfg.data_dir, &s).map_err(|e| ClusterError::Secrets(e.to_string()))?;
     mark(cfg)?;
     Ok(written)

@@ -17,6 +17,7 @@
 
 pub mod config;
 mod form;
+pub mod logs;
 mod logstore;
 mod machine;
 mod net;
@@ -82,6 +83,12 @@ pub struct ClusterConfig {
     pub bootstrap_expect: usize,
     pub name: String,
     pub witness: bool,
+    /// Entries applied since the last snapshot before another is taken (Consul's
+    /// `raft_snapshot_threshold`).
+    pub snapshot_threshold: u64,
+    /// Entries kept in the log behind a snapshot, so a member that was briefly away
+    /// catches up from the log rather than a whole snapshot (Consul's `raft_trailing_logs`).
+    pub trailing_logs: u64,
     pub data_dir: PathBuf,
     /// This hub's HTTP API, as members and operators should reach it.
     pub api: String,
@@ -92,15 +99,15 @@ pub struct ClusterConfig {
 /// 1.2 s) and then its own election timeout (0.6–1.2 s) calls an election — a dead leader
 /// is replaced in about 2 s (Consul's production advice is ~1 s timeouts). Pre-vote: a
 /// member back from a partition does not depose a healthy leader.
-pub fn raft_config() -> RaftConfig {
+pub fn raft_config(cfg: &ClusterConfig) -> RaftConfig {
     RaftConfig {
         cluster_name: "rabble".into(),
         heartbeat_interval: 150,
         election_timeout_min: 600,
         election_timeout_max: 1_200,
         install_snapshot_timeout: 10_000,
-        snapshot_policy: SnapshotPolicy::LogsSinceLast(5_000),
-        max_in_snapshot_log_to_keep: 1_000,
+        snapshot_policy: SnapshotPolicy::LogsSinceLast(cfg.snapshot_threshold),
+        max_in_snapshot_log_to_keep: cfg.trailing_logs,
         enable_pre_vote: Some(true),
         ..RaftConfig::default()
     }
@@ -163,6 +170,8 @@ pub struct Cluster {
     leading: watch::Receiver<bool>,
     /// When the leader was last heard from (its appends and heartbeats), on a follower.
     contact: Arc<std::sync::Mutex<Option<tokio::time::Instant>>>,
+    /// The log sessions with nodes, for followers' `alloc logs` (set once the hub has them).
+    pub logs: logs::Slot,
 }
 
 /// A follower that has not heard from its leader for this long no longer counts on it
@@ -329,13 +338,22 @@ pub async fn start(
     let snapshot = applier.snapshot.subscribe();
     let machine = Machine::new(applier, cfg.data_dir.join(form::RESET).exists()).await?;
     let peers = net::Peers::new(&tls, Some(cfg.listen.ip()).filter(|ip| !ip.is_unspecified()))?;
-    let config = Arc::new(raft_config().validate().map_err(|e| ClusterError::Raft(e.to_string()))?);
+    let config = Arc::new(raft_config(cfg).validate().map_err(|e| ClusterError::Raft(e.to_string()))?);
     let raft = openraft::Raft::new(id, config, peers.clone(), log, machine)
         .await
         .map_err(|e| ClusterError::Raft(e.to_string()))?;
     let me = Member { name: cfg.name.clone(), addr: cfg.advertise.clone(), api: cfg.api.clone(), witness: cfg.witness };
     let (leading_tx, leading) = watch::channel(false);
-    let cluster = Cluster { raft: raft.clone(), id, me, peers, snapshot, leading, contact: Default::default() };
+    let cluster = Cluster {
+        raft: raft.clone(),
+        id,
+        me,
+        peers,
+        snapshot,
+        leading,
+        contact: Default::default(),
+        logs: Default::default(),
+    };
     topo.spawn("cluster-role", crate::topology::Stage::Doors, |stop| track_leading(raft, leading_tx, stop));
     let tcp = tokio::net::TcpListener::bind(cfg.listen)
         .await

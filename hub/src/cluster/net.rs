@@ -96,21 +96,73 @@ async fn dial(addr: &str, source: Option<std::net::IpAddr>) -> std::io::Result<t
     Err(last)
 }
 
+/// A streamed answer: its body as it arrives, and the connection it holds (closed when
+/// this is dropped, so a stream that never ends does not outlive its reader).
+pub struct Streamed {
+    pub body: hyper::body::Incoming,
+    conn: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Streamed {
+    fn drop(&mut self) {
+        self.conn.abort();
+    }
+}
+
 impl Client {
+    /// A new TLS connection to the member: the sender and the task driving it.
+    async fn handshake(&self) -> Result<(Conn, tokio::task::JoinHandle<()>), CallError> {
+        let err = |e: &dyn std::fmt::Display| CallError::Connect { addr: self.addr.clone(), error: e.to_string() };
+        let tcp = dial(&self.addr, self.source).await.map_err(|e| err(&e))?;
+        let _ = tcp.set_nodelay(true);
+        let tls = self.tls.connect(ClusterTls::server_name(), tcp).await.map_err(|e| err(&e))?;
+        let (send, conn) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls)).await.map_err(|e| err(&e))?;
+        let driving = tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        Ok((send, driving))
+    }
+
     async fn connect(&mut self) -> Result<&mut Conn, CallError> {
         if self.conn.as_ref().is_none_or(|c| c.is_closed()) {
-            let err = |e: &dyn std::fmt::Display| CallError::Connect { addr: self.addr.clone(), error: e.to_string() };
-            let tcp = dial(&self.addr, self.source).await.map_err(|e| err(&e))?;
-            let _ = tcp.set_nodelay(true);
-            let tls = self.tls.connect(ClusterTls::server_name(), tcp).await.map_err(|e| err(&e))?;
-            let (send, conn) =
-                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls)).await.map_err(|e| err(&e))?;
-            tokio::spawn(async move {
-                let _ = conn.await;
-            });
-            self.conn = Some(send);
+            self.conn = Some(self.handshake().await?.0);
         }
         Ok(self.conn.as_mut().expect("connected above"))
+    }
+
+    fn request(&self, path: &str, body: Vec<u8>) -> Result<hyper::Request<Full<Bytes>>, CallError> {
+        hyper::Request::post(path)
+            .header("host", super::tls::PEER_NAME)
+            .header("content-type", "application/json")
+            .header(TO, self.to.map(|t| t.to_string()).unwrap_or_default())
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| CallError::Call { addr: self.addr.clone(), error: e.to_string() })
+    }
+
+    /// POSTs `body` as JSON to `path` on a connection of its own and hands back the answer
+    /// as it arrives (a successful status within `timeout`; the body has no deadline).
+    pub async fn stream<Req: Serialize>(
+        &self,
+        path: &str,
+        body: &Req,
+        timeout: Duration,
+    ) -> Result<Streamed, CallError> {
+        let call_err = |error: String| CallError::Call { addr: self.addr.clone(), error };
+        let req = self.request(path, serde_json::to_vec(body).map_err(|e| call_err(e.to_string()))?)?;
+        let go = async {
+            let (mut send, conn) = self.handshake().await?;
+            let rsp = send.send_request(req).await.map_err(|e| call_err(e.to_string()))?;
+            let status = rsp.status();
+            if !status.is_success() {
+                let bytes = http_body_util::Limited::new(rsp.into_body(), 4096).collect().await.map(|b| b.to_bytes());
+                conn.abort();
+                let text = bytes.map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
+                return Err(call_err(format!("HTTP {status}: {text}")));
+            }
+            Ok(Streamed { body: rsp.into_body(), conn })
+        };
+        tokio::time::timeout(timeout, go).await.map_err(|_| call_err(format!("no answer within {timeout:?}")))?
     }
 
     /// POSTs `body` as JSON to `path` and reads the JSON answer, within `timeout`.
@@ -122,17 +174,10 @@ impl Client {
     ) -> Result<Resp, CallError> {
         let addr = self.addr.clone();
         let call_err = |error: String| CallError::Call { addr: addr.clone(), error };
-        let body = serde_json::to_vec(body).map_err(|e| call_err(e.to_string()))?;
-        let to = self.to.map(|t| t.to_string()).unwrap_or_default();
+        let req = self.request(path, serde_json::to_vec(body).map_err(|e| call_err(e.to_string()))?)?;
         let go = async {
             let conn = self.connect().await?;
             conn.ready().await.map_err(|e| call_err(e.to_string()))?;
-            let req = hyper::Request::post(path)
-                .header("host", super::tls::PEER_NAME)
-                .header("content-type", "application/json")
-                .header(TO, to)
-                .body(Full::new(Bytes::from(body)))
-                .map_err(|e| call_err(e.to_string()))?;
             let rsp = conn.send_request(req).await.map_err(|e| call_err(e.to_string()))?;
             let status = rsp.status();
             let bytes = http_body_util::Limited::new(rsp.into_body(), MAX_ANSWER)

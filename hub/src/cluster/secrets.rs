@@ -24,6 +24,20 @@ impl std::fmt::Debug for Secrets {
     }
 }
 
+impl Secrets {
+    /// A digest of every file (names and contents): a follower sends its own, and the
+    /// leader sends the files only when they differ.
+    pub fn digest(&self) -> String {
+        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+        for (name, b64) in &self.files {
+            for part in [name.as_bytes(), b"\0", b64.as_bytes(), b"\0"] {
+                ctx.update(part);
+            }
+        }
+        ctx.finish().as_ref().iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
 fn wanted(name: &str) -> bool {
     FILES.contains(&name) || (name.ends_with(".sealed") && !name.contains('/') && !name.starts_with('.'))
 }
@@ -82,5 +96,8 @@ mod tests {
         hostile.files.insert("hub.toml".into(), STANDARD.encode("x"));
         assert!(write(b.path(), &hostile).unwrap().is_empty());
         assert!(!b.path().join("hub.toml").exists());
+        assert_eq!(read(b.path()).unwrap().digest(), s.digest(), "the same files, the same digest");
+        std::fs::write(b.path().join("assign.key"), b"k2").unwrap();
+        assert_ne!(read(b.path()).unwrap().digest(), s.digest(), "a changed file changes it");
     }
 }

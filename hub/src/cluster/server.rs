@@ -29,8 +29,8 @@ use std::sync::Arc;
 const MAX_BODY: usize = 256 * 1024 * 1024;
 
 #[derive(Clone)]
-struct Ctx {
-    cluster: Cluster,
+pub(super) struct Ctx {
+    pub(super) cluster: Cluster,
     data_dir: Arc<PathBuf>,
 }
 
@@ -69,6 +69,7 @@ pub fn spawn(
         .route("/cluster/join", post(join))
         .route("/cluster/leave", post(leave))
         .route("/cluster/secrets", post(get_secrets))
+        .route("/cluster/logs", post(super::logs::serve))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::from_fn_with_state(ctx.clone(), for_me))
         .with_state(ctx);
@@ -109,6 +110,7 @@ async fn snapshot(
     State(ctx): State<Ctx>,
     Json((vote, meta, data)): Json<(VoteOf<TypeConfig>, SnapshotMetaOf<TypeConfig>, Bytes)>,
 ) -> Response {
+    tracing::info!(bytes = data.len(), last = ?meta.last_log_id, "received a catalog snapshot, installing it");
     let snap = Snapshot { meta, snapshot: Cursor::new(data.to_vec()) };
     let r = ctx.cluster.raft.install_full_snapshot(vote, snap).await.map_err(RaftError::<TypeConfig>::Fatal);
     Json(r).into_response()
@@ -188,12 +190,14 @@ pub async fn remove(c: &Cluster, id: MemberId) -> Result<(), String> {
     Ok(())
 }
 
-async fn get_secrets(State(ctx): State<Ctx>, Json(()): Json<()>) -> Response {
+/// The secrets, unless the caller already has them (`have`: its digest; `None` then).
+async fn get_secrets(State(ctx): State<Ctx>, Json(have): Json<Option<String>>) -> Response {
     if !ctx.cluster.gate().leading() {
         return (StatusCode::CONFLICT, "not the leader").into_response();
     }
     match secrets::read(&ctx.data_dir) {
-        Ok(s) => Json(s).into_response(),
+        Ok(s) if have.is_some_and(|d| d == s.digest()) => Json(None::<secrets::Secrets>).into_response(),
+        Ok(s) => Json(Some(s)).into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     }
 }

@@ -1,7 +1,9 @@
 //! What replication costs and how fast a cluster takes over, on the release hub: KV commits
 //! (one writer, then 16) on one hub, on a cluster of three through its leader and through
 //! a follower (forwarded); then the leader killed `RABBLE_BENCH_KILLS` times (default 3):
-//! writes accepted again, a leader again. And each member's peak memory, a witness's too.
+//! writes accepted again, a leader again. Placements through the writer: one job of 1,000
+//! allocations on three agents, submitted → every allocation committed, one hub vs three.
+//! And each member's peak memory, a witness's too.
 //! Prints figures (BENCHMARKS.md); fails past generous limits
 //! (`RABBLE_BENCH_MAX_FAILOVER_MS`, default 10,000).
 //! Usage: bash tests/bench-cluster.sh
@@ -23,6 +25,48 @@ fn put(http: &str, key: &str) -> Result<Duration, String> {
 fn ms(mut v: Vec<Duration>, q: f64) -> f64 {
     v.sort();
     v[((v.len() as f64 * q) as usize).min(v.len() - 1)].as_secs_f64() * 1000.0
+}
+
+const PLACEMENTS: usize = 1_000;
+
+/// One job of `PLACEMENTS` allocations on three agents that know `brokers`, submitted
+/// through `submit`: the time until every allocation is committed (as `submit` sees it).
+/// The agents are frozen (SIGSTOP) once up, so what is timed is the scheduler and the
+/// writer (and replication), not 1,000 processes starting.
+fn placements(label: &str, d: &std::path::Path, submit: &Hub, brokers: &[String], key: &str) -> f64 {
+    let agents: Vec<Agent> = (0..3)
+        .map(|i| {
+            let name = format!("p{i}");
+            let alloc = d.join(format!("{name}-alloc")).display().to_string();
+            let mut args = vec!["--hub-key", key, "--alloc-dir", alloc.as_str(), "--no-docker"];
+            for b in &brokers[1..] {
+                args.extend(["--hub", b.as_str()]);
+            }
+            let cmd = std::process::Command::new(bin("rabble-agent"));
+            Agent::spawn(cmd, d, &name, &brokers[0], d.join(format!("{name}-svc")), &args)
+        })
+        .collect();
+    for a in &agents {
+        submit.wait_node(&a.name, rabble_shared::api::NodeStatus::Up, Duration::from_secs(20));
+        a.proc.signal("STOP");
+    }
+    let job = format!(
+        "job \"place\" {{\n group \"g\" {{\n count = {PLACEMENTS}\n task \"t\" {{\n driver = \"raw_exec\"\n config {{\n command = \"/bin/sleep\"\n args = [\"600\"]\n }}\n resources {{\n cpu = 5\n memory = 5\n }}\n }}\n }}\n}}\n"
+    );
+    let t = Instant::now();
+    submit.run_job(&d.join("place.nomad.hcl"), &job);
+    wait_for("every allocation placed", Duration::from_secs(30), || {
+        let j: rabble_shared::api::JobView = submit.get("/api/v1/jobs/place")?;
+        if j.allocations.len() == PLACEMENTS { Ok(()) } else { Err(format!("{} placed", j.allocations.len())) }
+    });
+    let took = t.elapsed();
+    let rate = PLACEMENTS as f64 / took.as_secs_f64();
+    println!(
+        "{label:<28} {PLACEMENTS} placements committed {:.0} ms after the job was submitted: {rate:>6.0} placements/s",
+        took.as_secs_f64() * 1000.0
+    );
+    drop(agents);
+    rate
 }
 
 /// One writer, then 16 at once; prints and returns commits/s of the first.
@@ -70,6 +114,7 @@ fn main() {
         let hub = Hub::start(&d, &[]);
         let rate = writes("one hub", &hub.http);
         println!("one hub: peak RSS {} kB", hwm_kb(hub.proc.pid()));
+        placements("one hub", &d, &hub, &[format!("mqtt://127.0.0.1:{}", hub.mqtt_port)], &hub.key());
         rate
     };
 
@@ -81,6 +126,8 @@ fn main() {
     let three = writes("3 hubs, at the leader", &hubs.hubs[leader].http.clone());
     writes("3 hubs, through a follower", &hubs.hubs[follower].http.clone());
     println!("replication cost (one writer): {:.0} % fewer commits/s than one hub", (1.0 - three / one) * 100.0);
+    let key = hubs.hubs[leader].key();
+    placements("3 hubs, through a follower", &d, &hubs.hubs[follower], &hubs.brokers(), &key);
     for (i, h) in hubs.hubs.iter().enumerate() {
         let role = if i == leader { "leader" } else { "follower" };
         println!("3 hubs: {role} peak RSS {} kB", hwm_kb(h.proc.pid()));
