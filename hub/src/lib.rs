@@ -34,6 +34,7 @@ pub use rabble_shared::support::stamp;
 pub mod stats;
 pub use rabble_core::template;
 pub mod topology;
+mod ui;
 
 use catalog::Store;
 use catalog::writer::{Commit, LiveMap, Writer};

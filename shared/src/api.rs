@@ -179,6 +179,20 @@ pub struct JobPlanView {
     /// Each template as a new allocation would render it now.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub templates: Vec<TemplatePreview>,
+    /// What changes from the running version, field by field (empty for a new job).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub diff: Vec<FieldChange>,
+}
+
+/// One field of a job that a new version changes (`groups[web].count`); `None` where the
+/// field is added or removed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldChange {
+    pub path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub old: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new: Option<serde_json::Value>,
 }
 
 /// Whether a template renders against the catalog as it is (never its text).

@@ -71,6 +71,11 @@ fn rabble_dev_serves_a_passing_demo_service_and_the_cli_shows_it() {
         if body.starts_with("hello from rabble dev") { Ok(body) } else { Err(body) }
     });
     assert!(body.contains("demo.demo[0]"), "{body}");
+    // The web UI, as the banner says: the demo job on its overview.
+    assert!(log.contains(&format!("{addr}/ui/")), "{log}");
+    let ui = Command::new("curl").args(["-s", &format!("{addr}/ui/")]).output().unwrap();
+    let ui = String::from_utf8_lossy(&ui.stdout);
+    assert!(ui.contains("<h1>Overview</h1>") && ui.contains(r#"href="/ui/jobs/demo""#), "{ui}");
     assert!(rabble(&["routes"]).contains("Host(`demo.service.rabble`)"));
     let nodes = rabble(&["nodes"]);
     assert!(nodes.starts_with("NODE ") && nodes.lines().nth(1).is_some_and(|l| l.contains(" up ")), "{nodes}");

@@ -39,6 +39,7 @@ mod routes;
 mod silent;
 mod templates;
 mod tls;
+mod ui;
 
 use std::path::PathBuf;
 

@@ -212,6 +212,7 @@ pub async fn run(
         mqtt.ip(),
         mqtt.port()
     );
+    println!("  Web UI    http://{}/ui/   nodes, jobs, services, routes, KV: live", args.http_listen);
     println!(
         "  HTTP API  http://{}    try:       {rabble} services   (or curl http://{}/api/v1/services)",
         args.http_listen, args.http_listen

@@ -108,7 +108,10 @@ pub async fn door(State(s): State<AppState>, req: Request, next: Next) -> Respon
     let gate = gate(&method, &path, query);
     let catalog = s.catalog();
     let now = now_ms();
-    let caller = match secret(req.headers(), query) {
+    // The UI's pages carry the token in their session cookie (only its pages read it).
+    let secret = secret(req.headers(), query)
+        .or_else(|| path.starts_with("/ui/").then(|| crate::ui::cookie_secret(req.headers())).flatten());
+    let caller = match secret {
         Some(sec) if catalog.acl.enforcing() => {
             match catalog.acl.token_by_digest(&rabble_shared::support::seal::token_sha256(&sec), now) {
                 Ok(t) => Caller { who: Who::Token(t.accessor.clone()), authorizer: catalog.acl.authorizer(t) },

@@ -12,7 +12,7 @@ pub(crate) mod consul;
 pub mod door;
 mod error;
 pub mod https;
-mod jobs;
+pub(crate) mod jobs;
 mod join;
 mod revoke;
 mod routes;
@@ -84,7 +84,10 @@ pub struct AppState {
 pub const MAX_BODY: usize = 1024 * 1024;
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    // The UI's `/ui/api/` calls come back into this router, once it is built.
+    let whole: Arc<std::sync::OnceLock<Router>> = Default::default();
+    let router = Router::new()
+        .merge(crate::ui::routes(whole.clone()))
         .route("/api/v1/health", get(health))
         .route("/api/v1/nodes", get(nodes))
         .route("/api/v1/nodes/{id}", get(node))
@@ -133,7 +136,9 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::from_fn_with_state(state.clone(), door::door))
         .layer(axum::middleware::from_fn(error::one_shape))
-        .with_state(state)
+        .with_state(state);
+    let _ = whole.set(router.clone());
+    router
 }
 
 impl AppState {
@@ -156,11 +161,11 @@ impl AppState {
         }
     }
 
-    fn catalog(&self) -> Arc<Catalog> {
+    pub(crate) fn catalog(&self) -> Arc<Catalog> {
         self.snapshot.borrow().clone()
     }
 
-    fn with_live(&self, mut views: Vec<NodeView>) -> Vec<NodeView> {
+    pub(crate) fn with_live(&self, mut views: Vec<NodeView>) -> Vec<NodeView> {
         let now = tokio::time::Instant::now();
         let live = self.live.lock().unwrap_or_else(|e| e.into_inner());
         for v in &mut views {

@@ -96,6 +96,12 @@ pub fn gate(method: &str, path: &str, query: Option<&str>) -> Option<Gate> {
             whole(Operator, Cap::Read)
         }
         ("POST", ["api", "v1", "cluster", "remove"]) => whole(Operator, Cap::Write),
+        // The web UI: its pages show only what the caller may read (each list filtered, as
+        // the API's are); what it does goes through `/ui/api/<API path>`, an API request
+        // again, decided by this table on its own path.
+        ("GET" | "HEAD", [""] | ["ui", ..]) => Some(Gate::Open),
+        ("POST", ["ui", "login" | "logout"]) => Some(Gate::Open),
+        (_, ["ui", "api", ..]) => Some(Gate::Open),
         (_, ["api", "v1", "acl", "bootstrap"]) if method == "POST" => Some(Gate::Open),
         (_, ["api", "v1", "acl", "token", "self"]) if read => Some(Gate::Open),
         (_, ["api", "v1", "acl", ..]) if read => whole(Acl, Cap::Read),

@@ -157,6 +157,11 @@ fn tokens_resolve_expire_and_go_at_once() {
 fn every_endpoint_has_its_gate() {
     let n = |r, c, name: &str| Some(Gate::Need(Need::new(r, c, name)));
     assert_eq!(gate("GET", "/api/v1/health", None), Some(Gate::Open));
+    // The UI's pages filter what they show; its actions are API requests again.
+    assert_eq!(gate("GET", "/ui/nodes/pi1", None), Some(Gate::Open));
+    assert_eq!(gate("GET", "/", None), Some(Gate::Open));
+    assert_eq!(gate("DELETE", "/ui/api/api/v1/jobs/web", None), Some(Gate::Open));
+    assert_eq!(gate("POST", "/ui/nodes", None), None, "a page takes no POST");
     assert_eq!(gate("GET", "/v1/health/service/web", Some("passing")), n(Resource::Service, Cap::Read, "web"));
     assert_eq!(gate("GET", "/v1/catalog/services", None), Some(Gate::List(Resource::Service)));
     assert_eq!(gate("POST", "/api/v1/jobs", None), Some(Gate::InBody(Resource::Job, Cap::Submit)));

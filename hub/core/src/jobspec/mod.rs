@@ -10,6 +10,7 @@
 pub(crate) mod body;
 pub mod cron;
 mod decode;
+pub mod diff;
 pub mod eval;
 mod task;
 mod template;

@@ -10,6 +10,7 @@ use rabble_shared::job::JobSpec;
 
 pub fn plan(catalog: &Catalog, spec: JobSpec, now_ms: u64) -> JobPlanView {
     let id = spec.id.clone();
+    let diff = catalog.work.jobs.get(&id).map(|j| crate::jobspec::diff::diff(&j.spec, &spec)).unwrap_or_default();
     let mut copy = catalog.clone();
     let before = copy.work.jobs.get(&id).map(|j| (j.version, j.spec.clone(), j.stopped));
     copy.apply(eval::register(spec, now_ms));
@@ -24,7 +25,7 @@ pub fn plan(catalog: &Catalog, spec: JobSpec, now_ms: u64) -> JobPlanView {
         n += 1;
         AllocId::new(format!("plan{n}")).expect("valid id")
     });
-    let mut view = JobPlanView { id: id.clone(), change: change.into(), version: after, ..Default::default() };
+    let mut view = JobPlanView { id: id.clone(), change: change.into(), version: after, diff, ..Default::default() };
     for u in &out.updates {
         match u {
             Update::Alloc(_, AllocUpdate::Create(a)) => {
