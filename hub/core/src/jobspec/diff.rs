@@ -65,8 +65,12 @@ mod tests {
 
     #[test]
     fn a_count_and_an_image_change_are_two_fields_and_a_new_task_one() {
-        let old = job("job \"web\" {\n group \"g\" {\n count = 1\n task \"t\" {\n driver = \"docker\"\n config {\n image = \"nginx:1\"\n }\n }\n }\n}\n");
-        let new = job("job \"web\" {\n group \"g\" {\n count = 3\n task \"t\" {\n driver = \"docker\"\n config {\n image = \"nginx:2\"\n }\n }\n task \"side\" {\n driver = \"raw_exec\"\n config {\n command = \"/bin/true\"\n }\n }\n }\n}\n");
+        let old = job(
+            "job \"web\" {\n group \"g\" {\n count = 1\n task \"t\" {\n driver = \"docker\"\n config {\n image = \"nginx:1\"\n }\n }\n }\n}\n",
+        );
+        let new = job(
+            "job \"web\" {\n group \"g\" {\n count = 3\n task \"t\" {\n driver = \"docker\"\n config {\n image = \"nginx:2\"\n }\n }\n task \"side\" {\n driver = \"raw_exec\"\n config {\n command = \"/bin/true\"\n }\n }\n }\n}\n",
+        );
         let d = diff(&old, &new);
         let paths: Vec<&str> = d.iter().map(|c| c.path.as_str()).collect();
         assert!(paths.contains(&"groups[g].count"), "{paths:?}");
