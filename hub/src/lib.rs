@@ -254,7 +254,8 @@ pub async fn run(
         let (listener, accepting) =
             api::https::listen(tcp, certified, topo.token(Stage::Doors)).map_err(HubError::Http)?;
         topo.spawn("https-accept", Stage::Doors, |_| accepting);
-        let app = app.clone();
+        // Requests that came over TLS say so (the UI's session cookie is then `Secure`).
+        let app = app.clone().layer(axum::Extension(api::serve::OverTls));
         topo.spawn("https-api", Stage::Doors, |stop| api::serve::serve(listener, app, stop));
         tracing::info!(%addr, "HTTPS API listening");
     }

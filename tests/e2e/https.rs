@@ -56,6 +56,12 @@ fn the_api_over_https_with_tokens_for_the_cli_traefik_and_prometheus() {
     let (ok, out) = rabble(&["services"], None);
     assert!(!ok && out.contains("needs service:read"), "{out}");
     assert!(rabble(&["services"], Some(&root)).0);
+    // The web UI over HTTPS: the session cookie is `Secure` (never sent in clear), and
+    // `HttpOnly` (never readable by a script).
+    let (ok, head) =
+        curl(&["--cacert", &ca, "-i", "--data-urlencode", &format!("token={root}"), &format!("{base}/ui/login")]);
+    let cookie = head.lines().find(|l| l.to_ascii_lowercase().starts_with("set-cookie:")).unwrap_or_default();
+    assert!(ok && cookie.contains("; Secure") && cookie.contains("HttpOnly"), "{head}");
     let (ok, out) = rabble(
         &["acl", "policy", "create", "--name", "readers", "--rules", "service \"\" { policy = \"read\" }"],
         Some(&root),

@@ -411,6 +411,11 @@ fn a_rolling_update_keeps_an_instance_healthy_and_a_failing_version_reverts() {
         if settled(0) { Ok(()) } else { Err(format!("{} passing", passing())) }
     });
 
+    // The plan says what changes, field by field, before it runs.
+    let next = d.join("roll-2.nomad.hcl");
+    std::fs::write(&next, rolling_job("2", false)).unwrap();
+    let (_, plan, err) = hub.cli(&["job", "plan", next.to_str().unwrap()]);
+    assert!(plan.contains(r#"~ groups[web].tasks[server].env.RELEASE: "1" => "2""#), "{plan}{err}");
     // A new release, rolled one instance at a time: never zero healthy.
     run(rolling_job("2", false));
     let mut lowest = 2;

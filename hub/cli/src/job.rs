@@ -225,6 +225,15 @@ pub fn plan(client: &crate::Client, args: &FileArgs) -> Result<i32, JobError> {
             _ => " ",
         };
         println!("{sign} Job: {:?} ({}, version {})", p.id, p.change, p.version);
+        // Field by field, as Nomad's `job plan -diff` (its default) shows them.
+        let show = |v: &Option<serde_json::Value>| v.as_ref().map(|v| v.to_string()).unwrap_or_default();
+        for d in &p.diff {
+            match (&d.old, &d.new) {
+                (None, _) => println!("  + {}: {}", d.path, show(&d.new)),
+                (_, None) => println!("  - {}: {}", d.path, show(&d.old)),
+                _ => println!("  ~ {}: {} => {}", d.path, show(&d.old), show(&d.new)),
+            }
+        }
         for a in &p.placements {
             println!("    + {} on {}", a.name, a.node);
         }

@@ -84,10 +84,25 @@ pub struct AppState {
 pub const MAX_BODY: usize = 1024 * 1024;
 
 pub fn router(state: AppState) -> Router {
-    // The UI's `/ui/api/` calls come back into this router, once it is built.
-    let whole: Arc<std::sync::OnceLock<Router>> = Default::default();
-    let router = Router::new()
-        .merge(crate::ui::routes(whole.clone()))
+    let api = layered(api_routes(&state), &state);
+    // The UI's `/ui/api/` calls go to the API's router (which does not hold the UI: no cycle
+    // that would keep the hub's state alive after it stops).
+    let ui = layered(crate::ui::routes(api.clone()), &state);
+    api.merge(ui)
+}
+
+/// Every request's limits and door, and the one error shape.
+fn layered(routes: Router<AppState>, state: &AppState) -> Router {
+    routes
+        // Any body at most 1 MiB (a job file; KV values stop at Consul's 512 KiB in their handler).
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), door::door))
+        .layer(axum::middleware::from_fn(error::one_shape))
+        .with_state(state.clone())
+}
+
+fn api_routes(state: &AppState) -> Router<AppState> {
+    Router::new()
         .route("/api/v1/health", get(health))
         .route("/api/v1/nodes", get(nodes))
         .route("/api/v1/nodes/{id}", get(node))
@@ -132,13 +147,6 @@ pub fn router(state: AppState) -> Router {
                  /v1/traefik/<lane>",
             )
         })
-        // Any body at most 1 MiB (a job file; KV values stop at Consul's 512 KiB in their handler).
-        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), door::door))
-        .layer(axum::middleware::from_fn(error::one_shape))
-        .with_state(state);
-    let _ = whole.set(router.clone());
-    router
 }
 
 impl AppState {

@@ -25,6 +25,10 @@ pub const MAX_CONNECTIONS: usize = 1024;
 /// The most a request's head may take in the read buffer.
 const MAX_HEAD: usize = 64 * 1024;
 
+/// Marks a request that came over the HTTPS listener.
+#[derive(Debug, Clone, Copy)]
+pub struct OverTls;
+
 /// The peer of a connection, plain or TLS (the door trusts loopback before bootstrap).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Peer(pub SocketAddr);

@@ -25,7 +25,6 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{any, get, post};
-use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 /// The session cookie holding the token's secret.
@@ -37,8 +36,8 @@ const SETTLE: Duration = Duration::from_millis(200);
 /// Heartbeats (CPU, memory) are not catalog changes: pages refresh at least this often.
 const TICK: Duration = Duration::from_secs(10);
 
-/// The UI's routes; `api` is the whole router once built, which `/ui/api/` calls into.
-pub fn routes(api: Arc<OnceLock<Router>>) -> Router<AppState> {
+/// The UI's routes; `/ui/api/` calls into `api`, the API's router.
+pub fn routes(api: Router) -> Router<AppState> {
     Router::new()
         .route("/", get(|| async { Redirect::to("/ui/") }))
         .route("/ui", get(|| async { Redirect::to("/ui/") }))
@@ -63,11 +62,8 @@ pub fn cookie_secret(headers: &HeaderMap) -> Option<String> {
 
 /// `/ui/api/<path>`: the same request to the API at `/<path>`, with the session's token —
 /// only when the page's script sent it.
-async fn proxy(api: Arc<OnceLock<Router>>, req: Request) -> Response {
+async fn proxy(router: Router, req: Request) -> Response {
     use tower::ServiceExt;
-    let Some(router) = api.get().cloned() else {
-        return (StatusCode::SERVICE_UNAVAILABLE, "the hub is starting").into_response();
-    };
     let (mut parts, body) = req.into_parts();
     if parts.headers.get(FROM_UI).is_none() {
         return (StatusCode::FORBIDDEN, "UI calls come from the UI's pages (X-Rabble-UI)").into_response();

@@ -46,7 +46,11 @@ fn render(message: Option<&str>) -> Response {
     ))
 }
 
-pub async fn login(State(s): State<AppState>, Form(f): Form<LoginForm>) -> Response {
+pub async fn login(
+    State(s): State<AppState>,
+    tls: Option<axum::Extension<crate::api::serve::OverTls>>,
+    Form(f): Form<LoginForm>,
+) -> Response {
     let secret = f.token.trim();
     let usable = !secret.is_empty() && secret.bytes().all(|b| b.is_ascii_graphic() && !b";,\"\\".contains(&b));
     let known = usable
@@ -56,7 +60,9 @@ pub async fn login(State(s): State<AppState>, Form(f): Form<LoginForm>) -> Respo
         *r.status_mut() = StatusCode::FORBIDDEN;
         return r;
     }
-    let cookie = format!("{COOKIE}={secret}; Path=/ui; HttpOnly; SameSite=Strict");
+    // Over HTTPS the browser must never send it in clear.
+    let secure = if tls.is_some() { "; Secure" } else { "" };
+    let cookie = format!("{COOKIE}={secret}; Path=/ui; HttpOnly; SameSite=Strict{secure}");
     see_other("/ui/", &cookie)
 }
 
