@@ -162,6 +162,14 @@ async fn stream(
     mut lease: watch::Receiver<Instant>,
 ) -> Result<(), String> {
     match src {
+        Source::Ended(tail) => {
+            let now = {
+                let t = tail.lock().map_err(|_| "output buffer poisoned")?;
+                let all: Vec<u8> = t.bytes.iter().copied().collect();
+                initial(req, &all).to_vec()
+            };
+            out.send(&now, 0).await
+        }
         Source::Tail(tail) => {
             let (now, mut offset) = {
                 let t = tail.lock().map_err(|_| "output buffer poisoned")?;

@@ -88,6 +88,13 @@ impl Leading {
             connects: connects_rx.clone(),
         };
         topo.spawn("dns-mirror", Stage::Doors, |stop| dns_mirror.run(stop));
+        let forgetter = crate::forget::Forgetter {
+            snapshot: snapshot.clone(),
+            client: client.clone(),
+            writer: writer.clone(),
+            threshold: cfg.node_gc_threshold,
+        };
+        topo.spawn("forget", Stage::Doors, |stop| forgetter.run(stop));
         let dispatch = dispatch::Dispatch { snapshot, client: client.clone(), key, connects: connects_rx };
         topo.spawn("dispatch", Stage::Doors, |stop| dispatch.run(stop));
         let ingest = ingest::Ingest {

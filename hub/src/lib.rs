@@ -17,6 +17,7 @@ pub mod config;
 pub mod dispatch;
 pub mod dns;
 pub mod dnsmirror;
+pub mod forget;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod ingest;

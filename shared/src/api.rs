@@ -249,6 +249,12 @@ pub struct ApiError {
 pub struct JobVersion {
     pub version: u64,
     pub job: crate::job::JobSpec,
+    /// When it was submitted (ms since the epoch); absent for versions stored before 0.3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub submit_ms: Option<u64>,
+    /// With `?diffs=true`: what it changed from the version before it, field by field.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub diff: Vec<FieldChange>,
 }
 
 /// The answer to `DELETE /api/v1/jobs/{id}[?purge=true]`.
@@ -287,6 +293,14 @@ pub struct NodeDrained {
 pub struct NodeEligibility {
     pub node: NodeId,
     pub eligible: bool,
+    pub index: u64,
+}
+
+/// The answer to `POST /api/v1/nodes/{id}/forget`: the node left the catalog with its
+/// services and checks at `index`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeForgotten {
+    pub node: NodeId,
     pub index: u64,
 }
 

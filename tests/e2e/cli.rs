@@ -1,6 +1,6 @@
 //! The README's first command, `rabble dev`, and the CLI against it: `rabble nodes`,
 //! `rabble services`, `rabble watch`, `rabble routes`, `rabble job status` on the demo
-//! job, and the demo served through the routing lane.
+//! job, the demo served through the routing lane, the web UI, and a docker job run in dev.
 
 use rabble_tests::*;
 use std::io::{BufRead, BufReader};
@@ -114,6 +114,32 @@ fn rabble_dev_serves_a_passing_demo_service_and_the_cli_shows_it() {
     assert!(ev["topic"].as_str().unwrap().starts_with("rabble/node/"), "{line}");
     let _ = watch.kill();
     let _ = watch.wait();
+
+    // Docker, found as an agent finds it: a docker job runs in dev.
+    rabble_tests::docker::image();
+    assert!(log.contains("Drivers   raw_exec, exec, Docker "), "{log}");
+    let job = dir.path().join("whoami.nomad.hcl");
+    std::fs::write(
+        &job,
+        format!(
+            "job \"whoami\" {{\n group \"g\" {{\n network {{\n port \"http\" {{}}\n }}\n task \"t\" {{\n driver = \"docker\"\n \
+             config {{\n image = \"{}\"\n network_mode = \"host\"\n ports = [\"http\"]\n }}\n }}\n }}\n}}\n",
+            rabble_tests::docker::IMAGE
+        ),
+    )
+    .unwrap();
+    rabble(&["job", "run", "-detach", job.to_str().unwrap()]);
+    let j: rabble_shared::api::JobView = wait_for("the docker job running in dev", Duration::from_secs(30), || {
+        let j: rabble_shared::api::JobView =
+            serde_json::from_str(&try_rabble(&["job", "status", "whoami", "--json"])?).map_err(|e| e.to_string())?;
+        let running = j.allocations.iter().any(|a| a.client_status == rabble_shared::alloc::ClientStatus::Running);
+        if running { Ok(j) } else { Err(format!("{:?}", j.allocations)) }
+    });
+    let alloc = j.allocations[0].id.to_string();
+    let _cleanup = rabble_tests::docker::RemoveOnDrop(alloc.clone());
+    // The engine ran the allocation's container (it reported running through the agent).
+    let made = Command::new("docker").args(["ps", "-aq", "--filter", &format!("label=rabble.alloc={alloc}")]).output();
+    assert_eq!(String::from_utf8_lossy(&made.unwrap().stdout).lines().count(), 1, "the container of {alloc}");
 
     // Ctrl-C (SIGINT) stops it cleanly and removes its scratch directory.
     dev.stop("INT");

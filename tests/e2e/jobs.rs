@@ -418,6 +418,10 @@ fn a_rolling_update_keeps_an_instance_healthy_and_a_failing_version_reverts() {
     assert!(plan.contains(r#"~ groups[web].tasks[server].env.RELEASE: "1" => "2""#), "{plan}{err}");
     // A new release, rolled one instance at a time: never zero healthy.
     run(rolling_job("2", false));
+    // Its history: dated versions, each with what it changed (Nomad's `job history -p`).
+    let (ok, history, err) = hub.cli(&["job", "history", "-p", "roll"]);
+    assert!(ok && history.starts_with("Version     = 1\nSubmit Date = 20"), "{history}{err}");
+    assert!(history.contains(r#"~ groups[web].tasks[server].env.RELEASE: "1" => "2""#), "{history}");
     let mut lowest = 2;
     let start = std::time::Instant::now();
     while !settled(1) {

@@ -201,3 +201,34 @@ fn alloc_logs_asked_of_a_follower_come_through_the_leader() {
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(chunks(), after, "the node kept streaming after the reader went");
 }
+
+/// A task that has ended still shows why: its node keeps the tails of ended allocations
+/// (in memory, bounded), so `rabble alloc logs` on a stopped or failed allocation answers.
+#[test]
+fn an_ended_allocations_output_is_still_there_to_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (hub, _a) = chatty(d);
+    let id = alloc_id(&hub);
+    wait_for("some output", Duration::from_secs(10), || {
+        let (ok, out, err) = hub.cli(&["alloc", "logs", &id[..8]]);
+        if ok && out.contains("tick 2") { Ok(()) } else { Err(format!("{out}{err}")) }
+    });
+    let (ok, _, err) = hub.cli(&["job", "stop", "chatty"]);
+    assert!(ok, "{err}");
+    wait_for("the allocation to end", Duration::from_secs(20), || {
+        let j: rabble_shared::api::JobView = hub.get("/api/v1/jobs/chatty")?;
+        let a = &j.allocations[0];
+        if a.client_status.is_terminal() { Ok(()) } else { Err(format!("{:?}", a.client_status)) }
+    });
+    // Well after its node let go of it.
+    std::thread::sleep(Duration::from_secs(2));
+    let (ok, out, err) = hub.cli(&["alloc", "logs", &id[..8]]);
+    assert!(ok && out.contains("hello-out") && out.contains("tick 2"), "{out}{err}");
+    let (ok, err_out, e) = hub.cli(&["alloc", "logs", "-stderr", &id[..8]]);
+    assert!(ok && err_out == "hello-err\n", "{err_out}{e}");
+    // Following an ended task ends at once with what it wrote.
+    let t = Instant::now();
+    let (ok, out, err) = hub.cli(&["alloc", "logs", "-f", &id[..8]]);
+    assert!(ok && out.contains("hello-out") && t.elapsed() < Duration::from_secs(5), "{out}{err}");
+}

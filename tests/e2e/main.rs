@@ -16,6 +16,7 @@ mod docker;
 mod docker_jobs;
 mod failover;
 mod firstboot;
+mod forget;
 mod https;
 mod hub_ct;
 mod hubs;

@@ -65,8 +65,11 @@ try {
   await page.click("button:has-text('Run')");
   await page.waitForURL(HUB + "/ui/jobs/demo");
   await page.waitForFunction(() => document.querySelectorAll("main table")[1]?.querySelectorAll("tbody tr").length >= 2, null, { timeout: 20000 });
+  // The job's versions: dated, each with what it changed.
+  const versions = await page.textContent("main table.diff");
+  assert.match(versions, /v1\s*\d{4}-\d{2}-\d{2} \d{2}:\d{2}\s*~ groups\[web\]\.count: 1 → 2/, versions);
   await shot("job");
-  step("planned (count 1 → 2 shown) and ran the job from the editor");
+  step("planned (count 1 → 2 shown) and ran the job from the editor; its versions are dated, with the diff");
 
   // An allocation's live logs.
   const alloc = await page.getAttribute("main table:nth-of-type(1) a[href^='/ui/allocations/']", "href").catch(() => null)

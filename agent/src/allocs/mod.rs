@@ -9,9 +9,11 @@
 pub mod docker;
 mod driver;
 pub use rabble_shared::job::env;
+mod ended;
 pub mod output;
 pub mod policy;
 pub mod process;
+mod report;
 mod services;
 pub mod templates;
 
@@ -166,6 +168,8 @@ pub struct Allocs {
     adoptable: Option<BTreeMap<(String, String), bool>>,
     /// Rendered templates by allocation (those of allocations not assigned yet too).
     templates: BTreeMap<AllocId, rabble_shared::rendered::AllocTemplates>,
+    /// The output of allocations that ended, for `rabble alloc logs` (bounded).
+    ended: ended::Ended,
 }
 
 impl Allocs {
@@ -179,6 +183,7 @@ impl Allocs {
             docker: None,
             adoptable: None,
             templates: BTreeMap::new(),
+            ended: ended::Ended::default(),
         }
     }
 
@@ -428,56 +433,6 @@ impl Allocs {
             }
         }
         self.advance(facts, now);
-    }
-
-    /// Allocation states that changed since the last call, and allocations that are
-    /// gone (stopped and reported): `None` clears their retained topic.
-    pub fn reports(&mut self) -> Vec<(AllocId, Option<AllocState>)> {
-        let mut out = Vec::new();
-        let mut gone = Vec::new();
-        for (id, rt) in self.allocs.iter_mut() {
-            let st = rt.state();
-            if rt.reported.as_ref() != Some(&st) {
-                out.push((id.clone(), Some(st.clone())));
-                rt.reported = Some(st.clone());
-            }
-            if rt.leaving && rt.tasks.values().all(|t| t.dead()) {
-                gone.push(id.clone());
-            }
-        }
-        for id in gone {
-            self.allocs.remove(&id);
-            let _ = std::fs::remove_dir_all(self.cfg.alloc_dir.join(id.as_str()));
-            out.push((id, None));
-        }
-        out
-    }
-
-    /// The agent is stopping: its child processes (raw_exec, exec) are stopped; containers
-    /// keep running, to be adopted when the agent is back.
-    pub fn stop_processes(&mut self, now: Instant) {
-        for rt in self.allocs.values_mut() {
-            for t in rt.tasks.values_mut() {
-                if matches!(t.phase, Phase::Running { run: Handle::Proc(_), .. }) {
-                    stop_task(t, now, &self.docker);
-                }
-            }
-        }
-    }
-
-    /// Whether any child process is still running or stopping.
-    pub fn processes_alive(&self) -> bool {
-        self.allocs.values().flat_map(|rt| rt.tasks.values()).any(|t| {
-            matches!(
-                t.phase,
-                Phase::Running { run: Handle::Proc(_), .. } | Phase::Stopping { run: Handle::Proc(_), .. }
-            )
-        })
-    }
-
-    /// Every allocation's state (after a reconnect).
-    pub fn all_states(&self) -> Vec<AllocState> {
-        self.allocs.values().map(|rt| rt.state()).collect()
     }
 
     /// Which tasks run, by allocation: for the services of the job.

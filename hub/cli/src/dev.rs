@@ -26,6 +26,13 @@ pub struct DevArgs {
     /// Keep the catalog here (default: a fresh temporary directory, removed on exit).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// The Docker engine's socket, probed as an agent probes it (docker jobs run when it
+    /// answers).
+    #[arg(long, default_value = rabble_agent::driver::DEFAULT_DOCKER_SOCKET)]
+    pub docker_socket: PathBuf,
+    /// Do not use Docker even where it runs.
+    #[arg(long)]
+    pub no_docker: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -138,6 +145,18 @@ pub async fn run(
         port: args.mqtt_listen.port(),
         tls: false,
     };
+    // Docker as an agent finds it: a docker job runs in dev when the engine answers.
+    let drivers = rabble_agent::driver::DriverConfig {
+        docker_socket: (!args.no_docker).then(|| args.docker_socket.clone()),
+        exec: true,
+    };
+    let docker = match rabble_agent::driver::probe(&drivers).await.remove("docker") {
+        Some(d) if d.healthy => {
+            format!("Docker {} at {} (docker jobs run here)", d.version, args.docker_socket.display())
+        }
+        Some(d) => format!("no Docker: {} (docker jobs are not placed; raw_exec and exec are)", d.detail),
+        None => "no Docker (--no-docker): docker jobs are not placed".to_owned(),
+    };
     let agent_cfg = rabble_agent::Config {
         hubs: vec![hub.clone()],
         hub,
@@ -156,7 +175,7 @@ pub async fn run(
         ca: None,
         credentials: None,
         join: None,
-        drivers: rabble_agent::driver::DriverConfig { docker_socket: None, exec: true },
+        drivers: drivers.clone(),
         // The hub signs assignments with this key (made now if the data dir is new).
         hub_key: Some(
             rabble_agent::assign::parse_key(&SigningKey::load_or_create(&hub_data)?.public_b64())
@@ -217,6 +236,7 @@ pub async fn run(
         "  HTTP API  http://{}    try:       {rabble} services   (or curl http://{}/api/v1/services)",
         args.http_listen, args.http_listen
     );
+    println!("  Drivers   raw_exec, exec, {docker}");
     println!("  Demo job  {}   try:  {rabble} job status demo", job_file.display());
     println!("            service \"demo\" on a dynamic port, HTTP check every 2s: {rabble} services");
     println!("  Services  {}   (service files: the agent reloads them)", services_dir.display());

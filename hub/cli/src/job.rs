@@ -226,13 +226,8 @@ pub fn plan(client: &crate::Client, args: &FileArgs) -> Result<i32, JobError> {
         };
         println!("{sign} Job: {:?} ({}, version {})", p.id, p.change, p.version);
         // Field by field, as Nomad's `job plan -diff` (its default) shows them.
-        let show = |v: &Option<serde_json::Value>| v.as_ref().map(|v| v.to_string()).unwrap_or_default();
-        for d in &p.diff {
-            match (&d.old, &d.new) {
-                (None, _) => println!("  + {}: {}", d.path, show(&d.new)),
-                (_, None) => println!("  - {}: {}", d.path, show(&d.old)),
-                _ => println!("  ~ {}: {} => {}", d.path, show(&d.old), show(&d.new)),
-            }
+        if !p.diff.is_empty() {
+            print_diff(&p.diff);
         }
         for a in &p.placements {
             println!("    + {} on {}", a.name, a.node);
@@ -305,17 +300,45 @@ pub fn stop(client: &crate::Client, id: &str, purge: bool) -> Result<(), JobErro
 }
 
 /// `rabble job history ID`.
-pub fn history(client: &crate::Client, id: &str, json: bool) -> Result<(), JobError> {
-    let versions: Vec<JobVersion> = client.get(&format!("/api/v1/jobs/{}/versions", path_id(id)))?;
+pub fn history(client: &crate::Client, id: &str, diffs: bool, json: bool) -> Result<(), JobError> {
+    let q = if diffs { "?diffs=true" } else { "" };
+    let versions: Vec<JobVersion> = client.get(&format!("/api/v1/jobs/{}/versions{q}", path_id(id)))?;
     if json {
         println!("{}", serde_json::to_string_pretty(&versions).unwrap_or_default());
-    } else {
-        for v in &versions {
-            let groups: Vec<&str> = v.job.groups.iter().map(|g| g.name.as_str()).collect();
-            println!("Version {:<4} {:?} {} group(s): {}", v.version, v.job.kind, groups.len(), groups.join(", "));
+        return Ok(());
+    }
+    for (i, v) in versions.iter().enumerate() {
+        if i > 0 {
+            println!();
+        }
+        let groups: Vec<&str> = v.job.groups.iter().map(|g| g.name.as_str()).collect();
+        println!("Version     = {}", v.version);
+        println!(
+            "Submit Date = {}",
+            v.submit_ms.map(rabble_shared::support::clock::date).unwrap_or_else(|| "-".into())
+        );
+        println!("Groups      = {}", groups.join(", "));
+        if diffs && i + 1 < versions.len() {
+            println!("Diff        =");
+            print_diff(&v.diff);
         }
     }
     Ok(())
+}
+
+/// Field changes as Nomad prints them: `+` added, `-` removed, `~` changed.
+fn print_diff(diff: &[rabble_shared::api::FieldChange]) {
+    let show = |v: &Option<serde_json::Value>| v.as_ref().map(|v| v.to_string()).unwrap_or_default();
+    if diff.is_empty() {
+        println!("  (no field changed)");
+    }
+    for d in diff {
+        match (&d.old, &d.new) {
+            (None, _) => println!("  + {}: {}", d.path, show(&d.new)),
+            (_, None) => println!("  - {}: {}", d.path, show(&d.old)),
+            _ => println!("  ~ {}: {} => {}", d.path, show(&d.old), show(&d.new)),
+        }
+    }
 }
 
 /// `rabble alloc status ID`.
@@ -369,6 +392,13 @@ pub fn eligibility(client: &crate::Client, node: &str, eligible: bool) -> Result
     let req = rabble_shared::api::EligibilityRequest { eligible };
     let r: NodeEligibility = client.post(&format!("/api/v1/nodes/{node}/eligibility"), &req)?;
     println!("==> Node {node:?} is {}", if r.eligible { "eligible" } else { "ineligible" });
+    Ok(())
+}
+
+/// `rabble node forget <node>`: a down node leaves the catalog with its services.
+pub fn forget(client: &crate::Client, node: &str) -> Result<(), JobError> {
+    let r: rabble_shared::api::NodeForgotten = client.post(&format!("/api/v1/nodes/{node}/forget"), &())?;
+    println!("==> Node {:?} forgotten, with its services and checks (catalog index {})", r.node.as_str(), r.index);
     Ok(())
 }
 

@@ -6,6 +6,7 @@ pub mod dev;
 pub mod image;
 pub mod job;
 pub mod kv;
+pub mod node;
 mod table;
 pub mod vars;
 

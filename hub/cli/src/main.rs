@@ -49,7 +49,7 @@ enum Cmd {
     /// Inspect allocations.
     #[command(subcommand)]
     Alloc(AllocCmd),
-    /// Drain nodes, set eligibility.
+    /// Drain nodes, set eligibility, forget a node that is gone.
     #[command(subcommand)]
     Node(NodeCmd),
     /// The KV store (Consul's, at /v1/kv).
@@ -106,6 +106,9 @@ enum JobCmd {
     /// A job's versions.
     History {
         id: String,
+        /// Show what each version changed from the one before it (Nomad's -p).
+        #[arg(short = 'p', long = "diffs")]
+        diffs: bool,
         #[arg(long)]
         json: bool,
     },
@@ -233,6 +236,16 @@ enum NodeCmd {
         #[arg(long)]
         deadline: Option<String>,
     },
+    /// Every node, or one node: status, eligibility, drain, facts, allocations, services.
+    Status {
+        node: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a node that is down, with its services and checks (a decommissioned Pi);
+    /// its agent, started again, joins again. Down nodes are forgotten after the hub's
+    /// node_gc_threshold (24h) anyway.
+    Forget { node: String },
     /// Allow or forbid new work on a node.
     Eligibility {
         node: String,
@@ -276,7 +289,9 @@ fn main() {
         },
         Cmd::Job(JobCmd::Status { id, json }) => cli::job::status(&client, id.as_deref(), json).map_err(Into::into),
         Cmd::Job(JobCmd::Stop { id, purge }) => cli::job::stop(&client, &id, purge).map_err(Into::into),
-        Cmd::Job(JobCmd::History { id, json }) => cli::job::history(&client, &id, json).map_err(Into::into),
+        Cmd::Job(JobCmd::History { id, diffs, json }) => {
+            cli::job::history(&client, &id, diffs, json).map_err(Into::into)
+        }
         Cmd::DemoServer => cli::dev::demo_server().map_err(Into::into),
         Cmd::Acl { cmd, json } => cli::acl::run(&client, cmd, json).map_err(Into::into),
         Cmd::Login { token } => {
@@ -323,6 +338,10 @@ fn main() {
         }
         Cmd::Var(VarCmd::List { prefix, json }) => cli::vars::list(&client, &prefix, json).map_err(Into::into),
         Cmd::Var(VarCmd::Purge { path, cas }) => cli::vars::purge(&client, &path, cas).map_err(Into::into),
+        Cmd::Node(NodeCmd::Status { node, json }) => {
+            cli::node::status(&client, node.as_deref(), json).map_err(Into::into)
+        }
+        Cmd::Node(NodeCmd::Forget { node }) => cli::job::forget(&client, &node).map_err(Into::into),
         Cmd::Node(NodeCmd::Eligibility { node, enable, .. }) => {
             cli::job::eligibility(&client, &node, enable).map_err(Into::into)
         }

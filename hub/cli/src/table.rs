@@ -64,9 +64,14 @@ pub fn nodes(nodes: &[NodeView]) -> String {
                 NodeStatus::Down => format!("down ({})", n.reason),
                 NodeStatus::Unknown => "unknown (not heard from since the hub started)".to_owned(),
             };
+            // Nomad's words: eligible / ineligible, and whether a drain is under way.
+            let elig = if n.eligible { "eligible" } else { "ineligible" };
+            let drain = if n.drain_deadline_ms.is_some() { "draining" } else { "-" };
             vec![
                 n.id.to_string(),
                 status,
+                elig.to_owned(),
+                drain.to_owned(),
                 f.map_or("-".into(), |f| f.advertise.clone()),
                 f.map_or("-".into(), |f| f.arch.clone()),
                 f.map_or("-".into(), |f| format!("{} {}", f.os.name, f.os.version).trim().to_owned()),
@@ -84,7 +89,22 @@ pub fn nodes(nodes: &[NodeView]) -> String {
         })
         .collect();
     render(
-        &["NODE", "STATUS", "ADDRESS", "ARCH", "OS", "CPU", "MEM", "LOAD", "TEMP", "SERVICES", "DOCKER", "SEEN"],
+        &[
+            "NODE",
+            "STATUS",
+            "ELIGIBILITY",
+            "DRAIN",
+            "ADDRESS",
+            "ARCH",
+            "OS",
+            "CPU",
+            "MEM",
+            "LOAD",
+            "TEMP",
+            "SERVICES",
+            "DOCKER",
+            "SEEN",
+        ],
         &rows,
     )
 }

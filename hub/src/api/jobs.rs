@@ -19,7 +19,7 @@ use rabble_core::acl::{Cap, Need, Resource};
 use rabble_shared::alloc::{Allocation, ClientStatus, DesiredStatus};
 use rabble_shared::api::{
     AllocationView, DrainRequest, EligibilityRequest, GroupSummary, JobStopped, JobSubmitted, JobVersion, JobView,
-    NodeDrained, NodeEligibility,
+    NodeDrained, NodeEligibility, NodeForgotten, NodeStatus,
 };
 use rabble_shared::job::{JobSpec, JobType};
 use rabble_shared::support::clock::now_ms;
@@ -199,19 +199,32 @@ pub async fn show(State(s): State<AppState>, Path(id): Path<String>) -> Response
     }
 }
 
-pub async fn versions(State(s): State<AppState>, Path(id): Path<String>) -> Response {
+#[derive(Debug, Deserialize, Default)]
+pub struct VersionsQuery {
+    #[serde(default)]
+    diffs: bool,
+}
+
+/// `GET /api/v1/jobs/{id}/versions[?diffs=true]`: the kept versions, newest first, with
+/// their dates and (asked for, as Nomad's `?diffs=true`) each one's changes from the one
+/// before it.
+pub async fn versions(State(s): State<AppState>, Path(id): Path<String>, Query(q): Query<VersionsQuery>) -> Response {
     let c = s.catalog();
-    let versions: Vec<JobVersion> = c
-        .work
-        .history
-        .iter()
-        .filter(|((j, _), _)| j == &id)
-        .rev()
-        .map(|((_, version), job)| JobVersion { version: *version, job: job.clone() })
-        .collect();
-    if versions.is_empty() {
+    let kept: Vec<(u64, &JobSpec)> =
+        c.work.history.iter().filter(|((j, _), _)| j == &id).map(|((_, v), spec)| (*v, spec)).collect();
+    if kept.is_empty() {
         return not_found(&format!("no job {id:?}"));
     }
+    let mut versions = Vec::with_capacity(kept.len());
+    for (i, (version, spec)) in kept.iter().enumerate() {
+        let diff = match (q.diffs, i.checked_sub(1).map(|p| kept[p].1)) {
+            (true, Some(before)) => rabble_core::jobspec::diff::diff(before, spec),
+            _ => Vec::new(),
+        };
+        let submit_ms = c.work.history_ms.get(&(id.clone(), *version)).copied();
+        versions.push(JobVersion { version: *version, job: (*spec).clone(), submit_ms, diff });
+    }
+    versions.reverse();
     Json(versions).into_response()
 }
 
@@ -289,6 +302,28 @@ pub async fn eligibility(
     };
     match write(&s, Update::Node(n.clone(), NodeUpdate::Eligibility(r.eligible))).await {
         Ok(c) => Json(NodeEligibility { node: n, eligible: r.eligible, index: c.index }).into_response(),
+        Err(r) => r,
+    }
+}
+
+/// `POST /api/v1/nodes/{id}/forget` (Nomad's `node gc` for one node): a node that is down
+/// leaves the catalog with its services and checks; its retained topics are cleared by the
+/// leader (`crate::forget`). A node that is up is refused: it would join again at once.
+pub async fn forget(State(s): State<AppState>, Path(id): Path<String>) -> Response {
+    let c = s.catalog();
+    let node = match node_id(&c, &id) {
+        Ok(n) => n,
+        Err(r) => return r,
+    };
+    if c.nodes.get(&node).is_some_and(|n| n.status == NodeStatus::Up) {
+        let msg = format!(
+            "node {node} is up: stop its agent (or `rabble-hub node revoke` it) first; a running agent joins again"
+        );
+        return super::error::error(axum::http::StatusCode::CONFLICT, msg);
+    }
+    drop(c);
+    match write(&s, Update::Node(node.clone(), NodeUpdate::Forget)).await {
+        Ok(c) => Json(NodeForgotten { node, index: c.index }).into_response(),
         Err(r) => r,
     }
 }

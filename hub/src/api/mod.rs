@@ -129,6 +129,7 @@ fn api_routes(state: &AppState) -> Router<AppState> {
         .route("/api/v1/nodes/{id}/drain", post(jobs::drain))
         .route("/api/v1/nodes/{id}/join", post(join::mint))
         .route("/api/v1/nodes/{id}/eligibility", post(jobs::eligibility))
+        .route("/api/v1/nodes/{id}/forget", post(jobs::forget))
         .route("/api/v1/acl/bootstrap", post(acl::bootstrap))
         .route("/api/v1/acl/token/self", get(acl::token_self))
         .route("/api/v1/acl/tokens", get(acl::tokens).post(acl::create_token))

@@ -55,6 +55,10 @@ pub struct Flags {
     /// is down (default 35s: more than an agent's longest reconnect backoff).
     #[arg(long)]
     pub restart_grace: Option<GoDuration>,
+    /// A node down this long is forgotten, with its services (Nomad's node_gc_threshold;
+    /// default 24h; 0s: never).
+    #[arg(long)]
+    pub node_gc_threshold: Option<GoDuration>,
     /// DNS listen address, UDP and TCP (default 0.0.0.0:8600).
     #[arg(long)]
     pub dns_listen: Option<SocketAddr>,

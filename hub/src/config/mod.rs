@@ -21,6 +21,8 @@ pub const DEFAULT_HEARTBEAT_TTL: Duration = Duration::from_secs(4);
 /// After a hub start, nodes get this long to be heard from: an agent's reconnect backoff
 /// is at most 10 s (30 s in earlier agents), plus its connect.
 pub const DEFAULT_RESTART_GRACE: Duration = Duration::from_secs(35);
+/// Nomad's `node_gc_threshold`: a node down for a day is forgotten.
+pub const DEFAULT_NODE_GC_THRESHOLD: Duration = Duration::from_secs(24 * 3600);
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -39,6 +41,7 @@ pub struct FileConfig {
     pub https_listen: Option<SocketAddr>,
     pub heartbeat_ttl: Option<GoDuration>,
     pub restart_grace: Option<GoDuration>,
+    pub node_gc_threshold: Option<GoDuration>,
     #[serde(default)]
     pub dns: DnsFile,
     /// `[[lane]]` tables: the HTTP routing lanes (default: `routing` and `ingress`).
@@ -151,6 +154,8 @@ pub struct Config {
     pub heartbeat_ttl: Duration,
     /// The heartbeat TTL of nodes not heard from since the hub started (at least `heartbeat_ttl`).
     pub restart_grace: Duration,
+    /// A node down this long is forgotten (`None`: never).
+    pub node_gc_threshold: Option<Duration>,
     pub dns: DnsConfig,
     /// The HTTP routing lanes.
     pub lanes: Vec<crate::routes::table::Lane>,
@@ -177,6 +182,7 @@ impl Config {
             https: None,
             heartbeat_ttl: DEFAULT_HEARTBEAT_TTL,
             restart_grace: DEFAULT_RESTART_GRACE,
+            node_gc_threshold: Some(DEFAULT_NODE_GC_THRESHOLD),
             dns: DnsConfig {
                 listen: dns,
                 settings: crate::dns::DnsSettings {
@@ -272,6 +278,9 @@ impl Config {
         }
         let restart_grace =
             flags.restart_grace.or(file.restart_grace).map_or(DEFAULT_RESTART_GRACE, |d| d.0).max(heartbeat_ttl);
+        let node_gc_threshold =
+            Some(flags.node_gc_threshold.or(file.node_gc_threshold).map_or(DEFAULT_NODE_GC_THRESHOLD, |d| d.0))
+                .filter(|d| !d.is_zero());
         let dns_file = file.dns;
         let domain = flags.domain.or(dns_file.domain).unwrap_or_else(|| "rabble".into());
         let domain = crate::dns::DnsSettings::domain_labels(&domain)
@@ -354,6 +363,7 @@ impl Config {
             https,
             heartbeat_ttl,
             restart_grace,
+            node_gc_threshold,
         })
     }
 }

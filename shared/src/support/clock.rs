@@ -1,6 +1,34 @@
-//! Wall-clock time as the wire carries it (milliseconds since the Unix epoch).
+//! Wall-clock time as the wire carries it (milliseconds since the Unix epoch), and as
+//! people read it (`YYYY-MM-DD HH:MM`, UTC).
 
 /// Milliseconds since the Unix epoch; 0 if the clock is before 1970.
 pub fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Milliseconds since the epoch as `YYYY-MM-DD HH:MM` (UTC), for tables and pages.
+pub fn date(ms: u64) -> String {
+    let s = (ms / 1000) as i64;
+    let (days, secs) = (s.div_euclid(86_400), s.rem_euclid(86_400));
+    // Civil from days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}", secs / 3600, secs % 3600 / 60)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn dates_read_as_people_write_them() {
+        assert_eq!(super::date(0), "1970-01-01 00:00");
+        assert_eq!(super::date(1_796_000_000_000), "2026-11-30 00:53");
+        assert_eq!(super::date(951_782_400_000), "2000-02-29 00:00");
+    }
 }

@@ -48,7 +48,7 @@ pub fn gate(method: &str, path: &str, query: Option<&str>) -> Option<Gate> {
         // Nodes.
         (_, ["api", "v1", "nodes"] | ["v1", "catalog", "nodes"]) if read => Some(Gate::List(Node)),
         (_, ["api", "v1", "nodes", id] | ["v1", "catalog" | "health", "node", id]) if read => need(Node, Cap::Read, id),
-        ("POST", ["api", "v1", "nodes", id, "drain" | "eligibility" | "join"]) => need(Node, Cap::Write, id),
+        ("POST", ["api", "v1", "nodes", id, "drain" | "eligibility" | "join" | "forget"]) => need(Node, Cap::Write, id),
         // Jobs and allocations.
         (_, ["api", "v1", "jobs"]) if read => Some(Gate::List(Job)),
         ("POST", ["api", "v1", "jobs"] | ["api", "v1", "jobs", "plan"]) => Some(Gate::InBody(Job, Cap::Submit)),

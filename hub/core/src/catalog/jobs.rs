@@ -66,6 +66,8 @@ pub struct Work {
     pub jobs: BTreeMap<String, JobRecord>,
     /// (job, version) → spec, for `rabble job history`; the newest `HISTORY` are kept.
     pub history: BTreeMap<(String, u64), JobSpec>,
+    /// (job, version) → when it was submitted (ms); absent for versions stored before 0.3.
+    pub history_ms: BTreeMap<(String, u64), u64>,
     pub allocs: BTreeMap<AllocId, Allocation>,
 }
 
@@ -83,8 +85,10 @@ impl Work {
                 let word = if version == 0 { "registered" } else { "updated" };
                 out.summaries.push(format!("job {id} {word} (version {version})"));
                 self.history.insert((id.clone(), version), (*spec).clone());
+                self.history_ms.insert((id.clone(), version), at_ms);
                 if version >= HISTORY {
                     let old = (id.clone(), version - HISTORY);
+                    self.history_ms.remove(&old);
                     if self.history.remove(&old).is_some() {
                         out.dirty.push(Dirty::JobVersion(old.0, old.1));
                     }
@@ -111,6 +115,7 @@ impl Work {
                 let versions: Vec<(String, u64)> = self.history.keys().filter(|(j, _)| j == &id).cloned().collect();
                 for k in versions {
                     self.history.remove(&k);
+                    self.history_ms.remove(&k);
                     out.dirty.push(Dirty::JobVersion(k.0, k.1));
                 }
                 let allocs: Vec<AllocId> =

@@ -110,7 +110,10 @@ pub(super) fn apply(nodes: &mut BTreeMap<NodeId, Node>, id: NodeId, u: NodeUpdat
         return out;
     }
     let existed = nodes.contains_key(&id);
-    if matches!(u, NodeUpdate::HeartbeatTimeout) && !existed {
+    // Nothing to time out or remove on a node the catalog does not hold (a forgotten
+    // node's retained topics being cleared must not bring it back).
+    if !existed && matches!(u, NodeUpdate::HeartbeatTimeout | NodeUpdate::Service(_, None) | NodeUpdate::Check(_, None))
+    {
         return out;
     }
     let node = nodes.entry(id.clone()).or_default();

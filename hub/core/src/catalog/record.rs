@@ -185,11 +185,18 @@ impl JobRow {
 pub struct JobVersionRow {
     pub v: u32,
     pub spec: JobSpec,
+    /// When the version was submitted (ms); absent in rows written before 0.3: 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub submit_ms: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl JobVersionRow {
-    pub fn of(spec: &JobSpec) -> JobVersionRow {
-        JobVersionRow { v: V, spec: spec.clone() }
+    pub fn of(spec: &JobSpec, submit_ms: u64) -> JobVersionRow {
+        JobVersionRow { v: V, spec: spec.clone(), submit_ms }
     }
 }
 

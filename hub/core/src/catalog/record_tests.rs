@@ -92,7 +92,10 @@ fn every_kind_round_trips_in_its_pinned_form() {
     };
     round_trip("job.v1.json", JobRow::of(&job));
     assert_eq!(JobRow::of(&job).into_job(), job);
-    round_trip("job_version.v1.json", JobVersionRow::of(&spec));
+    round_trip("job_version.v1.json", JobVersionRow::of(&spec, 0));
+    let dated = JobVersionRow::of(&spec, 1_796_000_000_000);
+    let back: JobVersionRow = serde_json::from_slice(&serde_json::to_vec(&dated).unwrap()).unwrap();
+    assert_eq!(back.submit_ms, 1_796_000_000_000, "a version's date is kept");
 
     let entry = Entry { value: b"bin\0ary".to_vec(), flags: 42, create_index: 3, modify_index: 5 };
     round_trip("kv.v1.json", KvRecord::of(&entry));

@@ -119,3 +119,30 @@ fn views_aggregate_checks_and_node_status() {
     c.apply(Update::Node(n("a"), NodeUpdate::Check(t("mem"), Some(node_check))));
     assert_eq!(c.service_views()[0].instances[0].status, Status::Critical);
 }
+
+#[test]
+fn a_forgotten_node_stays_gone_while_its_retained_topics_are_cleared() {
+    let mut c = Catalog::default();
+    c.apply(Update::Node(n("pi9"), NodeUpdate::Service(t("web"), Some(reg("web")))));
+    c.apply(Update::Node(
+        n("pi9"),
+        NodeUpdate::Check(t("web-check"), Some(check("service:web", "web", Status::Passing))),
+    ));
+    c.apply(Update::Node(n("pi9"), NodeUpdate::Offline));
+    let applied = c.apply(Update::Node(n("pi9"), NodeUpdate::Forget));
+    assert!(applied.summaries.iter().any(|s| s == "node pi9 deregistered"), "{:?}", applied.summaries);
+    assert!(c.nodes.is_empty() && c.service_views().is_empty());
+    // The hub clears the node's retained service and check topics: empty payloads arrive.
+    let index = c.index;
+    for u in
+        [NodeUpdate::Service(t("web"), None), NodeUpdate::Check(t("web-check"), None), NodeUpdate::HeartbeatTimeout]
+    {
+        let a = c.apply(Update::Node(n("pi9"), u));
+        assert!(a.dirty.is_empty() && a.summaries.is_empty(), "{:?}", a.summaries);
+    }
+    assert!(c.nodes.is_empty(), "clearing a forgotten node's topics brought it back");
+    assert_eq!(c.index, index);
+    // Its agent, started again, joins again.
+    c.apply(Update::Node(n("pi9"), NodeUpdate::Online));
+    assert_eq!(c.nodes.len(), 1);
+}

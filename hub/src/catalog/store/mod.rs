@@ -156,7 +156,12 @@ impl Store {
             let (k, v) = row.map_err(db)?;
             let (id, version) = k.value();
             match record::decode::<JobVersionRow>(v.value()) {
-                Ok(r) => drop(work.history.insert((id.to_owned(), version), r.spec)),
+                Ok(r) => {
+                    if r.submit_ms > 0 {
+                        work.history_ms.insert((id.to_owned(), version), r.submit_ms);
+                    }
+                    work.history.insert((id.to_owned(), version), r.spec);
+                }
                 Err(e) => tracing::warn!(job = id, version, error = %e, "skipping a stored job version"),
             }
         }
@@ -322,7 +327,9 @@ fn write(tx: &WriteTransaction, catalog: &Catalog, dirty: &[Dirty]) -> Result<()
             }
             Dirty::Job(id) => put(&mut jobs, id.as_str(), catalog.work.jobs.get(id).map(JobRow::of))?,
             Dirty::JobVersion(id, v) => {
-                let r = catalog.work.history.get(&(id.clone(), *v)).map(JobVersionRow::of);
+                let key = (id.clone(), *v);
+                let at = catalog.work.history_ms.get(&key).copied().unwrap_or(0);
+                let r = catalog.work.history.get(&key).map(|spec| JobVersionRow::of(spec, at));
                 put(&mut versions, (id.as_str(), *v), r)?
             }
             Dirty::Alloc(id) => put(&mut allocs, id.as_str(), catalog.work.allocs.get(id).map(AllocRecord::of))?,

@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use rabble_core::acl::Resource;
 use rabble_shared::alloc::Allocation;
-use rabble_shared::api::JobView;
+use rabble_shared::api::{FieldChange, JobView};
 
 pub async fn list(State(s): State<AppState>, headers: HeaderMap) -> Response {
     let c = s.catalog();
@@ -65,13 +65,32 @@ pub async fn detail(State(s): State<AppState>, Path(id): Path<String>, headers: 
         return (StatusCode::NOT_FOUND, format!("no job {id}")).into_response();
     };
     j.allocations.sort_by_key(|a| std::cmp::Reverse(a.modify_ms));
-    let versions: Vec<u64> = c.work.history.keys().filter(|(jid, _)| *jid == id).map(|(_, v)| *v).rev().collect();
+    // Each kept version with its date and what it changed from the one before it.
+    let kept: Vec<(u64, &rabble_shared::job::JobSpec)> =
+        c.work.history.iter().filter(|((jid, _), _)| *jid == id).map(|((_, v), spec)| (*v, spec)).collect();
+    let mut versions: Vec<Version> = kept
+        .iter()
+        .enumerate()
+        .map(|(i, (v, spec))| Version {
+            version: *v,
+            submit_ms: c.work.history_ms.get(&(id.clone(), *v)).copied(),
+            diff: i.checked_sub(1).map(|p| rabble_core::jobspec::diff::diff(kept[p].1, spec)),
+        })
+        .collect();
+    versions.reverse();
     let spec = c.work.jobs.get(&id).and_then(|r| serde_json::to_string_pretty(&r.spec).ok()).unwrap_or_default();
     let stop = may(Resource::Job, Cap::Stop, &id);
     page(&headers, &id, Nav::Jobs, render_detail(&j, &versions, &spec, stop))
 }
 
-pub fn render_detail(j: &JobView, versions: &[u64], spec: &str, stop: bool) -> Markup {
+/// A kept version: its date, and its changes from the one before it (`None`: the first kept).
+pub struct Version {
+    pub version: u64,
+    pub submit_ms: Option<u64>,
+    pub diff: Option<Vec<FieldChange>>,
+}
+
+pub fn render_detail(j: &JobView, versions: &[Version], spec: &str, stop: bool) -> Markup {
     html! {
         h1 { "Job " (j.id) " " (job_badge(j)) }
         div.toolbar {
@@ -96,8 +115,31 @@ pub fn render_detail(j: &JobView, versions: &[u64], spec: &str, stop: bool) -> M
         h2 { "Allocations" }
         (alloc_table(&j.allocations, true))
         h2 { "Versions" }
-        p { @for v in versions { span.mono { "v" (v) } " " } }
+        div.scroll { table.diff {
+            thead { tr { th { "version" } th { "submitted" } th { "changes from the version before" } } }
+            tbody { @for v in versions {
+                tr {
+                    td.mono { "v" (v.version) }
+                    td { (v.submit_ms.map(date).unwrap_or_default()) }
+                    td.mono { @match &v.diff {
+                        None => span.dim { "(first kept version)" },
+                        Some(d) if d.is_empty() => span.dim { "(no field changed: submitted again after a stop)" },
+                        Some(d) => @for c in d { div { (change(c)) } },
+                    } }
+                }
+            } }
+        } }
         details { summary { "The job as the hub holds it (JSON)" } pre { (spec) } }
+    }
+}
+
+/// One field change in words: `~ path: old → new`, `+ path: new`, `- path: old`.
+fn change(c: &FieldChange) -> Markup {
+    let show = |v: &Option<serde_json::Value>| v.as_ref().map(|v| v.to_string()).unwrap_or_default();
+    match (&c.old, &c.new) {
+        (None, _) => html! { span.add { "+ " (c.path) ": " (show(&c.new)) } },
+        (_, None) => html! { span.del { "- " (c.path) ": " (show(&c.old)) } },
+        _ => html! { "~ " (c.path) ": " (show(&c.old)) " → " (show(&c.new)) },
     }
 }
 

@@ -98,6 +98,11 @@ pub fn render_detail(n: &NodeView, allocs: &[Allocation], services: &[ServiceVie
                     input type="hidden" name="eligible" data-type="bool" value=(if n.eligible { "false" } else { "true" });
                     button type="submit" { @if n.eligible { "Mark ineligible" } @else { "Mark eligible" } }
                 }
+                @if n.status == NodeStatus::Down {
+                    form data-api={ (api) "/forget" } data-then="/ui/nodes" data-confirm="Forget this node and its services? Its agent, started again, joins again." {
+                        button.danger type="submit" { "Forget" }
+                    }
+                }
                 output.result {}
             }
         }

@@ -30,6 +30,9 @@ fn drain_and_eligibility_are_offered_only_to_a_token_that_may_write_the_node() {
     let reader = render_detail(&n, &[], &[], false).into_string();
     assert!(!reader.contains("data-api"), "a reader is offered an action: {reader}");
     assert!(!reader.contains("Drain"));
+    assert!(!writer.contains("/forget"), "an up node is not offered Forget");
+    let down = render_detail(&node("pi2", NodeStatus::Down), &[], &[], true).into_string();
+    assert!(down.contains(r#"data-api="/api/v1/nodes/pi2/forget""#), "{down}");
 }
 
 #[test]
