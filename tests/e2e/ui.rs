@@ -57,6 +57,11 @@ fn the_ui_in_a_browser_logs_in_goes_live_runs_a_job_and_offers_only_what_a_token
     let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
     let r = agent.put(&format!("{}/v1/kv/app/greeting", hub.http)).header("x-consul-token", &root).send("hello");
     assert_eq!(r.unwrap().status(), 200);
+    let r = agent
+        .put(&format!("{}/v1/var/app/db", hub.http))
+        .header("x-nomad-token", &root)
+        .send_json(serde_json::json!({"Items": {"password": "s3cret-in-the-ui"}}));
+    assert_eq!(r.unwrap().status(), 200);
 
     let ui = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("ui");
     assert!(ui.join("node_modules/playwright-core").exists(), "tests/ui needs `npm ci` (bash .ci/test runs it)");

@@ -94,6 +94,24 @@ try {
   await shot("kv");
   step("a stale KV save is refused, the newer value kept");
 
+  // Variables: the path listed, a value shown only when asked for.
+  await page.goto(HUB + "/ui/vars?path=app/db");
+  assert.match(await page.textContent("main"), /app\/db[\s\S]*password/);
+  assert.equal(await page.isVisible("text=s3cret-in-the-ui"), false, "a value is shown before it is asked for");
+  await page.click("main details summary");
+  assert.equal(await page.isVisible("text=s3cret-in-the-ui"), true);
+  // ACL: a policy and a token made from the page; the secret shown once.
+  await page.goto(HUB + "/ui/acl");
+  await page.fill("#new-policy input[name=name]", "kv-reader");
+  await page.fill("#new-policy textarea[name=rules]", 'kv "" {\n  policy = "read"\n}\n');
+  await page.click("#new-policy button[type=submit]");
+  await page.waitForSelector("main details summary:has-text('kv-reader')");
+  await page.fill("#new-token input[name=description]", "made in the UI");
+  await page.fill("#new-token input[name=policies]", "kv-reader");
+  await page.click("#new-token button[type=submit]");
+  await page.waitForFunction(() => /"secret":\s*"/.test(document.querySelector("#new-token .result")?.textContent || ""));
+  await shot("acl");
+  step("an ACL policy and a token made from the page (the secret shown once)");
   await page.goto(HUB + "/ui/services");
   await shot("services");
   await page.goto(HUB + "/ui/routing");
@@ -112,14 +130,17 @@ try {
   await ro.goto(HUB + "/ui/jobs/demo");
   assert.equal(await ro.locator("button:has-text('Stop')").count(), 0, "a read-only token is offered Stop");
   assert.equal(await ro.locator("text=Run a job").count(), 0);
+  await ro.goto(HUB + "/ui/vars?path=app/db");
+  assert.ok(!(await ro.textContent("main")).includes("password"), "a token without var:read sees a variable");
   const forged = await ro.evaluate(async () => {
     const r = await fetch("/ui/api/api/v1/jobs/demo", { method: "DELETE", headers: { "X-Rabble-UI": "1" } });
     return [r.status, await r.text()];
   });
   assert.equal(forged[0], 403, forged[1]);
   assert.match(forged[1], /permission denied/);
+  await ro.goto(HUB + "/ui/jobs/demo");
   await ro.screenshot({ path: `${SHOTS}/job-read-only-light.png`, fullPage: true });
-  step("a read-only token sees no Stop; a forged stop is refused (403)");
+  step("a read-only token sees no Stop and no variable; a forged stop is refused (403)");
 
   // Phone-sized.
   const phone = await (await browser.newContext({ viewport: { width: 390, height: 844 }, colorScheme: "dark" })).newPage();

@@ -8,13 +8,14 @@ use axum::http::HeaderMap;
 use maud::{DOCTYPE, Markup, html};
 
 /// The navigation's entries: (page, label, path under /ui/).
-pub const NAV: [(Nav, &str, &str); 7] = [
+pub const NAV: [(Nav, &str, &str); 8] = [
     (Nav::Overview, "Overview", ""),
     (Nav::Nodes, "Nodes", "nodes"),
     (Nav::Jobs, "Jobs", "jobs"),
     (Nav::Services, "Services", "services"),
     (Nav::Routing, "Routing", "routing"),
     (Nav::Kv, "KV", "kv"),
+    (Nav::Vars, "Variables", "vars"),
     (Nav::Acl, "ACL", "acl"),
 ];
 
@@ -26,6 +27,7 @@ pub enum Nav {
     Services,
     Routing,
     Kv,
+    Vars,
     Acl,
     None,
 }

@@ -9,11 +9,12 @@
   // Live: the hub says when the catalog changed; the page's <main> is fetched again,
   // unless the reader is typing in it.
   let busy = false, again = false;
-  async function refresh() {
+  // `force`: after the reader's own action succeeded (the page shows its result).
+  async function refresh(force) {
     if (busy) { again = true; return; }
     const m = main();
     // A page being edited (a job file, a KV value) is not refreshed under the editor's hands.
-    if (!m || m.querySelector("[data-live=off]")) return;
+    if (!m || (force !== true && m.querySelector("[data-live=off]"))) return;
     const f = document.activeElement;
     if (f && m.contains(f) && /INPUT|TEXTAREA|SELECT/.test(f.tagName)) return;
     busy = true;
@@ -27,13 +28,13 @@
       }
     } finally {
       busy = false;
-      if (again) { again = false; setTimeout(refresh, 100); }
+      if (again) { again = false; setTimeout(() => refresh(false), 100); }
     }
   }
   function live() {
     const dot = document.getElementById("live");
     const es = new EventSource("/ui/events");
-    es.addEventListener("change", refresh);
+    es.addEventListener("change", () => refresh(false));
     es.onopen = () => { if (dot) { dot.className = "on"; dot.textContent = "live"; } };
     es.onerror = () => { if (dot) { dot.className = "off"; dot.textContent = "reconnecting"; } };
   }
@@ -48,13 +49,15 @@
     const dataset = { ...form.dataset, ...(sub.dataset || {}) };
     let path = dataset.api, body;
     if (form.dataset.newKey) path += encodeURI(form.elements.path.value);
+    if (form.dataset.pathField) path += encodeURIComponent(form.elements[form.dataset.pathField].value);
     const headers = { ...UI };
     if (form.dataset.body === "json") {
       const o = {};
       for (const el of form.elements) {
-        if (!el.name) continue;
+        if (!el.name || el.name === form.dataset.pathField) continue;
         if (el.type === "checkbox") o[el.name] = el.checked;
         else if (el.dataset.type === "bool") o[el.name] = el.value === "true";
+        else if (el.dataset.type === "list") o[el.name] = el.value.split(/[\s,]+/).filter((x) => x);
         else if (el.type === "number") { if (el.value !== "") o[el.name] = Number(el.value); }
         else if (el.value !== "") o[el.name] = el.value;
       }
@@ -84,7 +87,7 @@
       else out.textContent = j === true ? "Saved." : (j ? JSON.stringify(j, null, 2) : text);
     }
     if (ok && dataset.then) location.href = dataset.then.replace("{id}", encodeURIComponent((j && j.id) || ""));
-    else if (ok && !dataset.stay) refresh();
+    else if (ok && !dataset.stay) refresh(true);
   }
 
   // A plan in words: the change, the field diff, placements and stops.
@@ -159,7 +162,7 @@
     if (e.key === "/") { const s = document.querySelector("input[type=search]"); if (s) { e.preventDefault(); s.focus(); } return; }
     if (g) {
       g = false;
-      const to = { o: "", n: "nodes", j: "jobs", s: "services", r: "routing", k: "kv", a: "acl" }[e.key];
+      const to = { o: "", n: "nodes", j: "jobs", s: "services", r: "routing", k: "kv", v: "vars", a: "acl" }[e.key];
       if (to !== undefined) location.href = "/ui/" + to;
       return;
     }

@@ -103,6 +103,12 @@ pub fn render_detail(j: &JobView, versions: &[Version], spec: &str, stop: bool) 
             @if stop { a href={ "/ui/jobs/run?from=" (j.id) } { button type="button" { "Edit and run again" } } }
             output.result {}
         }
+        @let held: Vec<&Allocation> = j.allocations.iter().filter(|a| a.holds_resources()).collect();
+        p.dim {
+            "Reserved now: " (held.len()) " allocation(s), "
+            (held.iter().map(|a| u64::from(a.resources.cpu_mhz)).sum::<u64>()) " MHz, "
+            (held.iter().map(|a| u64::from(a.resources.memory_mb)).sum::<u64>()) " MB"
+        }
         h2 { "Groups" }
         div.scroll { table {
             thead { tr { th { "group" } th { "wanted" } th { "running" } th { "pending" } th { "complete" } th { "failed" } th { "lost" } th { "cannot place" } } }

@@ -3,6 +3,7 @@
 //! pure function of views and permissions (`render` fns), so tests and the benchmark call
 //! it without a server.
 
+pub mod acl;
 pub mod jobs;
 pub mod login;
 pub mod nodes;
@@ -29,7 +30,8 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/services", get(stores::services))
         .route("/ui/routing", get(stores::routing))
         .route("/ui/kv", get(stores::kv))
-        .route("/ui/acl", get(stores::acl))
+        .route("/ui/vars", get(stores::vars))
+        .route("/ui/acl", get(acl::show))
 }
 
 /// Whether the caller may `cap` on `name` of `resource` (a button is offered only then).

@@ -164,29 +164,60 @@ pub fn render_kv(
     }
 }
 
-pub async fn acl(State(s): State<AppState>, headers: HeaderMap) -> Response {
+#[derive(Debug, serde::Deserialize)]
+pub struct VarQuery {
+    path: Option<String>,
+}
+
+/// Variables: every path this token may read with its keys' count and dates; one opened
+/// (unsealed here, for this request only) shows its keys, each value behind a click.
+pub async fn vars(State(s): State<AppState>, Query(q): Query<VarQuery>, headers: HeaderMap) -> Response {
     let c = s.catalog();
-    let readable = may_read(Resource::Acl, "");
-    let body = html! {
-        h1 { "ACL" }
-        @if c.acl.bootstrapped.is_none() {
-            p { (badge("warn", "not bootstrapped")) " Anyone on the hub's own machine may do everything; others get the anonymous rules. "
-                code { "rabble acl bootstrap" } " makes the first management token." }
-        }
-        @if !readable { p.dim { "This token may not read the ACLs." } }
+    let listed: Vec<(String, u64)> = c
+        .vars
+        .entries
+        .iter()
+        .filter(|(p, _)| may_read(Resource::Var, p))
+        .map(|(p, v)| (p.clone(), v.modify_time / 1_000_000))
+        .collect();
+    let open = q.path.as_deref().filter(|p| may_read(Resource::Var, p)).and_then(|p| {
+        let v = c.vars.entries.get(p)?;
+        Some((p.to_owned(), v.open(&s.seal, p).map_err(|e| e.to_string())))
+    });
+    page(&headers, "Variables", Nav::Vars, render_vars(&listed, open.as_ref()))
+}
+
+/// `listed`: (path, modified ms); `open`: a path with its items (or why they cannot be read).
+#[allow(clippy::type_complexity)]
+pub fn render_vars(
+    listed: &[(String, u64)],
+    open: Option<&(String, Result<std::collections::BTreeMap<String, String>, String>)>,
+) -> Markup {
+    html! {
+        h1 { "Variables" }
+        p.dim { "Sealed at rest; a value is opened only for a token that may read its path. " code { "rabble var put <path> key=value" } " writes them." }
+        @if listed.is_empty() { p.dim { "No variables (or none this token may read)." } }
         @else {
-            h2 { "Tokens" }
             table {
-                thead { tr { th { "accessor" } th { "description" } th { "policies" } } }
-                tbody { @for t in c.acl.tokens.values() {
-                    tr { td.mono { (t.accessor) } td { (t.description) } td { (t.policies.join(", ")) } }
+                thead { tr { th { "path" } th { "modified" } } }
+                tbody { @for (p, at) in listed {
+                    tr { td.mono { a href={ "/ui/vars?path=" (p) } { (p) } } td { (date(*at)) } }
                 } }
             }
-            h2 { "Policies" }
-            @for (name, p) in c.acl.policies.iter() {
-                details { summary { (name) } pre { (p.text) } }
+        }
+        @if let Some((path, items)) = open {
+            h2 { "Variable " span.mono { (path) } }
+            @match items {
+                Ok(items) => {
+                    table {
+                        thead { tr { th { "key" } th { "value" } } }
+                        tbody { @for (k, v) in items {
+                            tr { td.mono { (k) } td { details { summary { "show" } pre { (v) } } } }
+                        } }
+                    }
+                }
+                Err(e) => p.result.err { (e) },
             }
         }
-    };
-    page(&headers, "ACL", Nav::Acl, body)
+    }
 }
