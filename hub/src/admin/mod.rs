@@ -135,18 +135,9 @@ pub fn tls_init(dir: &Path, extra_names: &[String]) -> Result<PkiFiles, AdminErr
     Ok(f)
 }
 
-/// `YYYY-MM-DD` (UTC) of a Unix time: the civil-from-days algorithm (H. Hinnant).
+/// `YYYY-MM-DD` (UTC) of a Unix time.
 fn utc_date(secs: u64) -> String {
-    let z = (secs / 86_400) as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}")
+    rabble_shared::support::clock::day(secs.saturating_mul(1000))
 }
 
 /// `rabble-hub acl bootstrap`: asks the hub running at `http` (its loopback API) for the

@@ -8,10 +8,14 @@ pub fn now_ms() -> u64 {
 
 /// Milliseconds since the epoch as `YYYY-MM-DD HH:MM` (UTC), for tables and pages.
 pub fn date(ms: u64) -> String {
-    let s = (ms / 1000) as i64;
-    let (days, secs) = (s.div_euclid(86_400), s.rem_euclid(86_400));
-    // Civil from days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
+    let secs = (ms / 1000) % 86_400;
+    format!("{} {:02}:{:02}", day(ms), secs / 3600, secs % 3600 / 60)
+}
+
+/// Milliseconds since the epoch as `YYYY-MM-DD` (UTC): the civil-from-days algorithm
+/// (H. Hinnant).
+pub fn day(ms: u64) -> String {
+    let z = (ms / 86_400_000) as i64 + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
     let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
@@ -20,7 +24,7 @@ pub fn date(ms: u64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}", secs / 3600, secs % 3600 / 60)
+    format!("{y:04}-{m:02}-{d:02}")
 }
 
 #[cfg(test)]
@@ -30,5 +34,6 @@ mod tests {
         assert_eq!(super::date(0), "1970-01-01 00:00");
         assert_eq!(super::date(1_796_000_000_000), "2026-11-30 00:53");
         assert_eq!(super::date(951_782_400_000), "2000-02-29 00:00");
+        assert_eq!(super::day(1_796_000_000_000), "2026-11-30");
     }
 }

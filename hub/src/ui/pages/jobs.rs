@@ -17,15 +17,7 @@ use rabble_shared::alloc::Allocation;
 use rabble_shared::api::{FieldChange, JobView};
 
 pub async fn list(State(s): State<AppState>, headers: HeaderMap) -> Response {
-    let c = s.catalog();
-    let sched = s.sched.borrow().clone();
-    let jobs: Vec<JobView> = c
-        .work
-        .jobs
-        .keys()
-        .filter(|id| may_read(Resource::Job, id))
-        .filter_map(|id| crate::api::jobs::job_view(&c, &sched, id, false))
-        .collect();
+    let jobs = super::job_views(&s);
     let submit = may(Resource::Job, Cap::Submit, "");
     page(&headers, "Jobs", Nav::Jobs, render_list(&jobs, submit))
 }

@@ -46,6 +46,18 @@ pub fn node_views(s: &AppState) -> Vec<rabble_shared::api::NodeView> {
     s.with_live(v)
 }
 
+/// Every job the caller may read, as the API shows it (without allocations), by id.
+pub fn job_views(s: &AppState) -> Vec<rabble_shared::api::JobView> {
+    let c = s.catalog();
+    let sched = s.sched.borrow().clone();
+    c.work
+        .jobs
+        .keys()
+        .filter(|id| may_read(Resource::Job, id))
+        .filter_map(|id| crate::api::jobs::job_view(&c, &sched, id, false))
+        .collect()
+}
+
 /// Percent of `used` in `total` (0 when the total is unknown).
 pub fn pct(used: u64, total: u64) -> f64 {
     if total == 0 { 0.0 } else { used as f64 * 100.0 / total as f64 }

@@ -29,15 +29,7 @@ pub fn gather(s: &AppState) -> Overview {
     let c = s.catalog();
     let mut services = c.service_views();
     services.retain(|v| may_read(Resource::Service, &v.name));
-    let sched = s.sched.borrow().clone();
-    let mut jobs: Vec<JobView> = c
-        .work
-        .jobs
-        .keys()
-        .filter(|id| may_read(Resource::Job, id))
-        .filter_map(|id| crate::api::jobs::job_view(&c, &sched, id, false))
-        .collect();
-    jobs.sort_by(|a, b| a.id.cmp(&b.id));
+    let jobs = super::job_views(s);
     let mut problems = Vec::new();
     for j in &jobs {
         for g in &j.groups {
