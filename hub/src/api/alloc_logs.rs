@@ -31,7 +31,7 @@ pub struct LogsQuery {
 }
 
 /// The allocation's task names.
-fn tasks(c: &Catalog, a: &Allocation) -> Vec<String> {
+pub(crate) fn tasks(c: &Catalog, a: &Allocation) -> Vec<String> {
     let spec =
         c.work.history.get(&(a.job_id.clone(), a.job_version)).or_else(|| c.work.jobs.get(&a.job_id).map(|j| &j.spec));
     spec.and_then(|s| s.groups.iter().find(|g| g.name == a.group))

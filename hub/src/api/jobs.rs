@@ -209,23 +209,29 @@ pub struct VersionsQuery {
 /// their dates and (asked for, as Nomad's `?diffs=true`) each one's changes from the one
 /// before it.
 pub async fn versions(State(s): State<AppState>, Path(id): Path<String>, Query(q): Query<VersionsQuery>) -> Response {
-    let c = s.catalog();
-    let kept: Vec<(u64, &JobSpec)> =
-        c.work.history.iter().filter(|((j, _), _)| j == &id).map(|((_, v), spec)| (*v, spec)).collect();
-    if kept.is_empty() {
+    let versions = job_versions(&s.catalog(), &id, q.diffs);
+    if versions.is_empty() {
         return not_found(&format!("no job {id:?}"));
     }
+    Json(versions).into_response()
+}
+
+/// The kept versions of job `id`, newest first, with their dates and (`diffs`) each one's
+/// changes from the one before it (the oldest kept has none).
+pub fn job_versions(c: &Catalog, id: &str, diffs: bool) -> Vec<JobVersion> {
+    let kept: Vec<(u64, &JobSpec)> =
+        c.work.history.iter().filter(|((j, _), _)| j == id).map(|((_, v), spec)| (*v, spec)).collect();
     let mut versions = Vec::with_capacity(kept.len());
     for (i, (version, spec)) in kept.iter().enumerate() {
-        let diff = match (q.diffs, i.checked_sub(1).map(|p| kept[p].1)) {
+        let diff = match (diffs, i.checked_sub(1).map(|p| kept[p].1)) {
             (true, Some(before)) => rabble_core::jobspec::diff::diff(before, spec),
             _ => Vec::new(),
         };
-        let submit_ms = c.work.history_ms.get(&(id.clone(), *version)).copied();
+        let submit_ms = c.work.history_ms.get(&(id.to_owned(), *version)).copied();
         versions.push(JobVersion { version: *version, job: (*spec).clone(), submit_ms, diff });
     }
     versions.reverse();
-    Json(versions).into_response()
+    versions
 }
 
 pub async fn stop(State(s): State<AppState>, Path(id): Path<String>, Query(q): Query<StopQuery>) -> Response {

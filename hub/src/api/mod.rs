@@ -6,7 +6,7 @@
 //! tables (and Traefik's HTTP provider) in `routes.rs`.
 
 mod acl;
-mod alloc_logs;
+pub(crate) mod alloc_logs;
 mod cluster;
 pub(crate) mod consul;
 pub mod door;

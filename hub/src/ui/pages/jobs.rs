@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use rabble_core::acl::Resource;
 use rabble_shared::alloc::Allocation;
-use rabble_shared::api::{FieldChange, JobView};
+use rabble_shared::api::{FieldChange, JobVersion, JobView};
 
 pub async fn list(State(s): State<AppState>, headers: HeaderMap) -> Response {
     let jobs = super::job_views(&s);
@@ -57,32 +57,14 @@ pub async fn detail(State(s): State<AppState>, Path(id): Path<String>, headers: 
         return (StatusCode::NOT_FOUND, format!("no job {id}")).into_response();
     };
     j.allocations.sort_by_key(|a| std::cmp::Reverse(a.modify_ms));
-    // Each kept version with its date and what it changed from the one before it.
-    let kept: Vec<(u64, &rabble_shared::job::JobSpec)> =
-        c.work.history.iter().filter(|((jid, _), _)| *jid == id).map(|((_, v), spec)| (*v, spec)).collect();
-    let mut versions: Vec<Version> = kept
-        .iter()
-        .enumerate()
-        .map(|(i, (v, spec))| Version {
-            version: *v,
-            submit_ms: c.work.history_ms.get(&(id.clone(), *v)).copied(),
-            diff: i.checked_sub(1).map(|p| rabble_core::jobspec::diff::diff(kept[p].1, spec)),
-        })
-        .collect();
-    versions.reverse();
+    let versions = crate::api::jobs::job_versions(&c, &id, true);
     let spec = c.work.jobs.get(&id).and_then(|r| serde_json::to_string_pretty(&r.spec).ok()).unwrap_or_default();
     let stop = may(Resource::Job, Cap::Stop, &id);
     page(&headers, &id, Nav::Jobs, render_detail(&j, &versions, &spec, stop))
 }
 
-/// A kept version: its date, and its changes from the one before it (`None`: the first kept).
-pub struct Version {
-    pub version: u64,
-    pub submit_ms: Option<u64>,
-    pub diff: Option<Vec<FieldChange>>,
-}
-
-pub fn render_detail(j: &JobView, versions: &[Version], spec: &str, stop: bool) -> Markup {
+/// `versions`: newest first, each with its changes from the one before (the last: the first kept).
+pub fn render_detail(j: &JobView, versions: &[JobVersion], spec: &str, stop: bool) -> Markup {
     html! {
         h1 { "Job " (j.id) " " (job_badge(j)) }
         div.toolbar {
@@ -115,15 +97,15 @@ pub fn render_detail(j: &JobView, versions: &[Version], spec: &str, stop: bool) 
         h2 { "Versions" }
         div.scroll { table.diff {
             thead { tr { th { "version" } th { "submitted" } th { "changes from the version before" } } }
-            tbody { @for v in versions {
+            tbody { @for (i, v) in versions.iter().enumerate() {
                 tr {
                     td.mono { "v" (v.version) }
                     td { (v.submit_ms.map(date).unwrap_or_default()) }
-                    td.mono { @match &v.diff {
-                        None => span.dim { "(first kept version)" },
-                        Some(d) if d.is_empty() => span.dim { "(no field changed: submitted again after a stop)" },
-                        Some(d) => @for c in d { div { (change(c)) } },
-                    } }
+                    td.mono {
+                        @if i + 1 == versions.len() { span.dim { "(first kept version)" } }
+                        @else if v.diff.is_empty() { span.dim { "(no field changed: submitted again after a stop)" } }
+                        @else { @for c in &v.diff { div { (change(c)) } } }
+                    }
                 }
             } }
         } }
@@ -174,14 +156,7 @@ pub async fn allocation(State(s): State<AppState>, Path(id): Path<String>, heade
         Ok(_) => return (StatusCode::FORBIDDEN, "this token may not read that allocation").into_response(),
         Err(e) => return (StatusCode::NOT_FOUND, e).into_response(),
     };
-    let tasks: Vec<String> = c
-        .work
-        .history
-        .get(&(a.job_id.clone(), a.job_version))
-        .or_else(|| c.work.jobs.get(&a.job_id).map(|j| &j.spec))
-        .and_then(|s| s.groups.iter().find(|g| g.name == a.group))
-        .map(|g| g.tasks.iter().map(|t| t.name.clone()).collect())
-        .unwrap_or_default();
+    let tasks = crate::api::alloc_logs::tasks(&c, &a);
     let logs = may(Resource::Alloc, Cap::Logs, &a.job_id);
     page(&headers, &a.name, Nav::Jobs, render_allocation(&a, &tasks, logs))
 }
