@@ -137,7 +137,8 @@ pub fn validate(topic_name: &str, payload: &[u8]) -> Result<Option<Update>, Reje
                 });
             }
             // The time is stamped by `run` (this function stays pure).
-            let u = AllocUpdate::Client { status: st.status, reason: st.reason, at_ms: 0, node: Some(n) };
+            let u =
+                AllocUpdate::Client { status: st.status, reason: st.reason, at_ms: 0, node: Some(n), tasks: st.tasks };
             return Ok(Some(Update::Alloc(id, u)));
         }
     };

@@ -154,6 +154,7 @@ impl Renderer {
             reason: e.to_string(),
             at_ms: rabble_shared::support::clock::now_ms(),
             node: None,
+            tasks: Default::default(),
         };
         let input =
             Input { source: "hub".into(), update: Some(Update::Alloc(alloc.clone(), update)), done: Done::Nothing };

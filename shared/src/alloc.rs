@@ -7,6 +7,7 @@ use crate::NodeId;
 use crate::id::AllocId;
 use crate::job::Resources;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// What the hub wants of an allocation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -92,6 +93,77 @@ pub struct Allocation {
     /// `reschedule` policy's attempts-per-interval.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reschedule_times_ms: Vec<u64>,
+    /// How many times an operator asked for its tasks to restart (`rabble alloc restart`):
+    /// its node restarts them in place when the number it is assigned changes.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub restart_asked: u32,
+    /// Each task as its node last reported it, with what happened to it (by task name).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tasks: BTreeMap<String, TaskStatus>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// A task of an allocation as the hub knows it: its node's last report, and the events
+/// seen in the reports (the newest [`MAX_TASK_EVENTS`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct TaskStatus {
+    /// `pending`, `running` or `dead`.
+    pub state: String,
+    pub failed: bool,
+    pub restarts: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    /// When it was last reported starting to run, and finishing (ms), as Nomad's
+    /// `StartedAt`/`FinishedAt` (a restart moves the first and clears the second).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<TaskEvent>,
+}
+
+/// Something that happened to a task (`started`, `exited with code 1; restarting in
+/// 15s`), in the agent's words, and when the hub heard of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskEvent {
+    pub at_ms: u64,
+    pub text: String,
+}
+
+/// The most events kept per task.
+pub const MAX_TASK_EVENTS: usize = 12;
+
+/// Folds a node's report of its tasks into what the hub knows; whether anything changed.
+pub fn merge_tasks(
+    known: &mut BTreeMap<String, TaskStatus>,
+    reported: &BTreeMap<String, crate::assign::TaskState>,
+    at_ms: u64,
+) -> bool {
+    let mut changed = false;
+    for (name, r) in reported {
+        let t = known.entry(name.clone()).or_default();
+        let before = t.clone();
+        (t.failed, t.restarts, t.exit_code) = (r.failed, r.restarts, r.exit_code);
+        if r.state != t.state {
+            match r.state.as_str() {
+                "running" => (t.started_ms, t.finished_ms) = (Some(at_ms), None),
+                "dead" => t.finished_ms = Some(at_ms),
+                _ => {}
+            }
+            t.state = r.state.clone();
+        }
+        if !r.event.is_empty() && t.events.last().is_none_or(|e| e.text != r.event) {
+            t.events.push(TaskEvent { at_ms, text: r.event.clone() });
+            let over = t.events.len().saturating_sub(MAX_TASK_EVENTS);
+            t.events.drain(..over);
+        }
+        changed |= *t != before;
+    }
+    changed
 }
 
 impl Allocation {
@@ -108,4 +180,36 @@ pub fn alloc_name(job: &str, group: &str, index: u32) -> String {
 
 impl crate::msg::Payload for Allocation {
     const WHAT: &'static str = "allocation";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::assign::TaskState;
+
+    fn report(state: &str, event: &str, restarts: u32) -> BTreeMap<String, TaskState> {
+        let t = TaskState { state: state.into(), failed: false, restarts, exit_code: None, event: event.into() };
+        [("web".to_owned(), t)].into()
+    }
+
+    #[test]
+    fn a_tasks_events_are_kept_in_order_once_each_and_bounded() {
+        let mut known = BTreeMap::new();
+        assert!(merge_tasks(&mut known, &report("pending", "not started", 0), 1));
+        assert!(merge_tasks(&mut known, &report("running", "started", 0), 2));
+        assert!(!merge_tasks(&mut known, &report("running", "started", 0), 3), "the same report: no change");
+        assert!(merge_tasks(&mut known, &report("pending", "exited with code 1; restarting in 15s", 1), 4));
+        assert!(merge_tasks(&mut known, &report("running", "restarted", 1), 5));
+        let t = &known["web"];
+        let texts: Vec<&str> = t.events.iter().map(|e| e.text.as_str()).collect();
+        assert_eq!(texts, ["not started", "started", "exited with code 1; restarting in 15s", "restarted"]);
+        assert_eq!((t.started_ms, t.restarts, t.state.as_str()), (Some(5), 1, "running"), "the last start");
+        for i in 0..30 {
+            merge_tasks(&mut known, &report("running", &format!("event {i}"), 1), 10 + i);
+        }
+        assert_eq!(known["web"].events.len(), MAX_TASK_EVENTS);
+        assert_eq!(known["web"].events.last().unwrap().text, "event 29");
+        assert!(merge_tasks(&mut known, &report("dead", "exited with code 0", 1), 99));
+        assert_eq!(known["web"].finished_ms, Some(99));
+    }
 }

@@ -4,7 +4,7 @@ use crate::alloc::Allocation;
 use crate::health::Status;
 use crate::job::JobType;
 use crate::msg::{CheckState, Heartbeat, NodeFacts};
-use crate::{NodeId, TopicId};
+use crate::{AllocId, NodeId, TopicId};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -277,6 +277,9 @@ pub struct AllocationView {
     /// delivery to the node that was withheld and why).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template_wait: Option<String>,
+    /// The service instances it registered, with their checks.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub services: Vec<InstanceView>,
 }
 
 /// The answer to `POST /api/v1/nodes/{id}/drain`.
@@ -302,6 +305,21 @@ pub struct NodeEligibility {
 pub struct NodeForgotten {
     pub node: NodeId,
     pub index: u64,
+}
+
+/// The answer to `POST /api/v1/allocations/{id}/restart`: its node restarts its running
+/// tasks in place once it sees restart number `restart` (committed at `index`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AllocRestarted {
+    pub id: AllocId,
+    pub restart: u32,
+    pub index: u64,
+}
+
+/// `POST /api/v1/jobs/{id}/revert`: run version `version` again (as a new version).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevertRequest {
+    pub version: u64,
 }
 
 /// `POST /api/v1/nodes/{id}/join` (an empty body takes the defaults).

@@ -60,6 +60,14 @@ pub struct Assignment {
     pub services: Vec<Service>,
     pub tasks: Vec<Task>,
     pub volumes: BTreeMap<String, Volume>,
+    /// The allocation's operator restarts (`Allocation::restart_asked`): a new number
+    /// restarts its running tasks in place.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub restart: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// One task's state, as the agent reports it.

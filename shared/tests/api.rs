@@ -45,6 +45,26 @@ fn allocation() -> Allocation {
         modify_ms: 1_700_000_001_000,
         previous: None,
         reschedule_times_ms: vec![],
+        restart_asked: 0,
+        tasks: [(
+            "server".to_owned(),
+            rabble_shared::alloc::TaskStatus {
+                state: "running".into(),
+                failed: false,
+                restarts: 1,
+                exit_code: None,
+                started_ms: Some(1_700_000_000_500),
+                finished_ms: None,
+                events: vec![
+                    rabble_shared::alloc::TaskEvent { at_ms: 1_700_000_000_500, text: "started".into() },
+                    rabble_shared::alloc::TaskEvent {
+                        at_ms: 1_700_000_060_000,
+                        text: "exited with code 1; restarting in 15s".into(),
+                    },
+                ],
+            },
+        )]
+        .into(),
     }
 }
 
@@ -55,10 +75,10 @@ fn every_error_has_one_shape() {
 
 #[test]
 fn allocation_view_is_the_allocation_with_its_template_wait() {
-    let v = AllocationView { alloc: allocation(), template_wait: Some("key \"app/config\"".into()) };
+    let v = AllocationView { alloc: allocation(), template_wait: Some("key \"app/config\"".into()), services: vec![] };
     pin("api_allocation.json", &v);
     // Without a wait the view is exactly the allocation's own encoding.
-    let plain = AllocationView { alloc: allocation(), template_wait: None };
+    let plain = AllocationView { alloc: allocation(), template_wait: None, services: vec![] };
     assert_eq!(serde_json::to_value(&plain).unwrap(), serde_json::to_value(allocation()).unwrap());
 }
 

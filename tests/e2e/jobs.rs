@@ -206,6 +206,7 @@ fn forged_replayed_and_misaddressed_assignments_run_nothing_and_are_counted() {
             .tasks
             .clone(),
         volumes: Default::default(),
+        restart: 0,
     };
     let other_key = SigningKey::load_or_create(&d.join("attacker")).unwrap();
     let pi1 = NodeId::new("pi1").unwrap();

@@ -77,8 +77,22 @@ try {
   await page.goto(HUB + alloc);
   await page.waitForFunction(() => (document.querySelector("#logs")?.textContent || "").includes("demo-says"), null, { timeout: 20000 })
     .catch(async (e) => { throw new Error(`no logs on ${alloc}: ${await page.textContent("main")}: ${e}`); });
+  assert.match(await page.textContent("#task-events"), /started/);
+  // Restart in place from the page: the node restarts the task and says so in its events.
+  page.once("dialog", (d) => d.accept());
+  await page.click("main form[data-api$='/restart'] button");
+  await page.waitForFunction(() => (document.querySelector("#task-events")?.textContent || "").includes("restarted: asked by an operator"), null, { timeout: 20000 })
+    .catch(async (e) => { throw new Error(`no restart event: ${await page.textContent("main")}: ${e}`); });
   await shot("allocation");
-  step("the allocation's logs stream into the page");
+  step("the allocation's logs stream into the page; its tasks' events show a restart asked from the page");
+
+  // The job's rolling restart, from its page.
+  await page.goto(HUB + await page.getAttribute("main dl a[href^='/ui/jobs/']", "href"));
+  page.once("dialog", (d) => d.accept());
+  await page.click("button[data-action=rolling-restart]");
+  await page.waitForFunction(() => /restarted \d+ allocation\(s\), one at a time/.test(document.querySelector("#job-result")?.textContent || ""), null, { timeout: 30000 })
+    .catch(async (e) => { throw new Error(`rolling restart: ${await page.textContent("#job-result")}: ${e}`); });
+  step("the job's allocations restarted one at a time from its page");
 
   // KV: a save over a value changed since the page read it is refused.
   await page.goto(HUB + "/ui/kv?prefix=app/&key=app/greeting");
@@ -129,6 +143,7 @@ try {
   await ro.waitForURL(HUB + "/ui/");
   await ro.goto(HUB + "/ui/jobs/demo");
   assert.equal(await ro.locator("button:has-text('Stop')").count(), 0, "a read-only token is offered Stop");
+  assert.equal(await ro.locator("button:has-text('Restart')").count(), 0, "a read-only token is offered Restart");
   assert.equal(await ro.locator("text=Run a job").count(), 0);
   await ro.goto(HUB + "/ui/vars?path=app/db");
   assert.ok(!(await ro.textContent("main")).includes("password"), "a token without var:read sees a variable");

@@ -65,8 +65,9 @@ struct TaskRt {
     /// A changed template's restart or signal, after its splay.
     restart_at: Option<Instant>,
     signal_at: Option<(Instant, String)>,
-    /// Stopping for a template change: started again at once, not counted as a restart.
-    template_restart: bool,
+    /// Stopping to start again at once (a template changed, an operator asked), not
+    /// counted as a restart: why, for its event.
+    restart_why: Option<String>,
 }
 
 impl TaskRt {
@@ -217,7 +218,18 @@ impl Allocs {
         }
         for (id, a) in wanted {
             match self.allocs.get_mut(&id) {
-                Some(rt) => rt.a.job_version = a.job_version, // an in-place update
+                Some(rt) => {
+                    rt.a.job_version = a.job_version; // an in-place update
+                    if a.restart != rt.a.restart {
+                        tracing::info!(alloc = %id, name = %a.name, "restart asked for");
+                        rt.a.restart = a.restart;
+                        for t in rt.tasks.values_mut().filter(|t| matches!(t.phase, Phase::Running { .. })) {
+                            // Numbered: each restart's event differs from the one before.
+                            t.restart_why = Some(format!("asked by an operator (restart {})", a.restart));
+                            stop_task(t, now, &self.docker);
+                        }
+                    }
+                }
                 None => {
                     tracing::info!(alloc = %id, name = %a.name, "assigned");
                     let tasks = a
@@ -235,7 +247,7 @@ impl Allocs {
                                 output: None,
                                 restart_at: None,
                                 signal_at: None,
-                                template_restart: false,
+                                restart_why: None,
                             };
                             (t.name.clone(), rt)
                         })
@@ -329,7 +341,11 @@ impl Allocs {
         match result {
             Ok(run) => {
                 tracing::info!(alloc = %id, task, "task started");
-                t.event = if t.restarts_total > 0 { "restarted".into() } else { "started".into() };
+                t.event = match t.restart_why.take() {
+                    Some(why) => format!("restarted: {why}"),
+                    None if t.restarts_total > 0 => "restarted".into(),
+                    None => "started".into(),
+                };
                 #[allow(irrefutable_let_patterns)] // without the docker feature
                 if let Handle::Proc(p) = &run {
                     t.output = Some(process::Output { stdout: p.stdout.clone(), stderr: p.stderr.clone() });
@@ -388,9 +404,9 @@ impl Allocs {
             t.event = "stopped".into();
             return;
         }
-        if std::mem::take(&mut t.template_restart) {
+        if let Some(why) = &t.restart_why {
             t.phase = Phase::Pending;
-            t.event = "restarting: a template changed".into();
+            t.event = format!("restarting: {why}");
             self.advance(facts, now);
             return;
         }

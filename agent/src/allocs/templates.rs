@@ -180,7 +180,7 @@ impl Allocs {
                     t.restart_at = None;
                     if matches!(t.phase, Phase::Running { .. }) {
                         tracing::info!(alloc = %id, task = %name, "template changed: restarting the task");
-                        t.template_restart = true;
+                        t.restart_why = Some("a template changed".into());
                         super::driver::stop_task(t, now, &self.docker);
                     }
                 }

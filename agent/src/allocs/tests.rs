@@ -64,6 +64,7 @@ fn assignment(id: &str, kind: JobType, tasks: Vec<Task>) -> Assignment {
         services: vec![],
         tasks,
         volumes: Default::default(),
+        restart: 0,
     }
 }
 
@@ -151,4 +152,45 @@ async fn prestart_runs_first_and_a_stopped_allocation_is_reported_then_cleared()
     let last_two: Vec<Option<ClientStatus>> =
         reports.iter().rev().take(2).map(|(_, s)| s.as_ref().map(|s| s.status)).collect();
     assert_eq!(last_two, [None, Some(ClientStatus::Complete)], "the final state, then the topic cleared");
+}
+
+#[tokio::test]
+async fn an_operators_restart_restarts_running_tasks_in_place() {
+    let mut r = Rig::new();
+    // Each start appends a line: two lines once restarted.
+    let starts = r.allocs.cfg.alloc_dir.join("starts");
+    let script = format!("echo start >> '{}'; exec sleep 30", starts.display());
+    let mut a = assignment("a4", JobType::Service, vec![task("main", &script, 0, None)]);
+    r.assign(1, vec![a.clone()]);
+    r.until("a4", ClientStatus::Running).await;
+    // Running is reported once the process is spawned: wait for its first line.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::read_to_string(&starts).unwrap_or_default().lines().count() < 1 {
+        assert!(Instant::now() < deadline, "never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    a.restart = 1;
+    r.assign(2, vec![a.clone()]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut events = Vec::new();
+    loop {
+        let st = r.allocs.all_states().into_iter().find(|s| s.id.as_str() == "a4").unwrap();
+        events.push(st.tasks["main"].event.clone());
+        let lines = std::fs::read_to_string(&starts).unwrap_or_default().lines().count();
+        if lines == 2 && st.status == ClientStatus::Running {
+            assert_eq!(st.tasks["main"].restarts, 0, "not counted against the restart policy");
+            break;
+        }
+        assert!(Instant::now() < deadline, "not restarted: {lines} starts, {events:?}");
+        tokio::select! {
+            Some(x) = r.exits.recv() => r.allocs.on_exit(x, &r.facts, Instant::now()),
+            _ = tokio::time::sleep(Duration::from_millis(50)) => r.allocs.tick(&r.facts, Instant::now()),
+        }
+    }
+    assert_eq!(events.last().map(String::as_str), Some("restarted: asked by an operator (restart 1)"), "{events:?}");
+    // The same number again: nothing happens.
+    r.assign(3, vec![a]);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(std::fs::read_to_string(&starts).unwrap().lines().count(), 2);
+    r.assign(4, vec![]);
 }

@@ -2,9 +2,7 @@
 //! here (no hub needed); the others talk to the hub's jobs API.
 
 use rabble_hub::jobspec::{self, Given, Options};
-use rabble_shared::api::{
-    AllocationView, JobPlanView, JobStopped, JobSubmitted, JobVersion, JobView, NodeDrained, NodeEligibility,
-};
+use rabble_shared::api::{JobPlanView, JobStopped, JobSubmitted, JobVersion, JobView, NodeDrained, NodeEligibility};
 use std::path::PathBuf;
 
 /// What every command that reads a job file takes (Nomad's flags).
@@ -34,6 +32,9 @@ pub enum JobError {
     File(#[from] jobspec::JobFileError),
     #[error(transparent)]
     Hub(#[from] crate::CliError),
+    /// A command that waits gave up (`job restart`: an allocation did not come back).
+    #[error("{0}")]
+    Gave(String),
 }
 
 impl FileArgs {
@@ -99,7 +100,7 @@ pub fn path_id(id: &str) -> String {
     id.replace('%', "%25").replace('/', "%2F")
 }
 
-fn ago(ms: u64) -> String {
+pub(crate) fn ago(ms: u64) -> String {
     crate::table::ago(Some(rabble_shared::support::clock::now_ms().saturating_sub(ms)))
 }
 
@@ -341,39 +342,11 @@ fn print_diff(diff: &[rabble_shared::api::FieldChange]) {
     }
 }
 
-/// `rabble alloc status ID`.
-pub fn alloc_status(client: &crate::Client, id: &str, json: bool) -> Result<(), JobError> {
-    let v: AllocationView = client.get(&format!("/api/v1/allocations/{id}"))?;
-    if json {
-        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
-        return Ok(());
-    }
-    let (a, wait) = (v.alloc, v.template_wait);
-    println!("ID             = {}", a.id);
-    println!("Name           = {}", a.name);
-    println!("Node           = {}", a.node);
-    println!("Job            = {} (version {})", a.job_id, a.job_version);
-    println!(
-        "Desired        = {:?}{}",
-        a.desired,
-        if a.desired_reason.is_empty() { String::new() } else { format!(" ({})", a.desired_reason) }
-    );
-    println!(
-        "Client status  = {}{}",
-        a.client_status.as_str(),
-        if a.client_reason.is_empty() { String::new() } else { format!(" ({})", a.client_reason) }
-    );
-    println!("Created        = {}", ago(a.create_ms));
-    println!("Modified       = {}", ago(a.modify_ms));
-    for p in &a.ports {
-        println!("Port {:<9} = {}{}", p.label, p.value, p.to.map(|t| format!(" -> {t}")).unwrap_or_default());
-    }
-    if let Some(prev) = &a.previous {
-        println!("Replaces       = {prev}");
-    }
-    if let Some(w) = wait {
-        println!("Templates      = waiting for {w}");
-    }
+/// `rabble job revert <job> <version>`: that version's spec runs again, as a new version.
+pub fn revert(client: &crate::Client, id: &str, version: u64) -> Result<(), JobError> {
+    let req = rabble_shared::api::RevertRequest { version };
+    let r: JobSubmitted = client.post(&format!("/api/v1/jobs/{}/revert", path_id(id)), &req)?;
+    println!("==> Job {id:?} reverted to version {version}: now version {}", r.version);
     Ok(())
 }
 

@@ -2,6 +2,7 @@
 //! `rabble kv`, `rabble var`.
 
 pub mod acl;
+pub mod alloc;
 pub mod dev;
 pub mod image;
 pub mod job;

@@ -103,6 +103,21 @@ enum JobCmd {
         #[arg(long)]
         purge: bool,
     },
+    /// Restart a job's running allocations in place, a batch at a time (each batch
+    /// running again before the next).
+    Restart {
+        id: String,
+        #[arg(long = "batch-size", default_value_t = 1)]
+        batch_size: usize,
+        /// Pause between batches (`10s`).
+        #[arg(long = "batch-wait", value_parser = parse_duration, default_value = "0s")]
+        batch_wait: std::time::Duration,
+        /// Give up when an allocation is not running again after this long.
+        #[arg(long, value_parser = parse_duration, default_value = "5m")]
+        timeout: std::time::Duration,
+    },
+    /// Run an earlier version of a job again (it becomes a new version).
+    Revert { id: String, version: u64 },
     /// A job's versions.
     History {
         id: String,
@@ -116,12 +131,14 @@ enum JobCmd {
 
 #[derive(Subcommand)]
 enum AllocCmd {
-    /// One allocation: where, what state, why.
+    /// One allocation: where, what state, why; its tasks' events and its checks.
     Status {
         id: String,
         #[arg(long)]
         json: bool,
     },
+    /// Restart an allocation's running tasks in place, on its node.
+    Restart { id: String },
     /// A task's output, read from its node on demand (the node keeps the last few kB of
     /// a process's output; Docker keeps a container's whole log).
     Logs {
@@ -302,7 +319,12 @@ fn main() {
             secret.and_then(|s| cli::acl::login(&client, &s).map(drop).map_err(Into::into))
         }
         Cmd::Image(args) => cli::image::run(&args, &client).map(|r| cli::image::print(&r)).map_err(Into::into),
-        Cmd::Alloc(AllocCmd::Status { id, json }) => cli::job::alloc_status(&client, &id, json).map_err(Into::into),
+        Cmd::Alloc(AllocCmd::Restart { id }) => cli::alloc::restart(&client, &id).map_err(Into::into),
+        Cmd::Job(JobCmd::Restart { id, batch_size, batch_wait, timeout }) => {
+            cli::alloc::restart_job(&client, &id, batch_size, batch_wait, timeout).map_err(Into::into)
+        }
+        Cmd::Job(JobCmd::Revert { id, version }) => cli::job::revert(&client, &id, version).map_err(Into::into),
+        Cmd::Alloc(AllocCmd::Status { id, json }) => cli::alloc::status(&client, &id, json).map_err(Into::into),
         Cmd::Alloc(AllocCmd::Logs { id, task_arg, task, stderr, follow, tail, lines, bytes }) => {
             let lines = lines.or((tail && bytes.is_none()).then_some(10));
             let q = cli::LogsQuery { task: task.or(task_arg), stderr, follow, lines, bytes };
@@ -350,4 +372,9 @@ fn main() {
         eprintln!("rabble: {e:#}");
         std::process::exit(1);
     }
+}
+
+/// A Go duration on the command line (`10s`, `1m30s`).
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    rabble_shared::support::duration::parse(s)
 }

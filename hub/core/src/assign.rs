@@ -37,6 +37,7 @@ pub fn assignments(catalog: &Catalog, node: &NodeId) -> Vec<Assignment> {
             services: g.services.clone(),
             tasks: g.tasks.clone(),
             volumes: g.volumes.clone(),
+            restart: a.restart_asked,
         });
     }
     out

@@ -19,6 +19,7 @@ pub mod catalog;
 pub mod dns;
 pub mod jobspec;
 pub mod metrics;
+pub mod nomad;
 pub mod routes;
 pub mod scheduler;
 pub mod template;

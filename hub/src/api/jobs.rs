@@ -271,10 +271,76 @@ pub async fn allocation(State(s): State<AppState>, Path(id): Path<String>) -> Re
     match find_alloc(&c, &id) {
         Ok(a) => {
             let template_wait = s.template_waits.borrow().get(&a.id).cloned();
-            Json(AllocationView { alloc: a.clone(), template_wait }).into_response()
+            let services = alloc_services(&c, a);
+            Json(AllocationView { alloc: a.clone(), template_wait, services }).into_response()
         }
         Err(e) => not_found(&e),
     }
+}
+
+/// `POST /api/v1/allocations/{id}/restart` (Nomad's `alloc restart`): the allocation's
+/// node restarts its running tasks in place (not counted against the restart policy).
+/// Only an allocation that is wanted and not finished can restart.
+pub async fn restart(State(s): State<AppState>, Path(id): Path<String>) -> Response {
+    let c = s.catalog();
+    let a = match find_alloc(&c, &id) {
+        Ok(a) => a.clone(),
+        Err(e) => return not_found(&e),
+    };
+    drop(c);
+    if let Err(denied) = super::door::check(&Need::new(Resource::Job, Cap::Stop, a.job_id.as_str())) {
+        return denied;
+    }
+    if a.desired != DesiredStatus::Run || a.client_status.is_terminal() {
+        let msg = format!(
+            "allocation {} is {} (desired {:?}): only a live allocation restarts",
+            a.id,
+            a.client_status.as_str(),
+            a.desired
+        );
+        return super::error::error(axum::http::StatusCode::CONFLICT, msg);
+    }
+    let update = Update::Alloc(a.id.clone(), crate::catalog::AllocUpdate::Restart { at_ms: now_ms() });
+    match write(&s, update).await {
+        Ok(c) => {
+            let restart = s.catalog().work.allocs.get(&a.id).map_or(0, |x| x.restart_asked);
+            Json(rabble_shared::api::AllocRestarted { id: a.id, restart, index: c.index }).into_response()
+        }
+        Err(r) => r,
+    }
+}
+
+/// `POST /api/v1/jobs/{id}/revert` `{"version": N}` (Nomad's `job revert`): version N's
+/// spec, kept in the job's history, registered again (as a new version).
+pub async fn revert(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Json(r): Json<rabble_shared::api::RevertRequest>,
+) -> Response {
+    let c = s.catalog();
+    let Some(cur) = c.work.jobs.get(&id) else { return not_found(&format!("no job {id:?}")) };
+    let Some(spec) = c.work.history.get(&(id.clone(), r.version)).cloned() else {
+        let kept: Vec<String> = c.work.history.keys().filter(|(j, _)| *j == id).map(|(_, v)| v.to_string()).collect();
+        return not_found(&format!("job {id:?} has no version {} kept (kept: {})", r.version, kept.join(", ")));
+    };
+    if cur.version == r.version && !cur.stopped {
+        let msg = format!("job {id:?} already runs version {}", r.version);
+        return super::error::error(axum::http::StatusCode::CONFLICT, msg);
+    }
+    drop(c);
+    match write(&s, eval::register(spec, now_ms())).await {
+        Ok(c) => {
+            let version = s.catalog().work.jobs.get(&id).map_or(0, |j| j.version);
+            Json(JobSubmitted { id, version, changed: c.changed, index: c.index, warnings: vec![] }).into_response()
+        }
+        Err(r) => r,
+    }
+}
+
+/// The service instances allocation `a` registered (their `alloc_id` meta), with checks.
+pub fn alloc_services(c: &Catalog, a: &Allocation) -> Vec<rabble_shared::api::InstanceView> {
+    let mine = |i: &rabble_shared::api::InstanceView| i.meta.get("alloc_id").is_some_and(|x| x == a.id.as_str());
+    c.service_views().into_iter().flat_map(|s| s.instances).filter(mine).collect()
 }
 
 fn node_id(c: &Catalog, id: &str) -> Result<NodeId, Response> {

@@ -3,7 +3,8 @@
 //! `GET /api/v1/health`, `/api/v1/nodes`, `/api/v1/nodes/{id}`, `/api/v1/services`,
 //! `/api/v1/services/{name}`, and `/api/v1/events` (newline-delimited JSON, live);
 //! jobs and allocations in `jobs.rs`; a task's output in `alloc_logs.rs`; the routing
-//! tables (and Traefik's HTTP provider) in `routes.rs`.
+//! tables (and Traefik's HTTP provider) in `routes.rs`; Consul's API in `consul/`,
+//! Nomad's in `nomad/`.
 
 mod acl;
 pub(crate) mod alloc_logs;
@@ -14,6 +15,7 @@ mod error;
 pub mod https;
 pub(crate) mod jobs;
 mod join;
+mod nomad;
 mod revoke;
 mod routes;
 pub mod serve;
@@ -116,6 +118,8 @@ fn api_routes(state: &AppState) -> Router<AppState> {
         .route("/api/v1/allocations", get(jobs::allocations))
         .route("/api/v1/allocations/{id}", get(jobs::allocation))
         .route("/api/v1/allocations/{id}/logs", get(alloc_logs::logs))
+        .route("/api/v1/allocations/{id}/restart", post(jobs::restart))
+        .route("/api/v1/jobs/{id}/revert", post(jobs::revert))
         .route("/api/v1/routes", get(routes::list))
         .route("/api/v1/certs", get(routes::certs))
         .route("/api/v1/cluster", get(cluster::status))
@@ -137,9 +141,15 @@ fn api_routes(state: &AppState) -> Router<AppState> {
         .route("/api/v1/acl/policies", get(acl::policies))
         .route("/api/v1/acl/policies/{name}", get(acl::policy).put(acl::put_policy).delete(acl::delete_policy))
         .merge(consul::router(state.clone()))
+        .merge(nomad::router())
         .fallback(|uri: axum::http::Uri| async move {
             if uri.path().starts_with("/v1/") {
-                let msg = format!("Rabble's Consul API does not serve {}; it serves {}", uri.path(), consul::SERVED);
+                let msg = format!(
+                    "Rabble does not serve {}; of Consul's API it serves {}; of Nomad's {}",
+                    uri.path(),
+                    consul::SERVED,
+                    nomad::SERVED
+                );
                 return consul::error(StatusCode::NOT_FOUND, &msg);
             }
             not_found(

@@ -12,6 +12,19 @@ pub fn date(ms: u64) -> String {
     format!("{} {:02}:{:02}", day(ms), secs / 3600, secs % 3600 / 60)
 }
 
+/// Milliseconds since the epoch as `YYYY-MM-DD HH:MM:SS` (UTC), for events.
+pub fn datetime(ms: u64) -> String {
+    let secs = (ms / 1000) % 86_400;
+    format!("{}:{:02}", date(ms), secs % 60)
+}
+
+/// Milliseconds since the epoch as RFC 3339 (`2026-11-30T00:53:20.000Z`), as Nomad's and
+/// Go's JSON write times.
+pub fn rfc3339(ms: u64) -> String {
+    let secs = (ms / 1000) % 86_400;
+    format!("{}T{:02}:{:02}:{:02}.{:03}Z", day(ms), secs / 3600, secs % 3600 / 60, secs % 60, ms % 1000)
+}
+
 /// Milliseconds since the epoch as `YYYY-MM-DD` (UTC): the civil-from-days algorithm
 /// (H. Hinnant).
 pub fn day(ms: u64) -> String {
@@ -35,5 +48,7 @@ mod tests {
         assert_eq!(super::date(1_796_000_000_000), "2026-11-30 00:53");
         assert_eq!(super::date(951_782_400_000), "2000-02-29 00:00");
         assert_eq!(super::day(1_796_000_000_000), "2026-11-30");
+        assert_eq!(super::datetime(1_796_000_000_123), "2026-11-30 00:53:20");
+        assert_eq!(super::rfc3339(1_796_000_000_123), "2026-11-30T00:53:20.123Z");
     }
 }

@@ -54,9 +54,31 @@ pub fn gate(method: &str, path: &str, query: Option<&str>) -> Option<Gate> {
         ("POST", ["api", "v1", "jobs"] | ["api", "v1", "jobs", "plan"]) => Some(Gate::InBody(Job, Cap::Submit)),
         (_, ["api", "v1", "jobs", id] | ["api", "v1", "jobs", id, "versions"]) if read => need(Job, Cap::Read, id),
         ("DELETE", ["api", "v1", "jobs", id]) => need(Job, Cap::Stop, id),
+        ("POST", ["api", "v1", "jobs", id, "revert"] | ["v1", "job", id, "revert"]) => need(Job, Cap::Submit, id),
+        // Restarting disrupts like stopping: stop on the allocation's job (checked by the handler).
+        ("POST" | "PUT", ["api", "v1", "allocations", _, "restart"] | ["v1", "client", "allocation", _, "restart"]) => {
+            Some(Gate::InBody(Job, Cap::Stop))
+        }
         (_, ["api", "v1", "allocations"]) if read => Some(Gate::List(Alloc)),
         (_, ["api", "v1", "allocations", id]) if read => Some(Gate::Alloc(Cap::Read, (*id).to_owned())),
         (_, ["api", "v1", "allocations", id, "logs"]) if read => Some(Gate::Alloc(Cap::Logs, (*id).to_owned())),
+        // Nomad's API: the same capabilities as the hub's own job, node and allocation endpoints.
+        (_, ["v1", "jobs"] | ["v1", "allocations"]) if read => {
+            Some(Gate::List(if seg[1] == "jobs" { Job } else { Alloc }))
+        }
+        ("POST" | "PUT", ["v1", "jobs"] | ["v1", "job", _] | ["v1", "job", _, "plan"]) => {
+            Some(Gate::InBody(Job, Cap::Submit))
+        }
+        ("POST" | "PUT", ["v1", "jobs", "parse"] | ["v1", "validate", "job"]) => Some(Gate::InBody(Job, Cap::Submit)),
+        (_, ["v1", "job", id] | ["v1", "job", id, "allocations" | "versions" | "evaluations"]) if read => {
+            need(Job, Cap::Read, id)
+        }
+        ("DELETE", ["v1", "job", id]) => need(Job, Cap::Stop, id),
+        (_, ["v1", "nodes"]) if read => Some(Gate::List(Node)),
+        (_, ["v1", "node", id]) if read => need(Node, Cap::Read, id),
+        (_, ["v1", "allocation", id]) if read => Some(Gate::Alloc(Cap::Read, (*id).to_owned())),
+        // An evaluation names its job only once decoded: the handler asks for read on it.
+        (_, ["v1", "evaluation", _]) if read => Some(Gate::List(Job)),
         // KV: the key (a recursive read or delete needs its whole subtree).
         (_, ["v1", "kv", ..]) => {
             let key = path.trim_start_matches("/v1/kv").trim_start_matches('/');

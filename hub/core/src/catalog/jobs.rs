@@ -39,9 +39,16 @@ pub enum AllocUpdate {
         reason: String,
         at_ms: u64,
         node: Option<rabble_shared::NodeId>,
+        /// The node's report of each task (none from the hub's own verdicts).
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        tasks: BTreeMap<String, rabble_shared::assign::TaskState>,
     },
     Version {
         version: u64,
+        at_ms: u64,
+    },
+    /// An operator asked for its running tasks to restart in place (`rabble alloc restart`).
+    Restart {
         at_ms: u64,
     },
 }
@@ -151,13 +158,17 @@ impl Work {
                 a.modify_ms = at_ms;
                 out.summaries.push(format!("allocation {} ({id}) to stop: {}", a.name, a.desired_reason));
             }
-            AllocUpdate::Client { status, reason, at_ms, node } => {
+            AllocUpdate::Client { status, reason, at_ms, node, tasks } => {
                 // Only its own node speaks for an allocation; a finished allocation stays
                 // finished (a late report cannot revive it).
-                if node.is_some_and(|n| n != a.node)
-                    || (a.client_status, &a.client_reason) == (status, &reason)
-                    || a.client_status.is_terminal()
-                {
+                if node.is_some_and(|n| n != a.node) || a.client_status.is_terminal() {
+                    return out;
+                }
+                let tasks_changed = rabble_shared::alloc::merge_tasks(&mut a.tasks, &tasks, at_ms);
+                if (a.client_status, &a.client_reason) == (status, &reason) {
+                    if tasks_changed {
+                        out.dirty.push(Dirty::Alloc(id));
+                    }
                     return out;
                 }
                 a.client_status = status;
@@ -165,6 +176,14 @@ impl Work {
                 a.modify_ms = at_ms;
                 let why = if a.client_reason.is_empty() { String::new() } else { format!(": {}", a.client_reason) };
                 out.summaries.push(format!("allocation {} ({id}) on {} {}{why}", a.name, a.node, status.as_str()));
+            }
+            AllocUpdate::Restart { at_ms } => {
+                if a.desired != DesiredStatus::Run || a.client_status.is_terminal() {
+                    return out;
+                }
+                a.restart_asked += 1;
+                a.modify_ms = at_ms;
+                out.summaries.push(format!("allocation {} ({id}) on {}: restart asked", a.name, a.node));
             }
             AllocUpdate::Version { version, at_ms } => {
                 if a.job_version == version {
@@ -252,13 +271,26 @@ mod tests {
             modify_ms: 0,
             previous: None,
             reschedule_times_ms: vec![],
+            restart_asked: 0,
+            tasks: Default::default(),
         };
         assert_eq!(w.apply_alloc(id.clone(), AllocUpdate::Create(Box::new(a.clone()))).dirty.len(), 1);
         assert!(w.apply_alloc(id.clone(), AllocUpdate::Create(Box::new(a))).dirty.is_empty());
-        let client = |s, r: &str| AllocUpdate::Client { status: s, reason: r.into(), at_ms: 5, node: None };
+        let client = |s, r: &str| AllocUpdate::Client {
+            status: s,
+            reason: r.into(),
+            at_ms: 5,
+            node: None,
+            tasks: Default::default(),
+        };
         let other = rabble_shared::NodeId::new("other").unwrap();
-        let forged =
-            AllocUpdate::Client { status: ClientStatus::Running, reason: String::new(), at_ms: 5, node: Some(other) };
+        let forged = AllocUpdate::Client {
+            status: ClientStatus::Running,
+            reason: String::new(),
+            at_ms: 5,
+            node: Some(other),
+            tasks: Default::default(),
+        };
         assert!(w.apply_alloc(id.clone(), forged).dirty.is_empty(), "another node cannot report on it");
         let out = w.apply_alloc(id.clone(), client(ClientStatus::Failed, "exit code 1"));
         assert_eq!(out.summaries, ["allocation web.g[0] (a1) on pi failed: exit code 1"]);

@@ -70,7 +70,10 @@ impl Recorder {
             .map(|a| {
                 let reason = String::new();
                 let node = Some(a.node.clone());
-                Update::Alloc(a.id.clone(), AllocUpdate::Client { status, reason, at_ms: self.now_ms, node })
+                Update::Alloc(
+                    a.id.clone(),
+                    AllocUpdate::Client { status, reason, at_ms: self.now_ms, node, tasks: Default::default() },
+                )
             })
             .collect();
         self.commit(updates);

@@ -144,6 +144,7 @@ fn apply(
                         reason: reason.clone(),
                         at_ms: now_ms,
                         node: None,
+                        tasks: Default::default(),
                     },
                 ));
                 out.updates.push(Update::Alloc(
@@ -208,6 +209,8 @@ fn allocation(
         modify_ms: now_ms,
         previous,
         reschedule_times_ms,
+        restart_asked: 0,
+        tasks: Default::default(),
     }
 }
 

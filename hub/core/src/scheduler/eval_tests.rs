@@ -131,7 +131,13 @@ fn a_failed_deployment_reverts_once_and_never_to_a_failed_version() {
         c.work.allocs.values().find(|a| a.job_version == 1 && a.desired == DesiredStatus::Run).unwrap().id.clone();
     c.apply(Update::Alloc(
         new,
-        AllocUpdate::Client { status: ClientStatus::Failed, reason: "exit 1".into(), at_ms: 1, node: None },
+        AllocUpdate::Client {
+            status: ClientStatus::Failed,
+            reason: "exit 1".into(),
+            at_ms: 1,
+            node: None,
+            tasks: Default::default(),
+        },
     ));
     let mut failed = BTreeSet::new();
     let r = reverts(&c, &failed, 10);
@@ -146,7 +152,13 @@ fn a_failed_deployment_reverts_once_and_never_to_a_failed_version() {
     let two = c.work.allocs.values().find(|a| a.job_version == 2 && !a.client_status.is_terminal()).unwrap().id.clone();
     c.apply(Update::Alloc(
         two,
-        AllocUpdate::Client { status: ClientStatus::Failed, reason: "exit 1".into(), at_ms: 40_001, node: None },
+        AllocUpdate::Client {
+            status: ClientStatus::Failed,
+            reason: "exit 1".into(),
+            at_ms: 40_001,
+            node: None,
+            tasks: Default::default(),
+        },
     ));
     assert!(reverts(&c, &failed, 40_002).is_empty());
 }

@@ -166,6 +166,8 @@ fn alloc(job: &str, node: &str, mem: u32, ports: &[u16]) -> Allocation {
         modify_ms: 0,
         previous: None,
         reschedule_times_ms: vec![],
+        restart_asked: 0,
+        tasks: Default::default(),
     }
 }
 

@@ -38,6 +38,8 @@ fn alloc(id: &str, index: u32, n: &str, status: ClientStatus, version: u64, hash
         modify_ms: 1_000,
         previous: None,
         reschedule_times_ms: vec![],
+        restart_asked: 0,
+        tasks: Default::default(),
     }
 }
 

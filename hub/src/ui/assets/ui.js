@@ -138,6 +138,38 @@
     a.click();
   }
 
+  // A job's rolling restart (as `rabble job restart`): each running allocation restarted
+  // in place, the next once the one before runs again.
+  async function rolling(btn) {
+    if (btn.dataset.confirm && !confirm(btn.dataset.confirm)) return;
+    const out = document.getElementById("job-result");
+    const say = (text, err) => { if (out) { out.className = "result" + (err ? " err" : ""); out.textContent = text; } };
+    const get = async (id) => (await fetch("/ui/api/api/v1/allocations/" + id, { headers: UI })).json();
+    const last = (a) => Math.max(0, ...Object.values(a.tasks || {}).flatMap((t) => (t.events || []).map((e) => e.at_ms)));
+    const back = (a, since) => a.client_status === "running" &&
+      Object.values(a.tasks || {}).some((t) => (t.events || []).some((e) => e.at_ms > since && e.text.startsWith("restarted")));
+    const ids = btn.dataset.allocs.split(" ");
+    btn.disabled = true;
+    try {
+      for (const [i, id] of ids.entries()) {
+        const before = await get(id), since = last(before);
+        say("restarting " + before.name + " (" + (i + 1) + " of " + ids.length + ")");
+        const r = await fetch("/ui/api/api/v1/allocations/" + id + "/restart", { method: "POST", headers: UI });
+        if (!r.ok) throw new Error(before.name + ": " + r.status + " " + (await r.text()));
+        for (let n = 0; ; n++) {
+          await new Promise((ok) => setTimeout(ok, 500));
+          const a = await get(id);
+          if (back(a, since)) break;
+          if (["failed", "complete", "lost"].includes(a.client_status) || n > 600) {
+            throw new Error(a.name + " did not come back (" + a.client_status + "); the rest were not restarted");
+          }
+        }
+      }
+      say("restarted " + ids.length + " allocation(s), one at a time");
+    } catch (e) { say(e.message, true); }
+    btn.disabled = false;
+  }
+
   // Node charts: samples kept in this browser tab (as Nomad's UI does), drawn as lines.
   function sample() {
     for (const svg of document.querySelectorAll("svg.chart[data-key]")) {
@@ -185,6 +217,7 @@
     const pre = document.querySelector("pre[data-logs]");
     if (b.dataset.action === "logs-download" && pre) download(pre);
     if (b.dataset.action === "logs-follow" && pre) logs(pre);
+    if (b.dataset.action === "rolling-restart") rolling(b);
   });
   document.addEventListener("change", (e) => {
     if (e.target.id === "log-type") { const pre = document.querySelector("pre[data-logs]"); if (pre) logs(pre); }

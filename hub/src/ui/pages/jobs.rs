@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use rabble_core::acl::Resource;
 use rabble_shared::alloc::Allocation;
-use rabble_shared::api::{FieldChange, JobVersion, JobView};
+use rabble_shared::api::{FieldChange, InstanceView, JobVersion, JobView};
 
 pub async fn list(State(s): State<AppState>, headers: HeaderMap) -> Response {
     let jobs = super::job_views(&s);
@@ -74,8 +74,15 @@ pub fn render_detail(j: &JobView, versions: &[JobVersion], spec: &str, stop: boo
                     button.danger type="submit" { "Stop" }
                 }
             }
+            @let live: Vec<&str> = j.allocations.iter()
+                .filter(|a| a.desired == rabble_shared::alloc::DesiredStatus::Run && a.client_status == rabble_shared::alloc::ClientStatus::Running)
+                .map(|a| a.id.as_str()).collect();
+            @if stop && !live.is_empty() {
+                button type="button" data-action="rolling-restart" data-allocs=(live.join(" "))
+                    data-confirm={ "Restart the " (live.len()) " running allocation(s) in place, one at a time?" } { "Restart" }
+            }
             @if stop { a href={ "/ui/jobs/run?from=" (j.id) } { button type="button" { "Edit and run again" } } }
-            output.result {}
+            output.result #job-result data-keep="1" {}
         }
         @let held: Vec<&Allocation> = j.allocations.iter().filter(|a| a.holds_resources()).collect();
         p.dim {
@@ -96,7 +103,7 @@ pub fn render_detail(j: &JobView, versions: &[JobVersion], spec: &str, stop: boo
         (alloc_table(&j.allocations, true))
         h2 { "Versions" }
         div.scroll { table.diff {
-            thead { tr { th { "version" } th { "submitted" } th { "changes from the version before" } } }
+            thead { tr { th { "version" } th { "submitted" } th { "changes from the version before" } @if stop { th { "" } } } }
             tbody { @for (i, v) in versions.iter().enumerate() {
                 tr {
                     td.mono { "v" (v.version) }
@@ -105,6 +112,16 @@ pub fn render_detail(j: &JobView, versions: &[JobVersion], spec: &str, stop: boo
                         @if i + 1 == versions.len() { span.dim { "(first kept version)" } }
                         @else if v.diff.is_empty() { span.dim { "(no field changed: submitted again after a stop)" } }
                         @else { @for c in &v.diff { div { (change(c)) } } }
+                    }
+                    @if stop {
+                        td { @if v.version != j.version || j.stopped {
+                            form data-api={ "/api/v1/jobs/" (j.id) "/revert" } data-body="json"
+                                data-confirm={ "Run version " (v.version) " again (as a new version)?" } {
+                                input type="number" name="version" value=(v.version) hidden;
+                                button type="submit" { "Revert to v" (v.version) }
+                                output.result {}
+                            }
+                        } }
                     }
                 }
             } }
@@ -157,13 +174,31 @@ pub async fn allocation(State(s): State<AppState>, Path(id): Path<String>, heade
         Err(e) => return (StatusCode::NOT_FOUND, e).into_response(),
     };
     let tasks = crate::api::alloc_logs::tasks(&c, &a);
-    let logs = may(Resource::Alloc, Cap::Logs, &a.job_id);
-    page(&headers, &a.name, Nav::Jobs, render_allocation(&a, &tasks, logs))
+    let services = crate::api::jobs::alloc_services(&c, &a);
+    let can =
+        Can { logs: may(Resource::Alloc, Cap::Logs, &a.job_id), restart: may(Resource::Job, Cap::Stop, &a.job_id) };
+    page(&headers, &a.name, Nav::Jobs, render_allocation(&a, &tasks, &services, can))
 }
 
-pub fn render_allocation(a: &Allocation, tasks: &[String], logs: bool) -> Markup {
+/// What the caller may do on an allocation's page.
+#[derive(Debug, Clone, Copy)]
+pub struct Can {
+    pub logs: bool,
+    pub restart: bool,
+}
+
+pub fn render_allocation(a: &Allocation, tasks: &[String], services: &[InstanceView], can: Can) -> Markup {
+    let live = a.desired == rabble_shared::alloc::DesiredStatus::Run && !a.client_status.is_terminal();
     html! {
         h1 { "Allocation " span.mono { (&a.id.as_str()[..8.min(a.id.as_str().len())]) } " " (alloc_badge(a)) }
+        @if can.restart && live {
+            div.toolbar {
+                form data-api={ "/api/v1/allocations/" (a.id) "/restart" } data-confirm="Restart this allocation's running tasks in place?" {
+                    button type="submit" { "Restart" }
+                    output.result {}
+                }
+            }
+        }
         dl.facts {
             dt { "name" } dd { (a.name) }
             dt { "job" } dd { a href={ "/ui/jobs/" (a.job_id) } { (a.job_id) } " v" (a.job_version) }
@@ -175,7 +210,9 @@ pub fn render_allocation(a: &Allocation, tasks: &[String], logs: bool) -> Markup
             dt { "created / modified" } dd { (date(a.create_ms)) " / " (date(a.modify_ms)) }
             @if let Some(p) = &a.previous { dt { "replaces" } dd { a.mono href={ "/ui/allocations/" (p) } { (p) } } }
         }
-        @if logs {
+        (super::alloc::tasks(a))
+        (super::alloc::checks(services))
+        @if can.logs {
             @for (i, t) in tasks.iter().enumerate() {
                 h2 { "Logs: " (t) }
                 @if i == 0 {

@@ -4,6 +4,7 @@
 //! it without a server.
 
 pub mod acl;
+pub mod alloc;
 pub mod jobs;
 pub mod login;
 pub mod nodes;
