@@ -1,7 +1,9 @@
 //! Docker jobs against the real engine: a `FROM scratch` image of the tests' static
 //! tiny-http (no image can be pulled here), run, registered, adopted across an agent
 //! restart without being restarted (its templates re-delivered without a restart), restarted
-//! with a new environment when a template's KV key changes, and removed when the job stops.
+//! with a new environment when a template's KV key changes, and removed when the job stops
+//! — its output still readable after; a failed task's container is removed too (none left
+//! behind on the Pi), its output kept.
 
 use rabble_shared::Status;
 use rabble_shared::api::NodeStatus;
@@ -128,4 +130,70 @@ fn a_docker_job_runs_is_adopted_across_an_agent_restart_and_is_removed_on_stop()
             .unwrap();
         if all.stdout.is_empty() { Ok(()) } else { Err(String::from_utf8_lossy(&all.stdout).into_owned()) }
     });
+    // Its output was kept when the container went.
+    wait_for("the removed container's output", Duration::from_secs(10), || {
+        let (ok, err_out, e) = hub.cli(&["alloc", "logs", "-stderr", alloc.id.as_str()]);
+        if ok && err_out.contains("tiny-http: whoami.web[0] bonjour listening on") {
+            Ok(())
+        } else {
+            Err(format!("{err_out}{e}"))
+        }
+    });
+}
+
+fn docker_ps(alloc: &str) -> String {
+    let all = Command::new("docker").args(["ps", "-aq", "--filter", &format!("label=rabble.alloc={alloc}")]).output();
+    String::from_utf8_lossy(&all.unwrap().stdout).trim().to_owned()
+}
+
+#[test]
+fn a_failed_docker_tasks_container_is_removed_and_its_output_kept() {
+    image();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let hub = Hub::start(d, &[]);
+    let key = hub.key();
+    let alloc_dir = d.join("pi1-alloc").display().to_string();
+    let _agent = Agent::start(d, "pi1", hub.mqtt_port, &["--hub-key", key.as_str(), "--alloc-dir", alloc_dir.as_str()]);
+    hub.wait_node("pi1", NodeStatus::Up, Duration::from_secs(10));
+    let job = format!(
+        r#"job "broken" {{
+  type = "batch"
+  group "g" {{
+    restart {{
+      attempts = 0
+      mode     = "fail"
+    }}
+    reschedule {{
+      attempts  = 0
+      unlimited = false
+    }}
+    task "server" {{
+      driver = "docker"
+      config {{
+        image        = "{IMAGE}"
+        network_mode = "host"
+        args         = ["not-a-port"]
+      }}
+    }}
+  }}
+}}
+"#
+    );
+    hub.run_job(&d.join("broken.nomad.hcl"), &job);
+    let alloc = wait_for("the allocation to fail", Duration::from_secs(30), || {
+        let j: rabble_shared::api::JobView = hub.get("/api/v1/jobs/broken")?;
+        match j.allocations.first() {
+            Some(a) if a.client_status == rabble_shared::alloc::ClientStatus::Failed => Ok(a.clone()),
+            other => Err(format!("{other:?}")),
+        }
+    });
+    wait_for("no container left behind", Duration::from_secs(20), || {
+        let left = docker_ps(alloc.id.as_str());
+        if left.is_empty() { Ok(()) } else { Err(left) }
+    });
+    let (ok, err_out, e) = hub.cli(&["alloc", "logs", "-stderr", alloc.id.as_str()]);
+    assert!(ok && err_out.contains("tiny-http: cannot listen on port not-a-port"), "{err_out}{e}");
+    let (ok, status, _) = hub.cli(&["alloc", "status", alloc.id.as_str()]);
+    assert!(ok && status.contains("exited with code 1"), "{status}");
 }

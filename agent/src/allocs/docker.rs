@@ -1,16 +1,18 @@
 //! Docker tasks (bollard, over the engine's Unix socket): pull the image when it is
 //! missing (or `force_pull`), create the container with the task's ports, env, binds,
 //! limits and Rabble's labels (`rabble.alloc`, `rabble.task`, `rabble.node`), start it,
-//! and watch it; stop with `kill_timeout`, then remove. The engine keeps the logs.
+//! and watch it; stop with `kill_timeout`, keep its last output, then remove. The engine
+//! keeps the logs while the container exists.
 //! Each task's container is recorded on the tmpfs alloc dir, so an agent that restarts
 //! adopts the ones it still has work for and removes the rest: restarting the agent
 //! restarts no workload.
 
-use super::process::{TaskExit, TaskKey};
+use super::process::{Output, TaskExit, TaskKey};
 use bollard::Docker;
 use bollard::models::{ContainerCreateBody, HostConfig, PortBinding};
 use bollard::query_parameters::{
-    CreateContainerOptions, CreateImageOptions, RemoveContainerOptions, StopContainerOptions, WaitContainerOptions,
+    CreateContainerOptions, CreateImageOptions, LogsOptions, RemoveContainerOptions, StopContainerOptions,
+    WaitContainerOptions,
 };
 use futures_util::StreamExt;
 use rabble_shared::alloc::AllocPort;
@@ -248,15 +250,31 @@ pub async fn wait(docker: &Docker, name: &str, key: TaskKey) -> TaskExit {
     }
 }
 
-/// Stops (SIGTERM, then SIGKILL after `timeout_s`) and removes a container.
-pub fn stop(docker: Docker, name: String, signal: Option<String>, timeout_s: u64) {
+/// Stops (SIGTERM, then SIGKILL after `timeout_s`) and removes a container; its last
+/// output goes to `keep` first (read while the container still exists), so `rabble alloc
+/// logs` still shows it once the allocation has ended.
+pub fn stop(docker: Docker, name: String, signal: Option<String>, timeout_s: u64, keep: Option<Output>) {
     tokio::spawn(async move {
         let opts = StopContainerOptions { signal, t: Some(timeout_s.min(i32::MAX as u64) as i32) };
         let _ = docker.stop_container(&name, Some(opts)).await;
+        if let Some(out) = keep {
+            for (stdout, tail) in [(true, &out.stdout), (false, &out.stderr)] {
+                let opts = LogsOptions { stdout, stderr: !stdout, tail: KEEP_LINES.into(), ..Default::default() };
+                let mut logs = docker.logs(&name, Some(opts));
+                while let Some(Ok(chunk)) = logs.next().await {
+                    if let Ok(mut t) = tail.lock() {
+                        t.push(chunk.as_ref());
+                    }
+                }
+            }
+        }
         let _ =
             docker.remove_container(&name, Some(RemoveContainerOptions { force: true, ..Default::default() })).await;
     });
 }
+
+/// The lines of a removed container's streams kept (then cut to the tail's bytes).
+const KEEP_LINES: &str = "500";
 
 /// Sends `signal` to a task's container (a template's `change_signal`).
 pub fn signal(docker: Docker, name: String, signal: String) {

@@ -31,12 +31,14 @@ pub(super) fn stop_task(t: &mut TaskRt, now: Instant, docker: &DockerEngine) {
                 Handle::Container(c) => {
                     if let Some(d) = docker {
                         // The engine sends the signal and kills after the timeout; the
-                        // watcher reports the exit.
+                        // watcher reports the exit. Its last output is kept before removal.
+                        let keep = t.output.get_or_insert_with(Default::default).clone();
                         docker::stop(
                             d.clone(),
                             c.name.clone(),
                             t.spec.kill_signal.clone(),
                             t.spec.kill_timeout_ms.div_ceil(1000),
+                            Some(keep),
                         );
                     }
                 }

@@ -2,7 +2,8 @@
 //! completed allocation shows why: the tails its raw_exec and exec tasks already had in
 //! memory (at most 8 KB per stream), for the last [`KEEP`] allocations, at most
 //! [`KEEP_FOR`], at most [`KEEP_BYTES`] in all — memory only, nothing on the SD card.
-//! A Docker task's output is the engine's, readable while its container exists.
+//! A Docker task's output is the engine's while its container exists; the last of it is read
+//! into the same tails when the container is removed.
 
 use super::process::{Output, Tail};
 use rabble_shared::AllocId;

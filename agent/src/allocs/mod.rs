@@ -280,7 +280,7 @@ impl Allocs {
             for key in ghosts {
                 found.remove(&key);
                 tracing::info!(alloc = %key.0, task = %key.1, "removing a container no allocation wants");
-                docker::stop(d.clone(), docker::name(&key.0, &key.1), None, 5);
+                docker::stop(d.clone(), docker::name(&key.0, &key.1), None, 5, None);
                 let _ = std::fs::remove_dir_all(self.cfg.alloc_dir.join(&key.0));
             }
         }
@@ -346,10 +346,12 @@ impl Allocs {
                     None if t.restarts_total > 0 => "restarted".into(),
                     None => "started".into(),
                 };
-                #[allow(irrefutable_let_patterns)] // without the docker feature
-                if let Handle::Proc(p) = &run {
-                    t.output = Some(process::Output { stdout: p.stdout.clone(), stderr: p.stderr.clone() });
-                }
+                // A container's output is the engine's until it is removed (then kept here).
+                t.output = match &run {
+                    Handle::Proc(p) => Some(process::Output { stdout: p.stdout.clone(), stderr: p.stderr.clone() }),
+                    #[cfg(feature = "docker")]
+                    Handle::Container(_) => None,
+                };
                 t.phase = Phase::Running { generation, run };
             }
             Err(e) => {

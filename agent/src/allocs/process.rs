@@ -53,7 +53,7 @@ pub struct Tail {
 }
 
 /// A task's two streams.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Output {
     pub stdout: Arc<Mutex<Tail>>,
     pub stderr: Arc<Mutex<Tail>>,

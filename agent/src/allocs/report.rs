@@ -25,7 +25,17 @@ impl Allocs {
             }
         }
         for id in gone {
-            if let Some(rt) = self.allocs.remove(&id) {
+            if let Some(mut rt) = self.allocs.remove(&id) {
+                // Containers that ended on their own are removed now, their output kept.
+                #[cfg(feature = "docker")]
+                if let Some(d) = &self.docker {
+                    for (name, t) in
+                        rt.tasks.iter_mut().filter(|(_, t)| t.spec.driver == "docker" && t.output.is_none())
+                    {
+                        let keep = t.output.insert(Default::default()).clone();
+                        super::docker::stop(d.clone(), super::docker::name(id.as_str(), name), None, 0, Some(keep));
+                    }
+                }
                 // Its tasks' output tails stay readable a while (`rabble alloc logs`).
                 let outputs = rt.tasks.iter().filter_map(|(n, t)| t.output.clone().map(|o| (n.clone(), o))).collect();
                 self.ended.keep(id.clone(), outputs, Instant::now());
