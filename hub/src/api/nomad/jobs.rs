@@ -8,11 +8,11 @@
 
 use super::super::AppState;
 use super::super::door;
-use super::{Trigger, answer, error, eval_id, nanos, params};
+use super::{Query, Trigger, answer, error, eval_id, nanos};
 use crate::catalog::{Catalog, JobUpdate, Update};
 use crate::scheduler::{eval, preview};
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use rabble_core::acl::{Cap, Need, Resource};
@@ -256,12 +256,8 @@ fn no_job(id: &str) -> Response {
     error(StatusCode::NOT_FOUND, &format!("job not found: {id}"))
 }
 
-pub async fn show(State(s): State<AppState>, Path(id): Path<String>, RawQuery(q): RawQuery) -> Response {
-    let (p, _) = match params(q.as_deref()) {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let c = super::super::consul::snapshot(&s, &p).await;
+pub async fn show(State(s): State<AppState>, Path(id): Path<String>, q: Query) -> Response {
+    let c = super::super::consul::snapshot(&s, &q.block).await;
     match job_json(&c, &s.sched.borrow().clone(), &id) {
         Some(v) => answer(c.index, &v),
         None => no_job(&id),
@@ -269,19 +265,15 @@ pub async fn show(State(s): State<AppState>, Path(id): Path<String>, RawQuery(q)
 }
 
 /// `GET /v1/jobs[?prefix=]`: Nomad's job list stubs, with each group's summary.
-pub async fn list(State(s): State<AppState>, RawQuery(q): RawQuery) -> Response {
-    let (p, pairs) = match params(q.as_deref()) {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let prefix = pairs.iter().find(|(k, _)| k == "prefix").map(|(_, v)| v.clone()).unwrap_or_default();
-    let c = super::super::consul::snapshot(&s, &p).await;
+pub async fn list(State(s): State<AppState>, q: Query) -> Response {
+    let prefix = q.get("prefix").unwrap_or_default();
+    let c = super::super::consul::snapshot(&s, &q.block).await;
     let st = s.sched.borrow().clone();
     let stubs: Vec<Value> = c
         .work
         .jobs
         .iter()
-        .filter(|(id, _)| id.starts_with(&prefix) && door::may_read(Resource::Job, id))
+        .filter(|(id, _)| id.starts_with(prefix) && door::may_read(Resource::Job, id))
         .filter_map(|(id, rec)| {
             let view = super::super::jobs::job_view(&c, &st, id, false)?;
             let summary: serde_json::Map<String, Value> = view
@@ -307,15 +299,11 @@ pub async fn list(State(s): State<AppState>, RawQuery(q): RawQuery) -> Response 
 }
 
 /// `DELETE /v1/job/<id>[?purge=true]`: stops the job (purged: forgotten).
-pub async fn deregister(State(s): State<AppState>, Path(id): Path<String>, RawQuery(q): RawQuery) -> Response {
-    let (_, pairs) = match params(q.as_deref()) {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+pub async fn deregister(State(s): State<AppState>, Path(id): Path<String>, q: Query) -> Response {
     if !s.catalog().work.jobs.contains_key(&id) {
         return no_job(&id);
     }
-    let purge = pairs.iter().any(|(k, v)| k == "purge" && v != "false");
+    let purge = q.get("purge").is_some_and(|v| v != "false");
     let update = if purge { JobUpdate::Purge } else { JobUpdate::Stop };
     match s.commit(Update::Job(id.clone(), update)).await {
         Ok(c) => answer(
@@ -328,12 +316,8 @@ pub async fn deregister(State(s): State<AppState>, Path(id): Path<String>, RawQu
 }
 
 /// `GET /v1/job/<id>/allocations`: the job's allocation stubs.
-pub async fn allocations(State(s): State<AppState>, Path(id): Path<String>, RawQuery(q): RawQuery) -> Response {
-    let (p, _) = match params(q.as_deref()) {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let c = super::super::consul::snapshot(&s, &p).await;
+pub async fn allocations(State(s): State<AppState>, Path(id): Path<String>, q: Query) -> Response {
+    let c = super::super::consul::snapshot(&s, &q.block).await;
     if !c.work.jobs.contains_key(&id) {
         return no_job(&id);
     }

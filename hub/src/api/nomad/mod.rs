@@ -61,20 +61,37 @@ pub fn answer(index: u64, body: &impl serde::Serialize) -> Response {
     r
 }
 
-/// The query's blocking parameters (`index`, `wait`) and the rest as pairs.
-#[allow(clippy::result_large_err)] // the error is the response, built once per failed request
-pub fn params(raw: Option<&str>) -> Result<(Params, Vec<(String, String)>), Response> {
-    let p = Params::parse(raw).map_err(|e| error(StatusCode::BAD_REQUEST, &e))?;
-    let pairs = raw
-        .unwrap_or("")
-        .split('&')
-        .filter(|s| !s.is_empty())
-        .map(|kv| {
-            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-            (k.to_owned(), rabble_shared::routes::rule::percent_decode(v))
-        })
-        .collect();
-    Ok((p, pairs))
+/// A request's query: its blocking parameters (`index`, `wait`), and the rest
+/// (`prefix`, `purge`) by name. A malformed one is refused with Nomad's 400.
+pub struct Query {
+    pub block: Params,
+    pairs: Vec<(String, String)>,
+}
+
+impl Query {
+    /// The value of parameter `name`, if given.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Query {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Query, Response> {
+        let raw = parts.uri.query();
+        let block = Params::parse(raw).map_err(|e| error(StatusCode::BAD_REQUEST, &e))?;
+        let pairs = raw
+            .unwrap_or("")
+            .split('&')
+            .filter(|s| !s.is_empty())
+            .map(|kv| {
+                let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+                (k.to_owned(), rabble_shared::routes::rule::percent_decode(v))
+            })
+            .collect();
+        Ok(Query { block, pairs })
+    }
 }
 
 /// Nanoseconds since the epoch, as Nomad's times are.

@@ -4,10 +4,10 @@
 
 use super::super::AppState;
 use super::super::door;
-use super::{Trigger, answer, error, eval_id, job_digest, nanos, params, parse_eval_id};
+use super::{Query, Trigger, answer, error, eval_id, job_digest, nanos, parse_eval_id};
 use crate::catalog::Catalog;
 use crate::scheduler::task::SchedStatus;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use rabble_core::acl::Resource;
@@ -87,28 +87,20 @@ fn node_json(c: &Catalog, v: &NodeView, full: bool) -> Value {
     o
 }
 
-pub async fn nodes(State(s): State<AppState>, RawQuery(q): RawQuery) -> Response {
-    let (p, pairs) = match params(q.as_deref()) {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let prefix = pairs.iter().find(|(k, _)| k == "prefix").map(|(_, v)| v.clone()).unwrap_or_default();
-    let c = super::super::consul::snapshot(&s, &p).await;
+pub async fn nodes(State(s): State<AppState>, q: Query) -> Response {
+    let prefix = q.get("prefix").unwrap_or_default();
+    let c = super::super::consul::snapshot(&s, &q.block).await;
     let views = s.with_live(c.node_views());
     let list: Vec<Value> = views
         .iter()
-        .filter(|v| v.id.as_str().starts_with(&prefix) && door::may_read(Resource::Node, v.id.as_str()))
+        .filter(|v| v.id.as_str().starts_with(prefix) && door::may_read(Resource::Node, v.id.as_str()))
         .map(|v| node_json(&c, v, false))
         .collect();
     answer(c.index, &list)
 }
 
-pub async fn node(State(s): State<AppState>, Path(id): Path<String>, RawQuery(q): RawQuery) -> Response {
-    let (p, _) = match params(q.as_deref()) {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let c = super::super::consul::snapshot(&s, &p).await;
+pub async fn node(State(s): State<AppState>, Path(id): Path<String>, q: Query) -> Response {
+    let c = super::super::consul::snapshot(&s, &q.block).await;
     let views = s.with_live(c.node_views());
     match views.iter().find(|v| v.id.as_str() == id) {
         Some(v) => answer(c.index, &node_json(&c, v, true)),
@@ -195,29 +187,21 @@ fn text(v: &impl serde::Serialize) -> String {
     serde_json::to_value(v).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
 }
 
-pub async fn allocations(State(s): State<AppState>, RawQuery(q): RawQuery) -> Response {
-    let (p, pairs) = match params(q.as_deref()) {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let prefix = pairs.iter().find(|(k, _)| k == "prefix").map(|(_, v)| v.clone()).unwrap_or_default();
-    let c = super::super::consul::snapshot(&s, &p).await;
+pub async fn allocations(State(s): State<AppState>, q: Query) -> Response {
+    let prefix = q.get("prefix").unwrap_or_default();
+    let c = super::super::consul::snapshot(&s, &q.block).await;
     let list: Vec<Value> = c
         .work
         .allocs
         .values()
-        .filter(|a| a.id.as_str().starts_with(&prefix) && door::may_read(Resource::Alloc, &a.job_id))
+        .filter(|a| a.id.as_str().starts_with(prefix) && door::may_read(Resource::Alloc, &a.job_id))
         .map(|a| alloc_json(&c, a, false))
         .collect();
     answer(c.index, &list)
 }
 
-pub async fn allocation(State(s): State<AppState>, Path(id): Path<String>, RawQuery(q): RawQuery) -> Response {
-    let (p, _) = match params(q.as_deref()) {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let c = super::super::consul::snapshot(&s, &p).await;
+pub async fn allocation(State(s): State<AppState>, Path(id): Path<String>, q: Query) -> Response {
+    let c = super::super::consul::snapshot(&s, &q.block).await;
     match super::super::jobs::find_alloc(&c, &id) {
         Ok(a) => answer(c.index, &alloc_json(&c, a, true)),
         Err(e) => error(StatusCode::NOT_FOUND, &e),
