@@ -25,17 +25,15 @@ impl Allocs {
             }
         }
         for id in gone {
-            if let Some(mut rt) = self.allocs.remove(&id) {
-                // Containers that ended on their own are removed now, their output kept.
-                #[cfg(feature = "docker")]
-                if let Some(d) = &self.docker {
-                    for (name, t) in
-                        rt.tasks.iter_mut().filter(|(_, t)| t.spec.driver == "docker" && t.output.is_none())
-                    {
-                        let keep = t.output.insert(Default::default()).clone();
-                        super::docker::stop(d.clone(), super::docker::name(id.as_str(), name), None, 0, Some(keep));
-                    }
+            // Containers that ended on their own are removed now, their output kept.
+            #[cfg(feature = "docker")]
+            if let (Some(d), Some(rt)) = (&self.docker, self.allocs.get_mut(&id)) {
+                for (name, t) in rt.tasks.iter_mut().filter(|(_, t)| t.spec.driver == "docker" && t.output.is_none()) {
+                    let keep = t.output.insert(Default::default()).clone();
+                    super::docker::stop(d.clone(), super::docker::name(id.as_str(), name), None, 0, Some(keep));
                 }
+            }
+            if let Some(rt) = self.allocs.remove(&id) {
                 // Its tasks' output tails stay readable a while (`rabble alloc logs`).
                 let outputs = rt.tasks.iter().filter_map(|(n, t)| t.output.clone().map(|o| (n.clone(), o))).collect();
                 self.ended.keep(id.clone(), outputs, Instant::now());
