@@ -1,7 +1,10 @@
-//! Node facts (what the node is) and heartbeat stats (how it is doing), from sysinfo
-//! and the few /sys files sysinfo does not read (SoC temperature, Pi throttling).
+//! Node facts (what the node is), heartbeat stats (how it is doing) and the node's
+//! metrics (node_exporter's counters), from sysinfo and the few /proc and /sys files it
+//! does not read (CPU time per mode, thermal zones, Pi throttling).
 
-use rabble_shared::msg::{DiskFacts, DiskUse, Heartbeat, NodeFacts, OsFacts, Throttled};
+use rabble_shared::msg::{
+    DiskFacts, DiskUse, Heartbeat, MAX_METRIC_ITEMS, NetUse, NodeFacts, NodeMetrics, OsFacts, ThermalZone, Throttled,
+};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use sysinfo::{Disks, Networks, System};
@@ -28,6 +31,8 @@ pub struct Identity {
 pub struct Sampler {
     sys: Option<System>,
     seq: u64,
+    /// Metrics ride on every `metrics_every`-th heartbeat (the first included); 0: never.
+    pub metrics_every: u64,
 }
 
 impl std::fmt::Debug for Sampler {
@@ -49,7 +54,7 @@ impl Sampler {
             s.refresh_cpu_usage();
             s.refresh_memory();
         }
-        Sampler { sys, seq: 0 }
+        Sampler { sys, seq: 0, metrics_every: 0 }
     }
 
     /// Facts: read at start and on reload.
@@ -113,7 +118,7 @@ impl Sampler {
             used_bytes: d.total_space().saturating_sub(d.available_space()),
             total_bytes: d.total_space(),
         });
-        Heartbeat {
+        let mut hb = Heartbeat {
             seq: self.seq,
             uptime_s: System::uptime().unwrap_or_default(),
             cpu_percent,
@@ -126,8 +131,58 @@ impl Sampler {
                 .and_then(|s| u32::from_str_radix(s.trim_start_matches("0x"), 16).ok())
                 .map(Throttled::from_raw),
             assignments_refused: 0, // the engine fills it in
+            metrics: None,
+        };
+        if self.metrics_every > 0 && (self.seq - 1) % self.metrics_every == 0 {
+            hb.metrics = Some(self.metrics());
         }
+        hb
     }
+
+    /// The node's counters for `/metrics`: CPU time per mode, memory available, swap,
+    /// bytes per interface, every thermal zone.
+    pub fn metrics(&mut self) -> NodeMetrics {
+        let mut m = NodeMetrics { cpu_seconds: cpu_seconds(), ..Default::default() };
+        if let Some(s) = self.sys.as_mut() {
+            s.refresh_memory();
+            m.memory_available_bytes = s.available_memory();
+            m.swap_total_bytes = s.total_swap();
+            m.swap_free_bytes = s.free_swap();
+        }
+        if let Ok(nets) = Networks::new_with_refreshed_list() {
+            m.net = nets
+                .iter()
+                .map(|(name, n)| (name.to_string_lossy(), n))
+                .filter(|(name, _)| name != "lo" && !name.starts_with("veth"))
+                .take(MAX_METRIC_ITEMS)
+                .map(|(name, n)| NetUse {
+                    device: name.into_owned(),
+                    rx_bytes: n.total_received(),
+                    tx_bytes: n.total_transmitted(),
+                })
+                .collect();
+        }
+        m.thermal = (0..MAX_METRIC_ITEMS as u32)
+            .map_while(|zone| {
+                let dir = format!("/sys/class/thermal/thermal_zone{zone}");
+                let milli = read_trimmed(&format!("{dir}/temp"))?.parse::<f32>().ok()?;
+                let kind = read_trimmed(&format!("{dir}/type")).unwrap_or_default();
+                Some(ThermalZone { zone, kind, celsius: milli / 1000.0 })
+            })
+            .collect();
+        m
+    }
+}
+
+/// `/proc/stat`'s first line (all CPUs) in seconds per mode (USER_HZ is 100 on Linux).
+fn cpu_seconds() -> [f64; 8] {
+    let mut out = [0.0; 8];
+    let Ok(stat) = std::fs::read_to_string("/proc/stat") else { return out };
+    let fields = stat.lines().next().unwrap_or_default().split_whitespace().skip(1);
+    for (slot, v) in out.iter_mut().zip(fields) {
+        *slot = v.parse::<f64>().unwrap_or(0.0) / 100.0;
+    }
+    out
 }
 
 /// The first [`MAX_DISKS`] disks, each mapped by `f`.

@@ -243,6 +243,47 @@ pub struct Heartbeat {
     /// replayed) since it started.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub assignments_refused: u64,
+    /// The node's counters and gauges for `/metrics` (node_exporter's), on one heartbeat in
+    /// `metrics_interval` (10 s by default); the hub keeps the last ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<NodeMetrics>,
+}
+
+/// What node_exporter would say of the node, in its units, for what Rabble's heartbeat
+/// does not carry already (load, memory used, disks, uptime, temperature are there).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct NodeMetrics {
+    /// Seconds the CPUs spent in each mode since boot, summed over CPUs (`/proc/stat`):
+    /// user, nice, system, idle, iowait, irq, softirq, steal.
+    pub cpu_seconds: [f64; 8],
+    pub memory_available_bytes: u64,
+    pub swap_total_bytes: u64,
+    pub swap_free_bytes: u64,
+    /// Bytes through each interface since boot (loopback and containers' veths left out).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub net: Vec<NetUse>,
+    /// Each thermal zone (`/sys/class/thermal/thermal_zone<N>`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub thermal: Vec<ThermalZone>,
+}
+
+/// The CPU modes of [`NodeMetrics::cpu_seconds`], in order, as node_exporter names them.
+pub const CPU_MODES: [&str; 8] = ["user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal"];
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NetUse {
+    pub device: String,
+    pub rx_bytes: u64,
+    pub tx_bytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ThermalZone {
+    pub zone: u32,
+    /// The zone's type (`cpu-thermal`, `x86_pkg_temp`).
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub celsius: f32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -276,8 +317,24 @@ impl Throttled {
     }
 }
 
+/// The most interfaces and thermal zones a heartbeat's metrics carry (bounded series per node).
+pub const MAX_METRIC_ITEMS: usize = 32;
+
 impl Payload for Heartbeat {
     const WHAT: &'static str = "heartbeat";
+    fn validate(&self) -> Result<(), DecodeError> {
+        if self.disks.len() > MAX_METRIC_ITEMS {
+            return Err(DecodeError::Invalid(format!("heartbeat: more than {MAX_METRIC_ITEMS} disks")));
+        }
+        if let Some(m) = &self.metrics
+            && (m.net.len() > MAX_METRIC_ITEMS || m.thermal.len() > MAX_METRIC_ITEMS)
+        {
+            return Err(DecodeError::Invalid(format!(
+                "heartbeat: more than {MAX_METRIC_ITEMS} interfaces or thermal zones"
+            )));
+        }
+        Ok(())
+    }
 }
 
 /// One service instance on one node, as a service file declares it.

@@ -51,6 +51,7 @@ fn heartbeat() -> Heartbeat {
         temperature_c: Some(48.5),
         throttled: Some(Throttled::from_raw(0x50005)),
         assignments_refused: 0,
+        metrics: None,
     }
 }
 
@@ -89,6 +90,31 @@ fn manifest() -> Manifest {
 fn node_facts_v1() {
     golden("node_facts.v1.json", &encode(&facts()));
     assert_eq!(decode::<NodeFacts>(&encode(&facts())).unwrap(), facts());
+}
+
+#[test]
+fn heartbeat_with_metrics_v1() {
+    use rabble_shared::msg::{NetUse, NodeMetrics, ThermalZone};
+    let hb = Heartbeat {
+        metrics: Some(NodeMetrics {
+            cpu_seconds: [1200.5, 3.25, 300.0, 86000.75, 12.5, 0.0, 4.0, 0.0],
+            memory_available_bytes: 600_000_000,
+            swap_total_bytes: 104_853_504,
+            swap_free_bytes: 104_853_504,
+            net: vec![NetUse { device: "eth0".into(), rx_bytes: 123_456_789, tx_bytes: 98_765_432 }],
+            thermal: vec![ThermalZone { zone: 0, kind: "cpu-thermal".into(), celsius: 48.5 }],
+        }),
+        ..heartbeat()
+    };
+    golden("heartbeat_metrics.v1.json", &encode(&hb));
+    assert_eq!(decode::<Heartbeat>(&encode(&hb)).unwrap(), hb);
+    let mut many = hb.clone();
+    if let Some(m) = many.metrics.as_mut() {
+        m.net = vec![m.net[0].clone(); rabble_shared::msg::MAX_METRIC_ITEMS + 1];
+    }
+    assert!(decode::<Heartbeat>(&encode(&many)).is_err(), "unbounded interfaces refused");
+    // What a heartbeat with metrics costs on the wire, against one without.
+    println!("heartbeat {} B, with metrics {} B", encode(&heartbeat()).len(), encode(&hb).len());
 }
 
 #[test]

@@ -83,6 +83,28 @@ scrape_configs:
     assert_eq!(q[0]["value"][1], "1");
     let v = get("/api/v1/query?query=rabble_node_memory_total_bytes").unwrap();
     assert!(v["data"]["result"][0]["value"][1].as_str().unwrap().parse::<f64>().unwrap() > 0.0, "{v}");
+    // node_exporter's names from the agent's metrics (on its first heartbeat, then every
+    // 10 s): a node_exporter dashboard's queries answer, labelled by node.
+    for query in [
+        "node_memory_MemAvailable_bytes",
+        "node_load1",
+        "node_filesystem_size_bytes",
+        "node_time_seconds - node_boot_time_seconds",
+        "node_cpu_seconds_total{mode=\"idle\"}",
+    ] {
+        let encode = |c: char| match c {
+            ' ' | '"' | '{' | '}' | '=' | '+' => format!("%{:02X}", c as u32),
+            c => c.to_string(),
+        };
+        let url = format!("/api/v1/query?query={}", query.chars().map(encode).collect::<String>());
+        let r = wait_for(query, T, || {
+            let v = get(&url)?;
+            let r = v["data"]["result"].as_array().cloned().unwrap_or_default();
+            if r.iter().any(|s| s["metric"]["node"] == "pi1") { Ok(r) } else { Err(v.to_string()) }
+        });
+        let value: f64 = r[0]["value"][1].as_str().unwrap().parse().unwrap();
+        assert!(value > 0.0, "{query}: {r:?}");
+    }
 
     // consul_sd's calls, in its order, and the fields its labels come from.
     let dc: serde_json::Value = hub.get("/v1/agent/self").unwrap();

@@ -114,6 +114,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
     let (driver_tx, mut driver_rx) = mpsc::channel(1);
     let driver_task = tokio::spawn(driver::run(cfg.drivers.clone(), driver_tx));
     let mut sampler = Sampler::new();
+    sampler.metrics_every = cfg.metrics_every();
     let mut facts = sampler.facts(&cfg.identity);
     facts.host_volumes = cfg
         .host_volumes

@@ -170,6 +170,7 @@ pub async fn run(
         services_dir: services_dir.clone(),
         enable_script_checks: false,
         heartbeat_interval: rabble_agent::config::DEFAULT_HEARTBEAT_INTERVAL,
+        metrics_interval: rabble_agent::config::DEFAULT_METRICS_INTERVAL,
         keepalive: rabble_agent::config::DEFAULT_KEEPALIVE,
         socket: Some(scratch.join("agent.sock")),
         ca: None,

@@ -22,6 +22,8 @@ pub struct Sources<'a> {
     pub lanes: &'a [LaneTable],
     /// Each node's lane proxy counters.
     pub proxy: &'a HashMap<NodeId, rabble_shared::routes::ProxyStats>,
+    /// The hub's clock (ms since the epoch): `node_time_seconds`, and boot times from uptimes.
+    pub now_ms: u64,
 }
 
 /// A family's samples: rendered labels and values.
@@ -125,6 +127,7 @@ pub fn render(s: &Sources<'_>) -> String {
     }
     s.dns.render(&mut out);
     nodes(&mut out, s);
+    node_exporter(&mut out, s);
     proxies(&mut out, s);
     out
 }
@@ -210,6 +213,58 @@ fn nodes(out: &mut String, s: &Sources<'_>) {
             node,
             hb.assignments_refused as f64,
         );
+    }
+    for (name, (help, samples)) in f {
+        let kind = if name.ends_with("_total") { "counter" } else { "gauge" };
+        family(out, name, kind, help, &samples);
+    }
+}
+
+/// Every node's figures under node_exporter's names and units, labelled `node`, so
+/// dashboards made for node_exporter work with `node` in place of `instance`. CPU time is
+/// the sum over the node's CPUs (`cpu="all"`): per-CPU panels show one line.
+fn node_exporter(out: &mut String, s: &Sources<'_>) {
+    let mut f: BTreeMap<&str, (&str, Samples)> = BTreeMap::new();
+    let mut add = |name: &'static str, help: &'static str, labels: String, v: f64| {
+        f.entry(name).or_insert((help, Vec::new())).1.push((labels, v));
+    };
+    for id in s.catalog.nodes.keys() {
+        let Some(hb) = s.heartbeats.get(id) else { continue };
+        let node = format!("node=\"{}\"", esc(id.as_str()));
+        for (name, v) in ["node_load1", "node_load5", "node_load15"].into_iter().zip(hb.load) {
+            add(name, "Load average.", node.clone(), f64::from(v));
+        }
+        add("node_memory_MemTotal_bytes", "Memory installed.", node.clone(), hb.memory_total_bytes as f64);
+        let now_s = s.now_ms as f64 / 1000.0;
+        add("node_time_seconds", "The hub's clock when it answered.", node.clone(), now_s);
+        add("node_boot_time_seconds", "When the node booted.", node.clone(), (now_s - hb.uptime_s as f64).floor());
+        let fs_of = |mount: &str| {
+            let facts = s.catalog.nodes.get(id).and_then(|n| n.facts.as_ref());
+            facts.and_then(|f| f.disks.iter().find(|d| d.mount == mount)).map(|d| d.fs.clone()).unwrap_or_default()
+        };
+        for d in &hb.disks {
+            let l = format!("{node},mountpoint=\"{}\",fstype=\"{}\"", esc(&d.mount), esc(&fs_of(&d.mount)));
+            add("node_filesystem_size_bytes", "Filesystem size.", l.clone(), d.total_bytes as f64);
+            let avail = d.total_bytes.saturating_sub(d.used_bytes) as f64;
+            add("node_filesystem_avail_bytes", "Filesystem space available to non-root users.", l, avail);
+        }
+        let Some(m) = &hb.metrics else { continue };
+        for (mode, secs) in rabble_shared::msg::CPU_MODES.iter().zip(m.cpu_seconds) {
+            let l = format!("{node},cpu=\"all\",mode=\"{mode}\"");
+            add("node_cpu_seconds_total", "Seconds the CPUs spent in each mode (all CPUs).", l, secs);
+        }
+        add("node_memory_MemAvailable_bytes", "Memory available.", node.clone(), m.memory_available_bytes as f64);
+        add("node_memory_SwapTotal_bytes", "Swap size.", node.clone(), m.swap_total_bytes as f64);
+        add("node_memory_SwapFree_bytes", "Swap free.", node.clone(), m.swap_free_bytes as f64);
+        for n in &m.net {
+            let l = format!("{node},device=\"{}\"", esc(&n.device));
+            add("node_network_receive_bytes_total", "Bytes received.", l.clone(), n.rx_bytes as f64);
+            add("node_network_transmit_bytes_total", "Bytes sent.", l, n.tx_bytes as f64);
+        }
+        for t in &m.thermal {
+            let l = format!("{node},zone=\"{}\",type=\"{}\"", t.zone, esc(&t.kind));
+            add("node_thermal_zone_temp", "Zone temperature in Celsius.", l, f64::from(t.celsius));
+        }
     }
     for (name, (help, samples)) in f {
         let kind = if name.ends_with("_total") { "counter" } else { "gauge" };

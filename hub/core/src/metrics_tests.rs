@@ -3,7 +3,7 @@
 use super::*;
 use crate::dns::fixture::add;
 use rabble_shared::Status;
-use rabble_shared::msg::{DiskUse, Heartbeat, Throttled};
+use rabble_shared::msg::{DiskUse, Heartbeat, NetUse, NodeMetrics, ThermalZone, Throttled};
 
 fn catalog() -> Catalog {
     let mut c = Catalog::default();
@@ -32,6 +32,14 @@ fn heartbeats() -> HashMap<NodeId, Heartbeat> {
         temperature_c: Some(48.5),
         throttled: Some(Throttled::from_raw(0x50005)),
         assignments_refused: 0,
+        metrics: Some(NodeMetrics {
+            cpu_seconds: [10.0, 0.0, 5.0, 900.0, 1.5, 0.0, 0.25, 0.0],
+            memory_available_bytes: 600,
+            swap_total_bytes: 100,
+            swap_free_bytes: 90,
+            net: vec![NetUse { device: "eth0".into(), rx_bytes: 1234, tx_bytes: 567 }],
+            thermal: vec![ThermalZone { zone: 0, kind: "cpu-thermal".into(), celsius: 48.5 }],
+        }),
     };
     HashMap::from([(NodeId::new("pi1").unwrap(), hb)])
 }
@@ -60,6 +68,7 @@ fn metrics_cover_the_hub_and_every_nodes_heartbeat_in_valid_text_format() {
         dns: &dns,
         lanes: &lanes,
         proxy: &proxy,
+        now_ms: 1_800_000_000_000,
     });
     for want in [
         "rabble_ingest_messages_total{result=\"accepted\"} 7",
@@ -77,6 +86,18 @@ fn metrics_cover_the_hub_and_every_nodes_heartbeat_in_valid_text_format() {
         "rabble_dns_answer_seconds_count 0",
         "rabble_proxy_requests_total{node=\"pi1\",lane=\"routing\",router=\"web\",code=\"2xx\"} 9",
         "rabble_proxy_request_seconds_total{node=\"pi1\",lane=\"routing\",router=\"web\"} 0",
+        // node_exporter's names and units.
+        "node_load5{node=\"pi1\"} 0.25",
+        "node_cpu_seconds_total{node=\"pi1\",cpu=\"all\",mode=\"idle\"} 900",
+        "node_cpu_seconds_total{node=\"pi1\",cpu=\"all\",mode=\"softirq\"} 0.25",
+        "node_memory_MemTotal_bytes{node=\"pi1\"} 1000",
+        "node_memory_MemAvailable_bytes{node=\"pi1\"} 600",
+        "node_memory_SwapFree_bytes{node=\"pi1\"} 90",
+        "node_filesystem_avail_bytes{node=\"pi1\",mountpoint=\"/\",fstype=\"\"} 24",
+        "node_network_receive_bytes_total{node=\"pi1\",device=\"eth0\"} 1234",
+        "node_thermal_zone_temp{node=\"pi1\",zone=\"0\",type=\"cpu-thermal\"} 48.5",
+        "node_boot_time_seconds{node=\"pi1\"} 1799999940",
+        "# TYPE node_network_transmit_bytes_total counter",
     ] {
         assert!(text.contains(want), "missing {want:?} in\n{text}");
     }
@@ -93,6 +114,55 @@ fn metrics_cover_the_hub_and_every_nodes_heartbeat_in_valid_text_format() {
         let (_, value) = line.rsplit_once(' ').unwrap();
         assert!(value.parse::<f64>().is_ok() || value == "+Inf", "{line}");
     }
+}
+
+/// The Grafana dashboard shipped in docs/ parses, and every metric its queries name is one
+/// `/metrics` declares (a renamed metric breaks this test, not the user's dashboard).
+#[test]
+fn the_shipped_grafana_dashboard_uses_only_metrics_rabble_exports() {
+    let c = catalog();
+    let (heartbeats, ingest, dns) = (heartbeats(), IngestStats::default(), DnsStats::default());
+    let lanes = [LaneTable { lane: "routing".into(), ..Default::default() }];
+    let proxy = HashMap::new();
+    let text = render(&Sources {
+        catalog: &c,
+        heartbeats: &heartbeats,
+        ingest: &ingest,
+        dns: &dns,
+        lanes: &lanes,
+        proxy: &proxy,
+        now_ms: 1_800_000_000_000,
+    });
+    let declared: std::collections::BTreeSet<&str> =
+        text.lines().filter_map(|l| l.strip_prefix("# TYPE ")).filter_map(|l| l.split(' ').next()).collect();
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/grafana/rabble-homelab.json");
+    let dash: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let mut exprs = Vec::new();
+    fn walk<'v>(v: &'v serde_json::Value, out: &mut Vec<&'v str>) {
+        match v {
+            serde_json::Value::Object(o) => {
+                if let Some(e) = o.get("expr").and_then(|e| e.as_str()) {
+                    out.push(e);
+                }
+                o.values().for_each(|x| walk(x, out));
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|x| walk(x, out)),
+            _ => {}
+        }
+    }
+    walk(&dash, &mut exprs);
+    assert!(exprs.len() >= 10, "{} queries", exprs.len());
+    let mut used = std::collections::BTreeSet::new();
+    for e in &exprs {
+        for word in e.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+            if word.starts_with("node_") || word.starts_with("rabble_") {
+                used.insert(word);
+            }
+        }
+    }
+    let missing: Vec<&&str> = used.iter().filter(|m| !declared.contains(**m)).collect();
+    assert!(missing.is_empty(), "the dashboard queries metrics /metrics does not declare: {missing:?}");
+    assert!(used.contains("node_cpu_seconds_total") && used.contains("rabble_node_up"), "{used:?}");
 }
 
 #[test]

@@ -265,6 +265,7 @@ async fn metrics(State(s): State<AppState>) -> Response {
         ingest: &ingest,
         dns: &s.dns.stats,
         lanes: &lanes,
+        now_ms: rabble_shared::support::clock::now_ms(),
     });
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
 }

@@ -214,7 +214,11 @@ impl<A: Acker> Writer<A> {
                         match nu {
                             NodeUpdate::Offline => {}
                             NodeUpdate::Heartbeat(hb) => {
-                                entry.heartbeat = Some(hb.clone());
+                                // Metrics ride on one heartbeat in several: the last ones stay.
+                                let kept = entry.heartbeat.take().and_then(|old| old.metrics);
+                                let mut hb = hb.clone();
+                                hb.metrics = hb.metrics.take().or(kept);
+                                entry.heartbeat = Some(hb);
                                 entry.last_seen = now;
                             }
                             _ => entry.last_seen = now,

@@ -165,6 +165,7 @@ fn heartbeat(n: &str) -> Update {
         temperature_c: None,
         throttled: None,
         assignments_refused: 0,
+        metrics: None,
     };
     Update::Node(node(n), NodeUpdate::Heartbeat(hb))
 }

@@ -71,6 +71,7 @@ fn updates() -> Vec<Update> {
                 temperature_c: Some(48.0),
                 throttled: None,
                 assignments_refused: 0,
+                metrics: None,
             }),
         ));
         for s in 0..SERVICES_PER_NODE {

@@ -115,6 +115,7 @@ fn joined(node: &str) -> Vec<Update> {
         temperature_c: None,
         throttled: None,
         assignments_refused: 0,
+        metrics: None,
     };
     vec![
         Update::Node(n(node), NodeUpdate::Online),

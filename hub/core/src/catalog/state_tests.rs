@@ -92,6 +92,7 @@ fn hb() -> Heartbeat {
         temperature_c: None,
         throttled: None,
         assignments_refused: 0,
+        metrics: None,
     }
 }
 
