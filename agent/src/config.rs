@@ -361,6 +361,22 @@ mod tests {
     use std::path::Path;
 
     #[test]
+    fn metrics_ride_on_every_nth_heartbeat_as_configured() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("agent.toml");
+        let every = |text: &str| {
+            std::fs::write(&p, format!("hub = \"mqtt://hub.lan\"\n{text}")).unwrap();
+            Config::resolve(Flags { config: Some(p.clone()), name: Some("pi".into()), ..Default::default() })
+                .unwrap()
+                .metrics_every()
+        };
+        assert_eq!(every(""), 10, "10 s over 1 s heartbeats");
+        assert_eq!(every("metrics_interval = \"0s\"\n"), 0, "never");
+        assert_eq!(every("metrics_interval = \"30s\"\nheartbeat_interval = \"2s\"\n"), 15);
+        assert_eq!(every("metrics_interval = \"100ms\"\n"), 1, "at most on every heartbeat");
+    }
+
+    #[test]
     fn one_hub_or_a_list_of_them() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("agent.toml");

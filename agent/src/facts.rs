@@ -257,5 +257,20 @@ mod tests {
         assert_eq!((h1.seq, h2.seq), (1, 2));
         assert!(h2.memory_used_bytes > 0 && h2.memory_total_bytes >= h2.memory_used_bytes);
         assert!(h2.uptime_s > 0);
+        assert!(h1.metrics.is_none(), "no metrics unless asked for");
+    }
+
+    #[test]
+    fn metrics_ride_on_one_heartbeat_in_n_and_read_this_machine() {
+        let mut s = Sampler::new();
+        s.metrics_every = 3;
+        let beats: Vec<bool> = (0..7).map(|_| s.heartbeat().metrics.is_some()).collect();
+        assert_eq!(beats, [true, false, false, true, false, false, true], "the first, then every third");
+        let m = s.metrics();
+        let idle = m.cpu_seconds[3];
+        assert!(idle > 0.0 && m.cpu_seconds.iter().sum::<f64>() >= idle, "{m:?}");
+        assert!(m.memory_available_bytes > 0, "{m:?}");
+        assert!(m.swap_free_bytes <= m.swap_total_bytes);
+        assert!(m.net.iter().all(|n| n.device != "lo"), "{:?}", m.net);
     }
 }
