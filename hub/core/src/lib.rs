@@ -14,6 +14,7 @@
 
 pub mod acl;
 pub mod acme;
+pub mod alert;
 pub mod assign;
 pub mod catalog;
 pub mod dns;
