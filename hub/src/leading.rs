@@ -33,6 +33,8 @@ pub struct Leading {
     pub connected: Arc<AtomicBool>,
     pub proxy: ingest::ProxyMap,
     pub logs: Arc<alloc_logs::LogHub>,
+    /// Each node's last heartbeat (the alert rules read them).
+    pub live: crate::catalog::writer::LiveMap,
 }
 
 impl Leading {
@@ -42,6 +44,19 @@ impl Leading {
         // Credentials may have arrived from the leader while this hub followed.
         creds.refresh().ok();
         broker::session::start(&cfg, mqtts, topo, &creds).await?;
+        let alerter = crate::alert::Alerter {
+            cfg: cfg.alert.clone(),
+            snapshot: snapshot.clone(),
+            live: self.live,
+            sched: self.sched.subscribe(),
+            metrics: Some(crate::alert::MetricsInputs {
+                stats: self.stats.clone(),
+                dns: self.dns.clone(),
+                routes: self.routes.clone(),
+                proxy: self.proxy.clone(),
+            }),
+        };
+        topo.spawn("alerts", Stage::Doors, |stop| alerter.run(stop));
         let scheduler =
             scheduler::task::Scheduler { snapshot: snapshot.clone(), writer: writer.clone(), status: self.sched };
         topo.spawn("scheduler", Stage::Inputs, |stop| scheduler.run(stop));

@@ -7,6 +7,7 @@
 
 pub mod acme;
 pub mod admin;
+pub mod alert;
 pub mod alloc_logs;
 pub mod api;
 pub mod auth;
@@ -209,6 +210,7 @@ pub async fn run(
         connected: connected.clone(),
         proxy: proxy_stats.clone(),
         logs: logs.clone(),
+        live: live.clone(),
     };
     match &member {
         None => leading.spawn(&mut topo).await?,

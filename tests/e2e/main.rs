@@ -7,6 +7,7 @@
 mod acl;
 mod acme;
 mod agent_ct;
+mod alerts;
 mod cli;
 mod cluster;
 mod consul_api;

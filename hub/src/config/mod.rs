@@ -56,6 +56,8 @@ pub struct FileConfig {
     pub acl: AclFile,
     /// `[cluster]`: hubs that replicate the catalog and take over from each other.
     pub cluster: Option<crate::cluster::config::ClusterFile>,
+    #[serde(default)]
+    pub alert: crate::alert::config::AlertFile,
 }
 
 /// The `[acl]` table of hub.toml.
@@ -166,6 +168,8 @@ pub struct Config {
     pub anonymous: rabble_core::acl::Rules,
     /// The hub cluster this hub is a member of, when it is one.
     pub cluster: Option<crate::cluster::ClusterConfig>,
+    /// `[alert]`: rules, grouping, receivers.
+    pub alert: crate::alert::config::AlertConfig,
 }
 
 impl Config {
@@ -198,6 +202,7 @@ impl Config {
             resolvers: Vec::new(),
             kv_public: Vec::new(),
             anonymous: default_anonymous(),
+            alert: crate::alert::config::AlertConfig::defaults(http.port()),
             cluster: None,
         }
     }
@@ -344,6 +349,7 @@ impl Config {
         };
         let data_dir = flags.data_dir.or(file.data_dir).unwrap_or_else(|| "/var/lib/rabble".into());
         let http_listen = flags.http_listen.or(file.http_listen).unwrap_or_else(|| ([127, 0, 0, 1], 8500).into());
+        let alert = crate::alert::config::AlertConfig::resolve(file.alert, http_listen.port())?;
         let mut cluster = crate::cluster::config::resolve(file.cluster, flags.cluster, &data_dir)?;
         if let Some(c) = &mut cluster {
             c.api = http_listen.to_string();
@@ -364,6 +370,7 @@ impl Config {
             heartbeat_ttl,
             restart_grace,
             node_gc_threshold,
+            alert,
         })
     }
 }

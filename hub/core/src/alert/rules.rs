@@ -80,9 +80,8 @@ pub fn conditions(t: &Thresholds, i: &Inputs<'_>) -> Vec<Condition> {
         if t.node_down && n.status == NodeStatus::Down && !n.is_external() {
             out.push(condition("NodeDown", "critical", &[("node", node)], format!("{node} is down: {}", n.reason), 0));
         }
-        if n.status == NodeStatus::Down {
-            continue; // what runs on it is inhibited anyway; its checks are stale
-        }
+        // A down node's other alerts keep their state (its last word): inhibited, not
+        // resolved, so they neither say "resolved" now nor fire again when it is back.
         if let Some(after) = t.check_critical_for_ms {
             for c in n.checks.values().filter(|c| c.status == Status::Critical) {
                 let service = c.service_id.as_ref().and_then(|sid| n.services.values().find(|s| &s.id == sid));

@@ -53,13 +53,14 @@ fn the_built_in_rules_name_what_is_wrong() {
         names(&got),
         [
             "CheckCritical@pi2",
+            "CheckCritical@pi3",
             "DiskFull@pi1",
             "JobUnplaceable@",
             "NodeDown@pi3",
             "PiThrottled@pi1",
             "TemperatureHigh@pi1"
         ],
-        "a down node's own checks are not its alerts"
+        "a down node's checks keep their last state (inhibited when sent, not resolved)"
     );
     let check = got.iter().find(|c| c.labels["alertname"] == "CheckCritical").unwrap();
     assert_eq!((check.labels["service"].as_str(), check.for_ms), ("db", 30_000));
