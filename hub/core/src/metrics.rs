@@ -164,6 +164,15 @@ fn proxies(out: &mut String, s: &Sources<'_>) {
     );
 }
 
+/// Families gathered by name (help and samples), written in name order; `_total` ones
+/// are counters.
+fn families(out: &mut String, f: BTreeMap<&str, (&str, Samples)>) {
+    for (name, (help, samples)) in f {
+        let kind = if name.ends_with("_total") { "counter" } else { "gauge" };
+        family(out, name, kind, help, &samples);
+    }
+}
+
 /// Every node's liveness and last heartbeat.
 fn nodes(out: &mut String, s: &Sources<'_>) {
     let mut f: BTreeMap<&str, (&str, Samples)> = BTreeMap::new();
@@ -214,10 +223,7 @@ fn nodes(out: &mut String, s: &Sources<'_>) {
             hb.assignments_refused as f64,
         );
     }
-    for (name, (help, samples)) in f {
-        let kind = if name.ends_with("_total") { "counter" } else { "gauge" };
-        family(out, name, kind, help, &samples);
-    }
+    families(out, f);
 }
 
 /// Every node's figures under node_exporter's names and units, labelled `node`, so
@@ -266,10 +272,7 @@ fn node_exporter(out: &mut String, s: &Sources<'_>) {
             add("node_thermal_zone_temp", "Zone temperature in Celsius.", l, f64::from(t.celsius));
         }
     }
-    for (name, (help, samples)) in f {
-        let kind = if name.ends_with("_total") { "counter" } else { "gauge" };
-        family(out, name, kind, help, &samples);
-    }
+    families(out, f);
 }
 
 /// One http_sd target group.
