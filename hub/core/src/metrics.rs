@@ -166,19 +166,26 @@ fn proxies(out: &mut String, s: &Sources<'_>) {
 
 /// Families gathered by name (help and samples), written in name order; `_total` ones
 /// are counters.
-fn families(out: &mut String, f: BTreeMap<&str, (&str, Samples)>) {
-    for (name, (help, samples)) in f {
-        let kind = if name.ends_with("_total") { "counter" } else { "gauge" };
-        family(out, name, kind, help, &samples);
+#[derive(Default)]
+struct Families(BTreeMap<&'static str, (&'static str, Samples)>);
+
+impl Families {
+    fn add(&mut self, name: &'static str, help: &'static str, labels: String, v: f64) {
+        self.0.entry(name).or_insert((help, Vec::new())).1.push((labels, v));
+    }
+
+    fn write(self, out: &mut String) {
+        for (name, (help, samples)) in self.0 {
+            let kind = if name.ends_with("_total") { "counter" } else { "gauge" };
+            family(out, name, kind, help, &samples);
+        }
     }
 }
 
 /// Every node's liveness and last heartbeat.
 fn nodes(out: &mut String, s: &Sources<'_>) {
-    let mut f: BTreeMap<&str, (&str, Samples)> = BTreeMap::new();
-    let mut add = |name: &'static str, help: &'static str, labels: String, v: f64| {
-        f.entry(name).or_insert((help, Vec::new())).1.push((labels, v));
-    };
+    let mut f = Families::default();
+    let mut add = |name, help, labels, v| f.add(name, help, labels, v);
     for (id, n) in &s.catalog.nodes {
         let node = format!("node=\"{}\"", esc(id.as_str()));
         let dc = n.facts.as_ref().map(|f| f.datacenter.clone()).unwrap_or_default();
@@ -223,17 +230,15 @@ fn nodes(out: &mut String, s: &Sources<'_>) {
             hb.assignments_refused as f64,
         );
     }
-    families(out, f);
+    f.write(out);
 }
 
 /// Every node's figures under node_exporter's names and units, labelled `node`, so
 /// dashboards made for node_exporter work with `node` in place of `instance`. CPU time is
 /// the sum over the node's CPUs (`cpu="all"`): per-CPU panels show one line.
 fn node_exporter(out: &mut String, s: &Sources<'_>) {
-    let mut f: BTreeMap<&str, (&str, Samples)> = BTreeMap::new();
-    let mut add = |name: &'static str, help: &'static str, labels: String, v: f64| {
-        f.entry(name).or_insert((help, Vec::new())).1.push((labels, v));
-    };
+    let mut f = Families::default();
+    let mut add = |name, help, labels, v| f.add(name, help, labels, v);
     for id in s.catalog.nodes.keys() {
         let Some(hb) = s.heartbeats.get(id) else { continue };
         let node = format!("node=\"{}\"", esc(id.as_str()));
@@ -272,7 +277,7 @@ fn node_exporter(out: &mut String, s: &Sources<'_>) {
             add("node_thermal_zone_temp", "Zone temperature in Celsius.", l, f64::from(t.celsius));
         }
     }
-    families(out, f);
+    f.write(out);
 }
 
 /// One http_sd target group.

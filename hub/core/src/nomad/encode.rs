@@ -169,10 +169,11 @@ fn template(t: &TemplateSpec) -> Value {
         "Splay": ns(t.splay_ms),
         "ErrMissingKey": t.error_on_missing_key,
     });
-    for (k, v) in [("ChangeSignal", t.change_signal.as_ref().map(|s| json!(s))), ("Uid", t.uid.map(Value::from))] {
-        if let Some(v) = v {
-            o[k] = v;
-        }
+    if let Some(s) = &t.change_signal {
+        o["ChangeSignal"] = json!(s);
+    }
+    if let Some(u) = t.uid {
+        o["Uid"] = json!(u);
     }
     if let Some(g) = t.gid {
         o["Gid"] = json!(g);

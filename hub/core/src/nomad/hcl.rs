@@ -38,6 +38,12 @@ impl<'v> Obj<'v> {
         (!f.1.is_null()).then_some(f.1)
     }
 
+    /// The field `name` (any case), not marked as read.
+    pub(super) fn peek(&self, name: &str) -> Option<&'v Value> {
+        let lower = name.to_ascii_lowercase();
+        self.fields.iter().find(|(k, _, _)| *k == lower).map(|f| f.1).filter(|v| !v.is_null())
+    }
+
     pub(super) fn at(&self, name: &str) -> String {
         format!("{}.{name}", self.path)
     }
@@ -297,41 +303,36 @@ fn periodic(w: &mut Writer, mut p: Obj<'_>) {
 }
 
 fn update(w: &mut Writer, mut u: Obj<'_>) {
-    // Nomad's canonical form has zeros where nothing was set: only what is set is written.
-    let set = |v: Option<&Value>| v.filter(|v| !empty(v)).cloned();
-    let mut lines = Vec::new();
+    // Nomad's canonical form has zeros where nothing was set: only what is set is written,
+    // and no block at all when nothing is.
+    let mark = w.out.len();
+    w.open("update", None);
+    let opened = w.out.len();
     for (field, key) in [("MaxParallel", "max_parallel"), ("HealthCheck", "health_check"), ("Canary", "canary")] {
-        if let Some(v) = set(u.take(field)) {
-            lines.push(format!("{key} = {}", expr(&v)));
+        if let Some(v) = u.take(field).filter(|v| !empty(v)) {
+            w.line(&format!("{key} = {}", expr(v)));
         }
     }
-    if let Some(v) = u.take("AutoRevert") {
-        lines.push(format!("auto_revert = {}", expr(v)));
-    }
+    w.copy(&mut u, "AutoRevert", "auto_revert");
     let durations = [
         ("MinHealthyTime", "min_healthy_time"),
         ("HealthyDeadline", "healthy_deadline"),
         ("ProgressDeadline", "progress_deadline"),
         ("Stagger", "stagger"),
     ];
-    let mut sub = Writer::new();
     for (field, key) in durations {
-        if u.fields.iter().any(|(k, v, _)| *k == field.to_ascii_lowercase() && !empty(v)) {
-            sub.duration(&mut u, field, key);
+        if u.peek(field).is_some_and(|v| !empty(v)) {
+            w.duration(&mut u, field, key);
         } else {
             u.take(field);
         }
     }
-    w.problems.append(&mut sub.problems);
-    if lines.is_empty() && sub.out.is_empty() {
-        u.finish(&["autopromote"], &mut w.problems);
-        return;
+    if w.out.len() == opened {
+        w.out.truncate(mark);
+        w.depth -= 1;
+    } else {
+        w.close();
     }
-    w.open("update", None);
-    for l in lines.iter().chain(sub.out.lines().map(str::to_owned).collect::<Vec<_>>().iter()) {
-        w.line(l);
-    }
-    w.close();
     u.finish(&["autopromote"], &mut w.problems);
 }
 
