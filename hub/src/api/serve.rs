@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
 /// A request's head (line and headers) must arrive within this.
@@ -91,21 +91,49 @@ where
             let svc = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
                 let mut req = req.map(Body::new);
                 req.extensions_mut().insert(ConnectInfo(Peer(peer)));
-                tower::ServiceExt::oneshot(app.clone(), req)
+                Box::pin(tower::ServiceExt::oneshot(app.clone(), req))
             });
             let mut builder = hyper::server::conn::http1::Builder::new();
             builder.timer(TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT).max_buf_size(MAX_HEAD);
-            let conn = builder.serve_connection(TokioIo::new(io), svc);
-            tokio::pin!(conn);
-            tokio::select! {
-                r = conn.as_mut() => if let Err(e) = r { tracing::debug!(%peer, error = %e, "API connection ended") },
+            let mut conn = builder.serve_connection(TokioIo::new(io), svc);
+            let mut run = std::future::poll_fn(|cx| conn.poll_without_shutdown(cx));
+            let r = tokio::select! {
+                r = &mut run => r,
                 () = stop.cancelled() => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
+                    drop(run);
+                    std::pin::Pin::new(&mut conn).graceful_shutdown();
+                    std::future::poll_fn(|cx| conn.poll_without_shutdown(cx)).await
                 }
+            };
+            if let Err(e) = r {
+                tracing::debug!(%peer, error = %e, "API connection ended");
             }
+            linger(conn.into_parts().io.into_inner()).await;
         });
     }
+}
+
+/// Closes a connection as nginx's lingering close does: the answer is flushed and the
+/// write side shut, then whatever the client still sends (the rest of a body refused by
+/// its length) is read and dropped for a moment. Closing with unread bytes would send a
+/// reset, and the client would lose the 413 it was about to read.
+async fn linger<IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(mut io: IO) {
+    const IDLE: Duration = Duration::from_secs(1);
+    const AT_MOST: Duration = Duration::from_secs(5);
+    let drain = async {
+        if io.shutdown().await.is_err() {
+            return;
+        }
+        let mut buf = [0u8; 8192];
+        let mut left = 16usize << 20;
+        while left > 0 {
+            match tokio::time::timeout(IDLE, io.read(&mut buf)).await {
+                Ok(Ok(n)) if n > 0 => left = left.saturating_sub(n),
+                _ => return,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(AT_MOST, drain).await;
 }
 
 /// A 429 in the API's error shape, then the connection closes.
