@@ -49,6 +49,7 @@ impl Leading {
             snapshot: snapshot.clone(),
             live: self.live,
             sched: self.sched.subscribe(),
+            writer: writer.clone(),
             metrics: Some(crate::alert::MetricsInputs {
                 stats: self.stats.clone(),
                 dns: self.dns.clone(),
@@ -57,6 +58,16 @@ impl Leading {
             }),
         };
         topo.spawn("alerts", Stage::Doors, |stop| alerter.run(stop));
+        if cfg.alert.mqtt.is_some() {
+            let mirror = crate::alert::mqtt::AlertMirror {
+                receivers: cfg.alert.receiver_names(),
+                ui_url: cfg.alert.ui_url.clone(),
+                snapshot: snapshot.clone(),
+                client: client.clone(),
+                connects: self.connects.1.clone(),
+            };
+            topo.spawn("alert-mirror", Stage::Doors, |stop| mirror.run(stop));
+        }
         let scheduler =
             scheduler::task::Scheduler { snapshot: snapshot.clone(), writer: writer.clone(), status: self.sched };
         topo.spawn("scheduler", Stage::Inputs, |stop| scheduler.run(stop));

@@ -250,6 +250,7 @@ pub async fn run(
         anonymous: rabble_core::acl::Authorizer::anonymous(&cfg.anonymous),
         data_dir: cfg.data_dir.clone(),
         cluster: member,
+        alerting: Arc::new(api::Alerting { receivers: cfg.alert.receiver_names(), ui_url: cfg.alert.ui_url.clone() }),
     });
     if let (Some(tcp), Some(t)) = (https, &cfg.https) {
         let certified = broker::tls::Certified::load(&t.cert, &t.key).map_err(HubError::Tls)?;

@@ -4,6 +4,7 @@
 //! helpers that do). Everything that crosses a process boundary is
 //! defined here and nowhere else, with golden tests of its encoded form.
 
+pub mod alerts;
 pub mod alloc;
 pub mod api;
 pub mod assign;
@@ -19,6 +20,7 @@ pub mod logs;
 pub mod msg;
 pub mod rendered;
 pub mod routes;
+pub mod summary;
 #[cfg(feature = "support")]
 pub mod support;
 pub mod topic;

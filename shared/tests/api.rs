@@ -146,3 +146,42 @@ fn the_hub_cluster() {
     };
     pin("api_cluster_status.json", &status);
 }
+
+#[test]
+fn alerts_and_silences_as_alertmanager_writes_them() {
+    use rabble_shared::alerts::*;
+    let m = ApiMatcher { name: "node".into(), value: "pi3".into(), is_regex: false, is_equal: true };
+    let silence = GettableSilence {
+        id: "8a1f0c2e-aaaa-4bbb-8ccc-000000000001".into(),
+        status: SilenceStatus { state: "active".into() },
+        updated_at: "2026-11-30T00:53:20.000Z".into(),
+        matchers: vec![m.clone()],
+        starts_at: "2026-11-30T00:53:20.000Z".into(),
+        ends_at: "2026-11-30T02:53:20.000Z".into(),
+        created_by: "admin".into(),
+        comment: "replacing its SD card".into(),
+    };
+    pin("api_silence.json", &silence);
+    let alert = GettableAlert {
+        labels: [("alertname", "NodeDown"), ("node", "pi3"), ("severity", "critical")]
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .into(),
+        annotations: [("summary".to_owned(), "pi3 is down".to_owned())].into(),
+        starts_at: "2026-11-30T00:53:20.000Z".into(),
+        ends_at: "0001-01-01T00:00:00.000Z".into(),
+        updated_at: "2026-11-30T00:53:21.000Z".into(),
+        fingerprint: "3f2a9c1d0b4e5f60".into(),
+        receivers: vec![ReceiverName { name: "phone".into() }],
+        status: AlertStatus { state: "suppressed".into(), silenced_by: vec![silence.id.clone()], inhibited_by: vec![] },
+        generator_url: "http://hub.lan:8500/ui/".into(),
+    };
+    pin("api_alert.json", &alert);
+    // What amtool posts: no isEqual from older clients means `=`.
+    let posted: PostableSilence = serde_json::from_str(
+        r#"{"matchers":[{"name":"node","value":"pi3","isRegex":false}],"startsAt":"2026-11-30T00:53:20Z",
+            "endsAt":"2026-11-30T02:53:20Z","createdBy":"root","comment":"x"}"#,
+    )
+    .unwrap();
+    assert_eq!(posted.matchers, vec![m]);
+    assert_eq!(posted.id, None);
+}

@@ -161,3 +161,164 @@ url = "{base}/hook"
         got.lock().unwrap()[mark..].iter().filter(|r| header(r, "x-title") == Some("[RESOLVED] NodeDown pi1")).count();
     assert_eq!(again, 1, "resolved once");
 }
+
+/// `amtool` (Alertmanager's own CLI) against `url`: (success, stdout + stderr).
+fn amtool(url: &str, args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new(rabble_tests::tool("amtool"))
+        .arg(format!("--alertmanager.url={url}"))
+        .args(args)
+        .output()
+        .unwrap();
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+/// What `rabble/alerts/+` holds retained now (`topic payload` lines), as mosquitto_sub sees it.
+fn mqtt_alerts(port: u16) -> String {
+    let out = std::process::Command::new(rabble_tests::tool("mosquitto_sub"))
+        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-t", "rabble/alerts/+", "-v", "--retained-only", "-W", "2"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn ntfy_titles(got: &Mutex<Vec<Got>>, from: usize, what: &str) -> Vec<String> {
+    let g = got.lock().unwrap();
+    g[from..].iter().filter_map(|r| header(r, "x-title")).filter(|t| t.contains(what)).map(str::to_owned).collect()
+}
+
+const PASSING: &str = "services {\n  name = \"web\"\n  port = 9\n  checks = [{ id = \"web\", name = \"web\", ttl = \"1h\", status = \"passing\" }]\n}\n";
+
+/// A real Alertmanager (Debian's) as a receiver, its `amtool` silencing alerts on the hub
+/// (the hub serves Alertmanager's v2 API), a silence that holds and then expires, and a
+/// hub restart while an alert fires: the alert is still firing after it, and nobody is
+/// told twice.
+#[test]
+fn alertmanager_and_amtool_silences_and_a_restart_that_repeats_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (base, got) = receiver();
+    // The real Alertmanager, alone (no gossip), holding what it is sent.
+    let am_port = rabble_tests::free_port();
+    let am_url = format!("http://127.0.0.1:{am_port}");
+    std::fs::write(d.join("am.yml"), "route:\n  receiver: hold\nreceivers:\n  - name: hold\n").unwrap();
+    let mut am_cmd = std::process::Command::new(rabble_tests::tool("prometheus-alertmanager"));
+    am_cmd.arg(format!("--config.file={}", d.join("am.yml").display()));
+    am_cmd.arg(format!("--storage.path={}", d.join("am-data").display()));
+    am_cmd.args([&format!("--web.listen-address=127.0.0.1:{am_port}"), "--cluster.listen-address="]);
+    let _am = rabble_tests::Proc::spawn("alertmanager", &mut am_cmd, d);
+    let config = d.join("hub.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[alert]\ngroup_interval = \"2s\"\n\n[alert.rules]\ncheck_critical_for = \"0s\"\n\n\
+             [[alert.receiver]]\nname = \"phone\"\nkind = \"ntfy\"\nurl = \"{base}/phone\"\n\n\
+             [[alert.receiver]]\nname = \"am\"\nkind = \"alertmanager\"\nurl = \"{am_url}\"\n\n\
+             [[alert.receiver]]\nname = \"bus\"\nkind = \"mqtt\"\n"
+        ),
+    )
+    .unwrap();
+    let mut hub = Hub::start(d, &["--config", config.to_str().unwrap()]);
+    let pi1 = Agent::start(d, "pi1", hub.mqtt_port, &[]);
+    pi1.write_service("web.hcl", PASSING);
+    hub.wait_node("pi1", NodeStatus::Up, Duration::from_secs(15));
+    hub.wait_check("web", rabble_shared::Status::Passing, Duration::from_secs(15));
+
+    // amtool silences on the hub, for 8 s, before anything fires.
+    let (ok, id) = amtool(
+        &hub.http,
+        &[
+            "silence",
+            "add",
+            "alertname=CheckCritical",
+            "node=pi1",
+            "--duration=8s",
+            "--comment=new SD card",
+            "-a",
+            "tester",
+        ],
+    );
+    assert!(ok, "{id}");
+    let id = id.trim().to_owned();
+    let silenced_at = Instant::now();
+    let (ok, listed) = amtool(&hub.http, &["silence", "query", "-o", "json"]);
+    assert!(ok && listed.contains(&id) && listed.contains("new SD card"), "{listed}");
+    let (ok, out, err) = hub.cli(&["alert", "silences"]);
+    assert!(
+        ok && out.contains(&id) && out.contains("alertname=\"CheckCritical\"") && out.contains("active"),
+        "{out}{err}"
+    );
+
+    // The check goes critical: the alert fires, held back by the silence.
+    pi1.write_service("web.hcl", &PASSING.replace("passing", "critical"));
+    hub.wait_check("web", rabble_shared::Status::Critical, Duration::from_secs(15));
+    wait_for("the alert, silenced", Duration::from_secs(10), || {
+        let (_, out, _) = hub.cli(&["alert", "list"]);
+        if out.contains("CheckCritical") && out.contains("silenced") { Ok(()) } else { Err(out) }
+    });
+    let (ok, q) = amtool(&hub.http, &["alert", "query", "--silenced", "-o", "json"]);
+    assert!(ok && q.contains(&id), "amtool reads the hub's alerts: {q}");
+    assert!(ntfy_titles(&got, 0, "CheckCritical").is_empty(), "sent while silenced");
+
+    // The silence ends: the alert reaches the phone and the real Alertmanager.
+    let sent = wait_for("the alert after the silence", Duration::from_secs(30), || {
+        let t = ntfy_titles(&got, 0, "CheckCritical");
+        if t.is_empty() { Err(format!("{:?}", got.lock().unwrap())) } else { Ok(Instant::now()) }
+    });
+    let held = sent.duration_since(silenced_at);
+    println!("BENCH a silence of 8 s held the alert back {:.1} s", held.as_secs_f64());
+    assert!(held >= Duration::from_secs(8), "{held:?}");
+    let in_am = wait_for("the alert in Alertmanager", Duration::from_secs(15), || {
+        let (ok, out) = amtool(&am_url, &["alert", "query", "-o", "json", "alertname=CheckCritical"]);
+        if ok && out.contains("\"node\":\"pi1\"") { Ok(out) } else { Err(out) }
+    });
+    let am_alert: serde_json::Value = serde_json::from_str::<serde_json::Value>(&in_am).unwrap()[0].clone();
+    assert_eq!(am_alert["status"]["state"], "active", "{am_alert}");
+    // And it is retained on MQTT while it fires.
+    let retained = wait_for("rabble/alerts/<fingerprint>", Duration::from_secs(10), || {
+        let out = mqtt_alerts(hub.mqtt_port);
+        if out.contains("CheckCritical") { Ok(out) } else { Err(out) }
+    });
+    let (topic, json) = retained.trim().split_once(' ').unwrap();
+    let v: serde_json::Value = serde_json::from_str(json).unwrap();
+    assert_eq!(topic, format!("rabble/alerts/{}", v["fingerprint"].as_str().unwrap()));
+    assert_eq!((v["labels"]["node"].as_str(), v["status"]["state"].as_str()), (Some("pi1"), Some("active")));
+    let (ok, out, _) = hub.cli(&["alert", "silences", "--expired"]);
+    assert!(ok && out.contains(&id) && out.contains("expired"), "{out}");
+
+    // A hub restart while it fires: still firing after it, since the same time, and not
+    // sent again.
+    let before: Vec<serde_json::Value> = hub.get("/api/v2/alerts").unwrap();
+    let mark = got.lock().unwrap().len();
+    hub.restart("TERM");
+    hub.wait_node("pi1", NodeStatus::Up, Duration::from_secs(20));
+    std::thread::sleep(Duration::from_secs(8));
+    let after: Vec<serde_json::Value> = hub.get("/api/v2/alerts").unwrap();
+    let firing = |v: &[serde_json::Value]| -> Vec<(String, String)> {
+        v.iter().map(|a| (a["fingerprint"].as_str().unwrap().into(), a["startsAt"].as_str().unwrap().into())).collect()
+    };
+    assert_eq!(firing(&after), firing(&before), "the restarted hub still knows what fires, since when");
+    let again: Vec<Got> = got.lock().unwrap()[mark..].to_vec();
+    assert!(again.is_empty(), "a restart must not notify again: {again:?}");
+
+    // Resolved: the phone hears it once, the Alertmanager holds it no more.
+    pi1.write_service("web.hcl", PASSING);
+    wait_for("resolved on the phone", Duration::from_secs(20), || {
+        let t = ntfy_titles(&got, mark, "[RESOLVED] CheckCritical");
+        if t.len() == 1 { Ok(()) } else { Err(format!("{t:?}")) }
+    });
+    wait_for("resolved in Alertmanager", Duration::from_secs(15), || {
+        let (ok, out) = amtool(&am_url, &["alert", "query", "-o", "json", "alertname=CheckCritical"]);
+        if ok && !out.contains("pi1") { Ok(()) } else { Err(out) }
+    });
+    wait_for("its retained topic cleared", Duration::from_secs(10), || {
+        let out = mqtt_alerts(hub.mqtt_port);
+        if out.trim().is_empty() { Ok(()) } else { Err(out) }
+    });
+    // `rabble alert silence` and `expire`, the CLI's own way.
+    let (ok, sid, err) = hub.cli(&["alert", "silence", "node=pi1", "--for", "2h", "--comment", "rewiring"]);
+    assert!(ok, "{err}");
+    let (ok, out, err) = hub.cli(&["alert", "expire", sid.trim()]);
+    assert!(ok && out.contains("expired"), "{out}{err}");
+    let (ok, out, _) = hub.cli(&["alert", "silence", "node=~\".*\""]);
+    assert!(!ok, "a silence of everything is refused: {out}");
+}

@@ -2,6 +2,7 @@
 //! `rabble kv`, `rabble var`.
 
 pub mod acl;
+pub mod alert;
 pub mod alloc;
 pub mod dev;
 pub mod image;
@@ -27,6 +28,9 @@ pub enum CliError {
     Refused(String),
     #[error("writing output: {0}")]
     Io(#[from] std::io::Error),
+    /// An argument that does not read (a matcher, a duration).
+    #[error("{0}")]
+    Usage(String),
 }
 
 /// What `rabble alloc logs` asks for.

@@ -65,6 +65,11 @@ enum Cmd {
         #[arg(long, global = true)]
         json: bool,
     },
+    /// Alerts firing now, and silences (Alertmanager's).
+    Alert {
+        #[command(subcommand)]
+        cmd: cli::alert::AlertCmd,
+    },
     /// Keep a token for this CLI (checked with the hub; read from stdin, or --token).
     Login {
         #[arg(long)]
@@ -311,6 +316,7 @@ fn main() {
         }
         Cmd::DemoServer => cli::dev::demo_server().map_err(Into::into),
         Cmd::Acl { cmd, json } => cli::acl::run(&client, cmd, json).map_err(Into::into),
+        Cmd::Alert { cmd } => cli::alert::run(&client, cmd).map_err(Into::into),
         Cmd::Login { token } => {
             let secret = match token {
                 Some(t) => Ok(t),

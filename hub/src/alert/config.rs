@@ -61,6 +61,7 @@ pub struct ReceiverFile {
     pub name: String,
     /// ntfy, gotify, webhook, discord, slack, alertmanager.
     pub kind: String,
+    /// Not for `mqtt` (the hub's own broker).
     pub url: Option<String>,
     /// A file holding the URL (a webhook URL is a secret).
     pub url_file: Option<PathBuf>,
@@ -74,6 +75,8 @@ pub struct AlertConfig {
     pub thresholds: Thresholds,
     pub rules: Vec<CustomRule>,
     pub receivers: Vec<(String, Kind)>,
+    /// An `mqtt` receiver's name: firing alerts kept retained on `rabble/alerts/<fingerprint>`.
+    pub mqtt: Option<String>,
     pub ui_url: String,
 }
 
@@ -101,8 +104,86 @@ impl AlertConfig {
             thresholds: Thresholds::default(),
             rules: Vec::new(),
             receivers: Vec::new(),
+            mqtt: None,
             ui_url: format!("http://{}:{http_port}/ui/", crate::cluster::config::hostname()),
         }
+    }
+
+    /// The receivers' names (the HTTP ones and the MQTT one).
+    pub fn receiver_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.receivers.iter().map(|(n, _)| n.clone()).collect();
+        names.extend(self.mqtt.clone());
+        names
+    }
+
+    /// A `--notify` flag: `kind:URL`, `mqtt`, or a bare URL (Discord's or Slack's by its
+    /// host, else ntfy), named `notify-<n>`.
+    pub fn notify(&mut self, flag: &str) -> Result<(), ConfigError> {
+        let name = format!("notify-{}", self.receivers.len() + usize::from(self.mqtt.is_some()) + 1);
+        let (kind, url) = match flag.split_once(':') {
+            Some((k, rest)) if !rest.starts_with("//") => (k.to_owned(), Some(rest.to_owned())),
+            _ if flag == "mqtt" => ("mqtt".to_owned(), None),
+            _ if flag.contains("discord.com/api/webhooks") => ("discord".to_owned(), Some(flag.to_owned())),
+            _ if flag.contains("hooks.slack.com") => ("slack".to_owned(), Some(flag.to_owned())),
+            _ => ("ntfy".to_owned(), Some(flag.to_owned())),
+        };
+        let token = match kind.as_str() {
+            "gotify" => std::env::var("RABBLE_GOTIFY_TOKEN").ok(),
+            _ => None,
+        };
+        let rf = ReceiverFile { name, kind, url, url_file: None, token_file: None };
+        self.add(rf, token, "--notify")
+    }
+
+    /// Adds a receiver; `token` given directly (a flag's) or read from its `token_file`.
+    fn add(&mut self, rf: ReceiverFile, token: Option<String>, at: &'static str) -> Result<(), ConfigError> {
+        let name = rf.name.clone();
+        if self.receiver_names().contains(&name) {
+            return Err(field(at, format!("receiver {name:?} is named twice")));
+        }
+        if rf.kind == "mqtt" {
+            if rf.url.is_some() || rf.url_file.is_some() {
+                return Err(field(at, format!("receiver {name:?}: mqtt goes to the hub's own broker; no url")));
+            }
+            if self.mqtt.is_some() {
+                return Err(field(at, "one mqtt receiver at most".into()));
+            }
+            self.mqtt = Some(name);
+            return Ok(());
+        }
+        let url = match (rf.url, &rf.url_file) {
+            (Some(u), None) => u,
+            (None, Some(p)) => read_secret(p)?,
+            _ => return Err(field(at, format!("receiver {name:?}: give url or url_file"))),
+        };
+        if !url.starts_with("http://") && !url.starts_with("https://") {
+            return Err(field(at, format!("receiver {name:?}: the url must be http:// or https://")));
+        }
+        let token = match (token, rf.token_file.as_deref()) {
+            (Some(t), _) => Some(t),
+            (None, Some(p)) => Some(read_secret(p)?),
+            (None, None) => None,
+        };
+        let kind = match rf.kind.as_str() {
+            "ntfy" => Kind::Ntfy { url, token },
+            "gotify" => Kind::Gotify {
+                url,
+                token: token
+                    .ok_or_else(|| field(at, format!("receiver {name:?}: gotify needs a token (token_file)")))?,
+            },
+            "webhook" => Kind::Webhook { url },
+            "discord" => Kind::Discord { url },
+            "slack" => Kind::Slack { url },
+            "alertmanager" => Kind::Alertmanager { url },
+            other => {
+                let msg = format!(
+                    "receiver {name:?}: kind {other:?} is not one of ntfy, gotify, webhook, discord, slack, alertmanager, mqtt"
+                );
+                return Err(field(at, msg));
+            }
+        };
+        self.receivers.push((name, kind));
+        Ok(())
     }
 
     pub fn resolve(f: AlertFile, http_port: u16) -> Result<AlertConfig, ConfigError> {
@@ -141,41 +222,53 @@ impl AlertConfig {
                 summary: rf.summary.unwrap_or_default(),
             });
         }
-        let mut receivers = Vec::new();
-        for rf in f.receiver {
-            let name = rf.name.clone();
-            let url = match (rf.url, &rf.url_file) {
-                (Some(u), None) => u,
-                (None, Some(p)) => read_secret(p)?,
-                _ => return Err(field("alert.receiver", format!("receiver {name:?}: give url or url_file"))),
-            };
-            if !url.starts_with("http://") && !url.starts_with("https://") {
-                return Err(field("alert.receiver", format!("receiver {name:?}: the url must be http:// or https://")));
-            }
-            let token = rf.token_file.as_deref().map(read_secret).transpose()?;
-            let kind = match rf.kind.as_str() {
-                "ntfy" => Kind::Ntfy { url, token },
-                "gotify" => Kind::Gotify {
-                    url,
-                    token: token.ok_or_else(|| {
-                        field("alert.receiver", format!("receiver {name:?}: gotify needs token_file"))
-                    })?,
-                },
-                "webhook" => Kind::Webhook { url },
-                "discord" => Kind::Discord { url },
-                "slack" => Kind::Slack { url },
-                "alertmanager" => Kind::Alertmanager { url },
-                other => {
-                    let msg = format!(
-                        "receiver {name:?}: kind {other:?} is not one of ntfy, gotify, webhook, discord, slack, alertmanager"
-                    );
-                    return Err(field("alert.receiver", msg));
-                }
-            };
-            receivers.push((name, kind));
-        }
         let host = crate::cluster::config::hostname();
         let ui_url = f.ui_url.unwrap_or_else(|| format!("http://{host}:{http_port}/ui/"));
-        Ok(AlertConfig { route, thresholds, rules, receivers, ui_url })
+        let mut cfg = AlertConfig { route, thresholds, rules, receivers: Vec::new(), mqtt: None, ui_url };
+        for rf in f.receiver {
+            cfg.add(rf, None, "alert.receiver")?;
+        }
+        Ok(cfg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(toml_text: &str) -> Result<AlertConfig, ConfigError> {
+        let f: AlertFile = toml::from_str(toml_text).map_err(|e| field("alert", e.to_string()))?;
+        AlertConfig::resolve(f, 8500)
+    }
+
+    #[test]
+    fn receivers_from_the_file_and_from_notify_flags() {
+        let mut c = file(
+            "[[receiver]]\nname = \"phone\"\nkind = \"ntfy\"\nurl = \"https://ntfy.sh/lab\"\n\n\
+             [[receiver]]\nname = \"bus\"\nkind = \"mqtt\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.mqtt.as_deref(), Some("bus"));
+        c.notify("https://discord.com/api/webhooks/1/x").unwrap();
+        c.notify("webhook:http://n8n.lan/hook").unwrap();
+        c.notify("https://ntfy.lan/alerts").unwrap();
+        let kinds: Vec<(&str, &Kind)> = c.receivers.iter().map(|(n, k)| (n.as_str(), k)).collect();
+        assert_eq!(kinds[1], ("notify-3", &Kind::Discord { url: "https://discord.com/api/webhooks/1/x".into() }));
+        assert_eq!(kinds[2], ("notify-4", &Kind::Webhook { url: "http://n8n.lan/hook".into() }));
+        assert_eq!(kinds[3].1, &Kind::Ntfy { url: "https://ntfy.lan/alerts".into(), token: None });
+        assert_eq!(c.receiver_names(), ["phone", "notify-3", "notify-4", "notify-5", "bus"]);
+        for (bad, why) in [
+            ("mqtt", "one mqtt receiver"),
+            ("pager:http://x", "not one of"),
+            ("ftp://x", "http:// or https://"),
+            ("gotify:http://gotify.lan", "needs a token"),
+        ] {
+            let e = c.notify(bad).unwrap_err().to_string();
+            assert!(e.contains(why) && e.contains("--notify"), "{bad}: {e}");
+        }
+        let e = file("[[receiver]]\nname = \"m\"\nkind = \"mqtt\"\nurl = \"http://x\"\n").unwrap_err().to_string();
+        assert!(e.contains("no url"), "{e}");
+        let e = file("[[receiver]]\nname = \"a\"\nkind = \"ntfy\"\nurl = \"http://x\"\n[[receiver]]\nname = \"a\"\nkind = \"slack\"\nurl = \"http://y\"\n").unwrap_err().to_string();
+        assert!(e.contains("named twice"), "{e}");
     }
 }

@@ -1,36 +1,51 @@
 //! The alert task (leader only): every second, and at once when the catalog changes, it
 //! asks `rabble_core::alert` what is wrong (the built-in rules and `[[alert.rule]]`s over
 //! `/metrics`), how long for, and what is due to whom, then sends each receiver its
-//! request (`send`: retries with backoff, at most 8 at once). `config` reads `[alert]`.
+//! request (`send`: retries with backoff, paced per receiver, at most 8 at once; a
+//! receiver failing again and again is an alert of its own). An Alertmanager receiver
+//! also hears of every firing alert each minute, as Prometheus resends. `config` reads
+//! `[alert]`.
+//!
+//! **Invariant:** what fires and what was sent is written to the catalog (through the
+//! writer) whenever it changes course, and read back when this hub starts leading: a
+//! restarted hub, or a new leader, resends nothing and loses nothing. Silences are read
+//! from the catalog each step.
 
 pub mod config;
+pub mod mqtt;
 mod send;
 
 use crate::HubError;
+use crate::WriterTx;
 use crate::catalog::Catalog;
 use crate::catalog::writer::LiveMap;
+use crate::catalog::writer::{Done, Input};
 use config::AlertConfig;
-use rabble_core::alert::group::{Dispatcher, Silence, muted};
-use rabble_core::alert::rules::{Inputs, conditions};
-use rabble_core::alert::track::{Change, Tracker};
+use rabble_core::alert::book::{AlertState, AlertUpdate};
+use rabble_core::alert::group::muted;
+use rabble_core::alert::rules::{Inputs, conditions, receiver_failing};
+use rabble_core::alert::track::Change;
 use rabble_core::alert::{Alert, expr, payload};
+use rabble_core::catalog::state::Update;
 use rabble_shared::NodeId;
 use rabble_shared::msg::Heartbeat;
 use rabble_shared::support::clock::now_ms;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-/// The most notifications in flight at once.
-const IN_FLIGHT: usize = 8;
+/// Deliveries failed in a row (each after its retries) that make a receiver an alert.
+const FAILING_AFTER: u32 = 2;
 
 pub struct Alerter {
     pub cfg: AlertConfig,
     pub snapshot: watch::Receiver<Arc<Catalog>>,
     pub live: LiveMap,
     pub sched: watch::Receiver<Arc<crate::scheduler::task::SchedStatus>>,
+    /// Where the alert state and forgotten silences go.
+    pub writer: WriterTx,
     /// For `[[alert.rule]]`s: what `/metrics` says.
     pub metrics: Option<MetricsInputs>,
 }
@@ -72,10 +87,16 @@ impl Alerter {
     }
 
     pub async fn run(mut self, stop: CancellationToken) -> Result<(), HubError> {
-        let (mut tracker, mut dispatcher) = (Tracker::default(), Dispatcher::default());
-        let silences: Vec<Silence> = Vec::new();
-        let sender = send::Sender::new();
-        let slots = Arc::new(Semaphore::new(IN_FLIGHT));
+        // Where the last leader (or this hub before its restart) left off.
+        let kept = self.snapshot.borrow().alerts.state.clone();
+        let AlertState { mut tracker, mut dispatcher } = (*kept).clone();
+        let mut written = kept.course();
+        if !tracker.watched.is_empty() {
+            tracing::info!(watched = tracker.watched.len(), firing = tracker.firing().len(), "alert state restored");
+        }
+        let mut forgetting = Vec::new();
+        let outbox = send::Outbox::new();
+        let mut am_sent_ms = now_ms();
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -97,30 +118,53 @@ impl Alerter {
                     holding.extend(r.conditions(&samples));
                 }
             }
+            holding.extend(outbox.failing(FAILING_AFTER).iter().map(|(name, e)| receiver_failing(name, e)));
             for change in tracker.step(holding, now) {
                 match change {
                     Change::Fired(a) => tracing::warn!(alert = %a.key(), "alert firing: {}", summary(&a)),
                     Change::Resolved(a) => tracing::info!(alert = %a.key(), "alert resolved: {}", summary(&a)),
                 }
             }
+            let silences = catalog.alerts.live_silences(now);
             let firing = tracker.firing();
             let quiet: BTreeSet<String> =
                 firing.iter().filter(|a| muted(a, &firing, &silences, now)).map(Alert::key).collect();
             for n in dispatcher.step(&self.cfg.route, &firing, &quiet, now) {
                 for (name, kind) in &self.cfg.receivers {
-                    let req = payload::request(name, kind, &n, &self.cfg.ui_url);
-                    let (sender, name, title) = (sender.clone(), name.clone(), payload::title(&n));
-                    let Ok(slot) = slots.clone().acquire_owned().await else { return Ok(()) };
-                    tokio::spawn(async move {
-                        match sender.send(&req).await {
-                            Ok(tries) => tracing::info!(receiver = %name, tries, "sent {title}"),
-                            Err(e) => tracing::warn!(receiver = %name, "could not send {title}: {e}"),
-                        }
-                        drop(slot);
-                    });
+                    let req = payload::request(name, kind, &n, &self.cfg.ui_url, now);
+                    outbox.post(name, req, payload::title(&n));
                 }
             }
+            if now >= am_sent_ms + payload::AM_RESEND_MS {
+                am_sent_ms = now;
+                let loud: Vec<Alert> = firing.iter().filter(|a| !quiet.contains(&a.key())).cloned().collect();
+                for (name, kind) in &self.cfg.receivers {
+                    if let payload::Kind::Alertmanager { url } = kind
+                        && !loud.is_empty()
+                    {
+                        let req = payload::am_request(url, &loud, &self.cfg.ui_url, now);
+                        outbox.post(name, req, format!("{} firing alert(s), again", loud.len()));
+                    }
+                }
+            }
+            let state = AlertState { tracker: tracker.clone(), dispatcher: dispatcher.clone() };
+            if state.course() != written {
+                written = state.course();
+                self.write(AlertUpdate::State(Box::new(state))).await;
+            }
+            let stale = catalog.alerts.stale_silences(now);
+            if !stale.is_empty() && stale != forgetting {
+                forgetting = stale.clone();
+                self.write(AlertUpdate::Forget(stale)).await;
+            }
         }
+    }
+
+    /// Hands the writer an alert update (not waited for: the next step reads it back).
+    async fn write(&self, u: AlertUpdate) {
+        let input = Input { source: "hub (alerts)".into(), update: Some(Update::Alert(u)), done: Done::Nothing };
+        // A closed writer means the hub is stopping; the stop token ends this task.
+        let _ = self.writer.send(input).await;
     }
 }
 

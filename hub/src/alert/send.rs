@@ -1,13 +1,23 @@
 //! Sends a receiver's request: HTTP(S) through hyper with rustls, a 10 s deadline, and
 //! retries with backoff (1, 2, 4, 8 s) while the receiver fails or answers 5xx/429. The
 //! error names the receiver and what it said, never the URL's secret or a token.
+//!
+//! [`Outbox`] paces it: each receiver gets at most [`BURST`] messages at once and one more
+//! every [`REFILL`] (a flood of groups reaches a phone spread out, not all at once; what
+//! waits longer than [`MAX_WAIT`] is dropped and logged), at most 8 are in flight, and each
+//! receiver's consecutive failures are counted so one that keeps failing raises an alert
+//! on the others.
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use rabble_core::alert::payload::Request;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
 
 type Https = hyper_rustls::HttpsConnector<HttpConnector>;
 
@@ -70,5 +80,98 @@ impl Sender {
             }
         }
         Err("gave up".into())
+    }
+}
+
+/// Messages a receiver may get at once, and the time to earn one more.
+pub const BURST: u32 = 20;
+pub const REFILL: Duration = Duration::from_secs(3);
+/// The longest a message waits for its receiver's turn before it is dropped.
+pub const MAX_WAIT: Duration = Duration::from_secs(120);
+/// The most notifications in flight at once.
+const IN_FLIGHT: usize = 8;
+
+/// A receiver's pacing and record.
+#[derive(Debug)]
+struct Lane {
+    tokens: f64,
+    at: Instant,
+    /// Deliveries that failed in a row (each after its retries), and the last error.
+    failures: u32,
+    error: String,
+}
+
+#[derive(Clone)]
+pub struct Outbox {
+    sender: Sender,
+    slots: Arc<Semaphore>,
+    lanes: Arc<Mutex<HashMap<String, Lane>>>,
+}
+
+impl Outbox {
+    pub fn new() -> Outbox {
+        Outbox { sender: Sender::new(), slots: Arc::new(Semaphore::new(IN_FLIGHT)), lanes: Default::default() }
+    }
+
+    /// How long until `receiver` may get one more message (and takes its turn if now).
+    fn turn(&self, receiver: &str) -> Option<Duration> {
+        let mut lanes = self.lanes.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        let lane = lanes.entry(receiver.to_owned()).or_insert(Lane {
+            tokens: f64::from(BURST),
+            at: now,
+            failures: 0,
+            error: String::new(),
+        });
+        let earned = now.duration_since(lane.at).as_secs_f64() / REFILL.as_secs_f64();
+        lane.tokens = (lane.tokens + earned).min(f64::from(BURST));
+        lane.at = now;
+        if lane.tokens >= 1.0 {
+            lane.tokens -= 1.0;
+            None
+        } else {
+            Some(REFILL.mul_f64(1.0 - lane.tokens))
+        }
+    }
+
+    fn record(&self, receiver: &str, result: &Result<u32, String>) {
+        let mut lanes = self.lanes.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(lane) = lanes.get_mut(receiver) {
+            match result {
+                Ok(_) => lane.failures = 0,
+                Err(e) => {
+                    lane.failures += 1;
+                    lane.error.clone_from(e);
+                }
+            }
+        }
+    }
+
+    /// Sends `req` to `receiver` in the background, in its turn.
+    pub fn post(&self, receiver: &str, req: Request, title: String) {
+        let (me, name) = (self.clone(), receiver.to_owned());
+        tokio::spawn(async move {
+            let since = Instant::now();
+            while let Some(wait) = me.turn(&name) {
+                if since.elapsed() + wait > MAX_WAIT {
+                    tracing::warn!(receiver = %name, "dropped {title}: over the receiver's rate ({BURST} at once, one per {REFILL:?})");
+                    return;
+                }
+                tokio::time::sleep(wait).await;
+            }
+            let Ok(_slot) = me.slots.clone().acquire_owned().await else { return };
+            let result = me.sender.send(&req).await;
+            match &result {
+                Ok(tries) => tracing::info!(receiver = %name, tries, "sent {title}"),
+                Err(e) => tracing::warn!(receiver = %name, "could not send {title}: {e}"),
+            }
+            me.record(&name, &result);
+        });
+    }
+
+    /// Receivers whose last `at_least` deliveries all failed, with the last error.
+    pub fn failing(&self, at_least: u32) -> Vec<(String, String)> {
+        let lanes = self.lanes.lock().unwrap_or_else(|e| e.into_inner());
+        lanes.iter().filter(|(_, l)| l.failures >= at_least).map(|(n, l)| (n.clone(), l.error.clone())).collect()
     }
 }

@@ -7,6 +7,7 @@
 //! Nomad's in `nomad/`.
 
 mod acl;
+mod alerts;
 pub(crate) mod alloc_logs;
 mod cluster;
 pub(crate) mod consul;
@@ -80,6 +81,15 @@ pub struct AppState {
     pub anonymous: rabble_core::acl::Authorizer,
     /// The data dir (where the ACL bootstrap's reset file is looked for).
     pub data_dir: std::path::PathBuf,
+    /// What the alert API says alerts go to.
+    pub alerting: Arc<Alerting>,
+}
+
+/// The alert configuration the API shows: the receivers' names, the UI's address.
+#[derive(Debug, Default)]
+pub struct Alerting {
+    pub receivers: Vec<String>,
+    pub ui_url: String,
 }
 
 /// The largest request body the API reads.
@@ -126,6 +136,12 @@ fn api_routes(state: &AppState) -> Router<AppState> {
         .route("/api/v1/cluster/remove", post(cluster::remove))
         .route("/v1/vars", get(vars::list))
         .route("/v1/var/{*path}", get(vars::get).put(vars::put).delete(vars::delete))
+        .route("/api/v2/alerts", get(alerts::alerts))
+        .route("/api/v1/alerts", get(alerts::alerts))
+        .route("/api/v2/silences", get(alerts::silences).post(alerts::add_silence))
+        .route("/api/v1/silences", get(alerts::silences).post(alerts::add_silence))
+        .route("/api/v2/silence/{id}", get(alerts::silence).delete(alerts::expire_silence))
+        .route("/api/v1/silences/{id}", get(alerts::silence).delete(alerts::expire_silence))
         .route("/metrics", get(metrics))
         .route("/api/v1/prometheus/targets", get(prometheus_targets))
         .route("/v1/traefik", get(routes::traefik_all))

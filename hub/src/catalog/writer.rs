@@ -231,7 +231,8 @@ impl<A: Acker> Writer<A> {
                         | Update::Kv(_)
                         | Update::KvTxn(_)
                         | Update::Var(_)
-                        | Update::Acl(_),
+                        | Update::Acl(_)
+                        | Update::Alert(_),
                     )
                     | None => {}
                 }

@@ -84,6 +84,11 @@ pub struct Flags {
     /// values may be secrets).
     #[arg(long = "kv-public")]
     pub kv_public: Vec<String>,
+    /// Send alerts here too (repeatable): `ntfy:https://ntfy.sh/homelab`, `gotify:URL`
+    /// (the token in $RABBLE_GOTIFY_TOKEN), `webhook:URL`, `discord:URL`, `slack:URL`,
+    /// `alertmanager:URL`, `mqtt`; a bare URL is Discord's or Slack's by its host, else ntfy.
+    #[arg(long = "notify")]
+    pub notify: Vec<String>,
     #[command(flatten)]
     pub cluster: crate::cluster::config::ClusterFlags,
 }

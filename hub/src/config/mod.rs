@@ -349,7 +349,10 @@ impl Config {
         };
         let data_dir = flags.data_dir.or(file.data_dir).unwrap_or_else(|| "/var/lib/rabble".into());
         let http_listen = flags.http_listen.or(file.http_listen).unwrap_or_else(|| ([127, 0, 0, 1], 8500).into());
-        let alert = crate::alert::config::AlertConfig::resolve(file.alert, http_listen.port())?;
+        let mut alert = crate::alert::config::AlertConfig::resolve(file.alert, http_listen.port())?;
+        for n in &flags.notify {
+            alert.notify(n)?;
+        }
         let mut cluster = crate::cluster::config::resolve(file.cluster, flags.cluster, &data_dir)?;
         if let Some(c) = &mut cluster {
             c.api = http_listen.to_string();

@@ -85,6 +85,18 @@ pub fn kv(key: &str) -> String {
     format!("rabble/kv/{key}")
 }
 
+/// A firing alert, by its fingerprint (16 hex digits), retained while it fires and is sent.
+pub fn alert(fingerprint: &str) -> String {
+    format!("rabble/alerts/{fingerprint}")
+}
+/// Every firing alert.
+pub const ALL_ALERTS: &str = "rabble/alerts/+";
+
+/// Whether `f` is an alert's fingerprint: 16 lowercase hex digits.
+pub fn valid_fingerprint(f: &str) -> bool {
+    f.len() == 16 && f.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
 /// The DNS zone's settings and names (`crate::dns::ZoneMeta`).
 pub const DNS_ZONE: &str = "rabble/hub/dns/zone";
 /// Every service's DNS records.
@@ -125,6 +137,7 @@ pub enum Topic {
     DnsZone,
     DnsService(String),
     DnsNode(String),
+    Alert(String),
 }
 
 /// Why a topic is not one of Rabble's.
@@ -152,6 +165,7 @@ impl Topic {
                 Ok(Topic::DnsService((*name).to_owned()))
             }
             ["hub", "dns", "node", name] if crate::dns::valid_label(name) => Ok(Topic::DnsNode((*name).to_owned())),
+            ["alerts", f] if valid_fingerprint(f) => Ok(Topic::Alert((*f).to_owned())),
             ["node", node, tail @ ..] => {
                 let node = NodeId::new(*node).map_err(|_| err("bad node id"))?;
                 match tail {
@@ -211,6 +225,7 @@ impl Topic {
             Topic::DnsZone => Kind::DnsZone,
             Topic::DnsService(_) => Kind::DnsService,
             Topic::DnsNode(_) => Kind::DnsNode,
+            Topic::Alert(_) => Kind::Alert,
         }
     }
 
@@ -222,7 +237,8 @@ impl Topic {
             | Topic::Kv(_)
             | Topic::DnsZone
             | Topic::DnsService(_)
-            | Topic::DnsNode(_) => None,
+            | Topic::DnsNode(_)
+            | Topic::Alert(_) => None,
             Topic::NodeStatus(n)
             | Topic::NodeFacts(n)
             | Topic::NodeHeartbeat(n)
@@ -268,6 +284,7 @@ mod tests {
             (DNS_ZONE.to_owned(), Topic::DnsZone),
             (dns_service("web"), Topic::DnsService("web".into())),
             (dns_node("pi-3"), Topic::DnsNode("pi-3".into())),
+            (alert("3f2a9c1d0b4e5f60"), Topic::Alert("3f2a9c1d0b4e5f60".into())),
         ];
         for (t, want) in cases {
             assert_eq!(Topic::parse(&t).unwrap(), want, "{t}");
@@ -293,6 +310,9 @@ mod tests {
             "rabble/node/pi3/logs/1/2",
             "rabble/hub/dns/service/Web",
             "rabble/hub/dns/node/a/b",
+            "rabble/alerts/3F2A9C1D0B4E5F60",
+            "rabble/alerts/3f2a",
+            "rabble/alerts/3f2a9c1d0b4e5f60/x",
         ] {
             assert!(Topic::parse(t).is_err(), "{t} should be rejected");
         }

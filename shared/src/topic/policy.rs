@@ -52,6 +52,7 @@ pub enum Kind {
     DnsZone,
     DnsService,
     DnsNode,
+    Alert,
 }
 
 /// One kind of topic, declared.
@@ -87,7 +88,7 @@ use Publisher::{Hub as ByHub, Node as ByNode};
 use Readers::{Hub as HubOnly, Nodes, OwnNode};
 
 /// The policy of every kind, in [`Kind`]'s order (so `POLICY[kind as usize].kind == kind`).
-pub const POLICY: [Policy; 19] = [
+pub const POLICY: [Policy; 20] = [
     p(K::HubStatus, "rabble/hub/status", ByHub, true, 1, Nodes, "`online` / `offline` (the hub's Will)"),
     p(
         K::Routes,
@@ -244,6 +245,16 @@ pub const POLICY: [Policy; 19] = [
         0,
         Nodes,
         "JSON `NodeRecords`: a node's addresses and meta (`<node>.node.<domain>`); empty: gone",
+    ),
+    p(
+        K::Alert,
+        "rabble/alerts/<fingerprint>",
+        ByHub,
+        true,
+        1,
+        HubOnly,
+        "JSON `GettableAlert` (Alertmanager's v2 shape): an alert firing and sent (not silenced or inhibited), while \
+         it fires, with an `[[alert.receiver]]` of kind `mqtt`; empty: resolved",
     ),
 ];
 

@@ -118,6 +118,13 @@ pub fn gate(method: &str, path: &str, query: Option<&str>) -> Option<Gate> {
             whole(Operator, Cap::Read)
         }
         ("POST", ["api", "v1", "cluster", "remove"]) => whole(Operator, Cap::Write),
+        // Alerts and silences (Alertmanager's v2 API, and the same under v1).
+        (
+            _,
+            ["api", "v1" | "v2", "alerts" | "silences"] | ["api", "v2", "silence", _] | ["api", "v1", "silences", _],
+        ) if read => whole(Operator, Cap::Read),
+        ("POST", ["api", "v1" | "v2", "silences"]) => whole(Operator, Cap::Write),
+        ("DELETE", ["api", "v2", "silence", _] | ["api", "v1", "silences", _]) => whole(Operator, Cap::Write),
         // The web UI: its pages show only what the caller may read (each list filtered, as
         // the API's are); what it does goes through `/ui/api/<API path>`, an API request
         // again, decided by this table on its own path.

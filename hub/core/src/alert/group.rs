@@ -100,6 +100,9 @@ pub struct Silence {
     pub created_by: String,
     #[serde(default)]
     pub comment: String,
+    /// When it was last changed (created, or expired).
+    #[serde(default)]
+    pub updated_ms: u64,
 }
 
 impl Silence {

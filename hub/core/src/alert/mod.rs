@@ -3,9 +3,11 @@
 //! (`track`: pending until its `for` has passed, then firing, then resolved), and who is
 //! told what when (`group`: Alertmanager's grouping, `group_wait` / `group_interval` /
 //! `repeat_interval`, inhibition and silences), custom rules over `/metrics` (`expr`), and
-//! the request each receiver gets (`payload`). The hub's alert task feeds these with the
+//! the request each receiver gets (`payload`); what of it the catalog keeps (`book`:
+//! the tracker's and dispatcher's state, silences). The hub's alert task feeds these with the
 //! clock and sends what they decide; they read no clock and do no IO.
 
+pub mod book;
 pub mod expr;
 pub mod group;
 pub mod payload;
@@ -36,6 +38,14 @@ impl Alert {
     /// The alert's fingerprint: its labels, in order (the same alert on every hub).
     pub fn key(&self) -> String {
         key(&self.labels)
+    }
+
+    /// Alertmanager's short form of the identity: 16 hex digits, FNV-1a of the key (the
+    /// same on every hub and run).
+    pub fn fingerprint(&self) -> String {
+        let h =
+            self.key().bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+        format!("{h:016x}")
     }
 
     pub fn name(&self) -> &str {

@@ -78,7 +78,7 @@ fn am_alert(a: &Alert, ui: &str) -> Value {
         "startsAt": rfc3339(a.starts_ms),
         "endsAt": a.ends_ms.map_or("0001-01-01T00:00:00Z".to_owned(), rfc3339),
         "generatorURL": ui,
-        "fingerprint": format!("{:016x}", fnv(&a.key())),
+        "fingerprint": a.fingerprint(),
     })
 }
 
@@ -107,8 +107,35 @@ pub fn webhook_body(receiver: &str, n: &Notification, ui: &str) -> Value {
     })
 }
 
-/// The request that tells `kind` of `n`; `ui` is the hub's web UI (the click link).
-pub fn request(receiver: &str, kind: &Kind, n: &Notification, ui: &str) -> Request {
+/// How often an Alertmanager hears of every firing alert again, and how long it holds one
+/// it has not heard of (Prometheus's 1-minute resend and 4× that): an alert resolves there
+/// on its own only when Rabble is gone.
+pub const AM_RESEND_MS: u64 = 60_000;
+pub const AM_VALID_MS: u64 = 4 * AM_RESEND_MS;
+
+/// Alertmanager's `POST /api/v2/alerts` of `alerts`: a firing one valid until
+/// `now_ms + AM_VALID_MS`, a resolved one with its end.
+pub fn am_request(url: &str, alerts: &[Alert], ui: &str, now_ms: u64) -> Request {
+    let url = format!("{}/api/v2/alerts", url.trim_end_matches('/'));
+    let alerts: Vec<Value> = alerts
+        .iter()
+        .map(|a| {
+            let mut v = am_alert(a, ui);
+            let o = v.as_object_mut().expect("an object");
+            for k in ["status", "fingerprint"] {
+                o.remove(k);
+            }
+            if a.firing() {
+                o.insert("endsAt".into(), rfc3339(now_ms + AM_VALID_MS).into());
+            }
+            v
+        })
+        .collect();
+    json_request(&url, &Value::Array(alerts), vec![])
+}
+
+/// The request that tells `kind` of `n` at `now_ms`; `ui` is the hub's web UI (the click link).
+pub fn request(receiver: &str, kind: &Kind, n: &Notification, ui: &str, now_ms: u64) -> Request {
     let sev = severity(n);
     match kind {
         Kind::Ntfy { url, token } => {
@@ -153,29 +180,6 @@ pub fn request(receiver: &str, kind: &Kind, n: &Notification, ui: &str) -> Reque
         Kind::Slack { url } => {
             json_request(url, &json!({ "text": format!("*{}*\n{}\n{ui}", title(n), text(n)) }), vec![])
         }
-        Kind::Alertmanager { url } => {
-            let url = format!("{}/api/v2/alerts", url.trim_end_matches('/'));
-            let alerts: Vec<Value> = n
-                .alerts
-                .iter()
-                .map(|a| {
-                    let mut v = am_alert(a, ui);
-                    let o = v.as_object_mut().expect("an object");
-                    for k in ["status", "fingerprint"] {
-                        o.remove(k);
-                    }
-                    if a.firing() {
-                        o.remove("endsAt");
-                    }
-                    v
-                })
-                .collect();
-            json_request(&url, &Value::Array(alerts), vec![])
-        }
+        Kind::Alertmanager { url } => am_request(url, &n.alerts, ui, now_ms),
     }
-}
-
-/// FNV-1a, for a fingerprint that is the same on every hub and run.
-fn fnv(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
 }

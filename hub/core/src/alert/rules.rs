@@ -72,6 +72,12 @@ fn condition(name: &str, severity: &str, labels: &[(&str, &str)], summary: Strin
     Condition { labels: l, annotations: BTreeMap::from([("summary".to_owned(), summary)]), for_ms, since_ms: None }
 }
 
+/// A receiver whose last deliveries all failed (told to the others).
+pub fn receiver_failing(receiver: &str, error: &str) -> Condition {
+    let summary = format!("alerts cannot reach receiver {receiver}: {error}");
+    condition("ReceiverFailing", "warning", &[("receiver", receiver)], summary, 0)
+}
+
 /// Every built-in condition that holds now.
 pub fn conditions(t: &Thresholds, i: &Inputs<'_>) -> Vec<Condition> {
     let mut out = Vec::new();

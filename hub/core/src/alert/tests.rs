@@ -197,6 +197,7 @@ fn a_down_node_inhibits_its_other_alerts_and_silences_mute_until_they_end() {
         ends_ms: 7_200_000,
         created_by: "token 1234".into(),
         comment: "re-cabling".into(),
+        updated_ms: 0,
     };
     assert!(muted(&elsewhere, &firing, std::slice::from_ref(&s), 1_000));
     assert!(!muted(&elsewhere, &firing, std::slice::from_ref(&s), 7_200_000), "expired");
@@ -245,23 +246,41 @@ fn each_receiver_gets_its_own_request() {
     let ui = "http://hub.lan:8500/ui/";
     let n = notification(false);
     let header = |r: &payload::Request, k: &str| r.headers.iter().find(|(h, _)| h == k).map(|(_, v)| v.clone());
-    let ntfy = request("phone", &Kind::Ntfy { url: "https://ntfy.sh/lab".into(), token: Some("tk_x".into()) }, &n, ui);
+    let ntfy = request(
+        "phone",
+        &Kind::Ntfy { url: "https://ntfy.sh/lab".into(), token: Some("tk_x".into()) },
+        &n,
+        ui,
+        1_796_000_000_000,
+    );
     assert_eq!((ntfy.method, ntfy.url.as_str()), ("POST", "https://ntfy.sh/lab"));
     assert_eq!(header(&ntfy, "X-Title").as_deref(), Some("[FIRING:1] NodeDown pi1"));
     assert_eq!(header(&ntfy, "X-Priority").as_deref(), Some("5"));
     assert_eq!(header(&ntfy, "Click").as_deref(), Some(ui));
     assert_eq!(header(&ntfy, "Authorization").as_deref(), Some("Bearer tk_x"));
     assert_eq!(String::from_utf8(ntfy.body).unwrap(), "pi1 is down: no heartbeat for 4 s");
-    let resolved =
-        request("phone", &Kind::Ntfy { url: "https://ntfy.sh/lab".into(), token: None }, &notification(true), ui);
+    let resolved = request(
+        "phone",
+        &Kind::Ntfy { url: "https://ntfy.sh/lab".into(), token: None },
+        &notification(true),
+        ui,
+        1_796_000_000_000,
+    );
     assert_eq!(header(&resolved, "X-Title").as_deref(), Some("[RESOLVED] NodeDown pi1"));
     assert_eq!(header(&resolved, "X-Tags").as_deref(), Some("white_check_mark"));
-    let gotify = request("g", &Kind::Gotify { url: "http://gotify.lan/".into(), token: "AbC".into() }, &n, ui);
+    let gotify = request(
+        "g",
+        &Kind::Gotify { url: "http://gotify.lan/".into(), token: "AbC".into() },
+        &n,
+        ui,
+        1_796_000_000_000,
+    );
     assert_eq!(gotify.url, "http://gotify.lan/message");
     assert_eq!(header(&gotify, "X-Gotify-Key").as_deref(), Some("AbC"));
     let body: serde_json::Value = serde_json::from_slice(&gotify.body).unwrap();
     assert_eq!((body["priority"].as_u64(), body["title"].as_str()), (Some(8), Some("[FIRING:1] NodeDown pi1")));
-    let hook = request("ops", &Kind::Webhook { url: "http://x/hook".into() }, &notification(true), ui);
+    let hook =
+        request("ops", &Kind::Webhook { url: "http://x/hook".into() }, &notification(true), ui, 1_796_000_000_000);
     let body: serde_json::Value = serde_json::from_slice(&hook.body).unwrap();
     assert_eq!(
         (body["version"].as_str(), body["status"].as_str(), body["receiver"].as_str()),
@@ -269,12 +288,15 @@ fn each_receiver_gets_its_own_request() {
     );
     assert_eq!(body["alerts"][0]["endsAt"], "2026-11-30T00:54:20.000Z");
     assert_eq!(body["commonLabels"]["node"], "pi1");
-    let am = request("am", &Kind::Alertmanager { url: "http://am:9093".into() }, &n, ui);
+    let am = request("am", &Kind::Alertmanager { url: "http://am:9093".into() }, &n, ui, 1_796_000_000_000);
     assert_eq!(am.url, "http://am:9093/api/v2/alerts");
     let body: serde_json::Value = serde_json::from_slice(&am.body).unwrap();
     assert_eq!(body[0]["labels"]["alertname"], "NodeDown");
-    assert!(body[0].get("endsAt").is_none() && body[0]["startsAt"] == "2026-11-30T00:53:20.000Z", "{body}");
-    let discord = request("d", &Kind::Discord { url: "https://discord.com/api/webhooks/1/x".into() }, &n, ui);
+    // Valid for four minutes (resent every minute while it fires), as Prometheus sends.
+    assert_eq!(body[0]["endsAt"], "2026-11-30T00:57:20.000Z", "{body}");
+    assert_eq!(body[0]["startsAt"], "2026-11-30T00:53:20.000Z", "{body}");
+    let discord =
+        request("d", &Kind::Discord { url: "https://discord.com/api/webhooks/1/x".into() }, &n, ui, 1_796_000_000_000);
     let body: serde_json::Value = serde_json::from_slice(&discord.body).unwrap();
     assert!(body["content"].as_str().unwrap().starts_with("**[FIRING:1] NodeDown pi1**"), "{body}");
 }
@@ -318,4 +340,56 @@ fn custom_rules_compare_any_exported_series() {
         ("HighLoad", "pi1", 300_000)
     );
     assert_eq!(c[0].annotations["summary"], "pi1 has load 4.5");
+}
+
+#[test]
+fn silences_are_checked_as_alertmanager_checks_them_and_kept_through_the_book() {
+    use super::book::{AlertBook, AlertUpdate, SILENCE_RETENTION_MS, silence_from, silence_view};
+    use rabble_shared::alerts::{ApiMatcher, PostableSilence};
+    let now = 1_796_000_000_000;
+    let m = |name: &str, value: &str, is_regex, is_equal| ApiMatcher {
+        name: name.into(),
+        value: value.into(),
+        is_regex,
+        is_equal,
+    };
+    let post = |matchers: Vec<ApiMatcher>, starts: &str, ends: &str| PostableSilence {
+        id: None,
+        matchers,
+        starts_at: starts.into(),
+        ends_at: ends.into(),
+        created_by: "admin".into(),
+        comment: "new SD card".into(),
+    };
+    let (start, end) = ("2026-11-30T00:00:00Z", "2026-11-30T02:53:20Z");
+    let s = silence_from(post(vec![m("node", "pi3", false, true)], start, end), "s1".into(), now).unwrap();
+    assert_eq!((s.starts_ms, s.ends_ms), (now, now + 7_200_000), "a start in the past starts now");
+    for (bad, why) in [
+        (post(vec![], start, end), "at least one matcher"),
+        (post(vec![m("node", "", false, true)], start, end), "empty label"),
+        (post(vec![m("node", "pi[", true, true)], start, end), "pi["),
+        (post(vec![m("no de", "x", false, true)], start, end), "label name"),
+        (post(vec![m("node", "pi3", false, true)], start, "2026-11-29T00:00:00Z"), "in the past"),
+        (post(vec![m("node", "pi3", false, true)], "2026-11-30T03:00:00Z", end), "after startsAt"),
+        (post(vec![m("node", "pi3", false, true)], start, "tomorrow"), "endsAt: \"tomorrow\""),
+    ] {
+        let e = silence_from(bad, "x".into(), now).unwrap_err();
+        assert!(e.contains(why), "{e}");
+    }
+    let mut book = AlertBook::default();
+    let added = book.apply(AlertUpdate::Silence(s.clone()));
+    assert_eq!(added.dirty.len(), 1);
+    assert!(added.summaries[0].contains("node=\"pi3\""), "{:?}", added.summaries);
+    assert!(book.apply(AlertUpdate::Silence(s.clone())).dirty.is_empty(), "the same silence again changes nothing");
+    assert_eq!(silence_view(&s, now).status.state, "active");
+    assert_eq!(book.live_silences(now).len(), 1);
+    book.apply(AlertUpdate::Expire { id: "s1".into(), at_ms: now + 60_000 });
+    assert!(book.live_silences(now + 60_000).is_empty());
+    assert_eq!(silence_view(&book.silences["s1"], now + 60_000).status.state, "expired");
+    assert!(book.apply(AlertUpdate::Expire { id: "s1".into(), at_ms: now + 90_000 }).dirty.is_empty());
+    assert!(book.stale_silences(now + 60_000 + SILENCE_RETENTION_MS).is_empty());
+    let stale = book.stale_silences(now + 60_001 + SILENCE_RETENTION_MS);
+    assert_eq!(stale, ["s1"]);
+    assert_eq!(book.apply(AlertUpdate::Forget(stale)).dirty.len(), 1);
+    assert!(book.silences.is_empty());
 }

@@ -69,7 +69,9 @@ record!(
     KvRecord,
     VarRecord,
     AclPolicyRecord,
-    AclTokenRecord
+    AclTokenRecord,
+    AlertStateRecord,
+    SilenceRecord
 );
 
 /// Who keeps a node's state: its agent, or the Consul API (an external node).
@@ -334,3 +336,29 @@ impl AclTokenRecord {
 #[cfg(test)]
 #[path = "record_tests.rs"]
 mod tests;
+
+/// The alert task's tracker and dispatcher (one record).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertStateRecord {
+    pub v: u32,
+    pub state: crate::alert::book::AlertState,
+}
+
+impl AlertStateRecord {
+    pub fn of(s: &crate::alert::book::AlertState) -> AlertStateRecord {
+        AlertStateRecord { v: V, state: s.clone() }
+    }
+}
+
+/// A silence (keyed by its id).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SilenceRecord {
+    pub v: u32,
+    pub silence: crate::alert::group::Silence,
+}
+
+impl SilenceRecord {
+    pub fn of(s: &crate::alert::group::Silence) -> SilenceRecord {
+        SilenceRecord { v: V, silence: s.clone() }
+    }
+}

@@ -22,6 +22,8 @@ pub enum Update {
     Var(super::vars::VarUpdate),
     /// ACL policies and tokens (the API's door reads them).
     Acl(crate::acl::AclUpdate),
+    /// Alerts: the leader's alert state, silences.
+    Alert(crate::alert::book::AlertUpdate),
 }
 
 impl Update {
@@ -34,7 +36,8 @@ impl Update {
             | Update::Kv(_)
             | Update::KvTxn(_)
             | Update::Var(_)
-            | Update::Acl(_) => None,
+            | Update::Acl(_)
+            | Update::Alert(_) => None,
         }
     }
 }
@@ -54,6 +57,9 @@ pub enum Dirty {
     AclToken(String),
     /// Whether (and at which index) the ACLs were bootstrapped.
     AclBootstrap,
+    /// The alert task's tracker and dispatcher.
+    AlertState,
+    Silence(String),
 }
 
 /// The outcome of applying an update: which durable keys changed, and a summary of
@@ -85,6 +91,8 @@ pub struct Catalog {
     pub vars: super::vars::Vars,
     /// ACL policies and tokens (secrets only as their SHA-256).
     pub acl: crate::acl::Acl,
+    /// What the alert task tracked and sent, and the silences.
+    pub alerts: crate::alert::book::AlertBook,
     pub index: u64,
 }
 
@@ -104,6 +112,7 @@ impl Catalog {
             }
             Update::Var(vu) => self.vars.apply(vu, self.index + 1),
             Update::Acl(au) => self.acl.apply(au, self.index + 1),
+            Update::Alert(au) => self.alerts.apply(au),
             Update::Alloc(id, au) => {
                 let mut out = self.work.apply_alloc(id.clone(), au);
                 // A finished allocation's services go with it, even when its node is

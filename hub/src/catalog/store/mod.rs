@@ -10,7 +10,9 @@ mod v0;
 pub use snapshot::{SNAPSHOT_FORMAT, SnapshotError};
 
 use super::record::{self, AllocRecord, CheckRecord, JobRow, JobVersionRow, KvRecord, NodeRecord, Record};
-use super::record::{AclPolicyRecord, AclTokenRecord, FORMAT, ServiceRecord, VarRecord};
+use super::record::{
+    AclPolicyRecord, AclTokenRecord, AlertStateRecord, FORMAT, ServiceRecord, SilenceRecord, VarRecord,
+};
 use super::state::{Catalog, Dirty, Node, Work};
 use rabble_shared::{AllocId, NodeId, TopicId};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
@@ -28,6 +30,10 @@ const KV: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("v1.kv");
 const VARS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("v1.vars");
 const ACL_POLICIES: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("v1.acl_policies");
 const ACL_TOKENS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("v1.acl_tokens");
+/// The alert task's state (one row, [`ALERT_STATE_KEY`]).
+const ALERTS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("v1.alerts");
+const SILENCES: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("v1.silences");
+const ALERT_STATE_KEY: &str = "state";
 const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
 /// A clustered hub's replication state, written in the same transaction as what it applied
 /// (`cluster::machine` encodes it): a crash never applies an entry twice.
@@ -103,6 +109,8 @@ impl Store {
         tx.open_table(VARS).map_err(db)?;
         tx.open_table(ACL_POLICIES).map_err(db)?;
         tx.open_table(ACL_TOKENS).map_err(db)?;
+        tx.open_table(ALERTS).map_err(db)?;
+        tx.open_table(SILENCES).map_err(db)?;
         if old {
             migrate(&tx, &path)?;
         }
@@ -193,7 +201,8 @@ impl Store {
         }
         let vars = super::vars::Vars { entries: Arc::new(vars) };
         let acl = load_acl(&tx)?;
-        Ok(Catalog { nodes, work, index, kv, vars, acl })
+        let alerts = load_alerts(&tx)?;
+        Ok(Catalog { nodes, work, index, kv, vars, acl, alerts })
     }
 
     /// Writes the current value of every dirty key, and the index, in one transaction
@@ -242,7 +251,28 @@ fn everything(c: &Catalog) -> Vec<Dirty> {
     out.extend(c.acl.policies.keys().map(|p| Dirty::AclPolicy(p.clone())));
     out.extend(c.acl.tokens.keys().map(|a| Dirty::AclToken(a.clone())));
     out.push(Dirty::AclBootstrap);
+    out.push(Dirty::AlertState);
+    out.extend(c.alerts.silences.keys().map(|id| Dirty::Silence(id.clone())));
     out
+}
+
+/// The alert task's state and the silences.
+fn load_alerts(tx: &redb::ReadTransaction) -> Result<rabble_core::alert::book::AlertBook, StoreError> {
+    let mut book = rabble_core::alert::book::AlertBook::default();
+    if let Some(v) = tx.open_table(ALERTS).map_err(db)?.get(ALERT_STATE_KEY).map_err(db)? {
+        match record::decode::<AlertStateRecord>(v.value()) {
+            Ok(r) => book.state = Arc::new(r.state),
+            Err(e) => tracing::warn!(error = %e, "skipping the stored alert state (alerts firing may be sent again)"),
+        }
+    }
+    for row in tx.open_table(SILENCES).map_err(db)?.iter().map_err(db)? {
+        let (k, v) = row.map_err(db)?;
+        match record::decode::<SilenceRecord>(v.value()) {
+            Ok(r) => drop(book.silences.insert(k.value().to_owned(), r.silence)),
+            Err(e) => tracing::warn!(silence = k.value(), error = %e, "skipping a stored silence"),
+        }
+    }
+    Ok(book)
 }
 
 /// The ACL policies, tokens and bootstrap index.
@@ -314,6 +344,8 @@ fn write(tx: &WriteTransaction, catalog: &Catalog, dirty: &[Dirty]) -> Result<()
     let mut vars = tx.open_table(VARS).map_err(db)?;
     let mut acl_policies = tx.open_table(ACL_POLICIES).map_err(db)?;
     let mut acl_tokens = tx.open_table(ACL_TOKENS).map_err(db)?;
+    let mut alerts = tx.open_table(ALERTS).map_err(db)?;
+    let mut silences = tx.open_table(SILENCES).map_err(db)?;
     for d in dirty {
         match d {
             Dirty::Node(id) => put(&mut nodes, id.as_str(), catalog.nodes.get(id).map(NodeRecord::of))?,
@@ -342,6 +374,10 @@ fn write(tx: &WriteTransaction, catalog: &Catalog, dirty: &[Dirty]) -> Result<()
             }
             Dirty::AclToken(a) => {
                 put(&mut acl_tokens, a.as_str(), catalog.acl.tokens.get(a).map(|t| AclTokenRecord::of(t)))?
+            }
+            Dirty::AlertState => put(&mut alerts, ALERT_STATE_KEY, Some(AlertStateRecord::of(&catalog.alerts.state)))?,
+            Dirty::Silence(id) => {
+                put(&mut silences, id.as_str(), catalog.alerts.silences.get(id).map(SilenceRecord::of))?
             }
             Dirty::AclBootstrap => {
                 let mut meta = tx.open_table(META).map_err(db)?;

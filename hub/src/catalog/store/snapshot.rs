@@ -7,8 +7,8 @@
 //! snapshot carries exactly what redb holds and nothing is re-encoded on the way.
 
 use super::{
-    ACL_BOOTSTRAP_KEY, ACL_POLICIES, ACL_TOKENS, ALLOCS, APPLIED_KEY, CHECKS, INDEX_KEY, JOB_VERSIONS, JOBS, KV, META,
-    NODES, RAFT, SERVICES, Store, StoreError, VARS, db,
+    ACL_BOOTSTRAP_KEY, ACL_POLICIES, ACL_TOKENS, ALERTS, ALLOCS, APPLIED_KEY, CHECKS, INDEX_KEY, JOB_VERSIONS, JOBS,
+    KV, META, NODES, RAFT, SERVICES, SILENCES, Store, StoreError, VARS, db,
 };
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
@@ -45,6 +45,11 @@ struct Doc {
     vars: Rows,
     acl_policies: Rows,
     acl_tokens: Rows,
+    /// Absent in snapshots of hubs before alerts: none.
+    #[serde(default)]
+    alerts: Rows,
+    #[serde(default)]
+    silences: Rows,
 }
 
 fn text(v: &[u8]) -> Result<String, StoreError> {
@@ -90,6 +95,8 @@ impl Store {
             vars: rows(&tx, VARS)?,
             acl_policies: rows(&tx, ACL_POLICIES)?,
             acl_tokens: rows(&tx, ACL_TOKENS)?,
+            alerts: rows(&tx, ALERTS)?,
+            silences: rows(&tx, SILENCES)?,
             ..Doc::default()
         };
         for row in tx.open_table(JOB_VERSIONS).map_err(db)?.iter().map_err(db)? {
@@ -153,6 +160,8 @@ impl Store {
         put(&tx, VARS, &doc.vars)?;
         put(&tx, ACL_POLICIES, &doc.acl_policies)?;
         put(&tx, ACL_TOKENS, &doc.acl_tokens)?;
+        put(&tx, ALERTS, &doc.alerts)?;
+        put(&tx, SILENCES, &doc.silences)?;
         {
             let mut meta = tx.open_table(META).map_err(db)?;
             meta.insert(INDEX_KEY, doc.index).map_err(db)?;
@@ -184,7 +193,29 @@ mod tests {
         let set =
             rabble_core::catalog::kv::KvUpdate::Set { key: "k".into(), value: b"v".to_vec(), flags: 1, cas: None };
         updates.push(Some(Update::Kv(set)));
+        let silence = rabble_core::alert::group::Silence {
+            id: "s1".into(),
+            matchers: vec![rabble_core::alert::group::Matcher::parse("node=pi1").unwrap()],
+            starts_ms: 1,
+            ends_ms: 9,
+            created_by: "admin".into(),
+            comment: String::new(),
+            updated_ms: 1,
+        };
+        updates.push(Some(Update::Alert(rabble_core::alert::book::AlertUpdate::Silence(silence))));
+        let mut state = rabble_core::alert::book::AlertState::default();
+        state.tracker.watched.insert(
+            "k".into(),
+            rabble_core::alert::track::Tracked {
+                labels: Default::default(),
+                annotations: Default::default(),
+                active_ms: 1,
+                firing_ms: Some(2),
+            },
+        );
+        updates.push(Some(Update::Alert(rabble_core::alert::book::AlertUpdate::State(Box::new(state)))));
         let batch = cat.apply_batch(updates, 5);
+        assert_eq!(cat.alerts.silences.len(), 1);
         from.commit(&cat, &batch.dirty, Some(b"at-1")).unwrap();
         // The receiver held something else, which must go.
         let (to, mut other) = Store::open(b.path()).unwrap();
