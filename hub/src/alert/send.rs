@@ -175,3 +175,41 @@ impl Outbox {
         lanes.iter().filter(|(_, l)| l.failures >= at_least).map(|(n, l)| (n.clone(), l.error.clone())).collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_receiver_gets_a_burst_then_one_per_refill() {
+        let out = Outbox::new();
+        for _ in 0..BURST {
+            assert_eq!(out.turn("phone"), None);
+        }
+        let wait = out.turn("phone").expect("over the burst");
+        assert!(wait <= REFILL && wait > REFILL / 2, "{wait:?}");
+        assert_eq!(out.turn("other"), None, "each receiver has its own");
+        tokio::time::advance(REFILL).await;
+        assert_eq!(out.turn("phone"), None, "earned one");
+        assert!(out.turn("phone").is_some());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_receiver_failing_twice_in_a_row_is_reported_until_it_works() {
+        // Nothing listens there: each delivery fails at once, and is retried 4 times.
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let req = Request { method: "POST", url: format!("http://127.0.0.1:{port}/x"), headers: vec![], body: vec![] };
+        let out = Outbox::new();
+        out.post("gone", req.clone(), "one".into());
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        assert!(out.failing(2).is_empty(), "one failure is not yet a pattern");
+        assert_eq!(out.failing(1).len(), 1);
+        out.post("gone", req, "two".into());
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        let failing = out.failing(2);
+        assert_eq!(failing.len(), 1);
+        assert!(failing[0].1.contains("cannot connect") && !failing[0].1.contains("/x"), "{failing:?}");
+        out.record("gone", &Ok(1));
+        assert!(out.failing(1).is_empty(), "a delivery clears it");
+    }
+}
