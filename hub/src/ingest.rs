@@ -84,6 +84,7 @@ pub fn validate(topic_name: &str, payload: &[u8]) -> Result<Option<Update>, Reje
             | Topic::DnsService(_)
             | Topic::DnsNode(_)
             | Topic::Alert(_)
+            | Topic::NodeSummary(_)
     ) {
         return Ok(None);
     }
@@ -98,7 +99,8 @@ pub fn validate(topic_name: &str, payload: &[u8]) -> Result<Option<Update>, Reje
         | Topic::DnsZone
         | Topic::DnsService(_)
         | Topic::DnsNode(_)
-        | Topic::Alert(_) => {
+        | Topic::Alert(_)
+        | Topic::NodeSummary(_) => {
             return Ok(None);
         }
         Topic::NodeStatus(_) | Topic::NodeFacts(_) | Topic::NodeManifest(_) | Topic::NodeHeartbeat(_) if empty => {
@@ -163,6 +165,9 @@ pub struct Ingest {
     pub logs: Arc<crate::alloc_logs::LogHub>,
     /// Each node's lane proxy counters (for `/metrics`; not the catalog).
     pub proxy: ProxyMap,
+    /// Home Assistant's status topic, and what to bump when it says `online`
+    /// (`[homeassistant]` on: its devices are sent again).
+    pub ha_status: Option<(String, tokio::sync::watch::Sender<u64>)>,
 }
 
 /// Each node's latest lane proxy counters.
@@ -176,7 +181,7 @@ impl Ingest {
     /// suppresses the Will) and returns once the broker has closed the connection.
     /// It also returns if the writer is gone.
     pub async fn run(self, mut eventloop: EventLoop, stop: CancellationToken) {
-        let Ingest { client, tx, stats, connected, connects, logs, proxy } = self;
+        let Ingest { client, tx, stats, connected, connects, logs, proxy, ha_status } = self;
         let mut backoff = Backoff::default();
         let mut closing = false;
         // Never completes: once `stop` fires it queues the goodbye, and the loop below
@@ -206,6 +211,9 @@ impl Ingest {
                     // (lane tables, the DNS zone, public KV), which would only come back
                     // to be acked.
                     let _ = client.try_subscribe(topic::ALL_NODES, QoS::AtLeastOnce);
+                    if let Some((t, _)) = &ha_status {
+                        let _ = client.try_subscribe(t.as_str(), QoS::AtLeastOnce);
+                    }
                     let _ = client.try_publish(topic::HUB_STATUS, QoS::AtLeastOnce, true, topic::ONLINE);
                     connects.send_modify(|n| *n += 1);
                 }
@@ -215,6 +223,22 @@ impl Ingest {
                         a.payload = Default::default();
                         a
                     });
+                    // Home Assistant (re)started: not a Rabble topic, only a signal.
+                    if let Some((t, online)) = ha_status.as_ref().filter(|(t, _)| *t == p.topic) {
+                        if p.payload.as_ref() == topic::ONLINE.as_bytes() {
+                            tracing::debug!(topic = %t, "Home Assistant says online");
+                            online.send_modify(|n| *n += 1);
+                        }
+                        if let Some(a) = ack
+                            && tx
+                                .send(Input { source: p.topic.clone(), update: None, done: Done::Ack(a) })
+                                .await
+                                .is_err()
+                        {
+                            return;
+                        }
+                        continue;
+                    }
                     // Side channels (not the catalog): task output and proxy counters.
                     match Topic::parse(&p.topic) {
                         Ok(Topic::Logs(node, _)) => {

@@ -44,6 +44,7 @@ impl Leading {
         // Credentials may have arrived from the leader while this hub followed.
         creds.refresh().ok();
         broker::session::start(&cfg, mqtts, topo, &creds).await?;
+        let (snapshot_for_summaries, live_for_summaries) = (snapshot.clone(), self.live.clone());
         let alerter = crate::alert::Alerter {
             cfg: cfg.alert.clone(),
             snapshot: snapshot.clone(),
@@ -121,9 +122,23 @@ impl Leading {
             threshold: cfg.node_gc_threshold,
         };
         topo.spawn("forget", Stage::Doors, |stop| forgetter.run(stop));
-        let dispatch = dispatch::Dispatch { snapshot, client: client.clone(), key, connects: connects_rx };
+        let dispatch = dispatch::Dispatch { snapshot, client: client.clone(), key, connects: connects_rx.clone() };
         topo.spawn("dispatch", Stage::Doors, |stop| dispatch.run(stop));
+        let (ha_online_tx, ha_online) = watch::channel(0u64);
+        let summaries = crate::homeassistant::Summaries {
+            snapshot: snapshot_for_summaries,
+            live: live_for_summaries,
+            client: client.clone(),
+            connects: connects_rx.clone(),
+            ha: cfg.homeassistant.clone(),
+            ha_online,
+            ui_url: cfg.alert.ui_url.clone(),
+        };
+        topo.spawn("summaries", Stage::Doors, |stop| summaries.run(stop));
+        let ha_status =
+            cfg.homeassistant.as_ref().map(|ha| (rabble_core::homeassistant::status_topic(&ha.prefix), ha_online_tx));
         let ingest = ingest::Ingest {
+            ha_status,
             proxy: self.proxy,
             client,
             tx: writer,

@@ -21,6 +21,7 @@ pub mod dnsmirror;
 pub mod forget;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
+pub mod homeassistant;
 pub mod ingest;
 pub mod install;
 pub use rabble_core::jobspec;

@@ -94,12 +94,28 @@ pub struct Retained {
     sent: BTreeMap<String, u64>,
     problems: BTreeMap<String, PublishError>,
     retry: Option<(Instant, Duration)>,
+    /// Under this prefix, topics that are not Rabble's but the hub keeps for another
+    /// program (Home Assistant's discovery): QoS 1, open payloads.
+    foreign: Option<String>,
 }
 
 impl Retained {
     /// Topics with open payloads only, each at most `limit` bytes.
     pub fn new(client: AsyncClient, limit: usize) -> Retained {
-        Retained { client, keys: None, limit, sent: BTreeMap::new(), problems: BTreeMap::new(), retry: None }
+        Retained {
+            client,
+            keys: None,
+            limit,
+            sent: BTreeMap::new(),
+            problems: BTreeMap::new(),
+            retry: None,
+            foreign: None,
+        }
+    }
+
+    /// Topics under `prefix` that are another program's (Home Assistant's discovery prefix).
+    pub fn foreign(client: AsyncClient, limit: usize, prefix: &str) -> Retained {
+        Retained { foreign: Some(format!("{prefix}/")), ..Retained::new(client, limit) }
     }
 
     /// Topics that may carry secrets, sealed with these keys.
@@ -211,8 +227,9 @@ impl Retained {
 
     fn publish(&self, topic: &str, payload: Vec<u8>) -> Result<(), PublishError> {
         let policy = Topic::parse(topic).ok().map(|t| t.kind().policy());
+        let foreign = self.foreign.as_ref().is_some_and(|p| topic.starts_with(p.as_str()));
         debug_assert!(
-            policy.is_some_and(|p| p.retained && p.publisher == By::Hub),
+            foreign || policy.is_some_and(|p| p.retained && p.publisher == By::Hub),
             "{topic} is not the hub's to retain"
         );
         let qos = if policy.is_some_and(|p| p.qos == 0) { QoS::AtMostOnce } else { QoS::AtLeastOnce };

@@ -417,3 +417,23 @@ fn certs_v1() {
     let sealed = CertMessage::sealed("bm9uY2UuLi5jaXBoZXJ0ZXh0".into());
     golden("certs_sealed.v1.json", &encode(&sealed));
 }
+
+#[test]
+fn node_summary_v1() {
+    use rabble_shared::summary::{NodeSummary, VERSION};
+    let s = NodeSummary {
+        v: VERSION,
+        status: "up".into(),
+        cpu_percent: Some(12.5),
+        memory_percent: Some(40.0),
+        disk_percent: Some(25.0),
+        temperature_c: Some(48.5),
+        uptime_s: Some(3600),
+        throttled: Some(false),
+        allocations: 3,
+        services: [("web".to_owned(), rabble_shared::Status::Passing)].into(),
+    };
+    let bytes = serde_json::to_vec(&s).unwrap();
+    golden("node_summary.v1.json", &bytes);
+    assert_eq!(serde_json::from_slice::<NodeSummary>(&bytes).unwrap(), s);
+}

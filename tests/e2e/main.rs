@@ -18,6 +18,7 @@ mod docker_jobs;
 mod failover;
 mod firstboot;
 mod forget;
+mod homeassistant;
 mod https;
 mod hub_ct;
 mod hubs;

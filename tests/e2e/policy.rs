@@ -17,6 +17,8 @@ const SPEC: &[(&str, bool, bool)] = &[
     ("rabble/hub/dns/zone", false, true),
     ("rabble/hub/dns/service/web", false, true),
     ("rabble/hub/dns/node/pi-b", false, true),
+    ("rabble/alerts/3f2a9c1d0b4e5f60", false, false),
+    ("rabble/hub/nodes/pi-a", false, false),
     ("rabble/node/pi-a/status", true, false),
     ("rabble/node/pi-b/status", false, false),
     ("rabble/node/pi-a/facts", true, false),

@@ -105,4 +105,8 @@ impl Agent {
     pub fn write_service(&self, file: &str, text: &str) {
         std::fs::write(self.services_dir.join(file), text).unwrap();
     }
+
+    pub fn remove_service(&self, file: &str) {
+        std::fs::remove_file(self.services_dir.join(file)).unwrap();
+    }
 }

@@ -18,6 +18,7 @@ pub mod alert;
 pub mod assign;
 pub mod catalog;
 pub mod dns;
+pub mod homeassistant;
 pub mod jobspec;
 pub mod metrics;
 pub mod nomad;

@@ -35,7 +35,7 @@ pub fn node_add(data_dir: &Path, name: &str, observer: bool, out: &mut impl Writ
     if observer {
         writeln!(out, "{token}")?;
         eprintln!(
-            "Issued an observer token for {id} (shown once): it may subscribe to rabble/# over TLS and publish nothing.\n  \
+            "Issued an observer token for {id} (shown once): it may subscribe to rabble/# (and homeassistant/#) over TLS and publish nothing (but Home Assistant's homeassistant/status).\n  \
              mosquitto_sub -h <hub> -p 8883 --cafile ca.pem -u {id} -P <token> -t 'rabble/#' -v"
         );
         return Ok(());

@@ -3,7 +3,8 @@
 //! forwarded to the broker against the topic policy (`rabble_shared::topic::policy`):
 //! a node publishes only its own state and reads only what the hub sends it (its Will must
 //! be its own `status`); an observer (`rabble-hub node add <name> --observer`) reads
-//! anything under `rabble/` and publishes nothing.
+//! anything under `rabble/` and `homeassistant/`, and publishes only Home Assistant's
+//! status (HA logs in as an observer: its birth message and Will).
 //!
 //! A packet that breaks a rule ends the connection: the relay logs it and closes both
 //! sides. What credentials are accepted is still the broker's auth hook's decision.
@@ -135,7 +136,11 @@ impl Session {
         let role = lookup(user).unwrap_or_else(|| Role::Unknown(user.to_owned()));
         // (An unknown user's CONNECT goes on whatever its Will: the broker refuses it.)
         if let Some(t) = will.filter(|_| !matches!(role, Role::Unknown(_))) {
-            let own = matches!(&role, Role::Node(n) if t == topic::node_status(n));
+            let own = match &role {
+                Role::Node(n) => t == topic::node_status(n),
+                Role::Observer => policy::observer_may_publish(&t),
+                Role::Unknown(_) => false,
+            };
             if !own {
                 return Err(Violation::Publish(t));
             }
@@ -161,7 +166,8 @@ fn remaining(packet: &[u8]) -> usize {
 /// The policy's answer for a publish (`shared::topic::policy` declares it).
 pub fn may_publish(role: &Role, t: &str) -> bool {
     match role {
-        Role::Observer | Role::Unknown(_) => false,
+        Role::Observer => policy::observer_may_publish(t),
+        Role::Unknown(_) => false,
         Role::Node(n) => policy::node_may_publish(n, t),
     }
 }

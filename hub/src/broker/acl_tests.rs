@@ -146,14 +146,23 @@ fn wills_unknown_users_and_garbage_are_refused() {
 }
 
 #[test]
-fn observers_read_everything_and_write_nothing() {
+fn observers_read_everything_and_write_only_home_assistants_status() {
     let mut s = Session::default();
-    s.check(&connect("watcher", None), lookup).unwrap();
-    assert_eq!(s.check(&subscribe(&["rabble/#"]), lookup), Ok(()));
+    // Home Assistant's Will is its status; any other Will is refused.
+    s.check(&connect("watcher", Some("homeassistant/status")), lookup).unwrap();
+    assert_eq!(s.check(&subscribe(&["rabble/#", "homeassistant/#"]), lookup), Ok(()));
+    assert_eq!(s.check(&publish("homeassistant/status"), lookup), Ok(()));
     assert_eq!(
         s.check(&publish("rabble/node/pi1/facts"), lookup),
         Err(Violation::Publish("rabble/node/pi1/facts".into()))
     );
+    assert_eq!(
+        s.check(&publish("homeassistant/device/x/config"), lookup),
+        Err(Violation::Publish("homeassistant/device/x/config".into()))
+    );
+    assert_eq!(s.check(&subscribe(&["#"]), lookup), Err(Violation::Subscribe("#".into())));
+    let will = Session::default().check(&connect("watcher", Some("rabble/hub/status")), lookup);
+    assert_eq!(will, Err(Violation::Publish("rabble/hub/status".into())));
 }
 
 #[test]

@@ -58,6 +58,8 @@ pub struct FileConfig {
     pub cluster: Option<crate::cluster::config::ClusterFile>,
     #[serde(default)]
     pub alert: crate::alert::config::AlertFile,
+    #[serde(default)]
+    pub homeassistant: crate::homeassistant::HomeAssistantFile,
 }
 
 /// The `[acl]` table of hub.toml.
@@ -170,6 +172,8 @@ pub struct Config {
     pub cluster: Option<crate::cluster::ClusterConfig>,
     /// `[alert]`: rules, grouping, receivers.
     pub alert: crate::alert::config::AlertConfig,
+    /// `[homeassistant]`: every node a Home Assistant device (off: `None`).
+    pub homeassistant: Option<crate::homeassistant::HomeAssistant>,
 }
 
 impl Config {
@@ -203,6 +207,7 @@ impl Config {
             kv_public: Vec::new(),
             anonymous: default_anonymous(),
             alert: crate::alert::config::AlertConfig::defaults(http.port()),
+            homeassistant: None,
             cluster: None,
         }
     }
@@ -353,6 +358,7 @@ impl Config {
         for n in &flags.notify {
             alert.notify(n)?;
         }
+        let homeassistant = file.homeassistant.resolve()?;
         let mut cluster = crate::cluster::config::resolve(file.cluster, flags.cluster, &data_dir)?;
         if let Some(c) = &mut cluster {
             c.api = http_listen.to_string();
@@ -374,6 +380,7 @@ impl Config {
             restart_grace,
             node_gc_threshold,
             alert,
+            homeassistant,
         })
     }
 }

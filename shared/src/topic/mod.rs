@@ -85,6 +85,13 @@ pub fn kv(key: &str) -> String {
     format!("rabble/kv/{key}")
 }
 
+/// A node at a glance, as the hub sees it (`crate::summary::NodeSummary`).
+pub fn node_summary(node: &NodeId) -> String {
+    format!("rabble/hub/nodes/{node}")
+}
+/// Every node's summary.
+pub const ALL_NODE_SUMMARIES: &str = "rabble/hub/nodes/+";
+
 /// A firing alert, by its fingerprint (16 hex digits), retained while it fires and is sent.
 pub fn alert(fingerprint: &str) -> String {
     format!("rabble/alerts/{fingerprint}")
@@ -138,6 +145,7 @@ pub enum Topic {
     DnsService(String),
     DnsNode(String),
     Alert(String),
+    NodeSummary(NodeId),
 }
 
 /// Why a topic is not one of Rabble's.
@@ -166,6 +174,7 @@ impl Topic {
             }
             ["hub", "dns", "node", name] if crate::dns::valid_label(name) => Ok(Topic::DnsNode((*name).to_owned())),
             ["alerts", f] if valid_fingerprint(f) => Ok(Topic::Alert((*f).to_owned())),
+            ["hub", "nodes", node] => Ok(Topic::NodeSummary(NodeId::new(*node).map_err(|_| err("bad node id"))?)),
             ["node", node, tail @ ..] => {
                 let node = NodeId::new(*node).map_err(|_| err("bad node id"))?;
                 match tail {
@@ -226,6 +235,7 @@ impl Topic {
             Topic::DnsService(_) => Kind::DnsService,
             Topic::DnsNode(_) => Kind::DnsNode,
             Topic::Alert(_) => Kind::Alert,
+            Topic::NodeSummary(_) => Kind::NodeSummary,
         }
     }
 
@@ -238,7 +248,8 @@ impl Topic {
             | Topic::DnsZone
             | Topic::DnsService(_)
             | Topic::DnsNode(_)
-            | Topic::Alert(_) => None,
+            | Topic::Alert(_)
+            | Topic::NodeSummary(_) => None,
             Topic::NodeStatus(n)
             | Topic::NodeFacts(n)
             | Topic::NodeHeartbeat(n)
@@ -285,6 +296,7 @@ mod tests {
             (dns_service("web"), Topic::DnsService("web".into())),
             (dns_node("pi-3"), Topic::DnsNode("pi-3".into())),
             (alert("3f2a9c1d0b4e5f60"), Topic::Alert("3f2a9c1d0b4e5f60".into())),
+            (node_summary(&n), Topic::NodeSummary(n.clone())),
         ];
         for (t, want) in cases {
             assert_eq!(Topic::parse(&t).unwrap(), want, "{t}");
@@ -313,6 +325,7 @@ mod tests {
             "rabble/alerts/3F2A9C1D0B4E5F60",
             "rabble/alerts/3f2a",
             "rabble/alerts/3f2a9c1d0b4e5f60/x",
+            "rabble/hub/nodes/Pi3",
         ] {
             assert!(Topic::parse(t).is_err(), "{t} should be rejected");
         }

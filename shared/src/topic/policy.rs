@@ -53,6 +53,7 @@ pub enum Kind {
     DnsService,
     DnsNode,
     Alert,
+    NodeSummary,
 }
 
 /// One kind of topic, declared.
@@ -88,7 +89,7 @@ use Publisher::{Hub as ByHub, Node as ByNode};
 use Readers::{Hub as HubOnly, Nodes, OwnNode};
 
 /// The policy of every kind, in [`Kind`]'s order (so `POLICY[kind as usize].kind == kind`).
-pub const POLICY: [Policy; 20] = [
+pub const POLICY: [Policy; 21] = [
     p(K::HubStatus, "rabble/hub/status", ByHub, true, 1, Nodes, "`online` / `offline` (the hub's Will)"),
     p(
         K::Routes,
@@ -256,6 +257,17 @@ pub const POLICY: [Policy; 20] = [
         "JSON `GettableAlert` (Alertmanager's v2 shape): an alert firing and sent (not silenced or inhibited), while \
          it fires, with an `[[alert.receiver]]` of kind `mqtt`; empty: resolved",
     ),
+    p(
+        K::NodeSummary,
+        "rabble/hub/nodes/<node>",
+        ByHub,
+        true,
+        1,
+        HubOnly,
+        "JSON `NodeSummary`: a node at a glance as the hub sees it (up/down, CPU, memory, disk, temperature, uptime, \
+         throttling, running allocations, each service's health), when it changes; what Home Assistant's sensors \
+         read; empty: forgotten",
+    ),
 ];
 
 impl Kind {
@@ -321,9 +333,21 @@ pub fn node_may_subscribe(node: &NodeId, filter: &str) -> bool {
     })
 }
 
-/// Whether an observer may subscribe to `filter`: anything under `rabble/`.
+/// Home Assistant's discovery prefix (its default): an observer — Home Assistant logs in
+/// as one — may read it, and say its own status there (its birth message and Will).
+pub const HA_PREFIX: &str = "homeassistant";
+pub const HA_STATUS: &str = "homeassistant/status";
+
+/// Whether an observer may subscribe to `filter`: anything under `rabble/` or
+/// `homeassistant/`.
 pub fn observer_may_subscribe(filter: &str) -> bool {
-    covers(super::ALL, filter)
+    covers(super::ALL, filter) || covers("homeassistant/#", filter)
+}
+
+/// Whether an observer may publish to `topic`: only Home Assistant's status (its birth
+/// message and Will); nothing of Rabble's.
+pub fn observer_may_publish(topic: &str) -> bool {
+    topic == HA_STATUS
 }
 
 /// The user name the hub logs in with on an external broker, as the shipped files write it.
@@ -339,9 +363,13 @@ pub fn mosquitto_acl() -> String {
          # Each node logs in with its node id as user name (its token_file holds the password): it may\n\
          # write only its own state and read only what the hub sends it. The hub reads and writes everything.\n\
          # Observers: `user <name>` + `topic read rabble/#`, with a name that is no node id (one with a capital\n\
-         # letter or a dot, e.g. `Home.Assistant`), so that the node patterns below give them nothing to write.\n",
+         # letter or a dot, e.g. `Home.Assistant`), so that the node patterns below give them nothing to write.\n\
+         # Home Assistant also needs `topic read homeassistant/#` and `topic write homeassistant/status`.\n",
     );
-    out.push_str(&format!("user {HUB_USER}\ntopic readwrite rabble/#\n\n# What a node publishes.\n"));
+    out.push_str(&format!(
+        "user {HUB_USER}\ntopic readwrite rabble/#\n# Home Assistant's device discovery ([homeassistant] in hub.toml).\n\
+         topic readwrite {HA_PREFIX}/#\n\n# What a node publishes.\n"
+    ));
     for p in POLICY.iter().filter(|p| p.publisher == Publisher::Node) {
         out.push_str(&format!("pattern write {}\n", p.mosquitto()));
     }
