@@ -77,14 +77,7 @@ pub fn validate(topic_name: &str, payload: &[u8]) -> Result<Option<Update>, Reje
     // The hub's own messages (a public KV value may be larger than a node's limit).
     if matches!(
         t,
-        Topic::HubStatus
-            | Topic::Routes(_)
-            | Topic::Kv(_)
-            | Topic::DnsZone
-            | Topic::DnsService(_)
-            | Topic::DnsNode(_)
-            | Topic::Alert(_)
-            | Topic::NodeSummary(_)
+        Topic::HubStatus | Topic::Routes(_) | Topic::Kv(_) | Topic::DnsZone | Topic::DnsService(_) | Topic::DnsNode(_)
     ) {
         return Ok(None);
     }
@@ -98,9 +91,7 @@ pub fn validate(topic_name: &str, payload: &[u8]) -> Result<Option<Update>, Reje
         | Topic::Kv(_)
         | Topic::DnsZone
         | Topic::DnsService(_)
-        | Topic::DnsNode(_)
-        | Topic::Alert(_)
-        | Topic::NodeSummary(_) => {
+        | Topic::DnsNode(_) => {
             return Ok(None);
         }
         Topic::NodeStatus(_) | Topic::NodeFacts(_) | Topic::NodeManifest(_) | Topic::NodeHeartbeat(_) if empty => {

@@ -226,7 +226,7 @@ impl Retained {
     }
 
     fn publish(&self, topic: &str, payload: Vec<u8>) -> Result<(), PublishError> {
-        let policy = Topic::parse(topic).ok().map(|t| t.kind().policy());
+        let policy = rabble_shared::topic::policy::kind_of(topic).map(|k| k.policy());
         let foreign = self.foreign.as_ref().is_some_and(|p| topic.starts_with(p.as_str()));
         debug_assert!(
             foreign || policy.is_some_and(|p| p.retained && p.publisher == By::Hub),

@@ -122,7 +122,10 @@ pub fn dns_node(name: &str) -> String {
 /// The client id prefix of agents: `rabble-agent-<node>`.
 pub const AGENT_CLIENT_PREFIX: &str = "rabble-agent-";
 
-/// A parsed Rabble topic.
+/// A parsed Rabble topic: every topic someone subscribes to by name. The hub's outputs
+/// that only people and tools read (alerts, node summaries) are not parsed here — the
+/// agent's copy of this parser stays small — but have a [`Kind`] all the same
+/// ([`policy::kind_of`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Topic {
     HubStatus,
@@ -144,8 +147,6 @@ pub enum Topic {
     DnsZone,
     DnsService(String),
     DnsNode(String),
-    Alert(String),
-    NodeSummary(NodeId),
 }
 
 /// Why a topic is not one of Rabble's.
@@ -173,8 +174,6 @@ impl Topic {
                 Ok(Topic::DnsService((*name).to_owned()))
             }
             ["hub", "dns", "node", name] if crate::dns::valid_label(name) => Ok(Topic::DnsNode((*name).to_owned())),
-            ["alerts", f] if valid_fingerprint(f) => Ok(Topic::Alert((*f).to_owned())),
-            ["hub", "nodes", node] => Ok(Topic::NodeSummary(NodeId::new(*node).map_err(|_| err("bad node id"))?)),
             ["node", node, tail @ ..] => {
                 let node = NodeId::new(*node).map_err(|_| err("bad node id"))?;
                 match tail {
@@ -234,8 +233,6 @@ impl Topic {
             Topic::DnsZone => Kind::DnsZone,
             Topic::DnsService(_) => Kind::DnsService,
             Topic::DnsNode(_) => Kind::DnsNode,
-            Topic::Alert(_) => Kind::Alert,
-            Topic::NodeSummary(_) => Kind::NodeSummary,
         }
     }
 
@@ -247,9 +244,7 @@ impl Topic {
             | Topic::Kv(_)
             | Topic::DnsZone
             | Topic::DnsService(_)
-            | Topic::DnsNode(_)
-            | Topic::Alert(_)
-            | Topic::NodeSummary(_) => None,
+            | Topic::DnsNode(_) => None,
             Topic::NodeStatus(n)
             | Topic::NodeFacts(n)
             | Topic::NodeHeartbeat(n)
@@ -295,8 +290,6 @@ mod tests {
             (DNS_ZONE.to_owned(), Topic::DnsZone),
             (dns_service("web"), Topic::DnsService("web".into())),
             (dns_node("pi-3"), Topic::DnsNode("pi-3".into())),
-            (alert("3f2a9c1d0b4e5f60"), Topic::Alert("3f2a9c1d0b4e5f60".into())),
-            (node_summary(&n), Topic::NodeSummary(n.clone())),
         ];
         for (t, want) in cases {
             assert_eq!(Topic::parse(&t).unwrap(), want, "{t}");
@@ -322,10 +315,6 @@ mod tests {
             "rabble/node/pi3/logs/1/2",
             "rabble/hub/dns/service/Web",
             "rabble/hub/dns/node/a/b",
-            "rabble/alerts/3F2A9C1D0B4E5F60",
-            "rabble/alerts/3f2a",
-            "rabble/alerts/3f2a9c1d0b4e5f60/x",
-            "rabble/hub/nodes/Pi3",
         ] {
             assert!(Topic::parse(t).is_err(), "{t} should be rejected");
         }

@@ -303,6 +303,20 @@ impl Policy {
     }
 }
 
+/// The kind of a topic: a [`super::Topic`]'s, or one of the hub's outputs nobody
+/// subscribes to by name (alerts, node summaries), kept out of `Topic` so the agent's
+/// parser stays small.
+pub fn kind_of(topic: &str) -> Option<Kind> {
+    if let Ok(t) = super::Topic::parse(topic) {
+        return Some(t.kind());
+    }
+    match topic.split('/').collect::<Vec<_>>().as_slice() {
+        ["rabble", "alerts", f] if super::valid_fingerprint(f) => Some(Kind::Alert),
+        ["rabble", "hub", "nodes", n] if NodeId::new(*n).is_ok() => Some(Kind::NodeSummary),
+        _ => None,
+    }
+}
+
 /// Whether every topic `filter` matches is also matched by `allowed` (both MQTT filters).
 pub fn covers(allowed: &str, filter: &str) -> bool {
     let mut a = allowed.split('/');
@@ -406,6 +420,23 @@ pub fn markdown_table() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_hubs_outputs_have_kinds_without_being_parsed() {
+        let n = NodeId::new("pi-3").unwrap();
+        assert_eq!(kind_of(&crate::topic::alert("3f2a9c1d0b4e5f60")), Some(Kind::Alert));
+        assert_eq!(kind_of(&crate::topic::node_summary(&n)), Some(Kind::NodeSummary));
+        assert_eq!(kind_of("rabble/node/pi-3/facts"), Some(Kind::NodeFacts));
+        for t in [
+            "rabble/alerts/3F2A9C1D0B4E5F60",
+            "rabble/alerts/3f2a",
+            "rabble/alerts/3f2a9c1d0b4e5f60/x",
+            "rabble/hub/nodes/Pi3",
+            "x",
+        ] {
+            assert_eq!(kind_of(t), None, "{t}");
+        }
+    }
 
     #[test]
     fn policy_is_in_kind_order() {
