@@ -35,6 +35,8 @@ pub struct Leading {
     pub logs: Arc<alloc_logs::LogHub>,
     /// Each node's last heartbeat (the alert rules read them).
     pub live: crate::catalog::writer::LiveMap,
+    /// The hub cluster this hub leads, when it is a member of one (the alert rules read it).
+    pub cluster: Option<cluster::Cluster>,
 }
 
 impl Leading {
@@ -51,6 +53,8 @@ impl Leading {
             live: self.live,
             sched: self.sched.subscribe(),
             writer: writer.clone(),
+            certs: self.certs.subscribe(),
+            cluster: self.cluster.clone(),
             metrics: Some(crate::alert::MetricsInputs {
                 stats: self.stats.clone(),
                 dns: self.dns.clone(),

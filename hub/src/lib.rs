@@ -212,6 +212,7 @@ pub async fn run(
         proxy: proxy_stats.clone(),
         logs: logs.clone(),
         live: live.clone(),
+        cluster: member.clone(),
     };
     match &member {
         None => leading.spawn(&mut topo).await?,

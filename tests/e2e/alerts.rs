@@ -322,3 +322,93 @@ fn alertmanager_and_amtool_silences_and_a_restart_that_repeats_nothing() {
     let (ok, out, _) = hub.cli(&["alert", "silence", "node=~\".*\""]);
     assert!(!ok, "a silence of everything is refused: {out}");
 }
+
+/// Email through a real SMTP server (PyPI aiosmtpd, which requires STARTTLS and AUTH):
+/// a check going critical arrives as a mail over TLS, authenticated, with the alert in its
+/// subject; with a wrong password the receiver fails (refused for good: no retries), and
+/// `ReceiverFailing` reaches the phone.
+#[test]
+fn email_goes_over_starttls_with_auth_and_a_failing_mailer_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (base, got) = receiver();
+    let pki = d.join("pki");
+    let (ok, _, err) =
+        rabble_tests::rabble_hub_cmd(&["tls", "init", "--dir", pki.to_str().unwrap(), "--name", "mail.test"]);
+    assert!(ok, "{err}");
+    let smtp_port = rabble_tests::free_port();
+    let mailbox = d.join("mailbox.jsonl");
+    let mut smtpd = std::process::Command::new("python3")
+        .arg(format!("{}/mail/smtpd.py", env!("CARGO_MANIFEST_DIR")))
+        .args([pki.join("hub.pem"), pki.join("hub.key")])
+        .args([&smtp_port.to_string(), "rabble@lab", "s3cret"])
+        .arg(&mailbox)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut ready = String::new();
+    BufReader::new(smtpd.stdout.take().unwrap()).read_line(&mut ready).unwrap();
+    assert_eq!(ready.trim(), "ready", "aiosmtpd (bash .ci/test installs it)");
+    let good = rabble_tests::secret_file(d, "smtp.pass", "s3cret");
+    let bad = rabble_tests::secret_file(d, "wrong.pass", "guess");
+    let mail = |name: &str, pass: &std::path::Path| {
+        format!(
+            "[[alert.receiver]]\nname = \"{name}\"\nkind = \"email\"\nsmtp = \"127.0.0.1:{smtp_port}\"\n\
+             from = \"Rabble <rabble@lab.example>\"\nto = [\"me@lab.example\"]\nusername = \"rabble@lab\"\n\
+             password_file = \"{}\"\nca_file = \"{}\"\n\n",
+            pass.display(),
+            pki.join("ca.pem").display()
+        )
+    };
+    let config = d.join("hub.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[alert]\ngroup_interval = \"2s\"\n\n[alert.rules]\ncheck_critical_for = \"0s\"\n\n{}{}\
+             [[alert.receiver]]\nname = \"phone\"\nkind = \"ntfy\"\nurl = \"{base}/phone\"\n",
+            mail("mail", &good),
+            mail("typo", &bad)
+        ),
+    )
+    .unwrap();
+    let hub = Hub::start(d, &["--config", config.to_str().unwrap()]);
+    let pi1 = Agent::start(d, "pi1", hub.mqtt_port, &[]);
+    pi1.write_service("web.hcl", PASSING);
+    hub.wait_check("web", rabble_shared::Status::Passing, Duration::from_secs(15));
+    // The check goes critical (`for = "0s"`): timed from the moment the agent is told.
+    let t0 = Instant::now();
+    pi1.ctl(&["check", "fail", "web", "--note", "HTTP 502"]);
+    let phone = wait_for("the alert on the phone", Duration::from_secs(20), || {
+        let g = got.lock().unwrap();
+        g.iter()
+            .find(|r| header(r, "x-title").is_some_and(|t| t.contains("CheckCritical")))
+            .map(|r| r.at)
+            .ok_or_else(|| format!("{g:?}"))
+    });
+    let took = phone.duration_since(t0);
+    println!("BENCH check critical (for = 0s) → ntfy receiver in {:.2} s (goal ≤ 2 s)", took.as_secs_f64());
+    assert!(took < Duration::from_secs(4), "{took:?}");
+    let sent = wait_for("the alert by email", Duration::from_secs(30), || {
+        let text = std::fs::read_to_string(&mailbox).unwrap_or_default();
+        text.lines().next().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()).ok_or(text)
+    });
+    println!(
+        "BENCH check critical (for = 0s) → email accepted by the SMTP server in {:.2} s",
+        t0.elapsed().as_secs_f64()
+    );
+    assert_eq!((sent["tls"].as_bool(), sent["auth"].as_bool()), (Some(true), Some(true)), "{sent}");
+    assert_eq!(sent["to"], serde_json::json!(["me@lab.example"]));
+    let data = sent["data"].as_str().unwrap();
+    assert!(data.contains("Subject: [FIRING:1] CheckCritical pi1"), "{data}");
+    assert!(data.contains("service web is critical on pi1: HTTP 502"), "{data}");
+    // The wrong password: refused for good (no retries) → ReceiverFailing on the others.
+    let failing = wait_for("ReceiverFailing for typo", Duration::from_secs(90), || {
+        ntfy_titles(&got, 0, "ReceiverFailing").first().cloned().ok_or_else(|| format!("{:?}", got.lock().unwrap()))
+    });
+    assert_eq!(failing, "[FIRING:1] ReceiverFailing");
+    let text = got.lock().unwrap().iter().map(|g| g.body.clone()).collect::<Vec<_>>().join("\n");
+    assert!(text.contains("alerts cannot reach receiver typo") && !text.contains("guess"), "{text}");
+    drop(smtpd.stdin.take());
+    let _ = smtpd.wait();
+}

@@ -42,6 +42,12 @@ pub struct RulesFile {
     pub disk_percent: Option<toml::Value>,
     pub temperature_c: Option<toml::Value>,
     pub throttled: Option<bool>,
+    /// A duration, or `false`.
+    pub periodic_grace: Option<toml::Value>,
+    /// Days, or `false`.
+    pub cert_days: Option<toml::Value>,
+    pub reverted: Option<bool>,
+    pub hub_member_down: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -66,6 +72,15 @@ pub struct ReceiverFile {
     /// A file holding the URL (a webhook URL is a secret).
     pub url_file: Option<PathBuf>,
     pub token_file: Option<PathBuf>,
+    /// email: the SMTP server, `host:port` (587 or 25: STARTTLS, required; 465: TLS).
+    pub smtp: Option<String>,
+    pub from: Option<String>,
+    #[serde(default)]
+    pub to: Vec<String>,
+    pub username: Option<String>,
+    pub password_file: Option<PathBuf>,
+    /// A CA (PEM) the SMTP server's certificate is checked with (default: the system's).
+    pub ca_file: Option<PathBuf>,
 }
 
 /// `[alert]`, checked and with its secrets read.
@@ -77,6 +92,8 @@ pub struct AlertConfig {
     pub receivers: Vec<(String, Kind)>,
     /// An `mqtt` receiver's name: firing alerts kept retained on `rabble/alerts/<fingerprint>`.
     pub mqtt: Option<String>,
+    /// Each email receiver's SMTP server and credentials (its name → server).
+    pub smtp: Vec<(String, crate::alert::email::SmtpServer)>,
     pub ui_url: String,
 }
 
@@ -105,6 +122,7 @@ impl AlertConfig {
             rules: Vec::new(),
             receivers: Vec::new(),
             mqtt: None,
+            smtp: Vec::new(),
             ui_url: format!("http://{}:{http_port}/ui/", crate::cluster::config::hostname()),
         }
     }
@@ -131,7 +149,19 @@ impl AlertConfig {
             "gotify" => std::env::var("RABBLE_GOTIFY_TOKEN").ok(),
             _ => None,
         };
-        let rf = ReceiverFile { name, kind, url, url_file: None, token_file: None };
+        let rf = ReceiverFile {
+            name,
+            kind,
+            url,
+            url_file: None,
+            token_file: None,
+            smtp: None,
+            from: None,
+            to: Vec::new(),
+            username: None,
+            password_file: None,
+            ca_file: None,
+        };
         self.add(rf, token, "--notify")
     }
 
@@ -150,6 +180,9 @@ impl AlertConfig {
             }
             self.mqtt = Some(name);
             return Ok(());
+        }
+        if rf.kind == "email" {
+            return self.add_email(rf, at);
         }
         let url = match (rf.url, &rf.url_file) {
             (Some(u), None) => u,
@@ -177,12 +210,40 @@ impl AlertConfig {
             "alertmanager" => Kind::Alertmanager { url },
             other => {
                 let msg = format!(
-                    "receiver {name:?}: kind {other:?} is not one of ntfy, gotify, webhook, discord, slack, alertmanager, mqtt"
+                    "receiver {name:?}: kind {other:?} is not one of ntfy, gotify, webhook, discord, slack, alertmanager, email, mqtt"
                 );
                 return Err(field(at, msg));
             }
         };
         self.receivers.push((name, kind));
+        Ok(())
+    }
+
+    /// An email receiver: its server (STARTTLS or TLS, never plain), sender, recipients,
+    /// credentials (the password from a file).
+    fn add_email(&mut self, rf: ReceiverFile, at: &'static str) -> Result<(), ConfigError> {
+        let name = rf.name;
+        let bad = |m: &str| field(at, format!("receiver {name:?}: {m}"));
+        let server = rf.smtp.ok_or_else(|| bad("email needs smtp = \"host:port\""))?;
+        let (host, port) = server.rsplit_once(':').ok_or_else(|| bad("smtp must be host:port (587 for STARTTLS)"))?;
+        let port: u16 = port.parse().map_err(|_| bad("smtp's port is not a number"))?;
+        let from = rf.from.ok_or_else(|| bad("email needs from"))?;
+        if rf.to.is_empty() {
+            return Err(bad("email needs to = [\"...\"]"));
+        }
+        for a in rf.to.iter().chain(std::iter::once(&from)) {
+            a.parse::<lettre::message::Mailbox>().map_err(|e| bad(&format!("{a:?} is not an address: {e}")))?;
+        }
+        let password = rf.password_file.as_deref().map(read_secret).transpose()?;
+        let ca_pem = match &rf.ca_file {
+            Some(p) => Some(std::fs::read(p).map_err(|e| bad(&format!("ca_file {}: {e}", p.display())))?),
+            None => None,
+        };
+        let smtp =
+            crate::alert::email::SmtpServer { host: host.to_owned(), port, username: rf.username, password, ca_pem };
+        crate::alert::email::Mailer::new(&smtp).map_err(|e| bad(&e))?;
+        self.receivers.push((name.clone(), Kind::Email { server: server.clone(), from, to: rf.to }));
+        self.smtp.push((name, smtp));
         Ok(())
     }
 
@@ -210,6 +271,21 @@ impl AlertConfig {
             disk_percent: limit(r.disk_percent, t.disk_percent, "alert.rules.disk_percent")?,
             temperature_c: limit(r.temperature_c, t.temperature_c, "alert.rules.temperature_c")?,
             throttled: r.throttled.unwrap_or(t.throttled),
+            periodic_grace_ms: match r.periodic_grace {
+                None => t.periodic_grace_ms,
+                Some(toml::Value::Boolean(false)) => None,
+                Some(toml::Value::String(d)) => Some(
+                    rabble_shared::support::duration::parse(&d)
+                        .map_err(|e| field("alert.rules.periodic_grace", e))?
+                        .as_millis() as u64,
+                ),
+                Some(other) => {
+                    return Err(field("alert.rules.periodic_grace", format!("{other:?} is not a duration or false")));
+                }
+            },
+            cert_days: limit(r.cert_days, t.cert_days.map(|d| d as f64), "alert.rules.cert_days")?.map(|d| d as u64),
+            reverted: r.reverted.unwrap_or(t.reverted),
+            hub_member_down: r.hub_member_down.unwrap_or(t.hub_member_down),
         };
         let mut rules = Vec::new();
         for rf in f.rule {
@@ -224,7 +300,8 @@ impl AlertConfig {
         }
         let host = crate::cluster::config::hostname();
         let ui_url = f.ui_url.unwrap_or_else(|| format!("http://{host}:{http_port}/ui/"));
-        let mut cfg = AlertConfig { route, thresholds, rules, receivers: Vec::new(), mqtt: None, ui_url };
+        let mut cfg =
+            AlertConfig { route, thresholds, rules, receivers: Vec::new(), mqtt: None, smtp: Vec::new(), ui_url };
         for rf in f.receiver {
             cfg.add(rf, None, "alert.receiver")?;
         }

@@ -12,6 +12,7 @@
 //! from the catalog each step.
 
 pub mod config;
+pub mod email;
 pub mod mqtt;
 mod send;
 
@@ -36,8 +37,9 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-/// Deliveries failed in a row (each after its retries) that make a receiver an alert.
-const FAILING_AFTER: u32 = 2;
+/// Deliveries failed in a row (each after its retries, 15 s of them for a passing fault;
+/// at once for a refusal that will not pass, a wrong password) that make a receiver an alert.
+const FAILING_AFTER: u32 = 1;
 
 pub struct Alerter {
     pub cfg: AlertConfig,
@@ -48,6 +50,10 @@ pub struct Alerter {
     pub writer: WriterTx,
     /// For `[[alert.rule]]`s: what `/metrics` says.
     pub metrics: Option<MetricsInputs>,
+    /// ACME certificates (expiring, failing).
+    pub certs: watch::Receiver<crate::acme::Status>,
+    /// The hub cluster, when this hub leads one.
+    pub cluster: Option<crate::cluster::Cluster>,
 }
 
 /// What rendering `/metrics` needs beside the catalog and heartbeats.
@@ -95,22 +101,44 @@ impl Alerter {
             tracing::info!(watched = tracker.watched.len(), firing = tracker.firing().len(), "alert state restored");
         }
         let mut forgetting = Vec::new();
-        let outbox = send::Outbox::new();
+        let mut mailers = HashMap::new();
+        for (name, server) in &self.cfg.smtp {
+            match email::Mailer::new(server) {
+                Ok(m) => drop(mailers.insert(name.clone(), m)),
+                Err(e) => tracing::error!(receiver = %name, "email receiver unusable: {e}"),
+            }
+        }
+        let outbox = send::Outbox::new(mailers);
         let mut am_sent_ms = now_ms();
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // When a group's wait or interval ends: looked at then, not on the next tick.
+        let mut due: Option<tokio::time::Instant> = None;
         loop {
             tokio::select! {
                 _ = stop.cancelled() => return Ok(()),
                 _ = tick.tick() => {}
                 r = self.snapshot.changed() => if r.is_err() { return Ok(()) },
+                _ = async { match due { Some(at) => tokio::time::sleep_until(at).await, None => std::future::pending().await } } => {}
             }
             let now = now_ms();
             let catalog = self.snapshot.borrow_and_update().clone();
             let heartbeats = self.heartbeats();
-            let unplaced: BTreeMap<(String, String), String> =
-                self.sched.borrow().unplaced.iter().map(|(k, u)| (k.clone(), u.to_string())).collect();
-            let inputs = Inputs { catalog: &catalog, heartbeats: &heartbeats, unplaced: &unplaced, now_ms: now };
+            let (unplaced, reverted): (BTreeMap<(String, String), String>, _) = {
+                let s = self.sched.borrow();
+                (s.unplaced.iter().map(|(k, u)| (k.clone(), u.to_string())).collect(), s.reverted.clone())
+            };
+            let certs = self.certs.borrow().certs.clone();
+            let hubs = self.cluster.as_ref().map(crate::cluster::status::of);
+            let inputs = Inputs {
+                catalog: &catalog,
+                heartbeats: &heartbeats,
+                unplaced: &unplaced,
+                reverted: &reverted,
+                certs: &certs,
+                hubs: hubs.as_ref(),
+                now_ms: now,
+            };
             let mut holding = conditions(&self.cfg.thresholds, &inputs);
             if let Some(m) = self.metrics.as_ref().filter(|_| !self.cfg.rules.is_empty()) {
                 let samples = self.samples(m, &catalog, &heartbeats, now);
@@ -135,6 +163,10 @@ impl Alerter {
                     outbox.post(name, req, payload::title(&n));
                 }
             }
+            due = dispatcher
+                .next_due(&self.cfg.route)
+                .filter(|at| *at > now)
+                .map(|at| tokio::time::Instant::now() + Duration::from_millis(at - now));
             if now >= am_sent_ms + payload::AM_RESEND_MS {
                 am_sent_ms = now;
                 let loud: Vec<Alert> = firing.iter().filter(|a| !quiet.contains(&a.key())).cloned().collect();

@@ -27,10 +27,12 @@ const RETRIES: u32 = 4;
 #[derive(Clone)]
 pub struct Sender {
     http: Client<Https, Full<Bytes>>,
+    /// Each email receiver's mailer, by receiver name.
+    mailers: Arc<HashMap<String, super::email::Mailer>>,
 }
 
 impl Sender {
-    pub fn new() -> Sender {
+    pub fn new(mailers: HashMap<String, super::email::Mailer>) -> Sender {
         let tls = rabble_shared::support::tls::verifying().map(|c| (*c).clone()).unwrap_or_else(|_| {
             // No trust store: plain http receivers still work; https ones fail and say so.
             rustls::ClientConfig::builder_with_provider(rabble_shared::support::tls::provider())
@@ -40,11 +42,19 @@ impl Sender {
         });
         let https =
             hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls).https_or_http().enable_http1().build();
-        Sender { http: Client::builder(hyper_util::rt::TokioExecutor::new()).build(https) }
+        Sender { http: Client::builder(hyper_util::rt::TokioExecutor::new()).build(https), mailers: Arc::new(mailers) }
     }
 
     /// One attempt: Ok, or why not (and whether trying again may help).
-    async fn once(&self, r: &Request) -> Result<(), (String, bool)> {
+    async fn once(&self, receiver: &str, r: &Request) -> Result<(), (String, bool)> {
+        if r.method == "SMTP" {
+            let mailer = self.mailers.get(receiver).ok_or_else(|| ("no mailer for this receiver".to_owned(), false))?;
+            // lettre's own timeout is per command: the whole exchange gets one too.
+            return match tokio::time::timeout(3 * TIMEOUT, mailer.send(r)).await {
+                Ok(r) => r,
+                Err(_) => Err((format!("the SMTP exchange took over {} s", 3 * TIMEOUT.as_secs()), true)),
+            };
+        }
         let mut b = hyper::Request::builder().method(r.method).uri(&r.url);
         for (k, v) in &r.headers {
             b = b.header(k, v);
@@ -66,10 +76,10 @@ impl Sender {
     }
 
     /// Sends `r`, retrying what may pass later; the last error if it never did.
-    pub async fn send(&self, r: &Request) -> Result<u32, String> {
+    pub async fn send(&self, receiver: &str, r: &Request) -> Result<u32, String> {
         let mut wait = Duration::from_secs(1);
         for attempt in 0..=RETRIES {
-            match self.once(r).await {
+            match self.once(receiver, r).await {
                 Ok(()) => return Ok(attempt + 1),
                 Err((e, again)) if again && attempt < RETRIES => {
                     tracing::debug!(error = %e, "receiver failed; trying again in {wait:?}");
@@ -109,8 +119,8 @@ pub struct Outbox {
 }
 
 impl Outbox {
-    pub fn new() -> Outbox {
-        Outbox { sender: Sender::new(), slots: Arc::new(Semaphore::new(IN_FLIGHT)), lanes: Default::default() }
+    pub fn new(mailers: HashMap<String, super::email::Mailer>) -> Outbox {
+        Outbox { sender: Sender::new(mailers), slots: Arc::new(Semaphore::new(IN_FLIGHT)), lanes: Default::default() }
     }
 
     /// How long until `receiver` may get one more message (and takes its turn if now).
@@ -160,7 +170,7 @@ impl Outbox {
                 tokio::time::sleep(wait).await;
             }
             let Ok(_slot) = me.slots.clone().acquire_owned().await else { return };
-            let result = me.sender.send(&req).await;
+            let result = me.sender.send(&name, &req).await;
             match &result {
                 Ok(tries) => tracing::info!(receiver = %name, tries, "sent {title}"),
                 Err(e) => tracing::warn!(receiver = %name, "could not send {title}: {e}"),
@@ -182,7 +192,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_receiver_gets_a_burst_then_one_per_refill() {
-        let out = Outbox::new();
+        let out = Outbox::new(HashMap::new());
         for _ in 0..BURST {
             assert_eq!(out.turn("phone"), None);
         }
@@ -199,7 +209,7 @@ mod tests {
         // Nothing listens there: each delivery fails at once, and is retried 4 times.
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let req = Request { method: "POST", url: format!("http://127.0.0.1:{port}/x"), headers: vec![], body: vec![] };
-        let out = Outbox::new();
+        let out = Outbox::new(HashMap::new());
         out.post("gone", req.clone(), "one".into());
         tokio::time::sleep(Duration::from_secs(60)).await;
         assert!(out.failing(2).is_empty(), "one failure is not yet a pattern");

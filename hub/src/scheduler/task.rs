@@ -22,6 +22,8 @@ pub struct SchedStatus {
     pub unplaced: BTreeMap<(String, String), Unplaced>,
     /// Per periodic job: its next launch (Unix seconds).
     pub next_launch: BTreeMap<String, i64>,
+    /// Jobs `auto_revert` rolled back: (the version that failed, when, ms).
+    pub reverted: BTreeMap<String, (u64, u64)>,
 }
 
 /// Evaluations that keep producing updates this fast are a bug: the task slows down
@@ -71,7 +73,9 @@ impl<T: Send + 'static> Scheduler<T> {
                 .collect();
             let mut out = eval::evaluate(&catalog, &registered, None, now, &mut eval::random_alloc_id);
             let launches = self.periodic(&catalog, now, &mut out);
+            let mut reverted = Vec::new();
             for (job, version, spec) in eval::reverts(&catalog, &failed, now) {
+                reverted.push((job.clone(), (version, now)));
                 failed.insert((job, version));
                 out.updates.push(eval::register(spec, now));
             }
@@ -86,6 +90,8 @@ impl<T: Send + 'static> Scheduler<T> {
                 let st = Arc::make_mut(s);
                 st.unplaced = out.unplaced.clone();
                 st.next_launch = launches;
+                st.reverted.extend(reverted);
+                st.reverted.retain(|job, _| catalog.work.jobs.contains_key(job));
             });
             for ((job, group), why) in &out.unplaced {
                 tracing::debug!(job, group, "cannot place: {why}");

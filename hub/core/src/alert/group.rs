@@ -23,11 +23,12 @@ pub struct Route {
 
 impl Default for Route {
     /// Alertmanager's sample has 30 s / 5 min / 3 h for fleets; a homelab wants its phone
-    /// to buzz within seconds of a Pi dying, and the all-clear soon after.
+    /// to buzz within seconds of a Pi dying (a check critical with `for = 0`: within 2 s),
+    /// and the all-clear soon after.
     fn default() -> Self {
         Route {
             group_by: vec!["alertname".into(), "node".into()],
-            group_wait_ms: 2_000,
+            group_wait_ms: 1_000,
             group_interval_ms: 30_000,
             repeat_interval_ms: 3 * 3_600_000,
         }
@@ -213,6 +214,20 @@ impl Dispatcher {
         }
         self.groups.retain(|_, g| !g.alerts.is_empty());
         out
+    }
+}
+
+impl Dispatcher {
+    /// When a group is next due to be looked at (its wait or interval ends), if any: the
+    /// alert task wakes then rather than on its next tick.
+    pub fn next_due(&self, route: &Route) -> Option<u64> {
+        self.groups
+            .values()
+            .map(|g| match g.sent_ms {
+                None => g.created_ms + route.group_wait_ms,
+                Some(t) => t + route.group_interval_ms,
+            })
+            .min()
     }
 }
 

@@ -1,5 +1,6 @@
 //! Alerts, pure: what is wrong now (`rules`: the built-in rules over a catalog, the
-//! nodes' heartbeats and the scheduler's verdicts), how long it has been wrong
+//! nodes' heartbeats and the scheduler's verdicts; `ops`: periodic jobs, deployments,
+//! certificates, the hub cluster), how long it has been wrong
 //! (`track`: pending until its `for` has passed, then firing, then resolved), and who is
 //! told what when (`group`: Alertmanager's grouping, `group_wait` / `group_interval` /
 //! `repeat_interval`, inhibition and silences), custom rules over `/metrics` (`expr`), and
@@ -10,6 +11,7 @@
 pub mod book;
 pub mod expr;
 pub mod group;
+pub mod ops;
 pub mod payload;
 pub mod rules;
 pub mod track;

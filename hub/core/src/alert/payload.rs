@@ -23,9 +23,13 @@ pub enum Kind {
     Slack { url: String },
     /// An Alertmanager: Rabble as one more alert source (`POST /api/v2/alerts`).
     Alertmanager { url: String },
+    /// Email through an SMTP server (`host:port`; its credentials stay with the hub's
+    /// mailer, never in the request).
+    Email { server: String, from: String, to: Vec<String> },
 }
 
-/// One HTTP request to make.
+/// One request to make: HTTP, or an email (`method` `SMTP`, `url` `smtp://host:port`, the
+/// `From`, `To` and `Subject` headers, the text as the body).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
     pub method: &'static str,
@@ -181,5 +185,15 @@ pub fn request(receiver: &str, kind: &Kind, n: &Notification, ui: &str, now_ms: 
             json_request(url, &json!({ "text": format!("*{}*\n{}\n{ui}", title(n), text(n)) }), vec![])
         }
         Kind::Alertmanager { url } => am_request(url, &n.alerts, ui, now_ms),
+        Kind::Email { server, from, to } => Request {
+            method: "SMTP",
+            url: format!("smtp://{server}"),
+            headers: vec![
+                ("From".to_owned(), from.clone()),
+                ("To".to_owned(), to.join(", ")),
+                ("Subject".to_owned(), title(n)),
+            ],
+            body: format!("{}\n\n{ui}\n", text(n)).into_bytes(),
+        },
     }
 }

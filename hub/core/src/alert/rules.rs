@@ -27,6 +27,12 @@ pub struct Thresholds {
     pub disk_percent: Option<f64>,
     pub temperature_c: Option<f64>,
     pub throttled: bool,
+    /// A periodic job's run not completed this long after it was due fires (`ops`).
+    pub periodic_grace_ms: Option<u64>,
+    /// A certificate expiring within this many days fires; one failing to renew too.
+    pub cert_days: Option<u64>,
+    pub reverted: bool,
+    pub hub_member_down: bool,
 }
 
 impl Default for Thresholds {
@@ -41,6 +47,10 @@ impl Default for Thresholds {
             disk_percent: Some(90.0),
             temperature_c: Some(80.0),
             throttled: true,
+            periodic_grace_ms: Some(3_600_000),
+            cert_days: Some(14),
+            reverted: true,
+            hub_member_down: true,
         }
     }
 }
@@ -62,10 +72,22 @@ pub struct Inputs<'a> {
     pub heartbeats: &'a HashMap<NodeId, Heartbeat>,
     /// Per (job, group): why it cannot be placed (the scheduler's words).
     pub unplaced: &'a BTreeMap<(String, String), String>,
+    /// Jobs `auto_revert` rolled back: (the failed version, when).
+    pub reverted: &'a BTreeMap<String, (u64, u64)>,
+    /// The ACME certificates wanted, held and failing.
+    pub certs: &'a [rabble_shared::api::CertStatus],
+    /// The hub cluster as the leader sees it, when there is one.
+    pub hubs: Option<&'a rabble_shared::api::ClusterStatus>,
     pub now_ms: u64,
 }
 
-fn condition(name: &str, severity: &str, labels: &[(&str, &str)], summary: String, for_ms: u64) -> Condition {
+pub(super) fn condition(
+    name: &str,
+    severity: &str,
+    labels: &[(&str, &str)],
+    summary: String,
+    for_ms: u64,
+) -> Condition {
     let mut l: Labels = labels.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
     l.insert("alertname".into(), name.into());
     l.insert("severity".into(), severity.into());
@@ -147,5 +169,6 @@ pub fn conditions(t: &Thresholds, i: &Inputs<'_>) -> Vec<Condition> {
             out.push(condition("JobUnplaceable", "warning", &[("job", job), ("group", group)], summary, 30_000));
         }
     }
+    out.extend(super::ops::conditions(t, i));
     out
 }

@@ -47,7 +47,16 @@ fn the_built_in_rules_name_what_is_wrong() {
         (NodeId::new("pi2").unwrap(), hb(10, 40.0, 0)),
     ]);
     let unplaced = BTreeMap::from([(("web".to_owned(), "g".to_owned()), "no node has 4000 MHz".to_owned())]);
-    let i = Inputs { catalog: &c, heartbeats: &heartbeats, unplaced: &unplaced, now_ms: 1_000_000 };
+    let none = BTreeMap::new();
+    let i = Inputs {
+        catalog: &c,
+        heartbeats: &heartbeats,
+        unplaced: &unplaced,
+        reverted: &none,
+        certs: &[],
+        hubs: None,
+        now_ms: 1_000_000,
+    };
     let got = conditions(&Thresholds::default(), &i);
     assert_eq!(
         names(&got),

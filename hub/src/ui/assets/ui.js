@@ -58,6 +58,8 @@
         if (el.type === "checkbox") o[el.name] = el.checked;
         else if (el.dataset.type === "bool") o[el.name] = el.value === "true";
         else if (el.dataset.type === "list") o[el.name] = el.value.split(/[\s,]+/).filter((x) => x);
+        else if (el.dataset.type === "json") o[el.name] = JSON.parse(el.value);
+        else if (el.dataset.type === "in-ms") o[el.name] = new Date(Date.now() + Number(el.value)).toISOString();
         else if (el.type === "number") { if (el.value !== "") o[el.name] = Number(el.value); }
         else if (el.value !== "") o[el.name] = el.value;
       }

@@ -1,17 +1,19 @@
 //! The overview: problems first (nodes down, checks failing, groups that cannot be
-//! placed, certificates failing or expiring), then nodes with their bars, jobs by
+//! placed, certificates failing or expiring), the alerts firing (sent, silenced or
+//! inhibited; silence one for 2 h) and the silences, then nodes with their bars, jobs by
 //! status, services by health, lanes and their routers.
 
 use super::super::layout::{Nav, badge, bar, page};
-use super::{node_badge, node_views, pct};
+use super::{may, node_badge, node_views, pct};
 use crate::api::AppState;
 use crate::api::door::may_read;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use maud::{Markup, html};
-use rabble_core::acl::Resource;
+use rabble_core::acl::{Cap, Resource};
 use rabble_shared::Status;
+use rabble_shared::alerts::{GettableAlert, GettableSilence};
 use rabble_shared::api::{JobView, NodeStatus, NodeView, ServiceView};
 
 /// What the overview shows, gathered from the hub's views.
@@ -23,6 +25,11 @@ pub struct Overview {
     pub lanes: Vec<(String, usize)>,
     /// Problems the scheduler and ACME report, in words.
     pub problems: Vec<String>,
+    /// Alerts firing and silences not ended (for a caller with operator read).
+    pub alerts: Vec<GettableAlert>,
+    pub silences: Vec<GettableSilence>,
+    /// Whether the caller may silence.
+    pub may_silence: bool,
 }
 
 pub fn gather(s: &AppState) -> Overview {
@@ -52,7 +59,82 @@ pub fn gather(s: &AppState) -> Overview {
         }
     }
     let lanes = s.routes.borrow().iter().map(|t| (t.lane.clone(), t.routers.len())).collect();
-    Overview { nodes: node_views(s), services, jobs, lanes, problems }
+    let (mut alerts, mut silences) = (Vec::new(), Vec::new());
+    if may_read(Resource::Operator, "") {
+        let now = rabble_shared::support::clock::now_ms();
+        alerts = rabble_core::alert::book::alert_views(&c.alerts, &s.alerting.receivers, &s.alerting.ui_url, now);
+        silences = c.alerts.live_silences(now).iter().map(|x| rabble_core::alert::book::silence_view(x, now)).collect();
+    }
+    let may_silence = may(Resource::Operator, Cap::Write, "");
+    Overview { nodes: node_views(s), services, jobs, lanes, problems, alerts, silences, may_silence }
+}
+
+/// The alerts firing (each with its state, and a 2-hour silence for an operator) and the
+/// silences in force.
+fn alerts(o: &Overview) -> Markup {
+    html! {
+        @if !o.alerts.is_empty() || !o.silences.is_empty() {
+            section aria-labelledby="alerts" {
+                h2 #alerts { "Alerts" }
+                div.scroll { table {
+                    thead { tr { th { "alert" } th { "about" } th { "since" } th { "state" } th { "summary" } @if o.may_silence { th {} } } }
+                    tbody {
+                        @for a in &o.alerts {
+                            @let about: Vec<String> = a.labels.iter().filter(|(k, _)| !matches!(k.as_str(), "alertname" | "severity")).map(|(k, v)| format!("{k}={v}")).collect();
+                            tr {
+                                td { (a.labels.get("alertname").map_or("", String::as_str)) }
+                                td { (about.join(" ")) }
+                                td.dim { (a.starts_at.get(..16).unwrap_or("").replace('T', " ")) }
+                                td {
+                                    @if !a.status.silenced_by.is_empty() { (badge("warn", "silenced")) }
+                                    @else if !a.status.inhibited_by.is_empty() { (badge("warn", "inhibited")) }
+                                    @else if a.labels.get("severity").is_some_and(|s| s == "critical") { (badge("bad", "critical")) }
+                                    @else { (badge("warn", "warning")) }
+                                }
+                                td { (a.annotations.get("summary").map_or("", String::as_str)) }
+                                @if o.may_silence {
+                                    td { @if a.status.state == "active" {
+                                        form data-api="/api/v2/silences" data-body="json" {
+                                            input type="hidden" name="matchers" data-type="json" value=(serde_json::to_string(&matchers(a)).unwrap_or_default());
+                                            input type="hidden" name="startsAt" data-type="in-ms" value="0";
+                                            input type="hidden" name="endsAt" data-type="in-ms" value="7200000";
+                                            input type="hidden" name="createdBy" value="web UI";
+                                            input type="hidden" name="comment" value="silenced from the overview";
+                                            button type="submit" { "Silence 2 h" }
+                                        }
+                                    } }
+                                }
+                            }
+                        }
+                    }
+                } }
+                @for x in &o.silences {
+                    p.dim {
+                        "Silenced until " (x.ends_at.get(..16).unwrap_or("").replace('T', " ")) " UTC: "
+                        (x.matchers.iter().map(|m| format!("{}{}{:?}", m.name, if m.is_equal { "=" } else { "!=" }, m.value)).collect::<Vec<_>>().join(", "))
+                        " — " (x.created_by)
+                        @if o.may_silence {
+                            " "
+                            form.inline data-api={ "/api/v2/silence/" (x.id) } data-method="DELETE" { button type="submit" { "End" } }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The matchers that silence exactly this alert: its labels, each equal.
+fn matchers(a: &GettableAlert) -> Vec<rabble_shared::alerts::ApiMatcher> {
+    a.labels
+        .iter()
+        .map(|(k, v)| rabble_shared::alerts::ApiMatcher {
+            name: k.clone(),
+            value: v.clone(),
+            is_regex: false,
+            is_equal: true,
+        })
+        .collect()
 }
 
 pub async fn show(State(s): State<AppState>, headers: HeaderMap) -> Response {
@@ -101,6 +183,7 @@ pub fn render(o: &Overview) -> Markup {
                 p { (badge("ok", "all good")) " Nothing is down, failing or unplaceable." }
             }
         }
+        (alerts(o))
         div.cards {
             div.card { div.n { (up) " / " (o.nodes.len()) } div { "nodes up" } div.dim { (down.len()) " down, " (draining) " draining" } }
             div.card { div.n { (count("running")) } div { "jobs running" } div.dim { (count("pending")) " pending, " (count("dead")) " dead" } }

@@ -63,6 +63,9 @@ fn the_overview_puts_a_down_node_first_and_says_so_in_words() {
         jobs: vec![],
         lanes: vec![],
         problems: vec!["job web group g: cannot place: no node has docker".into()],
+        alerts: vec![],
+        silences: vec![],
+        may_silence: false,
     };
     let html = render(&o).into_string();
     let problems = html.find("Problems").unwrap();
@@ -71,7 +74,46 @@ fn the_overview_puts_a_down_node_first_and_says_so_in_words() {
     assert!(problems < down && down < nodes, "{html}");
     assert!(html.contains("cannot place: no node has docker"));
     let calm = render(&Overview { nodes: vec![node("pi1", NodeStatus::Up)], problems: vec![], ..o }).into_string();
-    assert!(calm.contains("all good"));
+    assert!(calm.contains("all good") && !calm.contains("Alerts"));
+}
+
+#[test]
+fn the_overview_lists_alerts_and_offers_a_silence_only_to_an_operator() {
+    use rabble_shared::alerts::{AlertStatus, GettableAlert};
+    let alert = |silenced: bool| GettableAlert {
+        labels: [("alertname", "DiskFull"), ("node", "pi1"), ("mount", "/"), ("severity", "warning")]
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .into(),
+        annotations: [("summary".to_owned(), "/ on pi1 is 95 % full".to_owned())].into(),
+        starts_at: "2026-11-30T00:53:20.000Z".into(),
+        ends_at: "0001-01-01T00:00:00.000Z".into(),
+        updated_at: "2026-11-30T00:53:20.000Z".into(),
+        fingerprint: "0123456789abcdef".into(),
+        receivers: vec![],
+        status: AlertStatus {
+            state: if silenced { "suppressed" } else { "active" }.into(),
+            silenced_by: if silenced { vec!["s1".into()] } else { vec![] },
+            inhibited_by: vec![],
+        },
+        generator_url: String::new(),
+    };
+    let o = Overview {
+        nodes: vec![],
+        services: vec![],
+        jobs: vec![],
+        lanes: vec![],
+        problems: vec![],
+        alerts: vec![alert(false), alert(true)],
+        silences: vec![],
+        may_silence: true,
+    };
+    let html = render(&o).into_string();
+    assert!(html.contains("/ on pi1 is 95 % full") && html.contains("mount=/ node=pi1"), "{html}");
+    assert_eq!(html.matches("Silence 2 h").count(), 1, "only the sent one: {html}");
+    assert!(html.contains(r#"<span class="s warn">silenced</span>"#));
+    assert!(html.contains("&quot;name&quot;:&quot;alertname&quot;"), "the alert's own labels as matchers: {html}");
+    let reader = render(&Overview { may_silence: false, ..o }).into_string();
+    assert!(!reader.contains("Silence 2 h"));
 }
 
 #[test]
