@@ -220,12 +220,7 @@ impl Ingest {
                             tracing::debug!(topic = %t, "Home Assistant says online");
                             online.send_modify(|n| *n += 1);
                         }
-                        if let Some(a) = ack
-                            && tx
-                                .send(Input { source: p.topic.clone(), update: None, done: Done::Ack(a) })
-                                .await
-                                .is_err()
-                        {
+                        if !ack_only(&tx, &p.topic, ack).await {
                             return;
                         }
                         continue;
@@ -265,13 +260,7 @@ impl Ingest {
                                 stats.rejected(e.label());
                                 tracing::warn!(topic = %p.topic, reason = e.label(), "rejected message: {e}");
                             }
-                            // Acked through the writer too, so acks leave in arrival order.
-                            if let Some(a) = ack
-                                && tx
-                                    .send(Input { source: p.topic.clone(), update: None, done: Done::Ack(a) })
-                                    .await
-                                    .is_err()
-                            {
+                            if !ack_only(&tx, &p.topic, ack).await {
                                 return;
                             }
                         }
@@ -293,6 +282,15 @@ impl Ingest {
                 }
             }
         }
+    }
+}
+
+/// A message that changes nothing is acked through the writer too, so acks leave in
+/// arrival order; false when the writer is gone.
+async fn ack_only(tx: &mpsc::Sender<Ingested>, topic: &str, ack: Option<Publish>) -> bool {
+    match ack {
+        Some(a) => tx.send(Input { source: topic.to_owned(), update: None, done: Done::Ack(a) }).await.is_ok(),
+        None => true,
     }
 }
 

@@ -187,6 +187,12 @@ pub async fn run(
     let logs = alloc_logs::LogHub::new(client.clone(), key.clone());
     if let Some(m) = &member {
         let _ = m.logs.set(logs.clone());
+        // The rules run on the leader; a cluster without one is watched by every member.
+        if !cfg.alert.receivers.is_empty() {
+            let name = cfg.cluster.as_ref().map_or_else(String::new, |c| c.name.clone());
+            let dog = alert::watchdog::Watchdog { cfg: cfg.alert.clone(), cluster: m.clone(), name };
+            topo.spawn("alert-watchdog", Stage::Doors, |stop| dog.run(stop));
+        }
     }
     let (certs_tx, certs_rx) = watch::channel(acme::Status::default());
     let (waits_tx, waits_rx) = watch::channel(render::Waits::default());

@@ -20,6 +20,7 @@ mod firstboot;
 mod forget;
 mod homeassistant;
 mod https;
+mod hub_alerts;
 mod hub_ct;
 mod hubs;
 mod image;

@@ -19,8 +19,11 @@ pub struct Hubs {
 
 impl Drop for Hubs {
     fn drop(&mut self) {
+        // A member a test killed and left down is already gone.
         for h in &mut self.hubs {
-            h.proc.stop("KILL");
+            if h.proc.is_running() {
+                h.proc.stop("KILL");
+            }
         }
         for m in &self.mounts {
             let _ = std::process::Command::new("umount").arg("-l").arg(m).status();

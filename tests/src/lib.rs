@@ -18,6 +18,7 @@ pub mod hubs;
 pub mod inproc;
 mod mosquitto;
 pub mod probe;
+pub mod receiver;
 mod tls;
 mod work;
 pub use agent::{Agent, aarch64_agent, rabble_hub_cmd, release_agent};

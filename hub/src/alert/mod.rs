@@ -15,6 +15,7 @@ pub mod config;
 pub mod email;
 pub mod mqtt;
 mod send;
+pub mod watchdog;
 
 use crate::HubError;
 use crate::WriterTx;

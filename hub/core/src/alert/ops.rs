@@ -78,7 +78,7 @@ pub fn conditions(t: &Thresholds, i: &Inputs<'_>) -> Vec<Condition> {
                     m.last_contact_ms.map_or("never heard from".into(), |ms| format!("silent for {} s", ms / 1000));
                 let summary =
                     format!("hub {} ({}) is {since}; the cluster keeps going while a majority is up", m.name, m.addr);
-                out.push(condition("HubMemberDown", "critical", &[("hub", m.name.as_str())], summary, 15_000));
+                out.push(condition("HubMemberDown", "critical", &[("hub", m.name.as_str())], summary, 0));
             }
         }
     }
