@@ -75,8 +75,7 @@ pub struct Summaries {
 
 impl Summaries {
     fn heartbeats(&self) -> HashMap<NodeId, Heartbeat> {
-        let live = self.live.lock().unwrap_or_else(|e| e.into_inner());
-        live.iter().filter_map(|(id, l)| Some((id.clone(), l.heartbeat.clone()?))).collect()
+        crate::catalog::writer::heartbeats(&self.live)
     }
 
     pub async fn run(mut self, stop: CancellationToken) -> Result<(), &'static str> {

@@ -36,6 +36,18 @@ pub struct Mailer {
     transport: AsyncSmtpTransport<Tokio1Executor>,
 }
 
+/// A mailer for each email receiver that can have one (one that cannot is logged).
+pub fn mailers(servers: &[(String, SmtpServer)]) -> std::collections::HashMap<String, Mailer> {
+    let mut out = std::collections::HashMap::new();
+    for (name, server) in servers {
+        match Mailer::new(server) {
+            Ok(m) => drop(out.insert(name.clone(), m)),
+            Err(e) => tracing::error!(receiver = %name, "email receiver unusable: {e}"),
+        }
+    }
+    out
+}
+
 impl Mailer {
     pub fn new(s: &SmtpServer) -> Result<Mailer, String> {
         let mut tls = TlsParameters::builder(s.host.clone());

@@ -67,8 +67,7 @@ pub struct MetricsInputs {
 
 impl Alerter {
     fn heartbeats(&self) -> HashMap<NodeId, Heartbeat> {
-        let live = self.live.lock().unwrap_or_else(|e| e.into_inner());
-        live.iter().filter_map(|(id, l)| Some((id.clone(), l.heartbeat.clone()?))).collect()
+        crate::catalog::writer::heartbeats(&self.live)
     }
 
     fn samples(
@@ -102,14 +101,7 @@ impl Alerter {
             tracing::info!(watched = tracker.watched.len(), firing = tracker.firing().len(), "alert state restored");
         }
         let mut forgetting = Vec::new();
-        let mut mailers = HashMap::new();
-        for (name, server) in &self.cfg.smtp {
-            match email::Mailer::new(server) {
-                Ok(m) => drop(mailers.insert(name.clone(), m)),
-                Err(e) => tracing::error!(receiver = %name, "email receiver unusable: {e}"),
-            }
-        }
-        let outbox = send::Outbox::new(mailers);
+        let outbox = send::Outbox::new(email::mailers(&self.cfg.smtp));
         let mut am_sent_ms = now_ms();
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -181,8 +173,9 @@ impl Alerter {
                 }
             }
             let state = AlertState { tracker: tracker.clone(), dispatcher: dispatcher.clone() };
-            if state.course() != written {
-                written = state.course();
+            let course = state.course();
+            if course != written {
+                written = course;
                 self.write(AlertUpdate::State(Box::new(state))).await;
             }
             let stale = catalog.alerts.stale_silences(now);

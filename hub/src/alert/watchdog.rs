@@ -10,7 +10,6 @@ use crate::HubError;
 use rabble_core::alert::Alert;
 use rabble_core::alert::group::Notification;
 use rabble_shared::support::clock::now_ms;
-use std::collections::HashMap;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -38,13 +37,7 @@ impl Watchdog {
     }
 
     pub async fn run(self, stop: CancellationToken) -> Result<(), HubError> {
-        let mut mailers = HashMap::new();
-        for (name, server) in &self.cfg.smtp {
-            if let Ok(m) = email::Mailer::new(server) {
-                mailers.insert(name.clone(), m);
-            }
-        }
-        let outbox = send::Outbox::new(mailers);
+        let outbox = send::Outbox::new(email::mailers(&self.cfg.smtp));
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         let mut leaderless_since: Option<tokio::time::Instant> = None;
         let mut fired: Option<Alert> = None;

@@ -264,13 +264,7 @@ async fn service(State(s): State<AppState>, Path(name): Path<String>) -> Respons
 /// Prometheus' text format: the hub's figures and every node's.
 async fn metrics(State(s): State<AppState>) -> Response {
     let c = s.catalog();
-    let heartbeats: std::collections::HashMap<_, _> = s
-        .live
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .iter()
-        .filter_map(|(id, l)| Some((id.clone(), l.heartbeat.clone()?)))
-        .collect();
+    let heartbeats = crate::catalog::writer::heartbeats(&s.live);
     let lanes = s.routes.borrow().clone();
     let ingest = s.stats.snapshot();
     let proxy = s.proxy.lock().unwrap_or_else(|e| e.into_inner()).clone();

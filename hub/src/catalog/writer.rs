@@ -47,6 +47,12 @@ impl Live {
 
 pub type LiveMap = Arc<Mutex<HashMap<NodeId, Live>>>;
 
+/// Each node's last heartbeat, where it sent one (`/metrics`, the alert rules, summaries).
+pub fn heartbeats(live: &LiveMap) -> HashMap<NodeId, rabble_shared::msg::Heartbeat> {
+    let live = live.lock().unwrap_or_else(|e| e.into_inner());
+    live.iter().filter_map(|(id, l)| Some((id.clone(), l.heartbeat.clone()?))).collect()
+}
+
 /// Something that derives state from the catalog (the DNS zone) and must see every
 /// committed catalog before readers do. Called off the async workers.
 pub trait Observer: Send + Sync {
