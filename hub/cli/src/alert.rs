@@ -160,11 +160,5 @@ fn silences(client: &Client, expired: bool, json: bool) -> Result<(), CliError> 
 }
 
 fn matcher_text(m: &ApiMatcher) -> String {
-    let op = match (m.is_regex, m.is_equal) {
-        (false, true) => "=",
-        (false, false) => "!=",
-        (true, true) => "=~",
-        (true, false) => "!~",
-    };
-    format!("{}{op}{:?}", m.name, m.value)
+    Matcher::from_api(m).map_or_else(|_| format!("{}?{:?}", m.name, m.value), |m| m.to_string())
 }

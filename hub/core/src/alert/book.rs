@@ -154,16 +154,7 @@ pub fn silence_from(p: PostableSilence, id: String, now_ms: u64) -> Result<Silen
     if p.matchers.is_empty() {
         return Err("a silence needs at least one matcher".into());
     }
-    let mut matchers = Vec::new();
-    for m in &p.matchers {
-        let op = match (m.is_regex, m.is_equal) {
-            (false, true) => "=",
-            (false, false) => "!=",
-            (true, true) => "=~",
-            (true, false) => "!~",
-        };
-        matchers.push(Matcher::parse(&format!("{}{op}{}", m.name, m.value))?);
-    }
+    let matchers = p.matchers.iter().map(Matcher::from_api).collect::<Result<Vec<_>, _>>()?;
     if matchers.iter().all(|m| m.matches(&BTreeMap::new())) {
         return Err("at least one matcher must not match the empty label (that silence would mute every alert)".into());
     }

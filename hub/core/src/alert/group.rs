@@ -68,6 +68,17 @@ impl Matcher {
         Ok(m)
     }
 
+    /// A matcher as Alertmanager's API sends it (checked as [`Matcher::parse`] checks one).
+    pub fn from_api(m: &rabble_shared::alerts::ApiMatcher) -> Result<Matcher, String> {
+        let op = match (m.is_regex, m.is_equal) {
+            (false, true) => "=",
+            (false, false) => "!=",
+            (true, true) => "=~",
+            (true, false) => "!~",
+        };
+        Matcher::parse(&format!("{}{op}{}", m.name, m.value))
+    }
+
     pub fn matches(&self, labels: &Labels) -> bool {
         let v = labels.get(&self.name).map_or("", String::as_str);
         let hit = if self.regex {

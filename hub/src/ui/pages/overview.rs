@@ -111,7 +111,7 @@ fn alerts(o: &Overview) -> Markup {
                 @for x in &o.silences {
                     p.dim {
                         "Silenced until " (x.ends_at.get(..16).unwrap_or("").replace('T', " ")) " UTC: "
-                        (x.matchers.iter().map(|m| format!("{}{}{:?}", m.name, if m.is_equal { "=" } else { "!=" }, m.value)).collect::<Vec<_>>().join(", "))
+                        (x.matchers.iter().filter_map(|m| rabble_core::alert::group::Matcher::from_api(m).ok()).map(|m| m.to_string()).collect::<Vec<_>>().join(", "))
                         " — " (x.created_by)
                         @if o.may_silence {
                             " "
