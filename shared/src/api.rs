@@ -125,6 +125,9 @@ pub struct JobView {
     /// For a periodic job: its next launch (Unix seconds).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_launch_s: Option<i64>,
+    /// For a parameterized job: its dispatched children, queued first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<crate::job::dispatch::DispatchQueue>,
     pub groups: Vec<GroupSummary>,
     /// Blocks the job file had that Rabble does not run (`-ignore-unsupported`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -254,6 +254,8 @@ fn job() -> JobSpec {
             error_on_missing_key: false,
             line: 14,
         }],
+        dispatch_payload: None,
+        secret_paths: vec![],
     };
     JobSpec {
         id: "web".into(),
@@ -269,6 +271,7 @@ fn job() -> JobSpec {
             value: "arm64".into(),
         }],
         periodic: None,
+        parameterized: None,
         groups: vec![Group {
             name: "web".into(),
             count: 2,

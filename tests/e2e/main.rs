@@ -11,6 +11,7 @@ mod alerts;
 mod cli;
 mod cluster;
 mod consul_api;
+mod dispatch;
 mod dns;
 mod dns_nodes;
 mod docker;

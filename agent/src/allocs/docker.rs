@@ -343,6 +343,8 @@ mod tests {
             restart: RestartPolicy::default_for(rabble_shared::job::JobType::Service),
             meta: Default::default(),
             templates: vec![],
+            dispatch_payload: None,
+            secret_paths: vec![],
         }
     }
 

@@ -123,6 +123,9 @@ fn prepare(cfg: &Settings, a: &Assignment, t: &Task, facts: &NodeFacts) -> Resul
     for d in [alloc_dir.join("alloc"), task_dir.join("local"), task_dir.join("secrets"), task_dir.join("tmp")] {
         std::fs::create_dir_all(&d).map_err(|e| format!("cannot create {}: {e}", d.display()))?;
     }
+    if let Some(d) = &t.dispatch_payload {
+        write_payload(&task_dir.join("local"), d)?;
+    }
     let dirs = env::Dirs { alloc: &alloc_dir.join("alloc"), task: &task_dir };
     let vars = env::build(a, t, &cfg.node, facts, &dirs);
     let here = NodeRef { id: &cfg.node, facts };
@@ -131,6 +134,23 @@ fn prepare(cfg: &Settings, a: &Assignment, t: &Task, facts: &NodeFacts) -> Resul
         _ => serde_json::Map::new(),
     };
     Ok((vars, config, task_dir))
+}
+
+/// A dispatched job's payload, into `local/<file>` (the hub checked the name; so does this).
+fn write_payload(local: &std::path::Path, d: &rabble_shared::job::DispatchPayload) -> Result<(), String> {
+    use base64::Engine as _;
+    let rel = std::path::Path::new(&d.file);
+    if !rel.components().all(|c| matches!(c, std::path::Component::Normal(_))) {
+        return Err(format!("dispatch_payload: {:?} is not a path under local/", d.file));
+    }
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(&d.data)
+        .map_err(|e| format!("dispatch_payload: the payload is not base64: {e}"))?;
+    let path = local.join(rel);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    std::fs::write(&path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
 /// What to run for a raw_exec or exec task.

@@ -47,6 +47,8 @@ fn task(name: &str, script: &str, attempts: u32, hook: Option<Hook>) -> Task {
         restart: RestartPolicy { attempts, interval_ms: 60_000, delay_ms: 100, mode: RestartMode::Fail },
         meta: Default::default(),
         templates: vec![],
+        dispatch_payload: None,
+        secret_paths: vec![],
     }
 }
 

@@ -35,6 +35,9 @@ pub enum JobError {
     /// A command that waits gave up (`job restart`: an allocation did not come back).
     #[error("{0}")]
     Gave(String),
+    /// A malformed argument (`-meta` without `=`).
+    #[error("{0}")]
+    Usage(String),
 }
 
 impl FileArgs {
@@ -143,6 +146,13 @@ pub fn print_job(v: &rabble_shared::api::JobView) {
     println!("Status        = {}{}", v.status, if v.stopped { " (stopped)" } else { "" });
     if let Some(n) = v.next_launch_s {
         println!("Next launch   = {n} (Unix seconds)");
+    }
+    if let Some(q) = v.queue {
+        println!("Parameterized = true");
+        println!(
+            "Dispatched    = {} queued, {} running, {} complete, {} failed",
+            q.queued, q.running, q.complete, q.failed
+        );
     }
     for i in &v.ignored {
         println!("Ignored       = {i}");
@@ -340,6 +350,38 @@ fn print_diff(diff: &[rabble_shared::api::FieldChange]) {
             _ => println!("  ~ {}: {} => {}", d.path, show(&d.old), show(&d.new)),
         }
     }
+}
+
+/// `rabble job dispatch <job> [-meta k=v]... [payload file | -]`: one child job, queued
+/// until a node has room; prints its id (scripts read the last line).
+pub fn dispatch(
+    client: &crate::Client,
+    id: &str,
+    meta: &[String],
+    payload: Option<&std::path::Path>,
+) -> Result<(), JobError> {
+    let mut req = rabble_shared::job::dispatch::DispatchRequest::default();
+    for m in meta {
+        let Some((k, v)) = m.split_once('=') else {
+            return Err(JobError::Usage(format!("-meta {m:?}: expected key=value")));
+        };
+        req.meta.insert(k.to_owned(), v.to_owned());
+    }
+    if let Some(p) = payload {
+        let bytes = if p.as_os_str() == "-" {
+            let mut b = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::stdin(), &mut b).map(|_| b)
+        } else {
+            std::fs::read(p)
+        };
+        let bytes = bytes.map_err(|e| JobError::Read { path: p.display().to_string(), error: e })?;
+        use base64::Engine as _;
+        req.payload = base64::engine::general_purpose::STANDARD.encode(bytes);
+    }
+    let r: rabble_shared::job::dispatch::Dispatched =
+        client.post(&format!("/api/v1/jobs/{}/dispatch", path_id(id)), &req)?;
+    println!("Dispatched Job ID = {}", r.id);
+    Ok(())
 }
 
 /// `rabble job revert <job> <version>`: that version's spec runs again, as a new version.

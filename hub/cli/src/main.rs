@@ -123,6 +123,16 @@ enum JobCmd {
     },
     /// Run an earlier version of a job again (it becomes a new version).
     Revert { id: String, version: u64 },
+    /// Dispatch a parameterized job: a child batch job with this meta and payload, queued
+    /// until a node has room.
+    Dispatch {
+        id: String,
+        /// `key=value`, repeatable; checked against the job's meta_required and meta_optional.
+        #[arg(long = "meta")]
+        meta: Vec<String>,
+        /// A file (or `-` for stdin) written into each task's `local/<dispatch_payload.file>`.
+        payload: Option<std::path::PathBuf>,
+    },
     /// A job's versions.
     History {
         id: String,
@@ -330,6 +340,9 @@ fn main() {
             cli::alloc::restart_job(&client, &id, batch_size, batch_wait, timeout).map_err(Into::into)
         }
         Cmd::Job(JobCmd::Revert { id, version }) => cli::job::revert(&client, &id, version).map_err(Into::into),
+        Cmd::Job(JobCmd::Dispatch { id, meta, payload }) => {
+            cli::job::dispatch(&client, &id, &meta, payload.as_deref()).map_err(Into::into)
+        }
         Cmd::Alloc(AllocCmd::Status { id, json }) => cli::alloc::status(&client, &id, json).map_err(Into::into),
         Cmd::Alloc(AllocCmd::Logs { id, task_arg, task, stderr, follow, tail, lines, bytes }) => {
             let lines = lines.or((tail && bytes.is_none()).then_some(10));

@@ -5,6 +5,8 @@ use crate::catalog::Catalog;
 use rabble_shared::NodeId;
 use rabble_shared::alloc::DesiredStatus;
 use rabble_shared::assign::Assignment;
+use rabble_shared::job::Task;
+use std::collections::BTreeMap;
 
 /// The allocations `node` should run now, each with its group's spec at the version it
 /// runs (from the job's history, else the current one).
@@ -35,10 +37,21 @@ pub fn assignments(catalog: &Catalog, node: &NodeId) -> Vec<Assignment> {
             ports: a.ports.clone(),
             network_mode: g.network.mode.clone(),
             services: g.services.clone(),
-            tasks: g.tasks.clone(),
+            tasks: g.tasks.iter().map(|t| with_meta(t, &spec.meta, &g.meta)).collect(),
             volumes: g.volumes.clone(),
             restart: a.restart_asked,
         });
     }
     out
+}
+
+/// The task with its job's and group's meta under its own (Nomad's `NOMAD_META_*` are the
+/// three merged, the task's winning): a dispatched job's meta reaches its tasks this way.
+fn with_meta(t: &Task, job: &BTreeMap<String, String>, group: &BTreeMap<String, String>) -> Task {
+    let mut t = t.clone();
+    let own = std::mem::take(&mut t.meta);
+    t.meta = job.clone();
+    t.meta.extend(group.iter().map(|(k, v)| (k.clone(), v.clone())));
+    t.meta.extend(own);
+    t
 }

@@ -11,6 +11,7 @@ mod alerts;
 pub(crate) mod alloc_logs;
 mod cluster;
 pub(crate) mod consul;
+pub(crate) mod dispatch;
 pub mod door;
 mod error;
 pub mod https;
@@ -130,6 +131,7 @@ fn api_routes(state: &AppState) -> Router<AppState> {
         .route("/api/v1/allocations/{id}/logs", get(alloc_logs::logs))
         .route("/api/v1/allocations/{id}/restart", post(jobs::restart))
         .route("/api/v1/jobs/{id}/revert", post(jobs::revert))
+        .route("/api/v1/jobs/{id}/dispatch", post(dispatch::native))
         .route("/api/v1/routes", get(routes::list))
         .route("/api/v1/certs", get(routes::certs))
         .route("/api/v1/cluster", get(cluster::status))

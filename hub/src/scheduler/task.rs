@@ -1,10 +1,11 @@
 //! The scheduler task: after every catalog commit (and when a timer it asked for
 //! fires) it runs one evaluation and sends the updates through the catalog writer,
-//! waiting for them to be durable before it looks again. It launches periodic jobs.
+//! waiting for them to be durable before it looks again. It launches periodic jobs and
+//! forgets finished launches and dispatches.
 //! It never writes redb itself, and it is not an observer: it reads snapshots.
 
 use super::eval::{self, Outcome};
-use super::periodic;
+use super::{gc, periodic};
 use super::plan::Unplaced;
 use crate::catalog::Catalog;
 use crate::catalog::writer::{Done, Input};
@@ -30,6 +31,9 @@ pub struct SchedStatus {
 /// rather than spin.
 const RUNAWAY_ROUNDS: u32 = 50;
 
+/// How often finished periodic launches and dispatches are looked at for forgetting.
+const GC_EVERY_MS: u64 = 60_000;
+
 enum Event {
     Catalog,
     Wake,
@@ -49,6 +53,7 @@ impl<T: Send + 'static> Scheduler<T> {
         let mut failed: BTreeSet<(String, u64)> = BTreeSet::new();
         let mut wake: Option<tokio::time::Instant> = None;
         let mut busy_rounds = 0u32;
+        let mut next_gc_ms = 0u64;
         loop {
             let event = tokio::select! {
                 _ = stop.cancelled() => Event::Stop,
@@ -73,6 +78,13 @@ impl<T: Send + 'static> Scheduler<T> {
                 .collect();
             let mut out = eval::evaluate(&catalog, &registered, None, now, &mut eval::random_alloc_id);
             let launches = self.periodic(&catalog, now, &mut out);
+            if now >= next_gc_ms {
+                next_gc_ms = now + GC_EVERY_MS;
+                for id in gc::expired(&catalog, now, gc::JOB_GC_THRESHOLD_MS) {
+                    tracing::debug!(job = %id, "finished launch forgotten (job_gc_threshold)");
+                    out.updates.push(crate::catalog::Update::Job(id, crate::catalog::JobUpdate::Purge));
+                }
+            }
             let mut reverted = Vec::new();
             for (job, version, spec) in eval::reverts(&catalog, &failed, now) {
                 reverted.push((job.clone(), (version, now)));

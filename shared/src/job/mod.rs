@@ -6,8 +6,10 @@
 //! Runtime interpolations (`${attr.cpu.arch}`, `${NOMAD_PORT_http}`, `${meta.rack}`)
 //! stay in the strings as written; placement and the agent resolve them.
 
+pub mod dispatch;
 pub mod env;
 pub mod template;
+pub use dispatch::{DispatchPayload, Parameterized, PayloadRule};
 pub use template::{ChangeMode, TemplateSpec};
 
 use serde::{Deserialize, Serialize};
@@ -49,6 +51,9 @@ pub struct JobSpec {
     pub constraints: Vec<Constraint>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub periodic: Option<Periodic>,
+    /// A template for `rabble job dispatch`: never placed itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameterized: Option<Parameterized>,
     pub groups: Vec<Group>,
     /// Blocks the file had that Rabble does not act on, accepted with
     /// `-ignore-unsupported` (`file:line: block path`), so `job status` can say so.
@@ -228,6 +233,13 @@ pub struct Task {
     /// `template` blocks, in file order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub templates: Vec<TemplateSpec>,
+    /// Where a dispatched job's payload goes under `local/` (and, in a child, the payload).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dispatch_payload: Option<DispatchPayload>,
+    /// Variable paths a `vault` block grants the task: the literal paths its templates'
+    /// `secret` calls read (Rabble variables stand in for Vault).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secret_paths: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -55,6 +55,9 @@ pub fn gate(method: &str, path: &str, query: Option<&str>) -> Option<Gate> {
         (_, ["api", "v1", "jobs", id] | ["api", "v1", "jobs", id, "versions"]) if read => need(Job, Cap::Read, id),
         ("DELETE", ["api", "v1", "jobs", id]) => need(Job, Cap::Stop, id),
         ("POST", ["api", "v1", "jobs", id, "revert"] | ["v1", "job", id, "revert"]) => need(Job, Cap::Submit, id),
+        ("POST", ["api", "v1", "jobs", id, "dispatch"]) | ("POST" | "PUT", ["v1", "job", id, "dispatch"]) => {
+            need(Job, Cap::Dispatch, id)
+        }
         // Restarting disrupts like stopping: stop on the allocation's job (checked by the handler).
         ("POST" | "PUT", ["api", "v1", "allocations", _, "restart"] | ["v1", "client", "allocation", _, "restart"]) => {
             Some(Gate::InBody(Job, Cap::Stop))

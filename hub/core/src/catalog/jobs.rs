@@ -214,6 +214,7 @@ mod tests {
             meta: [("v".to_owned(), meta.to_owned())].into(),
             constraints: vec![],
             periodic: None,
+            parameterized: None,
             groups: vec![],
             ignored: vec![],
         }

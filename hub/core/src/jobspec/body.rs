@@ -73,14 +73,11 @@ pub struct Reader<'c, 'a> {
 /// Blocks the issue and real homelab files name that Rabble does not run (yet): refused
 /// unless the user passes `-ignore-unsupported`.
 const UNSUPPORTED: &[(&str, &str)] = &[
-    ("vault", "Vault is not available; Rabble variables will replace it"),
     ("connect", "the Consul Connect service mesh is not available"),
     ("artifact", "artifacts are not downloaded; bake the file into the image"),
     ("device", "devices (GPUs and the like) are not scheduled"),
     ("affinity", "affinities are not weighed; use a constraint"),
     ("spread", "spread is not weighed; use distinct_hosts or distinct_property"),
-    ("parameterized", "parameterized (dispatch) jobs are not available"),
-    ("dispatch_payload", "parameterized (dispatch) jobs are not available"),
     ("multiregion", "Rabble has one region"),
     ("scaling", "autoscaling policies are not evaluated"),
     ("csi_plugin", "CSI plugins are not available"),

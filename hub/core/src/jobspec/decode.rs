@@ -37,6 +37,14 @@ pub fn job(mut b: Child<'_, '_>) -> Option<JobSpec> {
         reschedule: r.block("reschedule").map(|x| reschedule(x, ReschedulePolicy::default_for(kind))),
     };
     let periodic = r.block("periodic").map(periodic);
+    let parameterized = r.block("parameterized").map(super::extra::parameterized);
+    if parameterized.is_some() && !matches!(kind, JobType::Batch | JobType::Sysbatch) {
+        r.error(None, format!("parameterized: a {} job cannot be dispatched (use batch or sysbatch)", kind.as_str()));
+    }
+    if parameterized.is_some() && periodic.is_some() {
+        r.error(None, "a job is either periodic or parameterized, not both");
+    }
+    let vault = super::extra::vault(r);
     if periodic.is_some() && matches!(kind, JobType::System | JobType::Service) {
         r.error(None, format!("periodic: a {} job cannot be periodic (use batch or sysbatch)", kind.as_str()));
     }
@@ -50,6 +58,7 @@ pub fn job(mut b: Child<'_, '_>) -> Option<JobSpec> {
         meta: r.string_map("meta"),
         constraints: constraints(r),
         periodic,
+        parameterized,
         groups: {
             let mut groups = Vec::new();
             for g in r.blocks("group") {
@@ -59,6 +68,10 @@ pub fn job(mut b: Child<'_, '_>) -> Option<JobSpec> {
         },
         ignored: vec![],
     };
+    let mut spec = spec;
+    if let Some(v) = vault {
+        super::extra::grant(r, v, spec.groups.iter_mut().flat_map(|g| g.tasks.iter_mut()));
+    }
     if spec.groups.is_empty() && r.ctx.errors.borrow().is_empty() {
         r.error(None, "a job needs at least one `group` with a `task`");
     }
@@ -108,7 +121,10 @@ fn group(mut b: Child<'_, '_>, d: &Defaults) -> Option<Group> {
     let services: Vec<_> = r.blocks("service").into_iter().filter_map(|s| task::service(s, None)).collect();
     let constraints = constraints(r);
     let meta = r.string_map("meta");
-    let tasks: Vec<_> = r.blocks("task").into_iter().filter_map(|t| task::task(t, restart)).collect();
+    let mut tasks: Vec<_> = r.blocks("task").into_iter().filter_map(|t| task::task(t, restart)).collect();
+    if let Some(v) = super::extra::vault(r) {
+        super::extra::grant(r, v, tasks.iter_mut());
+    }
     if tasks.is_empty() {
         r.error(None, format!("group {name:?} has no `task`"));
     }

@@ -4,7 +4,8 @@
 //!
 //! `eval` evaluates expressions (variables resolved, runtime `${...}` kept as
 //! written), `body` reads a block's fields and notices what nobody read (typos,
-//! unsupported blocks), `decode` and `task` build the job, `vars` reads `variable`
+//! unsupported blocks), `decode` and `task` build the job, `extra` reads
+//! `parameterized`, `dispatch_payload` and `vault`, `vars` reads `variable`
 //! and `locals`, `cron` parses and runs `periodic` schedules.
 
 pub(crate) mod body;
@@ -12,6 +13,7 @@ pub mod cron;
 mod decode;
 pub mod diff;
 pub mod eval;
+mod extra;
 mod task;
 mod template;
 mod vars;

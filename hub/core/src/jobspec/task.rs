@@ -101,8 +101,12 @@ pub fn task(mut b: Child<'_, '_>, group_restart: RestartPolicy) -> Option<Task> 
         v.reader.finish();
     }
     let templates = super::template::templates(r);
-    let t = Task {
+    let dispatch_payload = r.block("dispatch_payload").and_then(super::extra::dispatch_payload);
+    let vault = super::extra::vault(r);
+    let mut t = Task {
         templates,
+        dispatch_payload,
+        secret_paths: vec![],
         driver,
         config,
         env: r.string_map("env"),
@@ -118,6 +122,9 @@ pub fn task(mut b: Child<'_, '_>, group_restart: RestartPolicy) -> Option<Task> 
         meta: r.string_map("meta"),
         name,
     };
+    if let Some(v) = vault {
+        super::extra::grant(r, v, [&mut t]);
+    }
     b.reader.finish();
     Some(t)
 }

@@ -233,3 +233,67 @@ fn deeply_nested_job_files_are_refused_unread() {
     assert!(e.contains("fuzz.hcl:2:") || e.contains(":2:"), "{e}");
     assert!(e.contains("expressions nest deeper than 8"), "{e}");
 }
+
+/// `vault` (as homelab files write it, beside `{{ with secret }}`) is accepted: the task may
+/// read the variables its templates name, and the warning says where to put them.
+#[test]
+fn vault_grants_the_secret_paths() {
+    let src = r#"job "db" {
+  vault { policies = ["db"] }
+  group "g" {
+    task "pg" {
+      driver = "docker"
+      config { image = "postgres:16" }
+      vault {
+        policies    = ["postgres"]
+        change_mode = "restart"
+      }
+      template {
+        data        = "{{ with secret \"kv/data/postgres\" }}PW={{ .Data.data.password }}{{ end }}"
+        destination = "secrets/pg.env"
+        env         = true
+      }
+    }
+    task "other" {
+      driver = "docker"
+      config { image = "busybox" }
+    }
+  }
+}
+"#;
+    let p = parse("db.hcl", src, &Options::default()).unwrap();
+    let g = &p.job.groups[0];
+    assert_eq!(g.tasks[0].secret_paths, ["kv/data/postgres"]);
+    assert!(g.tasks[1].secret_paths.is_empty());
+    let w: Vec<String> = p.warnings.iter().map(|w| w.to_string()).collect();
+    assert_eq!(w.len(), 2, "{w:?}");
+    assert!(w.iter().all(|w| w.contains("vault: Rabble has no Vault")), "{w:?}");
+    assert!(w[0].starts_with("db.hcl:7:7: job \"db\" > group \"g\" > task \"pg\" > vault:"), "{w:?}");
+    assert!(w[0].contains("kv/data/postgres") && w[1].starts_with("db.hcl:2:3"), "{w:?}");
+}
+
+#[test]
+fn parameterized_jobs_and_their_payload_file() {
+    let src = r#"job "render" {
+  type = "batch"
+  parameterized {
+    meta_required = ["frame"]
+  }
+  group "g" {
+    task "t" {
+      driver = "raw_exec"
+      config { command = "/bin/render" }
+      dispatch_payload { file = "in/scene.json" }
+    }
+  }
+}
+"#;
+    let j = parse("r.hcl", src, &Options::default()).unwrap().job;
+    let p = j.parameterized.unwrap();
+    assert_eq!((p.payload, p.meta_required.as_slice()), (PayloadRule::Optional, &["frame".to_owned()][..]));
+    assert_eq!(j.groups[0].tasks[0].dispatch_payload.as_ref().unwrap().file, "in/scene.json");
+    let e = errors(&src.replace("in/scene.json", "../../etc/passwd"));
+    assert!(e.contains("r.hcl") || e.contains("the payload is written under the task's local/ directory"), "{e}");
+    let e = errors(&src.replace("parameterized {", "periodic { cron = \"@daily\" }\n  parameterized {"));
+    assert!(e.contains("either periodic or parameterized"), "{e}");
+}

@@ -29,6 +29,14 @@ pub fn job(j: &JobSpec) -> Value {
     if let Some(p) = &j.periodic {
         o["Periodic"] = periodic(p);
     }
+    if let Some(p) = &j.parameterized {
+        o["ParameterizedJob"] =
+            json!({"Payload": p.payload, "MetaRequired": p.meta_required, "MetaOptional": p.meta_optional});
+    }
+    if let Some((parent, _)) = j.id.split_once("/dispatch-") {
+        o["ParentID"] = json!(parent);
+        o["Dispatched"] = json!(true);
+    }
     o
 }
 
@@ -149,6 +157,9 @@ fn task(t: &Task) -> Value {
     }
     if let Some(s) = &t.kill_signal {
         o["KillSignal"] = json!(s);
+    }
+    if let Some(d) = &t.dispatch_payload {
+        o["DispatchPayload"] = json!({"File": d.file});
     }
     if let Some(l) = &t.lifecycle {
         let hook = serde_json::to_value(l.hook).unwrap_or(Value::Null);

@@ -203,8 +203,8 @@ impl Writer {
         }
     }
 
-    /// A field Rabble refuses (an `affinity`, a `vault` block): written as its empty
-    /// block when set, so the parser says why, as it does for a job file.
+    /// A field Rabble refuses (an `affinity`) or reads nothing of (`vault`): written as
+    /// its empty block when set, so the parser says why, as it does for a job file.
     pub(super) fn refused(&mut self, o: &mut Obj<'_>, field: &str, block: &str) {
         if o.take(field).is_some_and(|v| !empty(v)) {
             self.line(&format!("{block} {{}}"));
@@ -230,15 +230,21 @@ pub fn job(w: &mut Writer, v: &Value) {
     w.copy(&mut o, "Meta", "meta");
     constraints(w, &mut o);
     w.object(&mut o, "Periodic", periodic);
+    w.object(&mut o, "ParameterizedJob", |w, mut p| {
+        w.open("parameterized", None);
+        for (field, key) in
+            [("Payload", "payload"), ("MetaRequired", "meta_required"), ("MetaOptional", "meta_optional")]
+        {
+            w.copy(&mut p, field, key);
+        }
+        w.close();
+        p.finish(&[], &mut w.problems);
+    });
     w.object(&mut o, "Update", update);
     w.object(&mut o, "Reschedule", reschedule);
-    for (field, block) in [
-        ("Affinities", "affinity"),
-        ("Spreads", "spread"),
-        ("ParameterizedJob", "parameterized"),
-        ("Multiregion", "multiregion"),
-        ("Vault", "vault"),
-    ] {
+    for (field, block) in
+        [("Affinities", "affinity"), ("Spreads", "spread"), ("Multiregion", "multiregion"), ("Vault", "vault")]
+    {
         w.refused(&mut o, field, block);
     }
     w.each(&mut o, "TaskGroups", group);

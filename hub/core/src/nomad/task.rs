@@ -64,10 +64,15 @@ pub(super) fn task(w: &mut Writer, mut t: Obj<'_>) {
     });
     w.each(&mut t, "Templates", template);
     w.each(&mut t, "Services", service);
+    w.object(&mut t, "DispatchPayload", |w, mut d| {
+        w.open("dispatch_payload", None);
+        w.copy(&mut d, "File", "file");
+        w.close();
+        d.finish(&[], &mut w.problems);
+    });
     for (field, block) in [
         ("Artifacts", "artifact"),
         ("Vault", "vault"),
-        ("DispatchPayload", "dispatch_payload"),
         ("Identity", "identity"),
         ("Identities", "identity"),
         ("CSIPluginConfig", "csi_plugin"),

@@ -91,12 +91,15 @@ pub fn evaluate(
         by_job.entry(a.job_id.as_str()).or_default().push(a);
     }
     // Higher priority first, so they get the room (Nomad evaluates by priority too).
-    // A periodic job is a template: its launches are jobs of their own (see `periodic`).
+    // A periodic or parameterized job is a template: its launches and dispatches are
+    // jobs of their own (see `periodic` and `dispatch`), placed oldest first as their ids sort.
     let mut jobs: Vec<(&String, &JobRecord)> = catalog
         .work
         .jobs
         .iter()
-        .filter(|(id, j)| only.is_none_or(|o| o == id.as_str()) && j.spec.periodic.is_none())
+        .filter(|(id, j)| {
+            only.is_none_or(|o| o == id.as_str()) && j.spec.periodic.is_none() && j.spec.parameterized.is_none()
+        })
         .collect();
     jobs.sort_by_key(|(id, j)| (std::cmp::Reverse(j.spec.priority), (*id).clone()));
     for (id, job) in jobs {

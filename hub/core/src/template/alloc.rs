@@ -37,8 +37,12 @@ pub fn render_alloc(
     let mut out = BTreeMap::new();
     let mut total = 0usize;
     for t in a.tasks.iter().filter(|t| !t.templates.is_empty()) {
-        let grants: Vec<&str> =
-            [job_meta, group_meta, t.meta.get(GRANT_META)].into_iter().flatten().map(String::as_str).collect();
+        let grants: Vec<&str> = [job_meta, group_meta, t.meta.get(GRANT_META)]
+            .into_iter()
+            .flatten()
+            .chain(&t.secret_paths)
+            .map(String::as_str)
+            .collect();
         let mut src = CatalogSource::new(c, seal, &a.job_id, &a.group, &t.name, &grants);
         src.node = Some(node.clone());
         src.env = task_env(c, node, a, t);

@@ -2,7 +2,7 @@
 //! one health rule, nodes) and the sealed variables, opened only where the task may read
 //! them — Nomad's rule (`nomad/jobs`, `nomad/jobs/<job>`, `.../<group>`, `.../<task>`)
 //! plus the prefixes the job grants in its `meta` (`rabble_variables = "shared/,db/"`,
-//! on the job, group or task).
+//! on the job, group or task) and the `secret` paths a `vault` block grants.
 
 use super::{Source, Value};
 use crate::catalog::{Catalog, health};
@@ -126,7 +126,7 @@ impl Source for CatalogSource<'_> {
     fn var(&self, path: &str) -> Result<Option<BTreeMap<String, String>>, String> {
         if !self.may_read(path) {
             return Err(format!(
-                "this task may read nomad/jobs/<its job>[/<group>[/<task>]] and what `meta {{ {GRANT_META} = \"...\" }}` grants"
+                "this task may read nomad/jobs/<its job>[/<group>[/<task>]], what `meta {{ {GRANT_META} = \"...\" }}` grants and, with a `vault` block, the paths its `secret` calls name"
             ));
         }
         let Some(v) = self.catalog.vars.entries.get(path) else { return Ok(None) };
@@ -172,7 +172,7 @@ pub fn preview(
     for g in &job.groups {
         for t in &g.tasks {
             let metas = [job.meta.get(GRANT_META), g.meta.get(GRANT_META), t.meta.get(GRANT_META)];
-            let grants: Vec<&str> = metas.into_iter().flatten().map(String::as_str).collect();
+            let grants: Vec<&str> = metas.into_iter().flatten().chain(&t.secret_paths).map(String::as_str).collect();
             let mut src = CatalogSource::new(catalog, seal, &job.id, &g.name, &t.name, &grants);
             src.env = t.env.clone();
             for (k, v) in

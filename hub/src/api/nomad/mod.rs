@@ -28,6 +28,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/job/{id}", get(jobs::show).post(jobs::register).delete(jobs::deregister))
         .route("/v1/job/{id}/plan", post(jobs::plan))
         .route("/v1/job/{id}/revert", post(jobs::revert))
+        .route("/v1/job/{id}/dispatch", post(super::dispatch::nomad).put(super::dispatch::nomad))
         .route("/v1/client/allocation/{id}/restart", post(jobs::restart_alloc).put(jobs::restart_alloc))
         .route("/v1/job/{id}/allocations", get(jobs::allocations))
         .route("/v1/job/{id}/versions", get(jobs::versions))
