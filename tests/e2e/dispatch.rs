@@ -70,11 +70,8 @@ fn dispatched_frames_queue_and_drain_in_order() {
     hub.run_job(&d.join("render.nomad.hcl"), &render_job(&out));
 
     // The rules: a payload and the frame are required; unknown meta is refused.
-    let bad = Command::new(bin("rabble"))
-        .args(["job", "dispatch", "render"])
-        .env("RABBLE_ADDR", &hub.http)
-        .output()
-        .unwrap();
+    let bad =
+        Command::new(bin("rabble")).args(["job", "dispatch", "render"]).env("RABBLE_ADDR", &hub.http).output().unwrap();
     assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("requires a payload"));
     let bad = Command::new(bin("rabble"))
         .args(["job", "dispatch", "-meta", "frame=1", "-meta", "colour=red", "render", "/etc/hostname"])
@@ -135,7 +132,8 @@ print(r["DispatchedJobID"])
         assert!(rank.abs_diff(*f) <= 1, "frame {f} ran {rank}th: {lines}");
     }
     // The CLI shows the queue.
-    let st = Command::new(bin("rabble")).args(["job", "status", "render"]).env("RABBLE_ADDR", &hub.http).output().unwrap();
+    let st =
+        Command::new(bin("rabble")).args(["job", "status", "render"]).env("RABBLE_ADDR", &hub.http).output().unwrap();
     let st = String::from_utf8_lossy(&st.stdout);
     assert!(st.contains(&format!("Dispatched    = 0 queued, 0 running, {FRAMES} complete, 0 failed")), "{st}");
 }

@@ -55,18 +55,29 @@ fn job_validate_accepts_real_files_and_places_every_mistake() {
         text.contains("template secrets/env (grafana/grafana): renders 33 bytes") && !text.contains("s3cret"),
         "{text}"
     );
-    // An unsupported block is still refused with its place, unless -ignore-unsupported.
+    // A `vault` block is accepted, with a note saying what stands in for Vault.
     let vault = d.join("vault.nomad.hcl");
     let text = std::fs::read_to_string(&file)
         .unwrap()
         .replace("      template {", "      vault {\n        policies = [\"x\"]\n      }\n      template {");
     std::fs::write(&vault, text).unwrap();
     let out = Command::new(bin("rabble")).args(["job", "validate"]).arg(&vault).output().unwrap();
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("vault.nomad.hcl:13:7:") && said.contains("vault: Rabble has no Vault"), "{said}");
+    // An unsupported block is still refused with its place, unless -ignore-unsupported.
+    let affinity = d.join("affinity.nomad.hcl");
+    let text = std::fs::read_to_string(&file).unwrap().replace(
+        "      template {",
+        "      affinity {\n        attribute = \"${node.class}\"\n        value = \"big\"\n      }\n      template {",
+    );
+    std::fs::write(&affinity, text).unwrap();
+    let out = Command::new(bin("rabble")).args(["job", "validate"]).arg(&affinity).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(stderr.contains("vault.nomad.hcl:13:7:") && stderr.contains("> vault"), "{stderr}");
+    assert!(stderr.contains("affinity.nomad.hcl:13:7:") && stderr.contains("> affinity"), "{stderr}");
     let out =
-        Command::new(bin("rabble")).args(["job", "validate", "-ignore-unsupported"]).arg(&vault).output().unwrap();
+        Command::new(bin("rabble")).args(["job", "validate", "-ignore-unsupported"]).arg(&affinity).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stderr).contains("ignored:"));
 }

@@ -128,7 +128,7 @@ pub async fn plan(
 /// The job's status and per-group counts for its current version.
 pub fn job_view(c: &Catalog, s: &crate::scheduler::task::SchedStatus, id: &str, with_allocs: bool) -> Option<JobView> {
     let j = c.work.jobs.get(id)?;
-    let allocs: Vec<&Allocation> = c.work.allocs.values().filter(|a| a.job_id == id).collect();
+    let allocs: Vec<&Allocation> = c.work.allocs.values().map(AsRef::as_ref).filter(|a| a.job_id == id).collect();
     let groups: Vec<GroupSummary> = j
         .spec
         .groups
@@ -221,7 +221,7 @@ pub async fn versions(State(s): State<AppState>, Path(id): Path<String>, Query(q
 /// changes from the one before it (the oldest kept has none).
 pub fn job_versions(c: &Catalog, id: &str, diffs: bool) -> Vec<JobVersion> {
     let kept: Vec<(u64, &JobSpec)> =
-        c.work.history.iter().filter(|((j, _), _)| j == id).map(|((_, v), spec)| (*v, spec)).collect();
+        c.work.history.iter().filter(|((j, _), _)| j == id).map(|((_, v), spec)| (*v, spec.as_ref())).collect();
     let mut versions = Vec::with_capacity(kept.len());
     for (i, (version, spec)) in kept.iter().enumerate() {
         let diff = match (diffs, i.checked_sub(1).map(|p| kept[p].1)) {
@@ -259,7 +259,8 @@ pub fn find_alloc<'c>(c: &'c Catalog, prefix: &str) -> Result<&'c Allocation, St
     {
         return Ok(a);
     }
-    let found: Vec<&Allocation> = c.work.allocs.values().filter(|a| a.id.as_str().starts_with(prefix)).collect();
+    let found: Vec<&Allocation> =
+        c.work.allocs.values().map(AsRef::as_ref).filter(|a| a.id.as_str().starts_with(prefix)).collect();
     match found.as_slice() {
         [one] => Ok(one),
         [] => Err(format!("no allocation {prefix:?}")),
@@ -329,7 +330,7 @@ pub async fn revert(
         return super::error::error(axum::http::StatusCode::CONFLICT, msg);
     }
     drop(c);
-    match write(&s, eval::register(spec, now_ms())).await {
+    match write(&s, eval::register((*spec).clone(), now_ms())).await {
         Ok(c) => {
             let version = s.catalog().work.jobs.get(&id).map_or(0, |j| j.version);
             Json(JobSubmitted { id, version, changed: c.changed, index: c.index, warnings: vec![] }).into_response()

@@ -5,8 +5,8 @@
 //! It never writes redb itself, and it is not an observer: it reads snapshots.
 
 use super::eval::{self, Outcome};
-use super::{gc, periodic};
 use super::plan::Unplaced;
+use super::{gc, periodic};
 use crate::catalog::Catalog;
 use crate::catalog::writer::{Done, Input};
 use rabble_shared::support::clock::now_ms;

@@ -19,7 +19,7 @@ fn job(id: &str, src_extra: &str) -> JobRecord {
         "job \"{id}\" {{\n type = \"batch\"\n {src_extra}\n group \"g\" {{\n task \"t\" {{\n driver = \"raw_exec\"\n config {{ command = \"x\" }}\n }}\n }}\n}}\n"
     );
     let spec = crate::jobspec::parse("j.hcl", &src, &Default::default()).unwrap().job;
-    JobRecord { spec, version: 0, stopped: false, submit_ms: T0, group_hashes: Default::default() }
+    JobRecord { spec: spec.into(), version: 0, stopped: false, submit_ms: T0, group_hashes: Default::default() }
 }
 
 fn launch(c: &mut Catalog, parent: &str, at_ms: u64, status: ClientStatus, reason: &str) {
@@ -28,7 +28,7 @@ fn launch(c: &mut Catalog, parent: &str, at_ms: u64, status: ClientStatus, reaso
     let id = AllocId::new(format!("{:016x}", at_ms)).unwrap();
     c.work.allocs.insert(
         id.clone(),
-        Allocation {
+        std::sync::Arc::new(Allocation {
             id,
             name: format!("{child}.g[0]"),
             job_id: child,
@@ -49,7 +49,7 @@ fn launch(c: &mut Catalog, parent: &str, at_ms: u64, status: ClientStatus, reaso
             reschedule_times_ms: vec![],
             restart_asked: 0,
             tasks: Default::default(),
-        },
+        }),
     );
 }
 

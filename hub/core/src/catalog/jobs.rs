@@ -6,6 +6,7 @@ use rabble_shared::AllocId;
 use rabble_shared::alloc::{Allocation, ClientStatus, DesiredStatus};
 use rabble_shared::job::JobSpec;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// How many earlier versions of a job are kept for `rabble job history`.
 pub const HISTORY: u64 = 10;
@@ -56,7 +57,9 @@ pub enum AllocUpdate {
 /// A job as the hub keeps it: the spec of its current version and what became of it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobRecord {
-    pub spec: JobSpec,
+    /// Shared with its version in `history` and with every snapshot: a commit copies the
+    /// catalog's maps, not the jobs in them.
+    pub spec: Arc<JobSpec>,
     /// 0 for the first submission, then one more for every change.
     pub version: u64,
     /// `rabble job stop`: kept (with its history) until purged.
@@ -72,10 +75,11 @@ pub struct JobRecord {
 pub struct Work {
     pub jobs: BTreeMap<String, JobRecord>,
     /// (job, version) → spec, for `rabble job history`; the newest `HISTORY` are kept.
-    pub history: BTreeMap<(String, u64), JobSpec>,
+    pub history: BTreeMap<(String, u64), Arc<JobSpec>>,
     /// (job, version) → when it was submitted (ms); absent for versions stored before 0.3.
     pub history_ms: BTreeMap<(String, u64), u64>,
-    pub allocs: BTreeMap<AllocId, Allocation>,
+    /// Shared between snapshots until one changes (`Arc::make_mut`).
+    pub allocs: BTreeMap<AllocId, Arc<Allocation>>,
 }
 
 impl Work {
@@ -84,14 +88,15 @@ impl Work {
         match u {
             JobUpdate::Register { spec, group_hashes, at_ms } => {
                 let version = match self.jobs.get(&id) {
-                    Some(cur) if cur.spec == *spec && !cur.stopped => return out,
-                    Some(cur) if cur.spec == *spec => cur.version,
+                    Some(cur) if *cur.spec == *spec && !cur.stopped => return out,
+                    Some(cur) if *cur.spec == *spec => cur.version,
                     Some(cur) => cur.version + 1,
                     None => 0,
                 };
                 let word = if version == 0 { "registered" } else { "updated" };
                 out.summaries.push(format!("job {id} {word} (version {version})"));
-                self.history.insert((id.clone(), version), (*spec).clone());
+                let spec: Arc<JobSpec> = Arc::new(*spec);
+                self.history.insert((id.clone(), version), spec.clone());
                 self.history_ms.insert((id.clone(), version), at_ms);
                 if version >= HISTORY {
                     let old = (id.clone(), version - HISTORY);
@@ -101,10 +106,8 @@ impl Work {
                     }
                 }
                 out.dirty.push(Dirty::JobVersion(id.clone(), version));
-                self.jobs.insert(
-                    id.clone(),
-                    JobRecord { spec: *spec, version, stopped: false, submit_ms: at_ms, group_hashes },
-                );
+                self.jobs
+                    .insert(id.clone(), JobRecord { spec, version, stopped: false, submit_ms: at_ms, group_hashes });
                 out.dirty.push(Dirty::Job(id));
             }
             JobUpdate::Stop => {
@@ -141,12 +144,12 @@ impl Work {
         if let AllocUpdate::Create(a) = u {
             if !self.allocs.contains_key(&id) {
                 out.summaries.push(format!("allocation {} ({id}) placed on {}", a.name, a.node));
-                self.allocs.insert(id.clone(), *a);
+                self.allocs.insert(id.clone(), Arc::new(*a));
                 out.dirty.push(Dirty::Alloc(id));
             }
             return out;
         }
-        let Some(a) = self.allocs.get_mut(&id) else { return out };
+        let Some(a) = self.allocs.get_mut(&id).map(Arc::make_mut) else { return out };
         match u {
             AllocUpdate::Create(_) => unreachable!("handled above"),
             AllocUpdate::Desired { status, reason, at_ms } => {

@@ -168,7 +168,7 @@ impl JobRow {
     pub fn of(j: &JobRecord) -> JobRow {
         JobRow {
             v: V,
-            spec: j.spec.clone(),
+            spec: (*j.spec).clone(),
             version: j.version,
             stopped: j.stopped,
             submit_ms: j.submit_ms,
@@ -178,7 +178,7 @@ impl JobRow {
 
     pub fn into_job(self) -> JobRecord {
         let JobRow { spec, version, stopped, submit_ms, group_hashes, .. } = self;
-        JobRecord { spec, version, stopped, submit_ms, group_hashes }
+        JobRecord { spec: spec.into(), version, stopped, submit_ms, group_hashes }
     }
 }
 

@@ -84,7 +84,7 @@ fn every_kind_round_trips_in_its_pinned_form() {
     .unwrap()
     .job;
     let job = JobRecord {
-        spec: spec.clone(),
+        spec: spec.clone().into(),
         version: 2,
         stopped: true,
         submit_ms: 7,

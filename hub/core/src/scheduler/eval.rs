@@ -12,6 +12,7 @@ use rabble_shared::api::NodeStatus;
 use rabble_shared::job::Group;
 use rabble_shared::{AllocId, NodeId};
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 /// What an evaluation decided.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -83,7 +84,8 @@ pub fn evaluate(
     let mut out = Outcome::default();
     let (conds, wake) = conditions(catalog, now_ms);
     out.wake_at_ms = wake;
-    let holding: Vec<&Allocation> = catalog.work.allocs.values().filter(|a| a.holds_resources()).collect();
+    let holding: Vec<&Allocation> =
+        catalog.work.allocs.values().map(Arc::as_ref).filter(|a| a.holds_resources()).collect();
     let healthy = healthy_since(catalog);
     let mut planner = Planner::new(node_states(catalog), &holding);
     let mut by_job: BTreeMap<&str, Vec<&Allocation>> = BTreeMap::new();
@@ -102,8 +104,19 @@ pub fn evaluate(
         })
         .collect();
     jobs.sort_by_key(|(id, j)| (std::cmp::Reverse(j.spec.priority), (*id).clone()));
+    // A dispatched or periodic child that could not be placed blocks its younger siblings
+    // with nothing placed yet: they are the same work, so they wait behind it (a queue of
+    // a thousand costs one placement attempt per evaluation, not a thousand).
+    let mut blocked: BTreeMap<&str, Vec<(String, Unplaced)>> = BTreeMap::new();
     for (id, job) in jobs {
         let allocs = by_job.get(id.as_str()).cloned().unwrap_or_default();
+        let parent = super::gc::parent_of(id).filter(|_| allocs.is_empty() && !job.stopped);
+        if let Some(why) = parent.and_then(|p| blocked.get(p)) {
+            for (group, u) in why {
+                out.unplaced.insert((id.clone(), group.clone()), u.clone());
+            }
+            continue;
+        }
         let feasible: BTreeMap<String, Vec<NodeId>> =
             job.spec.groups.iter().map(|g| (g.name.clone(), planner.feasible(&job.spec, g))).collect();
         let view = JobView {
@@ -116,6 +129,17 @@ pub fn evaluate(
         let trigger = if registered.contains(id) { Trigger::Register } else { Trigger::Change };
         let decision = reconcile::reconcile(view, &allocs, &conds, &feasible, trigger, now_ms);
         apply(job, decision, &mut planner, now_ms, new_id, &mut out);
+        if let Some(p) = parent {
+            let why: Vec<(String, Unplaced)> = job
+                .spec
+                .groups
+                .iter()
+                .filter_map(|g| Some((g.name.clone(), out.unplaced.get(&(id.clone(), g.name.clone()))?.clone())))
+                .collect();
+            if !why.is_empty() {
+                blocked.insert(p, why);
+            }
+        }
     }
     out
 }
@@ -308,7 +332,7 @@ pub fn reverts(
             .find(|((_, v), spec)| !failed.contains(&(id.clone(), *v)) && **spec != j.spec);
         if let Some(((_, v), spec)) = target {
             tracing::warn!(job = %id, failed = j.version, to = v, "deployment failed; reverting (auto_revert)");
-            out.push((id.clone(), j.version, spec.clone()));
+            out.push((id.clone(), j.version, (**spec).clone()));
         }
     }
     out

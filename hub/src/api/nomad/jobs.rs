@@ -110,7 +110,7 @@ pub async fn register(State(s): State<AppState>, id: Option<Path<String>>, body:
         return denied;
     }
     let stored = s.catalog().work.jobs.get(&spec.id).map(|j| j.spec.clone());
-    keep_lines(&mut spec, stored.as_ref());
+    keep_lines(&mut spec, stored.as_deref());
     let id = spec.id.clone();
     match s.commit(eval::register(spec, now_ms())).await {
         Ok(c) => answer(
@@ -175,7 +175,7 @@ pub async fn plan(State(s): State<AppState>, Path(id): Path<String>, body: Bytes
     }
     let c = s.catalog();
     let stored = c.work.jobs.get(&spec.id).map(|j| j.spec.clone());
-    keep_lines(&mut spec, stored.as_ref());
+    keep_lines(&mut spec, stored.as_deref());
     let (kind, fields) = diff_type(&c, &spec);
     let view = preview::plan(&c, spec, now_ms());
     let mut updates = serde_json::Map::new();

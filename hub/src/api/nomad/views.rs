@@ -123,7 +123,7 @@ pub fn alloc_json(c: &Catalog, a: &Allocation, full: bool) -> Value {
     });
     if full {
         let spec = c.work.history.get(&(a.job_id.clone(), a.job_version));
-        o["Job"] = spec.map_or(Value::Null, rabble_core::nomad::to_json);
+        o["Job"] = spec.map_or(Value::Null, |s| rabble_core::nomad::to_json(s));
         o["Resources"] = json!({"CPU": a.resources.cpu_mhz, "MemoryMB": a.resources.memory_mb});
         let ports: Vec<Value> = a
             .ports

@@ -168,7 +168,7 @@ impl Store {
                     if r.submit_ms > 0 {
                         work.history_ms.insert((id.to_owned(), version), r.submit_ms);
                     }
-                    work.history.insert((id.to_owned(), version), r.spec);
+                    work.history.insert((id.to_owned(), version), r.spec.into());
                 }
                 Err(e) => tracing::warn!(job = id, version, error = %e, "skipping a stored job version"),
             }
@@ -176,7 +176,7 @@ impl Store {
         for row in tx.open_table(ALLOCS).map_err(db)?.iter().map_err(db)? {
             let (k, v) = row.map_err(db)?;
             match (AllocId::new(k.value()), record::decode::<AllocRecord>(v.value())) {
-                (Ok(id), Ok(r)) => drop(work.allocs.insert(id, r.alloc)),
+                (Ok(id), Ok(r)) => drop(work.allocs.insert(id, r.alloc.into())),
                 (_, Err(e)) => tracing::warn!(alloc = k.value(), error = %e, "skipping a stored allocation"),
                 (Err(e), _) => tracing::warn!(alloc = k.value(), error = %e, "skipping a stored allocation"),
             }
@@ -364,7 +364,7 @@ fn write(tx: &WriteTransaction, catalog: &Catalog, dirty: &[Dirty]) -> Result<()
                 let r = catalog.work.history.get(&key).map(|spec| JobVersionRow::of(spec, at));
                 put(&mut versions, (id.as_str(), *v), r)?
             }
-            Dirty::Alloc(id) => put(&mut allocs, id.as_str(), catalog.work.allocs.get(id).map(AllocRecord::of))?,
+            Dirty::Alloc(id) => put(&mut allocs, id.as_str(), catalog.work.allocs.get(id).map(|a| AllocRecord::of(a)))?,
             Dirty::Kv(key) => put(&mut kv, key.as_str(), catalog.kv.entries.get(key).map(|e| KvRecord::of(e)))?,
             Dirty::Var(path) => {
                 put(&mut vars, path.as_str(), catalog.vars.entries.get(path).map(|v| VarRecord::of(v)))?

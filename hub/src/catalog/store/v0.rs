@@ -118,7 +118,7 @@ pub fn load(tx: &WriteTransaction, index: u64) -> Result<Catalog, StoreError> {
             let (k, v) = row.map_err(db)?;
             match msg::decode::<JobV0>(v.value()) {
                 Ok(JobV0 { spec, version, stopped, submit_ms, group_hashes }) => {
-                    let job = JobRecord { spec, version, stopped, submit_ms, group_hashes };
+                    let job = JobRecord { spec: spec.into(), version, stopped, submit_ms, group_hashes };
                     work.jobs.insert(k.value().to_owned(), job);
                 }
                 Err(e) => tracing::warn!(job = k.value(), error = %e, "skipping stored job"),
@@ -130,7 +130,7 @@ pub fn load(tx: &WriteTransaction, index: u64) -> Result<Catalog, StoreError> {
             let (k, v) = row.map_err(db)?;
             let (id, version) = k.value();
             match msg::decode::<JobSpec>(v.value()) {
-                Ok(spec) => drop(work.history.insert((id.to_owned(), version), spec)),
+                Ok(spec) => drop(work.history.insert((id.to_owned(), version), spec.into())),
                 Err(e) => tracing::warn!(job = id, version, error = %e, "skipping stored job version"),
             }
         }
@@ -139,7 +139,7 @@ pub fn load(tx: &WriteTransaction, index: u64) -> Result<Catalog, StoreError> {
         for row in allocs.iter().map_err(db)? {
             let (k, v) = row.map_err(db)?;
             match (AllocId::new(k.value()), msg::decode::<Allocation>(v.value())) {
-                (Ok(id), Ok(a)) => drop(work.allocs.insert(id, a)),
+                (Ok(id), Ok(a)) => drop(work.allocs.insert(id, a.into())),
                 (_, Err(e)) => tracing::warn!(alloc = k.value(), error = %e, "skipping stored allocation"),
                 (Err(e), _) => tracing::warn!(alloc = k.value(), error = %e, "skipping stored allocation"),
             }

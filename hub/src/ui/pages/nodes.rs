@@ -67,8 +67,13 @@ pub async fn detail(State(s): State<AppState>, Path(id): Path<String>, headers: 
         return (StatusCode::NOT_FOUND, format!("no node {id}")).into_response();
     };
     let c = s.catalog();
-    let mut allocs: Vec<Allocation> =
-        c.work.allocs.values().filter(|a| a.node == n.id && may_read(Resource::Alloc, &a.job_id)).cloned().collect();
+    let mut allocs: Vec<Allocation> = c
+        .work
+        .allocs
+        .values()
+        .filter(|a| a.node == n.id && may_read(Resource::Alloc, &a.job_id))
+        .map(|a| (**a).clone())
+        .collect();
     allocs.sort_by_key(|a| std::cmp::Reverse(a.modify_ms));
     let mut services = c.service_views();
     services.retain(|v| may_read(Resource::Service, &v.name));
