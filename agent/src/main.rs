@@ -68,10 +68,9 @@ fn run(flags: Flags) -> Result<(), String> {
         Ok(s) => s.parse().map_err(|e| format!("RABBLE_LOG={s:?}: {e}"))?,
         Err(_) => "info".parse().expect("valid filter"),
     };
-    // No colour codes into journald or a log file.
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none();
+    // Plain text (no colour codes: the agent logs to journald, and the budget has no room for them).
     tracing_subscriber::registry()
-        .with(tracing_subscriber::fmt::layer().with_ansi(ansi).with_writer(std::io::stderr))
+        .with(tracing_subscriber::fmt::layer().with_ansi(false).with_writer(std::io::stderr))
         .with(filter)
         .init();
     let cfg = Config::resolve(flags).map_err(|e| chain("configuration", &e))?;
