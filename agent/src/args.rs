@@ -43,6 +43,7 @@ Options (each also in the config file; a flag wins):
                                   node's own token, kept in --token-file
       --docker-socket <PATH>      the Docker engine (default /var/run/docker.sock)
       --no-docker                 do not use Docker on this node
+      --podman-socket <PATH>      Podman's socket (default /run/podman/podman.sock, where it exists)
       --meta <KEY=VALUE>          node metadata (repeatable)
       --hub-key <KEY>             the hub's public key (`rabble-hub key`): only work signed with it runs
       --no-exec                   do not run raw_exec or exec tasks
@@ -88,6 +89,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>, env_config: Option<OsStri
             Long("join-token-file") => f.join_token_file = Some(value(&mut p, "join-token-file")?),
             Long("docker-socket") => f.docker_socket = Some(value(&mut p, "docker-socket")?),
             Long("no-docker") => f.no_docker = true,
+            Long("podman-socket") => f.podman_socket = Some(value(&mut p, "podman-socket")?),
             Long("meta") => {
                 let kv: String = value(&mut p, "meta")?;
                 let (k, v) = kv.split_once('=').ok_or_else(|| format!("--meta {kv:?} is not key=value"))?;

@@ -1,7 +1,7 @@
 //! The agent's configuration: `/etc/rabble/agent.toml`, every setting also a flag
 //! (flags win). `Config::resolve` is the one path from file + flags to a checked config.
 
-use crate::driver::{DEFAULT_DOCKER_SOCKET, DriverConfig};
+use crate::driver::{DEFAULT_DOCKER_SOCKET, DEFAULT_PODMAN_SOCKET, DriverConfig};
 use crate::facts::Identity;
 use rabble_shared::NodeId;
 use rabble_shared::support::duration::GoDuration;
@@ -51,6 +51,7 @@ pub struct FileConfig {
     pub join_token_file: Option<PathBuf>,
     pub docker: Option<bool>,
     pub docker_socket: Option<PathBuf>,
+    pub podman_socket: Option<PathBuf>,
     pub hub_key: Option<String>,
     pub raw_exec: Option<bool>,
     pub alloc_dir: Option<PathBuf>,
@@ -129,6 +130,8 @@ pub struct Flags {
     pub docker_socket: Option<PathBuf>,
     /// Do not use Docker on this node.
     pub no_docker: bool,
+    /// Podman's socket (default /run/podman/podman.sock, used where it exists).
+    pub podman_socket: Option<PathBuf>,
     /// Node metadata, key=value (repeatable).
     pub meta: Vec<(String, String)>,
     /// The hub's public key (`rabble-hub key`): the agent runs only work signed with it.
@@ -237,8 +240,11 @@ impl Config {
                 message: "mixes mqtt:// and mqtts:// hubs: every hub of a cluster speaks the same".into(),
             });
         }
-        let name =
-            flags.name.or(file.name).or_else(|| sysinfo::System::host_name().ok()).unwrap_or_else(|| "node".into());
+        let name = flags
+            .name
+            .or(file.name)
+            .or_else(|| Some(crate::facts::hostname()).filter(|h| !h.is_empty()))
+            .unwrap_or_else(|| "node".into());
         let node = NodeId::from_name(&name).ok_or_else(|| ConfigError::Field {
             field: "name",
             message: format!("{name:?} has no character usable as a node id ([a-z0-9_-])"),
@@ -287,6 +293,9 @@ impl Config {
         let drivers = DriverConfig {
             docker_socket: docker_on.then(|| docker_socket.unwrap_or_else(|| DEFAULT_DOCKER_SOCKET.into())),
             exec: !flags.no_exec && file.raw_exec.unwrap_or(true),
+            podman_socket: Some(
+                flags.podman_socket.or(file.podman_socket).unwrap_or_else(|| DEFAULT_PODMAN_SOCKET.into()),
+            ),
         };
         let hub_key = match flags.hub_key.or(file.hub_key) {
             Some(k) => {

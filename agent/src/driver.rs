@@ -1,7 +1,7 @@
-//! Task drivers: what this node can run work with — Docker (bollard, behind the
-//! default-on `docker` cargo feature), raw_exec and exec (`cgroup` says whether exec's
-//! limits can be enforced). The probe's result goes into the node facts, where the
-//! scheduler reads it.
+//! Task drivers: what this node can run work with — Docker and Podman (bollard, behind
+//! the default-on `docker` and `podman` cargo features), raw_exec and exec (`cgroup` says
+//! whether exec's limits can be enforced), java and qemu (`programs`, behind their
+//! features). The probe's result goes into the node facts, where the scheduler reads it.
 //!
 //! A driver task probes at start and every minute and sends the engine a new map only
 //! when it changed, so a flapping socket costs one facts publish per change.
@@ -23,20 +23,52 @@ const EVERY: Duration = Duration::from_secs(60);
 pub struct DriverConfig {
     /// The Docker engine's Unix socket; `None` turns the Docker driver off.
     pub docker_socket: Option<PathBuf>,
-    /// raw_exec (a command as a child of the agent) and exec (the same in a cgroup).
+    /// raw_exec (a command as a child of the agent) and exec (the same in a cgroup), and
+    /// the programs run the same way (java, qemu) where they are installed.
     pub exec: bool,
+    /// Podman's Docker-compatible socket; probed only where it exists or was set.
+    pub podman_socket: Option<PathBuf>,
+}
+
+/// Where Podman listens (as root) when nothing is configured.
+pub const DEFAULT_PODMAN_SOCKET: &str = "/run/podman/podman.sock";
+
+/// Versions already asked of the programs (see `programs::Cache`).
+#[derive(Debug, Default)]
+pub struct Caches {
+    #[cfg(feature = "java")]
+    java: crate::programs::Cache,
+    #[cfg(feature = "qemu")]
+    qemu: crate::programs::Cache,
 }
 
 /// Probes every driver once.
 pub async fn probe(cfg: &DriverConfig) -> Drivers {
+    probe_with(cfg, &mut Caches::default()).await
+}
+
+async fn probe_with(cfg: &DriverConfig, caches: &mut Caches) -> Drivers {
+    let _ = &caches;
     let mut out = Drivers::new();
     if let Some(sock) = &cfg.docker_socket {
         out.insert("docker".to_owned(), docker::probe(sock).await);
+    }
+    #[cfg(feature = "podman")]
+    if let Some(sock) = cfg.podman_socket.as_ref().filter(|s| s.exists()) {
+        out.insert("podman".to_owned(), docker::probe(sock).await);
     }
     if cfg.exec {
         let detail = "commands run as the agent's user".to_owned();
         out.insert("raw_exec".to_owned(), DriverFacts { healthy: true, version: String::new(), detail });
         out.insert("exec".to_owned(), crate::cgroup::probe());
+        #[cfg(feature = "java")]
+        if let Some(j) = crate::programs::java(&mut caches.java).await {
+            out.insert("java".to_owned(), j);
+        }
+        #[cfg(feature = "qemu")]
+        if let Some(q) = crate::programs::qemu(&mut caches.qemu).await {
+            out.insert("qemu".to_owned(), q);
+        }
     }
     out
 }
@@ -44,8 +76,9 @@ pub async fn probe(cfg: &DriverConfig) -> Drivers {
 /// Probes at start and every minute; sends only changes. Ends when the engine is gone.
 pub async fn run(cfg: DriverConfig, tx: mpsc::Sender<Drivers>) {
     let mut last = None;
+    let mut caches = Caches::default();
     loop {
-        let now = probe(&cfg).await;
+        let now = probe_with(&cfg, &mut caches).await;
         if last.as_ref() != Some(&now) {
             if tx.send(now.clone()).await.is_err() {
                 return;
@@ -102,7 +135,7 @@ mod tests {
     async fn a_missing_socket_is_unhealthy_and_says_where_it_looked() {
         let dir = tempfile::tempdir().unwrap();
         let sock = dir.path().join("docker.sock");
-        let d = probe(&DriverConfig { docker_socket: Some(sock.clone()), exec: false }).await;
+        let d = probe(&DriverConfig { docker_socket: Some(sock.clone()), exec: false, podman_socket: None }).await;
         let docker = &d["docker"];
         assert!(!docker.healthy);
         assert!(docker.detail.contains(&sock.display().to_string()), "{docker:?}");
@@ -117,7 +150,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let sock = dir.path().join("docker.sock");
         let (tx, mut rx) = mpsc::channel(1);
-        let task = tokio::spawn(run(DriverConfig { docker_socket: Some(sock.clone()), exec: false }, tx));
+        let task =
+            tokio::spawn(run(DriverConfig { docker_socket: Some(sock.clone()), exec: false, podman_socket: None }, tx));
         let first = rx.recv().await.unwrap();
         assert!(!first["docker"].healthy);
         let quiet = tokio::time::timeout(Duration::from_secs(150), rx.recv()).await;

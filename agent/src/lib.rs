@@ -14,6 +14,7 @@ pub mod error;
 pub mod facts;
 pub mod link;
 pub mod logs;
+pub mod programs;
 pub mod proxy;
 pub mod services;
 pub mod tls;

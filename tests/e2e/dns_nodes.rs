@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 const T: Duration = Duration::from_secs(15);
 
 /// What two servers must agree on: status, aa/tc, records (sorted; only their number when
-/// truncated: which of the shuffled ones fit is chance), the SOA's presence.
+/// truncated: which of the shuffled ones fit is chance), the SOA's presence. Not the SOA's
+/// serial: it is the catalog index of the last change each has seen, and a commit that
+/// changes nothing in the zone (a node's drivers probed) moves the hub's alone.
 fn said(d: &Dig) -> String {
     let mut additional: Vec<&String> = d.additional.iter().filter(|r| !r.contains(" OPT ")).collect();
     additional.sort();
@@ -18,7 +20,18 @@ fn said(d: &Dig) -> String {
     let records = if flags.iter().any(|f| *f == "tc") {
         format!("{} records", d.answer.len())
     } else {
-        format!("{:?}", d.data())
+        let data: Vec<String> = d
+            .data()
+            .into_iter()
+            .map(|r| match r.split_once(" SOA ") {
+                Some((head, soa)) => {
+                    let f: Vec<&str> = soa.split_whitespace().collect();
+                    format!("{head} SOA {} {} <serial> {}", f[0], f[1], f[3..].join(" "))
+                }
+                None => r,
+            })
+            .collect();
+        format!("{data:?}")
     };
     format!("{} {flags:?} {records} soa={soa} additional={additional:?}", d.status)
 }

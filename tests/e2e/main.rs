@@ -16,6 +16,7 @@ mod dns;
 mod dns_nodes;
 mod docker;
 mod docker_jobs;
+mod drivers;
 mod failover;
 mod firstboot;
 mod forget;

@@ -23,9 +23,16 @@ pub(super) fn stop_task(t: &mut TaskRt, now: Instant, docker: &DockerEngine) {
             let kill_at = now + Duration::from_millis(t.spec.kill_timeout_ms);
             match &run {
                 Handle::Proc(p) => {
-                    let sig =
-                        process::parse_signal(t.spec.kill_signal.as_deref()).unwrap_or(rustix::process::Signal::TERM);
-                    process::signal(p.pid, sig);
+                    // A VM is asked to power down (ACPI), as Nomad's graceful_shutdown; killed at kill_at.
+                    #[cfg(feature = "qemu")]
+                    let asked = p.monitor.as_deref().is_some_and(|m| process::powerdown(m, p.pid));
+                    #[cfg(not(feature = "qemu"))]
+                    let asked = false;
+                    if !asked {
+                        let sig = process::parse_signal(t.spec.kill_signal.as_deref())
+                            .unwrap_or(rustix::process::Signal::TERM);
+                        process::signal(p.pid, sig);
+                    }
                 }
                 #[cfg(feature = "docker")]
                 Handle::Container(c) => {
@@ -156,23 +163,40 @@ fn write_payload(local: &std::path::Path, d: &rabble_shared::job::DispatchPayloa
 /// What to run for a raw_exec or exec task.
 pub(super) fn launch(cfg: &Settings, a: &Assignment, t: &Task, facts: &NodeFacts) -> Result<Launch, String> {
     let (vars, config, task_dir) = prepare(cfg, a, t, facts)?;
-    let cgroup = match t.driver.as_str() {
-        "raw_exec" => None,
-        "exec" if cfg.cgroups => Some((
-            format!("{}-{}", a.alloc, t.name),
-            t.resources.memory_max_mb.unwrap_or(t.resources.memory_mb),
-            t.resources.cpu_mhz,
-        )),
-        "exec" => return Err("exec needs cgroup v2 with the memory controller on this node".into()),
+    let limits = || {
+        let mem = t.resources.memory_max_mb.unwrap_or(t.resources.memory_mb);
+        (format!("{}-{}", a.alloc, t.name), mem, t.resources.cpu_mhz)
+    };
+    #[cfg_attr(not(feature = "qemu"), allow(unused_mut))]
+    let mut monitor = None;
+    let (command, args, cgroup) = match t.driver.as_str() {
+        "raw_exec" | "exec" => {
+            let cgroup = match t.driver.as_str() {
+                "exec" if cfg.cgroups => Some(limits()),
+                "exec" => return Err("exec needs cgroup v2 with the memory controller on this node".into()),
+                _ => None,
+            };
+            let command = config.get("command").and_then(|c| c.as_str()).ok_or("config.command is missing")?;
+            let args = match config.get("args") {
+                None => vec![],
+                Some(serde_json::Value::Array(a)) => {
+                    a.iter().map(|x| x.as_str().map(str::to_owned).unwrap_or_else(|| x.to_string())).collect()
+                }
+                Some(other) => return Err(format!("config.args must be a list, not {other}")),
+            };
+            (command.to_owned(), args, cgroup)
+        }
+        // Like exec: in the task's cgroup where this node has one, else as raw_exec does.
+        #[cfg(feature = "java")]
+        "java" => ("java".to_owned(), super::programs::java(&config)?, cfg.cgroups.then(limits)),
+        #[cfg(feature = "qemu")]
+        "qemu" => {
+            let kvm = crate::programs::kvm_usable();
+            let q = super::programs::qemu(&config, &t.name, &task_dir, t.resources.memory_mb, &a.ports, kvm)?;
+            monitor = q.monitor;
+            (q.command, q.args, None)
+        }
         other => return Err(format!("the {other} driver is not available on this agent")),
     };
-    let command = config.get("command").and_then(|c| c.as_str()).ok_or("config.command is missing")?.to_owned();
-    let args = match config.get("args") {
-        None => vec![],
-        Some(serde_json::Value::Array(a)) => {
-            a.iter().map(|x| x.as_str().map(str::to_owned).unwrap_or_else(|| x.to_string())).collect()
-        }
-        Some(other) => return Err(format!("config.args must be a list, not {other}")),
-    };
-    Ok(Launch { command, args, env: vars, cwd: task_dir, user: t.user.clone(), cgroup })
+    Ok(Launch { command, args, env: vars, cwd: task_dir, user: t.user.clone(), cgroup, monitor })
 }

@@ -13,6 +13,7 @@ mod ended;
 pub mod output;
 pub mod policy;
 pub mod process;
+pub mod programs;
 mod report;
 mod services;
 pub mod templates;

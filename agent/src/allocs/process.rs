@@ -25,6 +25,8 @@ pub struct Launch {
     pub user: Option<String>,
     /// exec: (cgroup name, memory MB, CPU MHz).
     pub cgroup: Option<(String, u32, u32)>,
+    /// qemu with graceful_shutdown: the monitor's socket.
+    pub monitor: Option<PathBuf>,
 }
 
 /// Which task instance an exit is about (a restarted task has a new generation).
@@ -88,6 +90,7 @@ impl Tail {
 #[derive(Debug)]
 pub struct Running {
     pub pid: u32,
+    pub monitor: Option<PathBuf>,
     pub cgroup: Option<TaskGroup>,
     pub stdout: Arc<Mutex<Tail>>,
     pub stderr: Arc<Mutex<Tail>>,
@@ -143,7 +146,7 @@ pub fn spawn(l: Launch, key: TaskKey, exits: mpsc::Sender<TaskExit>) -> Result<R
         };
         let _ = exits.send(TaskExit { key, code, signal, reason: None }).await;
     });
-    Ok(Running { pid, cgroup, stdout, stderr })
+    Ok(Running { pid, monitor: l.monitor, cgroup, stdout, stderr })
 }
 
 async fn drain(mut r: impl tokio::io::AsyncRead + Unpin, tail: Arc<Mutex<Tail>>) {
@@ -170,6 +173,18 @@ pub fn parse_signal(name: Option<&str>) -> Result<Signal, String> {
         "USR2" => Signal::USR2,
         other => return Err(format!("kill_signal {other:?} is not one Rabble sends")),
     })
+}
+
+/// Asks a VM to power down through its monitor (`system_powerdown`, an ACPI button
+/// press); false when the monitor cannot be reached (the caller signals instead).
+#[cfg(feature = "qemu")]
+pub fn powerdown(monitor: &std::path::Path, pid: u32) -> bool {
+    use std::io::Write;
+    let sent = std::os::unix::net::UnixStream::connect(monitor).and_then(|mut s| s.write_all(b"system_powerdown\n"));
+    if let Err(e) = &sent {
+        tracing::warn!(pid, monitor = %monitor.display(), error = %e, "the VM's monitor did not take system_powerdown");
+    }
+    sent.is_ok()
 }
 
 /// Sends `sig` to the task's process group.

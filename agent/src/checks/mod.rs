@@ -2,7 +2,7 @@
 //! check never delays another; results flow to the agent's core over a bounded channel.
 
 mod http;
-mod script;
+pub(crate) mod script;
 
 use crate::services::{CheckDef, Probe};
 use rabble_shared::msg::{MAX_CHECK_OUTPUT, truncate_utf8};

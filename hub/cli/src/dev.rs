@@ -149,6 +149,7 @@ pub async fn run(
     let drivers = rabble_agent::driver::DriverConfig {
         docker_socket: (!args.no_docker).then(|| args.docker_socket.clone()),
         exec: true,
+        podman_socket: Some(rabble_agent::driver::DEFAULT_PODMAN_SOCKET.into()),
     };
     let docker = match rabble_agent::driver::probe(&drivers).await.remove("docker") {
         Some(d) if d.healthy => {

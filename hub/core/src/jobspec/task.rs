@@ -49,7 +49,57 @@ pub const DRIVERS: &[(&str, &[&str])] = &[
     ),
     ("raw_exec", &["command", "args"]),
     ("exec", &["command", "args"]),
+    // nomad-driver-podman's config, on Podman's Docker-compatible API.
+    (
+        "podman",
+        &[
+            "image",
+            "command",
+            "args",
+            "entrypoint",
+            "working_dir",
+            "ports",
+            "volumes",
+            "hostname",
+            "labels",
+            "devices",
+            "cap_add",
+            "cap_drop",
+            "privileged",
+            "network_mode",
+            "force_pull",
+            "sysctl",
+            "userns",
+            "shm_size",
+            "tty",
+            "init",
+            "extra_hosts",
+            "dns",
+            "memory_reservation",
+            "pids_limit",
+            "tmpfs",
+            "socket",
+        ],
+    ),
+    ("java", &["jar_path", "class", "class_path", "jvm_options", "args"]),
+    (
+        "qemu",
+        &[
+            "image_path",
+            "emulator",
+            "machine_type",
+            "accelerator",
+            "drive_interface",
+            "graceful_shutdown",
+            "guest_agent",
+            "args",
+            "port_map",
+        ],
+    ),
 ];
+
+/// What `driver = ...` accepts, for messages.
+const DRIVER_NAMES: &str = "docker, podman, exec, raw_exec, java, qemu";
 
 const IGNORED_KEYS: &[&str] = &[
     "logging",
@@ -60,6 +110,11 @@ const IGNORED_KEYS: &[&str] = &[
     "cpuset_cpus",
     "readonly_rootfs",
     "healthchecks",
+    // podman's, with no effect here.
+    "memory_reservation",
+    "pids_limit",
+    "tmpfs",
+    "socket",
 ];
 
 pub fn task(mut b: Child<'_, '_>, group_restart: RestartPolicy) -> Option<Task> {
@@ -68,8 +123,8 @@ pub fn task(mut b: Child<'_, '_>, group_restart: RestartPolicy) -> Option<Task> 
     let driver = r.string("driver").unwrap_or_default();
     let config = r.block("config").map(|mut c| c.reader.take_object()).unwrap_or_default();
     match DRIVERS.iter().find(|(d, _)| *d == driver) {
-        None if driver.is_empty() => r.error(None, "a task needs a `driver` (docker, exec, raw_exec)"),
-        None => r.error(None, format!("driver {driver:?} is not available in Rabble (docker, exec, raw_exec)")),
+        None if driver.is_empty() => r.error(None, format!("a task needs a `driver` ({DRIVER_NAMES})")),
+        None => r.error(None, format!("driver {driver:?} is not available in Rabble ({DRIVER_NAMES})")),
         Some((_, keys)) => {
             for k in config.keys() {
                 if IGNORED_KEYS.contains(&k.as_str()) {
@@ -78,9 +133,14 @@ pub fn task(mut b: Child<'_, '_>, group_restart: RestartPolicy) -> Option<Task> 
                     r.error(None, format!("config: unknown key `{k}` for the {driver} driver"));
                 }
             }
-            let needs = if driver == "docker" { "image" } else { "command" };
-            if !config.contains_key(needs) {
-                r.error(None, format!("config: the {driver} driver needs `{needs}`"));
+            let needs: &[&str] = match driver.as_str() {
+                "docker" | "podman" => &["image"],
+                "java" => &["jar_path", "class"],
+                "qemu" => &["image_path"],
+                _ => &["command"],
+            };
+            if !needs.iter().any(|k| config.contains_key(*k)) {
+                r.error(None, format!("config: the {driver} driver needs `{}`", needs.join("` or `")));
             }
         }
     }

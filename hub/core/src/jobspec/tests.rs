@@ -181,10 +181,10 @@ fn mistakes_name_file_line_column_and_block() {
     assert!(e.contains("job.hcl:5:7: job \"x\" > group \"g\" > task \"t\": unknown block `confg`"), "{e}");
     assert!(e.contains("the docker driver needs `image`"), "{e}");
     let e = errors(
-        "job \"x\" {\n  group \"g\" {\n    count = \"two\"\n    task \"t\" {\n      driver = \"java\"\n    }\n  }\n}\n",
+        "job \"x\" {\n  group \"g\" {\n    count = \"two\"\n    task \"t\" {\n      driver = \"lxc\"\n    }\n  }\n}\n",
     );
     assert!(e.contains("job.hcl:3:5: job \"x\" > group \"g\": count: expected a whole number, got \"two\""), "{e}");
-    assert!(e.contains("driver \"java\" is not available"), "{e}");
+    assert!(e.contains("driver \"lxc\" is not available in Rabble (docker, podman"), "{e}");
     let e = errors("job \"x\" {\n  group \"g\" {\n");
     assert!(e.starts_with("job.hcl:2:"), "a syntax error has its place: {e}");
     let e = errors("job \"x\" {\n  type = \"daemon\"\n}\n");

@@ -1,13 +1,15 @@
 //! Node facts (what the node is), heartbeat stats (how it is doing) and the node's
-//! metrics (node_exporter's counters), from sysinfo and the few /proc and /sys files it
-//! does not read (CPU time per mode, thermal zones, Pi throttling).
+//! metrics (node_exporter's counters), from /proc, /sys and rtnetlink (`linux`,
+//! `netlink`).
+
+mod linux;
+mod netlink;
 
 use rabble_shared::msg::{
     DiskFacts, DiskUse, Heartbeat, MAX_METRIC_ITEMS, NetUse, NodeFacts, NodeMetrics, OsFacts, ThermalZone, Throttled,
 };
 use std::collections::BTreeMap;
 use std::net::IpAddr;
-use sysinfo::{Disks, Networks, System};
 
 /// At most this many disks are reported (bounded payloads on odd machines).
 const MAX_DISKS: usize = 16;
@@ -26,10 +28,10 @@ pub struct Identity {
     pub meta: BTreeMap<String, String>,
 }
 
-/// Reads the machine. Keeps sysinfo's state between heartbeats (CPU usage is a
+/// Reads the machine. Keeps the last CPU ticks between heartbeats (CPU usage is a
 /// difference between two reads) and nothing else.
 pub struct Sampler {
-    sys: Option<System>,
+    ticks: [u64; 8],
     seq: u64,
     /// Metrics ride on every `metrics_every`-th heartbeat (the first included); 0: never.
     pub metrics_every: u64,
@@ -49,12 +51,7 @@ impl Default for Sampler {
 
 impl Sampler {
     pub fn new() -> Sampler {
-        let mut sys = System::new().ok();
-        if let Some(s) = sys.as_mut() {
-            s.refresh_cpu_usage();
-            s.refresh_memory();
-        }
-        Sampler { sys, seq: 0, metrics_every: 0 }
+        Sampler { ticks: linux::stat(&linux::read("/proc/stat")).0, seq: 0, metrics_every: 0 }
     }
 
     /// Facts: read at start and on reload.
@@ -62,26 +59,22 @@ impl Sampler {
         let (addrs, interfaces) = addresses();
         let advertise =
             id.advertise.or_else(|| pick_advertise(&addrs)).map_or_else(|| "127.0.0.1".into(), |a| a.to_string());
-        let (cpus, memory_bytes) = match self.sys.as_mut() {
-            Some(s) => {
-                s.refresh_memory();
-                (s.cpus().len().max(1) as u32, s.total_memory())
-            }
-            None => (1, 0),
-        };
-        let disks = disks(|d| DiskFacts {
-            mount: d.mount_point().display().to_string(),
-            fs: d.file_system().to_string_lossy().into_owned(),
-            total_bytes: d.total_space(),
+        let cpus = linux::stat(&linux::read("/proc/stat")).1.max(1);
+        let memory_bytes = linux::meminfo(&linux::read("/proc/meminfo")).0;
+        let disks = disks(|_, mount, fs, total, _| DiskFacts {
+            mount: mount.to_owned(),
+            fs: fs.to_owned(),
+            total_bytes: total,
         });
+        let (os_name, os_version) = linux::os_release(&linux::read("/etc/os-release"));
         NodeFacts {
             name: id.name.clone(),
-            hostname: System::host_name().unwrap_or_default(),
+            hostname: hostname(),
             arch: std::env::consts::ARCH.to_owned(),
             os: OsFacts {
-                name: System::name().unwrap_or_else(|_| std::env::consts::OS.to_owned()),
-                version: System::os_version().unwrap_or_default(),
-                kernel: System::kernel_version().unwrap_or_default(),
+                name: os_name.unwrap_or_else(|| std::env::consts::OS.to_owned()),
+                version: os_version.unwrap_or_default(),
+                kernel: linux::read("/proc/sys/kernel/osrelease").trim().to_owned(),
             },
             cpus,
             memory_bytes,
@@ -104,23 +97,20 @@ impl Sampler {
     /// One heartbeat's stats.
     pub fn heartbeat(&mut self) -> Heartbeat {
         self.seq += 1;
-        let (cpu_percent, memory_used_bytes, memory_total_bytes) = match self.sys.as_mut() {
-            Some(s) => {
-                s.refresh_cpu_usage();
-                s.refresh_memory();
-                (s.global_cpu_usage(), s.used_memory(), s.total_memory())
-            }
-            None => (0.0, 0, 0),
-        };
-        let load = System::load_average().map(|l| [l.one as f32, l.five as f32, l.fifteen as f32]).unwrap_or_default();
-        let disks = disks(|d| DiskUse {
-            mount: d.mount_point().display().to_string(),
-            used_bytes: d.total_space().saturating_sub(d.available_space()),
-            total_bytes: d.total_space(),
+        let ticks = linux::stat(&linux::read("/proc/stat")).0;
+        let cpu_percent = linux::cpu_percent(&self.ticks, &ticks);
+        self.ticks = ticks;
+        let (memory_total_bytes, available, _, _) = linux::meminfo(&linux::read("/proc/meminfo"));
+        let memory_used_bytes = memory_total_bytes.saturating_sub(available);
+        let load = linux::loadavg(&linux::read("/proc/loadavg"));
+        let disks = disks(|_, mount, _, total, avail| DiskUse {
+            mount: mount.to_owned(),
+            used_bytes: total.saturating_sub(avail),
+            total_bytes: total,
         });
         let mut hb = Heartbeat {
             seq: self.seq,
-            uptime_s: System::uptime().unwrap_or_default(),
+            uptime_s: linux::uptime(&linux::read("/proc/uptime")),
             cpu_percent,
             load,
             memory_used_bytes,
@@ -142,26 +132,18 @@ impl Sampler {
     /// The node's counters for `/metrics`: CPU time per mode, memory available, swap,
     /// bytes per interface, every thermal zone.
     pub fn metrics(&mut self) -> NodeMetrics {
-        let mut m = NodeMetrics { cpu_seconds: cpu_seconds(), ..Default::default() };
-        if let Some(s) = self.sys.as_mut() {
-            s.refresh_memory();
-            m.memory_available_bytes = s.available_memory();
-            m.swap_total_bytes = s.total_swap();
-            m.swap_free_bytes = s.free_swap();
-        }
-        if let Ok(nets) = Networks::new_with_refreshed_list() {
-            m.net = nets
-                .iter()
-                .map(|(name, n)| (name.to_string_lossy(), n))
-                .filter(|(name, _)| name != "lo" && !name.starts_with("veth"))
-                .take(MAX_METRIC_ITEMS)
-                .map(|(name, n)| NetUse {
-                    device: name.into_owned(),
-                    rx_bytes: n.total_received(),
-                    tx_bytes: n.total_transmitted(),
-                })
-                .collect();
-        }
+        let (ticks, _) = linux::stat(&linux::read("/proc/stat"));
+        // USER_HZ is 100 on Linux.
+        let cpu_seconds = ticks.map(|t| t as f64 / 100.0);
+        let mut m = NodeMetrics { cpu_seconds, ..Default::default() };
+        (_, m.memory_available_bytes, m.swap_total_bytes, m.swap_free_bytes) =
+            linux::meminfo(&linux::read("/proc/meminfo"));
+        m.net = linux::net_dev(&linux::read("/proc/net/dev"))
+            .into_iter()
+            .filter(|(name, ..)| name != "lo" && !name.starts_with("veth"))
+            .take(MAX_METRIC_ITEMS)
+            .map(|(device, rx_bytes, tx_bytes)| NetUse { device, rx_bytes, tx_bytes })
+            .collect();
         m.thermal = (0..MAX_METRIC_ITEMS as u32)
             .map_while(|zone| {
                 let dir = format!("/sys/class/thermal/thermal_zone{zone}");
@@ -174,20 +156,21 @@ impl Sampler {
     }
 }
 
-/// `/proc/stat`'s first line (all CPUs) in seconds per mode (USER_HZ is 100 on Linux).
-fn cpu_seconds() -> [f64; 8] {
-    let mut out = [0.0; 8];
-    let Ok(stat) = std::fs::read_to_string("/proc/stat") else { return out };
-    let fields = stat.lines().next().unwrap_or_default().split_whitespace().skip(1);
-    for (slot, v) in out.iter_mut().zip(fields) {
-        *slot = v.parse::<f64>().unwrap_or(0.0) / 100.0;
-    }
-    out
+/// The first [`MAX_DISKS`] disks, each mapped by `f(device, mount, fs, total, available)`.
+fn disks<T>(f: impl Fn(&str, &str, &str, u64, u64) -> T) -> Vec<T> {
+    linux::mounts(&linux::read("/proc/mounts"))
+        .iter()
+        .filter_map(|(dev, mount, fs)| {
+            let (total, avail) = linux::space(mount).filter(|(t, _)| *t > 0)?;
+            Some(f(dev, mount, fs, total, avail))
+        })
+        .take(MAX_DISKS)
+        .collect()
 }
 
-/// The first [`MAX_DISKS`] disks, each mapped by `f`.
-fn disks<T>(f: impl Fn(&sysinfo::Disk) -> T) -> Vec<T> {
-    Disks::new_with_refreshed_list().map(|d| d.iter().take(MAX_DISKS).map(f).collect()).unwrap_or_default()
+/// The kernel's host name.
+pub fn hostname() -> String {
+    linux::read("/proc/sys/kernel/hostname").trim().to_owned()
 }
 
 fn read_trimmed(path: &str) -> Option<String> {
@@ -199,17 +182,17 @@ fn read_trimmed(path: &str) -> Option<String> {
 fn addresses() -> (Vec<IpAddr>, BTreeMap<String, Vec<String>>) {
     let mut out: Vec<IpAddr> = Vec::new();
     let mut by_name = BTreeMap::new();
-    let Ok(nets) = Networks::new_with_refreshed_list() else { return (out, by_name) };
-    for (name, data) in &nets {
-        let name = name.to_string_lossy();
+    let names = netlink::names();
+    for (index, addrs) in netlink::addresses() {
+        let Some(name) = names.get(&index) else { continue };
         if name == "lo" || name.starts_with("docker") || name.starts_with("br-") || name.starts_with("veth") {
             continue;
         }
-        let mut mine: Vec<IpAddr> = data.ip_networks().iter().map(|n| n.addr).filter(|a| !a.is_loopback()).collect();
+        let mut mine: Vec<IpAddr> = addrs.into_iter().filter(|a| !a.is_loopback()).collect();
         mine.sort();
         out.extend(&mine);
         if !mine.is_empty() && by_name.len() < MAX_INTERFACES {
-            by_name.insert(name.into_owned(), mine.iter().map(IpAddr::to_string).collect());
+            by_name.insert(name.clone(), mine.iter().map(IpAddr::to_string).collect());
         }
     }
     out.sort();

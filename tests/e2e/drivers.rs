@@ -1,0 +1,117 @@
+//! The program drivers end to end, against a real hub and agent on this machine: `java`
+//! (a jar the test compiles with the machine's JDK, serving HTTP with the JDK's own
+//! server; fingerprinted from `java -version`), and `qemu` (a tiny guest: Debian's arm64
+//! kernel from the tests' VM with an initramfs whose /init serves HTTP, booted with TCG or
+//! KVM through the job's `args`, reached on a forwarded port, checked through its service
+//! and DNS, and powered down through the monitor on stop).
+
+use rabble_shared::Status;
+use rabble_shared::api::{JobView, NodeView};
+use rabble_tests::{Agent, Hub, dig, tool, wait_for};
+use std::process::Command;
+use std::time::Duration;
+
+const HELLO: &str = r#"
+import com.sun.net.httpserver.HttpServer;
+import java.net.InetSocketAddress;
+
+public class Hello {
+    public static void main(String[] args) throws Exception {
+        int port = Integer.parseInt(System.getenv("NOMAD_PORT_http"));
+        String who = args.length > 0 ? args[0] : "nobody";
+        HttpServer s = HttpServer.create(new InetSocketAddress("127.0.0.1", port), 0);
+        s.createContext("/", x -> {
+            byte[] b = ("hello from java, " + who + ", max heap " + Runtime.getRuntime().maxMemory() / 1048576 + " MB\n").getBytes();
+            x.sendResponseHeaders(200, b.length);
+            x.getResponseBody().write(b);
+            x.close();
+        });
+        s.start();
+    }
+}
+"#;
+
+fn facts_driver(hub: &Hub, node: &str, driver: &str) -> Option<rabble_shared::msg::DriverFacts> {
+    let n: NodeView = hub.get(&format!("/api/v1/nodes/{node}")).ok()?;
+    n.facts?.drivers.get(driver).cloned()
+}
+
+#[test]
+fn a_java_jar_runs_serves_and_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // The jar, compiled here.
+    let src = d.join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("Hello.java"), HELLO).unwrap();
+    let out = Command::new(tool("javac")).arg("-d").arg(&src).arg(src.join("Hello.java")).output().unwrap();
+    assert!(out.status.success(), "javac: {}", String::from_utf8_lossy(&out.stderr));
+    let jar = d.join("hello.jar");
+    let out = Command::new(tool("jar"))
+        .arg("--create")
+        .arg("--file")
+        .arg(&jar)
+        .arg("--main-class=Hello")
+        .arg("-C")
+        .arg(&src)
+        .arg("Hello.class")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "jar: {}", String::from_utf8_lossy(&out.stderr));
+
+    let hub = Hub::start(d, &[]);
+    let _pi = Agent::worker(d, &hub, "pi1");
+    let java = wait_for("the java driver fingerprinted", Duration::from_secs(20), || {
+        facts_driver(&hub, "pi1", "java").ok_or_else(|| "no java in the facts".to_owned())
+    });
+    assert!(java.healthy && java.version.starts_with(|c: char| c.is_ascii_digit()), "{java:?}");
+    let job = format!(
+        r#"job "hello" {{
+  group "g" {{
+    network {{
+      port "http" {{}}
+    }}
+    service {{
+      name = "hello"
+      port = "http"
+      check {{
+        type     = "http"
+        path     = "/"
+        interval = "1s"
+        timeout  = "2s"
+      }}
+    }}
+    task "java" {{
+      driver = "java"
+      config {{
+        jar_path    = "{jar}"
+        jvm_options = ["-Xmx48m", "-Xss512k"]
+        args        = ["${{NOMAD_ALLOC_NAME}}"]
+      }}
+      resources {{
+        memory = 128
+      }}
+    }}
+  }}
+}}
+"#,
+        jar = jar.display()
+    );
+    hub.run_job(&d.join("hello.nomad.hcl"), &job);
+    hub.wait_check_named("hello", Status::Passing, Duration::from_secs(40));
+    let j: JobView = hub.get("/api/v1/jobs/hello").unwrap();
+    let port = j.allocations[0].ports[0].value;
+    let srv = dig(hub.dns_port, "hello.service.rabble", "SRV", &[]);
+    assert!(srv.data().iter().any(|r| r.contains(&format!(" {port} "))), "{:?}", srv.data());
+    let body = ureq::get(&format!("http://127.0.0.1:{port}/")).call().unwrap().into_body().read_to_string().unwrap();
+    assert!(body.starts_with("hello from java, hello.g[0], max heap "), "{body}");
+    let heap: u64 = body.split("max heap ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
+    assert!(heap <= 48, "jvm_options reached the JVM: {body}");
+    // Stopped: the JVM ends (SIGTERM to its process group), the port closes.
+    let (ok, _, err) = hub.cli(&["job", "stop", "hello"]);
+    assert!(ok, "{err}");
+    wait_for("the JVM gone", Duration::from_secs(20), || match std::net::TcpStream::connect(("127.0.0.1", port)) {
+        Ok(_) => Err("still listening".to_owned()),
+        Err(_) => Ok(()),
+    });
+}
