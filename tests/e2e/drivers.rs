@@ -115,3 +115,96 @@ fn a_java_jar_runs_serves_and_stops() {
         Err(_) => Ok(()),
     });
 }
+
+/// The guest tests/vm/build-qemu-guest.sh makes (built once, kept in target/vm/guest).
+fn guest() -> std::path::PathBuf {
+    let here = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let w = here.join("../target/vm");
+    let out = Command::new("bash").arg(here.join("vm/build-qemu-guest.sh")).env("W", &w).output().unwrap();
+    assert!(out.status.success(), "build-qemu-guest.sh: {}", String::from_utf8_lossy(&out.stderr));
+    w.join("guest")
+}
+
+/// What runs where: the hub and the agent on this machine; the agent starts
+/// qemu-system-aarch64 (TCG: an arm64 guest on this x86_64 host), whose guest serves HTTP
+/// on its port 80, forwarded from the allocation's host port by user-mode networking.
+#[test]
+fn a_qemu_guest_boots_serves_through_its_forwarded_port_and_powers_down() {
+    let g = guest();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let hub = Hub::start(d, &[]);
+    let pi = Agent::worker(d, &hub, "host1");
+    let q = wait_for("the qemu driver fingerprinted", Duration::from_secs(20), || {
+        facts_driver(&hub, "host1", "qemu").ok_or_else(|| "no qemu in the facts".to_owned())
+    });
+    assert!(q.healthy && q.detail.contains("aarch64"), "{q:?}");
+    let job = format!(
+        r#"job "vm" {{
+  group "g" {{
+    network {{
+      port "http" {{}}
+    }}
+    service {{
+      name = "tiny-vm"
+      port = "http"
+      check {{
+        type     = "http"
+        path     = "/"
+        interval = "1s"
+        timeout  = "2s"
+      }}
+    }}
+    task "guest" {{
+      driver       = "qemu"
+      kill_timeout = "60s"
+      config {{
+        image_path        = "{g}/disk.img"
+        emulator          = "aarch64"
+        machine_type      = "virt"
+        accelerator       = "tcg"
+        drive_interface   = "virtio"
+        graceful_shutdown = true
+        args = ["-cpu", "cortex-a57", "-kernel", "{g}/vmlinuz", "-initrd", "{g}/initrd.gz", "-append", "console=ttyAMA0 quiet"]
+        port_map {{
+          http = 80
+        }}
+      }}
+      resources {{
+        memory = 256
+      }}
+    }}
+  }}
+}}
+"#,
+        g = g.display()
+    );
+    let t0 = std::time::Instant::now();
+    hub.run_job(&d.join("vm.nomad.hcl"), &job);
+    hub.wait_check_named("tiny-vm", Status::Passing, Duration::from_secs(120));
+    println!("BENCH qemu guest (aarch64 on TCG): job run -> check passing in {:.1} s", t0.elapsed().as_secs_f64());
+    let j: JobView = hub.get("/api/v1/jobs/vm").unwrap();
+    let port = j.allocations[0].ports[0].value;
+    let srv = dig(hub.dns_port, "tiny-vm.service.rabble", "SRV", &[]);
+    assert!(srv.data().iter().any(|r| r.contains(&format!(" {port} "))), "{:?}", srv.data());
+    let body = ureq::get(&format!("http://127.0.0.1:{port}/")).call().unwrap().into_body().read_to_string().unwrap();
+    assert_eq!(body.trim(), "rabble qemu guest");
+    // Stopped: the monitor's system_powerdown presses the power button and the guest
+    // powers itself off — long before the 60 s kill_timeout would have killed it.
+    let t1 = std::time::Instant::now();
+    let (ok, _, err) = hub.cli(&["job", "stop", "vm"]);
+    assert!(ok, "{err}");
+    wait_for("the guest powered off", Duration::from_secs(30), || {
+        let v: JobView = hub.get("/api/v1/jobs/vm").map_err(|e| e.to_string())?;
+        let a = &v.allocations[0];
+        if a.client_status.is_terminal() {
+            return Ok(());
+        }
+        let (_, out, _) = hub.cli(&["alloc", "logs", a.id.as_str(), "guest"]);
+        Err(format!("{:?} {:?}\nconsole: {out}\nagent: {}", a.client_status, a.tasks, pi.proc.log()))
+    });
+    let took = t1.elapsed();
+    println!("BENCH qemu guest: stop -> powered off in {:.1} s (graceful_shutdown)", took.as_secs_f64());
+    assert!(took < Duration::from_secs(30), "powered down, not killed at kill_timeout");
+    assert!(!pi.proc.log().contains("did not take system_powerdown"), "the monitor took it");
+}

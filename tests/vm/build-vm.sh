@@ -13,6 +13,8 @@ W=${W:-$HERE/../../target/vm}; SUITE=${SUITE:-bookworm}
 MIRROR=${MIRROR:-$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)}
 MIRROR=${MIRROR:-http://deb.debian.org/debian}
 mkdir -p "$W"; W=$(cd "$W" && pwd)
+# Tests that need the VM may start together (first boot, the qemu driver): one builds, the others wait.
+exec 9>"$W.lock"; flock 9
 if [ -f "$W/base.img" ] && [ -f "$W/vmlinuz" ] && [ -f "$W/initrd.gz" ]; then echo "reusing $W"; exit 0; fi
 # 1) download (and unpack the Essential set) for arm64; nothing is executed
 [ -d "$W/dbs/var/cache/apt/archives" ] || debootstrap --foreign --arch=arm64 --variant=minbase \

@@ -176,15 +176,39 @@ pub fn parse_signal(name: Option<&str>) -> Result<Signal, String> {
 }
 
 /// Asks a VM to power down through its monitor (`system_powerdown`, an ACPI button
-/// press); false when the monitor cannot be reached (the caller signals instead).
+/// press), in a task of its own: QEMU runs the command only if the connection stays
+/// open until its prompt comes back. A monitor that cannot be reached gets the VM a
+/// SIGTERM instead; either way the kill at `kill_timeout` follows if it does not end.
 #[cfg(feature = "qemu")]
 pub fn powerdown(monitor: &std::path::Path, pid: u32) -> bool {
-    use std::io::Write;
-    let sent = std::os::unix::net::UnixStream::connect(monitor).and_then(|mut s| s.write_all(b"system_powerdown\n"));
-    if let Err(e) = &sent {
-        tracing::warn!(pid, monitor = %monitor.display(), error = %e, "the VM's monitor did not take system_powerdown");
-    }
-    sent.is_ok()
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let monitor = monitor.to_owned();
+    tokio::spawn(async move {
+        let talk = async {
+            let mut s = tokio::net::UnixStream::connect(&monitor).await?;
+            s.write_all(b"system_powerdown\n").await?;
+            // The banner's prompt, then the one after the command: read until the second.
+            let mut seen = Vec::new();
+            let mut buf = [0u8; 512];
+            while seen.windows(6).filter(|w| *w == b"(qemu)").count() < 2 {
+                let n = s.read(&mut buf).await?;
+                if n == 0 {
+                    break;
+                }
+                seen.extend_from_slice(&buf[..n]);
+            }
+            Ok::<(), std::io::Error>(())
+        };
+        match tokio::time::timeout(std::time::Duration::from_secs(5), talk).await {
+            Ok(Ok(())) => tracing::info!(pid, "asked the VM to power down (system_powerdown)"),
+            Ok(Err(e)) => {
+                tracing::warn!(pid, monitor = %monitor.display(), error = %e, "the VM's monitor did not take system_powerdown; SIGTERM");
+                signal(pid, Signal::TERM);
+            }
+            Err(_) => tracing::warn!(pid, "the VM's monitor did not answer system_powerdown within 5s"),
+        }
+    });
+    true
 }
 
 /// Sends `sig` to the task's process group.
