@@ -208,3 +208,149 @@ fn a_qemu_guest_boots_serves_through_its_forwarded_port_and_powers_down() {
     assert!(took < Duration::from_secs(30), "powered down, not killed at kill_timeout");
     assert!(!pi.proc.log().contains("did not take system_powerdown"), "the monitor took it");
 }
+
+/// Podman's API, served for this test only: `podman system service` on a socket in the
+/// test's directory, with a containers.conf for this machine (runc and cgroupfs: its
+/// cgroups are hybrid, which crun refuses; no default ulimits: its nofile limit is below
+/// Podman's default). Stopped (and its containers removed) when dropped.
+struct PodmanService {
+    proc: rabble_tests::Proc,
+    sock: std::path::PathBuf,
+    conf: std::path::PathBuf,
+}
+
+impl PodmanService {
+    fn start(d: &std::path::Path) -> PodmanService {
+        let conf = d.join("containers.conf");
+        std::fs::write(
+            &conf,
+            "[containers]\ndefault_ulimits = []\n[engine]\nruntime = \"runc\"\ncgroup_manager = \"cgroupfs\"\n",
+        )
+        .unwrap();
+        let sock = d.join("podman.sock");
+        let mut cmd = Command::new(tool("podman"));
+        cmd.args(["system", "service", "--time=0", &format!("unix://{}", sock.display())])
+            .env("CONTAINERS_CONF", &conf);
+        let proc = rabble_tests::Proc::spawn("podman", &mut cmd, d);
+        wait_for("podman's socket", Duration::from_secs(20), || {
+            if sock.exists() { Ok(()) } else { Err("no socket yet".to_owned()) }
+        });
+        PodmanService { proc, sock, conf }
+    }
+
+    fn podman(&self, args: &[&str]) -> String {
+        let out = Command::new(tool("podman")).args(args).env("CONTAINERS_CONF", &self.conf).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_owned() + &String::from_utf8_lossy(&out.stderr)
+    }
+}
+
+impl Drop for PodmanService {
+    fn drop(&mut self) {
+        let ids = self.podman(&["ps", "-aq", "--filter", "label=rabble.node=pod1"]);
+        for id in ids.lines().filter(|l| !l.trim().is_empty()) {
+            self.podman(&["rm", "-f", id.trim()]);
+        }
+        self.proc.stop("TERM");
+    }
+}
+
+/// What runs where: the hub, the agent and Podman's API service on this machine; the
+/// task is a container of the tests' static tiny-http imported into Podman's store (no
+/// image can be pulled here), on the host's network.
+#[test]
+fn a_podman_task_runs_is_adopted_across_an_agent_restart_and_stops_with_its_kill_signal() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let podman = PodmanService::start(d);
+    // The image: tiny-http FROM scratch, as `podman import` makes it.
+    let bin = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/x86_64-unknown-linux-musl/debug/tiny-http");
+    let ctx = d.join("img");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::copy(&bin, ctx.join("tiny-http")).unwrap();
+    let tar = d.join("img.tar");
+    assert!(Command::new("tar").arg("-cf").arg(&tar).arg("-C").arg(&ctx).arg("tiny-http").status().unwrap().success());
+    let imported = podman.podman(&[
+        "import",
+        "--change",
+        "ENTRYPOINT [\"/tiny-http\"]",
+        &tar.display().to_string(),
+        "localhost/rabble-test/tiny-http:1",
+    ]);
+    assert!(imported.contains("sha256:") || imported.len() == 64, "podman import: {imported}");
+
+    let hub = Hub::start(d, &[]);
+    let key = hub.key();
+    let alloc = d.join("pod1-alloc").display().to_string();
+    let sock = podman.sock.display().to_string();
+    let flags = ["--hub-key", &key, "--alloc-dir", &alloc, "--no-docker", "--podman-socket", &sock];
+    let mut agent = Agent::start(d, "pod1", hub.mqtt_port, &flags);
+    let p = wait_for("the podman driver fingerprinted", Duration::from_secs(20), || {
+        facts_driver(&hub, "pod1", "podman").filter(|p| p.healthy).ok_or_else(|| "no healthy podman yet".to_owned())
+    });
+    assert_eq!(p.version, "4.3.1", "{p:?}");
+    let job = r#"job "pod" {
+  group "g" {
+    network {
+      port "http" {}
+    }
+    service {
+      name = "pod-web"
+      port = "http"
+      check {
+        type     = "http"
+        path     = "/"
+        interval = "1s"
+        timeout  = "2s"
+      }
+    }
+    task "web" {
+      driver       = "podman"
+      kill_signal  = "SIGKILL"
+      kill_timeout = "40s"
+      config {
+        image        = "localhost/rabble-test/tiny-http:1"
+        args         = ["${NOMAD_PORT_http}"]
+        network_mode = "host"
+        working_dir  = "/"
+      }
+      resources {
+        memory = 32
+      }
+    }
+  }
+}
+"#;
+    hub.run_job(&d.join("pod.nomad.hcl"), job);
+    hub.wait_check_named("pod-web", Status::Passing, Duration::from_secs(60));
+    let j: JobView = hub.get("/api/v1/jobs/pod").unwrap();
+    let a = &j.allocations[0];
+    let port = a.ports[0].value;
+    let srv = dig(hub.dns_port, "pod-web.service.rabble", "SRV", &[]);
+    assert!(srv.data().iter().any(|r| r.contains(&format!(" {port} "))), "{:?}", srv.data());
+    let name = format!("rabble-{}-web", a.id);
+    let started = podman.podman(&["inspect", "-f", "{{.State.StartedAt}}", &name]);
+    assert!(!started.is_empty() && !started.contains("Error"), "{started}");
+
+    // The agent restarts: the container keeps running and is adopted, not replaced.
+    agent.proc.stop("TERM");
+    let mut agent = Agent::start(d, "pod1", hub.mqtt_port, &flags);
+    std::thread::sleep(Duration::from_secs(3));
+    hub.wait_check_named("pod-web", Status::Passing, Duration::from_secs(30));
+    assert_eq!(podman.podman(&["inspect", "-f", "{{.State.StartedAt}}", &name]), started, "adopted, not restarted");
+    assert!(agent.proc.log().contains("adopted the running container"), "{}", agent.proc.log());
+
+    // Stopped with its kill_signal: tiny-http is PID 1 in its container, which ignores a
+    // SIGTERM it has no handler for; Podman's `stop` would send that and wait out the 40 s.
+    let t0 = std::time::Instant::now();
+    let (ok, _, err) = hub.cli(&["job", "stop", "pod"]);
+    assert!(ok, "{err}");
+    // Gone: stopped and removed (`ps -a`: a container still "Stopping" is not running yet there).
+    wait_for("the container gone", Duration::from_secs(30), || {
+        let ps = podman.podman(&["ps", "-a", "--filter", &format!("name={name}"), "--format", "{{.Status}}"]);
+        if ps.trim().is_empty() { Ok(()) } else { Err(ps) }
+    });
+    println!("BENCH podman: stop -> container gone in {:.1} s", t0.elapsed().as_secs_f64());
+    assert!(t0.elapsed() < Duration::from_secs(30), "SIGKILL first, not SIGTERM and the 40 s timeout");
+    agent.proc.stop("TERM");
+}

@@ -253,8 +253,15 @@ pub async fn wait(docker: &Docker, name: &str, key: TaskKey) -> TaskExit {
 /// Stops (SIGTERM, then SIGKILL after `timeout_s`) and removes a container; its last
 /// output goes to `keep` first (read while the container still exists), so `rabble alloc
 /// logs` still shows it once the allocation has ended.
-pub fn stop(docker: Docker, name: String, signal: Option<String>, timeout_s: u64, keep: Option<Output>) {
+pub fn stop(docker: Docker, driver: &str, name: String, signal: Option<String>, timeout_s: u64, keep: Option<Output>) {
+    let podman = driver == "podman";
     tokio::spawn(async move {
+        // Podman's compatible `stop` ignores the signal asked for: send it first.
+        if let Some(sig) = signal.clone().filter(|_| podman) {
+            let _ = docker
+                .kill_container(&name, Some(bollard::query_parameters::KillContainerOptions { signal: sig }))
+                .await;
+        }
         let opts = StopContainerOptions { signal, t: Some(timeout_s.min(i32::MAX as u64) as i32) };
         let _ = docker.stop_container(&name, Some(opts)).await;
         if let Some(out) = keep {
@@ -291,18 +298,29 @@ pub fn record(alloc_dir: &std::path::Path, alloc: &str, task: &str) -> std::path
     alloc_dir.join(alloc).join(task).join("container")
 }
 
-/// Containers an earlier run of the agent started, from their records: (alloc, task).
-pub fn recorded(alloc_dir: &std::path::Path) -> BTreeMap<(String, String), bool> {
+/// Containers an earlier run of the agent started, from their records (`<driver> <name>`;
+/// a record of only the name is docker's): (alloc, task) → driver.
+pub fn recorded(alloc_dir: &std::path::Path) -> BTreeMap<(String, String), String> {
     let mut out = BTreeMap::new();
     for a in std::fs::read_dir(alloc_dir).into_iter().flatten().flatten() {
         for t in std::fs::read_dir(a.path()).into_iter().flatten().flatten() {
-            if t.path().join("container").exists() {
+            if let Ok(text) = std::fs::read_to_string(t.path().join("container")) {
+                let driver = text.split_once(' ').map_or("docker", |(d, _)| d).to_owned();
                 let key = (a.file_name().to_string_lossy().into_owned(), t.file_name().to_string_lossy().into_owned());
-                out.insert(key, true);
+                out.insert(key, driver);
             }
         }
     }
     out
+}
+
+/// nomad-driver-podman's config keys as the docker driver's body reads them.
+pub fn podman_config(c: &mut serde_json::Map<String, Value>) {
+    for (podman, docker) in [("working_dir", "work_dir"), ("userns", "userns_mode"), ("dns", "dns_servers")] {
+        if let Some(v) = c.remove(podman) {
+            c.insert(docker.to_owned(), v);
+        }
+    }
 }
 
 /// Adopts a container if it is still running: its exit watcher, started now, has not

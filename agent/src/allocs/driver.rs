@@ -36,12 +36,13 @@ pub(super) fn stop_task(t: &mut TaskRt, now: Instant, docker: &DockerEngine) {
                 }
                 #[cfg(feature = "docker")]
                 Handle::Container(c) => {
-                    if let Some(d) = docker {
+                    if let Some(d) = docker.get(&t.spec.driver) {
                         // The engine sends the signal and kills after the timeout; the
                         // watcher reports the exit. Its last output is kept before removal.
                         let keep = t.output.get_or_insert_with(Default::default).clone();
                         docker::stop(
                             d.clone(),
+                            &t.spec.driver,
                             c.name.clone(),
                             t.spec.kill_signal.clone(),
                             t.spec.kill_timeout_ms.div_ceil(1000),
@@ -66,7 +67,7 @@ pub(super) fn stop_task(t: &mut TaskRt, now: Instant, docker: &DockerEngine) {
 pub(super) fn start_container(
     cfg: &Settings,
     docker: &DockerEngine,
-    adoptable: &mut Option<BTreeMap<(String, String), bool>>,
+    adoptable: &mut Option<BTreeMap<(String, String), String>>,
     a: &Assignment,
     t: &Task,
     facts: &NodeFacts,
@@ -75,10 +76,13 @@ pub(super) fn start_container(
 ) -> Result<Handle, String> {
     #[cfg(feature = "docker")]
     {
-        let d = docker.as_ref().ok_or("no Docker engine on this node")?;
+        let d = docker.get(&t.driver).ok_or_else(|| format!("no {} engine on this node", t.driver))?;
         let name = docker::name(a.alloc.as_str(), &t.name);
         let adoptable = adoptable.as_mut().and_then(|f| f.remove(&(a.alloc.to_string(), t.name.clone()))).is_some();
-        let (vars, config, task_dir) = prepare(cfg, a, t, facts)?;
+        let (vars, mut config, task_dir) = prepare(cfg, a, t, facts)?;
+        if t.driver == "podman" {
+            docker::podman_config(&mut config);
+        }
         let cx = docker::Context {
             node: cfg.node.as_str(),
             alloc: a.alloc.as_str(),
@@ -97,7 +101,8 @@ pub(super) fn start_container(
             binds.extend(mounts.iter().map(|(h, c)| format!("{}:{c}", h.display())));
         }
         let force = config.get("force_pull").is_some_and(|v| v == &serde_json::Value::Bool(true) || v == "true");
-        let _ = std::fs::write(docker::record(&cfg.alloc_dir, a.alloc.as_str(), &t.name), &name);
+        let _ =
+            std::fs::write(docker::record(&cfg.alloc_dir, a.alloc.as_str(), &t.name), format!("{} {name}", t.driver));
         if adoptable {
             // Still running from before the agent restarted? Then watch it; else start anew.
             let (d, exits, n) = (d.clone(), exits.clone(), name.clone());

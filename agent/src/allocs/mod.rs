@@ -151,11 +151,35 @@ pub struct Settings {
     pub host_volumes: BTreeMap<String, PathBuf>,
 }
 
-/// The Docker engine, when this build and node have one.
-#[cfg(feature = "docker")]
-pub type DockerEngine = Option<bollard::Docker>;
-#[cfg(not(feature = "docker"))]
-pub type DockerEngine = Option<()>;
+/// The container engines this build and node have: Docker, and Podman through its
+/// Docker-compatible API (the same code, another socket).
+#[derive(Clone, Default)]
+pub struct Engines {
+    #[cfg(feature = "docker")]
+    pub docker: Option<bollard::Docker>,
+    #[cfg(feature = "podman")]
+    pub podman: Option<bollard::Docker>,
+}
+
+impl Engines {
+    /// The engine a task's driver runs on.
+    #[cfg(feature = "docker")]
+    pub fn get(&self, driver: &str) -> Option<&bollard::Docker> {
+        match driver {
+            "docker" => self.docker.as_ref(),
+            #[cfg(feature = "podman")]
+            "podman" => self.podman.as_ref(),
+            _ => None,
+        }
+    }
+}
+
+/// Whether a driver runs containers (docker, podman).
+pub fn is_container(driver: &str) -> bool {
+    matches!(driver, "docker" | "podman")
+}
+
+pub type DockerEngine = Engines;
 
 pub struct Allocs {
     cfg: Settings,
@@ -165,9 +189,9 @@ pub struct Allocs {
     allocs: BTreeMap<AllocId, AllocRt>,
     generation: u64,
     docker: DockerEngine,
-    /// Containers from an earlier run of the agent, (alloc, task) → running: adopted
+    /// Containers from an earlier run of the agent, (alloc, task) → their driver: adopted
     /// when the first assignment set still wants them, removed otherwise.
-    adoptable: Option<BTreeMap<(String, String), bool>>,
+    adoptable: Option<BTreeMap<(String, String), String>>,
     /// Rendered templates by allocation (those of allocations not assigned yet too).
     templates: BTreeMap<AllocId, rabble_shared::rendered::AllocTemplates>,
     /// The output of allocations that ended, for `rabble alloc logs` (bounded).
@@ -182,7 +206,7 @@ impl Allocs {
             seq: None,
             allocs: BTreeMap::new(),
             generation: 0,
-            docker: None,
+            docker: Engines::default(),
             adoptable: None,
             templates: BTreeMap::new(),
             ended: ended::Ended::default(),
@@ -190,7 +214,7 @@ impl Allocs {
     }
 
     /// Runs docker tasks on `docker`; `found` are this node's containers from before.
-    pub fn with_docker(mut self, docker: DockerEngine, found: BTreeMap<(String, String), bool>) -> Allocs {
+    pub fn with_docker(mut self, docker: DockerEngine, found: BTreeMap<(String, String), String>) -> Allocs {
         self.docker = docker;
         self.adoptable = Some(found);
         self
@@ -266,7 +290,7 @@ impl Allocs {
     /// tasks start).
     fn remove_ghosts(&mut self) {
         #[cfg(feature = "docker")]
-        if let (Some(found), Some(d)) = (self.adoptable.as_mut(), self.docker.as_ref()) {
+        if let Some(found) = self.adoptable.as_mut() {
             let allocs = &self.allocs;
             let ghosts: Vec<(String, String)> = found
                 .keys()
@@ -279,9 +303,11 @@ impl Allocs {
                 .cloned()
                 .collect();
             for key in ghosts {
-                found.remove(&key);
-                tracing::info!(alloc = %key.0, task = %key.1, "removing a container no allocation wants");
-                docker::stop(d.clone(), docker::name(&key.0, &key.1), None, 5, None);
+                let driver = found.remove(&key).unwrap_or_default();
+                tracing::info!(alloc = %key.0, task = %key.1, driver, "removing a container no allocation wants");
+                if let Some(d) = self.docker.get(&driver) {
+                    docker::stop(d.clone(), &driver, docker::name(&key.0, &key.1), None, 5, None);
+                }
                 let _ = std::fs::remove_dir_all(self.cfg.alloc_dir.join(&key.0));
             }
         }
@@ -331,7 +357,7 @@ impl Allocs {
         let spec = templates::prepare(&self.cfg, &self.templates, id, &t.spec);
         let result = match (spec, t.spec.driver.as_str()) {
             (Err(e), _) => Err(format!("template: {e}")),
-            (Ok(spec), "docker") => {
+            (Ok(spec), "docker" | "podman") => {
                 start_container(&self.cfg, &self.docker, &mut self.adoptable, &rt.a, &spec, facts, key, &self.exits)
             }
             (Ok(spec), _) => launch(&self.cfg, &rt.a, &spec, facts)

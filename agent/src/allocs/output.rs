@@ -38,15 +38,15 @@ impl Allocs {
             let names: Vec<&str> = rt.tasks.keys().map(String::as_str).collect();
             return Err(format!("allocation {alloc} has no task {task:?} (its tasks: {})", names.join(", ")));
         };
-        if t.spec.driver == "docker" {
+        if super::is_container(&t.spec.driver) {
             #[cfg(feature = "docker")]
-            if let Some(docker) = &self.docker {
+            if let Some(docker) = self.docker.get(&t.spec.driver) {
                 return Ok(Source::Docker {
                     docker: docker.clone(),
                     container: super::docker::name(alloc.as_str(), task),
                 });
             }
-            return Err("this node has no Docker engine".into());
+            return Err(format!("this node has no {} engine", t.spec.driver));
         }
         let out = t.output.as_ref().ok_or_else(|| format!("task {task:?} has not started yet"))?;
         Ok(Source::Tail(match stream {

@@ -27,10 +27,12 @@ impl Allocs {
         for id in gone {
             // Containers that ended on their own are removed now, their output kept.
             #[cfg(feature = "docker")]
-            if let (Some(d), Some(rt)) = (&self.docker, self.allocs.get_mut(&id)) {
-                for (name, t) in rt.tasks.iter_mut().filter(|(_, t)| t.spec.driver == "docker" && t.output.is_none()) {
+            if let Some(rt) = self.allocs.get_mut(&id) {
+                for (name, t) in rt.tasks.iter_mut().filter(|(_, t)| t.output.is_none()) {
+                    let Some(d) = self.docker.get(&t.spec.driver) else { continue };
                     let keep = t.output.insert(Default::default()).clone();
-                    super::docker::stop(d.clone(), super::docker::name(id.as_str(), name), None, 0, Some(keep));
+                    let name = super::docker::name(id.as_str(), name);
+                    super::docker::stop(d.clone(), &t.spec.driver, name, None, 0, Some(keep));
                 }
             }
             if let Some(rt) = self.allocs.remove(&id) {

@@ -167,7 +167,7 @@ impl Allocs {
                         },
                         #[cfg(feature = "docker")]
                         Phase::Running { run: Handle::Container(c), .. } => {
-                            if let Some(d) = &self.docker {
+                            if let Some(d) = self.docker.get(&t.spec.driver) {
                                 super::docker::signal(d.clone(), c.name.clone(), sig.clone());
                             }
                         }

@@ -125,11 +125,10 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
     facts.alloc_dir = cfg.alloc_dir.display().to_string();
     // Containers this node ran before the agent (re)started: adopted or removed once
     // the hub's assignments arrive.
-    let docker_found = match docker_engine(&cfg).await {
-        #[cfg(feature = "docker")]
-        Some(_) => crate::allocs::docker::recorded(&cfg.alloc_dir),
-        _ => Default::default(),
-    };
+    #[cfg(feature = "docker")]
+    let docker_found = crate::allocs::docker::recorded(&cfg.alloc_dir);
+    #[cfg(not(feature = "docker"))]
+    let docker_found = Default::default();
     let hub_list: Vec<String> = cfg.hubs.iter().map(ToString::to_string).collect();
     tracing::info!(node = %node, hub = %hub_list.join(", "), advertise = %facts.advertise, "agent starting");
     let mut engine = Engine {
@@ -155,7 +154,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
             },
             exit_tx,
         )
-        .with_docker(docker_engine(&cfg).await, docker_found),
+        .with_docker(engines(&cfg), docker_found),
         job_services: Vec::new(),
         refused: 0,
         logs: Default::default(),
@@ -261,18 +260,19 @@ async fn start_dns(
     }
 }
 
-/// The Docker engine to run docker tasks with, when this build has the driver and the
-/// node has an engine configured.
-async fn docker_engine(cfg: &Config) -> crate::allocs::DockerEngine {
+/// The engines to run container tasks with, where this build has the driver and the node
+/// has a socket configured (the handles connect when first used).
+fn engines(cfg: &Config) -> crate::allocs::Engines {
+    let _ = cfg;
     #[cfg(feature = "docker")]
-    {
-        let sock = cfg.drivers.docker_socket.as_ref()?;
+    let connect = |sock: &std::path::PathBuf| {
         bollard::Docker::connect_with_unix(&sock.to_string_lossy(), 120, bollard::API_DEFAULT_VERSION).ok()
-    }
-    #[cfg(not(feature = "docker"))]
-    {
-        let _ = cfg;
-        None
+    };
+    crate::allocs::Engines {
+        #[cfg(feature = "docker")]
+        docker: cfg.drivers.docker_socket.as_ref().and_then(connect),
+        #[cfg(feature = "podman")]
+        podman: cfg.drivers.podman_socket.as_ref().and_then(connect),
     }
 }
 

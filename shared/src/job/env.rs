@@ -41,7 +41,7 @@ pub fn build(a: &Assignment, t: &Task, node: &NodeId, facts: &NodeFacts, dirs: &
     if let Some(m) = t.resources.memory_max_mb {
         set("NOMAD_MEMORY_MAX_LIMIT", m.to_string());
     }
-    let container = t.driver == "docker";
+    let container = matches!(t.driver.as_str(), "docker" | "podman");
     if container {
         // Mounted into the container where Nomad mounts them.
         set("NOMAD_ALLOC_DIR", "/alloc".into());
