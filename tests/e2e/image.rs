@@ -31,8 +31,8 @@ fn inputs(d: &Path) -> Inputs {
     std::fs::write(services.join("README.md"), "not a service file\n").unwrap();
     std::fs::write(d.join("ca.pem"), "-----BEGIN CERTIFICATE-----\nfake\n-----END CERTIFICATE-----\n").unwrap();
     std::fs::write(d.join("token"), "rbl_secret_token_1234\n").unwrap();
-    std::fs::write(d.join("agent-arm"), card::fake_elf(40)).unwrap();
-    Inputs { ca: d.join("ca.pem"), token: d.join("token"), services, arm: d.join("agent-arm") }
+    // The real 32-bit build (static armv7, for armhf Pi OS).
+    Inputs { ca: d.join("ca.pem"), token: d.join("token"), services, arm: rabble_tests::armv7_agent() }
 }
 
 fn image(target: &Path, i: &Inputs, extra: &[&str]) -> String {
@@ -114,6 +114,9 @@ fn check_layout(d: &Path, layout: Layout, mount: &str, script: &str) -> Card {
         want.sort();
     }
     assert_eq!(files, want);
+    if layout == Layout::Bullseye {
+        assert_eq!(c.boot_file("rabble/rabble-agent.arm").unwrap(), std::fs::read(rabble_tests::armv7_agent()).unwrap());
+    }
     assert_eq!(c.boot_file("rabble/rabble-agent.aarch64").unwrap(), std::fs::read(agent_aarch64()).unwrap());
     assert_eq!(c.boot_file("rabble/token").unwrap(), b"rbl_secret_token_1234\n");
     let toml = String::from_utf8(c.boot_file("rabble/agent.toml").unwrap()).unwrap();

@@ -26,6 +26,11 @@ pub fn aarch64_agent() -> PathBuf {
     release_agent("aarch64-unknown-linux-musl")
 }
 
+/// The static armv7 agent, for 32-bit Pi OS (glibc, linked statically).
+pub fn armv7_agent() -> PathBuf {
+    release_agent("armv7-unknown-linux-gnueabihf")
+}
+
 /// Runs `rabble-hub <args>` to completion; returns (success, stdout, stderr).
 pub fn rabble_hub_cmd(args: &[&str]) -> (bool, String, String) {
     let out = Command::new(bin("rabble-hub")).args(args).output().unwrap();
