@@ -115,7 +115,10 @@ fn check_layout(d: &Path, layout: Layout, mount: &str, script: &str) -> Card {
     }
     assert_eq!(files, want);
     if layout == Layout::Bullseye {
-        assert_eq!(c.boot_file("rabble/rabble-agent.arm").unwrap(), std::fs::read(rabble_tests::armv7_agent()).unwrap());
+        assert_eq!(
+            c.boot_file("rabble/rabble-agent.arm").unwrap(),
+            std::fs::read(rabble_tests::armv7_agent()).unwrap()
+        );
     }
     assert_eq!(c.boot_file("rabble/rabble-agent.aarch64").unwrap(), std::fs::read(agent_aarch64()).unwrap());
     assert_eq!(c.boot_file("rabble/token").unwrap(), b"rbl_secret_token_1234\n");

@@ -109,7 +109,11 @@ fn the_armv7_build_joins_registers_and_runs_raw_exec_under_qemu() {
     wait_for("the batch job complete", Duration::from_secs(30), || {
         let j: rabble_shared::api::JobView = hub.get("/api/v1/jobs/chore").map_err(|e| e.to_string())?;
         let done = j.allocations.iter().any(|a| a.client_status == rabble_shared::alloc::ClientStatus::Complete);
-        if done { Ok(()) } else { Err(format!("{:?}", j.allocations.iter().map(|a| a.client_status).collect::<Vec<_>>())) }
+        if done {
+            Ok(())
+        } else {
+            Err(format!("{:?}", j.allocations.iter().map(|a| a.client_status).collect::<Vec<_>>()))
+        }
     });
     let mut pi = pi;
     assert!(pi.proc.is_running(), "the emulated agent exited:\n{}", pi.proc.log());
