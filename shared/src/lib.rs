@@ -24,6 +24,7 @@ pub mod summary;
 #[cfg(feature = "support")]
 pub mod support;
 pub mod topic;
+pub mod volume;
 
 pub use health::Status;
 pub use id::{AllocId, IdError, NodeId, TopicId};

@@ -48,6 +48,7 @@ mod silent;
 mod templates;
 mod tls;
 mod ui;
+mod volumes;
 
 use std::path::PathBuf;
 

@@ -11,6 +11,7 @@ pub mod kv;
 pub mod node;
 mod table;
 pub mod vars;
+pub mod volume;
 
 use rabble_shared::api::{Event, NodeView, ServiceView};
 use serde::de::DeserializeOwned;

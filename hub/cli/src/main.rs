@@ -70,6 +70,11 @@ enum Cmd {
         #[command(subcommand)]
         cmd: cli::alert::AlertCmd,
     },
+    /// Named volumes jobs use by `source`: NFS exports, host paths, a node's directory.
+    Volume {
+        #[command(subcommand)]
+        cmd: cli::volume::VolumeCmd,
+    },
     /// Keep a token for this CLI (checked with the hub; read from stdin, or --token).
     Login {
         #[arg(long)]
@@ -327,6 +332,7 @@ fn main() {
         Cmd::DemoServer => cli::dev::demo_server().map_err(Into::into),
         Cmd::Acl { cmd, json } => cli::acl::run(&client, cmd, json).map_err(Into::into),
         Cmd::Alert { cmd } => cli::alert::run(&client, cmd).map_err(Into::into),
+        Cmd::Volume { cmd } => cli::volume::run(&client, cmd).map_err(Into::into),
         Cmd::Login { token } => {
             let secret = match token {
                 Some(t) => Ok(t),

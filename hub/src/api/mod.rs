@@ -22,6 +22,7 @@ mod revoke;
 mod routes;
 pub mod serve;
 pub mod vars;
+mod volumes;
 
 pub use error::WriteFailed;
 use error::not_found;
@@ -132,6 +133,8 @@ fn api_routes(state: &AppState) -> Router<AppState> {
         .route("/api/v1/allocations/{id}/restart", post(jobs::restart))
         .route("/api/v1/jobs/{id}/revert", post(jobs::revert))
         .route("/api/v1/jobs/{id}/dispatch", post(dispatch::native))
+        .route("/api/v1/volumes", get(volumes::list).post(volumes::create))
+        .route("/api/v1/volumes/{name}", get(volumes::show).delete(volumes::delete))
         .route("/api/v1/routes", get(routes::list))
         .route("/api/v1/certs", get(routes::certs))
         .route("/api/v1/cluster", get(cluster::status))

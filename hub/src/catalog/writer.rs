@@ -238,7 +238,8 @@ impl<A: Acker> Writer<A> {
                         | Update::KvTxn(_)
                         | Update::Var(_)
                         | Update::Acl(_)
-                        | Update::Alert(_),
+                        | Update::Alert(_)
+                        | Update::Volume(_),
                     )
                     | None => {}
                 }

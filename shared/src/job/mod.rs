@@ -193,11 +193,26 @@ pub struct Port {
     pub host_network: Option<String>,
 }
 
-/// A group `volume`: a host volume the node must offer.
+/// A group `volume`: a host volume the node must offer, or (`csi`) a Rabble volume
+/// (`rabble volume create`) of that name.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Volume {
     pub source: String,
     pub read_only: bool,
+    /// `host` or `csi`.
+    #[serde(rename = "type", default = "host", skip_serializing_if = "is_host")]
+    pub kind: String,
+    /// CSI's `access_mode` as written (`single-node-writer`, `multi-node-multi-writer`, ...).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub access_mode: String,
+}
+
+fn host() -> String {
+    "host".into()
+}
+
+fn is_host(k: &String) -> bool {
+    k == "host"
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

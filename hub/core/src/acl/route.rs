@@ -121,6 +121,9 @@ pub fn gate(method: &str, path: &str, query: Option<&str>) -> Option<Gate> {
             whole(Operator, Cap::Read)
         }
         ("POST", ["api", "v1", "cluster", "remove"]) => whole(Operator, Cap::Write),
+        // Named volumes: the operator's (they name storage servers and paths).
+        (_, ["api", "v1", "volumes"] | ["api", "v1", "volumes", _]) if read => whole(Operator, Cap::Read),
+        ("POST", ["api", "v1", "volumes"]) | ("DELETE", ["api", "v1", "volumes", _]) => whole(Operator, Cap::Write),
         // Alerts and silences (Alertmanager's v2 API, and the same under v1).
         (
             _,

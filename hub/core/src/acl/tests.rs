@@ -168,6 +168,8 @@ fn every_endpoint_has_its_gate() {
     assert_eq!(gate("DELETE", "/api/v1/jobs/web", Some("purge=true")), n(Resource::Job, Cap::Stop, "web"));
     assert_eq!(gate("POST", "/api/v1/nodes/pi1/join", None), n(Resource::Node, Cap::Write, "pi1"));
     assert_eq!(gate("POST", "/api/v1/jobs/render/dispatch", None), n(Resource::Job, Cap::Dispatch, "render"));
+    assert_eq!(gate("DELETE", "/api/v1/volumes/media", None), n(Resource::Operator, Cap::Write, ""));
+    assert_eq!(gate("GET", "/api/v1/volumes", None), n(Resource::Operator, Cap::Read, ""));
     assert_eq!(gate("PUT", "/v1/job/render/dispatch", None), n(Resource::Job, Cap::Dispatch, "render"));
     assert_eq!(gate("GET", "/api/v1/allocations/5f0c/logs", None), Some(Gate::Alloc(Cap::Logs, "5f0c".into())));
     assert_eq!(gate("PUT", "/v1/kv/app/db%20url", None), n(Resource::Kv, Cap::Write, "app/db url"));

@@ -1,4 +1,4 @@
-//! The catalog: nodes, services and checks, jobs, the KV store and variables — the state
+//! The catalog: nodes, services and checks, jobs, the KV store, variables and volumes — the state
 //! and the rules that change it.
 //!
 //! `state` (the whole catalog, `Update`, `Dirty`) and `node` (a node's rules) are pure;
@@ -15,6 +15,7 @@ pub mod record;
 pub mod state;
 pub mod vars;
 mod views;
+pub mod volumes;
 pub use jobs::{AllocUpdate, JobUpdate};
 pub use node::NodeUpdate;
 pub use state::{Catalog, Update};

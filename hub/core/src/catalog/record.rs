@@ -71,7 +71,8 @@ record!(
     AclPolicyRecord,
     AclTokenRecord,
     AlertStateRecord,
-    SilenceRecord
+    SilenceRecord,
+    VolumeRecord
 );
 
 /// Who keeps a node's state: its agent, or the Consul API (an external node).
@@ -360,5 +361,44 @@ pub struct SilenceRecord {
 impl SilenceRecord {
     pub fn of(s: &crate::alert::group::Silence) -> SilenceRecord {
         SilenceRecord { v: V, silence: s.clone() }
+    }
+}
+
+/// A named volume (keyed by its name): its own fields, not the API's `VolumeSpec`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VolumeRecord {
+    pub v: u32,
+    /// `nfs`, `host` or `local`.
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub server: String,
+    pub path: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub options: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nodes: Vec<String>,
+    pub create_ms: u64,
+}
+
+impl VolumeRecord {
+    pub fn of(v: &super::volumes::Volume) -> VolumeRecord {
+        use rabble_shared::volume::Backing;
+        let (kind, server, path, options, nodes) = match &v.spec.backing {
+            Backing::Nfs { server, path, options } => ("nfs", server.clone(), path.clone(), options.clone(), vec![]),
+            Backing::Host { path, nodes } => ("host", String::new(), path.clone(), String::new(), nodes.clone()),
+            Backing::Local { node, path } => ("local", String::new(), path.clone(), String::new(), vec![node.clone()]),
+        };
+        VolumeRecord { v: V, kind: kind.into(), server, path, options, nodes, create_ms: v.create_ms }
+    }
+
+    pub fn into_volume(self, name: &str) -> Result<super::volumes::Volume, RecordError> {
+        use rabble_shared::volume::{Backing, VolumeSpec};
+        let backing = match self.kind.as_str() {
+            "nfs" => Backing::Nfs { server: self.server, path: self.path, options: self.options },
+            "host" => Backing::Host { path: self.path, nodes: self.nodes },
+            "local" => Backing::Local { node: self.nodes.into_iter().next().unwrap_or_default(), path: self.path },
+            other => return Err(RecordError::Field(format!("volume {name}: kind {other:?}"))),
+        };
+        Ok(super::volumes::Volume { spec: VolumeSpec { name: name.to_owned(), backing }, create_ms: self.create_ms })
     }
 }

@@ -24,6 +24,8 @@ pub enum Update {
     Acl(crate::acl::AclUpdate),
     /// Alerts: the leader's alert state, silences.
     Alert(crate::alert::book::AlertUpdate),
+    /// Named volumes (`rabble volume`).
+    Volume(super::volumes::VolumeUpdate),
 }
 
 impl Update {
@@ -37,7 +39,8 @@ impl Update {
             | Update::KvTxn(_)
             | Update::Var(_)
             | Update::Acl(_)
-            | Update::Alert(_) => None,
+            | Update::Alert(_)
+            | Update::Volume(_) => None,
         }
     }
 }
@@ -60,6 +63,7 @@ pub enum Dirty {
     /// The alert task's tracker and dispatcher.
     AlertState,
     Silence(String),
+    Volume(String),
 }
 
 /// The outcome of applying an update: which durable keys changed, and a summary of
@@ -93,6 +97,8 @@ pub struct Catalog {
     pub acl: crate::acl::Acl,
     /// What the alert task tracked and sent, and the silences.
     pub alerts: crate::alert::book::AlertBook,
+    /// Named volumes.
+    pub volumes: super::volumes::Volumes,
     pub index: u64,
 }
 
@@ -113,6 +119,7 @@ impl Catalog {
             Update::Var(vu) => self.vars.apply(vu, self.index + 1),
             Update::Acl(au) => self.acl.apply(au, self.index + 1),
             Update::Alert(au) => self.alerts.apply(au),
+            Update::Volume(vu) => self.volumes.apply(vu),
             Update::Alloc(id, au) => {
                 let mut out = self.work.apply_alloc(id.clone(), au);
                 // A finished allocation's services go with it, even when its node is

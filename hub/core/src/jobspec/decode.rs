@@ -322,14 +322,15 @@ fn volumes(r: &mut Reader<'_, '_>) -> BTreeMap<String, Volume> {
         }
         let source = vr.string("source").unwrap_or_else(|| name.clone());
         let read_only = vr.bool("read_only").unwrap_or(false);
-        for k in ["access_mode", "attachment_mode", "per_alloc"] {
+        let access_mode = vr.string("access_mode").unwrap_or_default();
+        for k in ["attachment_mode", "per_alloc"] {
             vr.value(k);
         }
         if let Some(m) = vr.block("mount_options") {
             m.reader.finish_ignored();
         }
         v.reader.finish();
-        out.insert(name, Volume { source, read_only });
+        out.insert(name, Volume { source, read_only, kind, access_mode });
     }
     out
 }

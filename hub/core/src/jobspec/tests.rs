@@ -38,7 +38,10 @@ fn a_docker_service_job_with_variables_and_runtime_references() {
         g.network.ports,
         [Port { label: "http".into(), static_port: Some(32400), to: None, host_network: None }]
     );
-    assert_eq!(g.volumes["media"], Volume { source: "media".into(), read_only: true });
+    assert_eq!(
+        g.volumes["media"],
+        Volume { source: "media".into(), read_only: true, kind: "host".into(), access_mode: String::new() }
+    );
     let u = g.update.as_ref().unwrap();
     assert_eq!(
         (u.max_parallel, u.min_healthy_time_ms, u.auto_revert, u.healthy_deadline_ms),

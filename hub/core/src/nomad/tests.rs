@@ -106,8 +106,8 @@ fn what_rabble_does_not_run_is_refused_by_its_path() {
     assert!(e.contains("Job.TaskGroups[0].Tasks[0].frobnicate: is not a field Rabble reads"), "{e}");
     let e = problems(with("KillTimeout", serde_json::json!("soon")));
     assert!(e.contains("kill_timeout"), "{e}");
-    let e = problems(with("Driver", serde_json::json!("java")));
-    assert!(e.contains("driver \"java\" is not available"), "{e}");
+    let e = problems(with("Driver", serde_json::json!("lxc")));
+    assert!(e.contains("driver \"lxc\" is not available"), "{e}");
     assert!(!e.contains(":0:0"), "no lines of a file nobody sees: {e}");
     let e = problems(serde_json::json!({"TaskGroups": []}));
     assert!(e.contains("Job.ID: is missing"), "{e}");

@@ -11,7 +11,7 @@ pub use snapshot::{SNAPSHOT_FORMAT, SnapshotError};
 
 use super::record::{self, AllocRecord, CheckRecord, JobRow, JobVersionRow, KvRecord, NodeRecord, Record};
 use super::record::{
-    AclPolicyRecord, AclTokenRecord, AlertStateRecord, FORMAT, ServiceRecord, SilenceRecord, VarRecord,
+    AclPolicyRecord, AclTokenRecord, AlertStateRecord, FORMAT, ServiceRecord, SilenceRecord, VarRecord, VolumeRecord,
 };
 use super::state::{Catalog, Dirty, Node, Work};
 use rabble_shared::{AllocId, NodeId, TopicId};
@@ -33,6 +33,7 @@ const ACL_TOKENS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("v1.ac
 /// The alert task's state (one row, [`ALERT_STATE_KEY`]).
 const ALERTS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("v1.alerts");
 const SILENCES: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("v1.silences");
+const VOLUMES: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("v1.volumes");
 const ALERT_STATE_KEY: &str = "state";
 const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
 /// A clustered hub's replication state, written in the same transaction as what it applied
@@ -111,6 +112,7 @@ impl Store {
         tx.open_table(ACL_TOKENS).map_err(db)?;
         tx.open_table(ALERTS).map_err(db)?;
         tx.open_table(SILENCES).map_err(db)?;
+        tx.open_table(VOLUMES).map_err(db)?;
         if old {
             migrate(&tx, &path)?;
         }
@@ -202,7 +204,16 @@ impl Store {
         let vars = super::vars::Vars { entries: Arc::new(vars) };
         let acl = load_acl(&tx)?;
         let alerts = load_alerts(&tx)?;
-        Ok(Catalog { nodes, work, index, kv, vars, acl, alerts })
+        let mut volumes = BTreeMap::new();
+        for row in tx.open_table(VOLUMES).map_err(db)?.iter().map_err(db)? {
+            let (k, v) = row.map_err(db)?;
+            match record::decode::<VolumeRecord>(v.value()).and_then(|r| r.into_volume(k.value())) {
+                Ok(vol) => drop(volumes.insert(k.value().to_owned(), Arc::new(vol))),
+                Err(e) => tracing::warn!(volume = k.value(), error = %e, "skipping a stored volume"),
+            }
+        }
+        let volumes = rabble_core::catalog::volumes::Volumes { entries: Arc::new(volumes) };
+        Ok(Catalog { nodes, work, index, kv, vars, acl, alerts, volumes })
     }
 
     /// Writes the current value of every dirty key, and the index, in one transaction
@@ -253,6 +264,7 @@ fn everything(c: &Catalog) -> Vec<Dirty> {
     out.push(Dirty::AclBootstrap);
     out.push(Dirty::AlertState);
     out.extend(c.alerts.silences.keys().map(|id| Dirty::Silence(id.clone())));
+    out.extend(c.volumes.entries.keys().map(|n| Dirty::Volume(n.clone())));
     out
 }
 
@@ -346,6 +358,7 @@ fn write(tx: &WriteTransaction, catalog: &Catalog, dirty: &[Dirty]) -> Result<()
     let mut acl_tokens = tx.open_table(ACL_TOKENS).map_err(db)?;
     let mut alerts = tx.open_table(ALERTS).map_err(db)?;
     let mut silences = tx.open_table(SILENCES).map_err(db)?;
+    let mut volumes = tx.open_table(VOLUMES).map_err(db)?;
     for d in dirty {
         match d {
             Dirty::Node(id) => put(&mut nodes, id.as_str(), catalog.nodes.get(id).map(NodeRecord::of))?,
@@ -378,6 +391,9 @@ fn write(tx: &WriteTransaction, catalog: &Catalog, dirty: &[Dirty]) -> Result<()
             Dirty::AlertState => put(&mut alerts, ALERT_STATE_KEY, Some(AlertStateRecord::of(&catalog.alerts.state)))?,
             Dirty::Silence(id) => {
                 put(&mut silences, id.as_str(), catalog.alerts.silences.get(id).map(SilenceRecord::of))?
+            }
+            Dirty::Volume(name) => {
+                put(&mut volumes, name.as_str(), catalog.volumes.entries.get(name).map(|v| VolumeRecord::of(v)))?
             }
             Dirty::AclBootstrap => {
                 let mut meta = tx.open_table(META).map_err(db)?;

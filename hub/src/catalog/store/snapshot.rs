@@ -8,7 +8,7 @@
 
 use super::{
     ACL_BOOTSTRAP_KEY, ACL_POLICIES, ACL_TOKENS, ALERTS, ALLOCS, APPLIED_KEY, CHECKS, INDEX_KEY, JOB_VERSIONS, JOBS,
-    KV, META, NODES, RAFT, SERVICES, SILENCES, Store, StoreError, VARS, db,
+    KV, META, NODES, RAFT, SERVICES, SILENCES, Store, StoreError, VARS, VOLUMES, db,
 };
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
@@ -50,6 +50,9 @@ struct Doc {
     alerts: Rows,
     #[serde(default)]
     silences: Rows,
+    /// Absent in snapshots of hubs before volumes: none.
+    #[serde(default)]
+    volumes: Rows,
 }
 
 fn text(v: &[u8]) -> Result<String, StoreError> {
@@ -97,6 +100,7 @@ impl Store {
             acl_tokens: rows(&tx, ACL_TOKENS)?,
             alerts: rows(&tx, ALERTS)?,
             silences: rows(&tx, SILENCES)?,
+            volumes: rows(&tx, VOLUMES)?,
             ..Doc::default()
         };
         for row in tx.open_table(JOB_VERSIONS).map_err(db)?.iter().map_err(db)? {
@@ -162,6 +166,7 @@ impl Store {
         put(&tx, ACL_TOKENS, &doc.acl_tokens)?;
         put(&tx, ALERTS, &doc.alerts)?;
         put(&tx, SILENCES, &doc.silences)?;
+        put(&tx, VOLUMES, &doc.volumes)?;
         {
             let mut meta = tx.open_table(META).map_err(db)?;
             meta.insert(INDEX_KEY, doc.index).map_err(db)?;

@@ -189,5 +189,14 @@ pub fn load(tx: &WriteTransaction, index: u64) -> Result<Catalog, StoreError> {
     }
     let kv = crate::catalog::kv::Kv { entries: Arc::new(entries), index };
     let vars = crate::catalog::vars::Vars { entries: Arc::new(vars) };
-    Ok(Catalog { nodes, work, index, kv, vars, acl: Default::default(), alerts: Default::default() })
+    Ok(Catalog {
+        nodes,
+        work,
+        index,
+        kv,
+        vars,
+        acl: Default::default(),
+        alerts: Default::default(),
+        volumes: Default::default(),
+    })
 }
