@@ -122,8 +122,12 @@ fn amtool(url: &str, args: &[&str]) -> (bool, String) {
 
 /// What `rabble/alerts/+` holds retained now (`topic payload` lines), as mosquitto_sub sees it.
 fn mqtt_alerts(port: u16) -> String {
-    let out = std::process::Command::new(rabble_tests::tool("mosquitto_sub"))
-        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-t", "rabble/alerts/+", "-v", "--retained-only", "-W", "2"])
+    // Bounded as a whole: `-W` counts from the CONNACK (see homeassistant.rs).
+    let out = std::process::Command::new(rabble_tests::tool("timeout"))
+        .args(["-s", "KILL", "10"])
+        .arg(rabble_tests::tool("mosquitto_sub"))
+        .args(["-i", "rabble-test-alerts", "-h", "127.0.0.1", "-p", &port.to_string(), "-t", "rabble/alerts/+"])
+        .args(["-v", "--retained-only", "-W", "2"])
         .output()
         .unwrap();
     String::from_utf8_lossy(&out.stdout).into_owned()

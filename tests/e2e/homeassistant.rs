@@ -16,8 +16,13 @@ const SERVICE: &str = "services {\n  name = \"web\"\n  port = 9\n  checks = [{ i
 
 /// Retained `topic payload` pairs under `filter`, as mosquitto_sub sees them now.
 fn retained(port: u16, filter: &str) -> BTreeMap<String, String> {
-    let out = Command::new(tool("mosquitto_sub"))
-        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-t", filter, "-v", "--retained-only", "-W", "2"])
+    // `-W` counts from the CONNACK: a connection the broker never answers would wait for
+    // ever (seen once, in CI), so the whole run is bounded too.
+    let out = Command::new(tool("timeout"))
+        .args(["-s", "KILL", "10"])
+        .arg(tool("mosquitto_sub"))
+        .args(["-i", "rabble-test-ha", "-h", "127.0.0.1", "-p", &port.to_string(), "-t", filter, "-v"])
+        .args(["--retained-only", "-W", "2"])
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
