@@ -31,6 +31,27 @@ public class Hello {
 }
 "#;
 
+/// The start of every driver test's group: one dynamic port `http`, and a service `name`
+/// on it with an HTTP check.
+fn served(name: &str) -> String {
+    format!(
+        r#"    network {{
+      port "http" {{}}
+    }}
+    service {{
+      name = "{name}"
+      port = "http"
+      check {{
+        type     = "http"
+        path     = "/"
+        interval = "1s"
+        timeout  = "2s"
+      }}
+    }}
+"#
+    )
+}
+
 fn facts_driver(hub: &Hub, node: &str, driver: &str) -> Option<rabble_shared::msg::DriverFacts> {
     let n: NodeView = hub.get(&format!("/api/v1/nodes/{node}")).ok()?;
     n.facts?.drivers.get(driver).cloned()
@@ -68,20 +89,7 @@ fn a_java_jar_runs_serves_and_stops() {
     let job = format!(
         r#"job "hello" {{
   group "g" {{
-    network {{
-      port "http" {{}}
-    }}
-    service {{
-      name = "hello"
-      port = "http"
-      check {{
-        type     = "http"
-        path     = "/"
-        interval = "1s"
-        timeout  = "2s"
-      }}
-    }}
-    task "java" {{
+{served}    task "java" {{
       driver = "java"
       config {{
         jar_path    = "{jar}"
@@ -95,7 +103,8 @@ fn a_java_jar_runs_serves_and_stops() {
   }}
 }}
 "#,
-        jar = jar.display()
+        jar = jar.display(),
+        served = served("hello")
     );
     hub.run_job(&d.join("hello.nomad.hcl"), &job);
     hub.wait_check_named("hello", Status::Passing, Duration::from_secs(40));
@@ -142,20 +151,7 @@ fn a_qemu_guest_boots_serves_through_its_forwarded_port_and_powers_down() {
     let job = format!(
         r#"job "vm" {{
   group "g" {{
-    network {{
-      port "http" {{}}
-    }}
-    service {{
-      name = "tiny-vm"
-      port = "http"
-      check {{
-        type     = "http"
-        path     = "/"
-        interval = "1s"
-        timeout  = "2s"
-      }}
-    }}
-    task "guest" {{
+{served}    task "guest" {{
       driver       = "qemu"
       kill_timeout = "60s"
       config {{
@@ -177,7 +173,8 @@ fn a_qemu_guest_boots_serves_through_its_forwarded_port_and_powers_down() {
   }}
 }}
 "#,
-        g = g.display()
+        g = g.display(),
+        served = served("tiny-vm")
     );
     let t0 = std::time::Instant::now();
     hub.run_job(&d.join("vm.nomad.hcl"), &job);
@@ -289,22 +286,9 @@ fn a_podman_task_runs_is_adopted_across_an_agent_restart_and_stops_with_its_kill
         facts_driver(&hub, "pod1", "podman").filter(|p| p.healthy).ok_or_else(|| "no healthy podman yet".to_owned())
     });
     assert_eq!(p.version, "4.3.1", "{p:?}");
-    let job = r#"job "pod" {
-  group "g" {
-    network {
-      port "http" {}
-    }
-    service {
-      name = "pod-web"
-      port = "http"
-      check {
-        type     = "http"
-        path     = "/"
-        interval = "1s"
-        timeout  = "2s"
-      }
-    }
-    task "web" {
+    let job = String::from("job \"pod\" {\n  group \"g\" {\n")
+        + &served("pod-web")
+        + r#"    task "web" {
       driver       = "podman"
       kill_signal  = "SIGKILL"
       kill_timeout = "40s"
@@ -321,7 +305,7 @@ fn a_podman_task_runs_is_adopted_across_an_agent_restart_and_stops_with_its_kill
   }
 }
 "#;
-    hub.run_job(&d.join("pod.nomad.hcl"), job);
+    hub.run_job(&d.join("pod.nomad.hcl"), &job);
     hub.wait_check_named("pod-web", Status::Passing, Duration::from_secs(60));
     let j: JobView = hub.get("/api/v1/jobs/pod").unwrap();
     let a = &j.allocations[0];
