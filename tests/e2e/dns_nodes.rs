@@ -23,12 +23,13 @@ fn said(d: &Dig) -> String {
         let data: Vec<String> = d
             .data()
             .into_iter()
-            .map(|r| match r.split_once(" SOA ") {
-                Some((head, soa)) => {
-                    let f: Vec<&str> = soa.split_whitespace().collect();
-                    format!("{head} SOA {} {} <serial> {}", f[0], f[1], f[3..].join(" "))
-                }
-                None => r,
+            .map(|r| {
+                // An SOA's data: mname rname serial refresh retry expire minimum.
+                let f: Vec<&str> = r.split_whitespace().collect();
+                let soa = f.len() == 7
+                    && f[..2].iter().all(|n| n.ends_with('.'))
+                    && f[2..].iter().all(|n| n.parse::<u32>().is_ok());
+                if soa { format!("{} {} <serial> {}", f[0], f[1], f[3..].join(" ")) } else { r }
             })
             .collect();
         format!("{data:?}")
