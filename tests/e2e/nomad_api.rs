@@ -150,10 +150,22 @@ print("ok")
             other => Err(format!("{other:?} after {:?}", started.elapsed())),
         }
     });
+    // Other writers (the alert book settling the removed check) may move the index
+    // first: the waiter follows the index, as a Nomad client's watch loop does, until
+    // the job is gone.
     let waiter = std::thread::spawn(move || {
-        let r = ureq::get(&format!("{url}?index={index}&wait=20s")).config().http_status_as_error(false).build().call();
-        let r = r.unwrap();
-        (r.status().as_u16(), Instant::now())
+        let mut index = index;
+        loop {
+            let r = ureq::get(&format!("{url}?index={index}&wait=20s")).config().http_status_as_error(false).build();
+            let r = r.call().unwrap();
+            let status = r.status().as_u16();
+            if status != 200 {
+                return (status, Instant::now());
+            }
+            let next = index_of(&r);
+            assert_ne!(next, index, "a blocking read answered 200 at the index it waited on");
+            index = next;
+        }
     });
     std::thread::sleep(Duration::from_millis(300));
     let purged = Instant::now();
