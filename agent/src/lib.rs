@@ -18,6 +18,7 @@ pub mod programs;
 pub mod proxy;
 pub mod services;
 pub mod tls;
+pub mod trace;
 
 pub use config::Config;
 pub use engine::run;

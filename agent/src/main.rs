@@ -60,19 +60,13 @@ fn real_main() -> Result<(), String> {
 }
 
 fn run(flags: Flags) -> Result<(), String> {
-    // `Targets` rather than EnvFilter: same `info,rumqttc=debug` syntax, no regex engine
-    // in a binary with a size budget.
-    use tracing_subscriber::layer::SubscriberExt;
-    use tracing_subscriber::util::SubscriberInitExt;
-    let filter: tracing_subscriber::filter::Targets = match std::env::var("RABBLE_LOG") {
+    // Plain lines on stderr (journald under systemd), filtered as tracing-subscriber's
+    // `Targets` would (`info,rumqttc=debug`): rabble_agent::trace.
+    let lines: rabble_agent::trace::Lines = match std::env::var("RABBLE_LOG") {
         Ok(s) => s.parse().map_err(|e| format!("RABBLE_LOG={s:?}: {e}"))?,
-        Err(_) => "info".parse().expect("valid filter"),
+        Err(_) => "info".parse()?,
     };
-    // Plain text (no colour codes: the agent logs to journald, and the budget has no room for them).
-    tracing_subscriber::registry()
-        .with(tracing_subscriber::fmt::layer().with_ansi(false).with_writer(std::io::stderr))
-        .with(filter)
-        .init();
+    let _ = tracing::subscriber::set_global_default(lines);
     let cfg = Config::resolve(flags).map_err(|e| chain("configuration", &e))?;
     // One thread: the agent does little, and every thread costs memory on a 1 GB Pi.
     let rt =

@@ -10,6 +10,7 @@ use crate::alloc::{AllocPort, ClientStatus};
 use crate::id::{AllocId, NodeId};
 use crate::job::{JobType, Service, Task, Volume};
 use crate::msg::{DecodeError, Payload};
+use crate::volume::Attach;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -60,6 +61,10 @@ pub struct Assignment {
     pub services: Vec<Service>,
     pub tasks: Vec<Task>,
     pub volumes: BTreeMap<String, Volume>,
+    /// The hub's named volumes its `csi` volumes use, by `source`: where their data is
+    /// (the node mounts an NFS export, or finds a host path).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub csi_volumes: BTreeMap<String, Attach>,
     /// The allocation's operator restarts (`Allocation::restart_asked`): a new number
     /// restarts its running tasks in place.
     #[serde(default, skip_serializing_if = "is_zero")]

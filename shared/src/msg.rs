@@ -164,6 +164,10 @@ pub struct NodeFacts {
     /// them. Added in 0.1 without a version bump.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub alloc_dir: String,
+    /// Network filesystems the node can mount for the hub's named volumes (`nfs`: the
+    /// kernel has an NFSv4 client). Added in 0.1 without a version bump.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub storage: Vec<String>,
 }
 
 /// A directory the node lends to jobs (`volume "x" { type = "host" source = "x" }`).

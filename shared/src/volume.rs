@@ -32,6 +32,30 @@ pub enum Backing {
     Local { node: String, path: String },
 }
 
+/// A named volume as an assignment carries it to a node (flat: cheap to decode on a Pi):
+/// an NFS export to mount when `nfs` names its server, else a path on the node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attach {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub nfs: String,
+    pub path: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub options: String,
+}
+
+impl Backing {
+    pub fn attach(&self) -> Attach {
+        match self {
+            Backing::Nfs { server, path, options } => {
+                Attach { nfs: server.clone(), path: path.clone(), options: options.clone() }
+            }
+            Backing::Host { path, .. } | Backing::Local { path, .. } => {
+                Attach { nfs: String::new(), path: path.clone(), options: String::new() }
+            }
+        }
+    }
+}
+
 /// A volume and what uses it, as `GET /api/v1/volumes[/<name>]` answers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VolumeView {

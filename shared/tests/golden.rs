@@ -36,6 +36,7 @@ fn facts() -> NodeFacts {
         tls_lanes: Vec::new(),
         interfaces: Default::default(),
         alloc_dir: String::new(),
+        storage: vec!["nfs".into()],
     }
 }
 

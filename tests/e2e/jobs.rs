@@ -217,6 +217,7 @@ fn forged_replayed_and_misaddressed_assignments_run_nothing_and_are_counted() {
             .tasks
             .clone(),
         volumes: Default::default(),
+        csi_volumes: Default::default(),
         restart: 0,
     };
     let other_key = SigningKey::load_or_create(&d.join("attacker")).unwrap();

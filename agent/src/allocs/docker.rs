@@ -39,9 +39,9 @@ pub struct Context<'a> {
     pub env: &'a BTreeMap<String, String>,
     /// The task's config with `${...}` filled in.
     pub config: &'a serde_json::Map<String, Value>,
-    /// Group volumes by name, with the node's paths for their sources.
+    /// Group volumes by name, and where each is on this node.
     pub volumes: &'a BTreeMap<String, Volume>,
-    pub host_volumes: &'a BTreeMap<String, std::path::PathBuf>,
+    pub paths: &'a BTreeMap<String, std::path::PathBuf>,
 }
 
 pub fn name(alloc: &str, task: &str) -> String {
@@ -90,7 +90,7 @@ pub fn body(t: &Task, cx: &Context<'_>) -> Result<ContainerCreateBody, String> {
     for m in &t.volume_mounts {
         let v = cx.volumes.get(&m.volume).ok_or_else(|| format!("volume_mount: no volume {:?}", m.volume))?;
         let path =
-            cx.host_volumes.get(&v.source).ok_or_else(|| format!("no host volume {:?} on this node", v.source))?;
+            cx.paths.get(&m.volume).ok_or_else(|| format!("no {} volume {:?} on this node", v.kind, v.source))?;
         let ro = if m.read_only || v.read_only { ":ro" } else { "" };
         binds.push(format!("{}:{}{ro}", path.display(), m.destination));
     }
@@ -384,7 +384,7 @@ mod tests {
             env: &env,
             config: config.as_object().unwrap(),
             volumes: &none,
-            host_volumes: &BTreeMap::new(),
+            paths: &BTreeMap::new(),
         };
         let b = body(&t, &cx).unwrap();
         let hc = b.host_config.as_ref().unwrap();

@@ -73,6 +73,7 @@ pub(super) fn start_container(
     facts: &NodeFacts,
     key: TaskKey,
     exits: &mpsc::Sender<TaskExit>,
+    paths: &BTreeMap<String, PathBuf>,
 ) -> Result<Handle, String> {
     #[cfg(feature = "docker")]
     {
@@ -90,7 +91,7 @@ pub(super) fn start_container(
             env: &vars,
             config: &config,
             volumes: &a.volumes,
-            host_volumes: &cfg.host_volumes,
+            paths,
         };
         let mut body = docker::body(t, &cx)?;
         let alloc_dir = task_dir.parent().map(|p| p.join("alloc")).unwrap_or_default();
@@ -120,7 +121,7 @@ pub(super) fn start_container(
     }
     #[cfg(not(feature = "docker"))]
     {
-        let _ = (cfg, docker, adoptable, a, t, facts, key, exits);
+        let _ = (cfg, docker, adoptable, a, t, facts, key, exits, paths);
         Err("this agent was built without the Docker driver".into())
     }
 }
@@ -166,8 +167,15 @@ fn write_payload(local: &std::path::Path, d: &rabble_shared::job::DispatchPayloa
 }
 
 /// What to run for a raw_exec or exec task.
-pub(super) fn launch(cfg: &Settings, a: &Assignment, t: &Task, facts: &NodeFacts) -> Result<Launch, String> {
+pub(super) fn launch(
+    cfg: &Settings,
+    a: &Assignment,
+    t: &Task,
+    facts: &NodeFacts,
+    paths: &BTreeMap<String, PathBuf>,
+) -> Result<Launch, String> {
     let (vars, config, task_dir) = prepare(cfg, a, t, facts)?;
+    super::volumes::link(&task_dir, t, paths)?;
     let limits = || {
         let mem = t.resources.memory_max_mb.unwrap_or(t.resources.memory_mb);
         (format!("{}-{}", a.alloc, t.name), mem, t.resources.cpu_mhz)

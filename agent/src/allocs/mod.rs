@@ -8,6 +8,7 @@
 #[cfg(feature = "docker")]
 pub mod docker;
 mod driver;
+mod engines;
 pub use rabble_shared::job::env;
 mod ended;
 pub mod output;
@@ -17,6 +18,7 @@ pub mod programs;
 mod report;
 mod services;
 pub mod templates;
+mod volumes;
 
 use driver::{launch, start_container, stop_task};
 use policy::AfterExit;
@@ -32,6 +34,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+pub use engines::{DockerEngine, Engines, is_container};
 pub use services::service_defs;
 
 /// A started task: a child process (raw_exec, exec) or a container (docker).
@@ -151,36 +154,6 @@ pub struct Settings {
     pub host_volumes: BTreeMap<String, PathBuf>,
 }
 
-/// The container engines this build and node have: Docker, and Podman through its
-/// Docker-compatible API (the same code, another socket).
-#[derive(Clone, Default)]
-pub struct Engines {
-    #[cfg(feature = "docker")]
-    pub docker: Option<bollard::Docker>,
-    #[cfg(feature = "podman")]
-    pub podman: Option<bollard::Docker>,
-}
-
-impl Engines {
-    /// The engine a task's driver runs on.
-    #[cfg(feature = "docker")]
-    pub fn get(&self, driver: &str) -> Option<&bollard::Docker> {
-        match driver {
-            "docker" => self.docker.as_ref(),
-            #[cfg(feature = "podman")]
-            "podman" => self.podman.as_ref(),
-            _ => None,
-        }
-    }
-}
-
-/// Whether a driver runs containers (docker, podman).
-pub fn is_container(driver: &str) -> bool {
-    matches!(driver, "docker" | "podman")
-}
-
-pub type DockerEngine = Engines;
-
 pub struct Allocs {
     cfg: Settings,
     exits: mpsc::Sender<TaskExit>,
@@ -196,11 +169,14 @@ pub struct Allocs {
     templates: BTreeMap<AllocId, rabble_shared::rendered::AllocTemplates>,
     /// The output of allocations that ended, for `rabble alloc logs` (bounded).
     ended: ended::Ended,
+    /// Named volumes mounted for the allocations.
+    volumes: volumes::Volumes,
 }
 
 impl Allocs {
     pub fn new(cfg: Settings, exits: mpsc::Sender<TaskExit>) -> Allocs {
         Allocs {
+            volumes: volumes::Volumes::new(&cfg.alloc_dir),
             cfg,
             exits,
             seq: None,
@@ -277,6 +253,7 @@ impl Allocs {
                             (t.name.clone(), rt)
                         })
                         .collect();
+                    self.volumes.claim(&a, now);
                     self.allocs.insert(id, AllocRt { a, tasks, leaving: false, failure: None, reported: None });
                 }
             }
@@ -319,9 +296,21 @@ impl Allocs {
     fn advance(&mut self, facts: &NodeFacts, now: Instant) {
         let ids: Vec<AllocId> = self.allocs.keys().cloned().collect();
         for id in ids {
-            let Some(rt) = self.allocs.get(&id) else { continue };
+            let Some(rt) = self.allocs.get_mut(&id) else { continue };
             if rt.leaving || rt.failure.is_some() {
                 continue;
+            }
+            match self.volumes.ready(&rt.a, now) {
+                volumes::Ready::Yes => {}
+                volumes::Ready::NotYet => continue,
+                volumes::Ready::Failed(why) => {
+                    tracing::warn!(alloc = %id, error = %why, "allocation failed: its volume");
+                    for t in rt.tasks.values_mut() {
+                        (t.phase, t.failed, t.event) = (Phase::Dead { ok: false }, true, why.clone());
+                    }
+                    rt.failure = Some(why);
+                    continue;
+                }
             }
             let prestart_done =
                 rt.tasks.values().filter(|t| t.hook() == Some(Hook::Prestart) && !t.sidecar()).all(|t| t.dead_ok());
@@ -355,12 +344,14 @@ impl Allocs {
         let Some(t) = rt.tasks.get(task) else { return };
         let key = TaskKey { alloc: id.clone(), task: task.to_owned(), generation };
         let spec = templates::prepare(&self.cfg, &self.templates, id, &t.spec);
+        let paths = self.volumes.paths(&rt.a, &self.cfg.host_volumes);
         let result = match (spec, t.spec.driver.as_str()) {
             (Err(e), _) => Err(format!("template: {e}")),
             (Ok(spec), "docker" | "podman") => {
-                start_container(&self.cfg, &self.docker, &mut self.adoptable, &rt.a, &spec, facts, key, &self.exits)
+                let (docker, exits) = (&self.docker, &self.exits);
+                start_container(&self.cfg, docker, &mut self.adoptable, &rt.a, &spec, facts, key, exits, &paths)
             }
-            (Ok(spec), _) => launch(&self.cfg, &rt.a, &spec, facts)
+            (Ok(spec), _) => launch(&self.cfg, &rt.a, &spec, facts, &paths)
                 .and_then(|l| process::spawn(l, key, self.exits.clone()))
                 .map(Handle::Proc),
         };

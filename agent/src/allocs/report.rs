@@ -41,6 +41,7 @@ impl Allocs {
                 self.ended.keep(id.clone(), outputs, Instant::now());
             }
             let _ = std::fs::remove_dir_all(self.cfg.alloc_dir.join(id.as_str()));
+            self.volumes.release(&id);
             out.push((id, None));
         }
         out

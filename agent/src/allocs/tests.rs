@@ -27,6 +27,7 @@ fn facts() -> NodeFacts {
         tls_lanes: Vec::new(),
         interfaces: Default::default(),
         alloc_dir: String::new(),
+        storage: Vec::new(),
     }
 }
 
@@ -66,6 +67,7 @@ fn assignment(id: &str, kind: JobType, tasks: Vec<Task>) -> Assignment {
         services: vec![],
         tasks,
         volumes: Default::default(),
+        csi_volumes: Default::default(),
         restart: 0,
     }
 }
@@ -194,5 +196,44 @@ async fn an_operators_restart_restarts_running_tasks_in_place() {
     r.assign(3, vec![a]);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(std::fs::read_to_string(&starts).unwrap().lines().count(), 2);
+    r.assign(4, vec![]);
+}
+
+/// `a` using the named volume `source` (csi) at `/data`, found at `backing`.
+fn with_volume(mut a: Assignment, source: &str, backing: rabble_shared::volume::Backing) -> Assignment {
+    use rabble_shared::job::{Volume, VolumeMount};
+    let v = Volume { source: source.into(), read_only: false, kind: "csi".into(), access_mode: String::new() };
+    a.volumes.insert("data".into(), v);
+    a.csi_volumes.insert(source.into(), backing.attach());
+    for t in &mut a.tasks {
+        t.volume_mounts = vec![VolumeMount { volume: "data".into(), destination: "/data".into(), read_only: false }];
+    }
+    a
+}
+
+#[tokio::test]
+async fn a_named_volume_is_linked_into_a_process_task_or_fails_the_allocation_with_why() {
+    use rabble_shared::volume::Backing;
+    let mut r = Rig::new();
+    let disk = tempfile::tempdir().unwrap();
+    let host = Backing::Host { path: disk.path().display().to_string(), nodes: vec!["pi".into()] };
+    let write = task("t", r#"echo "from $NOMAD_ALLOC_ID" > data/state"#, 0, None);
+    r.assign(1, vec![with_volume(assignment("v1", JobType::Batch, vec![write]), "disk", host)]);
+    let st = r.until("v1", ClientStatus::Complete).await;
+    assert_eq!(st.tasks["t"].exit_code, Some(0), "{st:?}");
+    assert_eq!(std::fs::read_to_string(disk.path().join("state")).unwrap(), "from v1\n", "written through the link");
+    // A local volume whose directory is missing fails at once, saying which.
+    let gone = Backing::Local { node: "pi".into(), path: "/nonexistent/rabble".into() };
+    r.assign(2, vec![with_volume(assignment("v2", JobType::Batch, vec![task("t", "true", 0, None)]), "db", gone)]);
+    let st = r.until("v2", ClientStatus::Failed).await;
+    assert_eq!(st.reason, "volume \"db\": /nonexistent/rabble is not a directory on this node");
+    assert_eq!(st.tasks["t"].event, st.reason);
+    // An export that cannot be mounted here (no NFS client on this kernel, not root, or
+    // nothing on port 1: each a reason) fails the allocation with the mount's words.
+    let nfs = Backing::Nfs { server: "127.0.0.1".into(), path: "/nothing".into(), options: "port=1".into() };
+    r.assign(3, vec![with_volume(assignment("v3", JobType::Batch, vec![task("t", "true", 0, None)]), "media", nfs)]);
+    let st = r.until("v3", ClientStatus::Failed).await;
+    assert!(st.reason.starts_with("volume \"media\": mount 127.0.0.1:/nothing: "), "{}", st.reason);
+    assert!(!r.allocs.cfg.alloc_dir.join(".volumes/media").read_dir().unwrap().any(|_| true), "nothing mounted");
     r.assign(4, vec![]);
 }

@@ -106,6 +106,11 @@ const PSEUDO_FS: &[&str] = &[
     "efivarfs",
     "ramfs",
     "fuse.lxcfs",
+    // Network file systems: a statvfs on a dead server hangs (the agent's volumes too).
+    "nfs",
+    "nfs4",
+    "cifs",
+    "smb3",
 ];
 
 /// `/proc/mounts`: (device, mount point, file system) of the disks worth reporting, each
@@ -127,6 +132,11 @@ pub fn mounts(text: &str) -> Vec<(String, String, String)> {
         }
     }
     out
+}
+
+/// Whether the kernel has NFSv4 (`/proc/filesystems`; else its module may be installed).
+pub fn nfs_client(filesystems: &str) -> bool {
+    filesystems.lines().any(|l| l.split_whitespace().last() == Some("nfs4"))
 }
 
 /// A mount's (total, available) bytes.
@@ -170,5 +180,7 @@ mod tests {
         );
         let (total, avail) = space("/").unwrap();
         assert!(total > 0 && avail <= total);
+        let fs = "nodev\tsysfs\nnodev\tnfs\nnodev\tnfs4\n\text4\n";
+        assert!(nfs_client(fs) && !nfs_client("nodev\tsysfs\n\text4\n"));
     }
 }

@@ -91,6 +91,7 @@ impl Sampler {
             tls_lanes: Vec::new(), // filled in from the lanes (engine)
             interfaces,
             alloc_dir: String::new(),
+            storage: storage(),
         }
     }
 
@@ -169,6 +170,14 @@ fn disks<T>(f: impl Fn(&str, &str, &str, u64, u64) -> T) -> Vec<T> {
 }
 
 /// The kernel's host name.
+/// The network file systems this node can mount for volumes (`nfs`).
+fn storage() -> Vec<String> {
+    // Loaded, or its modules installed for the kernel to load at the first mount.
+    let modules = format!("/lib/modules/{}/kernel/fs/nfs", linux::read("/proc/sys/kernel/osrelease").trim());
+    let installed = std::path::Path::new(&modules).is_dir();
+    if installed || linux::nfs_client(&linux::read("/proc/filesystems")) { vec!["nfs".to_owned()] } else { Vec::new() }
+}
+
 pub fn hostname() -> String {
     linux::read("/proc/sys/kernel/hostname").trim().to_owned()
 }

@@ -39,6 +39,7 @@ pub fn assignments(catalog: &Catalog, node: &NodeId) -> Vec<Assignment> {
             services: g.services.clone(),
             tasks: g.tasks.iter().map(|t| with_meta(t, &spec.meta, &g.meta)).collect(),
             volumes: g.volumes.clone(),
+            csi_volumes: crate::scheduler::volumes::backings(&catalog.volumes.entries, g),
             restart: a.restart_asked,
         });
     }

@@ -48,6 +48,7 @@ fn facts(i: usize) -> NodeFacts {
         tls_lanes: Vec::new(),
         interfaces: Default::default(),
         alloc_dir: String::new(),
+        storage: Vec::new(),
     }
 }
 

@@ -59,6 +59,7 @@ pub fn facts(ip: &str) -> NodeFacts {
         tls_lanes: Vec::new(),
         interfaces: Default::default(),
         alloc_dir: String::new(),
+        storage: Vec::new(),
     }
 }
 

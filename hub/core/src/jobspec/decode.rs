@@ -312,19 +312,23 @@ fn volumes(r: &mut Reader<'_, '_>) -> BTreeMap<String, Volume> {
         let Some(name) = v.label("the volume's name, as in volume \"media\"") else { continue };
         let vr = &mut v.reader;
         let kind = vr.string("type").unwrap_or_else(|| "host".into());
-        if kind != "host" {
-            let path = vr.path.clone();
-            vr.ctx.unsupported.borrow_mut().push(vr.ctx.diagnostic(
-                vr.span.clone(),
-                &path,
-                format!("volume type {kind:?} is not supported: only host volumes"),
-            ));
-        }
         let source = vr.string("source").unwrap_or_else(|| name.clone());
         let read_only = vr.bool("read_only").unwrap_or(false);
         let access_mode = vr.string("access_mode").unwrap_or_default();
-        for k in ["attachment_mode", "per_alloc"] {
-            vr.value(k);
+        let attachment = vr.string("attachment_mode").unwrap_or_default();
+        vr.value("per_alloc");
+        let path = vr.path.clone();
+        match kind.as_str() {
+            "host" | "csi" => {
+                if let Err(why) = volume_modes(&access_mode, &attachment, read_only) {
+                    vr.ctx.error(vr.span.clone(), &path, why);
+                }
+            }
+            other => vr.ctx.unsupported.borrow_mut().push(vr.ctx.diagnostic(
+                vr.span.clone(),
+                &path,
+                format!("volume type {other:?} is not supported: host, or csi for a Rabble volume"),
+            )),
         }
         if let Some(m) = vr.block("mount_options") {
             m.reader.finish_ignored();
@@ -333,4 +337,23 @@ fn volumes(r: &mut Reader<'_, '_>) -> BTreeMap<String, Volume> {
         out.insert(name, Volume { source, read_only, kind, access_mode });
     }
     out
+}
+
+/// CSI's access and attachment modes as Nomad takes them: a filesystem attachment, a
+/// known access mode, and read-only use of a read-only mode.
+fn volume_modes(access: &str, attachment: &str, read_only: bool) -> Result<(), String> {
+    if !matches!(attachment, "" | "file-system") {
+        return Err(format!("attachment_mode {attachment:?}: Rabble volumes attach as \"file-system\""));
+    }
+    match access {
+        "" | "single-node-writer" | "multi-node-single-writer" | "multi-node-multi-writer" => Ok(()),
+        "single-node-reader-only" | "multi-node-reader-only" if read_only => Ok(()),
+        "single-node-reader-only" | "multi-node-reader-only" => {
+            Err(format!("access_mode {access:?} needs read_only = true"))
+        }
+        other => Err(format!(
+            "access_mode {other:?}: single-node-reader-only, single-node-writer, multi-node-reader-only, \
+             multi-node-single-writer or multi-node-multi-writer"
+        )),
+    }
 }

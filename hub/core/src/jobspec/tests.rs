@@ -300,3 +300,39 @@ fn parameterized_jobs_and_their_payload_file() {
     let e = errors(&src.replace("parameterized {", "periodic { cron = \"@daily\" }\n  parameterized {"));
     assert!(e.contains("either periodic or parameterized"), "{e}");
 }
+
+#[test]
+fn csi_volumes_name_rabble_volumes_and_their_modes_are_checked() {
+    let job = |volume: &str| {
+        format!(
+            "job \"db\" {{\n  group \"g\" {{\n    volume \"data\" {{\n{volume}\n    }}\n    task \"t\" {{\n      \
+             driver = \"docker\"\n      config {{ image = \"postgres:16\" }}\n      volume_mount {{\n        \
+             volume = \"data\"\n        destination = \"/var/lib/postgresql/data\"\n      }}\n    }}\n  }}\n}}\n"
+        )
+    };
+    let src = job(
+        "      type            = \"csi\"\n      source          = \"pgdata\"\n      attachment_mode = \"file-system\"\n      \
+         access_mode     = \"single-node-writer\"\n      read_only       = false",
+    );
+    let p = parse("db.hcl", &src, &Options::default()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        p.job.groups[0].volumes["data"],
+        Volume {
+            source: "pgdata".into(),
+            read_only: false,
+            kind: "csi".into(),
+            access_mode: "single-node-writer".into()
+        }
+    );
+    let e = errors(&job("      type = \"csi\"\n      source = \"x\"\n      access_mode = \"multi-node-reader-only\""));
+    assert!(
+        e.contains("job.hcl:3:5") && e.contains("access_mode \"multi-node-reader-only\" needs read_only = true"),
+        "{e}"
+    );
+    let e = errors(&job("      type = \"csi\"\n      source = \"x\"\n      attachment_mode = \"block-device\""));
+    assert!(e.contains("attachment_mode \"block-device\""), "{e}");
+    let e = errors(&job("      type = \"csi\"\n      source = \"x\"\n      access_mode = \"anyone\""));
+    assert!(e.contains("single-node-reader-only, single-node-writer"), "{e}");
+    let e = errors(&job("      type = \"nfs\"\n      source = \"x\""));
+    assert!(e.contains("volume type \"nfs\" is not supported"), "{e}");
+}

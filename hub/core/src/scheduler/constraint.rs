@@ -144,6 +144,7 @@ mod tests {
             tls_lanes: Vec::new(),
             interfaces: Default::default(),
             alloc_dir: String::new(),
+            storage: Vec::new(),
         }
     }
 

@@ -5,6 +5,7 @@
 
 use super::plan::{NodeState, Placement, Planner, Unplaced, group_resources};
 use super::reconcile::{self, Action, Decision, JobView, NodeCondition, Trigger};
+use super::volumes::Book;
 use crate::catalog::jobs::JobRecord;
 use crate::catalog::{AllocUpdate, Catalog, Update};
 use rabble_shared::alloc::{Allocation, ClientStatus, DesiredStatus, alloc_name};
@@ -87,7 +88,8 @@ pub fn evaluate(
     let holding: Vec<&Allocation> =
         catalog.work.allocs.values().map(Arc::as_ref).filter(|a| a.holds_resources()).collect();
     let healthy = healthy_since(catalog);
-    let mut planner = Planner::new(node_states(catalog), &holding);
+    let book = Book::new(&catalog.volumes.entries, &holding, |id| catalog.work.jobs.get(id).map(|j| &*j.spec));
+    let mut planner = Planner::new(node_states(catalog), &holding).with_volumes(book);
     let mut by_job: BTreeMap<&str, Vec<&Allocation>> = BTreeMap::new();
     for a in catalog.work.allocs.values() {
         by_job.entry(a.job_id.as_str()).or_default().push(a);

@@ -27,5 +27,6 @@ pub fn facts(name: &str, arch: &str, cpus: u32, mem_gb: u64, drivers: &[&str]) -
         tls_lanes: Vec::new(),
         interfaces: Default::default(),
         alloc_dir: String::new(),
+        storage: Vec::new(),
     }
 }

@@ -2,7 +2,8 @@
 //! node can take it. Nomad's recipe (feasibility → rank → pick), its designs only:
 //!
 //! - feasibility: node ready (up, eligible, not draining), datacenter, drivers present
-//!   and healthy, constraints (job, group, tasks), host volumes, `distinct_hosts`,
+//!   and healthy, constraints (job, group, tasks), host volumes, named volumes
+//!   ([`super::volumes`]: mountable here, access modes), `distinct_hosts`,
 //!   `distinct_property`, CPU and memory left, static ports free;
 //! - rank: BestFit v3 bin-packing (`20 − (10^freeCpu + 10^freeMem)`, clamped to 0..18,
 //!   over 18), job anti-affinity `−(c+1)/count` when the node already runs `c` of the
@@ -12,6 +13,7 @@
 //! A [`Planner`] keeps what it placed, so a plan of many placements sees its own.
 
 use super::constraint::{self, NodeRef};
+use super::volumes::{self, Book};
 use rabble_shared::NodeId;
 use rabble_shared::alloc::{AllocPort, Allocation};
 use rabble_shared::job::{Group, JobSpec, Operator, Resources};
@@ -86,6 +88,8 @@ pub struct Planner<'a> {
     /// clusters (two hubs on one test machine, two homelabs) running job "web" on node
     /// "pi1" do not pick the same host port, while one placement stays reproducible.
     port_salt: u64,
+    /// Named volumes and their claims (placements add theirs).
+    volumes: Book,
 }
 
 /// A max-heap of (score, node) with lazy invalidation by node version.
@@ -163,7 +167,20 @@ impl<'a> Planner<'a> {
             }
         }
         let n = cands.len();
-        Planner { cands, versions: vec![0; n], touched: Vec::new(), rankings: BTreeMap::new(), port_salt: 0 }
+        Planner {
+            cands,
+            versions: vec![0; n],
+            touched: Vec::new(),
+            rankings: BTreeMap::new(),
+            port_salt: 0,
+            volumes: Book::default(),
+        }
+    }
+
+    /// Places with the cluster's named volumes and their claims.
+    pub fn with_volumes(mut self, volumes: Book) -> Planner<'a> {
+        self.volumes = volumes;
+        self
     }
 
     /// Seeds the next placement's dynamic ports with `id` (the allocation it makes).
@@ -197,7 +214,8 @@ impl<'a> Planner<'a> {
                 );
             }
         }
-        for v in g.volumes.values() {
+        self.volumes.check(c.node.id, c.node.facts, g)?;
+        for v in g.volumes.values().filter(|v| v.kind == "host") {
             match c.node.facts.host_volumes.get(&v.source) {
                 None => return Err(format!("missing host volume {}", v.source)),
                 Some(h) if h.read_only && !v.read_only => return Err(format!("host volume {} is read-only", v.source)),
@@ -286,15 +304,17 @@ impl<'a> Planner<'a> {
         only: Option<&NodeId>,
     ) -> Result<Placement, Unplaced> {
         let ask = group_resources(g);
-        // Other nodes' feasibility moves with a placement under distinct_property: no
-        // ranking then; nor for a one-off question (a penalty, a pinned node).
+        // Other nodes' feasibility moves with a placement under distinct_property or a
+        // named volume's access mode: no ranking then; nor for a one-off question (a
+        // penalty, a pinned node).
         let distinct_property = job
             .constraints
             .iter()
             .chain(&g.constraints)
             .chain(g.tasks.iter().flat_map(|t| &t.constraints))
             .any(|c| c.operator == Operator::DistinctProperty);
-        let picked = if distinct_property || !penalty.is_empty() || only.is_some() {
+        let claims = volumes::csi(g).next().is_some();
+        let picked = if distinct_property || claims || !penalty.is_empty() || only.is_some() {
             self.scan(job, g, &ask, count, penalty, only)
         } else {
             self.ranked(job, g, &ask, count)
@@ -310,6 +330,7 @@ impl<'a> Planner<'a> {
         *c.groups.entry((job.id.clone(), g.name.clone())).or_default() += 1;
         self.versions[i] += 1;
         self.touched.push(i);
+        self.volumes.claim(c.node.id, g);
         Ok(Placement { node: c.node.id.clone(), ports, score })
     }
 

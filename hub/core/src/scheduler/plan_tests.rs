@@ -201,3 +201,74 @@ fn the_kept_ranking_places_exactly_as_a_full_scan() {
     assert_eq!(ranked, scanned);
     assert!(ranked.iter().any(|r| r.is_err()), "the cluster fills up, so both paths explain failures too");
 }
+
+/// A book with one volume of each backing (`media` on NFS, `disk` a host path on `a` and
+/// `b`, `db` local to `b`), claimed by `claims`.
+fn book(claims: &[(&str, &str, bool)]) -> super::volumes::Book {
+    use rabble_shared::volume::{Backing, VolumeSpec};
+    let spec = |name: &str, backing| (name.to_owned(), VolumeSpec { name: name.into(), backing });
+    let nfs = Backing::Nfs { server: "nas".into(), path: "/tank/media".into(), options: String::new() };
+    let specs = [
+        spec("media", nfs),
+        spec("disk", Backing::Host { path: "/mnt/disk".into(), nodes: vec!["a".into(), "b".into()] }),
+        spec("db", Backing::Local { node: "b".into(), path: "/srv/db".into() }),
+    ];
+    let claims = claims
+        .iter()
+        .map(|(v, n, w)| super::volumes::Claim { volume: (*v).into(), node: NodeId::new(*n).unwrap(), writer: *w })
+        .collect();
+    super::volumes::Book { specs: specs.into_iter().collect(), claims }
+}
+
+/// A group of `count` using volume `source` (csi) with `access` mode.
+fn csi(count: u32, source: &str, access: &str, read_only: bool) -> JobSpec {
+    simple(
+        count,
+        10,
+        &format!(
+            "volume \"v\" {{\n type = \"csi\"\n source = \"{source}\"\n access_mode = \"{access}\"\n \
+             attachment_mode = \"file-system\"\n read_only = {read_only}\n}}"
+        ),
+    )
+}
+
+/// Places every allocation of `j` on nodes `ids` with facts `f` and the volume claims.
+fn run(ids: &[NodeId], f: &[NodeFacts], claims: &[(&str, &str, bool)], j: &JobSpec) -> Vec<Result<String, Unplaced>> {
+    let mut p = Planner::new(nodes(ids, f), &[]).with_volumes(book(claims));
+    place_all(&mut p, j).into_iter().map(|r| r.map(|p| p.node.to_string())).collect()
+}
+
+#[test]
+fn named_volumes_go_where_they_can_be_mounted_and_keep_their_access_modes() {
+    let ids = ids(&["a", "b", "c"]);
+    let mut f = [facts("x86_64", 4, 8), facts("x86_64", 4, 8), facts("x86_64", 4, 8)];
+    // NFS: only a node with an NFS client; the others are named.
+    let media = csi(1, "media", "multi-node-multi-writer", false);
+    let e = run(&ids, &f, &[], &media).remove(0);
+    assert_eq!(e.unwrap_err().to_string(), "no NFS client for volume media filtered 3 nodes");
+    f[2].storage = vec!["nfs".into()];
+    assert_eq!(run(&ids, &f, &[], &media).remove(0).unwrap(), "c");
+    // A host volume on its nodes, a local one on its node, a missing one nowhere.
+    let all = |j: &JobSpec, claims: &[(&str, &str, bool)]| run(&ids, &f, claims, j);
+    let disk = all(&csi(3, "disk", "", false), &[]);
+    assert!(disk.iter().all(|r| matches!(r.as_deref(), Ok("a" | "b"))), "{disk:?}");
+    assert_eq!(all(&csi(2, "db", "", false), &[]).iter().flatten().collect::<Vec<_>>(), ["b", "b"]);
+    let e = all(&csi(1, "nope", "", false), &[]).remove(0).unwrap_err();
+    assert_eq!(e.to_string(), "missing volume nope filtered 3 nodes");
+    // single-node-writer: every user on the node that has it, placed ones included.
+    let one = all(&csi(3, "disk", "single-node-writer", false), &[]);
+    assert!(one.iter().all(|r| r == &one[0]) && one[0].is_ok(), "{one:?}");
+    let one = all(&csi(2, "disk", "single-node-writer", false), &[("disk", "b", true)]);
+    assert_eq!(one.iter().flatten().collect::<Vec<_>>(), ["b", "b"]);
+    let e = all(&csi(1, "disk", "single-node-reader-only", true), &[("disk", "c", false)]).remove(0).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "volume disk attached to c (single-node-reader-only) filtered 2 nodes; volume disk not on the node filtered 1 node"
+    );
+    // multi-node-single-writer: one writer anywhere, readers beside it.
+    let writers = all(&csi(2, "disk", "multi-node-single-writer", false), &[]);
+    assert!(writers[0].is_ok(), "{writers:?}");
+    assert!(writers[1].as_ref().unwrap_err().to_string().contains("has its writer on"), "{writers:?}");
+    let readers = all(&csi(2, "disk", "multi-node-single-writer", true), &[("disk", "a", true)]);
+    assert!(readers.iter().all(Result::is_ok), "{readers:?}");
+}

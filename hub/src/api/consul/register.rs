@@ -181,6 +181,7 @@ pub async fn register(State(s): State<AppState>, body: Bytes) -> Response {
         tls_lanes: Vec::new(),
         interfaces: Default::default(),
         alloc_dir: String::new(),
+        storage: Vec::new(),
     };
     let mut updates = vec![
         Update::Node(node.clone(), NodeUpdate::Facts(Box::new(facts))),
