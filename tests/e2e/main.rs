@@ -35,6 +35,7 @@ mod liveness;
 mod logs;
 mod malformed;
 mod mosquitto;
+mod nfs;
 mod nomad_api;
 mod policy;
 mod prometheus;

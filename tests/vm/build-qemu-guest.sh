@@ -12,23 +12,16 @@ G=$W/guest
 mkdir -p "$W"; exec 8>"$W.guest.lock"; flock 8
 if [ -f "$G/vmlinuz" ] && [ -f "$G/initrd.gz" ]; then echo "reusing $G"; exit 0; fi
 [ -d "$W/dbs/var/cache/apt/archives" ] || bash "$HERE/build-vm.sh"
-A=$W/dbs/var/cache/apt/archives
-rm -rf "$G" && mkdir -p "$G/k" "$G/bb"
-dpkg-deb -x "$(ls "$A"/linux-image-[0-9]*arm64*.deb | head -1)" "$G/k"
-[ -d "$G/k/lib/modules" ] || ln -s usr/lib "$G/k/lib"
-KVER=$(ls "$G/k/lib/modules"); /usr/sbin/depmod -b "$G/k" "$KVER"
+A=$W/dbs/var/cache/apt/archives  # read by guest-lib.sh
+export A
+# shellcheck source=tests/vm/guest-lib.sh
+. "$HERE/guest-lib.sh"
+rm -rf "$G" && mkdir -p "$G"
+kernel_unpack "$G"
 cp "$G/k/boot/vmlinuz-$KVER" "$G/vmlinuz"
-dpkg-deb -x "$A"/busybox-static_*.deb "$G/bb"
 I=$G/initramfs; mkdir -p "$I"/{bin,dev,proc,sys,www,lib/modules}
-cp "$(ls "$G"/bb/bin/busybox "$G"/bb/usr/bin/busybox 2>/dev/null | head -1)" "$I/bin/"
-for a in sh mount insmod ifconfig route httpd head poweroff sleep cat echo; do ln -sf busybox "$I/bin/$a"; done
-for m in virtio_pci virtio_net gpio_keys evdev; do
-  /usr/sbin/modprobe -d "$G/k" -S "$KVER" --show-depends $m 2>/dev/null || true; done |
-  awk '$1=="insmod"{print $2}' | awk '!s[$0]++' |
-  while read -r p; do b=$(basename "$p"); case $b in
-      *.xz) xz -dc "$p" > "$I/lib/modules/${b%.xz}"; echo "${b%.xz}";;
-      *.zst) zstd -qdc "$p" > "$I/lib/modules/${b%.zst}"; echo "${b%.zst}";;
-      *) cp "$p" "$I/lib/modules/"; echo "$b";; esac; done > "$I/modlist"
+busybox_into "$G" "$I" sh mount insmod ifconfig route httpd head poweroff sleep cat echo
+modules_into "$G" "$I" virtio_pci virtio_net gpio_keys evdev
 echo "rabble qemu guest" > "$I/www/index.html"
 cat > "$I/init" <<'INIT'
 #!/bin/sh
@@ -49,5 +42,5 @@ exec httpd -f -p 80 -h /www
 INIT
 chmod 755 "$I/init"; (cd "$I" && find . | cpio -o -H newc --quiet | gzip -1) > "$G/initrd.gz"
 truncate -s 1M "$G/disk.img"
-rm -rf "$G/k" "$G/bb" "$I"
+rm -rf "$G/k" "$I"
 echo "guest in $G: vmlinuz, initrd.gz, disk.img"

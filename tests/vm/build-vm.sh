@@ -21,21 +21,14 @@ if [ -f "$W/base.img" ] && [ -f "$W/vmlinuz" ] && [ -f "$W/initrd.gz" ]; then ec
   --include=systemd-sysv,udev,linux-image-arm64,busybox-static "$SUITE" "$W/dbs" "$MIRROR" > "$W/debootstrap.log"
 A=$W/dbs/var/cache/apt/archives
 # 2) kernel and modules
-rm -rf "$W/k" && mkdir -p "$W/k" && dpkg-deb -x "$(ls "$A"/linux-image-[0-9]*arm64*.deb | head -1)" "$W/k"
-[ -d "$W/k/lib/modules" ] || ln -s usr/lib "$W/k/lib"
-KVER=$(ls "$W/k/lib/modules"); /usr/sbin/depmod -b "$W/k" "$KVER"
+# shellcheck source=tests/vm/guest-lib.sh
+. "$HERE/guest-lib.sh"
+kernel_unpack "$W"
 cp "$W/k/boot/vmlinuz-$KVER" "$W/vmlinuz"
 # 3) initramfs: busybox + virtio/ext4/vfat modules, mount vda2, switch_root
 I=$W/initramfs; rm -rf "$I"; mkdir -p "$I"/{bin,dev,proc,sys,newroot,lib/modules}
-rm -rf "$W/bb"; dpkg-deb -x "$A"/busybox-static_*.deb "$W/bb"
-cp "$(ls "$W"/bb/bin/busybox "$W"/bb/usr/bin/busybox 2>/dev/null | head -1)" "$I/bin/"
-for a in sh mount umount sleep cat cut insmod switch_root; do ln -sf busybox "$I/bin/$a"; done
-for m in virtio_pci virtio_blk virtio_net ext4 vfat nls_cp437 nls_ascii nls_utf8; do
-  /usr/sbin/modprobe -d "$W/k" -S "$KVER" --show-depends $m; done | awk '$1=="insmod"{print $2}' | awk '!s[$0]++' |
-  while read -r p; do b=$(basename "$p"); case $b in
-      *.xz) xz -dc "$p" > "$I/lib/modules/${b%.xz}"; echo "${b%.xz}";;
-      *.zst) zstd -qdc "$p" > "$I/lib/modules/${b%.zst}"; echo "${b%.zst}";;
-      *) cp "$p" "$I/lib/modules/"; echo "$b";; esac; done > "$I/modlist"
+busybox_into "$W" "$I" sh mount umount sleep cat cut insmod switch_root
+modules_into "$W" "$I" virtio_pci virtio_blk virtio_net ext4 vfat nls_cp437 nls_ascii nls_utf8
 cat > "$I/init" <<'INIT'
 #!/bin/sh
 export PATH=/bin
