@@ -12,9 +12,19 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+#[cfg(unix)]
 pub const DEFAULT_CONFIG: &str = "/etc/rabble/agent.toml";
+#[cfg(unix)]
 pub const DEFAULT_SERVICES_DIR: &str = "/etc/rabble/services.d";
+#[cfg(unix)]
 pub const DEFAULT_SOCKET: &str = "/run/rabble/agent.sock";
+// Windows: everything under ProgramData; the socket is the named pipe \\.\pipe\agent.sock.
+#[cfg(windows)]
+pub const DEFAULT_CONFIG: &str = r"C:\ProgramData\rabble\agent.toml";
+#[cfg(windows)]
+pub const DEFAULT_SERVICES_DIR: &str = r"C:\ProgramData\rabble\services.d";
+#[cfg(windows)]
+pub const DEFAULT_SOCKET: &str = r"C:\ProgramData\rabble\agent.sock";
 /// A heartbeat a second (~0.4 KB of JSON, QoS 0) lets the hub notice a silent node in
 /// under 5 s; a 3 s keepalive makes the broker fire the Will within 4.5 s of silence.
 pub const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(1);
@@ -22,7 +32,10 @@ pub const DEFAULT_KEEPALIVE: Duration = Duration::from_secs(3);
 /// Node metrics every 10 s (~0.4 KB more on one heartbeat in ten), as a Prometheus scrape.
 pub const DEFAULT_METRICS_INTERVAL: Duration = Duration::from_secs(10);
 /// On /run (a tmpfs): allocation directories never touch the SD card.
+#[cfg(unix)]
 pub const DEFAULT_ALLOC_DIR: &str = "/run/rabble/alloc";
+#[cfg(windows)]
+pub const DEFAULT_ALLOC_DIR: &str = r"C:\ProgramData\rabble\alloc";
 /// Where the agent answers DNS: the port a local Consul agent used, so the seed's Unbound
 /// `stub-addr: 127.0.0.1@8600` works unchanged.
 pub const DEFAULT_DNS_LISTEN: &str = "127.0.0.1:8600";
@@ -165,13 +178,11 @@ fn pending_token(pending: &Path) -> Result<String, ConfigError> {
     let err = |message: String| ConfigError::File { path: pending.to_owned(), message };
     let token = rabble_shared::support::join::new_token().map_err(|e| err(e.to_string()))?;
     use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(pending)
-        .map_err(|e| err(format!("cannot create: {e}")))?;
+    let mut open = std::fs::OpenOptions::new();
+    open.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
+    let mut f = open.open(pending).map_err(|e| err(format!("cannot create: {e}")))?;
     f.write_all(token.as_bytes()).and_then(|()| f.sync_all()).map_err(|e| err(format!("cannot write: {e}")))?;
     Ok(token)
 }

@@ -14,8 +14,12 @@ use tokio::sync::mpsc;
 
 pub type Drivers = BTreeMap<String, DriverFacts>;
 
-/// Where the Docker engine listens when nothing is configured.
+/// Where the Docker engine listens when nothing is configured (Docker Desktop's named
+/// pipe on Windows).
+#[cfg(unix)]
 pub const DEFAULT_DOCKER_SOCKET: &str = "/var/run/docker.sock";
+#[cfg(windows)]
+pub const DEFAULT_DOCKER_SOCKET: &str = "//./pipe/docker_engine";
 const EVERY: Duration = Duration::from_secs(60);
 
 /// Which drivers to probe.
@@ -90,15 +94,30 @@ pub async fn run(cfg: DriverConfig, tx: mpsc::Sender<Drivers>) {
 }
 
 #[cfg(feature = "docker")]
+pub use docker::connect as connect_engine;
+
+#[cfg(feature = "docker")]
 mod docker {
     use super::DriverFacts;
     use std::path::Path;
 
-    /// Asks the engine for its version over its Unix socket (2 s timeout).
+    /// A client for the engine at `sock`: its Unix socket, or on Windows its named pipe.
+    pub fn connect(sock: &Path, timeout_s: u64) -> Result<bollard::Docker, bollard::errors::Error> {
+        #[cfg(unix)]
+        return bollard::Docker::connect_with_unix(&sock.to_string_lossy(), timeout_s, bollard::API_DEFAULT_VERSION);
+        #[cfg(windows)]
+        return bollard::Docker::connect_with_named_pipe(
+            &sock.to_string_lossy(),
+            timeout_s,
+            bollard::API_DEFAULT_VERSION,
+        );
+    }
+
+    /// Asks the engine for its version over its socket (2 s timeout).
     pub async fn probe(sock: &Path) -> DriverFacts {
-        let detail = format!("unix://{}", sock.display());
-        let answer = match bollard::Docker::connect_with_unix(&sock.to_string_lossy(), 2, bollard::API_DEFAULT_VERSION)
-        {
+        let scheme = if cfg!(windows) { "npipe" } else { "unix" };
+        let detail = format!("{scheme}://{}", sock.display());
+        let answer = match connect(sock, 2) {
             Ok(d) => tokio::time::timeout(std::time::Duration::from_secs(3), d.version())
                 .await
                 .map_err(|_| "no answer within 3s".to_owned())
@@ -144,7 +163,7 @@ mod tests {
 
     /// Paused time: a report at start, silence while nothing changes (a minute's probes
     /// cost no publish), one report when something does.
-    #[cfg(feature = "docker")]
+    #[cfg(all(feature = "docker", unix))]
     #[tokio::test(start_paused = true)]
     async fn reports_at_start_then_only_changes() {
         let dir = tempfile::tempdir().unwrap();

@@ -19,6 +19,8 @@ pub mod proxy;
 pub mod services;
 pub mod tls;
 pub mod trace;
+#[cfg(windows)]
+pub mod win32;
 
 pub use config::Config;
 pub use engine::run;

@@ -73,7 +73,11 @@ fn run(flags: Flags) -> Result<(), String> {
         tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| chain("tokio runtime", &e))?;
     rt.block_on(async {
         let shutdown = async {
+            #[cfg(unix)]
             let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+            // Windows: CTRL_BREAK (and a service stop, through the service's handler) end it like SIGTERM.
+            #[cfg(windows)]
+            let mut term = tokio::signal::windows::ctrl_break().ok();
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {}
                 Some(()) = async { match term.as_mut() { Some(t) => t.recv().await, None => std::future::pending().await } } => {}

@@ -50,6 +50,7 @@ mod templates;
 mod tls;
 mod ui;
 mod volumes;
+mod windows;
 
 use std::path::PathBuf;
 

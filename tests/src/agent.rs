@@ -11,7 +11,8 @@ use std::process::Command;
 pub fn release_agent(target: &str) -> PathBuf {
     let host_bin = bin("rabble-agent");
     let target_dir = host_bin.parent().and_then(Path::parent).expect("target dir");
-    let p = target_dir.join(target).join("agent-release/rabble-agent");
+    let exe = if target.contains("windows") { "rabble-agent.exe" } else { "rabble-agent" };
+    let p = target_dir.join(target).join("agent-release").join(exe);
     assert!(
         p.exists(),
         "{} is missing: build it with `cargo build --profile agent-release --target {target} -p rabble-agent` \

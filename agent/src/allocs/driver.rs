@@ -29,8 +29,7 @@ pub(super) fn stop_task(t: &mut TaskRt, now: Instant, docker: &DockerEngine) {
                     #[cfg(not(feature = "qemu"))]
                     let asked = false;
                     if !asked {
-                        let sig = process::parse_signal(t.spec.kill_signal.as_deref())
-                            .unwrap_or(rustix::process::Signal::TERM);
+                        let sig = process::parse_signal(t.spec.kill_signal.as_deref()).unwrap_or(process::Signal::TERM);
                         process::signal(p.pid, sig);
                     }
                 }

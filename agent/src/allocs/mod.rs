@@ -463,7 +463,7 @@ impl Allocs {
                 if let Phase::Stopping { run: Handle::Proc(p), kill_at, .. } = &mut t.phase
                     && *kill_at <= now
                 {
-                    process::signal(p.pid, rustix::process::Signal::KILL);
+                    process::signal(p.pid, process::Signal::KILL);
                     *kill_at = now + Duration::from_secs(3600);
                 }
             }

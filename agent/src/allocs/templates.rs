@@ -68,16 +68,20 @@ fn path_for(cfg: &Settings, alloc: &AllocId, task: &str, dest: &str) -> Result<P
 }
 
 fn write(path: &PathBuf, f: &RenderedFile) -> Result<(), String> {
-    use std::os::unix::fs::PermissionsExt;
     let err = |e: std::io::Error| format!("{}: {e}", path.display());
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(err)?;
     }
     let tmp = path.with_extension("rabble-tmp");
     std::fs::write(&tmp, &f.contents).map_err(err)?;
-    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(f.perms & 0o7777)).map_err(err)?;
-    if f.uid.is_some() || f.gid.is_some() {
-        std::os::unix::fs::chown(&tmp, f.uid, f.gid).map_err(err)?;
+    // Windows: the file is the agent's, with its directory's permissions (no modes, no owners).
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(f.perms & 0o7777)).map_err(err)?;
+        if f.uid.is_some() || f.gid.is_some() {
+            std::os::unix::fs::chown(&tmp, f.uid, f.gid).map_err(err)?;
+        }
     }
     std::fs::rename(&tmp, path).map_err(err)
 }

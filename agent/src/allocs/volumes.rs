@@ -132,6 +132,7 @@ impl Volumes {
             self.mounts.remove(&name);
             let dir = self.dir.join(&name);
             // Lazily: a process still holding a file keeps it until it lets go.
+            #[cfg(target_os = "linux")]
             match rustix::mount::unmount(&dir, rustix::mount::UnmountFlags::DETACH) {
                 Ok(()) => tracing::info!(volume = %name, "NFS export unmounted (no user left)"),
                 Err(e) => tracing::debug!(volume = %name, error = %e, "nothing to unmount"),
@@ -154,13 +155,24 @@ pub fn link(task_dir: &Path, t: &rabble_shared::job::Task, paths: &BTreeMap<Stri
             std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         }
         let _ = std::fs::remove_file(&at); // a link from the task's last start
-        std::os::unix::fs::symlink(target, &at).map_err(|e| format!("cannot link {}: {e}", at.display()))?;
+        #[cfg(unix)]
+        let linked = std::os::unix::fs::symlink(target, &at);
+        #[cfg(windows)]
+        let linked = std::os::windows::fs::symlink_dir(target, &at);
+        linked.map_err(|e| format!("cannot link {}: {e}", at.display()))?;
     }
     Ok(())
 }
 
+/// NFS volumes are mounted by Linux nodes only.
+#[cfg(not(target_os = "linux"))]
+fn mount_nfs(_server: &str, _path: &str, _options: &str, _dir: &Path) -> Result<(), String> {
+    Err(format!("NFS volumes are mounted on Linux nodes, not on {}", std::env::consts::OS))
+}
+
 /// Mounts `server:path` on `dir` with the kernel's NFS client (NFSv4 unless `options`
 /// ask for `vers=3`): a directory already mounted (the agent restarted) is kept.
+#[cfg(target_os = "linux")]
 fn mount_nfs(server: &str, path: &str, options: &str, dir: &Path) -> Result<(), String> {
     use std::net::ToSocketAddrs;
     use std::os::unix::fs::MetadataExt;
@@ -187,6 +199,7 @@ fn mount_nfs(server: &str, path: &str, options: &str, dir: &Path) -> Result<(), 
 }
 
 /// What a failed mount means, in the words mount.nfs uses.
+#[cfg(target_os = "linux")]
 fn reason(e: rustix::io::Errno) -> String {
     use rustix::io::Errno;
     let what = match e {
@@ -206,7 +219,7 @@ fn reason(e: rustix::io::Errno) -> String {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
 

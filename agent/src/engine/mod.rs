@@ -165,7 +165,11 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
     };
     engine.reload("startup", true);
 
+    // SIGHUP re-reads the service files (Windows has no SIGHUP: `rabble-agent reload`).
+    #[cfg(unix)]
     let mut sighup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    #[cfg(not(unix))]
+    let mut sighup: Option<tokio::sync::mpsc::Receiver<()>> = None;
     let mut heartbeat = tokio::time::interval(engine.cfg.heartbeat_interval);
     heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut tick = tokio::time::interval(TICK);
@@ -265,9 +269,7 @@ async fn start_dns(
 fn engines(cfg: &Config) -> crate::allocs::Engines {
     let _ = cfg;
     #[cfg(feature = "docker")]
-    let connect = |sock: &std::path::PathBuf| {
-        bollard::Docker::connect_with_unix(&sock.to_string_lossy(), 120, bollard::API_DEFAULT_VERSION).ok()
-    };
+    let connect = |sock: &std::path::PathBuf| crate::driver::connect_engine(sock, 120).ok();
     crate::allocs::Engines {
         #[cfg(feature = "docker")]
         docker: cfg.drivers.docker_socket.as_ref().and_then(connect),

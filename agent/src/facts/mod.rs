@@ -1,13 +1,21 @@
 //! Node facts (what the node is), heartbeat stats (how it is doing) and the node's
-//! metrics (node_exporter's counters), from /proc, /sys and rtnetlink (`linux`,
-//! `netlink`).
+//! metrics (node_exporter's counters). The readings come from `os`: on Linux `/proc`,
+//! `/sys` and rtnetlink (`linux`, `netlink`: pure parsers), elsewhere (Windows, macOS)
+//! sysinfo; this module puts them into the wire's shapes.
 
+#[cfg(target_os = "linux")]
 mod linux;
+#[cfg(target_os = "linux")]
 mod netlink;
+#[cfg(target_os = "linux")]
+#[path = "on_linux.rs"]
+mod os;
+#[cfg(not(target_os = "linux"))]
+#[path = "on_sysinfo.rs"]
+mod os;
 
-use rabble_shared::msg::{
-    DiskFacts, DiskUse, Heartbeat, MAX_METRIC_ITEMS, NetUse, NodeFacts, NodeMetrics, OsFacts, ThermalZone, Throttled,
-};
+pub use os::hostname;
+use rabble_shared::msg::{DiskFacts, DiskUse, Heartbeat, NodeFacts, NodeMetrics, OsFacts};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
@@ -15,8 +23,6 @@ use std::net::IpAddr;
 const MAX_DISKS: usize = 16;
 /// Interfaces listed by name in the facts.
 const MAX_INTERFACES: usize = 16;
-const THERMAL_ZONE: &str = "/sys/class/thermal/thermal_zone0/temp";
-const PI_THROTTLED: &str = "/sys/devices/platform/soc/soc:firmware/get_throttled";
 
 /// Who the operator says the node is; the rest is read from the machine.
 #[derive(Debug, Clone, Default)]
@@ -28,10 +34,10 @@ pub struct Identity {
     pub meta: BTreeMap<String, String>,
 }
 
-/// Reads the machine. Keeps the last CPU ticks between heartbeats (CPU usage is a
-/// difference between two reads) and nothing else.
+/// Reads the machine. Keeps what CPU usage is measured against (it is a difference
+/// between two reads) and nothing else.
 pub struct Sampler {
-    ticks: [u64; 8],
+    os: os::Os,
     seq: u64,
     /// Metrics ride on every `metrics_every`-th heartbeat (the first included); 0: never.
     pub metrics_every: u64,
@@ -51,33 +57,30 @@ impl Default for Sampler {
 
 impl Sampler {
     pub fn new() -> Sampler {
-        Sampler { ticks: linux::stat(&linux::read("/proc/stat")).0, seq: 0, metrics_every: 0 }
+        Sampler { os: os::Os::new(), seq: 0, metrics_every: 0 }
     }
 
     /// Facts: read at start and on reload.
     pub fn facts(&mut self, id: &Identity) -> NodeFacts {
-        let (addrs, interfaces) = addresses();
+        let (addrs, interfaces) = os::addresses(MAX_INTERFACES);
         let advertise =
             id.advertise.or_else(|| pick_advertise(&addrs)).map_or_else(|| "127.0.0.1".into(), |a| a.to_string());
-        let cpus = linux::stat(&linux::read("/proc/stat")).1.max(1);
-        let memory_bytes = linux::meminfo(&linux::read("/proc/meminfo")).0;
-        let disks = disks(|_, mount, fs, total, _| DiskFacts {
-            mount: mount.to_owned(),
-            fs: fs.to_owned(),
-            total_bytes: total,
-        });
-        let (os_name, os_version) = linux::os_release(&linux::read("/etc/os-release"));
+        let m = self.os.machine();
+        let disks = os::disks(MAX_DISKS)
+            .into_iter()
+            .map(|(mount, fs, total, _)| DiskFacts { mount, fs, total_bytes: total })
+            .collect();
         NodeFacts {
             name: id.name.clone(),
             hostname: hostname(),
             arch: std::env::consts::ARCH.to_owned(),
             os: OsFacts {
-                name: os_name.unwrap_or_else(|| std::env::consts::OS.to_owned()),
-                version: os_version.unwrap_or_default(),
-                kernel: linux::read("/proc/sys/kernel/osrelease").trim().to_owned(),
+                name: m.os_name.unwrap_or_else(|| std::env::consts::OS.to_owned()),
+                version: m.os_version.unwrap_or_default(),
+                kernel: m.kernel,
             },
-            cpus,
-            memory_bytes,
+            cpus: m.cpus.max(1),
+            memory_bytes: m.memory_bytes,
             disks,
             addresses: addrs.iter().map(|a| a.to_string()).collect(),
             advertise,
@@ -91,36 +94,33 @@ impl Sampler {
             tls_lanes: Vec::new(), // filled in from the lanes (engine)
             interfaces,
             alloc_dir: String::new(),
-            storage: storage(),
+            storage: os::storage(),
         }
     }
 
     /// One heartbeat's stats.
     pub fn heartbeat(&mut self) -> Heartbeat {
         self.seq += 1;
-        let ticks = linux::stat(&linux::read("/proc/stat")).0;
-        let cpu_percent = linux::cpu_percent(&self.ticks, &ticks);
-        self.ticks = ticks;
-        let (memory_total_bytes, available, _, _) = linux::meminfo(&linux::read("/proc/meminfo"));
-        let memory_used_bytes = memory_total_bytes.saturating_sub(available);
-        let load = linux::loadavg(&linux::read("/proc/loadavg"));
-        let disks = disks(|_, mount, _, total, avail| DiskUse {
-            mount: mount.to_owned(),
-            used_bytes: total.saturating_sub(avail),
-            total_bytes: total,
-        });
+        let cpu_percent = self.os.cpu_percent();
+        let (memory_total_bytes, available, _, _) = self.os.memory();
+        let disks = os::disks(MAX_DISKS)
+            .into_iter()
+            .map(|(mount, _, total, avail)| DiskUse {
+                mount,
+                used_bytes: total.saturating_sub(avail),
+                total_bytes: total,
+            })
+            .collect();
         let mut hb = Heartbeat {
             seq: self.seq,
-            uptime_s: linux::uptime(&linux::read("/proc/uptime")),
+            uptime_s: os::uptime(),
             cpu_percent,
-            load,
-            memory_used_bytes,
+            load: os::loadavg(),
+            memory_used_bytes: memory_total_bytes.saturating_sub(available),
             memory_total_bytes,
             disks,
-            temperature_c: read_trimmed(THERMAL_ZONE).and_then(|s| s.parse::<f32>().ok()).map(|m| m / 1000.0),
-            throttled: read_trimmed(PI_THROTTLED)
-                .and_then(|s| u32::from_str_radix(s.trim_start_matches("0x"), 16).ok())
-                .map(Throttled::from_raw),
+            temperature_c: os::temperature(),
+            throttled: os::throttled(),
             assignments_refused: 0, // the engine fills it in
             metrics: None,
         };
@@ -133,80 +133,18 @@ impl Sampler {
     /// The node's counters for `/metrics`: CPU time per mode, memory available, swap,
     /// bytes per interface, every thermal zone.
     pub fn metrics(&mut self) -> NodeMetrics {
-        let (ticks, _) = linux::stat(&linux::read("/proc/stat"));
-        // USER_HZ is 100 on Linux.
-        let cpu_seconds = ticks.map(|t| t as f64 / 100.0);
-        let mut m = NodeMetrics { cpu_seconds, ..Default::default() };
-        (_, m.memory_available_bytes, m.swap_total_bytes, m.swap_free_bytes) =
-            linux::meminfo(&linux::read("/proc/meminfo"));
-        m.net = linux::net_dev(&linux::read("/proc/net/dev"))
-            .into_iter()
-            .filter(|(name, ..)| name != "lo" && !name.starts_with("veth"))
-            .take(MAX_METRIC_ITEMS)
-            .map(|(device, rx_bytes, tx_bytes)| NetUse { device, rx_bytes, tx_bytes })
-            .collect();
-        m.thermal = (0..MAX_METRIC_ITEMS as u32)
-            .map_while(|zone| {
-                let dir = format!("/sys/class/thermal/thermal_zone{zone}");
-                let milli = read_trimmed(&format!("{dir}/temp"))?.parse::<f32>().ok()?;
-                let kind = read_trimmed(&format!("{dir}/type")).unwrap_or_default();
-                Some(ThermalZone { zone, kind, celsius: milli / 1000.0 })
-            })
-            .collect();
-        m
+        self.os.metrics()
     }
 }
 
-/// The first [`MAX_DISKS`] disks, each mapped by `f(device, mount, fs, total, available)`.
-fn disks<T>(f: impl Fn(&str, &str, &str, u64, u64) -> T) -> Vec<T> {
-    linux::mounts(&linux::read("/proc/mounts"))
-        .iter()
-        .filter_map(|(dev, mount, fs)| {
-            let (total, avail) = linux::space(mount).filter(|(t, _)| *t > 0)?;
-            Some(f(dev, mount, fs, total, avail))
-        })
-        .take(MAX_DISKS)
-        .collect()
-}
-
-/// The kernel's host name.
-/// The network file systems this node can mount for volumes (`nfs`).
-fn storage() -> Vec<String> {
-    // Loaded, or its modules installed for the kernel to load at the first mount.
-    let modules = format!("/lib/modules/{}/kernel/fs/nfs", linux::read("/proc/sys/kernel/osrelease").trim());
-    let installed = std::path::Path::new(&modules).is_dir();
-    if installed || linux::nfs_client(&linux::read("/proc/filesystems")) { vec!["nfs".to_owned()] } else { Vec::new() }
-}
-
-pub fn hostname() -> String {
-    linux::read("/proc/sys/kernel/hostname").trim().to_owned()
-}
-
-fn read_trimmed(path: &str) -> Option<String> {
-    std::fs::read_to_string(path).ok().map(|s| s.trim().to_owned())
-}
-
-/// Non-loopback addresses of real interfaces (not Docker bridges or veth pairs), sorted,
-/// and the same by interface (at most [`MAX_INTERFACES`]).
-fn addresses() -> (Vec<IpAddr>, BTreeMap<String, Vec<String>>) {
-    let mut out: Vec<IpAddr> = Vec::new();
-    let mut by_name = BTreeMap::new();
-    let names = netlink::names();
-    for (index, addrs) in netlink::addresses() {
-        let Some(name) = names.get(&index) else { continue };
-        if name == "lo" || name.starts_with("docker") || name.starts_with("br-") || name.starts_with("veth") {
-            continue;
-        }
-        let mut mine: Vec<IpAddr> = addrs.into_iter().filter(|a| !a.is_loopback()).collect();
-        mine.sort();
-        out.extend(&mine);
-        if !mine.is_empty() && by_name.len() < MAX_INTERFACES {
-            by_name.insert(name.clone(), mine.iter().map(IpAddr::to_string).collect());
-        }
-    }
-    out.sort();
-    out.dedup();
-    (out, by_name)
+/// What the machine is, as `os` reads it.
+#[derive(Debug, Default)]
+pub struct Machine {
+    pub cpus: u32,
+    pub memory_bytes: u64,
+    pub os_name: Option<String>,
+    pub os_version: Option<String>,
+    pub kernel: String,
 }
 
 /// The address to advertise: a private IPv4 first, then any IPv4, then a global IPv6.

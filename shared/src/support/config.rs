@@ -17,9 +17,12 @@ pub enum ConfigError {
 pub fn read_secret(path: &Path) -> Result<String, ConfigError> {
     let err = |message: String| ConfigError::File { path: path.to_owned(), message };
     let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read token: {e}")))?;
-    use std::os::unix::fs::PermissionsExt;
-    if std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o077 != 0) {
-        tracing::warn!(path = %path.display(), "the token file is readable by others: chmod 600 it");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o077 != 0) {
+            tracing::warn!(path = %path.display(), "the token file is readable by others: chmod 600 it");
+        }
     }
     let token = text.trim();
     if token.is_empty() || token.len() > 256 || token.contains(char::is_whitespace) {

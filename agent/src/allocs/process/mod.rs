@@ -1,16 +1,24 @@
 //! raw_exec and exec tasks: a command run as a child of the agent in its own process
-//! group (exec: in its own cgroup with the task's limits), watched by a small task
-//! that reports its exit. No helper process per task. Output is kept in memory, the
-//! last few kilobytes per stream, for `rabble alloc logs` and for failure reasons.
+//! group (exec: in its own cgroup with the task's limits; Windows: in a job object, so
+//! its children end with it), watched by a small task that reports its exit. No helper
+//! process per task. Output is kept in memory, the last few kilobytes per stream, for
+//! `rabble alloc logs` and for failure reasons. What differs by OS is in `sys`.
 
 use crate::cgroup::TaskGroup;
-use rustix::process::{Pid, Signal, kill_process_group};
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
+
+#[cfg(unix)]
+#[path = "unix.rs"]
+mod sys;
+#[cfg(windows)]
+#[path = "windows.rs"]
+mod sys;
+pub use sys::{Signal, signal};
 
 /// Bytes of output kept per stream per task.
 pub const TAIL_BYTES: usize = 8 * 1024;
@@ -96,39 +104,21 @@ pub struct Running {
     pub stderr: Arc<Mutex<Tail>>,
 }
 
-/// A user's uid and gid from /etc/passwd.
-fn lookup_user(name: &str) -> Result<(u32, u32), String> {
-    let passwd = std::fs::read_to_string("/etc/passwd").map_err(|e| format!("reading /etc/passwd: {e}"))?;
-    passwd
-        .lines()
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split(':').collect();
-            (f.len() > 3 && f[0] == name).then(|| Some((f[2].parse().ok()?, f[3].parse().ok()?)))?
-        })
-        .next()
-        .ok_or_else(|| format!("no user {name:?} on this node"))
-}
-
 /// Starts the task; its exit is sent on `exits`.
 pub fn spawn(l: Launch, key: TaskKey, exits: mpsc::Sender<TaskExit>) -> Result<Running, String> {
     let mut cmd = tokio::process::Command::new(&l.command);
-    cmd.args(&l.args).envs(&l.env).current_dir(&l.cwd).process_group(0).kill_on_drop(false);
+    cmd.args(&l.args).envs(&l.env).current_dir(&l.cwd).kill_on_drop(false);
     cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    if let Some(user) = &l.user {
-        let (uid, gid) = lookup_user(user)?;
-        cmd.uid(uid).gid(gid);
-    }
+    sys::prepare(&mut cmd, l.user.as_deref())?;
     let cgroup = match &l.cgroup {
         Some((name, mem, cpu)) => Some(TaskGroup::create(name, *mem, *cpu).map_err(|e| format!("cgroup: {e}"))?),
         None => None,
     };
     let mut child = cmd.spawn().map_err(|e| format!("cannot start {:?}: {e}", l.command))?;
     let pid = child.id().unwrap_or(0);
-    if let Some(g) = &cgroup
-        && let Err(e) = g.add(pid)
-    {
-        let _ = kill_process_group(Pid::from_raw(pid as i32).ok_or("no pid")?, Signal::KILL);
-        return Err(format!("cgroup: cannot add the task: {e}"));
+    if let Err(e) = sys::contain(&child, cgroup.as_ref()) {
+        signal(pid, Signal::KILL);
+        return Err(e);
     }
     let (stdout, stderr) = (Arc::new(Mutex::new(Tail::default())), Arc::new(Mutex::new(Tail::default())));
     if let Some(out) = child.stdout.take() {
@@ -138,10 +128,10 @@ pub fn spawn(l: Launch, key: TaskKey, exits: mpsc::Sender<TaskExit>) -> Result<R
         tokio::spawn(drain(err, stderr.clone()));
     }
     tokio::spawn(async move {
-        use std::os::unix::process::ExitStatusExt;
         let status = child.wait().await;
+        sys::ended(pid);
         let (code, signal) = match status {
-            Ok(s) => (s.code(), s.signal()),
+            Ok(s) => (s.code(), sys::exit_signal(&s)),
             Err(_) => (None, None),
         };
         let _ = exits.send(TaskExit { key, code, signal, reason: None }).await;
@@ -209,11 +199,4 @@ pub fn powerdown(monitor: &std::path::Path, pid: u32) -> bool {
         }
     });
     true
-}
-
-/// Sends `sig` to the task's process group.
-pub fn signal(pid: u32, sig: Signal) {
-    if let Some(p) = Pid::from_raw(pid as i32) {
-        let _ = kill_process_group(p, sig);
-    }
 }

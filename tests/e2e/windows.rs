@@ -1,0 +1,156 @@
+//! The Windows agent under wine. What runs where: the hub, an HTTP server for the check
+//! and the `rabble` CLI run here; the agent is the `x86_64-pc-windows-gnu` build (Debian's
+//! mingw-w64), run by wine64. It joins, reports Windows facts, registers a service from a
+//! file whose HTTP check follows the server, runs a raw_exec task (`cmd.exe`) whose exit
+//! code and output come back, and stops a long task through its job object.
+//!
+//! What wine cannot cover: Windows' own service manager (`service install` is not run
+//! here), Docker Desktop's named pipe (no engine under wine: the driver is probed and
+//! reported unhealthy), whether a console program honours CTRL_BREAK (wine's console
+//! events are partial: the stop is checked to end within the kill_timeout either way),
+//! disk facts (wine reports no volumes to sysinfo). Wine 8 also lacks
+//! `bcryptprimitives.dll` (Rust's std asks it for random bytes): tests/windows has a
+//! stand-in the test builds with mingw, next to the agent.
+
+use rabble_shared::Status;
+use rabble_shared::api::NodeStatus;
+use rabble_tests::{Agent, FlipServer, Hub, release_agent, tool, wait_for};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn wine64() -> PathBuf {
+    let debian = Path::new("/usr/lib/wine/wine64");
+    if debian.exists() { debian.to_owned() } else { tool("wine64") }
+}
+
+/// The agent.exe and the DLL stand-in wine needs beside it, in `dir`.
+fn windows_agent(dir: &Path) -> PathBuf {
+    let exe = dir.join("rabble-agent.exe");
+    std::fs::copy(release_agent("x86_64-pc-windows-gnu"), &exe).unwrap();
+    let shim = Path::new(env!("CARGO_MANIFEST_DIR")).join("windows/bcryptprimitives.c");
+    let out = Command::new(tool("x86_64-w64-mingw32-gcc"))
+        .args(["-shared", "-O2", "-o"])
+        .arg(dir.join("bcryptprimitives.dll"))
+        .arg(&shim)
+        .arg("-ladvapi32")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "the DLL stand-in: {}", String::from_utf8_lossy(&out.stderr));
+    exe
+}
+
+fn job(id: &str, kind: &str, args: &str, kill_timeout: &str) -> String {
+    format!(
+        r#"job "{id}" {{
+  type = "{kind}"
+  group "g" {{
+    reschedule {{
+      attempts  = 0
+      unlimited = false
+    }}
+    task "t" {{
+      driver = "raw_exec"
+      config {{
+        command = "cmd.exe"
+        args    = [{args}]
+      }}
+      kill_timeout = "{kill_timeout}"
+      restart {{
+        attempts = 0
+        mode     = "fail"
+      }}
+      resources {{ memory = 16 }}
+    }}
+  }}
+}}
+"#
+    )
+}
+
+#[test]
+fn the_windows_agent_joins_checks_and_runs_raw_exec_under_wine() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let exe = windows_agent(d);
+    let hub = Hub::start(d, &[]);
+    let web = FlipServer::start();
+    let services = d.join("win-services");
+    std::fs::create_dir_all(&services).unwrap();
+    std::fs::write(
+        services.join("web.hcl"),
+        format!(
+            "service {{\n  name = \"winweb\"\n  port = 8080\n  check {{\n    id = \"winweb-http\"\n    http = \"{}\"\n    \
+             interval = \"1s\"\n  }}\n}}\n",
+            web.url
+        ),
+    )
+    .unwrap();
+    // A wine prefix of the test's own (made at the first start, a few seconds).
+    let mut cmd = Command::new(wine64());
+    cmd.env("WINEPREFIX", d.join("wine")).env("WINEDEBUG", "-all").arg(&exe);
+    let key = hub.key();
+    let alloc = d.join("win-alloc").display().to_string();
+    let started = Instant::now();
+    let mut win = Agent::spawn(
+        cmd,
+        d,
+        "win1",
+        &format!("mqtt://127.0.0.1:{}", hub.mqtt_port),
+        services,
+        &["--hub-key", &key, "--alloc-dir", &alloc],
+    );
+    hub.wait_node("win1", NodeStatus::Up, Duration::from_secs(90));
+    println!("BENCH windows: wine start to the node up in {:.1} s", started.elapsed().as_secs_f64());
+    let facts = hub.nodes().into_iter().find(|n| n.id.as_str() == "win1").and_then(|n| n.facts).unwrap();
+    assert_eq!((facts.os.name.as_str(), facts.arch.as_str()), ("Windows", "x86_64"), "{facts:?}");
+    assert!(facts.cpus >= 1 && facts.memory_bytes > 0, "{facts:?}");
+    assert!(facts.drivers["raw_exec"].healthy, "{:?}", facts.drivers);
+    let docker = &facts.drivers["docker"];
+    assert!(!docker.healthy && docker.detail.starts_with("npipe:////./pipe/docker_engine"), "{docker:?}");
+
+    // The service file's check follows the server.
+    hub.wait_check("winweb-http", Status::Passing, Duration::from_secs(30));
+    web.set(500);
+    hub.wait_check("winweb-http", Status::Critical, Duration::from_secs(30));
+    let hb = |hub: &Hub| hub.nodes().into_iter().find(|n| n.id.as_str() == "win1").and_then(|n| n.heartbeat);
+    let first = hb(&hub).map(|h| h.seq);
+    wait_for("heartbeats from wine", Duration::from_secs(20), || match hb(&hub) {
+        Some(h) if Some(h.seq) > first && h.memory_total_bytes > 0 => Ok(()),
+        other => Err(format!("{other:?}")),
+    });
+
+    // raw_exec: cmd.exe's output and exit code come back.
+    let args = r#""/c", "echo hello from %NOMAD_ALLOC_NAME% & exit 3""#;
+    hub.run_job(&d.join("hello.nomad.hcl"), &job("hello", "batch", args, "5s"));
+    let failed = wait_for("hello failed with its code", Duration::from_secs(60), || {
+        let j: rabble_shared::api::JobView = hub.get("/api/v1/jobs/hello").unwrap();
+        let a = j.allocations.into_iter().find(|a| a.client_status == rabble_shared::alloc::ClientStatus::Failed);
+        a.ok_or_else(|| "not failed yet".to_owned())
+    });
+    assert!(failed.client_reason.contains("exited with code 3"), "{}", failed.client_reason);
+    let (ok, out, err) = hub.cli(&["alloc", "logs", failed.id.as_str()]);
+    assert!(ok && out.contains("hello from hello.g[0]"), "{out}{err}");
+
+    // A long task, stopped: CTRL_BREAK, then its job object terminated at kill_timeout.
+    let args = r#""/c", "ping -n 300 127.0.0.1""#;
+    hub.run_job(&d.join("long.nomad.hcl"), &job("long", "service", args, "2s"));
+    wait_for("long running", Duration::from_secs(60), || match hub.running_on("long").as_slice() {
+        [n] if n == "win1" => Ok(()),
+        other => Err(format!("{other:?}")),
+    });
+    let stop = Instant::now();
+    let (ok, _, err) = hub.cli(&["job", "stop", "long"]);
+    assert!(ok, "{err}");
+    wait_for("long stopped", Duration::from_secs(30), || {
+        let j: rabble_shared::api::JobView = hub.get("/api/v1/jobs/long").unwrap();
+        let done = j.allocations.iter().all(|a| a.client_status.is_terminal());
+        if done {
+            Ok(())
+        } else {
+            Err(format!("{:?}", j.allocations.iter().map(|a| a.client_status).collect::<Vec<_>>()))
+        }
+    });
+    println!("BENCH windows: job stop -> the task gone in {:.1} s (kill_timeout 2s)", stop.elapsed().as_secs_f64());
+    assert!(win.proc.is_running(), "the agent exited:\n{}", win.proc.log());
+}
