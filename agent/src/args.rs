@@ -14,8 +14,18 @@ pub enum Command {
     Run(Flags),
     /// A request to the running agent over its control socket.
     Control(Flags, Request),
+    /// `service install|uninstall|run`: the agent as a Windows service.
+    Service(Flags, Service),
     Help,
     Version,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    Install,
+    Uninstall,
+    /// Started by the service manager.
+    Run,
 }
 
 pub const HELP: &str = "\
@@ -24,6 +34,7 @@ Rabble's node agent: facts, heartbeats, services, checks and work over MQTT
 Usage: rabble-agent [OPTIONS]
        rabble-agent check <pass|warn|fail> <CHECK-ID> [--note TEXT]   update a TTL check
        rabble-agent reload                                            re-read the service files
+       rabble-agent service install [OPTIONS] | uninstall             Windows: the agent as a service
 
 Options (each also in the config file; a flag wins):
       --config <FILE>             config file (TOML) [env: RABBLE_AGENT_CONFIG]
@@ -133,7 +144,11 @@ pub fn parse(args: impl IntoIterator<Item = OsString>, env_config: Option<OsStri
             Ok(Command::Control(f, Request::UpdateTtl { check: (*id).to_owned(), status, note }))
         }
         ["check", ..] => Err("usage: rabble-agent check <pass|warn|fail> <CHECK-ID> [--note TEXT]".into()),
-        [other, ..] => Err(format!("unknown command {other:?} (commands: check, reload; see --help)")),
+        ["service", "install"] => Ok(Command::Service(f, Service::Install)),
+        ["service", "uninstall"] => Ok(Command::Service(f, Service::Uninstall)),
+        ["service", "run"] => Ok(Command::Service(f, Service::Run)),
+        ["service", ..] => Err("usage: rabble-agent service install [OPTIONS] | service uninstall".into()),
+        [other, ..] => Err(format!("unknown command {other:?} (commands: check, reload, service; see --help)")),
     }
 }
 
@@ -175,6 +190,10 @@ mod tests {
         };
         assert_eq!((check.as_str(), status, note.as_str()), ("service:web", Status::Warning, "slow"));
         assert!(matches!(parse_str(&["--socket", "/tmp/s", "reload"]), Ok(Command::Control(_, Request::Reload))));
+        let install = parse_str(&["service", "install", "--hub", "mqtt://hub:1883"]);
+        assert!(matches!(&install, Ok(Command::Service(f, Service::Install)) if f.hub.len() == 1), "{install:?}");
+        assert!(matches!(parse_str(&["service", "uninstall"]), Ok(Command::Service(_, Service::Uninstall))));
+        assert!(parse_str(&["service", "start"]).unwrap_err().contains("service install [OPTIONS]"));
         assert!(matches!(parse_str(&["--version"]), Ok(Command::Version)));
         for (args, want) in [
             (&["--hubb", "x"][..], "invalid option '--hubb' (see --help)"),

@@ -21,6 +21,8 @@ pub mod tls;
 pub mod trace;
 #[cfg(windows)]
 pub mod win32;
+#[cfg(windows)]
+pub mod winservice;
 
 pub use config::Config;
 pub use engine::run;

@@ -1,4 +1,5 @@
-//! The `rabble-agent` binary: runs the agent, or talks to a running one (`check`, `reload`).
+//! The `rabble-agent` binary: runs the agent, talks to a running one (`check`, `reload`),
+//! or (Windows) installs it as a service.
 
 use rabble_agent::args::{self, Command, HELP};
 use rabble_agent::config::{Config, DEFAULT_SOCKET, Flags};
@@ -37,7 +38,8 @@ fn main() {
 fn real_main() -> Result<(), String> {
     let command = args::parse(std::env::args_os().skip(1), std::env::var_os("RABBLE_AGENT_CONFIG"));
     let (flags, request) = match command {
-        Ok(Command::Run(flags)) => return run(flags),
+        Ok(Command::Run(flags)) => return run(flags, None),
+        Ok(Command::Service(_, action)) => return service(action),
         Ok(Command::Control(flags, request)) => (flags, request),
         Ok(Command::Help) => {
             print!("{HELP}");
@@ -59,7 +61,49 @@ fn real_main() -> Result<(), String> {
     Ok(())
 }
 
-fn run(flags: Flags) -> Result<(), String> {
+/// The command line without the words `service <action>`: the flags a service runs with.
+fn service_flags() -> Vec<std::ffi::OsString> {
+    let mut args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    if let Some(i) = args.iter().position(|a| a == "service") {
+        args.drain(i..(i + 2).min(args.len()));
+    }
+    args
+}
+
+#[cfg(windows)]
+fn service(action: args::Service) -> Result<(), String> {
+    use rabble_agent::winservice;
+    match action {
+        args::Service::Install => println!("{}", winservice::install(service_flags())?),
+        args::Service::Uninstall => println!("{}", winservice::uninstall()?),
+        args::Service::Run => winservice::run(service_body, service_flags())?,
+    }
+    Ok(())
+}
+
+#[cfg(not(windows))]
+fn service(_: args::Service) -> Result<(), String> {
+    let _ = service_flags;
+    Err("`service` is for Windows; on Linux the agent runs under systemd (images/rabble-agent.service)".into())
+}
+
+/// The agent under the service manager: its log into the service's file, stopped by it.
+#[cfg(windows)]
+fn service_body(flags: Vec<std::ffi::OsString>, stop: tokio::sync::oneshot::Receiver<()>) -> Result<(), String> {
+    let log = std::path::Path::new(rabble_agent::winservice::LOG);
+    if let Some(dir) = log.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    if let Ok(f) = std::fs::OpenOptions::new().create(true).append(true).open(log) {
+        rabble_agent::win32::stderr_to(f);
+    }
+    match args::parse(flags, std::env::var_os("RABBLE_AGENT_CONFIG"))? {
+        Command::Run(flags) => run(flags, Some(stop)),
+        _ => Err("a service runs the agent: `service install` takes the agent's flags only".into()),
+    }
+}
+
+fn run(flags: Flags, stop: Option<tokio::sync::oneshot::Receiver<()>>) -> Result<(), String> {
     // Plain lines on stderr (journald under systemd), filtered as tracing-subscriber's
     // `Targets` would (`info,rumqttc=debug`): rabble_agent::trace.
     let lines: rabble_agent::trace::Lines = match std::env::var("RABBLE_LOG") {
@@ -78,8 +122,17 @@ fn run(flags: Flags) -> Result<(), String> {
             // Windows: CTRL_BREAK (and a service stop, through the service's handler) end it like SIGTERM.
             #[cfg(windows)]
             let mut term = tokio::signal::windows::ctrl_break().ok();
+            let stopped = async {
+                match stop {
+                    Some(rx) => {
+                        let _ = rx.await;
+                    }
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {}
+                _ = stopped => {}
                 Some(()) = async { match term.as_mut() { Some(t) => t.recv().await, None => std::future::pending().await } } => {}
             }
         };

@@ -1,7 +1,8 @@
 //! The Windows agent's Win32 calls, the workspace's one place with `unsafe` (these have
 //! no safe API; each block says why it is sound): job objects for tasks, CTRL_BREAK to a
-//! task's process group, and the system's CPU times (sysinfo's own reading goes through
-//! PDH, which wine does not have).
+//! task's process group, the system's CPU times (sysinfo's own reading goes through
+//! PDH, which wine does not have), the service manager's entry point, and stderr into
+//! the service's log file.
 #![allow(unsafe_code)]
 
 use windows_sys::Win32::Foundation::{CloseHandle, FILETIME, HANDLE};
@@ -58,6 +59,19 @@ pub fn ctrl_break(pid: u32) {
     unsafe { GenerateConsoleCtrlEvent(CTRL_BREAK_EVENT, pid) };
 }
 
+/// Sends this process's stderr (the log lines) to `file` (a service has no console).
+pub fn stderr_to(file: std::fs::File) {
+    use std::os::windows::io::IntoRawHandle;
+    // SAFETY: the handle is a live file handle whose ownership passes to the process's
+    // standard error (never closed here).
+    unsafe {
+        windows_sys::Win32::System::Console::SetStdHandle(
+            windows_sys::Win32::System::Console::STD_ERROR_HANDLE,
+            file.into_raw_handle() as HANDLE,
+        )
+    };
+}
+
 /// The system's (idle, kernel, user) CPU time in 100 ns units; kernel includes idle.
 pub fn system_times() -> Option<(u64, u64, u64)> {
     let mut t = [FILETIME { dwLowDateTime: 0, dwHighDateTime: 0 }; 3];
@@ -66,4 +80,17 @@ pub fn system_times() -> Option<(u64, u64, u64)> {
     let ok = unsafe { GetSystemTimes(idle, kernel, user) } != 0;
     let v = |f: &FILETIME| (u64::from(f.dwHighDateTime) << 32) | u64::from(f.dwLowDateTime);
     ok.then(|| (v(&t[0]), v(&t[1]), v(&t[2])))
+}
+
+// The service manager's entry point for `rabble-agent service run`: the macro's
+// `extern "system"` function reads the arguments the manager passes (raw pointers).
+windows_service::define_windows_service!(service_entry, service_main);
+
+fn service_main(arguments: Vec<std::ffi::OsString>) {
+    crate::winservice::main(arguments);
+}
+
+/// Hands this thread to the service manager (returns when the service has stopped).
+pub fn service_dispatcher(name: &str) -> windows_service::Result<()> {
+    windows_service::service_dispatcher::start(name, service_entry)
 }

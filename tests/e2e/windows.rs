@@ -4,8 +4,12 @@
 //! file whose HTTP check follows the server, runs a raw_exec task (`cmd.exe`) whose exit
 //! code and output come back, and stops a long task through its job object.
 //!
-//! What wine cannot cover: Windows' own service manager (`service install` is not run
-//! here), Docker Desktop's named pipe (no engine under wine: the driver is probed and
+//! As a Windows service: `service install` registers it with wine's service manager,
+//! `sc start` starts it (the node comes up, its log in ProgramData), `service uninstall`
+//! stops it (the node goes down at once: a clean stop) and removes it.
+//!
+//! What wine cannot cover: Windows' own service manager (wine's stands in: no recovery
+//! actions, no LocalSystem rights), Docker Desktop's named pipe (no engine under wine: the driver is probed and
 //! reported unhealthy), whether a console program honours CTRL_BREAK (wine's console
 //! events are partial: the stop is checked to end within the kill_timeout either way),
 //! disk facts (wine reports no volumes to sysinfo). Wine 8 also lacks
@@ -22,6 +26,15 @@ use std::time::{Duration, Instant};
 fn wine64() -> PathBuf {
     let debian = Path::new("/usr/lib/wine/wine64");
     if debian.exists() { debian.to_owned() } else { tool("wine64") }
+}
+
+/// A wine prefix whose processes (its services, its device drivers) all end with the test.
+struct Session(PathBuf);
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        let _ = Command::new(wine64().with_file_name("wineserver")).env("WINEPREFIX", &self.0).arg("-k").status();
+    }
 }
 
 /// The agent.exe and the DLL stand-in wine needs beside it, in `dir`.
@@ -87,6 +100,7 @@ fn the_windows_agent_joins_checks_and_runs_raw_exec_under_wine() {
     )
     .unwrap();
     // A wine prefix of the test's own (made at the first start, a few seconds).
+    let _session = Session(d.join("wine"));
     let mut cmd = Command::new(wine64());
     cmd.env("WINEPREFIX", d.join("wine")).env("WINEDEBUG", "-all").arg(&exe);
     let key = hub.key();
@@ -153,4 +167,68 @@ fn the_windows_agent_joins_checks_and_runs_raw_exec_under_wine() {
     });
     println!("BENCH windows: job stop -> the task gone in {:.1} s (kill_timeout 2s)", stop.elapsed().as_secs_f64());
     assert!(win.proc.is_running(), "the agent exited:\n{}", win.proc.log());
+}
+
+/// `wine64 <args>` in `prefix`: (success, its output). The output goes through a file:
+/// wine's own background processes inherit a pipe and would hold it open for ever.
+fn wine(prefix: &Path, args: &[&std::ffi::OsStr]) -> (bool, String) {
+    let out = prefix.with_extension("out");
+    let file = std::fs::File::create(&out).unwrap();
+    let status = Command::new(wine64())
+        .env("WINEPREFIX", prefix)
+        .env("WINEDEBUG", "-all")
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(file.try_clone().unwrap())
+        .stderr(file)
+        .status()
+        .unwrap();
+    (status.success(), std::fs::read_to_string(&out).unwrap_or_default())
+}
+
+#[test]
+fn the_windows_agent_installs_runs_and_uninstalls_as_a_service_under_wine() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let exe = windows_agent(d);
+    let hub = Hub::start(d, &[]);
+    let prefix = d.join("wine");
+    // The prefix made first, to the end of its first session (which would stop services
+    // started meanwhile); then wine's session (its service manager with it) lives while
+    // its server does: kept up for the test, ended with it.
+    wine(&prefix, &["wineboot".as_ref(), "-i".as_ref()]);
+    let waited = Command::new(wine64().with_file_name("wineserver")).env("WINEPREFIX", &prefix).arg("-w").status();
+    assert!(waited.is_ok_and(|s| s.success()));
+    let mut server = Command::new(wine64().with_file_name("wineserver"));
+    server.env("WINEPREFIX", &prefix).args(["-p", "-f"]);
+    let _server = rabble_tests::Proc::spawn("wineserver", &mut server, d);
+    let _session = Session(prefix.clone()); // dropped first: ends the session while its server is up
+    let key = hub.key();
+    let mqtt = format!("mqtt://127.0.0.1:{}", hub.mqtt_port);
+    let alloc = d.join("svc-alloc");
+    let install: Vec<&std::ffi::OsStr> = [exe.as_os_str()]
+        .into_iter()
+        .chain(["service", "install", "--name", "winsvc", "--hub", &mqtt, "--hub-key", &key].map(std::ffi::OsStr::new))
+        .chain([std::ffi::OsStr::new("--alloc-dir"), alloc.as_os_str()])
+        .collect();
+    let (ok, out) = wine(&prefix, &install);
+    assert!(ok && out.contains("installed the service rabble-agent"), "{out}");
+    // (An auto-start service may already be running in this session: `sc start` then says so.)
+    let (_, sc) = wine(&prefix, &["sc", "start", "rabble-agent"].map(std::ffi::OsStr::new));
+    wait_for("the service's node up", Duration::from_secs(60), || match hub.node_status("winsvc") {
+        Some(NodeStatus::Up) => Ok(()),
+        other => Err(format!("{other:?}; sc start said {sc:?}")),
+    });
+    let log = prefix.join("drive_c/ProgramData/rabble/agent.log");
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(text.contains("agent starting node=winsvc"), "the service's log: {text}");
+
+    let (ok, out) = wine(&prefix, &[exe.as_os_str(), "service".as_ref(), "uninstall".as_ref()]);
+    assert!(ok && out.contains("removed the service rabble-agent"), "{out}");
+    // Stopped cleanly: the agent says so to the hub (no keepalive to wait out) and in its log.
+    hub.wait_node("winsvc", NodeStatus::Down, Duration::from_secs(5));
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(text.contains("agent stopped node=winsvc"), "the service's log: {text}");
+    let (ok, out) = wine(&prefix, &["sc", "qc", "rabble-agent"].map(std::ffi::OsStr::new));
+    assert!(!ok, "the service is still there: {out}");
 }
