@@ -58,20 +58,12 @@ impl Lines {
     }
 }
 
-/// `2026-12-06T19:57:42.140250Z` (UTC; days to dates by Howard Hinnant's algorithm).
+/// `2026-12-06T19:57:42.140250Z` (UTC).
 fn timestamp(unix_micros: u64) -> String {
     let (secs, micros) = (unix_micros / 1_000_000, unix_micros % 1_000_000);
-    let days = (secs / 86_400) as i64 + 719_468;
-    let era = days.div_euclid(146_097);
-    let doe = days - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let day = rabble_shared::support::clock::day(secs * 1000);
     let s = secs % 86_400;
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{micros:06}Z", s / 3600, s / 60 % 60, s % 60)
+    format!("{day}T{:02}:{:02}:{:02}.{micros:06}Z", s / 3600, s / 60 % 60, s % 60)
 }
 
 struct Fields<'a>(&'a mut String);

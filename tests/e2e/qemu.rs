@@ -24,17 +24,7 @@ fn the_aarch64_build_joins_a_hub_under_qemu() {
 
     let hub = Hub::start(d, &[]);
     let web = FlipServer::start();
-    let services = d.join("pi-services");
-    std::fs::create_dir_all(&services).unwrap();
-    std::fs::write(
-        services.join("web.hcl"),
-        format!(
-            "service {{\n  name = \"web\"\n  port = 8080\n  check {{\n    id = \"web-http\"\n    http = \"{}\"\n    \
-             interval = \"1s\"\n  }}\n}}\n",
-            web.url
-        ),
-    )
-    .unwrap();
+    let services = rabble_tests::http_service_dir(d, "pi", "web", &web.url);
     let mut cmd = std::process::Command::new(tool("qemu-aarch64-static"));
     cmd.arg(&binary);
     let mut pi = Agent::spawn(cmd, d, "pi4", &format!("mqtt://127.0.0.1:{}", hub.mqtt_port), services, &[]);
@@ -73,13 +63,7 @@ fn the_armv7_build_joins_registers_and_runs_raw_exec_under_qemu() {
     assert_eq!((&head[..4], head[4], head[5], u16::from_le_bytes([head[18], head[19]])), (&b"\x7fELF"[..], 1, 1, 40));
     let hub = Hub::start(d, &[]);
     let web = FlipServer::start();
-    let services = d.join("pi2-services");
-    std::fs::create_dir_all(&services).unwrap();
-    std::fs::write(
-        services.join("web.hcl"),
-        format!("service {{\n  name = \"web32\"\n  port = 8080\n  check {{\n    id = \"web32-http\"\n    http = \"{}\"\n    interval = \"1s\"\n  }}\n}}\n", web.url),
-    )
-    .unwrap();
+    let services = rabble_tests::http_service_dir(d, "pi2", "web32", &web.url);
     let key = hub.key();
     let alloc = d.join("pi2-alloc").display().to_string();
     let mut cmd = std::process::Command::new(tool("qemu-arm-static"));

@@ -88,17 +88,7 @@ fn the_windows_agent_joins_checks_and_runs_raw_exec_under_wine() {
     let exe = windows_agent(d);
     let hub = Hub::start(d, &[]);
     let web = FlipServer::start();
-    let services = d.join("win-services");
-    std::fs::create_dir_all(&services).unwrap();
-    std::fs::write(
-        services.join("web.hcl"),
-        format!(
-            "service {{\n  name = \"winweb\"\n  port = 8080\n  check {{\n    id = \"winweb-http\"\n    http = \"{}\"\n    \
-             interval = \"1s\"\n  }}\n}}\n",
-            web.url
-        ),
-    )
-    .unwrap();
+    let services = rabble_tests::http_service_dir(d, "win", "winweb", &web.url);
     // A wine prefix of the test's own (made at the first start, a few seconds).
     let _session = Session(d.join("wine"));
     let mut cmd = Command::new(wine64());

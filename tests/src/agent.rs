@@ -32,6 +32,19 @@ pub fn armv7_agent() -> PathBuf {
     release_agent("armv7-unknown-linux-gnueabihf")
 }
 
+/// A services directory `<dir>/<node>-services` with one service file: service `name` on
+/// port 8080 whose HTTP check `<name>-http` asks `url` every second. Returns the directory.
+pub fn http_service_dir(dir: &Path, node: &str, name: &str, url: &str) -> PathBuf {
+    let services = dir.join(format!("{node}-services"));
+    std::fs::create_dir_all(&services).unwrap();
+    let text = format!(
+        "service {{\n  name = \"{name}\"\n  port = 8080\n  check {{\n    id = \"{name}-http\"\n    http = \"{url}\"\n    \
+         interval = \"1s\"\n  }}\n}}\n"
+    );
+    std::fs::write(services.join(format!("{name}.hcl")), text).unwrap();
+    services
+}
+
 /// Runs `rabble-hub <args>` to completion; returns (success, stdout, stderr).
 pub fn rabble_hub_cmd(args: &[&str]) -> (bool, String, String) {
     let out = Command::new(bin("rabble-hub")).args(args).output().unwrap();

@@ -21,7 +21,7 @@ pub mod probe;
 pub mod receiver;
 mod tls;
 mod work;
-pub use agent::{Agent, aarch64_agent, armv7_agent, rabble_hub_cmd, release_agent};
+pub use agent::{Agent, aarch64_agent, armv7_agent, http_service_dir, rabble_hub_cmd, release_agent};
 pub use dns::{Dig, Unbound, ask_a, dig};
 pub use mosquitto::{Mosquitto, Subscriber, mosquitto_pub};
 pub use tls::{Tls, secret_file};

@@ -9,17 +9,9 @@
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 W=${W:-$HERE/../../target/vm}
-G=$W/node
-mkdir -p "$W"; exec 8>"$W.node.lock"; flock 8
-if [ -f "$G/vmlinuz" ] && [ -f "$G/base.cpio.gz" ]; then echo "reusing $G"; exit 0; fi
-[ -d "$W/dbs/var/cache/apt/archives" ] || bash "$HERE/build-vm.sh"
-A=$W/dbs/var/cache/apt/archives  # read by guest-lib.sh
-export A
 # shellcheck source=tests/vm/guest-lib.sh
 . "$HERE/guest-lib.sh"
-rm -rf "$G" && mkdir -p "$G"
-kernel_unpack "$G"
-cp "$G/k/boot/vmlinuz-$KVER" "$G/vmlinuz"
+guest_begin node base.cpio.gz
 I=$G/initramfs; mkdir -p "$I"/{bin,dev,proc,sys,run,tmp,etc/rabble/services}
 busybox_into "$G" "$I" sh mount insmod ifconfig route sleep cat echo mkdir wc ls grep
 modules_into "$G" "$I" virtio_pci virtio_net nfsv4

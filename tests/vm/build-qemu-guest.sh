@@ -8,17 +8,9 @@
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 W=${W:-$HERE/../../target/vm}
-G=$W/guest
-mkdir -p "$W"; exec 8>"$W.guest.lock"; flock 8
-if [ -f "$G/vmlinuz" ] && [ -f "$G/initrd.gz" ]; then echo "reusing $G"; exit 0; fi
-[ -d "$W/dbs/var/cache/apt/archives" ] || bash "$HERE/build-vm.sh"
-A=$W/dbs/var/cache/apt/archives  # read by guest-lib.sh
-export A
 # shellcheck source=tests/vm/guest-lib.sh
 . "$HERE/guest-lib.sh"
-rm -rf "$G" && mkdir -p "$G"
-kernel_unpack "$G"
-cp "$G/k/boot/vmlinuz-$KVER" "$G/vmlinuz"
+guest_begin guest initrd.gz
 I=$G/initramfs; mkdir -p "$I"/{bin,dev,proc,sys,www,lib/modules}
 busybox_into "$G" "$I" sh mount insmod ifconfig route httpd head poweroff sleep cat echo
 modules_into "$G" "$I" virtio_pci virtio_net gpio_keys evdev

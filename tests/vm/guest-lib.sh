@@ -34,3 +34,17 @@ modules_into() {
         *.zst) zstd -qdc "$p" > "$I/lib/modules/${b%.zst}"; echo "${b%.zst}";;
         *) cp "$p" "$I/lib/modules/"; echo "$b";; esac; done > "$I/modlist"
 }
+
+# guest_begin <name> <file>: G=$W/<name>, built under a lock (tests that need it may start
+# together), or the script ends here when G/vmlinuz and G/<file> are there already; then
+# what build-vm.sh downloads (A), and the kernel unpacked with G/vmlinuz beside it.
+guest_begin() {
+  G=$W/$1
+  mkdir -p "$W"; exec 8>"$W.$1.lock"; flock 8
+  if [ -f "$G/vmlinuz" ] && [ -f "$G/$2" ]; then echo "reusing $G"; exit 0; fi
+  [ -d "$W/dbs/var/cache/apt/archives" ] || bash "$HERE/build-vm.sh"
+  A=$W/dbs/var/cache/apt/archives
+  rm -rf "$G" && mkdir -p "$G"
+  kernel_unpack "$G"
+  cp "$G/k/boot/vmlinuz-$KVER" "$G/vmlinuz"
+}
