@@ -1,7 +1,8 @@
 //! The Windows agent under wine. What runs where: the hub, an HTTP server for the check
 //! and the `rabble` CLI run here; the agent is the `x86_64-pc-windows-gnu` build (Debian's
-//! mingw-w64), run by wine64. It joins, reports Windows facts, registers a service from a
-//! file whose HTTP check follows the server, runs a raw_exec task (`cmd.exe`) whose exit
+//! mingw-w64), run by wine64. It joins over TLS with its node token (the hub's CA given,
+//! credentials required), reports Windows facts, registers a service from a file whose
+//! HTTP check follows the server, runs a raw_exec task (`cmd.exe`) whose exit
 //! code and output come back, and stops a long task through its job object.
 //!
 //! As a Windows service: `service install` registers it with wine's service manager,
@@ -18,7 +19,7 @@
 
 use rabble_shared::Status;
 use rabble_shared::api::NodeStatus;
-use rabble_tests::{Agent, FlipServer, Hub, release_agent, tool, wait_for};
+use rabble_tests::{Agent, FlipServer, Hub, node_token, release_agent, secret_file, tool, wait_for};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -86,7 +87,8 @@ fn the_windows_agent_joins_checks_and_runs_raw_exec_under_wine() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let exe = windows_agent(d);
-    let hub = Hub::start(d, &[]);
+    let (hub, mqtts) = Hub::start_tls(d, &["--require-credentials", "true"]);
+    let token = secret_file(d, "win1.token", &node_token(&hub.data_dir, "win1", &[]));
     let web = FlipServer::start();
     let services = rabble_tests::http_service_dir(d, "win", "winweb", &web.url);
     // A wine prefix of the test's own (made at the first start, a few seconds).
@@ -96,13 +98,15 @@ fn the_windows_agent_joins_checks_and_runs_raw_exec_under_wine() {
     let key = hub.key();
     let alloc = d.join("win-alloc").display().to_string();
     let started = Instant::now();
+    let (ca, token) = (mqtts.ca.display().to_string(), token.display().to_string());
+    let login = ["--ca", &ca, "--token-file", &token];
     let mut win = Agent::spawn(
         cmd,
         d,
         "win1",
-        &format!("mqtt://127.0.0.1:{}", hub.mqtt_port),
+        &mqtts.url(),
         services,
-        &["--hub-key", &key, "--alloc-dir", &alloc],
+        &[&login[..], &["--hub-key", &key, "--alloc-dir", &alloc]].concat(),
     );
     hub.wait_node("win1", NodeStatus::Up, Duration::from_secs(90));
     println!("BENCH windows: wine start to the node up in {:.1} s", started.elapsed().as_secs_f64());
