@@ -26,6 +26,7 @@ pub struct Listener {
 }
 
 /// The named pipe a socket path stands for on Windows.
+#[cfg(windows)]
 pub fn pipe_name(path: &Path) -> String {
     let file = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_else(|| "rabble-agent".into());
     format!(r"\\.\pipe\{file}")

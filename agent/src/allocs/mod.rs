@@ -300,18 +300,6 @@ impl Allocs {
             if rt.leaving || rt.failure.is_some() {
                 continue;
             }
-            match self.volumes.ready(&rt.a, now) {
-                volumes::Ready::Yes => {}
-                volumes::Ready::NotYet => continue,
-                volumes::Ready::Failed(why) => {
-                    tracing::warn!(alloc = %id, error = %why, "allocation failed: its volume");
-                    for t in rt.tasks.values_mut() {
-                        (t.phase, t.failed, t.event) = (Phase::Dead { ok: false }, true, why.clone());
-                    }
-                    rt.failure = Some(why);
-                    continue;
-                }
-            }
             let prestart_done =
                 rt.tasks.values().filter(|t| t.hook() == Some(Hook::Prestart) && !t.sidecar()).all(|t| t.dead_ok());
             let main_running = rt.main().count() > 0 && rt.main().all(|t| t.running() || t.dead());
@@ -331,6 +319,22 @@ impl Allocs {
                 })
                 .map(|(n, _)| n.clone())
                 .collect();
+            // Its volumes are looked at only when a task would start (not on every tick).
+            if ready.is_empty() {
+                continue;
+            }
+            match self.volumes.ready(&rt.a, now) {
+                volumes::Ready::Yes => {}
+                volumes::Ready::NotYet => continue,
+                volumes::Ready::Failed(why) => {
+                    tracing::warn!(alloc = %id, error = %why, "allocation failed: its volume");
+                    for t in rt.tasks.values_mut() {
+                        (t.phase, t.failed, t.event) = (Phase::Dead { ok: false }, true, why.clone());
+                    }
+                    rt.failure = Some(why);
+                    continue;
+                }
+            }
             for name in ready {
                 self.start(&id, &name, facts);
             }

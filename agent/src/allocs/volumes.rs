@@ -68,10 +68,9 @@ impl Volumes {
                 *st = State::Mounting;
                 m.asked = now;
                 let (state, dir) = (m.state.clone(), self.dir.join(name));
-                let job = (name.clone(), server.clone(), path.clone(), options.clone());
+                let (name, server, path, options) = (name.clone(), server.clone(), path.clone(), options.clone());
                 // On tokio's blocking pool: a dead server holds one of its threads, not the agent.
                 tokio::task::spawn_blocking(move || {
-                    let (name, server, path, options) = job;
                     let started = std::time::SystemTime::now();
                     let r = mount_nfs(&server, &path, &options, &dir);
                     let took = started.elapsed().unwrap_or_default().as_millis() as u64;

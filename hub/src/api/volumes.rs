@@ -11,7 +11,6 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use rabble_core::catalog::volumes::VolumeUpdate;
-use rabble_shared::alloc::DesiredStatus;
 use rabble_shared::support::clock::now_ms;
 use rabble_shared::volume::{VolumeSpec, VolumeUser, VolumeView};
 
@@ -19,10 +18,10 @@ use rabble_shared::volume::{VolumeSpec, VolumeUser, VolumeView};
 pub fn view(c: &Catalog, name: &str) -> Option<VolumeView> {
     let v = c.volumes.entries.get(name)?;
     let mut users = Vec::new();
-    for a in c.work.allocs.values().filter(|a| a.desired == DesiredStatus::Run && !a.client_status.is_terminal()) {
+    for a in c.work.allocs.values().filter(|a| a.holds_resources()) {
         let Some(job) = c.work.jobs.get(&a.job_id) else { continue };
         let Some(g) = job.spec.groups.iter().find(|g| g.name == a.group) else { continue };
-        for vol in g.volumes.values().filter(|vol| vol.source == name && vol.kind == "csi") {
+        for vol in rabble_core::scheduler::volumes::csi(g).filter(|vol| vol.source == name) {
             users.push(VolumeUser {
                 alloc: a.id.to_string(),
                 job: format!("{}/{}", a.job_id, a.group),

@@ -206,7 +206,10 @@ fn the_kept_ranking_places_exactly_as_a_full_scan() {
 /// `b`, `db` local to `b`), claimed by `claims`.
 fn book(claims: &[(&str, &str, bool)]) -> super::volumes::Book {
     use rabble_shared::volume::{Backing, VolumeSpec};
-    let spec = |name: &str, backing| (name.to_owned(), VolumeSpec { name: name.into(), backing });
+    let spec = |name: &str, backing| {
+        let spec = VolumeSpec { name: name.into(), backing };
+        (name.to_owned(), std::sync::Arc::new(crate::catalog::volumes::Volume { spec, create_ms: 0 }))
+    };
     let nfs = Backing::Nfs { server: "nas".into(), path: "/tank/media".into(), options: String::new() };
     let specs = [
         spec("media", nfs),
@@ -217,7 +220,7 @@ fn book(claims: &[(&str, &str, bool)]) -> super::volumes::Book {
         .iter()
         .map(|(v, n, w)| super::volumes::Claim { volume: (*v).into(), node: NodeId::new(*n).unwrap(), writer: *w })
         .collect();
-    super::volumes::Book { specs: specs.into_iter().collect(), claims }
+    super::volumes::Book { specs: std::sync::Arc::new(specs.into_iter().collect()), claims }
 }
 
 /// A group of `count` using volume `source` (csi) with `access` mode.

@@ -6,7 +6,7 @@ use rabble_shared::NodeId;
 use rabble_shared::alloc::Allocation;
 use rabble_shared::job::{Group, JobSpec, Volume};
 use rabble_shared::msg::NodeFacts;
-use rabble_shared::volume::{Attach, Backing, VolumeSpec};
+use rabble_shared::volume::{Attach, Backing};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -24,7 +24,8 @@ pub struct Claim {
 /// The named volumes and who uses them, as placement sees them.
 #[derive(Debug, Clone, Default)]
 pub struct Book {
-    pub specs: BTreeMap<String, VolumeSpec>,
+    /// The catalog's records (shared, not copied).
+    pub specs: Arc<Records>,
     pub claims: Vec<Claim>,
 }
 
@@ -35,19 +36,19 @@ pub fn csi(g: &Group) -> impl Iterator<Item = &Volume> {
 
 impl Book {
     /// The book for a cluster: `specs` from the catalog, claims from the allocations
-    /// holding resources (`jobs` gives each its group's volumes).
-    pub fn new<'a>(specs: &Records, holding: &[&Allocation], job: impl Fn(&str) -> Option<&'a JobSpec>) -> Book {
-        let specs = specs.iter().map(|(k, v)| (k.clone(), v.spec.clone())).collect();
-        let mut claims = Vec::new();
-        for a in holding {
-            let Some(g) = job(&a.job_id).and_then(|j| j.groups.iter().find(|g| g.name == a.group)) else { continue };
-            claims.extend(csi(g).map(|v| Claim {
-                volume: v.source.clone(),
-                node: a.node.clone(),
-                writer: !v.read_only,
-            }));
+    /// holding resources (`jobs` gives each its group's volumes). Without volumes there
+    /// is nothing to claim: the allocations are not read.
+    pub fn new<'a>(specs: &Arc<Records>, holding: &[&Allocation], job: impl Fn(&str) -> Option<&'a JobSpec>) -> Book {
+        let mut book = Book { specs: specs.clone(), claims: Vec::new() };
+        if book.specs.is_empty() {
+            return book;
         }
-        Book { specs, claims }
+        for a in holding {
+            if let Some(g) = job(&a.job_id).and_then(|j| j.groups.iter().find(|g| g.name == a.group)) {
+                book.claim(&a.node, g);
+            }
+        }
+        book
     }
 
     /// Why `node` cannot take an allocation of `g` for its volumes, if it cannot.
@@ -55,7 +56,7 @@ impl Book {
         for v in csi(g) {
             let name = &v.source;
             let Some(spec) = self.specs.get(name) else { return Err(format!("missing volume {name}")) };
-            match &spec.backing {
+            match &spec.spec.backing {
                 Backing::Nfs { .. } if !facts.storage.iter().any(|s| s == "nfs") => {
                     return Err(format!("no NFS client for volume {name}"));
                 }
@@ -87,9 +88,11 @@ impl Book {
 
     /// An allocation of `g` placed on `node`: its claims count from now on.
     pub fn claim(&mut self, node: &NodeId, g: &Group) {
-        let new: Vec<Claim> =
-            csi(g).map(|v| Claim { volume: v.source.clone(), node: node.clone(), writer: !v.read_only }).collect();
-        self.claims.extend(new);
+        self.claims.extend(csi(g).map(|v| Claim {
+            volume: v.source.clone(),
+            node: node.clone(),
+            writer: !v.read_only,
+        }));
     }
 }
 
