@@ -133,8 +133,12 @@ fn a_stateful_job_finds_its_nfs_volume_on_the_node_it_moves_to() {
             "BENCH nfs: guest {n} booted and joined {:.1} s after both started (TCG)",
             started.elapsed().as_secs_f64()
         );
-        let nfs = hub.nodes().into_iter().find(|v| v.id.as_str() == *n).and_then(|v| v.facts).map(|f| f.storage);
-        assert_eq!(nfs, Some(vec!["nfs".to_owned()]), "the guest's kernel has an NFS client:\n{}", g.log());
+        // The node's status and its facts are two messages: up may come first.
+        let nfs = wait_for(&format!("{n}'s facts"), Duration::from_secs(30), || {
+            let facts = hub.nodes().into_iter().find(|v| v.id.as_str() == *n).and_then(|v| v.facts);
+            facts.map(|f| f.storage).ok_or_else(|| "no facts yet".to_owned())
+        });
+        assert_eq!(nfs, ["nfs".to_owned()], "the guest's kernel has an NFS client:\n{}", g.log());
     }
     let (ok, out, err) =
         hub.cli(&["volume", "create", "notes", "--nfs", "10.0.2.2:/export", "-o", &format!("port={nfs_port}")]);

@@ -110,7 +110,14 @@ fn the_windows_agent_joins_checks_and_runs_raw_exec_under_wine() {
     );
     hub.wait_node("win1", NodeStatus::Up, Duration::from_secs(90));
     println!("BENCH windows: wine start to the node up in {:.1} s", started.elapsed().as_secs_f64());
-    let facts = hub.nodes().into_iter().find(|n| n.id.as_str() == "win1").and_then(|n| n.facts).unwrap();
+    // The node's status and its facts are two messages: up may come first.
+    let facts = wait_for("win1's facts", Duration::from_secs(30), || {
+        hub.nodes()
+            .into_iter()
+            .find(|n| n.id.as_str() == "win1")
+            .and_then(|n| n.facts)
+            .ok_or_else(|| "no facts yet".to_owned())
+    });
     assert_eq!((facts.os.name.as_str(), facts.arch.as_str()), ("Windows", "x86_64"), "{facts:?}");
     assert!(facts.cpus >= 1 && facts.memory_bytes > 0, "{facts:?}");
     assert!(facts.drivers["raw_exec"].healthy, "{:?}", facts.drivers);
