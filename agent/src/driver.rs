@@ -53,7 +53,7 @@ pub async fn probe(cfg: &DriverConfig) -> Drivers {
 
 async fn probe_with(cfg: &DriverConfig, caches: &mut Caches) -> Drivers {
     let _ = &caches;
-    let mut out = Drivers::new();
+    let mut out = local(cfg);
     if let Some(sock) = &cfg.docker_socket {
         out.insert("docker".to_owned(), docker::probe(sock).await);
     }
@@ -62,9 +62,6 @@ async fn probe_with(cfg: &DriverConfig, caches: &mut Caches) -> Drivers {
         out.insert("podman".to_owned(), docker::probe(sock).await);
     }
     if cfg.exec {
-        let detail = "commands run as the agent's user".to_owned();
-        out.insert("raw_exec".to_owned(), DriverFacts { healthy: true, version: String::new(), detail });
-        out.insert("exec".to_owned(), crate::cgroup::probe());
         #[cfg(feature = "java")]
         if let Some(j) = crate::programs::java(&mut caches.java).await {
             out.insert("java".to_owned(), j);
@@ -77,9 +74,27 @@ async fn probe_with(cfg: &DriverConfig, caches: &mut Caches) -> Drivers {
     out
 }
 
+/// The drivers that need no probe beyond a look at the cgroup tree: raw_exec and exec.
+fn local(cfg: &DriverConfig) -> Drivers {
+    let mut out = Drivers::new();
+    if cfg.exec {
+        let detail = "commands run as the agent's user".to_owned();
+        out.insert("raw_exec".to_owned(), DriverFacts { healthy: true, version: String::new(), detail });
+        out.insert("exec".to_owned(), crate::cgroup::probe());
+    }
+    out
+}
+
 /// Probes at start and every minute; sends only changes. Ends when the engine is gone.
+/// raw_exec and exec are sent first, on their own: a node takes such work at once, not
+/// after Docker's socket (up to 3 s when it hangs) or `java -version` have answered.
 pub async fn run(cfg: DriverConfig, tx: mpsc::Sender<Drivers>) {
-    let mut last = None;
+    let mut last = Some(local(&cfg)).filter(|d| !d.is_empty());
+    if let Some(d) = &last
+        && tx.send(d.clone()).await.is_err()
+    {
+        return;
+    }
     let mut caches = Caches::default();
     loop {
         let now = probe_with(&cfg, &mut caches).await;
@@ -179,6 +194,26 @@ mod tests {
         let _listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
         let next = tokio::time::timeout(Duration::from_secs(120), rx.recv()).await.unwrap().unwrap();
         assert!(!next["docker"].healthy && next["docker"] != first["docker"], "{next:?}");
+        task.abort();
+    }
+
+    /// A Docker socket that never answers holds back only Docker: raw_exec and exec are
+    /// reported at once, then everything after Docker's 3 s.
+    #[cfg(all(feature = "docker", unix))]
+    #[tokio::test(start_paused = true)]
+    async fn raw_exec_is_reported_before_a_hung_docker_socket_answers() {
+        let dir = tempfile::tempdir().unwrap();
+        let sock = dir.path().join("docker.sock");
+        let _listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+        let (tx, mut rx) = mpsc::channel(1);
+        let task = tokio::spawn(run(DriverConfig { docker_socket: Some(sock), exec: true, podman_socket: None }, tx));
+        let start = tokio::time::Instant::now();
+        let first = rx.recv().await.unwrap();
+        assert!(start.elapsed() < Duration::from_secs(1), "{:?}", start.elapsed());
+        assert!(first["raw_exec"].healthy && first.contains_key("exec") && !first.contains_key("docker"), "{first:?}");
+        let all = rx.recv().await.unwrap();
+        assert!(start.elapsed() >= Duration::from_secs(3), "{:?}", start.elapsed());
+        assert!(!all["docker"].healthy && all["raw_exec"] == first["raw_exec"], "{all:?}");
         task.abort();
     }
 }

@@ -3,7 +3,7 @@
 //! socket with no engine behind it as unhealthy, naming the socket.
 
 use rabble_shared::api::NodeStatus;
-use rabble_tests::{Agent, Hub, wait_for};
+use rabble_tests::{Agent, Hub};
 use std::process::Command;
 use std::time::Duration;
 
@@ -26,19 +26,15 @@ fn the_agent_reports_the_docker_engine_in_its_facts() {
     for n in ["with-docker", "no-docker", "docker-off"] {
         hub.wait_node(n, NodeStatus::Up, Duration::from_secs(15));
     }
+    let docker = hub.wait_driver("with-docker", "docker", Duration::from_secs(10));
+    assert!(docker.healthy, "{docker:?}");
+    assert_eq!(docker.version, engine);
+    let missing = hub.wait_driver("no-docker", "docker", Duration::from_secs(10));
+    assert!(!missing.healthy && missing.detail.contains("no-engine.sock"), "{missing:?}");
     let drivers = |node: &str| {
         let n = hub.nodes().into_iter().find(|n| n.id.as_str() == node).unwrap();
         n.facts.map(|f| f.drivers).unwrap_or_default()
     };
-    let docker = wait_for("the docker driver in with-docker's facts", Duration::from_secs(10), || {
-        drivers("with-docker").remove("docker").ok_or_else(|| "not yet".to_owned())
-    });
-    assert!(docker.healthy, "{docker:?}");
-    assert_eq!(docker.version, engine);
-    let missing = wait_for("the docker driver in no-docker's facts", Duration::from_secs(10), || {
-        drivers("no-docker").remove("docker").ok_or_else(|| "not yet".to_owned())
-    });
-    assert!(!missing.healthy && missing.detail.contains("no-engine.sock"), "{missing:?}");
     assert!(!drivers("docker-off").contains_key("docker"), "--no-docker: no docker driver reported");
     // And the operator sees it in `rabble nodes`.
     let out = Command::new(rabble_tests::bin("rabble")).arg("nodes").env("RABBLE_ADDR", &hub.http).output().unwrap();

@@ -82,9 +82,7 @@ fn a_java_jar_runs_serves_and_stops() {
 
     let hub = Hub::start(d, &[]);
     let _pi = Agent::worker(d, &hub, "pi1");
-    let java = wait_for("the java driver fingerprinted", Duration::from_secs(20), || {
-        facts_driver(&hub, "pi1", "java").ok_or_else(|| "no java in the facts".to_owned())
-    });
+    let java = hub.wait_driver("pi1", "java", Duration::from_secs(20));
     assert!(java.healthy && java.version.starts_with(|c: char| c.is_ascii_digit()), "{java:?}");
     let job = format!(
         r#"job "hello" {{
@@ -144,9 +142,7 @@ fn a_qemu_guest_boots_serves_through_its_forwarded_port_and_powers_down() {
     let d = dir.path();
     let hub = Hub::start(d, &[]);
     let pi = Agent::worker(d, &hub, "host1");
-    let q = wait_for("the qemu driver fingerprinted", Duration::from_secs(20), || {
-        facts_driver(&hub, "host1", "qemu").ok_or_else(|| "no qemu in the facts".to_owned())
-    });
+    let q = hub.wait_driver("host1", "qemu", Duration::from_secs(20));
     assert!(q.healthy && q.detail.contains("aarch64"), "{q:?}");
     let job = format!(
         r#"job "vm" {{

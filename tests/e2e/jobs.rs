@@ -286,10 +286,7 @@ fn exec_enforces_the_memory_limit_where_cgroup_v2_allows_and_says_so_where_not()
     let d = dir.path();
     let hub = Hub::start(d, &[]);
     let _a = Agent::worker(d, &hub, "pi1");
-    let exec = wait_for("the exec driver in the facts", Duration::from_secs(10), || {
-        let n = hub.nodes().into_iter().find(|n| n.id.as_str() == "pi1").ok_or("no node")?;
-        n.facts.and_then(|f| f.drivers.get("exec").cloned()).ok_or_else(|| "not yet".to_owned())
-    });
+    let exec = hub.wait_driver("pi1", "exec", Duration::from_secs(10));
     let hog = r#"job "hog" {
   type = "batch"
   group "g" {

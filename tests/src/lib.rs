@@ -358,6 +358,15 @@ impl Hub {
         });
     }
 
+    /// Waits until `node`'s facts report `driver` (healthy or not) and returns it: a node is up
+    /// before its drivers are probed (Docker's socket, `java -version`), and its facts say so.
+    pub fn wait_driver(&self, node: &str, driver: &str, timeout: Duration) -> rabble_shared::msg::DriverFacts {
+        wait_for(&format!("the {driver} driver in {node}'s facts"), timeout, || {
+            let n = self.nodes().into_iter().find(|n| n.id.as_str() == node);
+            n.and_then(|n| n.facts?.drivers.remove(driver)).ok_or_else(|| "not yet".to_owned())
+        })
+    }
+
     /// The status of check `check_id` on any instance, if the hub knows it.
     pub fn check_status(&self, check_id: &str) -> Option<(rabble_shared::Status, String)> {
         self.services()

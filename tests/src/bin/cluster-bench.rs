@@ -48,6 +48,8 @@ fn placements(label: &str, d: &std::path::Path, submit: &Hub, brokers: &[String]
         .collect();
     for a in &agents {
         submit.wait_node(&a.name, rabble_shared::api::NodeStatus::Up, Duration::from_secs(20));
+        // Frozen only once the hub can place on it: raw_exec in its facts (they follow "up").
+        submit.wait_driver(&a.name, "raw_exec", Duration::from_secs(20));
         a.proc.signal("STOP");
     }
     let job = format!(
