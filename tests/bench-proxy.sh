@@ -6,5 +6,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build -q --profile agent-release --target x86_64-unknown-linux-musl -p rabble-agent
-cargo build -q --bins
-exec target/debug/proxy-bench
+cargo build -q --release --bins
+exec target/release/proxy-bench

@@ -7,5 +7,5 @@ cd "$(dirname "$0")/.."
 for t in x86_64-unknown-linux-musl aarch64-unknown-linux-musl armv7-unknown-linux-gnueabihf; do
   cargo build -q --profile agent-release --target "$t" -p rabble-agent
 done
-cargo build -q --bins
-exec target/debug/agent-budget "${1:-60}"
+cargo build -q --release --bins
+exec target/release/agent-budget "${1:-60}"
