@@ -149,3 +149,28 @@ fn mosquitto_with_the_shipped_acl_keeps_to_the_policy() {
     }
     assert!(wrong.is_empty(), "Mosquitto with the shipped acl_file broke the policy:\n{}", wrong.join("\n"));
 }
+
+/// `[homeassistant] discovery_prefix = "ha"`: Home Assistant, an observer over TLS, reads its
+/// devices under `ha/` and says its status there; the default prefix is no longer its.
+#[test]
+fn observers_follow_a_custom_home_assistant_prefix() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = d.join("hub-data");
+    let watcher = rabble_tests::node_token(&data, "watcher", &["--observer"]);
+    let pi1 = rabble_tests::node_token(&data, "pi1", &[]);
+    let config = d.join("hub.toml");
+    std::fs::write(&config, "[homeassistant]\nenabled = true\ndiscovery_prefix = \"ha\"\n").unwrap();
+    let (hub, tls) = Hub::start_tls(d, &["--config", config.to_str().unwrap()]);
+    let _pi = rabble_tests::Agent::start_tls(d, "pi1", &tls, &pi1, &[]);
+    hub.wait_node("pi1", rabble_shared::api::NodeStatus::Up, std::time::Duration::from_secs(15));
+    let ha = Login { port: tls.port, user: "watcher".into(), pass: watcher, ca: Some(tls.ca) };
+    let device = "ha/device/rabble_pi1/config";
+    let (answers, got) = probe::subscribe(&ha, "ha-reads", &["ha/#"], device);
+    assert_eq!(answers, [Answer::Acked]);
+    assert!(got.iter().any(|r| r.topic == device && r.payload.contains("\"cmps\"")), "{got:?}");
+    assert_eq!(probe::publish(&ha, "ha-birth", "ha/status", "online", false), Answer::Acked);
+    assert_eq!(probe::publish(&ha, "ha-old", "homeassistant/status", "online", false), Answer::Cut);
+    let (answers, _) = probe::subscribe(&ha, "ha-old-reads", &["homeassistant/#", SENTINEL], SENTINEL);
+    assert_eq!(answers, [Answer::Cut]);
+}

@@ -3,14 +3,16 @@
 //! forwarded to the broker against the topic policy (`rabble_shared::topic::policy`):
 //! a node publishes only its own state and reads only what the hub sends it (its Will must
 //! be its own `status`); an observer (`rabble-hub node add <name> --observer`) reads
-//! anything under `rabble/` and `homeassistant/`, and publishes only Home Assistant's
-//! status (HA logs in as an observer: its birth message and Will).
+//! anything under `rabble/` and Home Assistant's discovery prefix (`homeassistant/`
+//! unless hub.toml sets another), and publishes only Home Assistant's status there (HA
+//! logs in as an observer: its birth message and Will).
 //!
 //! A packet that breaks a rule ends the connection: the relay logs it and closes both
 //! sides. What credentials are accepted is still the broker's auth hook's decision.
 
 use rabble_shared::NodeId;
 use rabble_shared::topic::{self, policy};
+use std::sync::Arc;
 
 /// Who a connection is, from its CONNECT's username.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,12 +84,24 @@ impl<'a> Cursor<'a> {
 }
 
 /// One connection's state: who it is, once its CONNECT is seen.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Session {
     pub role: Option<Role>,
+    /// Home Assistant's discovery prefix, where an observer reads and says its status.
+    ha_prefix: Arc<str>,
+}
+
+impl Default for Session {
+    fn default() -> Self {
+        Session::new(policy::HA_PREFIX.into())
+    }
 }
 
 impl Session {
+    pub fn new(ha_prefix: Arc<str>) -> Session {
+        Session { role: None, ha_prefix }
+    }
+
     /// Checks one complete packet; `lookup` tells a username's role (`None`: unknown).
     pub fn check(&mut self, packet: &[u8], lookup: impl Fn(&str) -> Option<Role>) -> Result<(), Violation> {
         let kind = packet[0] >> 4;
@@ -99,14 +113,14 @@ impl Session {
             (_, None) => Err(Violation::Protocol("a packet before CONNECT".into())),
             (3, Some(role)) => {
                 let t = c.string()?;
-                if may_publish(role, t) { Ok(()) } else { Err(Violation::Publish(t.to_owned())) }
+                if may_publish(role, t, &self.ha_prefix) { Ok(()) } else { Err(Violation::Publish(t.to_owned())) }
             }
             (8, Some(role)) => {
                 c.u16()?; // packet id
                 while !c.done() {
                     let filter = c.string()?;
                     c.u8()?; // requested QoS
-                    if !may_subscribe(role, filter) {
+                    if !may_subscribe(role, filter, &self.ha_prefix) {
                         return Err(Violation::Subscribe(filter.to_owned()));
                     }
                 }
@@ -138,7 +152,7 @@ impl Session {
         if let Some(t) = will.filter(|_| !matches!(role, Role::Unknown(_))) {
             let own = match &role {
                 Role::Node(n) => t == topic::node_status(n),
-                Role::Observer => policy::observer_may_publish(&t),
+                Role::Observer => policy::observer_may_publish(&t, &self.ha_prefix),
                 Role::Unknown(_) => false,
             };
             if !own {
@@ -164,19 +178,19 @@ fn remaining(packet: &[u8]) -> usize {
 }
 
 /// The policy's answer for a publish (`shared::topic::policy` declares it).
-pub fn may_publish(role: &Role, t: &str) -> bool {
+pub fn may_publish(role: &Role, t: &str, ha_prefix: &str) -> bool {
     match role {
-        Role::Observer => policy::observer_may_publish(t),
+        Role::Observer => policy::observer_may_publish(t, ha_prefix),
         Role::Unknown(_) => false,
         Role::Node(n) => policy::node_may_publish(n, t),
     }
 }
 
 /// The policy's answer for a subscription.
-pub fn may_subscribe(role: &Role, filter: &str) -> bool {
+pub fn may_subscribe(role: &Role, filter: &str, ha_prefix: &str) -> bool {
     match role {
         Role::Unknown(_) => false,
-        Role::Observer => policy::observer_may_subscribe(filter),
+        Role::Observer => policy::observer_may_subscribe(filter, ha_prefix),
         Role::Node(n) => policy::node_may_subscribe(n, filter),
     }
 }

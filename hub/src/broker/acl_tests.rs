@@ -165,6 +165,23 @@ fn observers_read_everything_and_write_only_home_assistants_status() {
     assert_eq!(will, Err(Violation::Publish("rabble/hub/status".into())));
 }
 
+/// With `[homeassistant] discovery_prefix = "ha"`, Home Assistant lives under `ha/`: there, and
+/// no longer under the default prefix.
+#[test]
+fn observers_follow_a_custom_discovery_prefix() {
+    let mut s = Session::new("ha".into());
+    s.check(&connect("watcher", Some("ha/status")), lookup).unwrap();
+    assert_eq!(s.check(&subscribe(&["rabble/#", "ha/#"]), lookup), Ok(()));
+    assert_eq!(s.check(&publish("ha/status"), lookup), Ok(()));
+    for bad in ["homeassistant/status", "hastatus", "ha/status/x", "ha/device/x/config"] {
+        assert_eq!(s.check(&publish(bad), lookup), Err(Violation::Publish(bad.into())));
+    }
+    assert_eq!(s.check(&subscribe(&["homeassistant/#"]), lookup), Err(Violation::Subscribe("homeassistant/#".into())));
+    assert_eq!(s.check(&subscribe(&["hax/#"]), lookup), Err(Violation::Subscribe("hax/#".into())));
+    let will = Session::new("ha".into()).check(&connect("watcher", Some("homeassistant/status")), lookup);
+    assert_eq!(will, Err(Violation::Publish("homeassistant/status".into())));
+}
+
 #[test]
 fn packets_are_framed_across_reads_and_bounded() {
     let p = publish("rabble/node/pi1/facts");

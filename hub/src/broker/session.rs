@@ -90,8 +90,11 @@ pub async fn start(
     if let (Some(l), Some(certified)) = (mqtts, certified) {
         // Node credentials in use: the relay enforces the topic ACL (`acl.rs`).
         let acl = auth.clone();
+        // Home Assistant (an observer) reads and says its status under its discovery prefix.
+        let ha_prefix: Arc<str> =
+            cfg.homeassistant.as_ref().map_or(topic::policy::HA_PREFIX, |h| h.prefix.as_str()).into();
         topo.spawn("mqtt-tls", Stage::Doors, |stop| {
-            super::tls::serve(l, certified, local, acl, stop.cancelled_owned())
+            super::tls::serve(l, certified, local, acl, ha_prefix, stop.cancelled_owned())
         });
     }
     if let Some(auth) = auth {

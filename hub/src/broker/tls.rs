@@ -89,6 +89,7 @@ pub async fn serve(
     mut certified: Certified,
     broker: SocketAddr,
     auth: Option<Arc<Authenticator>>,
+    ha_prefix: Arc<str>,
     shutdown: impl Future<Output = ()>,
 ) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
@@ -111,10 +112,10 @@ pub async fn serve(
             continue;
         };
         let acceptor = certified.current();
-        let auth = auth.clone();
+        let (auth, ha_prefix) = (auth.clone(), ha_prefix.clone());
         tokio::spawn(async move {
             let _slot = slot;
-            relay(tcp, peer, acceptor, broker, auth).await;
+            relay(tcp, peer, acceptor, broker, auth, ha_prefix).await;
         });
     }
 }
@@ -125,6 +126,7 @@ async fn relay(
     acceptor: TlsAcceptor,
     broker: SocketAddr,
     auth: Option<Arc<Authenticator>>,
+    ha_prefix: Arc<str>,
 ) {
     let _ = tcp.set_nodelay(true);
     let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
@@ -157,7 +159,7 @@ async fn relay(
         match &auth {
             None => drop(tokio::io::copy(&mut from_client, &mut to_broker).await),
             Some(a) => {
-                if let Err(why) = filtered(&mut from_client, &mut to_broker, a).await {
+                if let Err(why) = filtered(&mut from_client, &mut to_broker, a, acl::Session::new(ha_prefix)).await {
                     tracing::warn!(%peer, "MQTT/TLS: {why}; connection closed");
                 }
             }
@@ -180,11 +182,11 @@ async fn filtered(
     r: &mut (impl tokio::io::AsyncRead + Unpin),
     w: &mut (impl tokio::io::AsyncWrite + Unpin),
     auth: &Authenticator,
+    mut session: acl::Session,
 ) -> Result<(), String> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut buf = Vec::new();
     let mut chunk = vec![0u8; 8192];
-    let mut session = acl::Session::default();
     loop {
         let n = r.read(&mut chunk).await.map_err(|e| e.to_string())?;
         if n == 0 {

@@ -347,21 +347,21 @@ pub fn node_may_subscribe(node: &NodeId, filter: &str) -> bool {
     })
 }
 
-/// Home Assistant's discovery prefix (its default): an observer — Home Assistant logs in
-/// as one — may read it, and say its own status there (its birth message and Will).
+/// Home Assistant's discovery prefix (its default; hub.toml's `[homeassistant]
+/// discovery_prefix` sets another): an observer — Home Assistant logs in as one — may read
+/// it, and say its own status there (its birth message and Will).
 pub const HA_PREFIX: &str = "homeassistant";
-pub const HA_STATUS: &str = "homeassistant/status";
 
-/// Whether an observer may subscribe to `filter`: anything under `rabble/` or
-/// `homeassistant/`.
-pub fn observer_may_subscribe(filter: &str) -> bool {
-    covers(super::ALL, filter) || covers("homeassistant/#", filter)
+/// Whether an observer may subscribe to `filter`: anything under `rabble/` or Home
+/// Assistant's discovery prefix `ha_prefix`.
+pub fn observer_may_subscribe(filter: &str, ha_prefix: &str) -> bool {
+    covers(super::ALL, filter) || covers(&format!("{ha_prefix}/#"), filter)
 }
 
-/// Whether an observer may publish to `topic`: only Home Assistant's status (its birth
-/// message and Will); nothing of Rabble's.
-pub fn observer_may_publish(topic: &str) -> bool {
-    topic == HA_STATUS
+/// Whether an observer may publish to `topic`: only Home Assistant's status under
+/// `ha_prefix` (its birth message and Will); nothing of Rabble's.
+pub fn observer_may_publish(topic: &str, ha_prefix: &str) -> bool {
+    topic.strip_prefix(ha_prefix) == Some("/status")
 }
 
 /// The user name the hub logs in with on an external broker, as the shipped files write it.
