@@ -158,8 +158,12 @@ fn a_stateful_job_finds_its_nfs_volume_on_the_node_it_moves_to() {
     assert!(ok, "{err}");
     hub.run_job(&d.join("notes.nomad.hcl"), JOB);
     let log = export.join("log");
+    // The file appears (the shell's open) before its line does (NFS writes at close): a whole line is awaited.
     let first = wait_for("the first node's line in the export", Duration::from_secs(90), || {
         let text = std::fs::read_to_string(&log).map_err(|e| format!("{e}; job on {:?}", hub.running_on("notes")))?;
+        if !text.ends_with('\n') {
+            return Err(format!("{text:?} so far"));
+        }
         let node = hub.running_on("notes").pop().ok_or("not running")?;
         Ok((node, text))
     });
@@ -183,7 +187,7 @@ fn a_stateful_job_finds_its_nfs_volume_on_the_node_it_moves_to() {
     hub.wait_node(home, NodeStatus::Down, Duration::from_secs(30));
     let text = wait_for("the job's line from the other node", Duration::from_secs(120), || {
         let text = std::fs::read_to_string(&log).unwrap_or_default();
-        if text.lines().count() >= 2 {
+        if text.lines().count() >= 2 && text.ends_with('\n') {
             Ok(text)
         } else {
             Err(format!("{text:?}; job on {:?}", hub.running_on("notes")))
