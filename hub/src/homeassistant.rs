@@ -46,6 +46,12 @@ pub struct HomeAssistant {
     pub nodes: Vec<String>,
 }
 
+/// The discovery prefix in use: hub.toml's, or Home Assistant's default when it is off
+/// (the summaries task and the broker's observer ACL agree on it).
+pub fn prefix(ha: Option<&HomeAssistant>) -> &str {
+    ha.map_or(topic::policy::HA_PREFIX, |h| h.prefix.as_str())
+}
+
 impl HomeAssistantFile {
     pub fn resolve(self) -> Result<Option<HomeAssistant>, rabble_shared::support::config::ConfigError> {
         if !self.enabled {
@@ -80,7 +86,7 @@ impl Summaries {
 
     pub async fn run(mut self, stop: CancellationToken) -> Result<(), &'static str> {
         let mut sums = Retained::new(self.client.clone(), MAX_SUMMARY);
-        let prefix = self.ha.as_ref().map_or(topic::policy::HA_PREFIX, |h| h.prefix.as_str()).to_owned();
+        let prefix = prefix(self.ha.as_ref()).to_owned();
         let mut devices = Retained::foreign(self.client.clone(), MAX_SUMMARY, &prefix);
         let settings = self.ha.as_ref().map(|ha| Settings {
             prefix: ha.prefix.clone(),

@@ -91,8 +91,7 @@ pub async fn start(
         // Node credentials in use: the relay enforces the topic ACL (`acl.rs`).
         let acl = auth.clone();
         // Home Assistant (an observer) reads and says its status under its discovery prefix.
-        let ha_prefix: Arc<str> =
-            cfg.homeassistant.as_ref().map_or(topic::policy::HA_PREFIX, |h| h.prefix.as_str()).into();
+        let ha_prefix: Arc<str> = crate::homeassistant::prefix(cfg.homeassistant.as_ref()).into();
         topo.spawn("mqtt-tls", Stage::Doors, |stop| {
             super::tls::serve(l, certified, local, acl, ha_prefix, stop.cancelled_owned())
         });
